@@ -1,0 +1,80 @@
+#include "agentd/core/log.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+
+namespace logctl::agentd::log {
+namespace {
+
+std::atomic<int> g_level{static_cast<int>(Level::kInfo)};
+
+const char* name(Level l) {
+  switch (l) {
+    case Level::kTrace: return "trace";
+    case Level::kDebug: return "debug";
+    case Level::kInfo: return "info";
+    case Level::kWarn: return "warn";
+    case Level::kError: return "error";
+    case Level::kFatal: return "fatal";
+  }
+  return "?";
+}
+
+std::int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+void set_level(Level level) { g_level = static_cast<int>(level); }
+
+bool parse_level(const std::string& s, Level& out) {
+  for (Level l : {Level::kTrace, Level::kDebug, Level::kInfo, Level::kWarn, Level::kError,
+                  Level::kFatal}) {
+    if (s == name(l)) {
+      out = l;
+      return true;
+    }
+  }
+  return false;
+}
+
+bool enabled(Level level) { return static_cast<int>(level) >= g_level.load(); }
+
+void write(Level level, const std::string& message) {
+  if (!enabled(level)) return;
+  std::int64_t ns = now_ns();
+  std::time_t secs = ns / 1'000'000'000;
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char line[64];
+  std::strftime(line, sizeof line, "%Y-%m-%dT%H:%M:%S", &tm);
+  std::string out = line;
+  char ms[16];
+  std::snprintf(ms, sizeof ms, ".%03dZ [", static_cast<int>((ns / 1'000'000) % 1000));
+  out += ms;
+  out += name(level);
+  out += "] ";
+  out += message;
+  out += '\n';
+  // One write(2) per line keeps lines whole when threads log concurrently.
+  (void)!::write(STDERR_FILENO, out.data(), out.size());
+}
+
+void RateLimited::write(Level level, const std::string& message) {
+  std::int64_t now = now_ns();
+  std::int64_t last = last_ns_.load();
+  if (now - last < 1'000'000'000 || !last_ns_.compare_exchange_strong(last, now)) {
+    ++suppressed_;
+    return;
+  }
+  std::uint64_t n = suppressed_.exchange(0);
+  log::write(level, n ? message + " (" + std::to_string(n) + " similar suppressed)" : message);
+}
+
+}  // namespace logctl::agentd::log

@@ -1,0 +1,34 @@
+// Process log: one line per message to stderr, "2026-11-23T10:00:00.123Z [warn] text".
+// Rate-limited helpers keep a flood of bad input from flooding the log; the
+// metrics count every occurrence regardless.
+// Thread safety: all functions are safe from any thread.
+#pragma once
+
+#include <atomic>
+#include <string>
+
+namespace logctl::agentd::log {
+
+enum class Level { kTrace, kDebug, kInfo, kWarn, kError, kFatal };
+
+void set_level(Level level);
+bool parse_level(const std::string& name, Level& out);
+bool enabled(Level level);
+void write(Level level, const std::string& message);
+
+inline void debug(const std::string& m) { write(Level::kDebug, m); }
+inline void info(const std::string& m) { write(Level::kInfo, m); }
+inline void warn(const std::string& m) { write(Level::kWarn, m); }
+inline void error(const std::string& m) { write(Level::kError, m); }
+
+// Logs at most once per second per limiter, adding how many were suppressed.
+class RateLimited {
+ public:
+  void write(Level level, const std::string& message);
+
+ private:
+  std::atomic<std::int64_t> last_ns_{0};
+  std::atomic<std::uint64_t> suppressed_{0};
+};
+
+}  // namespace logctl::agentd::log

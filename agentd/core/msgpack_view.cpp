@@ -1,0 +1,239 @@
+#include "agentd/core/msgpack_view.h"
+
+#include <msgpack.hpp>
+
+#include <cstdio>
+#include <cstring>
+
+namespace logctl::agentd {
+namespace {
+
+// Streams any MessagePack value as JSON.
+class JsonVisitor : public msgpack::null_visitor {
+ public:
+  explicit JsonVisitor(std::string& out) : out_(out) {}
+  bool visit_nil() { return raw("null"); }
+  bool visit_boolean(bool v) { return raw(v ? "true" : "false"); }
+  bool visit_positive_integer(std::uint64_t v) { return raw(std::to_string(v)); }
+  bool visit_negative_integer(std::int64_t v) { return raw(std::to_string(v)); }
+  bool visit_float32(float v) { return visit_float64(v); }
+  bool visit_float64(double v) {
+    char b[32];
+    int n = std::snprintf(b, sizeof b, "%.17g", v);
+    if (std::strpbrk(b, "ni")) return raw("null");  // nan/inf are not JSON
+    out_.append(b, static_cast<std::size_t>(n));
+    return true;
+  }
+  bool visit_str(const char* v, std::uint32_t n) {
+    append_json_string(out_, {v, n});
+    return true;
+  }
+  bool visit_bin(const char* v, std::uint32_t n) { return visit_str(v, n); }
+  bool visit_ext(const char*, std::uint32_t) { return raw("null"); }
+  bool start_array(std::uint32_t) { return raw("["); }
+  bool start_array_item() { return true; }
+  bool end_array_item() { return raw(","); }
+  bool end_array() { return close(']'); }
+  bool start_map(std::uint32_t) { return raw("{"); }
+  bool start_map_key() { return true; }
+  bool end_map_key() { return raw(":"); }
+  bool start_map_value() { return true; }
+  bool end_map_value() { return raw(","); }
+  bool end_map() { return close('}'); }
+  void parse_error(std::size_t, std::size_t) {}
+  void insufficient_bytes(std::size_t, std::size_t) {}
+
+ private:
+  bool raw(std::string_view s) {
+    out_.append(s);
+    return true;
+  }
+  bool close(char c) {
+    if (out_.back() == ',') {
+      out_.back() = c;
+    } else {
+      out_.push_back(c);
+    }
+    return true;
+  }
+  std::string& out_;
+};
+
+// Length of a valid UTF-8 sequence at p (1..4), or 0 if invalid.
+std::size_t utf8_len(const unsigned char* p, std::size_t left) {
+  unsigned char c = p[0];
+  std::size_t n = c < 0xc2 ? 0 : c < 0xe0 ? 2 : c < 0xf0 ? 3 : c < 0xf5 ? 4 : 0;
+  if (n == 0 || n > left) return 0;
+  for (std::size_t i = 1; i < n; ++i) {
+    if ((p[i] & 0xc0) != 0x80) return 0;
+  }
+  if (c == 0xe0 && p[1] < 0xa0) return 0;   // overlong
+  if (c == 0xed && p[1] > 0x9f) return 0;   // surrogates
+  if (c == 0xf0 && p[1] < 0x90) return 0;   // overlong
+  if (c == 0xf4 && p[1] > 0x8f) return 0;   // > U+10FFFF
+  return n;
+}
+
+EventTime decode_time(const msgpack::object& o) {
+  if (o.type == msgpack::type::EXT && o.via.ext.type() == 0 && o.via.ext.size == 8) {
+    auto u = reinterpret_cast<const unsigned char*>(o.via.ext.data());
+    std::int64_t s = (std::int64_t{u[0]} << 24) | (u[1] << 16) | (u[2] << 8) | u[3];
+    std::int64_t ns = (std::int64_t{u[4]} << 24) | (u[5] << 16) | (u[6] << 8) | u[7];
+    return EventTime{s * 1'000'000'000 + ns};
+  }
+  if (o.type == msgpack::type::POSITIVE_INTEGER) {
+    return EventTime{static_cast<std::int64_t>(o.via.u64) * 1'000'000'000};
+  }
+  if (o.type == msgpack::type::FLOAT64 || o.type == msgpack::type::FLOAT32) {
+    return EventTime{static_cast<std::int64_t>(o.via.f64 * 1e9)};
+  }
+  return EventTime{0};
+}
+
+}  // namespace
+
+void append_json_string(std::string& out, std::string_view s) {
+  static const char* kHex = "0123456789abcdef";
+  out.push_back('"');
+  auto p = reinterpret_cast<const unsigned char*>(s.data());
+  std::size_t n = s.size(), run = 0;
+  for (std::size_t i = 0; i < n;) {
+    unsigned char c = p[i];
+    if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+      ++i;
+      ++run;
+      continue;
+    }
+    out.append(s.data() + i - run, run);
+    run = 0;
+    if (c >= 0x80) {
+      std::size_t len = utf8_len(p + i, n - i);
+      if (len == 0) {
+        out.append("\\ufffd");
+        ++i;
+      } else {
+        out.append(s.data() + i, len);
+        i += len;
+      }
+      continue;
+    }
+    switch (c) {
+      case '"': out.append("\\\""); break;
+      case '\\': out.append("\\\\"); break;
+      case '\n': out.append("\\n"); break;
+      case '\r': out.append("\\r"); break;
+      case '\t': out.append("\\t"); break;
+      default:
+        out.append("\\u00");
+        out.push_back(kHex[c >> 4]);
+        out.push_back(kHex[c & 0xf]);
+    }
+    ++i;
+  }
+  out.append(s.data() + n - run, run);
+  out.push_back('"');
+}
+
+void append_json(std::string& out, std::string_view packed) {
+  JsonVisitor v(out);
+  std::size_t off = 0;
+  if (!msgpack::parse(packed.data(), packed.size(), off, v)) out.append("null");
+}
+
+Status for_each_entry(std::string_view unit,
+                      const std::function<void(EventTime, std::string_view)>& fn) {
+  std::size_t off = 0;
+  while (off < unit.size()) {
+    // Fast path for our own layout: fixarray(2), fixext8 type 0.
+    auto p = reinterpret_cast<const unsigned char*>(unit.data() + off);
+    std::size_t left = unit.size() - off;
+    if (left >= 11 && p[0] == 0x92 && p[1] == 0xd7 && p[2] == 0x00) {
+      std::int64_t s = (std::int64_t{p[3]} << 24) | (p[4] << 16) | (p[5] << 8) | p[6];
+      std::int64_t ns = (std::int64_t{p[7]} << 24) | (p[8] << 16) | (p[9] << 8) | p[10];
+      std::size_t rec = off + 11, end = rec;
+      msgpack::null_visitor skip;
+      if (!msgpack::parse(unit.data(), unit.size(), end, skip)) {
+        return make_error(ErrorCode::kCorrupt, "malformed record in chunk");
+      }
+      fn(EventTime{s * 1'000'000'000 + ns}, unit.substr(rec, end - rec));
+      off = end;
+      continue;
+    }
+    msgpack::object_handle h;
+    try {
+      h = msgpack::unpack(unit.data(), unit.size(), off);
+    } catch (const std::exception& e) {
+      return make_error(ErrorCode::kCorrupt, std::string("malformed entry in chunk: ") + e.what());
+    }
+    const auto& o = h.get();
+    if (o.type != msgpack::type::ARRAY || o.via.array.size != 2) {
+      return make_error(ErrorCode::kCorrupt, "chunk entry is not [time, record]");
+    }
+    msgpack::sbuffer rec;
+    msgpack::pack(rec, o.via.array.ptr[1]);
+    fn(decode_time(o.via.array.ptr[0]), std::string_view(rec.data(), rec.size()));
+  }
+  return {};
+}
+
+namespace {
+
+std::string render(const msgpack::object& o) {
+  if (o.type == msgpack::type::STR) return std::string(o.via.str.ptr, o.via.str.size);
+  msgpack::sbuffer b;
+  msgpack::pack(b, o);
+  std::string out;
+  append_json(out, std::string_view(b.data(), b.size()));
+  return out;
+}
+
+const msgpack::object* find_key(const msgpack::object& map, std::string_view key) {
+  if (map.type != msgpack::type::MAP) return nullptr;
+  for (std::uint32_t i = 0; i < map.via.map.size; ++i) {
+    const auto& kv = map.via.map.ptr[i];
+    if (kv.key.type == msgpack::type::STR &&
+        std::string_view(kv.key.via.str.ptr, kv.key.via.str.size) == key) {
+      return &kv.val;
+    }
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+std::optional<std::string> lookup_field(std::string_view packed_record,
+                                        const std::vector<std::string>& path) {
+  msgpack::object_handle h;
+  try {
+    h = msgpack::unpack(packed_record.data(), packed_record.size());
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+  const msgpack::object* cur = &h.get();
+  for (const auto& k : path) {
+    cur = find_key(*cur, k);
+    if (!cur) return std::nullopt;
+  }
+  if (cur->type == msgpack::type::NIL) return std::nullopt;
+  return render(*cur);
+}
+
+void for_each_field(std::string_view packed_record,
+                    const std::function<void(std::string_view, std::string_view, bool)>& fn) {
+  msgpack::object_handle h;
+  try {
+    h = msgpack::unpack(packed_record.data(), packed_record.size());
+  } catch (const std::exception&) {
+    return;
+  }
+  const auto& map = h.get();
+  if (map.type != msgpack::type::MAP) return;
+  for (std::uint32_t i = 0; i < map.via.map.size; ++i) {
+    const auto& kv = map.via.map.ptr[i];
+    std::string key = render(kv.key);
+    bool is_str = kv.val.type == msgpack::type::STR;
+    fn(key, render(kv.val), is_str);
+  }
+}
+
+}  // namespace logctl::agentd

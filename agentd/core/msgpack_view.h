@@ -1,0 +1,38 @@
+// Reading packed events without materialising them (see event.h).
+// Thread safety: pure functions.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "agentd/core/event.h"
+#include "logctl/schema/result.h"
+
+namespace logctl::agentd {
+
+// Calls fn(time, packed_record) for each `[time, record]` entry of a unit.
+// Time may be an EventTime ext or an integer/float (Fluentd accepts both).
+Status for_each_entry(std::string_view unit,
+                      const std::function<void(EventTime, std::string_view)>& fn);
+
+// Appends the packed value as JSON. Invalid UTF-8 in strings becomes U+FFFD;
+// binary becomes a string, ext values become null.
+void append_json(std::string& out, std::string_view packed);
+
+// Appends `s` as a JSON string literal (with quotes).
+void append_json_string(std::string& out, std::string_view s);
+
+// Looks up a field of a packed record map by path ({"a"} or {"a","b"} for
+// $.a.b). Strings come back raw, other values as JSON; nullopt when absent.
+std::optional<std::string> lookup_field(std::string_view packed_record,
+                                        const std::vector<std::string>& path);
+
+// Calls fn(key, packed_value_json_or_raw) for each top-level field: strings raw,
+// other values as JSON text. For ltsv/single_value formatters.
+void for_each_field(std::string_view packed_record,
+                    const std::function<void(std::string_view, std::string_view, bool)>& fn);
+
+}  // namespace logctl::agentd

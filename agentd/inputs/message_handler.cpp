@@ -1,0 +1,156 @@
+#include "agentd/inputs/message_handler.h"
+
+#include <charconv>
+
+namespace logctl::agentd {
+namespace {
+
+class ExtraFields {
+ public:
+  ExtraFields(const HandlerOptions& o, const Peer& peer) {
+    if (!o.source_hostname_key.empty()) add(o.source_hostname_key, peer.hostname);
+    if (!o.source_address_key.empty()) add(o.source_address_key, peer.address);
+  }
+  void add(std::string_view k, std::string_view v) { fields_[n_++] = Extra{k, v}; }
+  std::span<const Extra> span() const { return {fields_, n_}; }
+
+ private:
+  Extra fields_[4];
+  std::size_t n_ = 0;
+};
+
+class LineHandler final : public MessageHandler {
+ public:
+  LineHandler(std::unique_ptr<Parser> p, HandlerOptions o, Metrics& m)
+      : parser_(std::move(p)),
+        o_(std::move(o)),
+        parse_errors_(m.counter("agentd_input_parse_errors_total",
+                                "Messages that did not parse (delivered as unmatched_line).",
+                                {{"plugin_id", o_.id}})) {}
+
+  void handle(std::string_view msg, const Peer& peer, EventTime now, BatchSet& out) override {
+    if (o_.remove_newline) {
+      while (!msg.empty() && (msg.back() == '\n' || msg.back() == '\r')) msg.remove_suffix(1);
+    }
+    ExtraFields extra(o_, peer);
+    EventBatch& b = out.for_tag(o_.tag);
+    if (auto s = parser_->parse(msg, now, extra.span(), b); !s) {
+      ++parse_errors_;
+      log_.write(log::Level::kWarn, "input " + o_.id + ": " + s.error().message + ": '" +
+                                        std::string(msg.substr(0, 80)) + "'");
+      pack_unmatched(msg, s.error().message, now, extra.span(), b);
+    }
+  }
+
+ private:
+  std::unique_ptr<Parser> parser_;
+  HandlerOptions o_;
+  std::atomic<std::uint64_t>& parse_errors_;
+  log::RateLimited log_;
+};
+
+class SyslogHandler final : public MessageHandler {
+ public:
+  SyslogHandler(const config::Section& parse, std::unique_ptr<Parser> other, HandlerOptions o,
+                Metrics& m)
+      : other_(std::move(other)),
+        o_(std::move(o)),
+        parse_errors_(m.counter("agentd_input_parse_errors_total",
+                                "Messages that did not parse (delivered as unmatched_line).",
+                                {{"plugin_id", o_.id}})) {
+    auto f = parse.type() == "syslog" ? parse.str("message_format") : "rfc3164";
+    opts_.format = f == "rfc5424" ? SyslogFormat::kRfc5424
+                   : f == "auto"  ? SyslogFormat::kAuto
+                                  : SyslogFormat::kRfc3164;
+    opts_.utc = parse.flag("utc") || !parse.flag("localtime");
+  }
+
+  void handle(std::string_view msg, const Peer& peer, EventTime now, BatchSet& out) override {
+    while (!msg.empty() && (msg.back() == '\n' || msg.back() == '\r')) msg.remove_suffix(1);
+    if (other_) return handle_other(msg, peer, now, out);
+    auto m = parse_syslog(msg, now, opts_);
+    if (!m) return unmatched(msg, m.error().message, peer, now, out);
+    ExtraFields extra(o_, peer);
+    if (!o_.severity_key.empty()) extra.add(o_.severity_key, syslog_severity_name(m->pri & 7));
+    if (!o_.facility_key.empty()) extra.add(o_.facility_key, syslog_facility_name(m->pri >> 3));
+    EventBatch& b = out.for_tag(tag_for(m->pri));
+    std::uint32_t n = 3 + m->has_pid + (m->rfc5424 ? 2 : 0);
+    RecordWriter w(b);
+    w.begin(m->time, n + static_cast<std::uint32_t>(extra.span().size()));
+    w.field("host", m->host);
+    w.field("ident", m->ident);
+    if (m->has_pid) w.field("pid", m->pid);
+    if (m->rfc5424) {
+      w.field("msgid", m->msgid);
+      w.field("extradata", m->extradata);
+    }
+    w.field("message", m->message);
+    for (const auto& e : extra.span()) w.field(e.key, e.value);
+    w.end();
+  }
+
+ private:
+  // A non-syslog <parse>: strip <PRI> for the tag, parse the rest.
+  void handle_other(std::string_view msg, const Peer& peer, EventTime now, BatchSet& out) {
+    int pri = -1;
+    auto close = msg.find('>');
+    if (!msg.empty() && msg[0] == '<' && close != std::string_view::npos && close <= 4) {
+      auto [p, ec] = std::from_chars(msg.data() + 1, msg.data() + close, pri);
+      if (ec != std::errc() || p != msg.data() + close || pri > 191) pri = -1;
+    }
+    if (pri < 0) return unmatched(msg, "no valid <PRI>", peer, now, out);
+    std::string_view body = msg.substr(close + 1);
+    ExtraFields extra(o_, peer);
+    EventBatch& b = out.for_tag(tag_for(pri));
+    if (auto s = other_->parse(body, now, extra.span(), b); !s) {
+      unmatched(msg, s.error().message, peer, now, out);
+    }
+  }
+
+  void unmatched(std::string_view msg, const std::string& why, const Peer& peer, EventTime now,
+                 BatchSet& out) {
+    ++parse_errors_;
+    log_.write(log::Level::kWarn, "input " + o_.id + ": invalid syslog message (" + why + "): '" +
+                                      std::string(msg.substr(0, 80)) + "'");
+    ExtraFields extra(o_, peer);
+    pack_unmatched(msg, why, now, extra.span(), out.for_tag(o_.tag + ".unmatched"));
+  }
+
+  const std::string& tag_for(int pri) {
+    std::string& t = tags_[pri];
+    if (t.empty()) {
+      t = o_.tag + "." + syslog_facility_name(pri >> 3) + "." + syslog_severity_name(pri & 7);
+    }
+    return t;
+  }
+
+  std::unique_ptr<Parser> other_;
+  HandlerOptions o_;
+  SyslogOptions opts_;
+  std::string tags_[192];
+  std::atomic<std::uint64_t>& parse_errors_;
+  log::RateLimited log_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<MessageHandler>> make_line_handler(const config::Section& source,
+                                                          HandlerOptions o, Metrics& m) {
+  auto p = make_parser(*source.child("parse"));
+  if (!p) return std::unexpected(p.error());
+  return std::make_unique<LineHandler>(std::move(*p), std::move(o), m);
+}
+
+Result<std::unique_ptr<MessageHandler>> make_syslog_handler(const config::Section& source,
+                                                            HandlerOptions o, Metrics& m) {
+  const auto& parse = *source.child("parse");
+  std::unique_ptr<Parser> other;
+  if (parse.type() != "syslog") {
+    auto p = make_parser(parse);
+    if (!p) return std::unexpected(p.error());
+    other = std::move(*p);
+  }
+  return std::make_unique<SyslogHandler>(parse, std::move(other), std::move(o), m);
+}
+
+}  // namespace logctl::agentd

@@ -1,0 +1,48 @@
+// Turns one received message (a frame or a datagram) into events, for the
+// tcp/udp inputs (any <parse>) and the syslog input (tag.facility.severity).
+// Unparsable messages are delivered as {"unmatched_line", "parse_error"} and
+// counted — never dropped (syslog: tag "<tag>.unmatched").
+// Thread safety: used by one input thread.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "agentd/core/log.h"
+#include "agentd/core/metrics.h"
+#include "agentd/inputs/input.h"
+#include "agentd/parsers/parser.h"
+#include "agentd/parsers/syslog_message.h"
+
+namespace logctl::agentd {
+
+struct Peer {
+  std::string address;
+  std::string hostname;
+};
+
+class MessageHandler {
+ public:
+  virtual ~MessageHandler() = default;
+  virtual void handle(std::string_view message, const Peer& peer, EventTime now,
+                      BatchSet& out) = 0;
+};
+
+struct HandlerOptions {
+  std::string id;
+  std::string tag;
+  std::string source_hostname_key;
+  std::string source_address_key;
+  bool remove_newline = false;
+  // syslog only
+  std::string severity_key;
+  std::string facility_key;
+};
+
+Result<std::unique_ptr<MessageHandler>> make_line_handler(const config::Section& source,
+                                                          HandlerOptions o, Metrics& metrics);
+Result<std::unique_ptr<MessageHandler>> make_syslog_handler(const config::Section& source,
+                                                            HandlerOptions o, Metrics& metrics);
+
+}  // namespace logctl::agentd

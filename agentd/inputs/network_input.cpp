@@ -1,0 +1,446 @@
+#include "agentd/inputs/network_input.h"
+
+#include <netdb.h>
+#include <sys/socket.h>
+
+#include <asio.hpp>
+#include <thread>
+#include <unordered_set>
+
+#include "agentd/inputs/framing.h"
+#include "agentd/inputs/message_handler.h"
+
+namespace logctl::agentd {
+namespace {
+
+constexpr std::size_t kReadChunk = 256 * 1024;
+constexpr std::size_t kMaxReadPerWake = 4 * 1024 * 1024;  // fairness between connections
+constexpr std::size_t kDefaultMaxFrame = 16 << 20;
+constexpr int kMaxDatagramsPerWake = 512;
+
+enum class Transport { kTcp, kUdp };
+
+struct Settings {
+  std::string id, type;
+  Transport transport = Transport::kTcp;
+  std::string bind;
+  int port = 0;
+  Framing framing = Framing::kDelimiter;
+  std::string delimiter = "\n";
+  std::size_t max_message = kDefaultMaxFrame;
+  std::optional<std::size_t> receive_buffer;
+  bool resolve_hostname = false;
+  bool keepalive = false;
+};
+
+struct Counters {
+  Counters(Metrics& m, const std::string& id, const std::string& type)
+      : records(m.counter("agentd_input_records_total", "Events emitted by the input.",
+                          {{"plugin_id", id}, {"type", type}})),
+        bytes(m.counter("agentd_input_bytes_total", "Bytes received.",
+                        {{"plugin_id", id}, {"type", type}})),
+        oversized(m.counter("agentd_input_oversized_messages_total",
+                            "Messages over message_length_limit (skipped or truncated).",
+                            {{"plugin_id", id}})),
+        connections(m.gauge("agentd_input_connections", "Open connections.",
+                            {{"plugin_id", id}})),
+        accepted(m.counter("agentd_input_connections_total", "Accepted connections.",
+                           {{"plugin_id", id}})),
+        paused(m.counter("agentd_input_backpressure_pauses_total",
+                         "Times reading paused because the buffer refused a batch.",
+                         {{"plugin_id", id}})),
+        dropped(m.counter("agentd_input_dropped_records_total",
+                          "Datagram events dropped because the buffer refused them.",
+                          {{"plugin_id", id}})),
+        kernel_drops(m.counter("agentd_input_udp_kernel_drops_total",
+                               "Datagrams the kernel dropped (receive buffer overflow).",
+                               {{"plugin_id", id}})),
+        framing_errors(m.counter("agentd_input_framing_errors_total",
+                                 "Connections closed on unrecoverable framing errors.",
+                                 {{"plugin_id", id}})),
+        lost_at_stop(m.counter("agentd_input_lost_at_shutdown_records_total",
+                               "Events read but refused by the buffer at shutdown.",
+                               {{"plugin_id", id}})) {}
+  std::atomic<std::uint64_t>& records;
+  std::atomic<std::uint64_t>& bytes;
+  std::atomic<std::uint64_t>& oversized;
+  std::atomic<std::int64_t>& connections;
+  std::atomic<std::uint64_t>& accepted;
+  std::atomic<std::uint64_t>& paused;
+  std::atomic<std::uint64_t>& dropped;
+  std::atomic<std::uint64_t>& kernel_drops;
+  std::atomic<std::uint64_t>& framing_errors;
+  std::atomic<std::uint64_t>& lost_at_stop;
+};
+
+std::string hostname_of(const asio::ip::address& a, bool resolve) {
+  if (!resolve) return a.to_string();
+  asio::ip::tcp::endpoint ep(a, 0);
+  char host[NI_MAXHOST];
+  if (getnameinfo(ep.data(), static_cast<socklen_t>(ep.size()), host, sizeof host, nullptr, 0,
+                  NI_NAMEREQD) == 0) {
+    return host;
+  }
+  return a.to_string();
+}
+
+class NetworkInput final : public Input {
+ public:
+  NetworkInput(Settings s, std::unique_ptr<MessageHandler> h, InputContext ctx)
+      : s_(std::move(s)), handler_(std::move(h)), ctx_(ctx), c_(ctx.metrics, s_.id, s_.type) {}
+  ~NetworkInput() override { stop(); }
+
+  Status start() override {
+    asio::error_code ec;
+    auto addr = asio::ip::make_address(s_.bind, ec);
+    if (ec) return fail("bad bind address '" + s_.bind + "'", ec);
+    if (s_.transport == Transport::kTcp) {
+      if (auto st = open_tcp(addr); !st) return st;
+    } else {
+      if (auto st = open_udp(addr); !st) return st;
+    }
+    thread_ = std::thread([this] { io_.run(); });
+    log::info("input " + s_.id + ": listening on " + (s_.transport == Transport::kTcp ? "tcp" : "udp") +
+              "://" + s_.bind + ":" + std::to_string(s_.port));
+    return {};
+  }
+
+  void stop() override {
+    if (!thread_.joinable()) return;
+    asio::post(io_, [this] { shutdown(); });
+    thread_.join();
+  }
+
+ private:
+  struct Conn {
+    explicit Conn(asio::io_context& io, Framing f, const std::string& d, std::size_t max)
+        : sock(io), timer(io), split(f, d, max) {}
+    asio::ip::tcp::socket sock;
+    asio::steady_timer timer;
+    FrameSplitter split;
+    Peer peer;
+    BatchSet pending;
+    std::chrono::milliseconds backoff{10};
+    bool eof = false;
+    std::uint64_t oversized_seen = 0;
+  };
+
+  Status fail(const std::string& what, const asio::error_code& ec) {
+    return make_error(ErrorCode::kUnavailable,
+                      "input " + s_.id + ": " + what + ": " + ec.message());
+  }
+
+  Status open_tcp(const asio::ip::address& addr) {
+    asio::error_code ec;
+    asio::ip::tcp::endpoint ep(addr, static_cast<unsigned short>(s_.port));
+    acceptor_.open(ep.protocol(), ec);
+    if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor_.bind(ep, ec);
+    if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) return fail("cannot listen on tcp " + s_.bind + ":" + std::to_string(s_.port), ec);
+    acceptor_.non_blocking(true, ec);
+    accept();
+    return {};
+  }
+
+  Status open_udp(const asio::ip::address& addr) {
+    asio::error_code ec;
+    asio::ip::udp::endpoint ep(addr, static_cast<unsigned short>(s_.port));
+    udp_.open(ep.protocol(), ec);
+    if (!ec) udp_.set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec && s_.receive_buffer) {
+      udp_.set_option(asio::socket_base::receive_buffer_size(static_cast<int>(*s_.receive_buffer)), ec);
+    }
+    if (!ec) udp_.bind(ep, ec);
+    if (ec) return fail("cannot bind udp " + s_.bind + ":" + std::to_string(s_.port), ec);
+    int one = 1;
+    ::setsockopt(udp_.native_handle(), SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof one);
+    udp_.non_blocking(true, ec);
+    dgram_.resize(s_.max_message + 1);
+    wait_udp();
+    return {};
+  }
+
+  // ---- TCP ----
+  void accept() {
+    acceptor_.async_wait(asio::socket_base::wait_read, [this](const asio::error_code& ec) {
+      if (ec) return;  // closed
+      for (int i = 0; i < 64; ++i) {
+        auto c = std::make_shared<Conn>(io_, s_.framing, s_.delimiter, s_.max_message);
+        asio::error_code aec;
+        acceptor_.accept(c->sock, aec);
+        if (aec == asio::error::would_block || aec == asio::error::try_again) break;
+        if (aec) {
+          log_.write(log::Level::kWarn, "input " + s_.id + ": accept failed: " + aec.message());
+          break;
+        }
+        setup(c);
+      }
+      accept();
+    });
+  }
+
+  void setup(const std::shared_ptr<Conn>& c) {
+    asio::error_code ec;
+    auto remote = c->sock.remote_endpoint(ec);
+    c->peer.address = ec ? "" : remote.address().to_string();
+    c->peer.hostname = ec ? "" : hostname_of(remote.address(), s_.resolve_hostname);
+    c->sock.non_blocking(true, ec);
+    if (s_.keepalive) c->sock.set_option(asio::socket_base::keep_alive(true), ec);
+    conns_.insert(c);
+    ++c_.accepted;
+    ++c_.connections;
+    wait_readable(c);
+  }
+
+  void wait_readable(const std::shared_ptr<Conn>& c) {
+    c->sock.async_wait(asio::socket_base::wait_read,
+                       [this, c](const asio::error_code& ec) {
+                         if (ec) return close(c);
+                         on_readable(c);
+                       });
+  }
+
+  void on_readable(const std::shared_ptr<Conn>& c) {
+    EventTime now = ctx_.clock.now();
+    std::size_t total = 0;
+    bool again = true;
+    while (total < kMaxReadPerWake) {
+      asio::error_code ec;
+      std::size_t n = c->sock.read_some(asio::buffer(scratch_), ec);
+      if (ec == asio::error::would_block || ec == asio::error::try_again) break;
+      if (ec == asio::error::eof || (!ec && n == 0)) {
+        c->eof = true;
+        again = false;
+        break;
+      }
+      if (ec) {
+        log_.write(log::Level::kWarn, "input " + s_.id + ": read from " + c->peer.address +
+                                          " failed: " + ec.message());
+        c->eof = true;
+        again = false;
+        break;
+      }
+      total += n;
+      auto st = c->split.feed({scratch_.data(), n}, [&](std::string_view frame) {
+        handler_->handle(frame, c->peer, now, c->pending);
+      });
+      if (!st) {
+        ++c_.framing_errors;
+        log::warn("input " + s_.id + ": closing connection from " + c->peer.address + ": " +
+                  st.error().message);
+        c->eof = true;
+        again = false;
+        break;
+      }
+    }
+    c_.bytes += total;
+    note_oversized(*c);
+    if (c->eof && !c->split.pending().empty()) {
+      handler_->handle(c->split.pending(), c->peer, now, c->pending);  // last unterminated line
+    }
+    deliver(c, again);
+  }
+
+  void note_oversized(Conn& c) {
+    if (c.split.oversized() == c.oversized_seen) return;
+    c_.oversized += c.split.oversized() - c.oversized_seen;
+    c.oversized_seen = c.split.oversized();
+    log_.write(log::Level::kWarn, "input " + s_.id + ": message from " + c.peer.address +
+                                      " longer than message_length_limit (" +
+                                      std::to_string(s_.max_message) + " bytes) skipped");
+  }
+
+  // Hands pending events to the router; on refusal pauses this connection.
+  void deliver(const std::shared_ptr<Conn>& c, bool read_more) {
+    std::size_t n = c->pending.events();
+    auto st = c->pending.emit_to(ctx_.emitter);
+    c_.records += n - c->pending.events();
+    if (!st) {
+      if (c->backoff.count() == 10) {
+        ++c_.paused;
+        log_.write(log::Level::kWarn, "input " + s_.id + ": " + st.error().message +
+                                          "; pausing reads (back-pressure)");
+      }
+      c->timer.expires_after(c->backoff);
+      c->backoff = std::min(c->backoff * 2, std::chrono::milliseconds(1000));
+      c->timer.async_wait([this, c, read_more](const asio::error_code& ec) {
+        if (!ec) deliver(c, read_more);
+      });
+      return;
+    }
+    c->backoff = std::chrono::milliseconds(10);
+    if (read_more && !stopping_) {
+      wait_readable(c);
+    } else if (c->eof) {
+      close(c);
+    }
+  }
+
+  void close(const std::shared_ptr<Conn>& c) {
+    if (!conns_.erase(c)) return;
+    --c_.connections;
+    asio::error_code ec;
+    c->timer.cancel();
+    c->sock.close(ec);
+  }
+
+  // ---- UDP ----
+  void wait_udp() {
+    udp_.async_wait(asio::socket_base::wait_read, [this](const asio::error_code& ec) {
+      if (ec) return;
+      on_datagrams();
+      if (!stopping_) wait_udp();
+    });
+  }
+
+  void on_datagrams() {
+    EventTime now = ctx_.clock.now();
+    BatchSet batches;
+    for (int i = 0; i < kMaxDatagramsPerWake; ++i) {
+      sockaddr_storage from{};
+      iovec iov{dgram_.data(), dgram_.size()};
+      alignas(cmsghdr) char control[CMSG_SPACE(sizeof(std::uint32_t))];
+      msghdr msg{};
+      msg.msg_name = &from;
+      msg.msg_namelen = sizeof from;
+      msg.msg_iov = &iov;
+      msg.msg_iovlen = 1;
+      msg.msg_control = control;
+      msg.msg_controllen = sizeof control;
+      ssize_t n = ::recvmsg(udp_.native_handle(), &msg, MSG_DONTWAIT);
+      if (n < 0) break;
+      account_kernel_drops(msg);
+      std::size_t len = static_cast<std::size_t>(n);
+      if (len > s_.max_message || (msg.msg_flags & MSG_TRUNC)) {
+        ++c_.oversized;
+        len = s_.max_message;
+        log_.write(log::Level::kWarn, "input " + s_.id + ": datagram longer than " +
+                                          std::to_string(s_.max_message) +
+                                          " bytes truncated (message_length_limit)");
+      }
+      c_.bytes += len;
+      Peer peer = peer_of(from, msg.msg_namelen);
+      handler_->handle({dgram_.data(), len}, peer, now, batches);
+    }
+    std::size_t n = batches.events();
+    auto st = batches.emit_to(ctx_.emitter);
+    c_.records += n - batches.events();
+    if (!st) {
+      c_.dropped += batches.events();
+      log_.write(log::Level::kError, "input " + s_.id + ": " + st.error().message + "; dropped " +
+                                         std::to_string(batches.events()) + " datagram event(s)");
+    }
+  }
+
+  void account_kernel_drops(msghdr& msg) {
+    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+      if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL) {
+        std::uint32_t total;
+        std::memcpy(&total, CMSG_DATA(c), sizeof total);
+        if (total > kernel_drops_seen_) {
+          c_.kernel_drops += total - kernel_drops_seen_;
+          log_.write(log::Level::kWarn, "input " + s_.id + ": kernel dropped " +
+                                            std::to_string(total - kernel_drops_seen_) +
+                                            " datagram(s): receive buffer full");
+          kernel_drops_seen_ = total;
+        }
+      }
+    }
+  }
+
+  Peer peer_of(const sockaddr_storage& from, socklen_t len) {
+    asio::ip::udp::endpoint ep;
+    std::memcpy(ep.data(), &from, std::min<std::size_t>(len, sizeof from));
+    ep.resize(len);
+    auto addr = ep.address();
+    return Peer{addr.to_string(), hostname_of(addr, s_.resolve_hostname)};
+  }
+
+  void shutdown() {
+    stopping_ = true;
+    asio::error_code ec;
+    acceptor_.close(ec);
+    udp_.close(ec);
+    for (const auto& c : std::vector<std::shared_ptr<Conn>>(conns_.begin(), conns_.end())) {
+      if (!c->split.pending().empty()) {
+        handler_->handle(c->split.pending(), c->peer, ctx_.clock.now(), c->pending);
+      }
+      std::size_t n = c->pending.events();
+      if (auto st = c->pending.emit_to(ctx_.emitter); !st) {
+        c_.lost_at_stop += c->pending.events();
+        log::error("input " + s_.id + ": " + std::to_string(c->pending.events()) +
+                   " event(s) from " + c->peer.address + " could not be buffered at shutdown: " +
+                   st.error().message);
+      }
+      c_.records += n - c->pending.events();
+      close(c);
+    }
+    io_.stop();
+  }
+
+  Settings s_;
+  std::unique_ptr<MessageHandler> handler_;
+  InputContext ctx_;
+  Counters c_;
+  asio::io_context io_{1};
+  asio::ip::tcp::acceptor acceptor_{io_};
+  asio::ip::udp::socket udp_{io_};
+  std::unordered_set<std::shared_ptr<Conn>> conns_;
+  std::vector<char> scratch_ = std::vector<char>(kReadChunk);
+  std::vector<char> dgram_;
+  std::uint32_t kernel_drops_seen_ = 0;
+  bool stopping_ = false;
+  std::thread thread_;
+  log::RateLimited log_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Input>> make_network_input(const config::Section& src, InputContext ctx) {
+  Settings s;
+  s.id = src.id();
+  s.type = src.type();
+  s.bind = src.str("bind");
+  s.port = static_cast<int>(src.integer("port"));
+  s.resolve_hostname = src.flag("resolve_hostname");
+  s.keepalive = src.flag("send_keepalive_packet");
+  HandlerOptions h;
+  h.id = s.id;
+  h.tag = src.str("tag");
+  h.source_hostname_key = src.str("source_hostname_key");
+  h.source_address_key = src.str("source_address_key");
+  Result<std::unique_ptr<MessageHandler>> handler;
+  if (s.type == "tcp") {
+    s.delimiter = src.str("delimiter");
+    s.framing = src.str("frame_type") == "octet_count" ? Framing::kOctetCount : Framing::kDelimiter;
+    if (src.is_set("message_length_limit")) s.max_message = src.size("message_length_limit");
+    handler = make_line_handler(src, h, ctx.metrics);
+  } else if (s.type == "udp") {
+    s.transport = Transport::kUdp;
+    s.max_message = src.size("message_length_limit");
+    if (src.is_set("receive_buffer_size")) s.receive_buffer = src.size("receive_buffer_size");
+    h.remove_newline = src.flag("remove_newline");
+    handler = make_line_handler(src, h, ctx.metrics);
+  } else {  // syslog
+    const auto* transport = src.child("transport");
+    std::string proto = src.is_set("protocol_type") ? src.str("protocol_type")
+                        : transport                 ? transport->arg()
+                                                    : "udp";
+    s.transport = proto == "tcp" ? Transport::kTcp : Transport::kUdp;
+    s.framing = src.str("frame_type") == "octet_count" ? Framing::kOctetCount : Framing::kDelimiter;
+    s.max_message = src.size("message_length_limit");
+    h.severity_key = src.str("severity_key");
+    h.facility_key = src.str("facility_key");
+    if (src.flag("include_source_host")) h.source_hostname_key = src.str("source_host_key");
+    handler = make_syslog_handler(src, h, ctx.metrics);
+  }
+  if (!handler) return std::unexpected(handler.error());
+  if (s.max_message == 0) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      src.where().str() + ": message_length_limit must be positive");
+  }
+  return std::make_unique<NetworkInput>(std::move(s), std::move(*handler), ctx);
+}
+
+}  // namespace logctl::agentd

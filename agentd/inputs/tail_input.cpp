@@ -1,0 +1,373 @@
+#include "agentd/inputs/tail_input.h"
+
+#include <fcntl.h>
+#include <glob.h>
+#include <sys/stat.h>
+
+#include <asio.hpp>
+#include <cinttypes>
+#include <map>
+#include <thread>
+
+#include "agentd/core/log.h"
+#include "agentd/parsers/parser.h"
+#include "agentd/platform/fs.h"
+#include "logctl/schema/values.h"
+
+namespace logctl::agentd {
+namespace {
+
+using std::chrono::steady_clock;
+constexpr auto kTick = std::chrono::milliseconds(100);
+constexpr std::size_t kReadPerTick = 8 << 20;
+constexpr std::size_t kDefaultMaxLine = 16 << 20;
+
+struct Watched {
+  std::string path;
+  fs::File file;
+  ino_t inode = 0;
+  std::uint64_t offset = 0;  // everything before it was emitted
+  bool rotated = false;
+  steady_clock::time_point rotated_at;
+};
+
+struct Settings {
+  std::string id;
+  std::vector<std::string> paths;
+  std::vector<std::string> exclude;
+  std::string tag;
+  std::string path_key;
+  std::string pos_file;
+  bool read_from_head = false;
+  double refresh_interval = 60;
+  double rotate_wait = 5;
+  std::size_t max_line = kDefaultMaxLine;
+  bool follow_inodes = false;
+};
+
+class TailInput final : public Input {
+ public:
+  TailInput(Settings s, std::unique_ptr<Parser> p, InputContext ctx)
+      : s_(std::move(s)),
+        parser_(std::move(p)),
+        ctx_(ctx),
+        c_records_(ctx.metrics.counter("agentd_input_records_total", "Events emitted by the input.",
+                                       {{"plugin_id", s_.id}, {"type", "tail"}})),
+        c_bytes_(ctx.metrics.counter("agentd_input_bytes_total", "Bytes received.",
+                                     {{"plugin_id", s_.id}, {"type", "tail"}})),
+        c_parse_errors_(ctx.metrics.counter(
+            "agentd_input_parse_errors_total",
+            "Messages that did not parse (delivered as unmatched_line).", {{"plugin_id", s_.id}})),
+        c_oversized_(ctx.metrics.counter("agentd_input_oversized_messages_total",
+                                         "Messages over message_length_limit (skipped or truncated).",
+                                         {{"plugin_id", s_.id}})),
+        c_paused_(ctx.metrics.counter("agentd_input_backpressure_pauses_total",
+                                      "Times reading paused because the buffer refused a batch.",
+                                      {{"plugin_id", s_.id}})),
+        g_files_(ctx.metrics.gauge("agentd_tail_watched_files", "Files being followed.",
+                                   {{"plugin_id", s_.id}})),
+        c_rotations_(ctx.metrics.counter("agentd_tail_rotations_total",
+                                         "Rotations (rename or truncate) detected.",
+                                         {{"plugin_id", s_.id}})) {}
+  ~TailInput() override { stop(); }
+
+  Status start() override {
+    if (!s_.pos_file.empty()) {
+      if (auto st = load_positions(); !st) return st;
+    }
+    refresh(/*startup=*/true);
+    tick_ = asio::steady_timer(io_);
+    schedule();
+    thread_ = std::thread([this] { io_.run(); });
+    log::info("input " + s_.id + ": tailing " + std::to_string(active_.size()) + " file(s)");
+    return {};
+  }
+
+  void stop() override {
+    if (!thread_.joinable()) return;
+    asio::post(io_, [this] {
+      stopping_ = true;
+      tick_->cancel();
+      poll();  // last read, positions saved
+      io_.stop();
+    });
+    thread_.join();
+  }
+
+ private:
+  void schedule() {
+    tick_->expires_after(kTick);
+    tick_->async_wait([this](const asio::error_code& ec) {
+      if (ec || stopping_) return;
+      poll();
+      schedule();
+    });
+  }
+
+  void poll() {
+    auto now = steady_clock::now();
+    if (now - last_refresh_ >= std::chrono::duration<double>(s_.refresh_interval)) refresh(false);
+    for (auto& [path, w] : active_) check_rotation(w);
+    for (auto& [path, w] : active_) read(w);
+    for (auto it = rotated_.begin(); it != rotated_.end();) {
+      bool at_end = read(*it);
+      if (at_end && now - it->rotated_at >= std::chrono::duration<double>(s_.rotate_wait)) {
+        it = rotated_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    g_files_ = static_cast<std::int64_t>(active_.size() + rotated_.size());
+    save_positions();
+  }
+
+  std::vector<std::string> expand() const {
+    std::vector<std::string> out;
+    for (const auto& pattern : s_.paths) {
+      glob_t g{};
+      if (glob(pattern.c_str(), 0, nullptr, &g) == 0) {
+        for (std::size_t i = 0; i < g.gl_pathc; ++i) {
+          std::string p = g.gl_pathv[i];
+          bool excluded = false;
+          for (const auto& ex : s_.exclude) {
+            glob_t e{};
+            if (glob(ex.c_str(), 0, nullptr, &e) == 0) {
+              for (std::size_t k = 0; k < e.gl_pathc; ++k) excluded |= p == e.gl_pathv[k];
+            }
+            globfree(&e);
+          }
+          if (!excluded) out.push_back(p);
+        }
+      }
+      globfree(&g);
+    }
+    return out;
+  }
+
+  void refresh(bool startup) {
+    last_refresh_ = steady_clock::now();
+    for (const auto& p : expand()) {
+      if (active_.count(p)) continue;
+      auto f = fs::File::open(p, O_RDONLY);
+      if (!f) {
+        perm_log_.write(log::Level::kWarn, "input " + s_.id + ": " + f.error().message);
+        continue;
+      }
+      struct stat st {};
+      if (::fstat(f->fd(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+      Watched w;
+      w.path = p;
+      w.inode = st.st_ino;
+      auto saved = positions_.find(p);
+      if (saved != positions_.end() && saved->second.first == st.st_ino &&
+          saved->second.second <= static_cast<std::uint64_t>(st.st_size)) {
+        w.offset = saved->second.second;
+      } else if (startup && !s_.read_from_head) {
+        w.offset = static_cast<std::uint64_t>(st.st_size);
+      }
+      w.file = std::move(*f);
+      log::info("input " + s_.id + ": following " + p + " from offset " + std::to_string(w.offset));
+      active_.emplace(p, std::move(w));
+    }
+  }
+
+  void check_rotation(Watched& w) {
+    struct stat path_st {};
+    bool exists = ::stat(w.path.c_str(), &path_st) == 0;
+    if (exists && path_st.st_ino == w.inode) {
+      struct stat fd_st {};
+      if (::fstat(w.file.fd(), &fd_st) == 0 && static_cast<std::uint64_t>(fd_st.st_size) < w.offset) {
+        ++c_rotations_;
+        log::info("input " + s_.id + ": " + w.path + " was truncated; reading from its head");
+        w.offset = 0;
+      }
+      return;
+    }
+    if (!exists) return;  // moved away, nothing new yet: keep reading the old file
+    // Renamed away and replaced: finish the old file, start the new one at 0.
+    ++c_rotations_;
+    log::info("input " + s_.id + ": " + w.path + " was rotated; following the new file");
+    auto f = fs::File::open(w.path, O_RDONLY);
+    if (!f) return;
+    Watched old = std::move(w);
+    old.rotated = true;
+    old.rotated_at = steady_clock::now();
+    w = Watched{};
+    w.path = old.path;
+    w.inode = path_st.st_ino;
+    w.file = std::move(*f);
+    rotated_.push_back(std::move(old));
+  }
+
+  std::string tag_for(const std::string& path) const {
+    auto star = s_.tag.find('*');
+    if (star == std::string::npos) return s_.tag;
+    std::string p = path;
+    for (auto& c : p) {
+      if (c == '/') c = '.';
+    }
+    while (!p.empty() && p[0] == '.') p.erase(0, 1);
+    return s_.tag.substr(0, star) + p + s_.tag.substr(star + 1);
+  }
+
+  // Reads complete lines from the position; returns true when at EOF.
+  bool read(Watched& w) {
+    std::uint64_t pos = w.offset;
+    std::size_t budget = kReadPerTick;
+    BatchSet batches;
+    EventBatch& b = batches.for_tag(tag_for(w.path));
+    EventTime now = ctx_.clock.now();
+    std::uint64_t consumed = w.offset;
+    bool at_end = false;
+    std::string carry;
+    bool skipping = false;
+    while (budget > 0) {
+      auto n = w.file.pread(buf_.data(), buf_.size(), pos);
+      if (!n || *n == 0) {
+        at_end = true;
+        break;
+      }
+      pos += *n;
+      budget -= std::min(budget, *n);
+      std::string_view data(buf_.data(), *n);
+      std::size_t start = 0;
+      for (std::size_t nl; (nl = data.find('\n', start)) != std::string_view::npos; start = nl + 1) {
+        std::string_view piece = data.substr(start, nl - start);
+        if (skipping) {
+          skipping = false;
+        } else if (!carry.empty()) {
+          carry.append(piece);
+          emit_line(carry, w.path, now, b);
+          carry.clear();
+        } else {
+          emit_line(piece, w.path, now, b);
+        }
+        consumed = pos - *n + nl + 1;
+      }
+      if (!skipping) carry.append(data.substr(start));
+      if (carry.size() > s_.max_line) {
+        ++c_oversized_;
+        oversize_log_.write(log::Level::kWarn, "input " + s_.id + ": line in " + w.path +
+                                                   " longer than max_line_size skipped");
+        carry.clear();
+        skipping = true;
+      }
+    }
+    if (skipping) consumed = pos;  // the skipped part of an overlong line stays skipped
+    c_bytes_ += consumed - w.offset;
+    std::size_t events = batches.events();
+    if (auto st = batches.emit_to(ctx_.emitter); !st) {
+      ++c_paused_;
+      pause_log_.write(log::Level::kWarn, "input " + s_.id + ": " + st.error().message +
+                                              "; will re-read " + w.path + " from offset " +
+                                              std::to_string(w.offset));
+      return false;  // position unchanged: the same lines are read again next tick
+    }
+    c_records_ += events;
+    if (consumed != w.offset) dirty_ = true;
+    w.offset = consumed;
+    return at_end;
+  }
+
+  void emit_line(std::string_view line, const std::string& path, EventTime now, EventBatch& b) {
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    Extra extra[1];
+    std::span<const Extra> ex;
+    if (!s_.path_key.empty()) {
+      extra[0] = Extra{s_.path_key, path};
+      ex = std::span<const Extra>(extra, 1);
+    }
+    if (auto st = parser_->parse(line, now, ex, b); !st) {
+      ++c_parse_errors_;
+      parse_log_.write(log::Level::kWarn, "input " + s_.id + ": " + st.error().message + ": '" +
+                                              std::string(line.substr(0, 80)) + "'");
+      pack_unmatched(line, st.error().message, now, ex, b);
+    }
+  }
+
+  Status load_positions() {
+    auto text = fs::read_file(s_.pos_file);
+    if (!text) return text.error().code == ErrorCode::kNotFound ? Status{} : Status(std::unexpected(text.error()));
+    std::size_t start = 0;
+    while (start < text->size()) {
+      auto end = text->find('\n', start);
+      std::string line = text->substr(start, end == std::string::npos ? end : end - start);
+      start = end == std::string::npos ? text->size() : end + 1;
+      auto t1 = line.find('\t'), t2 = line.rfind('\t');
+      if (t1 == std::string::npos || t2 == t1) continue;
+      try {
+        auto inode = std::stoull(line.substr(t1 + 1, t2 - t1 - 1), nullptr, 16);
+        auto off = std::stoull(line.substr(t2 + 1), nullptr, 16);
+        positions_[line.substr(0, t1)] = {static_cast<ino_t>(inode), off};
+      } catch (const std::exception&) {
+        log::warn("input " + s_.id + ": ignoring bad line in pos_file " + s_.pos_file);
+      }
+    }
+    return {};
+  }
+
+  void save_positions() {
+    if (s_.pos_file.empty() || !dirty_) return;
+    std::string out;
+    char line[64];
+    for (const auto& [path, w] : active_) {
+      std::snprintf(line, sizeof line, "\t%016" PRIx64 "\t%016" PRIx64 "\n",
+                    static_cast<std::uint64_t>(w.inode), w.offset);
+      out += path + line;
+    }
+    if (auto st = fs::write_file_atomic(s_.pos_file, out, fs::Sync::kNo); !st) {
+      pos_log_.write(log::Level::kError, "input " + s_.id + ": " + st.error().message);
+      return;
+    }
+    dirty_ = false;
+  }
+
+  Settings s_;
+  std::unique_ptr<Parser> parser_;
+  InputContext ctx_;
+  asio::io_context io_{1};
+  std::optional<asio::steady_timer> tick_;
+  std::thread thread_;
+  bool stopping_ = false;
+  bool dirty_ = true;
+  steady_clock::time_point last_refresh_;
+  std::map<std::string, Watched> active_;
+  std::vector<Watched> rotated_;
+  std::map<std::string, std::pair<ino_t, std::uint64_t>> positions_;
+  std::vector<char> buf_ = std::vector<char>(1 << 20);
+  std::atomic<std::uint64_t>& c_records_;
+  std::atomic<std::uint64_t>& c_bytes_;
+  std::atomic<std::uint64_t>& c_parse_errors_;
+  std::atomic<std::uint64_t>& c_oversized_;
+  std::atomic<std::uint64_t>& c_paused_;
+  std::atomic<std::int64_t>& g_files_;
+  std::atomic<std::uint64_t>& c_rotations_;
+  log::RateLimited perm_log_, oversize_log_, pause_log_, parse_log_, pos_log_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Input>> make_tail_input(const config::Section& src, InputContext ctx) {
+  Settings s;
+  s.id = src.id();
+  for (auto& p : config::parse_array(src.str("path")).value_or(std::vector<std::string>{})) {
+    s.paths.push_back(p);
+  }
+  s.exclude = src.array("exclude_path");
+  s.tag = src.str("tag");
+  s.path_key = src.str("path_key");
+  s.pos_file = src.str("pos_file");
+  s.read_from_head = src.flag("read_from_head");
+  s.refresh_interval = src.number("refresh_interval");
+  s.rotate_wait = src.number("rotate_wait");
+  s.follow_inodes = src.flag("follow_inodes");
+  if (src.is_set("max_line_size")) s.max_line = src.size("max_line_size");
+  if (s.paths.empty()) {
+    return make_error(ErrorCode::kInvalidArgument, src.where().str() + ": tail needs a path");
+  }
+  auto p = make_parser(*src.child("parse"));
+  if (!p) return std::unexpected(p.error());
+  return std::make_unique<TailInput>(std::move(s), std::move(*p), ctx);
+}
+
+}  // namespace logctl::agentd

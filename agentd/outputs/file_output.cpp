@@ -1,0 +1,213 @@
+#include "agentd/outputs/file_output.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <cstring>
+#include <filesystem>
+#include <mutex>
+
+#include "agentd/core/msgpack_view.h"
+#include "agentd/outputs/formatter.h"
+#include "agentd/outputs/path_template.h"
+#include "agentd/platform/fs.h"
+
+namespace logctl::agentd {
+namespace {
+
+constexpr std::size_t kFlushBytes = 1 << 20;
+
+// Where formatted bytes go: the file directly or through gzip.
+class Sink {
+ public:
+  Sink(fs::File& f, bool gzip) : f_(f), gzip_(gzip) {
+    if (gzip_) {
+      std::memset(&z_, 0, sizeof z_);
+      deflateInit2(&z_, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);
+    }
+  }
+  ~Sink() {
+    if (gzip_) deflateEnd(&z_);
+  }
+  Status write(std::string_view data) { return gzip_ ? deflate_some(data, Z_NO_FLUSH) : f_.write_all(data); }
+  Status finish() { return gzip_ ? deflate_some({}, Z_FINISH) : Status{}; }
+
+ private:
+  Status deflate_some(std::string_view data, int mode) {
+    z_.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
+    z_.avail_in = static_cast<uInt>(data.size());
+    char out[65536];
+    int rc;
+    do {
+      z_.next_out = reinterpret_cast<Bytef*>(out);
+      z_.avail_out = sizeof out;
+      rc = deflate(&z_, mode);
+      if (rc == Z_STREAM_ERROR) return make_error(ErrorCode::kInternal, "gzip stream error");
+      if (auto s = f_.write_all({out, sizeof out - z_.avail_out}); !s) return s;
+    } while (z_.avail_out == 0 || (mode == Z_FINISH && rc != Z_STREAM_END));
+    return {};
+  }
+  fs::File& f_;
+  bool gzip_;
+  z_stream z_{};
+};
+
+// Formats every event of the chunk into the sink.
+Status write_chunk(const Chunk& chunk, Formatter& fmt, Sink& sink) {
+  std::string buf;
+  buf.reserve(kFlushBytes + 65536);
+  std::string_view tag = chunk.metadata().tag ? std::string_view(*chunk.metadata().tag) : "";
+  Status st;
+  auto s = chunk.read([&](std::string_view unit) -> Status {
+    auto r = for_each_entry(unit, [&](EventTime t, std::string_view rec) {
+      fmt.format(buf, tag, t, rec);
+    });
+    if (!r) return r;
+    if (buf.size() >= kFlushBytes) {
+      if (auto w = sink.write(buf); !w) return w;
+      buf.clear();
+    }
+    return {};
+  });
+  if (!s) return s;
+  if (auto w = sink.write(buf); !w) return w;
+  return sink.finish();
+}
+
+Status ensure_parent(const std::string& path) {
+  auto parent = std::filesystem::path(path).parent_path();
+  if (parent.empty()) return {};
+  return fs::mkdir_p(parent.string());
+}
+
+class FileOutput final : public Output {
+ public:
+  FileOutput(PathTemplate t, const config::Section& format, bool append, bool gzip)
+      : template_(std::move(t)), format_(format), append_(append), gzip_(gzip) {}
+
+  Status write(const Chunk& chunk) override {
+    auto fmt = make_formatter(format_);
+    return append_ ? write_append(chunk, *fmt) : write_new(chunk, *fmt);
+  }
+
+ private:
+  Status write_new(const Chunk& chunk, Formatter& fmt) {
+    for (int i = 0; i < 1'000'000; ++i) {
+      std::string path = template_.render(chunk, i);
+      if (auto s = ensure_parent(path); !s) return s;
+      auto f = fs::File::open(path, O_WRONLY | O_CREAT | O_EXCL, 0644);
+      if (!f && f.error().code == ErrorCode::kAlreadyExists) continue;
+      if (!f) return std::unexpected(f.error());
+      Sink sink(*f, gzip_);
+      if (auto s = write_chunk(chunk, fmt, sink); !s) {
+        f->close();
+        (void)fs::remove(path);
+        return s;
+      }
+      return {};
+    }
+    return make_error(ErrorCode::kResourceExhausted, "no free file name for " + template_.pattern());
+  }
+
+  Status write_append(const Chunk& chunk, Formatter& fmt) {
+    std::lock_guard lock(append_mu_);
+    std::string path = template_.render(chunk, 0);
+    if (auto s = ensure_parent(path); !s) return s;
+    auto f = fs::File::open(path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (!f) return std::unexpected(f.error());
+    auto before = f->size();
+    if (!before) return std::unexpected(before.error());
+    Sink sink(*f, gzip_);
+    if (auto s = write_chunk(chunk, fmt, sink); !s) {
+      (void)f->truncate(*before);  // no half chunk stays behind for the retry to duplicate
+      return s;
+    }
+    return {};
+  }
+
+  PathTemplate template_;
+  const config::Section& format_;
+  bool append_, gzip_;
+  std::mutex append_mu_;
+};
+
+class SecondaryFileOutput final : public Output {
+ public:
+  explicit SecondaryFileOutput(const config::Section& s)
+      : dir_(s.str("directory")), basename_(s.str("basename")), append_(s.flag("append")) {}
+  Status write(const Chunk& chunk) override {
+    if (auto s = fs::mkdir_p(dir_); !s) return s;
+    std::string base = basename_;
+    if (auto p = base.find("${chunk_id}"); p != std::string::npos) base.replace(p, 11, chunk.id());
+    std::lock_guard lock(mu_);
+    for (int i = 0;; ++i) {
+      std::string path = dir_ + "/" + base + (append_ ? "" : "." + std::to_string(i));
+      int flags = O_WRONLY | O_CREAT | (append_ ? O_APPEND : O_EXCL);
+      auto f = fs::File::open(path, flags, 0644);
+      if (!f && f.error().code == ErrorCode::kAlreadyExists) continue;
+      if (!f) return std::unexpected(f.error());
+      // Raw MessagePack entries, readable by Fluentd's tools for dumped chunks.
+      return chunk.read([&](std::string_view unit) { return f->write_all(unit); });
+    }
+  }
+
+ private:
+  std::string dir_, basename_;
+  bool append_;
+  std::mutex mu_;
+};
+
+class StdoutOutput final : public Output {
+ public:
+  explicit StdoutOutput(const config::Section& format) : format_(format) {}
+  Status write(const Chunk& chunk) override {
+    auto fmt = make_formatter(format_);
+    fs::File out(::dup(STDOUT_FILENO), "stdout");
+    std::lock_guard lock(mu_);
+    Sink sink(out, false);
+    return write_chunk(chunk, *fmt, sink);
+  }
+
+ private:
+  const config::Section& format_;
+  std::mutex mu_;
+};
+
+class NullOutput final : public Output {
+ public:
+  Status write(const Chunk&) override { return {}; }
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Output>> make_file_output(const config::Section& s, const ChunkKeys& keys,
+                                                 std::int64_t timekey, bool timekey_utc) {
+  if (s.is_set("symlink_path")) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      s.where().str() + ": symlink_path is not supported");
+  }
+  PathTemplateOptions o;
+  o.path = s.str("path");
+  o.append = s.flag("append");
+  o.suffix = s.flag("add_path_suffix") ? s.str("path_suffix") : "";
+  o.gzip = s.str("compress") != "text";
+  o.keys = &keys;
+  o.timekey = timekey;
+  o.utc = timekey_utc;
+  auto t = PathTemplate::make(o);
+  if (!t) return make_error(ErrorCode::kInvalidArgument, s.where().str() + ": " + t.error().message);
+  return std::make_unique<FileOutput>(std::move(*t), *s.child("format"), o.append, o.gzip);
+}
+
+Result<std::unique_ptr<Output>> make_secondary_file_output(const config::Section& s) {
+  return std::make_unique<SecondaryFileOutput>(s);
+}
+
+std::unique_ptr<Output> make_stdout_output(const config::Section& s) {
+  return std::make_unique<StdoutOutput>(*s.child("format"));
+}
+
+std::unique_ptr<Output> make_null_output() { return std::make_unique<NullOutput>(); }
+
+}  // namespace logctl::agentd

@@ -1,0 +1,240 @@
+#include "agentd/outputs/formatter.h"
+
+#include <cstdio>
+#include <ctime>
+
+#include "agentd/core/msgpack_view.h"
+#include "logctl/schema/values.h"
+
+namespace logctl::agentd {
+namespace {
+
+// "+09:00" / "-0530" / "UTC" -> seconds east of UTC.
+bool parse_offset(const std::string& z, long& out) {
+  if (z == "UTC" || z == "Z") {
+    out = 0;
+    return true;
+  }
+  int h = 0, m = 0;
+  char sign = 0;
+  if (std::sscanf(z.c_str(), "%c%2d:%2d", &sign, &h, &m) == 3 ||
+      std::sscanf(z.c_str(), "%c%2d%2d", &sign, &h, &m) == 3) {
+    if (sign != '+' && sign != '-') return false;
+    out = (sign == '-' ? -1 : 1) * (h * 3600L + m * 60L);
+    return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+TimeFormatter::TimeFormatter(std::string format, bool utc, std::string zone)
+    : format_(std::move(format)), utc_(utc) {
+  has_fraction_ = format_.find("%L") != std::string::npos ||
+                  format_.find("N") != std::string::npos;
+  if (!zone.empty()) has_fixed_offset_ = parse_offset(zone, fixed_offset_);
+}
+
+void TimeFormatter::append(std::string& out, EventTime t) {
+  std::int64_t sec = t.ns >= 0 ? t.seconds() : (t.ns - 999'999'999) / 1'000'000'000;
+  if (!has_fraction_ && sec == cached_second_) {
+    out += cached_;
+    return;
+  }
+  std::time_t tt = sec;
+  std::tm tm{};
+  if (has_fixed_offset_) {
+    tt += fixed_offset_;
+    gmtime_r(&tt, &tm);
+    tm.tm_gmtoff = fixed_offset_;
+  } else if (utc_) {
+    gmtime_r(&tt, &tm);
+  } else {
+    localtime_r(&tt, &tm);
+  }
+  std::string fmt = format_;
+  if (has_fraction_) {
+    char frac[16];
+    auto nanos = static_cast<unsigned>(((t.ns % 1'000'000'000) + 1'000'000'000) % 1'000'000'000);
+    auto replace = [&](const std::string& token, int digits) {
+      std::snprintf(frac, sizeof frac, "%09u", nanos);
+      std::string v(frac, static_cast<std::size_t>(digits));
+      for (std::size_t p; (p = fmt.find(token)) != std::string::npos;) fmt.replace(p, token.size(), v);
+    };
+    replace("%3N", 3);
+    replace("%6N", 6);
+    replace("%9N", 9);
+    replace("%N", 9);
+    replace("%L", 3);
+  }
+  char buf[256];
+  std::size_t n = std::strftime(buf, sizeof buf, fmt.c_str(), &tm);
+  if (has_fixed_offset_ && fmt.find("%z") != std::string::npos) {
+    // strftime's %z reads tm_gmtoff, which gmtime_r cleared; redo it by hand.
+    char z[16];
+    long off = fixed_offset_;
+    int hours = static_cast<int>(std::labs(off) / 3600 % 100);
+    int minutes = static_cast<int>((std::labs(off) % 3600) / 60);
+    std::snprintf(z, sizeof z, "%c%02d%02d", off < 0 ? '-' : '+', hours, minutes);
+    std::string s(buf, n);
+    if (auto p = s.find("+0000"); p != std::string::npos) s.replace(p, 5, z);
+    out += s;
+    return;
+  }
+  if (!has_fraction_) {
+    cached_second_ = sec;
+    cached_.assign(buf, n);
+  }
+  out.append(buf, n);
+}
+
+namespace {
+
+TimeFormatter time_formatter(const config::Section& s, const char* default_format) {
+  std::string fmt = s.is_set("time_format") ? s.str("time_format") : default_format;
+  bool utc = s.flag("utc") || !s.flag("localtime");
+  return TimeFormatter(fmt, utc, s.str("timezone"));
+}
+
+void append_time(std::string& out, TimeFormatter& tf, const std::string& type, EventTime t) {
+  if (type == "unixtime") {
+    out += std::to_string(t.seconds());
+  } else if (type == "float") {
+    char b[40];
+    std::snprintf(b, sizeof b, "%lld.%09u", static_cast<long long>(t.seconds()), t.nanos());
+    out += b;
+  } else {
+    tf.append(out, t);
+  }
+}
+
+class OutFileFormatter final : public Formatter {
+ public:
+  explicit OutFileFormatter(const config::Section& s)
+      : tf_(time_formatter(s, "%Y-%m-%dT%H:%M:%S%z")),
+        time_type_(s.str("time_type")),
+        delimiter_(config::parse_delimiter(s.str("delimiter"))),
+        output_tag_(s.flag("output_tag")),
+        output_time_(s.flag("output_time")) {}
+  void format(std::string& out, std::string_view tag, EventTime t,
+              std::string_view record) override {
+    if (output_time_) {
+      append_time(out, tf_, time_type_, t);
+      out += delimiter_;
+    }
+    if (output_tag_) {
+      out += tag;
+      out += delimiter_;
+    }
+    append_json(out, record);
+    out.push_back('\n');
+  }
+
+ private:
+  TimeFormatter tf_;
+  std::string time_type_;
+  std::string delimiter_;
+  bool output_tag_, output_time_;
+};
+
+class JsonFormatter final : public Formatter {
+ public:
+  explicit JsonFormatter(const config::Section& s) : newline_(s.flag("add_newline")) {}
+  void format(std::string& out, std::string_view, EventTime, std::string_view record) override {
+    append_json(out, record);
+    if (newline_) out.push_back('\n');
+  }
+
+ private:
+  bool newline_;
+};
+
+class SingleValueFormatter final : public Formatter {
+ public:
+  explicit SingleValueFormatter(const config::Section& s)
+      : key_{s.str("message_key")}, newline_(s.flag("add_newline")) {}
+  void format(std::string& out, std::string_view, EventTime, std::string_view record) override {
+    out += lookup_field(record, key_).value_or("");
+    if (newline_) out.push_back('\n');
+  }
+
+ private:
+  std::vector<std::string> key_;
+  bool newline_;
+};
+
+class LtsvFormatter final : public Formatter {
+ public:
+  explicit LtsvFormatter(const config::Section& s)
+      : delimiter_(config::parse_delimiter(s.str("delimiter"))),
+        label_(s.str("label_delimiter")),
+        replacement_(s.str("replacement")),
+        newline_(s.flag("add_newline")) {}
+  void format(std::string& out, std::string_view, EventTime, std::string_view record) override {
+    bool first = true;
+    for_each_field(record, [&](std::string_view k, std::string_view v, bool) {
+      if (!first) out += delimiter_;
+      first = false;
+      out += k;
+      out += label_;
+      for (std::size_t p = 0; p < v.size();) {
+        if (v.compare(p, delimiter_.size(), delimiter_) == 0) {
+          out += replacement_;
+          p += delimiter_.size();
+        } else {
+          out.push_back(v[p++]);
+        }
+      }
+    });
+    if (newline_) out.push_back('\n');
+  }
+
+ private:
+  std::string delimiter_, label_, replacement_;
+  bool newline_;
+};
+
+class StdoutFormatter final : public Formatter {
+ public:
+  explicit StdoutFormatter(const config::Section& s)
+      : tf_(time_formatter(s, "%Y-%m-%d %H:%M:%S.%N %z")), type_(s.str("output_type")) {}
+  void format(std::string& out, std::string_view tag, EventTime t,
+              std::string_view record) override {
+    tf_.append(out, t);
+    out += ' ';
+    out += tag;
+    out += ": ";
+    if (type_ == "single_value") {
+      out += lookup_field(record, {"message"}).value_or("");
+    } else if (type_ == "ltsv") {
+      bool first = true;
+      for_each_field(record, [&](std::string_view k, std::string_view v, bool) {
+        out += first ? "" : "\t";
+        first = false;
+        out += k;
+        out += ':';
+        out += v;
+      });
+    } else {
+      append_json(out, record);
+    }
+    out.push_back('\n');
+  }
+
+ private:
+  TimeFormatter tf_;
+  std::string type_;
+};
+
+}  // namespace
+
+std::unique_ptr<Formatter> make_formatter(const config::Section& s) {
+  const auto& t = s.type();
+  if (t == "out_file") return std::make_unique<OutFileFormatter>(s);
+  if (t == "json") return std::make_unique<JsonFormatter>(s);
+  if (t == "single_value") return std::make_unique<SingleValueFormatter>(s);
+  if (t == "ltsv") return std::make_unique<LtsvFormatter>(s);
+  return std::make_unique<StdoutFormatter>(s);
+}
+
+}  // namespace logctl::agentd

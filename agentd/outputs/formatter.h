@@ -1,0 +1,42 @@
+// Formatters turn one event into bytes (Fluentd's <format>): out_file
+// ("time<TAB>tag<TAB>json"), json, single_value, ltsv, stdout.
+// Thread safety: format() mutates a per-instance time cache; use one formatter
+// per thread (make_formatter is cheap).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "agentd/core/event.h"
+#include "logctl/schema/pipeline_config.h"
+
+namespace logctl::agentd {
+
+// strftime with Fluentd's %L (ms) and %N / %3N / %6N / %9N (fractions), cached
+// per second.
+class TimeFormatter {
+ public:
+  TimeFormatter(std::string format, bool utc, std::string zone_offset);
+  void append(std::string& out, EventTime t);
+
+ private:
+  std::string format_;
+  bool utc_;
+  long fixed_offset_ = 0;
+  bool has_fixed_offset_ = false;
+  bool has_fraction_ = false;
+  std::int64_t cached_second_ = INT64_MIN;
+  std::string cached_;
+};
+
+class Formatter {
+ public:
+  virtual ~Formatter() = default;
+  virtual void format(std::string& out, std::string_view tag, EventTime time,
+                      std::string_view packed_record) = 0;
+};
+
+std::unique_ptr<Formatter> make_formatter(const config::Section& format);
+
+}  // namespace logctl::agentd

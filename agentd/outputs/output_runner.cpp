@@ -1,0 +1,172 @@
+#include "agentd/outputs/output_runner.h"
+
+#include "agentd/core/log.h"
+
+namespace logctl::agentd {
+
+using std::chrono::steady_clock;
+
+namespace {
+Labels labels(const std::string& id, const std::string& type) {
+  return {{"plugin_id", id}, {"type", type}};
+}
+}  // namespace
+
+OutputRunner::OutputRunner(std::string id, std::string type, std::unique_ptr<Buffer> buffer,
+                           std::unique_ptr<Output> primary, std::unique_ptr<Output> secondary,
+                           RetryOptions retry, int threads, const Clock& clock, Metrics& m)
+    : id_(std::move(id)),
+      buffer_(std::move(buffer)),
+      primary_(std::move(primary)),
+      secondary_(std::move(secondary)),
+      retry_options_(retry),
+      thread_count_(std::max(1, threads)),
+      clock_(clock),
+      c_emit_records_(m.counter("agentd_output_emit_records_total",
+                                "Events accepted into the output's buffer.", labels(id_, type))),
+      c_write_records_(m.counter("agentd_output_write_records_total",
+                                 "Events written by the output.", labels(id_, type))),
+      c_write_chunks_(m.counter("agentd_output_write_chunks_total", "Chunks written.",
+                                labels(id_, type))),
+      c_errors_(m.counter("agentd_output_write_errors_total", "Failed chunk writes.",
+                          labels(id_, type))),
+      c_retries_(m.counter("agentd_output_retries_total", "Chunk write retries scheduled.",
+                           labels(id_, type))),
+      c_dropped_(m.counter("agentd_output_dropped_records_total",
+                           "Events dropped after the retry limit with no <secondary>.",
+                           labels(id_, type))),
+      c_emit_errors_(m.counter("agentd_output_emit_errors_total",
+                               "Batches the buffer refused (full buffer, disk error).",
+                               labels(id_, type))),
+      c_secondary_(m.counter("agentd_output_secondary_records_total",
+                             "Events written to <secondary>.", labels(id_, type))) {}
+
+OutputRunner::~OutputRunner() {
+  stopping_ = true;
+  buffer_->wake();
+  for (auto& t : threads_) {
+    if (t.joinable()) t.join();
+  }
+}
+
+Status OutputRunner::start() {
+  if (auto s = primary_->start(); !s) return s;
+  if (secondary_) {
+    if (auto s = secondary_->start(); !s) return s;
+  }
+  if (auto s = buffer_->start(); !s) return s;
+  for (int i = 0; i < thread_count_; ++i) threads_.emplace_back([this] { flush_loop(); });
+  return {};
+}
+
+Status OutputRunner::emit(const EventBatch& batch) {
+  auto s = buffer_->write(batch);
+  if (s) {
+    c_emit_records_ += batch.entries.size();
+  } else {
+    ++c_emit_errors_;
+  }
+  return s;
+}
+
+double OutputRunner::now_s() const { return static_cast<double>(clock_.now().ns) / 1e9; }
+
+void OutputRunner::flush_loop() {
+  while (!stopping_) {
+    auto next_due = buffer_->enqueue_due();
+    std::optional<double> retry_at;
+    {
+      std::lock_guard lock(retry_mu_);
+      if (retry_ && retry_->next_time() > now_s()) retry_at = retry_->next_time();
+    }
+    if (!retry_at && flush_one()) continue;
+    // Sleep until something is queued, a staged chunk is due, or the retry
+    // time comes; never longer than a second so stop() is prompt.
+    auto until = clock_.steady() + std::chrono::seconds(1);
+    if (next_due && *next_due < until) until = *next_due;
+    if (retry_at) {
+      auto at = clock_.steady() + std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                      std::chrono::duration<double>(*retry_at - now_s()));
+      if (at < until) until = at;
+      std::this_thread::sleep_until(until);  // the queue is not what we wait for here
+    } else {
+      buffer_->wait_for_queue(until);
+    }
+  }
+}
+
+bool OutputRunner::flush_one() {
+  auto chunk = buffer_->dequeue();
+  if (!chunk) return false;
+  bool to_secondary = false;
+  {
+    std::lock_guard lock(retry_mu_);
+    to_secondary = secondary_ && retry_ && retry_->use_secondary(now_s());
+  }
+  auto s = to_secondary ? secondary_->write(*chunk) : primary_->write(*chunk);
+  if (!s) {
+    on_failure(std::move(chunk), s.error());
+    return true;
+  }
+  (to_secondary ? c_secondary_ : c_write_records_) += chunk->records();
+  ++c_write_chunks_;
+  {
+    std::lock_guard lock(retry_mu_);
+    if (retry_) log::info("output " + id_ + ": write succeeded, retry state cleared");
+    retry_.reset();
+  }
+  buffer_->purge(chunk);
+  return true;
+}
+
+void OutputRunner::on_failure(std::shared_ptr<Chunk> chunk, const Error& e) {
+  ++c_errors_;
+  std::lock_guard lock(retry_mu_);
+  double now = now_s();
+  if (!retry_) retry_.emplace(retry_options_, now);
+  if (retry_->step(now)) {
+    ++c_retries_;
+    log::warn("output " + id_ + ": failed to write chunk " + chunk->id() + ": " + e.message +
+              "; retry " + std::to_string(retry_->steps()) + " in " +
+              std::to_string(retry_->next_time() - now) + "s");
+    buffer_->takeback(std::move(chunk));
+    return;
+  }
+  c_dropped_ += chunk->records();
+  log::error("output " + id_ + ": retry limit reached; dropping chunk " + chunk->id() + " (" +
+             std::to_string(chunk->records()) + " events): " + e.message);
+  retry_.reset();
+  buffer_->purge(chunk);
+}
+
+void OutputRunner::stop(steady_clock::time_point deadline) {
+  if (buffer_->options().flush_at_shutdown) {
+    buffer_->enqueue_all();
+    // Flush while writes succeed; a failing output keeps its chunks (a file
+    // buffer resumes them at the next start).
+    while (clock_.steady() < deadline) {
+      {
+        std::lock_guard lock(retry_mu_);
+        if (retry_) break;
+      }
+      if (buffer_->wait_drained(std::min(deadline, clock_.steady() + std::chrono::milliseconds(200)))) {
+        break;
+      }
+    }
+  }
+  stopping_ = true;
+  buffer_->wake();
+  for (auto& t : threads_) {
+    if (t.joinable()) t.join();
+  }
+  threads_.clear();
+  auto st = buffer_->stats();
+  if (st.bytes > 0) {
+    log::info("output " + id_ + ": " + std::to_string(st.stage_chunks + st.queue_chunks) +
+              " chunk(s) left in the " + (buffer_->persistent() ? "file buffer (resumed at next start)"
+                                                                : "memory buffer (lost)"));
+  }
+  buffer_->close();
+}
+
+}  // namespace logctl::agentd

@@ -1,0 +1,71 @@
+// OutputRunner: one <match>'s output with its buffer, flush threads, retry
+// state and optional <secondary>.
+//
+// Each of flush_thread_count threads loops: enqueue due chunks, take the
+// oldest queued chunk, write it; on success purge it, on failure give it back
+// and wait for the retry schedule (one schedule per output, as in Fluentd).
+// When the schedule gives up, the chunk goes to <secondary> if configured,
+// else it is dropped — logged and counted, never silently.
+// Thread safety: emit() from any thread; start()/stop() from one thread.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include "agentd/buffer/buffer.h"
+#include "agentd/buffer/retry.h"
+#include "agentd/outputs/output.h"
+
+namespace logctl::agentd {
+
+enum class ShutdownFlush { kFlush, kKeep };
+
+class OutputRunner {
+ public:
+  OutputRunner(std::string id, std::string type, std::unique_ptr<Buffer> buffer,
+               std::unique_ptr<Output> primary, std::unique_ptr<Output> secondary,
+               RetryOptions retry, int threads, const Clock& clock, Metrics& metrics);
+  ~OutputRunner();
+
+  Status start();
+  Status emit(const EventBatch& batch);
+  // Flushes what flush_at_shutdown asks for (bounded by `deadline`), then stops.
+  void stop(std::chrono::steady_clock::time_point deadline);
+
+  const std::string& id() const { return id_; }
+  Buffer& buffer() { return *buffer_; }
+
+ private:
+  void flush_loop();
+  bool flush_one();  // false when nothing was queued
+  void on_failure(std::shared_ptr<Chunk> chunk, const Error& e);
+  double now_s() const;
+
+  std::string id_;
+  std::unique_ptr<Buffer> buffer_;
+  std::unique_ptr<Output> primary_;
+  std::unique_ptr<Output> secondary_;
+  RetryOptions retry_options_;
+  int thread_count_;
+  const Clock& clock_;
+
+  std::mutex retry_mu_;
+  std::optional<RetryState> retry_;
+  std::atomic<bool> stopping_{false};
+  std::vector<std::thread> threads_;
+
+  std::atomic<std::uint64_t>& c_emit_records_;
+  std::atomic<std::uint64_t>& c_write_records_;
+  std::atomic<std::uint64_t>& c_write_chunks_;
+  std::atomic<std::uint64_t>& c_errors_;
+  std::atomic<std::uint64_t>& c_retries_;
+  std::atomic<std::uint64_t>& c_dropped_;
+  std::atomic<std::uint64_t>& c_emit_errors_;
+  std::atomic<std::uint64_t>& c_secondary_;
+};
+
+}  // namespace logctl::agentd

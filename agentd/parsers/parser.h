@@ -1,0 +1,41 @@
+// <parse> plugins: turn one message (a line, a datagram, a frame) into one
+// packed event. A parser never drops input on its own: it reports failure and
+// the input decides (every input delivers unparsable text with a marker
+// rather than losing it; see docs/configuration.md).
+// Thread safety: a parser is used by one input thread (regexp match data and
+// time caches are per instance).
+#pragma once
+
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "agentd/core/event.h"
+#include "agentd/core/record_writer.h"
+#include "logctl/schema/pipeline_config.h"
+
+namespace logctl::agentd {
+
+struct Extra {
+  std::string_view key;
+  std::string_view value;
+};
+
+class Parser {
+ public:
+  virtual ~Parser() = default;
+  // Packs one event for `text` plus `extra` fields (source address...). On
+  // failure nothing is packed and the error says why.
+  virtual Status parse(std::string_view text, EventTime now, std::span<const Extra> extra,
+                       EventBatch& out) = 0;
+};
+
+Result<std::unique_ptr<Parser>> make_parser(const config::Section& parse);
+
+// Packs {"unmatched_line": text, "parse_error": why} + extra: how inputs
+// deliver text that did not parse.
+void pack_unmatched(std::string_view text, std::string_view why, EventTime now,
+                    std::span<const Extra> extra, EventBatch& out);
+
+}  // namespace logctl::agentd

@@ -1,0 +1,44 @@
+// Syslog message parsing: RFC 3164 (BSD) and RFC 5424, with the record shape
+// Fluentd's syslog parser produces:
+//   3164: host, ident, pid (when present), message
+//   5424: host, ident, pid, msgid, extradata, message (NILVALUE "-" kept as "-")
+// Pure functions over a string_view (the fuzz target drives parse_syslog).
+// Thread safety: reentrant.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "agentd/core/event.h"
+#include "logctl/schema/result.h"
+
+namespace logctl::agentd {
+
+enum class SyslogFormat { kRfc3164, kRfc5424, kAuto };
+
+struct SyslogMessage {
+  int pri = -1;  // -1 when the message had no <PRI>
+  EventTime time;
+  std::string_view host, ident, pid, msgid, extradata, message;
+  bool has_pid = false;
+  bool rfc5424 = false;
+};
+
+struct SyslogOptions {
+  SyslogFormat format = SyslogFormat::kRfc3164;
+  bool with_priority = true;
+  bool utc = false;  // zone of RFC 3164 timestamps, which carry none
+};
+
+Result<SyslogMessage> parse_syslog(std::string_view text, EventTime now,
+                                   const SyslogOptions& options);
+
+const char* syslog_facility_name(int facility);  // "kern".."local7"
+const char* syslog_severity_name(int severity);  // "emerg".."debug"
+
+// RFC 3339 "2026-11-23T10:00:00.123456+02:00" / "...Z".
+std::optional<EventTime> parse_rfc3339(std::string_view s);
+
+}  // namespace logctl::agentd

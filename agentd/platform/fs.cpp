@@ -1,0 +1,192 @@
+#include "agentd/platform/fs.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+namespace logctl::agentd::fs {
+
+Error errno_error(const std::string& op, const std::string& path, int err) {
+  ErrorCode code = ErrorCode::kIo;
+  if (err == ENOSPC || err == EDQUOT) code = ErrorCode::kResourceExhausted;
+  if (err == ENOENT) code = ErrorCode::kNotFound;
+  if (err == EWOULDBLOCK || err == EEXIST) code = ErrorCode::kAlreadyExists;
+  return Error{code, op + " " + path + ": " + std::strerror(err)};
+}
+
+File& File::operator=(File&& o) noexcept {
+  if (this != &o) {
+    close();
+    fd_ = o.fd_;
+    path_ = std::move(o.path_);
+    o.fd_ = -1;
+  }
+  return *this;
+}
+
+Result<File> File::open(const std::string& path, int flags, mode_t mode) {
+  int fd = ::open(path.c_str(), flags | O_CLOEXEC, mode);
+  if (fd < 0) return std::unexpected(errno_error("open", path, errno));
+  return File(fd, path);
+}
+
+Status File::write_all(std::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = ::write(fd_, data.data(), data.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return std::unexpected(errno_error("write", path_, errno));
+    }
+    data.remove_prefix(static_cast<std::size_t>(n));
+  }
+  return {};
+}
+
+Status File::writev_all(std::string_view a, std::string_view b) {
+  while (!a.empty() || !b.empty()) {
+    iovec iov[2] = {{const_cast<char*>(a.data()), a.size()},
+                    {const_cast<char*>(b.data()), b.size()}};
+    ssize_t n = ::writev(fd_, iov, 2);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return std::unexpected(errno_error("write", path_, errno));
+    }
+    auto done = static_cast<std::size_t>(n);
+    std::size_t from_a = std::min(done, a.size());
+    a.remove_prefix(from_a);
+    b.remove_prefix(done - from_a);
+  }
+  return {};
+}
+
+Result<std::size_t> File::pread(char* buf, std::size_t n, std::uint64_t offset) const {
+  std::size_t got = 0;
+  while (got < n) {
+    ssize_t r = ::pread(fd_, buf + got, n - got, static_cast<off_t>(offset + got));
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      return std::unexpected(errno_error("read", path_, errno));
+    }
+    if (r == 0) break;
+    got += static_cast<std::size_t>(r);
+  }
+  return got;
+}
+
+Status File::sync() {
+  if (::fdatasync(fd_) != 0) return std::unexpected(errno_error("fsync", path_, errno));
+  return {};
+}
+
+Status File::truncate(std::uint64_t size) {
+  if (::ftruncate(fd_, static_cast<off_t>(size)) != 0) {
+    return std::unexpected(errno_error("truncate", path_, errno));
+  }
+  return {};
+}
+
+Result<std::uint64_t> File::size() const {
+  struct stat st {};
+  if (::fstat(fd_, &st) != 0) return std::unexpected(errno_error("stat", path_, errno));
+  return static_cast<std::uint64_t>(st.st_size);
+}
+
+Status File::lock_exclusive() {
+  if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+    return std::unexpected(errno_error("lock", path_, errno));
+  }
+  return {};
+}
+
+void File::close() {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+}
+
+Status mkdir_p(const std::string& path, mode_t mode) {
+  std::string cur;
+  for (std::size_t i = 0; i <= path.size(); ++i) {
+    if (i == path.size() || (path[i] == '/' && i > 0)) {
+      cur = path.substr(0, i);
+      if (::mkdir(cur.c_str(), mode) != 0 && errno != EEXIST) {
+        return std::unexpected(errno_error("mkdir", cur, errno));
+      }
+    }
+  }
+  return {};
+}
+
+Status rename(const std::string& from, const std::string& to) {
+  if (::rename(from.c_str(), to.c_str()) != 0) {
+    return std::unexpected(errno_error("rename", from + " -> " + to, errno));
+  }
+  return {};
+}
+
+Status remove(const std::string& path) {
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
+    return std::unexpected(errno_error("unlink", path, errno));
+  }
+  return {};
+}
+
+Status sync_dir(const std::string& dir) {
+  auto f = File::open(dir, O_RDONLY | O_DIRECTORY);
+  if (!f) return std::unexpected(f.error());
+  return f->sync();
+}
+
+Result<std::vector<std::string>> list_dir(const std::string& dir) {
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return std::unexpected(errno_error("opendir", dir, errno));
+  std::vector<std::string> out;
+  while (dirent* e = ::readdir(d)) {
+    std::string n = e->d_name;
+    if (n != "." && n != "..") out.push_back(std::move(n));
+  }
+  ::closedir(d);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+Result<std::string> read_file(const std::string& path) {
+  auto f = File::open(path, O_RDONLY);
+  if (!f) return std::unexpected(f.error());
+  std::string out;
+  char buf[65536];
+  std::uint64_t off = 0;
+  for (;;) {
+    auto n = f->pread(buf, sizeof buf, off);
+    if (!n) return std::unexpected(n.error());
+    if (*n == 0) break;
+    out.append(buf, *n);
+    off += *n;
+  }
+  return out;
+}
+
+Status write_file_atomic(const std::string& path, std::string_view data, Sync sync) {
+  std::string tmp = path + ".tmp";
+  auto f = File::open(tmp, O_WRONLY | O_CREAT | O_TRUNC);
+  if (!f) return std::unexpected(f.error());
+  if (auto s = f->write_all(data); !s) return s;
+  if (sync == Sync::kYes) {
+    if (auto s = f->sync(); !s) return s;
+  }
+  f->close();
+  return rename(tmp, path);
+}
+
+bool exists(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0;
+}
+
+}  // namespace logctl::agentd::fs

@@ -1,0 +1,51 @@
+// Router: sends each batch to the first <match> whose patterns match its tag
+// (Fluentd's first-match-wins). Unmatched events are counted and logged
+// (rate-limited), as Fluentd warns "no patterns matched".
+// Thread safety: route() from any thread; the tag cache has its own lock.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "agentd/core/event.h"
+#include "agentd/core/log.h"
+#include "agentd/core/metrics.h"
+#include "agentd/router/tag_pattern.h"
+#include "logctl/schema/result.h"
+
+namespace logctl::agentd {
+
+class OutputRunner;
+
+// What inputs emit into. The seam lets input tests capture batches.
+class Emitter {
+ public:
+  virtual ~Emitter() = default;
+  // kResourceExhausted means "full, try again later"; inputs react by pausing.
+  virtual Status emit(const EventBatch& batch) = 0;
+};
+
+class Router final : public Emitter {
+ public:
+  explicit Router(Metrics& metrics);
+  void add_route(std::vector<TagPattern> patterns, OutputRunner* target);
+  Status emit(const EventBatch& batch) override;
+
+ private:
+  OutputRunner* lookup(const std::string& tag);
+
+  struct Route {
+    std::vector<TagPattern> patterns;
+    OutputRunner* target;
+  };
+  std::vector<Route> routes_;
+  std::mutex mu_;
+  std::unordered_map<std::string, OutputRunner*> cache_;
+  std::atomic<std::uint64_t>& c_unmatched_;
+  log::RateLimited unmatched_log_;
+};
+
+}  // namespace logctl::agentd

@@ -1,0 +1,14 @@
+# Project-wide settings as INTERFACE targets: link `logctl_settings` into every
+# target of ours; third-party headers are included as SYSTEM so -Werror stays ours.
+add_library(logctl_settings INTERFACE)
+target_compile_options(logctl_settings INTERFACE
+  -Wall -Wextra -Werror -Wshadow -Wnon-virtual-dtor -Wcast-align
+  -Woverloaded-virtual -Wimplicit-fallthrough)
+target_compile_definitions(logctl_settings INTERFACE
+  LOGCTL_VERSION="${PROJECT_VERSION}")
+
+if(LOGCTL_SANITIZE)
+  target_compile_options(logctl_settings INTERFACE
+    -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer)
+  target_link_options(logctl_settings INTERFACE -fsanitize=address,undefined)
+endif()

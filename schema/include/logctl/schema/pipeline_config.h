@@ -1,0 +1,80 @@
+// A validated pipeline configuration. validate() walks the parsed tree against
+// the plugin schema and either returns every section typed and checked, or the
+// first error with file:line. After validation, the typed getters cannot fail:
+// each value was converted once during validation, and a getter for a name the
+// plugin's schema does not declare is a programming error (assertion).
+// Thread safety: immutable after validate(); safe to read from any thread.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "logctl/schema/config.h"
+#include "logctl/schema/plugin_schema.h"
+#include "logctl/schema/result.h"
+
+namespace logctl::config {
+
+class Section {
+ public:
+  const PluginSpec& spec() const { return *spec_; }
+  const std::string& type() const { return spec_->type; }
+  const std::string& arg() const { return arg_; }
+  const Location& where() const { return where_; }
+  // "@id" if given, else "<kind>.<type>#<n>" unique within the pipeline.
+  const std::string& id() const { return id_; }
+  const std::string& log_level() const { return log_level_; }
+
+  // The configured text or the default; nullopt for an unset nil parameter.
+  std::optional<std::string> raw(const std::string& name) const;
+  bool is_set(const std::string& name) const { return raw(name).has_value(); }
+  bool explicitly_set(const std::string& name) const { return values_.count(name) > 0; }
+
+  std::string str(const std::string& name) const;
+  std::int64_t integer(const std::string& name) const;
+  double number(const std::string& name) const;    // kFloat and kTime (seconds)
+  std::uint64_t size(const std::string& name) const;
+  bool flag(const std::string& name) const;
+  std::vector<std::string> array(const std::string& name) const;
+  std::vector<std::pair<std::string, std::string>> hash(const std::string& name) const;
+
+  // The child section by rule name; implicit sections (not written, with a
+  // default type) are present too. Null only when optional with no default.
+  const Section* child(const std::string& name) const;
+
+ private:
+  friend class Validator;
+  const PluginSpec* spec_ = nullptr;
+  std::string arg_;
+  Location where_;
+  std::string id_;
+  std::string log_level_;
+  std::map<std::string, std::string> values_;     // explicit, by canonical name
+  std::map<std::string, std::string> defaults_;   // parent-imposed defaults
+  std::map<std::string, std::shared_ptr<Section>> children_;
+
+  const ParamSpec& param(const std::string& name) const;
+};
+
+struct MatchConfig {
+  std::vector<std::string> patterns;  // "<match a.** b.*>" -> {"a.**", "b.*"}
+  Section output;
+  Location where;
+};
+
+struct PipelineConfig {
+  Section system;
+  std::vector<Section> sources;
+  std::vector<MatchConfig> matches;
+};
+
+Result<PipelineConfig> validate(const Element& root);
+
+// parse_file + validate.
+Result<PipelineConfig> load_pipeline(const std::string& path, const GetEnv& getenv_fn = nullptr);
+
+}  // namespace logctl::config

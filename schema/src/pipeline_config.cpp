@@ -1,0 +1,331 @@
+#include "logctl/schema/pipeline_config.h"
+
+#include <cassert>
+#include <cstdlib>
+#include <set>
+#include <sstream>
+
+#include "logctl/schema/values.h"
+
+namespace logctl::config {
+
+class Validator {
+ public:
+  Result<PipelineConfig> run(const Element& root) {
+    PipelineConfig out;
+    for (const auto& p : root.params) {
+      return fail(p.where, "parameter '" + p.key + "' outside of any section");
+    }
+    const Element* system = nullptr;
+    for (const auto& e : root.children) {
+      if (e.name == "system") {
+        if (system) return fail(e.where, "<system> given twice");
+        system = &e;
+      }
+    }
+    auto sys = plain(system, "system", root.where);
+    if (!sys) return std::unexpected(sys.error());
+    out.system = std::move(*sys);
+    if (out.system.integer("workers") != 1) {
+      return fail(out.system.where(), "workers " + out.system.str("workers") +
+                                          " is not supported; agentd runs one worker");
+    }
+    for (const auto& e : root.children) {
+      if (auto s = top_level(e, out); !s) return std::unexpected(s.error());
+    }
+    if (out.sources.empty()) return fail(root.where, "no <source> section");
+    if (out.matches.empty()) return fail(root.where, "no <match> section");
+    return out;
+  }
+
+ private:
+  static std::unexpected<Error> fail(const Location& where, const std::string& what) {
+    return make_error(ErrorCode::kInvalidArgument, where.str() + ": " + what);
+  }
+
+  Status top_level(const Element& e, PipelineConfig& out) {
+    if (e.name == "system") return {};
+    if (e.name == "source") {
+      auto s = typed(e, PluginKind::kInput, "", "<source>", {});
+      if (!s) return std::unexpected(s.error());
+      out.sources.push_back(std::move(*s));
+      return {};
+    }
+    if (e.name == "match") {
+      MatchConfig m;
+      m.where = e.where;
+      std::istringstream words(e.arg);
+      for (std::string w; words >> w;) m.patterns.push_back(w);
+      if (m.patterns.empty()) return fail(e.where, "<match> needs a tag pattern");
+      auto s = typed(e, PluginKind::kOutput, "", "<match " + e.arg + ">", {});
+      if (!s) return std::unexpected(s.error());
+      m.output = std::move(*s);
+      out.matches.push_back(std::move(m));
+      return {};
+    }
+    if (e.name == "filter") {
+      return fail(e.where, "<filter> is not supported yet (no filter plugins are implemented)");
+    }
+    if (e.name == "label") return fail(e.where, "<label> is not supported");
+    return fail(e.where, "unknown section <" + e.name + ">");
+  }
+
+  std::string next_id(const PluginSpec& spec) {
+    return std::string(plugin_kind_name(spec.kind)) + "." + spec.type + "#" +
+           std::to_string(++counter_);
+  }
+
+  // A plain section (no @type): <system>, <transport>. `e` may be null.
+  Result<Section> plain(const Element* e, const std::string& name, const Location& parent) {
+    Section s;
+    s.spec_ = find_plugin(PluginKind::kSection, name);
+    assert(s.spec_);
+    s.where_ = e ? e->where : parent;
+    s.arg_ = e ? e->arg : "";
+    s.id_ = name;
+    if (e) {
+      if (auto st = fill_params(s, *e, "<" + name + ">", {}); !st) return std::unexpected(st.error());
+      if (!e->children.empty()) {
+        return fail(e->children[0].where, "unexpected section <" + e->children[0].name +
+                                              "> inside <" + name + ">");
+      }
+    }
+    return s;
+  }
+
+  // A section whose @type selects a plugin of `kind`. `e` may be null for an
+  // implicit section, then `default_type` is used.
+  Result<Section> typed(const Element& e, PluginKind kind, const std::string& default_type,
+                        const std::string& what,
+                        const std::vector<std::pair<std::string, std::string>>& defaults) {
+    const Param* type_param = e.find("@type");
+    std::string type = type_param ? type_param->value : default_type;
+    if (type.empty()) return fail(e.where, what + " needs @type");
+    Section s;
+    s.spec_ = find_plugin(kind, type);
+    if (!s.spec_) {
+      return fail(type_param ? type_param->where : e.where,
+                  "unknown " + std::string(plugin_kind_name(kind)) + " plugin '" + type +
+                      "' in " + what + " (supported: " + supported(kind) + ")");
+    }
+    s.where_ = e.where;
+    s.arg_ = e.arg;
+    for (const auto& [k, v] : defaults) s.defaults_[k] = v;
+    std::string label = what + " @type " + type;
+    if (auto st = fill_params(s, e, label, {"@type"}); !st) return std::unexpected(st.error());
+    const Param* id = e.find("@id");
+    s.id_ = id ? id->value : next_id(*s.spec_);
+    if (id && !ids_.insert(id->value).second) {
+      return fail(id->where, "@id '" + id->value + "' is used twice");
+    }
+    if (auto st = children(s, &e, label); !st) return std::unexpected(st.error());
+    return s;
+  }
+
+  Result<Section> implicit(PluginKind kind, const std::string& type, const Location& where,
+                           const std::vector<std::pair<std::string, std::string>>& defaults) {
+    Section s;
+    s.spec_ = find_plugin(kind, type);
+    assert(s.spec_);
+    s.where_ = where;
+    s.id_ = next_id(*s.spec_);
+    for (const auto& [k, v] : defaults) s.defaults_[k] = v;
+    if (auto st = children(s, nullptr, ""); !st) return std::unexpected(st.error());
+    return s;
+  }
+
+  Status children(Section& s, const Element* e, const std::string& label) {
+    std::set<std::string> seen;
+    if (e) {
+      for (const auto& c : e->children) {
+        const SectionRule* rule = nullptr;
+        for (const auto& r : s.spec_->sections) {
+          if (r.name == c.name) rule = &r;
+        }
+        if (!rule) return fail(c.where, "unexpected section <" + c.name + "> in " + label);
+        if (!seen.insert(c.name).second) {
+          return fail(c.where, "section <" + c.name + "> given twice in " + label);
+        }
+        auto child = child_section(s, *rule, &c, label);
+        if (!child) return std::unexpected(child.error());
+        s.children_[c.name] = std::make_shared<Section>(std::move(*child));
+      }
+    }
+    for (const auto& r : s.spec_->sections) {
+      if (seen.count(r.name)) continue;
+      if (r.need == Need::kRequired) {
+        return fail(e ? e->where : s.where_, label + " needs a <" + r.name + "> section");
+      }
+      if (r.default_type.empty()) continue;
+      auto child = child_section(s, r, nullptr, label);
+      if (!child) return std::unexpected(child.error());
+      s.children_[r.name] = std::make_shared<Section>(std::move(*child));
+    }
+    return {};
+  }
+
+  Result<Section> child_section(const Section& parent, const SectionRule& rule, const Element* c,
+                                const std::string& label) {
+    std::vector<std::pair<std::string, std::string>> defaults;
+    if (rule.kind == PluginKind::kBuffer) defaults = parent.spec_->buffer_defaults;
+    if (rule.kind == PluginKind::kSection) {
+      auto s = plain(c, rule.name, parent.where_);
+      if (s && rule.name == "transport" && c && c->arg != "udp" && c->arg != "tcp") {
+        return fail(c->where, "<transport " + c->arg + "> is not supported (udp or tcp)");
+      }
+      return s;
+    }
+    Result<Section> s = c ? typed(*c, rule.kind, rule.default_type,
+                                  "<" + rule.name + "> of " + label, defaults)
+                          : implicit(rule.kind, rule.default_type, parent.where_, defaults);
+    if (!s) return s;
+    if (rule.kind == PluginKind::kBuffer && !(c && !c->arg.empty())) {
+      s->arg_ = parent.spec_->default_chunk_keys;
+    }
+    return s;
+  }
+
+  static std::string supported(PluginKind kind) {
+    std::string out;
+    for (const auto& p : all_plugins()) {
+      if (p.kind != kind) continue;
+      if (!out.empty()) out += ", ";
+      out += p.type;
+    }
+    return out;
+  }
+
+  Status fill_params(Section& s, const Element& e, const std::string& label,
+                     const std::set<std::string>& skip) {
+    for (const auto& p : e.params) {
+      if (skip.count(p.key)) continue;
+      if (p.key == "@id") continue;
+      if (p.key == "@log_level") {
+        s.log_level_ = p.value;
+        continue;
+      }
+      if (p.key == "@label") return fail(p.where, "@label is not supported");
+      const ParamSpec* spec = nullptr;
+      for (const auto& ps : s.spec_->params) {
+        if (ps.name == p.key) spec = &ps;
+        for (const auto& a : ps.aliases) {
+          if (a == p.key) spec = &ps;
+        }
+      }
+      if (!spec) return fail(p.where, "unknown parameter '" + p.key + "' in " + label);
+      if (s.values_.count(spec->name)) {
+        return fail(p.where, "parameter '" + p.key + "' given twice in " + label);
+      }
+      if (auto st = check_value(*spec, p.value); !st) {
+        return fail(p.where, "parameter '" + p.key + "' in " + label + ": " +
+                                 st.error().message);
+      }
+      s.values_[spec->name] = p.value;
+    }
+    for (const auto& ps : s.spec_->params) {
+      if (ps.need == Need::kRequired && !s.values_.count(ps.name)) {
+        return fail(e.where, label + " needs parameter '" + ps.name + "'");
+      }
+    }
+    return {};
+  }
+
+  static Status check_value(const ParamSpec& spec, const std::string& v) {
+    auto ok = [](auto r) -> Status {
+      if (!r) return std::unexpected(r.error());
+      return {};
+    };
+    switch (spec.type) {
+      case ParamType::kString: return {};
+      case ParamType::kRegexp:
+        if (v.empty()) return make_error(ErrorCode::kInvalidArgument, "empty regexp");
+        return {};
+      case ParamType::kInteger: return ok(parse_integer(v));
+      case ParamType::kFloat: return ok(parse_float(v));
+      case ParamType::kSize: return ok(parse_size(v));
+      case ParamType::kTime: return ok(parse_time(v));
+      case ParamType::kBool: return ok(parse_bool(v));
+      case ParamType::kArray: return ok(parse_array(v));
+      case ParamType::kHash: return ok(parse_hash(v));
+      case ParamType::kEnum:
+        for (const auto& c : spec.choices) {
+          if (c == v) return {};
+        }
+        {
+          std::string all;
+          for (const auto& c : spec.choices) all += (all.empty() ? "" : ", ") + c;
+          return make_error(ErrorCode::kInvalidArgument,
+                            "'" + v + "' is not one of: " + all);
+        }
+    }
+    return {};
+  }
+
+  int counter_ = 0;
+  std::set<std::string> ids_;
+};
+
+const ParamSpec& Section::param(const std::string& name) const {
+  for (const auto& p : spec_->params) {
+    if (p.name == name) return p;
+  }
+  assert(false && "parameter not declared in the plugin's schema");
+  std::abort();
+}
+
+std::optional<std::string> Section::raw(const std::string& name) const {
+  const ParamSpec& p = param(name);
+  if (auto it = values_.find(name); it != values_.end()) return it->second;
+  if (auto it = defaults_.find(name); it != defaults_.end()) return it->second;
+  return p.default_value;
+}
+
+std::string Section::str(const std::string& name) const { return raw(name).value_or(""); }
+
+std::int64_t Section::integer(const std::string& name) const {
+  auto r = raw(name);
+  return r ? parse_integer(*r).value_or(0) : 0;
+}
+
+double Section::number(const std::string& name) const {
+  auto r = raw(name);
+  if (!r) return 0;
+  return param(name).type == ParamType::kTime ? parse_time(*r).value_or(0)
+                                              : parse_float(*r).value_or(0);
+}
+
+std::uint64_t Section::size(const std::string& name) const {
+  auto r = raw(name);
+  return r ? parse_size(*r).value_or(0) : 0;
+}
+
+bool Section::flag(const std::string& name) const {
+  auto r = raw(name);
+  return r ? parse_bool(*r).value_or(false) : false;
+}
+
+std::vector<std::string> Section::array(const std::string& name) const {
+  auto r = raw(name);
+  return r ? parse_array(*r).value_or(std::vector<std::string>{}) : std::vector<std::string>{};
+}
+
+std::vector<std::pair<std::string, std::string>> Section::hash(const std::string& name) const {
+  auto r = raw(name);
+  if (!r) return {};
+  return parse_hash(*r).value_or(std::vector<std::pair<std::string, std::string>>{});
+}
+
+const Section* Section::child(const std::string& name) const {
+  auto it = children_.find(name);
+  return it == children_.end() ? nullptr : it->second.get();
+}
+
+Result<PipelineConfig> validate(const Element& root) { return Validator().run(root); }
+
+Result<PipelineConfig> load_pipeline(const std::string& path, const GetEnv& getenv_fn) {
+  auto tree = parse_file(path, getenv_fn);
+  if (!tree) return std::unexpected(tree.error());
+  return validate(*tree);
+}
+
+}  // namespace logctl::config

@@ -1,0 +1,436 @@
+// The plugin tables. Parameter names and defaults follow Fluentd v1's
+// documentation for in_tcp, in_udp, in_syslog, in_tail, out_file, out_stdout,
+// buf_memory, buf_file and the parsers/formatters they use, so that a Fluentd
+// user's configuration for those plugins works unchanged. Our extensions are
+// marked "(logctl)" in their doc string and listed in docs/configuration.md.
+#include "logctl/schema/plugin_schema.h"
+
+#include <nlohmann/json.hpp>
+
+namespace logctl::config {
+namespace {
+
+using T = ParamType;
+
+ParamSpec req(std::string name, ParamType type, std::string doc) {
+  return ParamSpec{std::move(name), type, Need::kRequired, std::nullopt, {}, {}, std::move(doc)};
+}
+ParamSpec opt(std::string name, ParamType type, std::optional<std::string> def, std::string doc) {
+  return ParamSpec{std::move(name), type, Need::kOptional, std::move(def), {}, {},
+                   std::move(doc)};
+}
+ParamSpec choice(std::string name, std::vector<std::string> choices,
+                 std::optional<std::string> def, std::string doc) {
+  return ParamSpec{std::move(name), T::kEnum,         Need::kOptional, std::move(def),
+                   std::move(choices), {}, std::move(doc)};
+}
+ParamSpec alias(ParamSpec p, std::vector<std::string> names) {
+  p.aliases = std::move(names);
+  return p;
+}
+
+std::vector<ParamSpec> join(std::vector<ParamSpec> a, const std::vector<ParamSpec>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+const std::vector<ParamSpec>& listener_params() {
+  static const std::vector<ParamSpec> p = {
+      req("tag", T::kString, "Tag of the emitted events."),
+      opt("bind", T::kString, "0.0.0.0", "Address to listen on."),
+      opt("source_hostname_key", T::kString, std::nullopt,
+          "Record field for the client's hostname."),
+      opt("source_address_key", T::kString, std::nullopt,
+          "Record field for the client's IP address."),
+      opt("resolve_hostname", T::kBool, "false", "Resolve the client's address to a name."),
+      opt("send_keepalive_packet", T::kBool, "false", "Enable TCP keepalive on connections."),
+      opt("blocking_timeout", T::kTime, "0.5", "Accepted for compatibility; no effect."),
+  };
+  return p;
+}
+
+const std::vector<ParamSpec>& parser_common() {
+  static const std::vector<ParamSpec> p = {
+      opt("time_format", T::kString, std::nullopt, "strptime format of the time field."),
+      choice("time_type", {"float", "unixtime", "string", "mixed"}, "string",
+             "How the time field is encoded."),
+      opt("keep_time_key", T::kBool, "false", "Keep the time field in the record."),
+      opt("estimate_current_event", T::kBool, "true",
+          "Use the current time when the record has no time."),
+      opt("localtime", T::kBool, "true", "Parse times without a zone as local time."),
+      opt("utc", T::kBool, "false", "Parse times without a zone as UTC."),
+      opt("timezone", T::kString, std::nullopt, "Zone offset such as +09:00 for parsed times."),
+      opt("null_empty_string", T::kBool, "false", "Replace empty string fields with null."),
+  };
+  return p;
+}
+
+const std::vector<ParamSpec>& buffer_common() {
+  static const std::vector<ParamSpec> p = {
+      opt("chunk_limit_records", T::kInteger, std::nullopt, "Most events in one chunk."),
+      opt("queue_limit_length", T::kInteger, std::nullopt, "Most queued chunks (deprecated)."),
+      opt("chunk_full_threshold", T::kFloat, "0.95",
+          "Fraction of chunk_limit_size at which a chunk is flushed."),
+      opt("queued_chunks_limit_size", T::kInteger, std::nullopt,
+          "Most queued chunks created by flush_interval."),
+      choice("compress", {"text"}, "text", "Chunk compression (only text)."),
+      choice("flush_mode", {"default", "lazy", "interval", "immediate"}, "default",
+             "When chunks are enqueued for writing."),
+      opt("flush_interval", T::kTime, "60", "Enqueue staged chunks this often (interval mode)."),
+      opt("flush_thread_count", T::kInteger, "1", "Threads writing chunks in parallel."),
+      opt("flush_thread_interval", T::kFloat, "1.0", "Idle wait of a flush thread."),
+      opt("flush_thread_burst_interval", T::kFloat, "1.0", "Wait between chunk writes."),
+      opt("delayed_commit_timeout", T::kTime, "60", "Accepted for compatibility."),
+      choice("overflow_action", {"throw_exception", "block", "drop_oldest_chunk"},
+             "throw_exception", "What happens when total_limit_size is reached."),
+      opt("retry_timeout", T::kTime, "259200", "Give up retrying after this long (72h)."),
+      opt("retry_forever", T::kBool, "false", "Never give up retrying."),
+      opt("retry_max_times", T::kInteger, std::nullopt, "Give up after this many retries."),
+      opt("retry_secondary_threshold", T::kFloat, "0.8",
+          "Fraction of retry_timeout after which <secondary> is used."),
+      choice("retry_type", {"exponential_backoff", "periodic"}, "exponential_backoff",
+             "Retry schedule."),
+      opt("retry_wait", T::kTime, "1", "First retry wait (and the periodic wait)."),
+      opt("retry_exponential_backoff_base", T::kFloat, "2", "Backoff multiplier."),
+      opt("retry_max_interval", T::kTime, std::nullopt, "Upper bound of one retry wait."),
+      opt("retry_randomize", T::kBool, "true", "Randomise retry waits by up to 12.5%."),
+      opt("timekey", T::kTime, std::nullopt, "Time chunk key granularity."),
+      opt("timekey_wait", T::kTime, "600", "Wait after a timekey range ends before flushing."),
+      opt("timekey_use_utc", T::kBool, "false", "Use UTC to align timekey ranges."),
+      opt("timekey_zone", T::kString, std::nullopt, "Zone offset to align timekey ranges."),
+  };
+  return p;
+}
+
+const std::vector<ParamSpec>& formatter_time_params() {
+  static const std::vector<ParamSpec> p = {
+      opt("time_format", T::kString, std::nullopt, "strftime format (default ISO 8601)."),
+      choice("time_type", {"string", "float", "unixtime"}, "string", "How time is written."),
+      opt("localtime", T::kBool, "true", "Write local time."),
+      opt("utc", T::kBool, "false", "Write UTC."),
+      opt("timezone", T::kString, std::nullopt, "Zone offset such as +09:00."),
+  };
+  return p;
+}
+
+SectionRule parse_section(std::string default_type, Need need) {
+  return SectionRule{"parse", PluginKind::kParser, std::move(default_type), need};
+}
+
+std::vector<PluginSpec> build_inputs() {
+  std::vector<PluginSpec> v;
+  v.push_back({PluginKind::kInput, "tcp", "Lines or octet-counted frames over TCP.",
+               join(listener_params(),
+                    {
+                        opt("port", T::kInteger, "5170", "Port to listen on."),
+                        opt("delimiter", T::kString, "\n", "Frame delimiter."),
+                        opt("message_length_limit", T::kSize, std::nullopt,
+                            "Longest accepted frame (unset: 16m, logctl's safety cap)."),
+                        opt("linger_timeout", T::kInteger, "0", "SO_LINGER on close."),
+                        choice("frame_type", {"traditional", "octet_count"}, "traditional",
+                               "(logctl) Delimited frames or RFC 6587 octet counting."),
+                    }),
+               {parse_section("", Need::kRequired)},
+               {},
+               ""});
+  v.push_back({PluginKind::kInput, "udp", "One event per UDP datagram.",
+               join(listener_params(),
+                    {
+                        opt("port", T::kInteger, "5160", "Port to listen on."),
+                        alias(opt("message_length_limit", T::kSize, "4096",
+                                  "Longest datagram; longer ones are truncated and counted."),
+                              {"body_size_limit"}),
+                        opt("remove_newline", T::kBool, "true", "Strip trailing newlines."),
+                        opt("receive_buffer_size", T::kSize, std::nullopt, "SO_RCVBUF."),
+                    }),
+               {parse_section("", Need::kRequired)},
+               {},
+               ""});
+  v.push_back(
+      {PluginKind::kInput, "syslog", "Syslog messages (RFC 3164/5424) over UDP or TCP.",
+       join(listener_params(),
+            {
+                opt("port", T::kInteger, "5140", "Port to listen on."),
+                choice("protocol_type", {"udp", "tcp"}, std::nullopt,
+                       "Deprecated: use <transport>."),
+                opt("message_length_limit", T::kSize, "2048", "Longest accepted message."),
+                choice("frame_type", {"traditional", "octet_count"}, "traditional",
+                       "TCP framing: newline or RFC 6587 octet counting."),
+                alias(opt("severity_key", T::kString, std::nullopt,
+                          "Record field for the severity name."),
+                      {"priority_key"}),
+                opt("facility_key", T::kString, std::nullopt,
+                    "Record field for the facility name."),
+                opt("emit_unmatched_lines", T::kBool, "false",
+                    "Emit unparsable messages as {\"unmatched_line\": raw}."),
+                opt("include_source_host", T::kBool, "false", "Deprecated."),
+                opt("source_host_key", T::kString, "source_host", "Deprecated."),
+            }),
+       {parse_section("syslog", Need::kOptional),
+        SectionRule{"transport", PluginKind::kSection, "udp", Need::kOptional}},
+       {},
+       ""});
+  v.push_back(
+      {PluginKind::kInput, "tail", "Follows files, with a position file and rotation.",
+       {
+           req("path", T::kString, "Paths or globs, comma-separated."),
+           req("tag", T::kString, "Tag; '*' is replaced by the path with '/' as '.'."),
+           opt("exclude_path", T::kArray, "[]", "Globs to exclude."),
+           opt("refresh_interval", T::kTime, "60", "How often globs are expanded again."),
+           opt("limit_recently_modified", T::kTime, std::nullopt,
+               "Only files modified this recently."),
+           opt("skip_refresh_on_startup", T::kBool, "false", "Accepted; no effect."),
+           opt("read_from_head", T::kBool, "false", "Read new files from the beginning."),
+           opt("read_lines_limit", T::kInteger, "1000", "Lines read per I/O."),
+           opt("read_bytes_limit_per_second", T::kSize, std::nullopt,
+               "Throttle reading (unset: no limit)."),
+           opt("pos_file", T::kString, std::nullopt, "Where read positions are kept."),
+           opt("pos_file_compaction_interval", T::kTime, std::nullopt, "Accepted; no effect."),
+           opt("path_key", T::kString, std::nullopt, "Record field for the file's path."),
+           opt("rotate_wait", T::kTime, "5", "Keep reading a rotated file this long."),
+           opt("enable_watch_timer", T::kBool, "true", "Poll files on a timer."),
+           opt("enable_stat_watcher", T::kBool, "true", "Accepted; inotify is not used."),
+           opt("open_on_every_update", T::kBool, "false", "Accepted; no effect."),
+           opt("emit_unmatched_lines", T::kBool, "false", "Emit unparsable lines."),
+           opt("ignore_repeated_permission_error", T::kBool, "false", "Log once per file."),
+           opt("follow_inodes", T::kBool, "false", "Track files by inode across renames."),
+           opt("max_line_size", T::kSize, std::nullopt,
+               "Longer lines are skipped and counted (unset: 16m, logctl's safety cap)."),
+       },
+       {parse_section("", Need::kRequired)},
+       {},
+       ""});
+  return v;
+}
+
+std::vector<PluginSpec> build_outputs() {
+  SectionRule format_file{"format", PluginKind::kFormatter, "out_file", Need::kOptional};
+  SectionRule format_stdout{"format", PluginKind::kFormatter, "stdout", Need::kOptional};
+  SectionRule secondary{"secondary", PluginKind::kOutput, "", Need::kOptional};
+  std::vector<PluginSpec> v;
+  v.push_back({PluginKind::kOutput, "file", "Writes chunks to files.",
+               {
+                   req("path", T::kString, "Path template with ${tag}, %Y%m%d, ${chunk_id}."),
+                   opt("append", T::kBool, "false", "Append every chunk to one file."),
+                   opt("add_path_suffix", T::kBool, "true", "Add path_suffix."),
+                   opt("path_suffix", T::kString, ".log", "Suffix of output files."),
+                   choice("compress", {"text", "gz", "gzip"}, "text", "gzip the output."),
+                   opt("recompress", T::kBool, "false", "Accepted; no effect."),
+                   opt("symlink_path", T::kString, std::nullopt,
+                       "Symlink to the newest staged chunk (not supported: error)."),
+               },
+               {SectionRule{"buffer", PluginKind::kBuffer, "file", Need::kOptional},
+                format_file, secondary},
+               {{"timekey", "86400"}},
+               "time"});
+  v.push_back({PluginKind::kOutput, "stdout", "Prints events to standard output.",
+               {},
+               {SectionRule{"buffer", PluginKind::kBuffer, "memory", Need::kOptional},
+                format_stdout, secondary},
+               {{"flush_at_shutdown", "true"}, {"chunk_limit_size", "10k"},
+                {"flush_mode", "immediate"}},
+               "tag"});
+  v.push_back({PluginKind::kOutput, "null", "Discards events (benchmarks, tests).",
+               {},
+               {SectionRule{"buffer", PluginKind::kBuffer, "memory", Need::kOptional}},
+               {{"flush_mode", "immediate"}},
+               ""});
+  v.push_back({PluginKind::kOutput, "secondary_file",
+               "Dumps failed chunks to files (for <secondary> only).",
+               {
+                   req("directory", T::kString, "Directory for dumped chunks."),
+                   opt("basename", T::kString, "dump.bin", "File name; may use ${chunk_id}."),
+                   opt("append", T::kBool, "false", "Append to one file."),
+                   choice("compress", {"text", "gzip"}, "text", "gzip the dump."),
+               },
+               {},
+               {},
+               ""});
+  return v;
+}
+
+std::vector<PluginSpec> build_parsers() {
+  std::vector<PluginSpec> v;
+  v.push_back({PluginKind::kParser, "none", "The whole text as one field.",
+               join(parser_common(), {opt("message_key", T::kString, "message", "Field name.")}),
+               {}, {}, ""});
+  v.push_back({PluginKind::kParser, "json", "One JSON object per message.",
+               join(parser_common(),
+                    {opt("time_key", T::kString, "time", "Field holding the event time."),
+                     choice("json_parser", {"oj", "yajl", "json"}, "oj",
+                            "Accepted; one parser is used.")}),
+               {}, {}, ""});
+  v.push_back({PluginKind::kParser, "regexp", "Named captures become fields.",
+               join(parser_common(),
+                    {req("expression", T::kRegexp, "Regular expression with named captures."),
+                     opt("ignorecase", T::kBool, "false", "Case-insensitive match."),
+                     opt("multiline", T::kBool, "false", "'.' matches newlines."),
+                     opt("time_key", T::kString, "time", "Field holding the event time.")}),
+               {}, {}, ""});
+  v.push_back({PluginKind::kParser, "syslog", "RFC 3164 and RFC 5424 messages.",
+               join(parser_common(),
+                    {choice("message_format", {"rfc3164", "rfc5424", "auto"}, "rfc3164",
+                            "Which syslog format."),
+                     opt("with_priority", T::kBool, "true", "Messages start with <PRI>."),
+                     opt("rfc5424_time_format", T::kString, "%Y-%m-%dT%H:%M:%S.%L%z",
+                         "Accepted; RFC 5424 times are parsed per RFC 3339."),
+                     choice("parser_type", {"regexp", "string"}, "regexp",
+                            "Accepted; one parser is used."),
+                     opt("support_colonless_ident", T::kBool, "true",
+                         "Accept 'ident message' without ':'."),
+                     opt("time_key", T::kString, "time", "Unused; time is the header's.")}),
+               {}, {}, ""});
+  return v;
+}
+
+std::vector<PluginSpec> build_formatters() {
+  std::vector<PluginSpec> v;
+  v.push_back({PluginKind::kFormatter, "out_file", "time<TAB>tag<TAB>json",
+               join(formatter_time_params(),
+                    {opt("delimiter", T::kString, "\t", "Field separator (TAB, SPACE, COMMA)."),
+                     opt("output_tag", T::kBool, "true", "Write the tag."),
+                     opt("output_time", T::kBool, "true", "Write the time.")}),
+               {}, {}, ""});
+  v.push_back({PluginKind::kFormatter, "json", "The record as one JSON line.",
+               {choice("json_parser", {"oj", "yajl", "json"}, "oj", "Accepted."),
+                opt("add_newline", T::kBool, "true", "End each record with a newline.")},
+               {}, {}, ""});
+  v.push_back({PluginKind::kFormatter, "single_value", "One field's value per line.",
+               {opt("message_key", T::kString, "message", "Field to write."),
+                opt("add_newline", T::kBool, "true", "End each record with a newline.")},
+               {}, {}, ""});
+  v.push_back({PluginKind::kFormatter, "ltsv", "Labeled tab-separated values.",
+               {opt("delimiter", T::kString, "\t", "Field separator."),
+                opt("label_delimiter", T::kString, ":", "Label separator."),
+                opt("replacement", T::kString, " ", "Replaces delimiters inside values."),
+                opt("add_newline", T::kBool, "true", "End each record with a newline.")},
+               {}, {}, ""});
+  v.push_back({PluginKind::kFormatter, "stdout", "time tag: json (out_stdout's format).",
+               join(formatter_time_params(),
+                    {choice("output_type", {"json", "ltsv", "single_value"}, "json",
+                            "Format of the record part.")}),
+               {}, {}, ""});
+  return v;
+}
+
+std::vector<PluginSpec> build_buffers() {
+  std::vector<PluginSpec> v;
+  v.push_back({PluginKind::kBuffer, "memory", "Chunks in memory.",
+               join({opt("chunk_limit_size", T::kSize, "8m", "Largest chunk."),
+                     opt("total_limit_size", T::kSize, "512m", "Largest buffer."),
+                     opt("flush_at_shutdown", T::kBool, "true", "Flush all chunks at stop.")},
+                    buffer_common()),
+               {}, {}, ""});
+  v.push_back({PluginKind::kBuffer, "file", "Chunks in files; survives restarts and kill -9.",
+               join({opt("path", T::kString, std::nullopt,
+                         "Directory of chunk files (unset: <root_dir>/buffer/<@id>)."),
+                     opt("path_suffix", T::kString, ".log", "Suffix of chunk files."),
+                     opt("file_permission", T::kString, std::nullopt, "Octal mode of chunks."),
+                     opt("dir_permission", T::kString, std::nullopt, "Octal mode of dirs."),
+                     opt("chunk_limit_size", T::kSize, "256m", "Largest chunk."),
+                     opt("total_limit_size", T::kSize, "64g", "Largest buffer."),
+                     opt("flush_at_shutdown", T::kBool, "false", "Flush all chunks at stop.")},
+                    buffer_common()),
+               {}, {}, ""});
+  return v;
+}
+
+std::vector<PluginSpec> build_sections() {
+  std::vector<PluginSpec> v;
+  v.push_back(
+      {PluginKind::kSection, "system", "Process-wide settings.",
+       {choice("log_level", {"trace", "debug", "info", "warn", "error", "fatal"}, "info",
+               "Least severe level logged."),
+        opt("root_dir", T::kString, std::nullopt, "Data directory (buffers, positions)."),
+        opt("workers", T::kInteger, "1", "Worker processes (only 1 is supported)."),
+        opt("suppress_repeated_stacktrace", T::kBool, "true", "Accepted; no effect."),
+        opt("process_name", T::kString, std::nullopt, "Accepted; no effect."),
+        opt("admin_endpoint", T::kString, std::nullopt,
+            "(logctl) host:port of the loopback admin HTTP endpoint.")},
+       {}, {}, ""});
+  v.push_back({PluginKind::kSection, "transport", "Transport of a listener (udp or tcp).",
+               {}, {}, {}, ""});
+  return v;
+}
+
+}  // namespace
+
+const std::vector<PluginSpec>& all_plugins() {
+  static const std::vector<PluginSpec> all = [] {
+    std::vector<PluginSpec> a;
+    for (auto* build : {build_inputs, build_outputs, build_parsers, build_formatters,
+                        build_buffers, build_sections}) {
+      auto part = build();
+      a.insert(a.end(), part.begin(), part.end());
+    }
+    return a;
+  }();
+  return all;
+}
+
+const PluginSpec* find_plugin(PluginKind kind, std::string_view type) {
+  for (const auto& p : all_plugins()) {
+    if (p.kind == kind && p.type == type) return &p;
+  }
+  return nullptr;
+}
+
+const char* plugin_kind_name(PluginKind kind) {
+  switch (kind) {
+    case PluginKind::kInput: return "input";
+    case PluginKind::kOutput: return "output";
+    case PluginKind::kParser: return "parser";
+    case PluginKind::kFormatter: return "formatter";
+    case PluginKind::kBuffer: return "buffer";
+    case PluginKind::kSection: return "section";
+  }
+  return "?";
+}
+
+const char* param_type_name(ParamType type) {
+  switch (type) {
+    case T::kString: return "string";
+    case T::kInteger: return "integer";
+    case T::kFloat: return "float";
+    case T::kSize: return "size";
+    case T::kTime: return "time";
+    case T::kBool: return "bool";
+    case T::kEnum: return "enum";
+    case T::kArray: return "array";
+    case T::kHash: return "hash";
+    case T::kRegexp: return "regexp";
+  }
+  return "?";
+}
+
+nlohmann::json plugin_schema_json() {
+  nlohmann::json plugins = nlohmann::json::array();
+  for (const auto& p : all_plugins()) {
+    nlohmann::json params = nlohmann::json::array();
+    for (const auto& ps : p.params) {
+      nlohmann::json j = {{"name", ps.name},
+                          {"type", param_type_name(ps.type)},
+                          {"required", ps.need == Need::kRequired},
+                          {"doc", ps.doc}};
+      j["default"] = ps.default_value ? nlohmann::json(*ps.default_value) : nlohmann::json();
+      if (!ps.choices.empty()) j["choices"] = ps.choices;
+      if (!ps.aliases.empty()) j["aliases"] = ps.aliases;
+      params.push_back(std::move(j));
+    }
+    nlohmann::json sections = nlohmann::json::array();
+    for (const auto& s : p.sections) {
+      sections.push_back({{"name", s.name},
+                          {"kind", plugin_kind_name(s.kind)},
+                          {"default_type", s.default_type},
+                          {"required", s.need == Need::kRequired}});
+    }
+    plugins.push_back({{"kind", plugin_kind_name(p.kind)},
+                       {"type", p.type},
+                       {"doc", p.doc},
+                       {"params", std::move(params)},
+                       {"sections", std::move(sections)}});
+  }
+  return {{"schema_version", kPluginSchemaVersion}, {"plugins", std::move(plugins)}};
+}
+
+}  // namespace logctl::config

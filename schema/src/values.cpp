@@ -1,0 +1,146 @@
+#include "logctl/schema/values.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cctype>
+#include <charconv>
+#include <cmath>
+
+namespace logctl::config {
+namespace {
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+  return s;
+}
+
+std::unexpected<Error> bad(std::string_view what, std::string_view text) {
+  return make_error(ErrorCode::kInvalidArgument,
+                    "'" + std::string(text) + "' is not a valid " + std::string(what));
+}
+
+// Number with an optional one-letter unit suffix; returns number and unit.
+bool split_unit(std::string_view s, double& number, char& unit) {
+  unit = 0;
+  if (!s.empty() && std::isalpha(static_cast<unsigned char>(s.back()))) {
+    unit = static_cast<char>(std::tolower(static_cast<unsigned char>(s.back())));
+    s.remove_suffix(1);
+  }
+  if (s.empty()) return false;
+  auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), number);
+  return ec == std::errc() && ptr == s.data() + s.size() && std::isfinite(number);
+}
+
+}  // namespace
+
+Result<std::uint64_t> parse_size(std::string_view text) {
+  auto s = trim(text);
+  double n = 0;
+  char unit = 0;
+  if (!split_unit(s, n, unit) || n < 0) return bad("size (e.g. 8m, 1g)", text);
+  double mult = 1;
+  switch (unit) {
+    case 0: break;
+    case 'k': mult = 1024.0; break;
+    case 'm': mult = 1024.0 * 1024; break;
+    case 'g': mult = 1024.0 * 1024 * 1024; break;
+    case 't': mult = 1024.0 * 1024 * 1024 * 1024; break;
+    default: return bad("size (e.g. 8m, 1g)", text);
+  }
+  double v = n * mult;
+  if (v > 9.0e18) return bad("size (too large)", text);
+  return static_cast<std::uint64_t>(v);
+}
+
+Result<double> parse_time(std::string_view text) {
+  auto s = trim(text);
+  double n = 0;
+  char unit = 0;
+  if (!split_unit(s, n, unit) || n < 0) return bad("time (e.g. 30s, 5m, 1h)", text);
+  switch (unit) {
+    case 0:
+    case 's': return n;
+    case 'm': return n * 60;
+    case 'h': return n * 3600;
+    case 'd': return n * 86400;
+    default: return bad("time (e.g. 30s, 5m, 1h)", text);
+  }
+}
+
+Result<bool> parse_bool(std::string_view text) {
+  auto s = trim(text);
+  if (s.empty() || s == "true" || s == "yes") return true;
+  if (s == "false" || s == "no") return false;
+  return bad("bool (true or false)", text);
+}
+
+Result<std::int64_t> parse_integer(std::string_view text) {
+  auto s = trim(text);
+  std::int64_t v = 0;
+  auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (s.empty() || ec != std::errc() || ptr != s.data() + s.size()) return bad("integer", text);
+  return v;
+}
+
+Result<double> parse_float(std::string_view text) {
+  auto s = trim(text);
+  double v = 0;
+  auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (s.empty() || ec != std::errc() || ptr != s.data() + s.size() || !std::isfinite(v)) {
+    return bad("number", text);
+  }
+  return v;
+}
+
+Result<std::vector<std::string>> parse_array(std::string_view text) {
+  auto s = trim(text);
+  std::vector<std::string> out;
+  if (!s.empty() && s.front() == '[') {
+    auto j = nlohmann::json::parse(s, nullptr, false);
+    if (j.is_discarded() || !j.is_array()) return bad("JSON array", text);
+    for (const auto& e : j) out.push_back(e.is_string() ? e.get<std::string>() : e.dump());
+    return out;
+  }
+  while (!s.empty()) {
+    auto comma = s.find(',');
+    auto item = trim(s.substr(0, comma));
+    if (!item.empty()) out.emplace_back(item);
+    if (comma == std::string_view::npos) break;
+    s.remove_prefix(comma + 1);
+  }
+  return out;
+}
+
+Result<std::vector<std::pair<std::string, std::string>>> parse_hash(std::string_view text) {
+  auto s = trim(text);
+  std::vector<std::pair<std::string, std::string>> out;
+  if (!s.empty() && s.front() == '{') {
+    auto j = nlohmann::json::parse(s, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) return bad("JSON object", text);
+    for (const auto& [k, v] : j.items()) {
+      out.emplace_back(k, v.is_string() ? v.get<std::string>() : v.dump());
+    }
+    return out;
+  }
+  auto items = parse_array(s);
+  if (!items) return std::unexpected(items.error());
+  for (const auto& item : *items) {
+    auto colon = item.find(':');
+    if (colon == std::string::npos) return bad("hash (k1:v1,k2:v2)", text);
+    out.emplace_back(std::string(trim(item.substr(0, colon))),
+                     std::string(trim(std::string_view(item).substr(colon + 1))));
+  }
+  return out;
+}
+
+std::string parse_delimiter(std::string_view text) {
+  if (text == "TAB") return "\t";
+  if (text == "SPACE") return " ";
+  if (text == "COMMA") return ",";
+  if (text == "\\t") return "\t";
+  if (text == "\\n") return "\n";
+  return std::string(text);
+}
+
+}  // namespace logctl::config

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs every build, test and benchmark dependency from Debian 12 packages.
+# Idempotent; run as root. Each package's reason is in docs/dependencies.md.
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build pkg-config   # toolchain and build
+  clang-19 libclang-rt-19-dev                     # libFuzzer targets, sanitizer runtime
+  clang-format                                    # formatting check
+  catch2                                          # unit and integration test framework
+  libasio-dev                                     # agentd network I/O
+  nlohmann-json3-dev                              # JSON records, schema dump, parsers
+  libmsgpack-cxx-dev                              # chunk payloads, forward protocol
+  libcli11-dev                                    # command line parsing
+  libcpp-httplib-dev libssl-dev                   # admin HTTP endpoint (and TLS later)
+  libsqlite3-dev                                  # controller store
+  zlib1g-dev                                      # gzip output, chunk checksums
+  libpcre2-dev                                    # <parse> @type regexp (named captures)
+  rsyslog                                         # benchmark comparison peer
+  bsdutils                                        # logger(1): real syslog client in tests
+  procps psmisc                                   # ps/pkill in scripts
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+echo "setup: all ${#packages[@]} packages present"
