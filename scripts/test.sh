@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The README's test command: installs dependencies, builds, runs every test;
+# then builds again with AddressSanitizer + UndefinedBehaviorSanitizer and runs
+# every test once more; then builds the libFuzzer targets and runs each briefly.
+# Run as root on Debian 12 (the full-disk test mounts a small tmpfs).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+jobs=$(nproc)
+
+echo "== release build and tests"
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build -j "$jobs"
+(cd build && ctest --output-on-failure -j "$jobs" --timeout 300)
+
+echo "== ASan+UBSan build and tests"
+cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DLOGCTL_SANITIZE=ON >/dev/null
+cmake --build build-asan -j "$jobs"
+(cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest --output-on-failure -j "$jobs" --timeout 600)
+
+if [ -f fuzz/CMakeLists.txt ]; then
+  echo "== libFuzzer targets (clang-19), 20 s each"
+  CXX=clang++-19 cmake -S fuzz -B build-fuzz -G Ninja >/dev/null
+  cmake --build build-fuzz -j "$jobs"
+  for f in build-fuzz/fuzz_*; do
+    corpus="fuzz/corpus/$(basename "$f" | sed 's/^fuzz_//')"
+    "$f" -max_total_time=20 -rss_limit_mb=2048 "$corpus" 2>&1 | tail -n 2
+  done
+fi

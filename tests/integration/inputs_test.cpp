@@ -1,0 +1,196 @@
+// The real agentd binary, real sockets on loopback: numbered events go in
+// through each input and every one is counted in the output files.
+#include <signal.h>
+
+#include <catch2/catch.hpp>
+#include <fstream>
+#include <thread>
+
+#include "support/harness.h"
+
+using namespace logctl::test;
+
+namespace {
+
+// A config with one source and a file output flushing every 200 ms.
+std::string config(const std::string& source, const TempDir& dir,
+                   const std::string& buffer_extra = "") {
+  return source + R"(
+<match **>
+  @type file
+  @id out
+  path )" + dir.path() + R"(/out/${tag}
+  append true
+  <format>
+    @type json
+  </format>
+  <buffer tag>
+    @type file
+    path )" + dir.path() + R"(/buffer
+    flush_mode interval
+    flush_interval 0.2s
+)" + buffer_extra + R"(
+  </buffer>
+</match>
+)";
+}
+
+std::string line(long n) { return "seq=" + std::to_string(n) + " " + std::string(180, 'x') + "\n"; }
+
+bool all_arrived(const TempDir& dir, long first, long last) {
+  return count_numbers(files_under(dir / "out")).missing_in(first, last) == 0;
+}
+
+}  // namespace
+
+TEST_CASE("agentd --dry-run validates and names file:line") {
+  TempDir dir;
+  write_file(dir / "bad.conf", "<source>\n  @type tcp\n  tag x\n  bogus 1\n</source>\n");
+  Process p({agentd_bin(), "-c", dir / "bad.conf", "--dry-run"}, dir / "dry.log");
+  CHECK(p.wait() == 1);
+  CHECK_THAT(p.log(), Catch::Contains("bad.conf:4: unknown parameter 'bogus'"));
+  write_file(dir / "good.conf", config("<source>\n @type tcp\n tag x\n <parse>\n @type none\n </parse>\n</source>\n", dir));
+  Process ok({agentd_bin(), "-c", dir / "good.conf", "--dry-run"}, dir / "dry2.log");
+  CHECK(ok.wait() == 0);
+}
+
+TEST_CASE("tcp: numbered events from several connections all arrive") {
+  TempDir dir;
+  int port = free_port();
+  Agent agent(config("<source>\n @type tcp\n tag app.tcp\n bind 127.0.0.1\n port " +
+                         std::to_string(port) + "\n <parse>\n @type none\n </parse>\n</source>\n",
+                     dir),
+              dir);
+  REQUIRE(agent.ready());
+  constexpr int kConns = 4, kPerConn = 5000;
+  std::vector<std::thread> senders;
+  std::atomic<int> failures{0};
+  for (int c = 0; c < kConns; ++c) {
+    senders.emplace_back([&, c] {
+      TcpSender s(port);
+      std::string batch;
+      for (int i = 0; i < kPerConn; ++i) {
+        batch += line(c * kPerConn + i);
+        if (batch.size() > 32768) {
+          if (!s.send(batch)) ++failures;
+          batch.clear();
+        }
+      }
+      if (!s.send(batch)) ++failures;
+    });
+  }
+  for (auto& t : senders) t.join();
+  CHECK(failures == 0);
+  REQUIRE(wait_until([&] { return all_arrived(dir, 0, kConns * kPerConn - 1); }, 30s));
+  auto count = count_numbers(files_under(dir / "out"));
+  CHECK(count.duplicates() == 0);
+  CHECK(agent.metric("agentd_input_records_total") == kConns * kPerConn);
+}
+
+TEST_CASE("tcp: octet-counted frames and JSON parsing") {
+  TempDir dir;
+  int port = free_port();
+  Agent agent(config("<source>\n @type tcp\n tag j\n bind 127.0.0.1\n port " + std::to_string(port) +
+                         "\n frame_type octet_count\n source_address_key addr\n <parse>\n @type json\n </parse>\n</source>\n",
+                     dir),
+              dir);
+  REQUIRE(agent.ready());
+  TcpSender s(port);
+  std::string payload;
+  for (int i = 0; i < 100; ++i) {
+    std::string msg = "{\"seq\":\"seq=" + std::to_string(i) + "\",\"multi\":\"a\\nb\"}";
+    payload += std::to_string(msg.size()) + " " + msg;
+  }
+  payload += "5 {bad}";
+  REQUIRE(s.send(payload));
+  REQUIRE(wait_until([&] { return all_arrived(dir, 0, 99); }));
+  REQUIRE(wait_until([&] { return read_file(dir / "out/j.log").find("unmatched_line") != std::string::npos; }));
+  auto out = read_file(dir / "out/j.log");
+  CHECK_THAT(out, Catch::Contains("\"addr\":\"127.0.0.1\""));
+  CHECK_THAT(out, Catch::Contains("\"multi\":\"a\\nb\""));
+  CHECK(agent.metric("agentd_input_parse_errors_total") == 1);
+}
+
+TEST_CASE("udp: numbered datagrams arrive, kernel drops are counted") {
+  TempDir dir;
+  int port = free_port(true);
+  Agent agent(config("<source>\n @type udp\n tag u\n bind 127.0.0.1\n port " + std::to_string(port) +
+                         "\n receive_buffer_size 4m\n <parse>\n @type none\n </parse>\n</source>\n",
+                     dir),
+              dir);
+  REQUIRE(agent.ready());
+  constexpr int kN = 3000;
+  for (int i = 0; i < kN; ++i) REQUIRE(send_udp(port, line(i)));
+  // A datagram may only be missing if the kernel says it dropped it.
+  REQUIRE(wait_until([&] {
+    auto c = count_numbers(files_under(dir / "out"));
+    return c.distinct() + agent.metric("agentd_input_udp_kernel_drops_total") >= kN;
+  }));
+  auto c = count_numbers(files_under(dir / "out"));
+  CHECK(c.missing_in(0, kN - 1) == agent.metric("agentd_input_udp_kernel_drops_total"));
+  CHECK(c.duplicates() == 0);
+}
+
+TEST_CASE("syslog: logger(1) over UDP and TCP, RFC 5424 and RFC 3164") {
+  TempDir dir;
+  int udp = free_port(true), tcp = free_port();
+  std::string sources =
+      "<source>\n @type syslog\n tag sys\n bind 127.0.0.1\n port " + std::to_string(udp) +
+      "\n severity_key severity\n <parse>\n message_format auto\n </parse>\n</source>\n"
+      "<source>\n @type syslog\n tag sys\n bind 127.0.0.1\n port " + std::to_string(tcp) +
+      "\n frame_type octet_count\n <transport tcp>\n </transport>\n <parse>\n message_format auto\n </parse>\n</source>\n";
+  Agent agent(config(sources, dir), dir);
+  REQUIRE(agent.ready());
+  constexpr int kN = 40;
+  for (int i = 0; i < kN; ++i) {
+    std::string msg = "seq=" + std::to_string(i);
+    std::string args = i % 2 ? "--rfc5424" : "--rfc3164";
+    REQUIRE(sh("logger -n 127.0.0.1 -P " + std::to_string(udp) + " -d " + args +
+               " -p local3.warning -t app '" + msg + "'") == 0);
+  }
+  for (int i = kN; i < 2 * kN; ++i) {
+    REQUIRE(sh("logger -n 127.0.0.1 -P " + std::to_string(tcp) +
+               " -T --octet-count --rfc5424 -p user.err -t app 'seq=" + std::to_string(i) + "'") == 0);
+  }
+  REQUIRE(wait_until([&] { return all_arrived(dir, 0, 2 * kN - 1); }));
+  auto udp_out = read_file(dir / "out/sys.local3.warn.log");
+  CHECK_THAT(udp_out, Catch::Contains("\"ident\":\"app\""));
+  CHECK_THAT(udp_out, Catch::Contains("\"severity\":\"warn\""));
+  CHECK_THAT(udp_out, Catch::Contains("\"msgid\""));  // the RFC 5424 ones
+  CHECK_THAT(read_file(dir / "out/sys.user.err.log"), Catch::Contains("\"extradata\""));
+  // Malformed syslog is delivered with the raw text and a marker, and counted.
+  REQUIRE(send_udp(udp, "this is not syslog seq=9999"));
+  REQUIRE(wait_until([&] { return read_file(dir / "out/sys.unmatched.log").find("seq=9999") != std::string::npos; }));
+  CHECK_THAT(read_file(dir / "out/sys.unmatched.log"), Catch::Contains("parse_error"));
+  CHECK(agent.metric("agentd_input_parse_errors_total") == 1);
+}
+
+TEST_CASE("tail: lines across rename and copytruncate rotations all arrive") {
+  TempDir dir;
+  std::string log = dir / "app.log";
+  write_file(log, "");
+  Agent agent(config("<source>\n @type tail\n tag tail.*\n path " + log + "\n pos_file " +
+                         (dir / "pos") + "\n path_key file\n rotate_wait 2s\n <parse>\n @type none\n </parse>\n</source>\n",
+                     dir),
+              dir);
+  REQUIRE(agent.ready());
+  auto append = [&](int from, int to) {
+    std::ofstream out(log, std::ios::app);
+    for (int i = from; i < to; ++i) out << line(i);
+  };
+  append(0, 1000);
+  REQUIRE(wait_until([&] { return all_arrived(dir, 0, 999); }));
+  // Rename rotation while writes continue into the old file, then the new one.
+  REQUIRE(std::rename(log.c_str(), (log + ".1").c_str()) == 0);
+  { std::ofstream out(log + ".1", std::ios::app); for (int i = 1000; i < 1500; ++i) out << line(i); }
+  append(1500, 2500);
+  REQUIRE(wait_until([&] { return all_arrived(dir, 0, 2499); }));
+  // copytruncate: copy away, truncate in place, keep writing.
+  REQUIRE(sh("cp " + log + " " + log + ".2 && truncate -s 0 " + log) == 0);
+  append(2500, 3000);
+  REQUIRE(wait_until([&] { return all_arrived(dir, 0, 2999); }));
+  auto c = count_numbers(files_under(dir / "out"));
+  CHECK(c.duplicates() == 0);
+  CHECK(agent.metric("agentd_tail_rotations_total") >= 2);
+  CHECK_THAT(read_file(files_under(dir / "out").at(0)), Catch::Contains("\"file\":\"" + log + "\""));
+}

@@ -1,0 +1,257 @@
+#include "support/harness.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <httplib.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <random>
+#include <regex>
+#include <sstream>
+#include <thread>
+
+namespace logctl::test {
+
+namespace fsys = std::filesystem;
+
+bool wait_until(const std::function<bool()>& cond, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (cond()) return true;
+    std::this_thread::sleep_for(5ms);  // polling interval, not a wait for an outcome
+  }
+  return cond();
+}
+
+TempDir::TempDir() {
+  std::random_device rd;
+  auto base = fsys::path(LOGCTL_TEST_TMP);
+  fsys::create_directories(base);
+  path_ = (base / ("t" + std::to_string(::getpid()) + "_" + std::to_string(rd()))).string();
+  fsys::create_directories(path_);
+}
+TempDir::~TempDir() {
+  std::error_code ec;
+  if (!std::getenv("LOGCTL_KEEP_TMP")) fsys::remove_all(path_, ec);
+}
+
+void write_file(const std::string& path, const std::string& text) {
+  fsys::create_directories(fsys::path(path).parent_path());
+  std::ofstream(path, std::ios::binary) << text;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+Process::Process(std::vector<std::string> argv, std::string log_path) : log_path_(std::move(log_path)) {
+  pid_ = ::fork();
+  if (pid_ == 0) {
+    int fd = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    ::dup2(fd, 1);
+    ::dup2(fd, 2);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    std::vector<char*> args;
+    for (auto& a : argv) args.push_back(a.data());
+    args.push_back(nullptr);
+    ::execv(args[0], args.data());
+    _exit(127);
+  }
+}
+
+Process::~Process() {
+  if (running()) {
+    signal(SIGKILL);
+    wait(5s);
+  }
+}
+
+void Process::signal(int sig) {
+  if (pid_ > 0 && !exited_) ::kill(pid_, sig);
+}
+
+bool Process::running() {
+  if (exited_ || pid_ <= 0) return false;
+  int st = 0;
+  if (::waitpid(pid_, &st, WNOHANG) == pid_) {
+    exited_ = true;
+    status_ = st;
+    return false;
+  }
+  return true;
+}
+
+int Process::wait(std::chrono::milliseconds timeout) {
+  if (!wait_until([&] { return !running(); }, timeout)) return -1;
+  return WIFEXITED(status_) ? WEXITSTATUS(status_) : 128 + WTERMSIG(status_);
+}
+
+int free_port(bool udp) {
+  int fd = ::socket(AF_INET, udp ? SOCK_DGRAM : SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+std::string agentd_bin() { return AGENTD_BIN; }
+
+Agent::Agent(const std::string& config_text, const TempDir& dir, const std::string& name)
+    : config_path_(dir / (name + ".conf")),
+      log_path_(dir / (name + ".log")),
+      root_(dir / (name + "-data")),
+      admin_port_(free_port()) {
+  write_file(config_path_, config_text);
+  launch();
+}
+
+Agent::~Agent() {
+  if (proc_ && proc_->running()) {
+    proc_->signal(SIGTERM);
+    if (proc_->wait(30s) < 0) proc_->signal(SIGKILL);
+  }
+}
+
+void Agent::launch() {
+  proc_ = std::make_unique<Process>(
+      std::vector<std::string>{agentd_bin(), "-c", config_path_, "--root-dir", root_, "--admin",
+                               "127.0.0.1:" + std::to_string(admin_port_)},
+      log_path_);
+}
+
+void Agent::restart() {
+  proc_.reset();
+  launch();
+}
+
+bool Agent::ready(std::chrono::milliseconds timeout) {
+  return wait_until(
+      [&] {
+        if (!proc_->running()) return true;
+        httplib::Client c("127.0.0.1", admin_port_);
+        c.set_connection_timeout(0, 200000);
+        auto r = c.Get("/readyz");
+        return r && r->status == 200;
+      },
+      timeout) &&
+         proc_->running();
+}
+
+std::string Agent::metrics() const {
+  httplib::Client c("127.0.0.1", admin_port_);
+  auto r = c.Get("/metrics");
+  return r ? r->body : "";
+}
+
+double Agent::metric(const std::string& name, const std::string& labels) const {
+  std::string text = metrics();
+  std::string want = labels.empty() ? name + " " : name + "{" + labels + "} ";
+  double sum = 0;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind(want, 0) == 0) return std::stod(line.substr(want.size()));
+    // With no labels given, sum every series of the family.
+    if (labels.empty() && line.rfind(name + "{", 0) == 0) {
+      sum += std::stod(line.substr(line.rfind(' ') + 1));
+    }
+  }
+  return sum;
+}
+
+TcpSender::TcpSender(int port) {
+  fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) close();
+}
+TcpSender::~TcpSender() { close(); }
+
+bool TcpSender::send(const std::string& data) {
+  if (fd_ < 0) return false;
+  std::size_t off = 0;
+  while (off < data.size()) {
+    ssize_t n = ::send(fd_, data.data() + off, data.size() - off, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    off += static_cast<std::size_t>(n);
+  }
+  return true;
+}
+
+void TcpSender::close() {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+}
+
+bool send_udp(int port, const std::string& datagram) {
+  static thread_local int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  return ::sendto(fd, datagram.data(), datagram.size(), 0, reinterpret_cast<sockaddr*>(&a),
+                  sizeof a) == static_cast<ssize_t>(datagram.size());
+}
+
+long Count::missing_in(long first, long last) const {
+  long missing = 0;
+  for (long i = first; i <= last; ++i) missing += seen.count(i) ? 0 : 1;
+  return missing;
+}
+
+long Count::duplicates() const {
+  long d = 0;
+  for (const auto& [n, c] : seen) d += c - 1;
+  return d;
+}
+
+std::vector<std::string> files_under(const std::string& dir) {
+  std::vector<std::string> out;
+  std::error_code ec;
+  if (!fsys::exists(dir, ec)) return out;
+  for (auto& e : fsys::recursive_directory_iterator(dir, ec)) {
+    if (e.is_regular_file()) out.push_back(e.path().string());
+  }
+  return out;
+}
+
+Count count_numbers(const std::vector<std::string>& files, const std::string& marker) {
+  Count c;
+  for (const auto& f : files) {
+    std::string text = read_file(f);
+    for (std::size_t p = 0; (p = text.find(marker, p)) != std::string::npos;) {
+      p += marker.size();
+      char* end = nullptr;
+      long n = std::strtol(text.c_str() + p, &end, 10);
+      if (end != text.c_str() + p) ++c.seen[n];
+    }
+  }
+  return c;
+}
+
+int sh(const std::string& cmd) {
+  int st = std::system(cmd.c_str());
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+}  // namespace logctl::test

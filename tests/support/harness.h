@@ -1,0 +1,110 @@
+// Shared test helpers: real processes, real sockets on loopback, polling with
+// deadlines (never fixed sleeps), and numbered events counted at the far end.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace logctl::test {
+
+using namespace std::chrono_literals;
+
+// Polls `cond` every few ms until it holds or `timeout` passes.
+bool wait_until(const std::function<bool()>& cond, std::chrono::milliseconds timeout = 20s);
+
+// A fresh directory under the build tree, removed by the destructor.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  const std::string& path() const { return path_; }
+  std::string operator/(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+void write_file(const std::string& path, const std::string& text);
+std::string read_file(const std::string& path);
+
+// A child process with stdout/stderr captured to a file.
+class Process {
+ public:
+  Process(std::vector<std::string> argv, std::string log_path);
+  ~Process();
+  pid_t pid() const { return pid_; }
+  void signal(int sig);
+  // Waits for exit; returns the exit code (128+sig if killed) or -1 on timeout.
+  int wait(std::chrono::milliseconds timeout = 30s);
+  bool running();
+  std::string log() const { return read_file(log_path_); }
+
+ private:
+  pid_t pid_ = -1;
+  int status_ = 0;
+  bool exited_ = false;
+  std::string log_path_;
+};
+
+// A TCP/UDP port that was free a moment ago (bound to port 0 and released).
+int free_port(bool udp = false);
+
+// The agentd binary built by this tree.
+std::string agentd_bin();
+
+// Starts agentd with a config and an admin port; waits until /readyz.
+class Agent {
+ public:
+  Agent(const std::string& config_text, const TempDir& dir, const std::string& name = "agentd");
+  ~Agent();
+  bool ready(std::chrono::milliseconds timeout = 20s);
+  double metric(const std::string& name, const std::string& labels = "") const;
+  std::string metrics() const;
+  Process& process() { return *proc_; }
+  int admin_port() const { return admin_port_; }
+  void restart();
+
+ private:
+  void launch();
+  std::string config_path_, log_path_, root_;
+  int admin_port_;
+  std::unique_ptr<Process> proc_;
+};
+
+// Sends lines over one TCP connection; false on any error (refused, reset).
+class TcpSender {
+ public:
+  explicit TcpSender(int port);
+  ~TcpSender();
+  bool connected() const { return fd_ >= 0; }
+  bool send(const std::string& data);
+  void close();
+  int fd() const { return fd_; }
+
+ private:
+  int fd_ = -1;
+};
+
+bool send_udp(int port, const std::string& datagram);
+
+// "seq=<N> " markers in output files: which numbers arrived, how often.
+struct Count {
+  std::map<long, int> seen;
+  long missing_in(long first, long last) const;
+  long duplicates() const;
+  std::size_t distinct() const { return seen.size(); }
+};
+Count count_numbers(const std::vector<std::string>& files, const std::string& marker = "seq=");
+std::vector<std::string> files_under(const std::string& dir);
+
+// Runs a shell command; returns its exit status.
+int sh(const std::string& cmd);
+
+}  // namespace logctl::test

@@ -1,0 +1,154 @@
+// Unit tests of the pieces on the data path: tag patterns, framing, syslog
+// parsing, record packing and JSON rendering, path templates, retry schedule.
+#include <catch2/catch.hpp>
+
+#include "agentd/buffer/retry.h"
+#include "agentd/core/msgpack_view.h"
+#include "agentd/core/record_writer.h"
+#include "agentd/inputs/framing.h"
+#include "agentd/parsers/syslog_message.h"
+#include "agentd/router/tag_pattern.h"
+
+using namespace logctl::agentd;
+
+TEST_CASE("tag patterns follow Fluentd's rules") {
+  CHECK(TagPattern("a.*").matches("a.b"));
+  CHECK_FALSE(TagPattern("a.*").matches("a.b.c"));
+  CHECK_FALSE(TagPattern("a.*").matches("a"));
+  CHECK(TagPattern("a.**").matches("a"));
+  CHECK(TagPattern("a.**").matches("a.b.c"));
+  CHECK_FALSE(TagPattern("a.**").matches("ab"));
+  CHECK(TagPattern("**").matches("x.y.z"));
+  CHECK(TagPattern("{a,b}.c").matches("b.c"));
+  CHECK_FALSE(TagPattern("{a,b}.c").matches("d.c"));
+  CHECK(TagPattern("a.{b,c.d}").matches("a.c.d"));
+  CHECK(TagPattern("app*.log").matches("apple.log"));
+  CHECK(TagPattern("**.err").matches("system.user.err"));
+}
+
+TEST_CASE("framing: delimiter frames across reads, oversized frames skipped") {
+  FrameSplitter s(Framing::kDelimiter, "\n", 8);
+  std::vector<std::string> frames;
+  auto on = [&](std::string_view f) { frames.emplace_back(f); };
+  REQUIRE(s.feed("ab\ncd", on));
+  REQUIRE(s.feed("e\n0123456789abcdef", on));
+  REQUIRE(s.feed("more\nok\n", on));
+  CHECK(frames == std::vector<std::string>{"ab", "cde", "ok"});
+  CHECK(s.oversized() == 1);
+  FrameSplitter multi(Framing::kDelimiter, "\r\n", 100);
+  frames.clear();
+  REQUIRE(multi.feed("x\r", on));
+  REQUIRE(multi.feed("\ny\r\n", on));
+  CHECK(frames == std::vector<std::string>{"x", "y"});
+}
+
+TEST_CASE("framing: RFC 6587 octet counting") {
+  FrameSplitter s(Framing::kOctetCount, "", 100);
+  std::vector<std::string> frames;
+  auto on = [&](std::string_view f) { frames.emplace_back(f); };
+  REQUIRE(s.feed("5 hello3 a", on));
+  REQUIRE(s.feed(" b\n2 ok", on));
+  CHECK(frames == std::vector<std::string>{"hello", "a b", "ok"});
+  FrameSplitter big(Framing::kOctetCount, "", 4);
+  frames.clear();
+  REQUIRE(big.feed("10 0123", on));
+  REQUIRE(big.feed("456789", on));
+  REQUIRE(big.feed("2 hi", on));
+  CHECK(frames == std::vector<std::string>{"hi"});
+  CHECK(big.oversized() == 1);
+  FrameSplitter bad(Framing::kOctetCount, "", 100);
+  CHECK_FALSE(bad.feed("x5 hello", on));
+}
+
+TEST_CASE("syslog: RFC 5424 as sent by logger(1)") {
+  EventTime now{1'700'000'000'000'000'000};
+  auto m = parse_syslog(
+      "<13>1 2026-11-23T10:00:00.123456+02:00 host1 app 42 ID7 [x@1 a=\"b\\\"]\"] hi there", now,
+      {SyslogFormat::kAuto, true, true});
+  REQUIRE(m);
+  CHECK(m->pri == 13);
+  CHECK(m->host == "host1");
+  CHECK(m->ident == "app");
+  CHECK(m->pid == "42");
+  CHECK(m->msgid == "ID7");
+  CHECK(m->extradata == "[x@1 a=\"b\\\"]\"]");
+  CHECK(m->message == "hi there");
+  CHECK(m->time.ns == (1795392000LL + 36000 - 7200) * 1'000'000'000 + 123'456'000);
+}
+
+TEST_CASE("syslog: RFC 3164 with and without pid") {
+  EventTime now{1'795'420'800'000'000'000};  // 2026-11-23
+  SyslogOptions o{SyslogFormat::kRfc3164, true, true};
+  auto m = parse_syslog("<34>Nov  3 08:09:10 web sshd[123]: Accepted key", now, o);
+  REQUIRE(m);
+  CHECK(m->pri == 34);
+  CHECK(m->host == "web");
+  CHECK(m->ident == "sshd");
+  CHECK(m->pid == "123");
+  CHECK(m->message == "Accepted key");
+  auto n = parse_syslog("<13>Nov 23 00:00:01 web cron: job", now, o);
+  REQUIRE(n);
+  CHECK_FALSE(n->has_pid);
+  CHECK(n->message == "job");
+}
+
+TEST_CASE("syslog: malformed messages are errors, never crashes") {
+  EventTime now{0};
+  SyslogOptions o{SyslogFormat::kAuto, true, true};
+  for (const char* bad : {"", "<", "<999>x", "no pri", "<13>", "<13>1 bad-time h a p m -",
+                          "<13>1 2026-11-23T10:00:00Z h a p m [unterminated", "<13>Xyz 99 99:99:99 h m"}) {
+    CHECK_FALSE(parse_syslog(bad, now, o));
+  }
+  CHECK(std::string(syslog_facility_name(23)) == "local7");
+  CHECK(std::string(syslog_severity_name(3)) == "err");
+}
+
+TEST_CASE("records pack as [EventTime, map] and render as JSON") {
+  EventBatch b;
+  RecordWriter w(b);
+  w.begin(EventTime{1'500'000'000'123'456'789}, 3);
+  w.field("message", "quote\" tab\t bad\xff utf8 \xc3\xa9");
+  w.field_int("n", -5);
+  w.field_nil("z");
+  w.end();
+  REQUIRE(b.entries.size() == 1);
+  int seen = 0;
+  REQUIRE(for_each_entry(b.data, [&](EventTime t, std::string_view rec) {
+    ++seen;
+    CHECK(t.ns == 1'500'000'000'123'456'789);
+    std::string json;
+    append_json(json, rec);
+    CHECK(json == "{\"message\":\"quote\\\" tab\\t bad\\ufffd utf8 \xc3\xa9\",\"n\":-5,\"z\":null}");
+    CHECK(lookup_field(rec, {"n"}).value() == "-5");
+    CHECK_FALSE(lookup_field(rec, {"missing"}));
+  }));
+  CHECK(seen == 1);
+}
+
+TEST_CASE("retry: exponential backoff, max interval, limits") {
+  RetryOptions o;
+  o.randomize = false;
+  o.wait = 1;
+  o.backoff_base = 2;
+  o.max_interval = 5;
+  o.max_times = 4;
+  RetryState r(o, 100);
+  CHECK(r.interval(0) == 1);
+  CHECK(r.interval(2) == 4);
+  CHECK(r.interval(3) == 5);
+  REQUIRE(r.step(100));
+  CHECK(r.next_time() == 101);
+  REQUIRE(r.step(101));
+  CHECK(r.next_time() == 103);
+  REQUIRE(r.step(103));
+  REQUIRE(r.step(107));
+  CHECK_FALSE(r.step(112));  // 5th failure > retry_max_times 4
+  RetryOptions t;
+  t.randomize = false;
+  t.timeout = 10;
+  RetryState to(t, 0);
+  REQUIRE(to.step(0));
+  CHECK_FALSE(to.step(10));
+  CHECK(to.use_secondary(8));
+  CHECK_FALSE(to.use_secondary(7));
+}
