@@ -130,24 +130,25 @@ Result<std::vector<Buffer::Group>> Buffer::group(const EventBatch& batch) const 
     }
     auto m = metadata_of(batch, batch.entries[i]);
     if (!m) return std::unexpected(m.error());
-    Group* g = nullptr;
-    for (auto& x : groups) {
-      if (x.metadata == *m) g = &x;
+    if (groups.empty() || !(groups.back().metadata == *m)) {
+      groups.push_back(Group{std::move(*m), {}});
     }
-    if (!g) g = &groups.emplace_back(Group{std::move(*m), {}});
-    g->entries.push_back(i);
+    groups.back().entries.push_back(i);
   }
   return groups;
 }
 
-Status Buffer::write(const EventBatch& batch) {
+Status Buffer::write(EventBatch& batch) {
   if (batch.empty()) return {};
   auto groups = group(batch);
   if (!groups) return std::unexpected(groups.error());
   std::unique_lock lock(mu_);
+  std::size_t written = 0;  // a prefix of the batch: groups are in order
   for (const auto& g : *groups) {
-    if (auto s = write_group(batch, g, lock); !s) {
+    if (auto s = write_group(batch, g, written, lock); !s) {
       update_gauges();
+      batch.entries.erase(batch.entries.begin(),
+                          batch.entries.begin() + static_cast<std::ptrdiff_t>(written));
       return s;
     }
   }
@@ -156,7 +157,7 @@ Status Buffer::write(const EventBatch& batch) {
 }
 
 // Appends one group, splitting it across chunks at the chunk limits.
-Status Buffer::write_group(const EventBatch& batch, const Group& g,
+Status Buffer::write_group(const EventBatch& batch, const Group& g, std::size_t& written,
                            std::unique_lock<std::mutex>& lock) {
   const auto& idx = g.entries;
   std::string scratch;
@@ -197,6 +198,7 @@ Status Buffer::write_group(const EventBatch& batch, const Group& g,
     if (auto s = append_to_stage(g.metadata, data, static_cast<std::uint32_t>(j - i)); !s) {
       return s;
     }
+    written += j - i;
     i = j;
   }
   return {};
@@ -261,7 +263,8 @@ Status Buffer::make_room(std::uint64_t need, std::unique_lock<std::mutex>& lock)
                         std::to_string(options_.total_limit_size) + " bytes)");
 }
 
-void Buffer::enqueue_locked(const ChunkMetadata& m) {
+void Buffer::enqueue_locked(const ChunkMetadata& key) {
+  const ChunkMetadata m = key;  // `key` may live in the map entry erased below
   auto it = stage_.find(m);
   if (it == stage_.end()) return;
   auto chunk = it->second;

@@ -73,9 +73,10 @@ class Buffer {
 
   // Opens the store and puts chunks left by a previous run in the queue.
   Status start();
-  // Appends every event of the batch, or returns an error and appends none of
-  // the events that did not fit (earlier groups may have been appended).
-  Status write(const EventBatch& batch);
+  // Appends the batch's events in order. On error, the events already
+  // appended are removed from `batch` (it keeps exactly what is left to
+  // write), so a caller that retries never writes an event twice.
+  Status write(EventBatch& batch);
 
   // Moves staged chunks whose flush time has come to the queue; returns when
   // the next staged chunk becomes due (or nullopt).
@@ -105,10 +106,12 @@ class Buffer {
     ChunkMetadata metadata;
     std::vector<std::uint32_t> entries;  // indices into the batch
   };
+  // Consecutive runs of events with equal metadata, in batch order.
   Result<std::vector<Group>> group(const EventBatch& batch) const;
   Result<ChunkMetadata> metadata_of(const EventBatch& batch, const EntryRef& e) const;
   std::int64_t timekey_of(std::int64_t seconds) const;
-  Status write_group(const EventBatch& batch, const Group& g, std::unique_lock<std::mutex>& lock);
+  Status write_group(const EventBatch& batch, const Group& g, std::size_t& written,
+                     std::unique_lock<std::mutex>& lock);
   Status make_room(std::uint64_t need, std::unique_lock<std::mutex>& lock);
   Status append_to_stage(const ChunkMetadata& m, std::string_view data, std::uint32_t count);
   void enqueue_locked(const ChunkMetadata& m);

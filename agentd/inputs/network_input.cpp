@@ -263,7 +263,7 @@ class NetworkInput final : public Input {
                                           "; pausing reads (back-pressure)");
       }
       c->timer.expires_after(c->backoff);
-      c->backoff = std::min(c->backoff * 2, std::chrono::milliseconds(1000));
+      c->backoff = std::min(c->backoff * 2, std::chrono::milliseconds(100));
       c->timer.async_wait([this, c, read_more](const asio::error_code& ec) {
         if (!ec) deliver(c, read_more);
       });

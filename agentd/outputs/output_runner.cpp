@@ -59,11 +59,13 @@ Status OutputRunner::start() {
   return {};
 }
 
-Status OutputRunner::emit(const EventBatch& batch) {
+Status OutputRunner::emit(EventBatch& batch) {
+  std::size_t before = batch.entries.size();
   auto s = buffer_->write(batch);
   if (s) {
-    c_emit_records_ += batch.entries.size();
+    c_emit_records_ += before;
   } else {
+    c_emit_records_ += before - batch.entries.size();
     ++c_emit_errors_;
   }
   return s;

@@ -32,7 +32,7 @@ class OutputRunner {
   ~OutputRunner();
 
   Status start();
-  Status emit(const EventBatch& batch);
+  Status emit(EventBatch& batch);
   // Flushes what flush_at_shutdown asks for (bounded by `deadline`), then stops.
   void stop(std::chrono::steady_clock::time_point deadline);
 

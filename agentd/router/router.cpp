@@ -31,7 +31,7 @@ OutputRunner* Router::lookup(const std::string& tag) {
   return found;
 }
 
-Status Router::emit(const EventBatch& batch) {
+Status Router::emit(EventBatch& batch) {
   if (batch.empty()) return {};
   OutputRunner* target = lookup(batch.tag);
   if (!target) {

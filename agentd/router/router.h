@@ -25,14 +25,15 @@ class Emitter {
  public:
   virtual ~Emitter() = default;
   // kResourceExhausted means "full, try again later"; inputs react by pausing.
-  virtual Status emit(const EventBatch& batch) = 0;
+  // On error, `batch` keeps exactly the events that were not accepted.
+  virtual Status emit(EventBatch& batch) = 0;
 };
 
 class Router final : public Emitter {
  public:
   explicit Router(Metrics& metrics);
   void add_route(std::vector<TagPattern> patterns, OutputRunner* target);
-  Status emit(const EventBatch& batch) override;
+  Status emit(EventBatch& batch) override;
 
  private:
   OutputRunner* lookup(const std::string& tag);

@@ -33,6 +33,8 @@ EventBatch make_batch(const std::string& tag, int from, int n, std::int64_t time
   return b;
 }
 
+Status write(Buffer& b, EventBatch batch) { return b.write(batch); }
+
 std::vector<int> numbers_in(const Chunk& c) {
   std::vector<int> out;
   REQUIRE(c.read([&](std::string_view unit) {
@@ -75,10 +77,10 @@ TEST_CASE_METHOD(Fixture, "buffer: chunk keys split events into chunks by tag, t
   o.timekey_use_utc = true;
   Buffer b("out", o, make_memory_store(), clock, metrics);
   REQUIRE(b.start());
-  REQUIRE(b.write(make_batch("a", 0, 3, 1'700'000'000, "h1")));
-  REQUIRE(b.write(make_batch("b", 3, 2, 1'700'000'000, "h1")));
-  REQUIRE(b.write(make_batch("a", 5, 2, 1'700'000'000 + 3600, "h1")));
-  REQUIRE(b.write(make_batch("a", 7, 1, 1'700'000'000, "h2")));
+  REQUIRE(write(b, make_batch("a", 0, 3, 1'700'000'000, "h1")));
+  REQUIRE(write(b, make_batch("b", 3, 2, 1'700'000'000, "h1")));
+  REQUIRE(write(b, make_batch("a", 5, 2, 1'700'000'000 + 3600, "h1")));
+  REQUIRE(write(b, make_batch("a", 7, 1, 1'700'000'000, "h2")));
   CHECK(b.stats().stage_chunks == 4);
   b.enqueue_all();
   std::set<std::string> seen;
@@ -97,7 +99,7 @@ TEST_CASE_METHOD(Fixture, "buffer: chunk_limit_records and chunk_limit_size spli
   o.chunk_limit_records = 10;
   Buffer b("out", o, make_memory_store(), clock, metrics);
   REQUIRE(b.start());
-  REQUIRE(b.write(make_batch("t", 0, 35)));
+  REQUIRE(write(b, make_batch("t", 0, 35)));
   CHECK(b.stats().queue_chunks == 3);
   auto got = drain(b);
   REQUIRE(got.size() == 35);
@@ -130,7 +132,7 @@ TEST_CASE_METHOD(Fixture, "buffer: overflow actions") {
     Status last;
     int accepted = 0;
     for (int i = 0; i < 200 && last; ++i) {
-      last = b.write(make_batch("t", i, 1));
+      last = write(b, make_batch("t", i, 1));
       if (last) ++accepted;
     }
     REQUIRE_FALSE(last);
@@ -142,7 +144,7 @@ TEST_CASE_METHOD(Fixture, "buffer: overflow actions") {
     o.overflow_action = OverflowAction::kDropOldestChunk;
     Buffer b("out", o, make_memory_store(), clock, metrics);
     REQUIRE(b.start());
-    for (int i = 0; i < 200; ++i) REQUIRE(b.write(make_batch("t", i, 1)));
+    for (int i = 0; i < 200; ++i) REQUIRE(write(b, make_batch("t", i, 1)));
     auto got = drain(b);
     auto dropped = metrics.value("agentd_buffer_dropped_records_total", {{"plugin_id", "out"}});
     CHECK(dropped > 0);
@@ -156,7 +158,7 @@ TEST_CASE_METHOD(Fixture, "buffer: flush_interval enqueues staged chunks when du
   o.flush_interval = 5;
   Buffer b("out", o, make_memory_store(), clock, metrics);
   REQUIRE(b.start());
-  REQUIRE(b.write(make_batch("t", 0, 3)));
+  REQUIRE(write(b, make_batch("t", 0, 3)));
   auto next = b.enqueue_due();
   CHECK(b.stats().queue_chunks == 0);
   REQUIRE(next);
@@ -171,7 +173,7 @@ TEST_CASE_METHOD(Fixture, "file buffer: chunks survive a restart, staged and que
   {
     auto b = file_buffer(o);
     REQUIRE(b->start());
-    REQUIRE(b->write(make_batch("t", 0, 25)));  // 2 queued + 1 staged
+    REQUIRE(write(*b, make_batch("t", 0, 25)));  // 2 queued + 1 staged
     // No close(): as if the process died here.
     auto names = test::files_under(dir / "out");
     CHECK(names.size() == 4);  // 3 chunks + lock
@@ -190,8 +192,8 @@ TEST_CASE_METHOD(Fixture, "file buffer: a torn tail is cut and counted at recove
   {
     auto b = file_buffer(o);
     REQUIRE(b->start());
-    REQUIRE(b->write(make_batch("t", 0, 5)));
-    REQUIRE(b->write(make_batch("t", 5, 5)));
+    REQUIRE(write(*b, make_batch("t", 0, 5)));
+    REQUIRE(write(*b, make_batch("t", 5, 5)));
   }
   auto chunk = test::files_under(dir / "out");
   std::string path;
@@ -226,4 +228,29 @@ TEST_CASE_METHOD(Fixture, "file buffer: two owners of one directory are refused"
   auto s = b->start();
   REQUIRE_FALSE(s);
   CHECK_THAT(s.error().message, Catch::Contains("is in use by another process"));
+}
+
+TEST_CASE_METHOD(Fixture, "buffer: a failed write leaves exactly the unwritten events in the batch") {
+  BufferOptions o;
+  o.chunk_limit_size = 1000;
+  o.total_limit_size = 3000;
+  Buffer b("out", o, make_memory_store(), clock, metrics);
+  REQUIRE(b.start());
+  auto batch = make_batch("t", 0, 200);  // ~8 KB: more than the buffer holds
+  auto s = b.write(batch);
+  REQUIRE_FALSE(s);
+  std::size_t left = batch.entries.size();
+  REQUIRE(left > 0);
+  REQUIRE(left < 200);
+  // Drain and retry the rest until all is written: no event twice, none lost.
+  std::vector<int> all = drain(b);
+  for (bool done = false; !done;) {
+    std::size_t before = batch.entries.size();
+    done = b.write(batch).has_value();
+    REQUIRE((done || batch.entries.size() < before));  // every retry makes progress
+    auto more = drain(b);
+    all.insert(all.end(), more.begin(), more.end());
+  }
+  REQUIRE(all.size() == 200);
+  for (int i = 0; i < 200; ++i) CHECK(all[i] == i);
 }
