@@ -201,8 +201,70 @@ const msgpack::object* find_key(const msgpack::object& map, std::string_view key
 
 }  // namespace
 
+namespace {
+
+// Reads a map or str header at `off`; false when `p[off]` is another type.
+bool read_header(std::string_view p, std::size_t& off, bool map, std::uint32_t& n) {
+  if (off >= p.size()) return false;
+  auto u = reinterpret_cast<const unsigned char*>(p.data());
+  unsigned char c = u[off];
+  auto be = [&](std::size_t at, int bytes) {
+    std::uint32_t v = 0;
+    for (int i = 0; i < bytes; ++i) v = (v << 8) | u[at + i];
+    return v;
+  };
+  int len_bytes = 0;
+  if (map && (c & 0xf0) == 0x80) {
+    n = c & 0x0f;
+  } else if (!map && (c & 0xe0) == 0xa0) {
+    n = c & 0x1f;
+  } else if (map && (c == 0xde || c == 0xdf)) {
+    len_bytes = c == 0xde ? 2 : 4;
+  } else if (!map && (c == 0xd9 || c == 0xda || c == 0xdb)) {
+    len_bytes = c == 0xd9 ? 1 : c == 0xda ? 2 : 4;
+  } else {
+    return false;
+  }
+  if (off + 1 + static_cast<std::size_t>(len_bytes) > p.size()) return false;
+  if (len_bytes) n = be(off + 1, len_bytes);
+  off += 1 + static_cast<std::size_t>(len_bytes);
+  return map || off + n <= p.size();
+}
+
+// Top-level string field of a record without building objects: the hot path
+// of single_value formatting and record chunk keys.
+std::optional<std::optional<std::string_view>> fast_string_field(std::string_view p,
+                                                                 std::string_view key) {
+  std::size_t off = 0;
+  std::uint32_t n = 0;
+  if (!read_header(p, off, true, n)) return std::nullopt;
+  for (std::uint32_t i = 0; i < n; ++i) {
+    std::uint32_t klen = 0;
+    if (!read_header(p, off, false, klen)) return std::nullopt;
+    bool match = std::string_view(p.data() + off, klen) == key;
+    off += klen;
+    if (match) {
+      std::uint32_t vlen = 0;
+      std::size_t voff = off;
+      if (!read_header(p, voff, false, vlen)) return std::nullopt;  // not a string
+      return std::optional<std::string_view>(std::string_view(p.data() + voff, vlen));
+    }
+    msgpack::null_visitor skip;
+    if (!msgpack::parse(p.data(), p.size(), off, skip)) return std::nullopt;
+  }
+  return std::optional<std::string_view>();  // absent
+}
+
+}  // namespace
+
 std::optional<std::string> lookup_field(std::string_view packed_record,
                                         const std::vector<std::string>& path) {
+  if (path.size() == 1) {
+    if (auto fast = fast_string_field(packed_record, path[0])) {
+      if (!*fast) return std::nullopt;
+      return std::string(**fast);
+    }
+  }
   msgpack::object_handle h;
   try {
     h = msgpack::unpack(packed_record.data(), packed_record.size());
