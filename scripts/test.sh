@@ -25,7 +25,9 @@ if [ -f fuzz/CMakeLists.txt ]; then
   CXX=clang++-19 cmake -S fuzz -B build-fuzz -G Ninja >/dev/null
   cmake --build build-fuzz -j "$jobs"
   for f in build-fuzz/fuzz_*; do
-    corpus="fuzz/corpus/$(basename "$f" | sed 's/^fuzz_//')"
-    "$f" -max_total_time=20 -rss_limit_mb=2048 "$corpus" 2>&1 | tail -n 2
+    name=$(basename "$f" | sed 's/^fuzz_//')
+    mkdir -p "build-fuzz/corpus-$name"   # new inputs go here; fuzz/corpus stays the seed
+    "$f" -max_total_time=20 -rss_limit_mb=2048 -artifact_prefix=build-fuzz/ \
+      "build-fuzz/corpus-$name" "fuzz/corpus/$name" 2>&1 | tail -n 1
   done
 fi

@@ -183,6 +183,9 @@ std::optional<EventTime> parse_rfc3339(std::string_view s) {
       !digits(s, 17, 2, se)) {
     return std::nullopt;
   }
+  // Years outside 1970..2200 are not log timestamps, and past 2262 they
+  // would overflow int64 nanoseconds.
+  if (y < 1970 || y > 2200) return std::nullopt;
   if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 60) return std::nullopt;
   std::size_t i = 19;
   std::int64_t frac_ns = 0;

@@ -99,6 +99,7 @@ TEST_CASE("syslog: malformed messages are errors, never crashes") {
                           "<13>1 2026-11-23T10:00:00Z h a p m [unterminated", "<13>Xyz 99 99:99:99 h m"}) {
     CHECK_FALSE(parse_syslog(bad, now, o));
   }
+  CHECK_FALSE(parse_rfc3339("4052-11-23T10:00:00.123456+02:00"));  // found by fuzz_syslog
   CHECK(std::string(syslog_facility_name(23)) == "local7");
   CHECK(std::string(syslog_severity_name(3)) == "err");
 }
