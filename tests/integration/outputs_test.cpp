@@ -1,0 +1,95 @@
+// Output features end to end: gzip and path placeholders, <secondary> when
+// retries give up, stdout, and the retry counters.
+#include <catch2/catch.hpp>
+#include <filesystem>
+
+#include "support/harness.h"
+
+using namespace logctl::test;
+
+namespace {
+std::string tcp_source(int port) {
+  return "<source>\n @type tcp\n tag app.web\n bind 127.0.0.1\n port " + std::to_string(port) +
+         "\n <parse>\n @type none\n </parse>\n</source>\n";
+}
+std::string lines(long from, long to) {
+  std::string s;
+  for (long i = from; i < to; ++i) s += "seq=" + std::to_string(i) + " hello\n";
+  return s;
+}
+}  // namespace
+
+TEST_CASE("file output: gzip, ${tag[N]} and time placeholders, one file per chunk") {
+  TempDir dir;
+  int port = free_port();
+  Agent agent(tcp_source(port) + "<match app.**>\n @type file\n path " + (dir / "out") +
+                  "/${tag[1]}/%Y/events.${tag}\n compress gzip\n <buffer tag,time>\n"
+                  "  @type memory\n  timekey 1h\n  timekey_wait 0s\n  flush_mode interval\n"
+                  "  flush_interval 0.2s\n  chunk_limit_records 300\n </buffer>\n</match>\n",
+              dir);
+  REQUIRE(agent.ready());
+  TcpSender s(port);
+  REQUIRE(s.send(lines(0, 1000)));
+  auto all_in = [&] {
+    long n = 0;
+    for (const auto& f : files_under(dir / "out")) {
+      n += sh("gzip -t " + f + " 2>/dev/null") == 0 ? 1 : 0;
+    }
+    std::string cmd = "cat $(find " + (dir / "out") + " -name '*.gz') 2>/dev/null | gzip -dc > " +
+                      (dir / "plain.txt");
+    return n >= 4 && sh(cmd) == 0 &&
+           count_numbers({dir / "plain.txt"}).missing_in(0, 999) == 0;
+  };
+  REQUIRE(wait_until(all_in));
+  auto files = files_under(dir / "out");
+  REQUIRE(files.size() >= 4);  // 1000 events, 300 per chunk, one file per chunk
+  for (const auto& f : files) {
+    CHECK_THAT(f, Catch::Matches(".*/out/web/20[0-9]{2}/events\\.app\\.web_[0-9]+\\.log\\.gz"));
+  }
+  CHECK(count_numbers({dir / "plain.txt"}).duplicates() == 0);
+}
+
+TEST_CASE("<secondary> receives chunks once retries pass retry_secondary_threshold") {
+  TempDir dir;
+  int port = free_port();
+  write_file(dir / "broken", "a file where the output wants a directory");
+  Agent agent(tcp_source(port) + "<match **>\n @type file\n path " + (dir / "broken") +
+                  "/events\n <buffer>\n  @type memory\n  flush_mode interval\n  flush_interval 0.1s\n"
+                  "  retry_wait 0.1s\n  retry_timeout 2s\n  retry_randomize false\n </buffer>\n"
+                  " <secondary>\n  @type secondary_file\n  directory " + (dir / "dead") +
+                  "\n </secondary>\n</match>\n",
+              dir);
+  REQUIRE(agent.ready());
+  TcpSender s(port);
+  REQUIRE(s.send(lines(0, 200)));
+  REQUIRE(wait_until([&] { return count_numbers(files_under(dir / "dead")).missing_in(0, 199) == 0; }));
+  CHECK(agent.metric("agentd_output_secondary_records_total") == 200);
+  CHECK(agent.metric("agentd_output_retries_total") >= 1);
+  CHECK(agent.metric("agentd_output_write_errors_total") >= 1);
+  CHECK(agent.metric("agentd_output_dropped_records_total") == 0);
+}
+
+TEST_CASE("retry limit without <secondary>: the chunk is dropped, logged and counted") {
+  TempDir dir;
+  int port = free_port();
+  write_file(dir / "broken", "x");
+  Agent agent(tcp_source(port) + "<match **>\n @type file\n path " + (dir / "broken") +
+                  "/events\n <buffer>\n  @type memory\n  flush_mode immediate\n"
+                  "  retry_wait 0.05s\n  retry_max_times 2\n </buffer>\n</match>\n",
+              dir);
+  REQUIRE(agent.ready());
+  TcpSender s(port);
+  REQUIRE(s.send(lines(0, 10)));
+  REQUIRE(wait_until([&] { return agent.metric("agentd_output_dropped_records_total") == 10; }));
+  CHECK_THAT(agent.process().log(), Catch::Contains("retry limit reached; dropping chunk"));
+}
+
+TEST_CASE("stdout output prints time, tag and JSON") {
+  TempDir dir;
+  int port = free_port();
+  Agent agent(tcp_source(port) + "<match **>\n @type stdout\n</match>\n", dir);
+  REQUIRE(agent.ready());
+  TcpSender s(port);
+  REQUIRE(s.send("seq=1 \"quoted\"\n"));
+  REQUIRE(wait_until([&] { return agent.process().log().find("app.web: {\"message\":\"seq=1 \\\"quoted\\\"\"}") != std::string::npos; }));
+}
