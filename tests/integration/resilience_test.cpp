@@ -181,3 +181,17 @@ TEST_CASE("hostile input: idle, garbage, oversized and invalid UTF-8 clients do 
   CHECK_THAT(out, Catch::Contains("seq=900001 bad \\ufffd\\ufffd utf8 \\ufffd("));
   CHECK(agent.process().running());
 }
+
+TEST_CASE("two agentd processes never share a buffer directory") {
+  TempDir dir;
+  auto cfg = [&](int port) {
+    return tcp_source(port) + file_match(dir / "out/events", " path " + (dir / "shared-buf") + "\n");
+  };
+  Agent first(cfg(free_port()), dir, "first");
+  REQUIRE(first.ready());
+  Agent second(cfg(free_port()), dir, "second");
+  CHECK(second.process().wait() == 1);
+  CHECK_THAT(second.process().log(), Catch::Contains("shared-buf is in use by another process (pid " +
+                                                     std::to_string(first.process().pid()) + ")"));
+  CHECK(first.process().running());
+}
