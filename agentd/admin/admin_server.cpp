@@ -7,7 +7,9 @@
 namespace logctl::agentd {
 
 AdminServer::AdminServer(Metrics& metrics) : metrics_(metrics) {}
-AdminServer::~AdminServer() { stop(); }
+AdminServer::~AdminServer() {
+  stop();
+}
 
 Status AdminServer::start(const std::string& endpoint) {
   auto colon = endpoint.rfind(':');
@@ -25,8 +27,9 @@ Status AdminServer::start(const std::string& endpoint) {
   }
   if (host == "localhost") host = "127.0.0.1";
   if (host.rfind("127.", 0) != 0 && host != "::1") {
-    return make_error(ErrorCode::kInvalidArgument,
-                      "admin endpoint must be on loopback (127.0.0.0/8 or ::1), not '" + host + "'");
+    return make_error(
+        ErrorCode::kInvalidArgument,
+        "admin endpoint must be on loopback (127.0.0.0/8 or ::1), not '" + host + "'");
   }
   server_ = std::make_unique<httplib::Server>();
   server_->Get("/healthz", [](const httplib::Request&, httplib::Response& res) {

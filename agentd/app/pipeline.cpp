@@ -22,12 +22,13 @@ Result<BufferOptions> buffer_options(const config::Section& b) {
   }
   o.total_limit_size = b.size("total_limit_size");
   if (b.is_set("queue_limit_length")) {
-    o.total_limit_size = o.chunk_limit_size * static_cast<std::uint64_t>(b.integer("queue_limit_length"));
+    o.total_limit_size =
+        o.chunk_limit_size * static_cast<std::uint64_t>(b.integer("queue_limit_length"));
   }
   o.chunk_full_threshold = b.number("chunk_full_threshold");
   auto mode = b.str("flush_mode");
-  o.flush_mode = mode == "immediate" ? FlushMode::kImmediate
-                 : mode == "lazy"    ? FlushMode::kLazy
+  o.flush_mode = mode == "immediate"  ? FlushMode::kImmediate
+                 : mode == "lazy"     ? FlushMode::kLazy
                  : mode == "interval" ? FlushMode::kInterval
                  : o.keys.time        ? FlushMode::kLazy
                                       : FlushMode::kInterval;
@@ -52,7 +53,8 @@ Result<BufferOptions> buffer_options(const config::Section& b) {
 
 RetryOptions retry_options(const config::Section& b) {
   RetryOptions r;
-  r.type = b.str("retry_type") == "periodic" ? RetryType::kPeriodic : RetryType::kExponentialBackoff;
+  r.type =
+      b.str("retry_type") == "periodic" ? RetryType::kPeriodic : RetryType::kExponentialBackoff;
   r.wait = b.number("retry_wait");
   r.backoff_base = b.number("retry_exponential_backoff_base");
   if (b.is_set("retry_max_interval")) r.max_interval = b.number("retry_max_interval");
@@ -127,10 +129,10 @@ Result<std::unique_ptr<OutputRunner>> Pipeline::build_output(const config::Secti
     secondary = std::move(*s);
   }
   auto buffer = std::make_unique<Buffer>(out.id(), *bo, std::move(store), clock_, metrics_);
-  return std::make_unique<OutputRunner>(out.id(), out.type(), std::move(buffer), std::move(*primary),
-                                        std::move(secondary), retry_options(*bsec),
-                                        static_cast<int>(bsec->integer("flush_thread_count")),
-                                        clock_, metrics_);
+  return std::make_unique<OutputRunner>(
+      out.id(), out.type(), std::move(buffer), std::move(*primary), std::move(secondary),
+      retry_options(*bsec), static_cast<int>(bsec->integer("flush_thread_count")), clock_,
+      metrics_);
 }
 
 Result<std::unique_ptr<Pipeline>> Pipeline::build(const config::PipelineConfig& config,

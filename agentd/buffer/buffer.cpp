@@ -42,7 +42,9 @@ std::vector<std::string> field_path(const std::string& key) {
   return path;
 }
 
-Labels labels(const std::string& id) { return {{"plugin_id", id}}; }
+Labels labels(const std::string& id) {
+  return {{"plugin_id", id}};
+}
 
 }  // namespace
 
@@ -204,8 +206,7 @@ Status Buffer::write_group(const EventBatch& batch, const Group& g, std::size_t&
   return {};
 }
 
-Status Buffer::append_to_stage(const ChunkMetadata& m, std::string_view data,
-                               std::uint32_t count) {
+Status Buffer::append_to_stage(const ChunkMetadata& m, std::string_view data, std::uint32_t count) {
   auto it = stage_.find(m);
   if (it == stage_.end()) {
     auto c = store_->create(m, clock_.now().ns);
@@ -233,9 +234,9 @@ Status Buffer::make_room(std::uint64_t need, std::unique_lock<std::mutex>& lock)
   if (fits()) return {};
   if (need > options_.total_limit_size) {
     ++c_overflow_;
-    return make_error(ErrorCode::kResourceExhausted,
-                      "buffer " + id_ + ": a write of " + std::to_string(need) +
-                          " bytes exceeds total_limit_size");
+    return make_error(ErrorCode::kResourceExhausted, "buffer " + id_ + ": a write of " +
+                                                         std::to_string(need) +
+                                                         " bytes exceeds total_limit_size");
   }
   switch (options_.overflow_action) {
     case OverflowAction::kBlock:
@@ -258,9 +259,9 @@ Status Buffer::make_room(std::uint64_t need, std::unique_lock<std::mutex>& lock)
       break;
   }
   ++c_overflow_;
-  return make_error(ErrorCode::kResourceExhausted,
-                    "buffer " + id_ + " is full (total_limit_size " +
-                        std::to_string(options_.total_limit_size) + " bytes)");
+  return make_error(ErrorCode::kResourceExhausted, "buffer " + id_ + " is full (total_limit_size " +
+                                                       std::to_string(options_.total_limit_size) +
+                                                       " bytes)");
 }
 
 void Buffer::enqueue_locked(const ChunkMetadata& key) {
@@ -280,13 +281,14 @@ steady_clock::time_point Buffer::due_time(const Chunk& c) const {
   using std::chrono::nanoseconds;
   if (options_.flush_mode == FlushMode::kLazy && c.metadata().timekey) {
     // Flush when the timekey range plus timekey_wait has passed (wall clock).
-    double end = static_cast<double>(*c.metadata().timekey + options_.timekey) +
-                 options_.timekey_wait;
+    double end =
+        static_cast<double>(*c.metadata().timekey + options_.timekey) + options_.timekey_wait;
     double wait_s = end - static_cast<double>(clock_.now().ns) / 1e9;
     return clock_.steady() + duration_cast<nanoseconds>(std::chrono::duration<double>(wait_s));
   }
   auto created = stage_created_.at(c.metadata());
-  return created + duration_cast<nanoseconds>(std::chrono::duration<double>(options_.flush_interval));
+  return created +
+         duration_cast<nanoseconds>(std::chrono::duration<double>(options_.flush_interval));
 }
 
 std::optional<steady_clock::time_point> Buffer::enqueue_due() {
@@ -350,8 +352,7 @@ void Buffer::wait_for_queue(steady_clock::time_point until) {
 
 bool Buffer::wait_drained(steady_clock::time_point until) {
   std::unique_lock lock(mu_);
-  return space_cv_.wait_until(lock, until,
-                              [&] { return queue_.empty() && dequeued_chunks_ == 0; });
+  return space_cv_.wait_until(lock, until, [&] { return queue_.empty() && dequeued_chunks_ == 0; });
 }
 
 void Buffer::wake() {

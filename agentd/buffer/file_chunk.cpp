@@ -30,8 +30,7 @@ std::uint32_t crc(std::string_view s) {
 
 namespace chunk_format {
 
-std::string encode_header(const std::string& id, const ChunkMetadata& m,
-                          std::int64_t created_ns) {
+std::string encode_header(const std::string& id, const ChunkMetadata& m, std::int64_t created_ns) {
   nlohmann::json j = {{"id", id}, {"created_ns", created_ns}};
   if (m.timekey) j["timekey"] = *m.timekey;
   if (m.tag) j["tag"] = *m.tag;
@@ -175,8 +174,8 @@ class FileStore final : public ChunkStore {
       (void)fs::remove(staged);
       return std::unexpected(s.error());
     }
-    return std::make_unique<FileChunk>(id, m, now_ns, std::move(*f), staged, queued,
-                                       header.size(), o_.sync);
+    return std::make_unique<FileChunk>(id, m, now_ns, std::move(*f), staged, queued, header.size(),
+                                       o_.sync);
   }
 
   Result<Recovered> recover() override;
@@ -208,7 +207,8 @@ void FileStore::recover_one(const std::string& name, Recovered& out) {
   if (!size) return quarantine(size.error().message);
   char fixed[10];
   auto n = f->pread(fixed, sizeof fixed, 0);
-  if (!n || *n != sizeof fixed || std::string_view(fixed, 4) != std::string_view(chunk_format::kMagic, 4)) {
+  if (!n || *n != sizeof fixed ||
+      std::string_view(fixed, 4) != std::string_view(chunk_format::kMagic, 4)) {
     return quarantine("no chunk header");
   }
   std::uint16_t version = static_cast<std::uint16_t>((static_cast<unsigned char>(fixed[4]) << 8) |
@@ -253,8 +253,8 @@ void FileStore::recover_one(const std::string& name, Recovered& out) {
       if (r && *r == sizeof fh && get32(fh) == chunk_format::kFrameMagic) {
         out.torn_records += get32(fh + 8);
       }
-      log::warn("buffer chunk " + path + ": torn frame at offset " + std::to_string(off) +
-                " (" + std::to_string(*size - off) + " bytes) discarded");
+      log::warn("buffer chunk " + path + ": torn frame at offset " + std::to_string(off) + " (" +
+                std::to_string(*size - off) + " bytes) discarded");
       (void)f->truncate(off);
       break;
     }
@@ -264,9 +264,9 @@ void FileStore::recover_one(const std::string& name, Recovered& out) {
   }
   std::string id = j["id"];
   bool queued = name[7] == 'q';
-  auto chunk = std::make_unique<FileChunk>(id, m, j.value("created_ns", std::int64_t{0}),
-                                           std::move(*f), path_for('b', id), path_for('q', id),
-                                           head.size(), o_.sync);
+  auto chunk =
+      std::make_unique<FileChunk>(id, m, j.value("created_ns", std::int64_t{0}), std::move(*f),
+                                  path_for('b', id), path_for('q', id), head.size(), o_.sync);
   chunk->set_recovered(off, bytes, records, queued);
   out.chunks.push_back(std::move(chunk));
 }

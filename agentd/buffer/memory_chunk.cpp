@@ -58,6 +58,8 @@ class MemoryStore final : public ChunkStore {
 
 }  // namespace
 
-std::unique_ptr<ChunkStore> make_memory_store() { return std::make_unique<MemoryStore>(); }
+std::unique_ptr<ChunkStore> make_memory_store() {
+  return std::make_unique<MemoryStore>();
+}
 
 }  // namespace logctl::agentd

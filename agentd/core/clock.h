@@ -14,7 +14,7 @@ namespace logctl::agentd {
 class Clock {
  public:
   virtual ~Clock() = default;
-  virtual EventTime now() const = 0;                             // wall clock
+  virtual EventTime now() const = 0;                                 // wall clock
   virtual std::chrono::steady_clock::time_point steady() const = 0;  // for deadlines
 };
 

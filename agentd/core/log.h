@@ -16,10 +16,18 @@ bool parse_level(const std::string& name, Level& out);
 bool enabled(Level level);
 void write(Level level, const std::string& message);
 
-inline void debug(const std::string& m) { write(Level::kDebug, m); }
-inline void info(const std::string& m) { write(Level::kInfo, m); }
-inline void warn(const std::string& m) { write(Level::kWarn, m); }
-inline void error(const std::string& m) { write(Level::kError, m); }
+inline void debug(const std::string& m) {
+  write(Level::kDebug, m);
+}
+inline void info(const std::string& m) {
+  write(Level::kInfo, m);
+}
+inline void warn(const std::string& m) {
+  write(Level::kWarn, m);
+}
+inline void error(const std::string& m) {
+  write(Level::kError, m);
+}
 
 // Logs at most once per second per limiter, adding how many were suppressed.
 class RateLimited {

@@ -67,10 +67,10 @@ std::size_t utf8_len(const unsigned char* p, std::size_t left) {
   for (std::size_t i = 1; i < n; ++i) {
     if ((p[i] & 0xc0) != 0x80) return 0;
   }
-  if (c == 0xe0 && p[1] < 0xa0) return 0;   // overlong
-  if (c == 0xed && p[1] > 0x9f) return 0;   // surrogates
-  if (c == 0xf0 && p[1] < 0x90) return 0;   // overlong
-  if (c == 0xf4 && p[1] > 0x8f) return 0;   // > U+10FFFF
+  if (c == 0xe0 && p[1] < 0xa0) return 0;  // overlong
+  if (c == 0xed && p[1] > 0x9f) return 0;  // surrogates
+  if (c == 0xf0 && p[1] < 0x90) return 0;  // overlong
+  if (c == 0xf4 && p[1] > 0x8f) return 0;  // > U+10FFFF
   return n;
 }
 
@@ -118,11 +118,21 @@ void append_json_string(std::string& out, std::string_view s) {
       continue;
     }
     switch (c) {
-      case '"': out.append("\\\""); break;
-      case '\\': out.append("\\\\"); break;
-      case '\n': out.append("\\n"); break;
-      case '\r': out.append("\\r"); break;
-      case '\t': out.append("\\t"); break;
+      case '"':
+        out.append("\\\"");
+        break;
+      case '\\':
+        out.append("\\\\");
+        break;
+      case '\n':
+        out.append("\\n");
+        break;
+      case '\r':
+        out.append("\\r");
+        break;
+      case '\t':
+        out.append("\\t");
+        break;
       default:
         out.append("\\u00");
         out.push_back(kHex[c >> 4]);

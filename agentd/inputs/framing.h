@@ -25,7 +25,9 @@ class FrameSplitter {
   // when the stream cannot be resynchronised (bad octet-count header).
   Status feed(std::string_view data, const std::function<void(std::string_view)>& on_frame);
   // The bytes of an incomplete frame at end of stream (delivered at close).
-  std::string_view pending() const { return skipping_ ? std::string_view() : std::string_view(buf_); }
+  std::string_view pending() const {
+    return skipping_ ? std::string_view() : std::string_view(buf_);
+  }
   std::uint64_t oversized() const { return oversized_; }
 
  private:
@@ -37,8 +39,8 @@ class FrameSplitter {
   std::size_t max_;
   std::string buf_;
   std::size_t scan_from_ = 0;
-  bool skipping_ = false;          // inside an oversized delimited frame
-  std::uint64_t skip_left_ = 0;    // bytes of an oversized counted frame to skip
+  bool skipping_ = false;        // inside an oversized delimited frame
+  std::uint64_t skip_left_ = 0;  // bytes of an oversized counted frame to skip
   std::uint64_t oversized_ = 0;
 };
 

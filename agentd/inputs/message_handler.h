@@ -25,8 +25,7 @@ struct Peer {
 class MessageHandler {
  public:
   virtual ~MessageHandler() = default;
-  virtual void handle(std::string_view message, const Peer& peer, EventTime now,
-                      BatchSet& out) = 0;
+  virtual void handle(std::string_view message, const Peer& peer, EventTime now, BatchSet& out) = 0;
 };
 
 struct HandlerOptions {

@@ -42,8 +42,7 @@ struct Counters {
         oversized(m.counter("agentd_input_oversized_messages_total",
                             "Messages over message_length_limit (skipped or truncated).",
                             {{"plugin_id", id}})),
-        connections(m.gauge("agentd_input_connections", "Open connections.",
-                            {{"plugin_id", id}})),
+        connections(m.gauge("agentd_input_connections", "Open connections.", {{"plugin_id", id}})),
         accepted(m.counter("agentd_input_connections_total", "Accepted connections.",
                            {{"plugin_id", id}})),
         paused(m.counter("agentd_input_backpressure_pauses_total",
@@ -100,8 +99,9 @@ class NetworkInput final : public Input {
       if (auto st = open_udp(addr); !st) return st;
     }
     thread_ = std::thread([this] { io_.run(); });
-    log::info("input " + s_.id + ": listening on " + (s_.transport == Transport::kTcp ? "tcp" : "udp") +
-              "://" + s_.bind + ":" + std::to_string(s_.port));
+    log::info("input " + s_.id + ": listening on " +
+              (s_.transport == Transport::kTcp ? "tcp" : "udp") + "://" + s_.bind + ":" +
+              std::to_string(s_.port));
     return {};
   }
 
@@ -149,7 +149,8 @@ class NetworkInput final : public Input {
     udp_.open(ep.protocol(), ec);
     if (!ec) udp_.set_option(asio::socket_base::reuse_address(true), ec);
     if (!ec && s_.receive_buffer) {
-      udp_.set_option(asio::socket_base::receive_buffer_size(static_cast<int>(*s_.receive_buffer)), ec);
+      udp_.set_option(asio::socket_base::receive_buffer_size(static_cast<int>(*s_.receive_buffer)),
+                      ec);
     }
     if (!ec) udp_.bind(ep, ec);
     if (ec) return fail("cannot bind udp " + s_.bind + ":" + std::to_string(s_.port), ec);
@@ -194,11 +195,10 @@ class NetworkInput final : public Input {
   }
 
   void wait_readable(const std::shared_ptr<Conn>& c) {
-    c->sock.async_wait(asio::socket_base::wait_read,
-                       [this, c](const asio::error_code& ec) {
-                         if (ec) return close(c);
-                         on_readable(c);
-                       });
+    c->sock.async_wait(asio::socket_base::wait_read, [this, c](const asio::error_code& ec) {
+      if (ec) return close(c);
+      on_readable(c);
+    });
   }
 
   void on_readable(const std::shared_ptr<Conn>& c) {
@@ -370,8 +370,8 @@ class NetworkInput final : public Input {
       if (auto st = c->pending.emit_to(ctx_.emitter); !st) {
         c_.lost_at_stop += c->pending.events();
         log::error("input " + s_.id + ": " + std::to_string(c->pending.events()) +
-                   " event(s) from " + c->peer.address + " could not be buffered at shutdown: " +
-                   st.error().message);
+                   " event(s) from " + c->peer.address +
+                   " could not be buffered at shutdown: " + st.error().message);
       }
       c_.records += n - c->pending.events();
       close(c);

@@ -6,7 +6,6 @@
 
 namespace logctl::agentd {
 
-Result<std::unique_ptr<Input>> make_network_input(const config::Section& source,
-                                                  InputContext ctx);
+Result<std::unique_ptr<Input>> make_network_input(const config::Section& source, InputContext ctx);
 
 }  // namespace logctl::agentd

@@ -58,9 +58,9 @@ class TailInput final : public Input {
         c_parse_errors_(ctx.metrics.counter(
             "agentd_input_parse_errors_total",
             "Messages that did not parse (delivered as unmatched_line).", {{"plugin_id", s_.id}})),
-        c_oversized_(ctx.metrics.counter("agentd_input_oversized_messages_total",
-                                         "Messages over message_length_limit (skipped or truncated).",
-                                         {{"plugin_id", s_.id}})),
+        c_oversized_(ctx.metrics.counter(
+            "agentd_input_oversized_messages_total",
+            "Messages over message_length_limit (skipped or truncated).", {{"plugin_id", s_.id}})),
         c_paused_(ctx.metrics.counter("agentd_input_backpressure_pauses_total",
                                       "Times reading paused because the buffer refused a batch.",
                                       {{"plugin_id", s_.id}})),
@@ -176,7 +176,8 @@ class TailInput final : public Input {
     bool exists = ::stat(w.path.c_str(), &path_st) == 0;
     if (exists && path_st.st_ino == w.inode) {
       struct stat fd_st {};
-      if (::fstat(w.file.fd(), &fd_st) == 0 && static_cast<std::uint64_t>(fd_st.st_size) < w.offset) {
+      if (::fstat(w.file.fd(), &fd_st) == 0 &&
+          static_cast<std::uint64_t>(fd_st.st_size) < w.offset) {
         ++c_rotations_;
         log::info("input " + s_.id + ": " + w.path + " was truncated; reading from its head");
         w.offset = 0;
@@ -231,7 +232,8 @@ class TailInput final : public Input {
       budget -= std::min(budget, *n);
       std::string_view data(buf_.data(), *n);
       std::size_t start = 0;
-      for (std::size_t nl; (nl = data.find('\n', start)) != std::string_view::npos; start = nl + 1) {
+      for (std::size_t nl; (nl = data.find('\n', start)) != std::string_view::npos;
+           start = nl + 1) {
         std::string_view piece = data.substr(start, nl - start);
         if (skipping) {
           skipping = false;
@@ -287,7 +289,9 @@ class TailInput final : public Input {
 
   Status load_positions() {
     auto text = fs::read_file(s_.pos_file);
-    if (!text) return text.error().code == ErrorCode::kNotFound ? Status{} : Status(std::unexpected(text.error()));
+    if (!text)
+      return text.error().code == ErrorCode::kNotFound ? Status{}
+                                                       : Status(std::unexpected(text.error()));
     std::size_t start = 0;
     while (start < text->size()) {
       auto end = text->find('\n', start);

@@ -30,7 +30,9 @@ class Sink {
   ~Sink() {
     if (gzip_) deflateEnd(&z_);
   }
-  Status write(std::string_view data) { return gzip_ ? deflate_some(data, Z_NO_FLUSH) : f_.write_all(data); }
+  Status write(std::string_view data) {
+    return gzip_ ? deflate_some(data, Z_NO_FLUSH) : f_.write_all(data);
+  }
   Status finish() { return gzip_ ? deflate_some({}, Z_FINISH) : Status{}; }
 
  private:
@@ -60,9 +62,8 @@ Status write_chunk(const Chunk& chunk, Formatter& fmt, Sink& sink) {
   std::string_view tag = chunk.metadata().tag ? std::string_view(*chunk.metadata().tag) : "";
   Status st;
   auto s = chunk.read([&](std::string_view unit) -> Status {
-    auto r = for_each_entry(unit, [&](EventTime t, std::string_view rec) {
-      fmt.format(buf, tag, t, rec);
-    });
+    auto r = for_each_entry(
+        unit, [&](EventTime t, std::string_view rec) { fmt.format(buf, tag, t, rec); });
     if (!r) return r;
     if (buf.size() >= kFlushBytes) {
       if (auto w = sink.write(buf); !w) return w;
@@ -107,7 +108,8 @@ class FileOutput final : public Output {
       }
       return {};
     }
-    return make_error(ErrorCode::kResourceExhausted, "no free file name for " + template_.pattern());
+    return make_error(ErrorCode::kResourceExhausted,
+                      "no free file name for " + template_.pattern());
   }
 
   Status write_append(const Chunk& chunk, Formatter& fmt) {
@@ -196,7 +198,8 @@ Result<std::unique_ptr<Output>> make_file_output(const config::Section& s, const
   o.timekey = timekey;
   o.utc = timekey_utc;
   auto t = PathTemplate::make(o);
-  if (!t) return make_error(ErrorCode::kInvalidArgument, s.where().str() + ": " + t.error().message);
+  if (!t)
+    return make_error(ErrorCode::kInvalidArgument, s.where().str() + ": " + t.error().message);
   return std::make_unique<FileOutput>(std::move(*t), *s.child("format"), o.append, o.gzip);
 }
 
@@ -208,6 +211,8 @@ std::unique_ptr<Output> make_stdout_output(const config::Section& s) {
   return std::make_unique<StdoutOutput>(*s.child("format"));
 }
 
-std::unique_ptr<Output> make_null_output() { return std::make_unique<NullOutput>(); }
+std::unique_ptr<Output> make_null_output() {
+  return std::make_unique<NullOutput>();
+}
 
 }  // namespace logctl::agentd

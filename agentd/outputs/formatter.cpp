@@ -30,8 +30,7 @@ bool parse_offset(const std::string& z, long& out) {
 
 TimeFormatter::TimeFormatter(std::string format, bool utc, std::string zone)
     : format_(std::move(format)), utc_(utc) {
-  has_fraction_ = format_.find("%L") != std::string::npos ||
-                  format_.find("N") != std::string::npos;
+  has_fraction_ = format_.find("%L") != std::string::npos || format_.find("N") != std::string::npos;
   if (!zone.empty()) has_fixed_offset_ = parse_offset(zone, fixed_offset_);
 }
 
@@ -59,7 +58,8 @@ void TimeFormatter::append(std::string& out, EventTime t) {
     auto replace = [&](const std::string& token, int digits) {
       std::snprintf(frac, sizeof frac, "%09u", nanos);
       std::string v(frac, static_cast<std::size_t>(digits));
-      for (std::size_t p; (p = fmt.find(token)) != std::string::npos;) fmt.replace(p, token.size(), v);
+      for (std::size_t p; (p = fmt.find(token)) != std::string::npos;)
+        fmt.replace(p, token.size(), v);
     };
     replace("%3N", 3);
     replace("%6N", 6);

@@ -26,10 +26,10 @@ OutputRunner::OutputRunner(std::string id, std::string type, std::unique_ptr<Buf
                                 "Events accepted into the output's buffer.", labels(id_, type))),
       c_write_records_(m.counter("agentd_output_write_records_total",
                                  "Events written by the output.", labels(id_, type))),
-      c_write_chunks_(m.counter("agentd_output_write_chunks_total", "Chunks written.",
-                                labels(id_, type))),
-      c_errors_(m.counter("agentd_output_write_errors_total", "Failed chunk writes.",
-                          labels(id_, type))),
+      c_write_chunks_(
+          m.counter("agentd_output_write_chunks_total", "Chunks written.", labels(id_, type))),
+      c_errors_(
+          m.counter("agentd_output_write_errors_total", "Failed chunk writes.", labels(id_, type))),
       c_retries_(m.counter("agentd_output_retries_total", "Chunk write retries scheduled.",
                            labels(id_, type))),
       c_dropped_(m.counter("agentd_output_dropped_records_total",
@@ -71,7 +71,9 @@ Status OutputRunner::emit(EventBatch& batch) {
   return s;
 }
 
-double OutputRunner::now_s() const { return static_cast<double>(clock_.now().ns) / 1e9; }
+double OutputRunner::now_s() const {
+  return static_cast<double>(clock_.now().ns) / 1e9;
+}
 
 void OutputRunner::flush_loop() {
   while (!stopping_) {
@@ -151,7 +153,8 @@ void OutputRunner::stop(steady_clock::time_point deadline) {
         std::lock_guard lock(retry_mu_);
         if (retry_) break;
       }
-      if (buffer_->wait_drained(std::min(deadline, clock_.steady() + std::chrono::milliseconds(200)))) {
+      if (buffer_->wait_drained(
+              std::min(deadline, clock_.steady() + std::chrono::milliseconds(200)))) {
         break;
       }
     }
@@ -164,9 +167,10 @@ void OutputRunner::stop(steady_clock::time_point deadline) {
   threads_.clear();
   auto st = buffer_->stats();
   if (st.bytes > 0) {
-    log::info("output " + id_ + ": " + std::to_string(st.stage_chunks + st.queue_chunks) +
-              " chunk(s) left in the " + (buffer_->persistent() ? "file buffer (resumed at next start)"
-                                                                : "memory buffer (lost)"));
+    log::info(
+        "output " + id_ + ": " + std::to_string(st.stage_chunks + st.queue_chunks) +
+        " chunk(s) left in the " +
+        (buffer_->persistent() ? "file buffer (resumed at next start)" : "memory buffer (lost)"));
   }
   buffer_->close();
 }

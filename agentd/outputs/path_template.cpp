@@ -24,7 +24,8 @@ Result<PathTemplate> PathTemplate::make(const PathTemplateOptions& o) {
   std::regex var(R"(\$\{([^}]+)\})");
   for (std::sregex_iterator it(o.path.begin(), o.path.end(), var), end; it != end; ++it) {
     std::string name = (*it)[1];
-    if (name == "chunk_id" || name == "tag" || std::regex_match(name, std::regex(R"(tag\[-?\d+\])"))) {
+    if (name == "chunk_id" || name == "tag" ||
+        std::regex_match(name, std::regex(R"(tag\[-?\d+\])"))) {
       continue;
     }
     bool known = false;

@@ -17,7 +17,7 @@ namespace logctl::agentd {
 struct PathTemplateOptions {
   std::string path;
   bool append = false;
-  std::string suffix;        // ".log" or ""
+  std::string suffix;  // ".log" or ""
   bool gzip = false;
   const ChunkKeys* keys = nullptr;
   std::int64_t timekey = 0;

@@ -115,8 +115,11 @@ class NoneParser final : public Parser {
 class JsonParser final : public Parser {
  public:
   explicit JsonParser(const config::Section& s)
-      : time_(s), time_key_(s.str("time_key")), keep_time_(s.flag("keep_time_key")),
-        estimate_(s.flag("estimate_current_event")), null_empty_(s.flag("null_empty_string")) {}
+      : time_(s),
+        time_key_(s.str("time_key")),
+        keep_time_(s.flag("keep_time_key")),
+        estimate_(s.flag("estimate_current_event")),
+        null_empty_(s.flag("null_empty_string")) {}
   Status parse(std::string_view text, EventTime now, std::span<const Extra> extra,
                EventBatch& out) override {
     auto j = nlohmann::json::parse(text, nullptr, false);
@@ -181,8 +184,8 @@ class RegexpParser final : public Parser {
     std::string pattern = strip_slashes(s.str("expression"), flags);
     int err = 0;
     PCRE2_SIZE off = 0;
-    pcre2_code* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.c_str()),
-                                     pattern.size(), flags & ~PCRE2_UTF, &err, &off, nullptr);
+    pcre2_code* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.c_str()), pattern.size(),
+                                     flags & ~PCRE2_UTF, &err, &off, nullptr);
     if (!code) {
       PCRE2_UCHAR msg[256];
       pcre2_get_error_message(err, msg, sizeof msg);

@@ -142,7 +142,8 @@ std::optional<EventTime> parse_3164_time(std::string_view s, EventTime now, bool
 Result<SyslogMessage> parse_3164(std::string_view s, SyslogMessage m, EventTime now, bool utc) {
   if (s.size() < 16) return bad("RFC 3164: message too short for a timestamp");
   auto t = parse_3164_time(s.substr(0, 15), now, utc);
-  if (!t || s[15] != ' ') return bad("RFC 3164: bad TIMESTAMP '" + std::string(s.substr(0, 15)) + "'");
+  if (!t || s[15] != ' ')
+    return bad("RFC 3164: bad TIMESTAMP '" + std::string(s.substr(0, 15)) + "'");
   m.time = *t;
   s.remove_prefix(16);
   auto sp = s.find(' ');
@@ -177,10 +178,9 @@ Result<SyslogMessage> parse_3164(std::string_view s, SyslogMessage m, EventTime 
 
 std::optional<EventTime> parse_rfc3339(std::string_view s) {
   int y, mo, d, h, mi, se;
-  if (s.size() < 20 || !digits(s, 0, 4, y) || s[4] != '-' || !digits(s, 5, 2, mo) ||
-      s[7] != '-' || !digits(s, 8, 2, d) || (s[10] != 'T' && s[10] != 't') ||
-      !digits(s, 11, 2, h) || s[13] != ':' || !digits(s, 14, 2, mi) || s[16] != ':' ||
-      !digits(s, 17, 2, se)) {
+  if (s.size() < 20 || !digits(s, 0, 4, y) || s[4] != '-' || !digits(s, 5, 2, mo) || s[7] != '-' ||
+      !digits(s, 8, 2, d) || (s[10] != 'T' && s[10] != 't') || !digits(s, 11, 2, h) ||
+      s[13] != ':' || !digits(s, 14, 2, mi) || s[16] != ':' || !digits(s, 17, 2, se)) {
     return std::nullopt;
   }
   // Years outside 1970..2200 are not log timestamps, and past 2262 they
@@ -226,8 +226,7 @@ std::optional<EventTime> parse_rfc3339(std::string_view s) {
   return EventTime{secs * 1'000'000'000 + frac_ns};
 }
 
-Result<SyslogMessage> parse_syslog(std::string_view text, EventTime now,
-                                   const SyslogOptions& o) {
+Result<SyslogMessage> parse_syslog(std::string_view text, EventTime now, const SyslogOptions& o) {
   SyslogMessage m;
   std::string_view s = text;
   while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == '\0')) {
@@ -243,22 +242,22 @@ Result<SyslogMessage> parse_syslog(std::string_view text, EventTime now,
     s.remove_prefix(close + 1);
   }
   bool is_5424 = o.format == SyslogFormat::kRfc5424 ||
-                 (o.format == SyslogFormat::kAuto && s.size() > 1 && s[0] >= '1' &&
-                  s[0] <= '9' && (s[1] == ' ' || std::isdigit(static_cast<unsigned char>(s[1]))));
+                 (o.format == SyslogFormat::kAuto && s.size() > 1 && s[0] >= '1' && s[0] <= '9' &&
+                  (s[1] == ' ' || std::isdigit(static_cast<unsigned char>(s[1]))));
   return is_5424 ? parse_5424(s, m, now) : parse_3164(s, m, now, o.utc);
 }
 
 const char* syslog_facility_name(int f) {
-  static const char* kNames[] = {"kern",   "user",   "mail",   "daemon", "auth",   "syslog",
+  static const char* kNames[] = {"kern",   "user",   "mail",   "daemon", "auth",     "syslog",
                                  "lpr",    "news",   "uucp",   "cron",   "authpriv", "ftp",
-                                 "ntp",    "audit",  "alert",  "at",     "local0", "local1",
-                                 "local2", "local3", "local4", "local5", "local6", "local7"};
+                                 "ntp",    "audit",  "alert",  "at",     "local0",   "local1",
+                                 "local2", "local3", "local4", "local5", "local6",   "local7"};
   return f >= 0 && f < 24 ? kNames[f] : "unknown";
 }
 
 const char* syslog_severity_name(int s) {
-  static const char* kNames[] = {"emerg", "alert", "crit", "err", "warn", "notice", "info",
-                                 "debug"};
+  static const char* kNames[] = {"emerg", "alert",  "crit", "err",
+                                 "warn",  "notice", "info", "debug"};
   return s >= 0 && s < 8 ? kNames[s] : "unknown";
 }
 

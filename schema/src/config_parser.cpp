@@ -201,17 +201,28 @@ class Parser {
 
   static char unescape(char c) {
     switch (c) {
-      case 'n': return '\n';
-      case 't': return '\t';
-      case 'r': return '\r';
-      case 'f': return '\f';
-      case 'b': return '\b';
-      case 'v': return '\v';
-      case 'a': return '\a';
-      case 'e': return '\x1b';
-      case 's': return ' ';
-      case '0': return '\0';
-      default: return c;  // \" \\ \# \' and any other char stand for themselves
+      case 'n':
+        return '\n';
+      case 't':
+        return '\t';
+      case 'r':
+        return '\r';
+      case 'f':
+        return '\f';
+      case 'b':
+        return '\b';
+      case 'v':
+        return '\v';
+      case 'a':
+        return '\a';
+      case 'e':
+        return '\x1b';
+      case 's':
+        return ' ';
+      case '0':
+        return '\0';
+      default:
+        return c;  // \" \\ \# \' and any other char stand for themselves
     }
   }
 
@@ -270,8 +281,8 @@ class Parser {
       if (c == ']' || c == '}') {
         if (--depth == 0) return v;
       }
-      if (c == '\n' && depth == 1 && v.find_first_of(",\"") == std::string::npos &&
-          v.size() > 1 && v[0] == '[') {
+      if (c == '\n' && depth == 1 && v.find_first_of(",\"") == std::string::npos && v.size() > 1 &&
+          v[0] == '[') {
         break;  // "[foo" on one line is not JSON; fall through to the error
       }
     }

@@ -84,10 +84,11 @@ class Validator {
     s.arg_ = e ? e->arg : "";
     s.id_ = name;
     if (e) {
-      if (auto st = fill_params(s, *e, "<" + name + ">", {}); !st) return std::unexpected(st.error());
+      if (auto st = fill_params(s, *e, "<" + name + ">", {}); !st)
+        return std::unexpected(st.error());
       if (!e->children.empty()) {
-        return fail(e->children[0].where, "unexpected section <" + e->children[0].name +
-                                              "> inside <" + name + ">");
+        return fail(e->children[0].where,
+                    "unexpected section <" + e->children[0].name + "> inside <" + name + ">");
       }
     }
     return s;
@@ -105,8 +106,8 @@ class Validator {
     s.spec_ = find_plugin(kind, type);
     if (!s.spec_) {
       return fail(type_param ? type_param->where : e.where,
-                  "unknown " + std::string(plugin_kind_name(kind)) + " plugin '" + type +
-                      "' in " + what + " (supported: " + supported(kind) + ")");
+                  "unknown " + std::string(plugin_kind_name(kind)) + " plugin '" + type + "' in " +
+                      what + " (supported: " + supported(kind) + ")");
     }
     s.where_ = e.where;
     s.arg_ = e.arg;
@@ -175,9 +176,9 @@ class Validator {
       }
       return s;
     }
-    Result<Section> s = c ? typed(*c, rule.kind, rule.default_type,
-                                  "<" + rule.name + "> of " + label, defaults)
-                          : implicit(rule.kind, rule.default_type, parent.where_, defaults);
+    Result<Section> s =
+        c ? typed(*c, rule.kind, rule.default_type, "<" + rule.name + "> of " + label, defaults)
+          : implicit(rule.kind, rule.default_type, parent.where_, defaults);
     if (!s) return s;
     if (rule.kind == PluginKind::kBuffer && !(c && !c->arg.empty())) {
       s->arg_ = parent.spec_->default_chunk_keys;
@@ -217,8 +218,7 @@ class Validator {
         return fail(p.where, "parameter '" + p.key + "' given twice in " + label);
       }
       if (auto st = check_value(*spec, p.value); !st) {
-        return fail(p.where, "parameter '" + p.key + "' in " + label + ": " +
-                                 st.error().message);
+        return fail(p.where, "parameter '" + p.key + "' in " + label + ": " + st.error().message);
       }
       s.values_[spec->name] = p.value;
     }
@@ -236,17 +236,25 @@ class Validator {
       return {};
     };
     switch (spec.type) {
-      case ParamType::kString: return {};
+      case ParamType::kString:
+        return {};
       case ParamType::kRegexp:
         if (v.empty()) return make_error(ErrorCode::kInvalidArgument, "empty regexp");
         return {};
-      case ParamType::kInteger: return ok(parse_integer(v));
-      case ParamType::kFloat: return ok(parse_float(v));
-      case ParamType::kSize: return ok(parse_size(v));
-      case ParamType::kTime: return ok(parse_time(v));
-      case ParamType::kBool: return ok(parse_bool(v));
-      case ParamType::kArray: return ok(parse_array(v));
-      case ParamType::kHash: return ok(parse_hash(v));
+      case ParamType::kInteger:
+        return ok(parse_integer(v));
+      case ParamType::kFloat:
+        return ok(parse_float(v));
+      case ParamType::kSize:
+        return ok(parse_size(v));
+      case ParamType::kTime:
+        return ok(parse_time(v));
+      case ParamType::kBool:
+        return ok(parse_bool(v));
+      case ParamType::kArray:
+        return ok(parse_array(v));
+      case ParamType::kHash:
+        return ok(parse_hash(v));
       case ParamType::kEnum:
         for (const auto& c : spec.choices) {
           if (c == v) return {};
@@ -254,8 +262,7 @@ class Validator {
         {
           std::string all;
           for (const auto& c : spec.choices) all += (all.empty() ? "" : ", ") + c;
-          return make_error(ErrorCode::kInvalidArgument,
-                            "'" + v + "' is not one of: " + all);
+          return make_error(ErrorCode::kInvalidArgument, "'" + v + "' is not one of: " + all);
         }
     }
     return {};
@@ -280,7 +287,9 @@ std::optional<std::string> Section::raw(const std::string& name) const {
   return p.default_value;
 }
 
-std::string Section::str(const std::string& name) const { return raw(name).value_or(""); }
+std::string Section::str(const std::string& name) const {
+  return raw(name).value_or("");
+}
 
 std::int64_t Section::integer(const std::string& name) const {
   auto r = raw(name);
@@ -320,7 +329,9 @@ const Section* Section::child(const std::string& name) const {
   return it == children_.end() ? nullptr : it->second.get();
 }
 
-Result<PipelineConfig> validate(const Element& root) { return Validator().run(root); }
+Result<PipelineConfig> validate(const Element& root) {
+  return Validator().run(root);
+}
 
 Result<PipelineConfig> load_pipeline(const std::string& path, const GetEnv& getenv_fn) {
   auto tree = parse_file(path, getenv_fn);

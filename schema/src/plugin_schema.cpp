@@ -16,13 +16,12 @@ ParamSpec req(std::string name, ParamType type, std::string doc) {
   return ParamSpec{std::move(name), type, Need::kRequired, std::nullopt, {}, {}, std::move(doc)};
 }
 ParamSpec opt(std::string name, ParamType type, std::optional<std::string> def, std::string doc) {
-  return ParamSpec{std::move(name), type, Need::kOptional, std::move(def), {}, {},
-                   std::move(doc)};
+  return ParamSpec{std::move(name), type, Need::kOptional, std::move(def), {}, {}, std::move(doc)};
 }
-ParamSpec choice(std::string name, std::vector<std::string> choices,
-                 std::optional<std::string> def, std::string doc) {
-  return ParamSpec{std::move(name), T::kEnum,         Need::kOptional, std::move(def),
-                   std::move(choices), {}, std::move(doc)};
+ParamSpec choice(std::string name, std::vector<std::string> choices, std::optional<std::string> def,
+                 std::string doc) {
+  return ParamSpec{std::move(name),    T::kEnum, Need::kOptional, std::move(def),
+                   std::move(choices), {},       std::move(doc)};
 }
 ParamSpec alias(ParamSpec p, std::vector<std::string> names) {
   p.aliases = std::move(names);
@@ -119,7 +118,9 @@ SectionRule parse_section(std::string default_type, Need need) {
 
 std::vector<PluginSpec> build_inputs() {
   std::vector<PluginSpec> v;
-  v.push_back({PluginKind::kInput, "tcp", "Lines or octet-counted frames over TCP.",
+  v.push_back({PluginKind::kInput,
+               "tcp",
+               "Lines or octet-counted frames over TCP.",
                join(listener_params(),
                     {
                         opt("port", T::kInteger, "5170", "Port to listen on."),
@@ -133,7 +134,9 @@ std::vector<PluginSpec> build_inputs() {
                {parse_section("", Need::kRequired)},
                {},
                ""});
-  v.push_back({PluginKind::kInput, "udp", "One event per UDP datagram.",
+  v.push_back({PluginKind::kInput,
+               "udp",
+               "One event per UDP datagram.",
                join(listener_params(),
                     {
                         opt("port", T::kInteger, "5160", "Port to listen on."),
@@ -146,32 +149,35 @@ std::vector<PluginSpec> build_inputs() {
                {parse_section("", Need::kRequired)},
                {},
                ""});
+  v.push_back({PluginKind::kInput,
+               "syslog",
+               "Syslog messages (RFC 3164/5424) over UDP or TCP.",
+               join(listener_params(),
+                    {
+                        opt("port", T::kInteger, "5140", "Port to listen on."),
+                        choice("protocol_type", {"udp", "tcp"}, std::nullopt,
+                               "Deprecated: use <transport>."),
+                        opt("message_length_limit", T::kSize, "2048", "Longest accepted message."),
+                        choice("frame_type", {"traditional", "octet_count"}, "traditional",
+                               "TCP framing: newline or RFC 6587 octet counting."),
+                        alias(opt("severity_key", T::kString, std::nullopt,
+                                  "Record field for the severity name."),
+                              {"priority_key"}),
+                        opt("facility_key", T::kString, std::nullopt,
+                            "Record field for the facility name."),
+                        opt("emit_unmatched_lines", T::kBool, "false",
+                            "Emit unparsable messages as {\"unmatched_line\": raw}."),
+                        opt("include_source_host", T::kBool, "false", "Deprecated."),
+                        opt("source_host_key", T::kString, "source_host", "Deprecated."),
+                    }),
+               {parse_section("syslog", Need::kOptional),
+                SectionRule{"transport", PluginKind::kSection, "udp", Need::kOptional}},
+               {},
+               ""});
   v.push_back(
-      {PluginKind::kInput, "syslog", "Syslog messages (RFC 3164/5424) over UDP or TCP.",
-       join(listener_params(),
-            {
-                opt("port", T::kInteger, "5140", "Port to listen on."),
-                choice("protocol_type", {"udp", "tcp"}, std::nullopt,
-                       "Deprecated: use <transport>."),
-                opt("message_length_limit", T::kSize, "2048", "Longest accepted message."),
-                choice("frame_type", {"traditional", "octet_count"}, "traditional",
-                       "TCP framing: newline or RFC 6587 octet counting."),
-                alias(opt("severity_key", T::kString, std::nullopt,
-                          "Record field for the severity name."),
-                      {"priority_key"}),
-                opt("facility_key", T::kString, std::nullopt,
-                    "Record field for the facility name."),
-                opt("emit_unmatched_lines", T::kBool, "false",
-                    "Emit unparsable messages as {\"unmatched_line\": raw}."),
-                opt("include_source_host", T::kBool, "false", "Deprecated."),
-                opt("source_host_key", T::kString, "source_host", "Deprecated."),
-            }),
-       {parse_section("syslog", Need::kOptional),
-        SectionRule{"transport", PluginKind::kSection, "udp", Need::kOptional}},
-       {},
-       ""});
-  v.push_back(
-      {PluginKind::kInput, "tail", "Follows files, with a position file and rotation.",
+      {PluginKind::kInput,
+       "tail",
+       "Follows files, with a position file and rotation.",
        {
            req("path", T::kString, "Paths or globs, comma-separated."),
            req("tag", T::kString, "Tag; '*' is replaced by the path with '/' as '.'."),
@@ -208,7 +214,9 @@ std::vector<PluginSpec> build_outputs() {
   SectionRule format_stdout{"format", PluginKind::kFormatter, "stdout", Need::kOptional};
   SectionRule secondary{"secondary", PluginKind::kOutput, "", Need::kOptional};
   std::vector<PluginSpec> v;
-  v.push_back({PluginKind::kOutput, "file", "Writes chunks to files.",
+  v.push_back({PluginKind::kOutput,
+               "file",
+               "Writes chunks to files.",
                {
                    req("path", T::kString, "Path template with ${tag}, %Y%m%d, ${chunk_id}."),
                    opt("append", T::kBool, "false", "Append every chunk to one file."),
@@ -219,23 +227,28 @@ std::vector<PluginSpec> build_outputs() {
                    opt("symlink_path", T::kString, std::nullopt,
                        "Symlink to the newest staged chunk (not supported: error)."),
                },
-               {SectionRule{"buffer", PluginKind::kBuffer, "file", Need::kOptional},
-                format_file, secondary},
+               {SectionRule{"buffer", PluginKind::kBuffer, "file", Need::kOptional}, format_file,
+                secondary},
                {{"timekey", "86400"}},
                "time"});
-  v.push_back({PluginKind::kOutput, "stdout", "Prints events to standard output.",
-               {},
-               {SectionRule{"buffer", PluginKind::kBuffer, "memory", Need::kOptional},
-                format_stdout, secondary},
-               {{"flush_at_shutdown", "true"}, {"chunk_limit_size", "10k"},
-                {"flush_mode", "immediate"}},
-               "tag"});
-  v.push_back({PluginKind::kOutput, "null", "Discards events (benchmarks, tests).",
+  v.push_back(
+      {PluginKind::kOutput,
+       "stdout",
+       "Prints events to standard output.",
+       {},
+       {SectionRule{"buffer", PluginKind::kBuffer, "memory", Need::kOptional}, format_stdout,
+        secondary},
+       {{"flush_at_shutdown", "true"}, {"chunk_limit_size", "10k"}, {"flush_mode", "immediate"}},
+       "tag"});
+  v.push_back({PluginKind::kOutput,
+               "null",
+               "Discards events (benchmarks, tests).",
                {},
                {SectionRule{"buffer", PluginKind::kBuffer, "memory", Need::kOptional}},
                {{"flush_mode", "immediate"}},
                ""});
-  v.push_back({PluginKind::kOutput, "secondary_file",
+  v.push_back({PluginKind::kOutput,
+               "secondary_file",
                "Dumps failed chunks to files (for <secondary> only).",
                {
                    req("directory", T::kString, "Directory for dumped chunks."),
@@ -251,77 +264,119 @@ std::vector<PluginSpec> build_outputs() {
 
 std::vector<PluginSpec> build_parsers() {
   std::vector<PluginSpec> v;
-  v.push_back({PluginKind::kParser, "none", "The whole text as one field.",
+  v.push_back({PluginKind::kParser,
+               "none",
+               "The whole text as one field.",
                join(parser_common(), {opt("message_key", T::kString, "message", "Field name.")}),
-               {}, {}, ""});
-  v.push_back({PluginKind::kParser, "json", "One JSON object per message.",
-               join(parser_common(),
-                    {opt("time_key", T::kString, "time", "Field holding the event time."),
-                     choice("json_parser", {"oj", "yajl", "json"}, "oj",
-                            "Accepted; one parser is used.")}),
-               {}, {}, ""});
-  v.push_back({PluginKind::kParser, "regexp", "Named captures become fields.",
+               {},
+               {},
+               ""});
+  v.push_back(
+      {PluginKind::kParser,
+       "json",
+       "One JSON object per message.",
+       join(parser_common(),
+            {opt("time_key", T::kString, "time", "Field holding the event time."),
+             choice("json_parser", {"oj", "yajl", "json"}, "oj", "Accepted; one parser is used.")}),
+       {},
+       {},
+       ""});
+  v.push_back({PluginKind::kParser,
+               "regexp",
+               "Named captures become fields.",
                join(parser_common(),
                     {req("expression", T::kRegexp, "Regular expression with named captures."),
                      opt("ignorecase", T::kBool, "false", "Case-insensitive match."),
                      opt("multiline", T::kBool, "false", "'.' matches newlines."),
                      opt("time_key", T::kString, "time", "Field holding the event time.")}),
-               {}, {}, ""});
-  v.push_back({PluginKind::kParser, "syslog", "RFC 3164 and RFC 5424 messages.",
-               join(parser_common(),
-                    {choice("message_format", {"rfc3164", "rfc5424", "auto"}, "rfc3164",
-                            "Which syslog format."),
-                     opt("with_priority", T::kBool, "true", "Messages start with <PRI>."),
-                     opt("rfc5424_time_format", T::kString, "%Y-%m-%dT%H:%M:%S.%L%z",
-                         "Accepted; RFC 5424 times are parsed per RFC 3339."),
-                     choice("parser_type", {"regexp", "string"}, "regexp",
-                            "Accepted; one parser is used."),
-                     opt("support_colonless_ident", T::kBool, "true",
-                         "Accept 'ident message' without ':'."),
-                     opt("time_key", T::kString, "time", "Unused; time is the header's.")}),
-               {}, {}, ""});
+               {},
+               {},
+               ""});
+  v.push_back(
+      {PluginKind::kParser,
+       "syslog",
+       "RFC 3164 and RFC 5424 messages.",
+       join(
+           parser_common(),
+           {choice("message_format", {"rfc3164", "rfc5424", "auto"}, "rfc3164",
+                   "Which syslog format."),
+            opt("with_priority", T::kBool, "true", "Messages start with <PRI>."),
+            opt("rfc5424_time_format", T::kString, "%Y-%m-%dT%H:%M:%S.%L%z",
+                "Accepted; RFC 5424 times are parsed per RFC 3339."),
+            choice("parser_type", {"regexp", "string"}, "regexp", "Accepted; one parser is used."),
+            opt("support_colonless_ident", T::kBool, "true", "Accept 'ident message' without ':'."),
+            opt("time_key", T::kString, "time", "Unused; time is the header's.")}),
+       {},
+       {},
+       ""});
   return v;
 }
 
 std::vector<PluginSpec> build_formatters() {
   std::vector<PluginSpec> v;
-  v.push_back({PluginKind::kFormatter, "out_file", "time<TAB>tag<TAB>json",
+  v.push_back({PluginKind::kFormatter,
+               "out_file",
+               "time<TAB>tag<TAB>json",
                join(formatter_time_params(),
                     {opt("delimiter", T::kString, "\t", "Field separator (TAB, SPACE, COMMA)."),
                      opt("output_tag", T::kBool, "true", "Write the tag."),
                      opt("output_time", T::kBool, "true", "Write the time.")}),
-               {}, {}, ""});
-  v.push_back({PluginKind::kFormatter, "json", "The record as one JSON line.",
+               {},
+               {},
+               ""});
+  v.push_back({PluginKind::kFormatter,
+               "json",
+               "The record as one JSON line.",
                {choice("json_parser", {"oj", "yajl", "json"}, "oj", "Accepted."),
                 opt("add_newline", T::kBool, "true", "End each record with a newline.")},
-               {}, {}, ""});
-  v.push_back({PluginKind::kFormatter, "single_value", "One field's value per line.",
+               {},
+               {},
+               ""});
+  v.push_back({PluginKind::kFormatter,
+               "single_value",
+               "One field's value per line.",
                {opt("message_key", T::kString, "message", "Field to write."),
                 opt("add_newline", T::kBool, "true", "End each record with a newline.")},
-               {}, {}, ""});
-  v.push_back({PluginKind::kFormatter, "ltsv", "Labeled tab-separated values.",
+               {},
+               {},
+               ""});
+  v.push_back({PluginKind::kFormatter,
+               "ltsv",
+               "Labeled tab-separated values.",
                {opt("delimiter", T::kString, "\t", "Field separator."),
                 opt("label_delimiter", T::kString, ":", "Label separator."),
                 opt("replacement", T::kString, " ", "Replaces delimiters inside values."),
                 opt("add_newline", T::kBool, "true", "End each record with a newline.")},
-               {}, {}, ""});
-  v.push_back({PluginKind::kFormatter, "stdout", "time tag: json (out_stdout's format).",
-               join(formatter_time_params(),
-                    {choice("output_type", {"json", "ltsv", "single_value"}, "json",
-                            "Format of the record part.")}),
-               {}, {}, ""});
+               {},
+               {},
+               ""});
+  v.push_back(
+      {PluginKind::kFormatter,
+       "stdout",
+       "time tag: json (out_stdout's format).",
+       join(formatter_time_params(), {choice("output_type", {"json", "ltsv", "single_value"},
+                                             "json", "Format of the record part.")}),
+       {},
+       {},
+       ""});
   return v;
 }
 
 std::vector<PluginSpec> build_buffers() {
   std::vector<PluginSpec> v;
-  v.push_back({PluginKind::kBuffer, "memory", "Chunks in memory.",
+  v.push_back({PluginKind::kBuffer,
+               "memory",
+               "Chunks in memory.",
                join({opt("chunk_limit_size", T::kSize, "8m", "Largest chunk."),
                      opt("total_limit_size", T::kSize, "512m", "Largest buffer."),
                      opt("flush_at_shutdown", T::kBool, "true", "Flush all chunks at stop.")},
                     buffer_common()),
-               {}, {}, ""});
-  v.push_back({PluginKind::kBuffer, "file", "Chunks in files; survives restarts and kill -9.",
+               {},
+               {},
+               ""});
+  v.push_back({PluginKind::kBuffer,
+               "file",
+               "Chunks in files; survives restarts and kill -9.",
                join({opt("path", T::kString, std::nullopt,
                          "Directory of chunk files (unset: <root_dir>/buffer/<@id>)."),
                      opt("path_suffix", T::kString, ".log", "Suffix of chunk files."),
@@ -331,25 +386,30 @@ std::vector<PluginSpec> build_buffers() {
                      opt("total_limit_size", T::kSize, "64g", "Largest buffer."),
                      opt("flush_at_shutdown", T::kBool, "false", "Flush all chunks at stop.")},
                     buffer_common()),
-               {}, {}, ""});
+               {},
+               {},
+               ""});
   return v;
 }
 
 std::vector<PluginSpec> build_sections() {
   std::vector<PluginSpec> v;
+  v.push_back({PluginKind::kSection,
+               "system",
+               "Process-wide settings.",
+               {choice("log_level", {"trace", "debug", "info", "warn", "error", "fatal"}, "info",
+                       "Least severe level logged."),
+                opt("root_dir", T::kString, std::nullopt, "Data directory (buffers, positions)."),
+                opt("workers", T::kInteger, "1", "Worker processes (only 1 is supported)."),
+                opt("suppress_repeated_stacktrace", T::kBool, "true", "Accepted; no effect."),
+                opt("process_name", T::kString, std::nullopt, "Accepted; no effect."),
+                opt("admin_endpoint", T::kString, std::nullopt,
+                    "(logctl) host:port of the loopback admin HTTP endpoint.")},
+               {},
+               {},
+               ""});
   v.push_back(
-      {PluginKind::kSection, "system", "Process-wide settings.",
-       {choice("log_level", {"trace", "debug", "info", "warn", "error", "fatal"}, "info",
-               "Least severe level logged."),
-        opt("root_dir", T::kString, std::nullopt, "Data directory (buffers, positions)."),
-        opt("workers", T::kInteger, "1", "Worker processes (only 1 is supported)."),
-        opt("suppress_repeated_stacktrace", T::kBool, "true", "Accepted; no effect."),
-        opt("process_name", T::kString, std::nullopt, "Accepted; no effect."),
-        opt("admin_endpoint", T::kString, std::nullopt,
-            "(logctl) host:port of the loopback admin HTTP endpoint.")},
-       {}, {}, ""});
-  v.push_back({PluginKind::kSection, "transport", "Transport of a listener (udp or tcp).",
-               {}, {}, {}, ""});
+      {PluginKind::kSection, "transport", "Transport of a listener (udp or tcp).", {}, {}, {}, ""});
   return v;
 }
 
@@ -358,8 +418,8 @@ std::vector<PluginSpec> build_sections() {
 const std::vector<PluginSpec>& all_plugins() {
   static const std::vector<PluginSpec> all = [] {
     std::vector<PluginSpec> a;
-    for (auto* build : {build_inputs, build_outputs, build_parsers, build_formatters,
-                        build_buffers, build_sections}) {
+    for (auto* build : {build_inputs, build_outputs, build_parsers, build_formatters, build_buffers,
+                        build_sections}) {
       auto part = build();
       a.insert(a.end(), part.begin(), part.end());
     }
@@ -377,28 +437,44 @@ const PluginSpec* find_plugin(PluginKind kind, std::string_view type) {
 
 const char* plugin_kind_name(PluginKind kind) {
   switch (kind) {
-    case PluginKind::kInput: return "input";
-    case PluginKind::kOutput: return "output";
-    case PluginKind::kParser: return "parser";
-    case PluginKind::kFormatter: return "formatter";
-    case PluginKind::kBuffer: return "buffer";
-    case PluginKind::kSection: return "section";
+    case PluginKind::kInput:
+      return "input";
+    case PluginKind::kOutput:
+      return "output";
+    case PluginKind::kParser:
+      return "parser";
+    case PluginKind::kFormatter:
+      return "formatter";
+    case PluginKind::kBuffer:
+      return "buffer";
+    case PluginKind::kSection:
+      return "section";
   }
   return "?";
 }
 
 const char* param_type_name(ParamType type) {
   switch (type) {
-    case T::kString: return "string";
-    case T::kInteger: return "integer";
-    case T::kFloat: return "float";
-    case T::kSize: return "size";
-    case T::kTime: return "time";
-    case T::kBool: return "bool";
-    case T::kEnum: return "enum";
-    case T::kArray: return "array";
-    case T::kHash: return "hash";
-    case T::kRegexp: return "regexp";
+    case T::kString:
+      return "string";
+    case T::kInteger:
+      return "integer";
+    case T::kFloat:
+      return "float";
+    case T::kSize:
+      return "size";
+    case T::kTime:
+      return "time";
+    case T::kBool:
+      return "bool";
+    case T::kEnum:
+      return "enum";
+    case T::kArray:
+      return "array";
+    case T::kHash:
+      return "hash";
+    case T::kRegexp:
+      return "regexp";
   }
   return "?";
 }

@@ -41,12 +41,22 @@ Result<std::uint64_t> parse_size(std::string_view text) {
   if (!split_unit(s, n, unit) || n < 0) return bad("size (e.g. 8m, 1g)", text);
   double mult = 1;
   switch (unit) {
-    case 0: break;
-    case 'k': mult = 1024.0; break;
-    case 'm': mult = 1024.0 * 1024; break;
-    case 'g': mult = 1024.0 * 1024 * 1024; break;
-    case 't': mult = 1024.0 * 1024 * 1024 * 1024; break;
-    default: return bad("size (e.g. 8m, 1g)", text);
+    case 0:
+      break;
+    case 'k':
+      mult = 1024.0;
+      break;
+    case 'm':
+      mult = 1024.0 * 1024;
+      break;
+    case 'g':
+      mult = 1024.0 * 1024 * 1024;
+      break;
+    case 't':
+      mult = 1024.0 * 1024 * 1024 * 1024;
+      break;
+    default:
+      return bad("size (e.g. 8m, 1g)", text);
   }
   double v = n * mult;
   if (v > 9.0e18) return bad("size (too large)", text);
@@ -60,11 +70,16 @@ Result<double> parse_time(std::string_view text) {
   if (!split_unit(s, n, unit) || n < 0) return bad("time (e.g. 30s, 5m, 1h)", text);
   switch (unit) {
     case 0:
-    case 's': return n;
-    case 'm': return n * 60;
-    case 'h': return n * 3600;
-    case 'd': return n * 86400;
-    default: return bad("time (e.g. 30s, 5m, 1h)", text);
+    case 's':
+      return n;
+    case 'm':
+      return n * 60;
+    case 'h':
+      return n * 3600;
+    case 'd':
+      return n * 86400;
+    default:
+      return bad("time (e.g. 30s, 5m, 1h)", text);
   }
 }
 

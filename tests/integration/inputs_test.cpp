@@ -19,23 +19,28 @@ std::string config(const std::string& source, const TempDir& dir,
 <match **>
   @type file
   @id out
-  path )" + dir.path() + R"(/out/${tag}
+  path )" +
+         dir.path() + R"(/out/${tag}
   append true
   <format>
     @type json
   </format>
   <buffer tag>
     @type file
-    path )" + dir.path() + R"(/buffer
+    path )" +
+         dir.path() + R"(/buffer
     flush_mode interval
     flush_interval 0.2s
-)" + buffer_extra + R"(
+)" + buffer_extra +
+         R"(
   </buffer>
 </match>
 )";
 }
 
-std::string line(long n) { return "seq=" + std::to_string(n) + " " + std::string(180, 'x') + "\n"; }
+std::string line(long n) {
+  return "seq=" + std::to_string(n) + " " + std::string(180, 'x') + "\n";
+}
 
 bool all_arrived(const TempDir& dir, long first, long last) {
   return count_numbers(files_under(dir / "out")).missing_in(first, last) == 0;
@@ -49,7 +54,9 @@ TEST_CASE("agentd --dry-run validates and names file:line") {
   Process p({agentd_bin(), "-c", dir / "bad.conf", "--dry-run"}, dir / "dry.log");
   CHECK(p.wait() == 1);
   CHECK_THAT(p.log(), Catch::Contains("bad.conf:4: unknown parameter 'bogus'"));
-  write_file(dir / "good.conf", config("<source>\n @type tcp\n tag x\n <parse>\n @type none\n </parse>\n</source>\n", dir));
+  write_file(
+      dir / "good.conf",
+      config("<source>\n @type tcp\n tag x\n <parse>\n @type none\n </parse>\n</source>\n", dir));
   Process ok({agentd_bin(), "-c", dir / "good.conf", "--dry-run"}, dir / "dry2.log");
   CHECK(ok.wait() == 0);
 }
@@ -90,10 +97,12 @@ TEST_CASE("tcp: numbered events from several connections all arrive") {
 TEST_CASE("tcp: octet-counted frames and JSON parsing") {
   TempDir dir;
   int port = free_port();
-  Agent agent(config("<source>\n @type tcp\n tag j\n bind 127.0.0.1\n port " + std::to_string(port) +
-                         "\n frame_type octet_count\n source_address_key addr\n <parse>\n @type json\n </parse>\n</source>\n",
-                     dir),
-              dir);
+  Agent agent(
+      config("<source>\n @type tcp\n tag j\n bind 127.0.0.1\n port " + std::to_string(port) +
+                 "\n frame_type octet_count\n source_address_key addr\n <parse>\n @type json\n "
+                 "</parse>\n</source>\n",
+             dir),
+      dir);
   REQUIRE(agent.ready());
   TcpSender s(port);
   std::string payload;
@@ -104,7 +113,8 @@ TEST_CASE("tcp: octet-counted frames and JSON parsing") {
   payload += "5 {bad}";
   REQUIRE(s.send(payload));
   REQUIRE(wait_until([&] { return all_arrived(dir, 0, 99); }));
-  REQUIRE(wait_until([&] { return read_file(dir / "out/j.log").find("unmatched_line") != std::string::npos; }));
+  REQUIRE(wait_until(
+      [&] { return read_file(dir / "out/j.log").find("unmatched_line") != std::string::npos; }));
   auto out = read_file(dir / "out/j.log");
   CHECK_THAT(out, Catch::Contains("\"addr\":\"127.0.0.1\""));
   CHECK_THAT(out, Catch::Contains("\"multi\":\"a\\nb\""));
@@ -114,10 +124,11 @@ TEST_CASE("tcp: octet-counted frames and JSON parsing") {
 TEST_CASE("udp: numbered datagrams arrive, kernel drops are counted") {
   TempDir dir;
   int port = free_port(true);
-  Agent agent(config("<source>\n @type udp\n tag u\n bind 127.0.0.1\n port " + std::to_string(port) +
-                         "\n receive_buffer_size 4m\n <parse>\n @type none\n </parse>\n</source>\n",
-                     dir),
-              dir);
+  Agent agent(
+      config("<source>\n @type udp\n tag u\n bind 127.0.0.1\n port " + std::to_string(port) +
+                 "\n receive_buffer_size 4m\n <parse>\n @type none\n </parse>\n</source>\n",
+             dir),
+      dir);
   REQUIRE(agent.ready());
   constexpr int kN = 3000;
   for (int i = 0; i < kN; ++i) REQUIRE(send_udp(port, line(i)));
@@ -137,8 +148,10 @@ TEST_CASE("syslog: logger(1) over UDP and TCP, RFC 5424 and RFC 3164") {
   std::string sources =
       "<source>\n @type syslog\n tag sys\n bind 127.0.0.1\n port " + std::to_string(udp) +
       "\n severity_key severity\n <parse>\n message_format auto\n </parse>\n</source>\n"
-      "<source>\n @type syslog\n tag sys\n bind 127.0.0.1\n port " + std::to_string(tcp) +
-      "\n frame_type octet_count\n <transport tcp>\n </transport>\n <parse>\n message_format auto\n </parse>\n</source>\n";
+      "<source>\n @type syslog\n tag sys\n bind 127.0.0.1\n port " +
+      std::to_string(tcp) +
+      "\n frame_type octet_count\n <transport tcp>\n </transport>\n <parse>\n message_format "
+      "auto\n </parse>\n</source>\n";
   Agent agent(config(sources, dir), dir);
   REQUIRE(agent.ready());
   constexpr int kN = 40;
@@ -150,7 +163,8 @@ TEST_CASE("syslog: logger(1) over UDP and TCP, RFC 5424 and RFC 3164") {
   }
   for (int i = kN; i < 2 * kN; ++i) {
     REQUIRE(sh("logger -n 127.0.0.1 -P " + std::to_string(tcp) +
-               " -T --octet-count --rfc5424 -p user.err -t app 'seq=" + std::to_string(i) + "'") == 0);
+               " -T --octet-count --rfc5424 -p user.err -t app 'seq=" + std::to_string(i) + "'") ==
+            0);
   }
   REQUIRE(wait_until([&] { return all_arrived(dir, 0, 2 * kN - 1); }));
   auto udp_out = read_file(dir / "out/sys.local3.warn.log");
@@ -160,7 +174,9 @@ TEST_CASE("syslog: logger(1) over UDP and TCP, RFC 5424 and RFC 3164") {
   CHECK_THAT(read_file(dir / "out/sys.user.err.log"), Catch::Contains("\"extradata\""));
   // Malformed syslog is delivered with the raw text and a marker, and counted.
   REQUIRE(send_udp(udp, "this is not syslog seq=9999"));
-  REQUIRE(wait_until([&] { return read_file(dir / "out/sys.unmatched.log").find("seq=9999") != std::string::npos; }));
+  REQUIRE(wait_until([&] {
+    return read_file(dir / "out/sys.unmatched.log").find("seq=9999") != std::string::npos;
+  }));
   CHECK_THAT(read_file(dir / "out/sys.unmatched.log"), Catch::Contains("parse_error"));
   CHECK(agent.metric("agentd_input_parse_errors_total") == 1);
 }
@@ -169,10 +185,11 @@ TEST_CASE("tail: lines across rename and copytruncate rotations all arrive") {
   TempDir dir;
   std::string log = dir / "app.log";
   write_file(log, "");
-  Agent agent(config("<source>\n @type tail\n tag tail.*\n path " + log + "\n pos_file " +
-                         (dir / "pos") + "\n path_key file\n rotate_wait 2s\n <parse>\n @type none\n </parse>\n</source>\n",
-                     dir),
-              dir);
+  Agent agent(
+      config("<source>\n @type tail\n tag tail.*\n path " + log + "\n pos_file " + (dir / "pos") +
+                 "\n path_key file\n rotate_wait 2s\n <parse>\n @type none\n </parse>\n</source>\n",
+             dir),
+      dir);
   REQUIRE(agent.ready());
   auto append = [&](int from, int to) {
     std::ofstream out(log, std::ios::app);
@@ -182,7 +199,10 @@ TEST_CASE("tail: lines across rename and copytruncate rotations all arrive") {
   REQUIRE(wait_until([&] { return all_arrived(dir, 0, 999); }));
   // Rename rotation while writes continue into the old file, then the new one.
   REQUIRE(std::rename(log.c_str(), (log + ".1").c_str()) == 0);
-  { std::ofstream out(log + ".1", std::ios::app); for (int i = 1000; i < 1500; ++i) out << line(i); }
+  {
+    std::ofstream out(log + ".1", std::ios::app);
+    for (int i = 1000; i < 1500; ++i) out << line(i);
+  }
   append(1500, 2500);
   REQUIRE(wait_until([&] { return all_arrived(dir, 0, 2499); }));
   // copytruncate: copy away, truncate in place, keep writing.
@@ -192,5 +212,6 @@ TEST_CASE("tail: lines across rename and copytruncate rotations all arrive") {
   auto c = count_numbers(files_under(dir / "out"));
   CHECK(c.duplicates() == 0);
   CHECK(agent.metric("agentd_tail_rotations_total") >= 2);
-  CHECK_THAT(read_file(files_under(dir / "out").at(0)), Catch::Contains("\"file\":\"" + log + "\""));
+  CHECK_THAT(read_file(files_under(dir / "out").at(0)),
+             Catch::Contains("\"file\":\"" + log + "\""));
 }

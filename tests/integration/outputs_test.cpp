@@ -37,8 +37,7 @@ TEST_CASE("file output: gzip, ${tag[N]} and time placeholders, one file per chun
     }
     std::string cmd = "cat $(find " + (dir / "out") + " -name '*.gz') 2>/dev/null | gzip -dc > " +
                       (dir / "plain.txt");
-    return n >= 4 && sh(cmd) == 0 &&
-           count_numbers({dir / "plain.txt"}).missing_in(0, 999) == 0;
+    return n >= 4 && sh(cmd) == 0 && count_numbers({dir / "plain.txt"}).missing_in(0, 999) == 0;
   };
   REQUIRE(wait_until(all_in));
   auto files = files_under(dir / "out");
@@ -53,16 +52,18 @@ TEST_CASE("<secondary> receives chunks once retries pass retry_secondary_thresho
   TempDir dir;
   int port = free_port();
   write_file(dir / "broken", "a file where the output wants a directory");
-  Agent agent(tcp_source(port) + "<match **>\n @type file\n path " + (dir / "broken") +
-                  "/events\n <buffer>\n  @type memory\n  flush_mode interval\n  flush_interval 0.1s\n"
-                  "  retry_wait 0.1s\n  retry_timeout 2s\n  retry_randomize false\n </buffer>\n"
-                  " <secondary>\n  @type secondary_file\n  directory " + (dir / "dead") +
-                  "\n </secondary>\n</match>\n",
-              dir);
+  Agent agent(
+      tcp_source(port) + "<match **>\n @type file\n path " + (dir / "broken") +
+          "/events\n <buffer>\n  @type memory\n  flush_mode interval\n  flush_interval 0.1s\n"
+          "  retry_wait 0.1s\n  retry_timeout 2s\n  retry_randomize false\n </buffer>\n"
+          " <secondary>\n  @type secondary_file\n  directory " +
+          (dir / "dead") + "\n </secondary>\n</match>\n",
+      dir);
   REQUIRE(agent.ready());
   TcpSender s(port);
   REQUIRE(s.send(lines(0, 200)));
-  REQUIRE(wait_until([&] { return count_numbers(files_under(dir / "dead")).missing_in(0, 199) == 0; }));
+  REQUIRE(
+      wait_until([&] { return count_numbers(files_under(dir / "dead")).missing_in(0, 199) == 0; }));
   CHECK(agent.metric("agentd_output_secondary_records_total") == 200);
   CHECK(agent.metric("agentd_output_retries_total") >= 1);
   CHECK(agent.metric("agentd_output_write_errors_total") >= 1);
@@ -91,5 +92,8 @@ TEST_CASE("stdout output prints time, tag and JSON") {
   REQUIRE(agent.ready());
   TcpSender s(port);
   REQUIRE(s.send("seq=1 \"quoted\"\n"));
-  REQUIRE(wait_until([&] { return agent.process().log().find("app.web: {\"message\":\"seq=1 \\\"quoted\\\"\"}") != std::string::npos; }));
+  REQUIRE(wait_until([&] {
+    return agent.process().log().find("app.web: {\"message\":\"seq=1 \\\"quoted\\\"\"}") !=
+           std::string::npos;
+  }));
 }

@@ -16,7 +16,9 @@ using namespace logctl::test;
 
 namespace {
 
-std::string line(long n) { return "seq=" + std::to_string(n) + " " + std::string(180, 'y') + "\n"; }
+std::string line(long n) {
+  return "seq=" + std::to_string(n) + " " + std::string(180, 'y') + "\n";
+}
 
 std::string tcp_source(int port, const std::string& extra = "") {
   return "<source>\n @type tcp\n @id in\n tag t\n bind 127.0.0.1\n port " + std::to_string(port) +
@@ -48,10 +50,10 @@ bool send_range(int port, long from, long to) {
 TEST_CASE("kill -9 under load: nothing that reached the file buffer is lost") {
   TempDir dir;
   int port = free_port();
-  std::string cfg = tcp_source(port) +
-                    file_match(dir / "out/events", " path " + (dir / "buf") +
-                                                       "\n flush_mode interval\n flush_interval 1s\n"
-                                                       " chunk_limit_size 1m\n");
+  std::string cfg = tcp_source(port) + file_match(dir / "out/events",
+                                                  " path " + (dir / "buf") +
+                                                      "\n flush_mode interval\n flush_interval 1s\n"
+                                                      " chunk_limit_size 1m\n");
   Agent agent(cfg, dir);
   REQUIRE(agent.ready());
   std::atomic<bool> stop{false};
@@ -69,7 +71,8 @@ TEST_CASE("kill -9 under load: nothing that reached the file buffer is lost") {
     }
   });
   // Under load, with some chunks written out and some still buffered...
-  REQUIRE(wait_until([&] { return agent.metric("agentd_output_write_records_total") > 20000; }, 60s));
+  REQUIRE(
+      wait_until([&] { return agent.metric("agentd_output_write_records_total") > 20000; }, 60s));
   double accepted = agent.metric("agentd_output_emit_records_total");
   agent.process().signal(SIGKILL);
   REQUIRE(agent.process().wait() == 128 + SIGKILL);
@@ -80,7 +83,8 @@ TEST_CASE("kill -9 under load: nothing that reached the file buffer is lost") {
   agent.restart();
   REQUIRE(agent.ready());
   auto k = static_cast<long>(accepted);
-  REQUIRE(wait_until([&] { return count_numbers(files_under(dir / "out")).missing_in(0, k - 1) == 0; }, 60s));
+  REQUIRE(wait_until(
+      [&] { return count_numbers(files_under(dir / "out")).missing_in(0, k - 1) == 0; }, 60s));
   auto c = count_numbers(files_under(dir / "out"));
   long highest = c.seen.rbegin()->first;
   INFO("accepted before kill " << k << ", highest delivered " << highest << ", duplicates "
@@ -96,13 +100,13 @@ TEST_CASE("back-pressure: a full buffer pauses the sender, never resets it or dr
   int port = free_port();
   // The output's directory is a regular file, so every write fails until fixed.
   write_file(dir / "out", "not a directory");
-  std::string cfg = tcp_source(port) +
-                    file_match(dir / "out/events",
-                               " path " + (dir / "buf") +
-                                   "\n flush_mode interval\n flush_interval 0.2s\n"
-                                   " chunk_limit_size 64k\n total_limit_size 256k\n"
-                                   " overflow_action throw_exception\n retry_forever true\n"
-                                   " retry_wait 0.1s\n retry_max_interval 0.3s\n");
+  std::string cfg =
+      tcp_source(port) +
+      file_match(dir / "out/events", " path " + (dir / "buf") +
+                                         "\n flush_mode interval\n flush_interval 0.2s\n"
+                                         " chunk_limit_size 64k\n total_limit_size 256k\n"
+                                         " overflow_action throw_exception\n retry_forever true\n"
+                                         " retry_wait 0.1s\n retry_max_interval 0.3s\n");
   Agent agent(cfg, dir);
   REQUIRE(agent.ready());
   constexpr long kN = 120000;  // ~23 MiB: more than the buffer and both sockets hold
@@ -117,7 +121,8 @@ TEST_CASE("back-pressure: a full buffer pauses the sender, never resets it or dr
   std::filesystem::create_directories(dir / "out");
   sender.join();
   CHECK(ok == 1);
-  REQUIRE(wait_until([&] { return count_numbers(files_under(dir / "out")).missing_in(0, kN - 1) == 0; }, 60s));
+  REQUIRE(wait_until(
+      [&] { return count_numbers(files_under(dir / "out")).missing_in(0, kN - 1) == 0; }, 60s));
   CHECK(agent.metric("agentd_output_dropped_records_total") == 0);
   CHECK(agent.metric("agentd_input_dropped_records_total") == 0);
 }
@@ -134,15 +139,17 @@ TEST_CASE("full disk under the buffer path: the input waits, nothing is lost") {
     ~Unmount() { ::umount2(p.c_str(), MNT_DETACH); }
   } unmount{dir / "buf"};
   int port = free_port();
-  std::string cfg = tcp_source(port) +
-                    file_match(dir / "out/events", " path " + (dir / "buf") +
-                                                       "\n flush_mode interval\n flush_interval 0.3s\n"
-                                                       " chunk_limit_size 256k\n");
+  std::string cfg =
+      tcp_source(port) +
+      file_match(dir / "out/events", " path " + (dir / "buf") +
+                                         "\n flush_mode interval\n flush_interval 0.3s\n"
+                                         " chunk_limit_size 256k\n");
   Agent agent(cfg, dir);
   REQUIRE(agent.ready());
   constexpr long kN = 30000;  // ~5.6 MiB through a 1 MiB disk
   REQUIRE(send_range(port, 0, kN));
-  REQUIRE(wait_until([&] { return count_numbers(files_under(dir / "out")).missing_in(0, kN - 1) == 0; }, 90s));
+  REQUIRE(wait_until(
+      [&] { return count_numbers(files_under(dir / "out")).missing_in(0, kN - 1) == 0; }, 90s));
   CHECK(agent.metric("agentd_buffer_write_errors_total") > 0);
   CHECK_THAT(agent.process().log(), Catch::Contains("No space left on device"));
 }
@@ -150,9 +157,10 @@ TEST_CASE("full disk under the buffer path: the input waits, nothing is lost") {
 TEST_CASE("hostile input: idle, garbage, oversized and invalid UTF-8 clients do not hurt others") {
   TempDir dir;
   int port = free_port();
-  std::string cfg = tcp_source(port, " message_length_limit 1k\n") +
-                    file_match(dir / "out/events", " path " + (dir / "buf") +
-                                                       "\n flush_mode interval\n flush_interval 0.2s\n");
+  std::string cfg =
+      tcp_source(port, " message_length_limit 1k\n") +
+      file_match(dir / "out/events",
+                 " path " + (dir / "buf") + "\n flush_mode interval\n flush_interval 0.2s\n");
   Agent agent(cfg, dir);
   REQUIRE(agent.ready());
   std::vector<std::unique_ptr<TcpSender>> idle;
@@ -185,13 +193,15 @@ TEST_CASE("hostile input: idle, garbage, oversized and invalid UTF-8 clients do 
 TEST_CASE("two agentd processes never share a buffer directory") {
   TempDir dir;
   auto cfg = [&](int port) {
-    return tcp_source(port) + file_match(dir / "out/events", " path " + (dir / "shared-buf") + "\n");
+    return tcp_source(port) +
+           file_match(dir / "out/events", " path " + (dir / "shared-buf") + "\n");
   };
   Agent first(cfg(free_port()), dir, "first");
   REQUIRE(first.ready());
   Agent second(cfg(free_port()), dir, "second");
   CHECK(second.process().wait() == 1);
-  CHECK_THAT(second.process().log(), Catch::Contains("shared-buf is in use by another process (pid " +
-                                                     std::to_string(first.process().pid()) + ")"));
+  CHECK_THAT(second.process().log(),
+             Catch::Contains("shared-buf is in use by another process (pid " +
+                             std::to_string(first.process().pid()) + ")"));
   CHECK(first.process().running());
 }

@@ -56,7 +56,8 @@ std::string read_file(const std::string& path) {
   return s.str();
 }
 
-Process::Process(std::vector<std::string> argv, std::string log_path) : log_path_(std::move(log_path)) {
+Process::Process(std::vector<std::string> argv, std::string log_path)
+    : log_path_(std::move(log_path)) {
   pid_ = ::fork();
   if (pid_ == 0) {
     int fd = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
@@ -112,7 +113,9 @@ int free_port(bool udp) {
   return ntohs(a.sin_port);
 }
 
-std::string agentd_bin() { return AGENTD_BIN; }
+std::string agentd_bin() {
+  return AGENTD_BIN;
+}
 
 Agent::Agent(const std::string& config_text, const TempDir& dir, const std::string& name)
     : config_path_(dir / (name + ".conf")),
@@ -144,14 +147,14 @@ void Agent::restart() {
 
 bool Agent::ready(std::chrono::milliseconds timeout) {
   return wait_until(
-      [&] {
-        if (!proc_->running()) return true;
-        httplib::Client c("127.0.0.1", admin_port_);
-        c.set_connection_timeout(0, 200000);
-        auto r = c.Get("/readyz");
-        return r && r->status == 200;
-      },
-      timeout) &&
+             [&] {
+               if (!proc_->running()) return true;
+               httplib::Client c("127.0.0.1", admin_port_);
+               c.set_connection_timeout(0, 200000);
+               auto r = c.Get("/readyz");
+               return r && r->status == 200;
+             },
+             timeout) &&
          proc_->running();
 }
 
@@ -184,7 +187,9 @@ TcpSender::TcpSender(int port) {
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   if (::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) close();
 }
-TcpSender::~TcpSender() { close(); }
+TcpSender::~TcpSender() {
+  close();
+}
 
 bool TcpSender::send(const std::string& data) {
   if (fd_ < 0) return false;

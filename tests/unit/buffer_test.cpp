@@ -33,7 +33,9 @@ EventBatch make_batch(const std::string& tag, int from, int n, std::int64_t time
   return b;
 }
 
-Status write(Buffer& b, EventBatch batch) { return b.write(batch); }
+Status write(Buffer& b, EventBatch batch) {
+  return b.write(batch);
+}
 
 std::vector<int> numbers_in(const Chunk& c) {
   std::vector<int> out;
@@ -230,7 +232,8 @@ TEST_CASE_METHOD(Fixture, "file buffer: two owners of one directory are refused"
   CHECK_THAT(s.error().message, Catch::Contains("is in use by another process"));
 }
 
-TEST_CASE_METHOD(Fixture, "buffer: a failed write leaves exactly the unwritten events in the batch") {
+TEST_CASE_METHOD(Fixture,
+                 "buffer: a failed write leaves exactly the unwritten events in the batch") {
   BufferOptions o;
   o.chunk_limit_size = 1000;
   o.total_limit_size = 3000;

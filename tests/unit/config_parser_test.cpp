@@ -87,7 +87,8 @@ TEST_CASE("config: quoted strings, escapes, ENV idiom, JSON arrays over lines") 
 }
 
 TEST_CASE("config: syntax errors name file and line") {
-  CHECK_THAT(parse_err("<source>\n  @type tcp\n"), Catch::Contains("t.conf:1: <source> is never closed"));
+  CHECK_THAT(parse_err("<source>\n  @type tcp\n"),
+             Catch::Contains("t.conf:1: <source> is never closed"));
   CHECK_THAT(parse_err("<source>\n</match>\n"), Catch::Contains("t.conf:2:"));
   CHECK_THAT(parse_err("<source>\n a \"#{`rm -rf /`}\"\n</source>"),
              Catch::Contains("t.conf:2: embedded Ruby"));
@@ -132,17 +133,23 @@ TEST_CASE("validate: unknown plugins, parameters, sections and bad values are er
   std::string base = kMinimal;
   CHECK_THAT(validate_err("<source>\n  @type kafka\n</source>"),
              Catch::Contains("t.conf:2: unknown input plugin 'kafka'"));
-  CHECK_THAT(validate_err("<source>\n @type tcp\n tag a\n prot 1\n <parse>\n @type none\n </parse>\n</source>\n<match **>\n @type null\n</match>"),
+  CHECK_THAT(validate_err("<source>\n @type tcp\n tag a\n prot 1\n <parse>\n @type none\n "
+                          "</parse>\n</source>\n<match **>\n @type null\n</match>"),
              Catch::Contains("t.conf:4: unknown parameter 'prot' in <source> @type tcp"));
-  CHECK_THAT(validate_err("<source>\n @type tcp\n <parse>\n @type none\n </parse>\n</source>\n<match **>\n @type null\n</match>"),
+  CHECK_THAT(validate_err("<source>\n @type tcp\n <parse>\n @type none\n "
+                          "</parse>\n</source>\n<match **>\n @type null\n</match>"),
              Catch::Contains("t.conf:1: <source> @type tcp needs parameter 'tag'"));
-  CHECK_THAT(validate_err("<source>\n @type tcp\n tag a\n port abc\n <parse>\n @type none\n </parse>\n</source>\n<match **>\n @type null\n</match>"),
+  CHECK_THAT(validate_err("<source>\n @type tcp\n tag a\n port abc\n <parse>\n @type none\n "
+                          "</parse>\n</source>\n<match **>\n @type null\n</match>"),
              Catch::Contains("t.conf:4: parameter 'port'"));
-  CHECK_THAT(validate_err("<source>\n @type tcp\n tag a\n</source>\n<match **>\n @type null\n</match>"),
-             Catch::Contains("needs a <parse> section"));
-  CHECK_THAT(validate_err(base + "<match x>\n @type file\n path /tmp/x\n <buffer>\n flush_mode sometimes\n </buffer>\n</match>"),
+  CHECK_THAT(
+      validate_err("<source>\n @type tcp\n tag a\n</source>\n<match **>\n @type null\n</match>"),
+      Catch::Contains("needs a <parse> section"));
+  CHECK_THAT(validate_err(base + "<match x>\n @type file\n path /tmp/x\n <buffer>\n flush_mode "
+                                 "sometimes\n </buffer>\n</match>"),
              Catch::Contains("'sometimes' is not one of: default, lazy, interval, immediate"));
-  CHECK_THAT(validate_err(base + "<filter **>\n @type grep\n</filter>"), Catch::Contains("<filter>"));
+  CHECK_THAT(validate_err(base + "<filter **>\n @type grep\n</filter>"),
+             Catch::Contains("<filter>"));
   CHECK_THAT(validate_err(base + "<system>\n workers 4\n</system>"), Catch::Contains("workers 4"));
 }
 
@@ -180,7 +187,8 @@ TEST_CASE("schema: every plugin is described as JSON with its parameters") {
   bool saw_tail_path = false;
   for (const auto& p : j["plugins"]) {
     if (p["type"] == "tail") {
-      for (const auto& param : p["params"]) saw_tail_path |= param["name"] == "path" && param["required"] == true;
+      for (const auto& param : p["params"])
+        saw_tail_path |= param["name"] == "path" && param["required"] == true;
     }
   }
   CHECK(saw_tail_path);

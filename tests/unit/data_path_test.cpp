@@ -95,8 +95,9 @@ TEST_CASE("syslog: RFC 3164 with and without pid") {
 TEST_CASE("syslog: malformed messages are errors, never crashes") {
   EventTime now{0};
   SyslogOptions o{SyslogFormat::kAuto, true, true};
-  for (const char* bad : {"", "<", "<999>x", "no pri", "<13>", "<13>1 bad-time h a p m -",
-                          "<13>1 2026-11-23T10:00:00Z h a p m [unterminated", "<13>Xyz 99 99:99:99 h m"}) {
+  for (const char* bad :
+       {"", "<", "<999>x", "no pri", "<13>", "<13>1 bad-time h a p m -",
+        "<13>1 2026-11-23T10:00:00Z h a p m [unterminated", "<13>Xyz 99 99:99:99 h m"}) {
     CHECK_FALSE(parse_syslog(bad, now, o));
   }
   CHECK_FALSE(parse_rfc3339("4052-11-23T10:00:00.123456+02:00"));  // found by fuzz_syslog
@@ -119,7 +120,8 @@ TEST_CASE("records pack as [EventTime, map] and render as JSON") {
     CHECK(t.ns == 1'500'000'000'123'456'789);
     std::string json;
     append_json(json, rec);
-    CHECK(json == "{\"message\":\"quote\\\" tab\\t bad\\ufffd utf8 \xc3\xa9\",\"n\":-5,\"z\":null}");
+    CHECK(json ==
+          "{\"message\":\"quote\\\" tab\\t bad\\ufffd utf8 \xc3\xa9\",\"n\":-5,\"z\":null}");
     CHECK(lookup_field(rec, {"n"}).value() == "-5");
     CHECK_FALSE(lookup_field(rec, {"missing"}));
   }));

@@ -36,7 +36,7 @@ class Section {
 
   std::string str(const std::string& name) const;
   std::int64_t integer(const std::string& name) const;
-  double number(const std::string& name) const;    // kFloat and kTime (seconds)
+  double number(const std::string& name) const;  // kFloat and kTime (seconds)
   std::uint64_t size(const std::string& name) const;
   bool flag(const std::string& name) const;
   std::vector<std::string> array(const std::string& name) const;
@@ -53,8 +53,8 @@ class Section {
   Location where_;
   std::string id_;
   std::string log_level_;
-  std::map<std::string, std::string> values_;     // explicit, by canonical name
-  std::map<std::string, std::string> defaults_;   // parent-imposed defaults
+  std::map<std::string, std::string> values_;    // explicit, by canonical name
+  std::map<std::string, std::string> defaults_;  // parent-imposed defaults
   std::map<std::string, std::shared_ptr<Section>> children_;
 
   const ParamSpec& param(const std::string& name) const;

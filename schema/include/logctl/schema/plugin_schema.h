@@ -20,8 +20,8 @@ enum class ParamType {
   kString,
   kInteger,
   kFloat,
-  kSize,    // bytes, "8m"
-  kTime,    // seconds, "30s"
+  kSize,  // bytes, "8m"
+  kTime,  // seconds, "30s"
   kBool,
   kEnum,    // one of ParamSpec::choices
   kArray,   // of strings
@@ -47,10 +47,10 @@ enum class PluginKind { kInput, kOutput, kParser, kFormatter, kBuffer, kSection 
 
 // A nested section a plugin accepts, e.g. <parse> in a tcp source.
 struct SectionRule {
-  std::string name;                // "parse", "buffer", "format", "secondary", "transport"
-  PluginKind kind;                 // which plugin family its @type selects (kSection: plain)
-  std::string default_type;        // @type when the section or @type is absent
-  Need need = Need::kOptional;     // must the section be written?
+  std::string name;             // "parse", "buffer", "format", "secondary", "transport"
+  PluginKind kind;              // which plugin family its @type selects (kSection: plain)
+  std::string default_type;     // @type when the section or @type is absent
+  Need need = Need::kOptional;  // must the section be written?
 };
 
 struct PluginSpec {

@@ -13,14 +13,14 @@
 namespace logctl {
 
 enum class ErrorCode {
-  kInvalidArgument,   // bad input from a user: config, request, flag
-  kNotFound,          // a named thing does not exist
-  kIo,                // an operating-system call failed (errno in the message)
-  kCorrupt,           // persisted data failed a checksum or structural check
-  kUnavailable,       // a peer or resource is not there right now; retry may help
-  kResourceExhausted, // a buffer, disk or limit is full
-  kAlreadyExists,     // a lock or a unique name is taken
-  kInternal,          // a bug: never expected
+  kInvalidArgument,    // bad input from a user: config, request, flag
+  kNotFound,           // a named thing does not exist
+  kIo,                 // an operating-system call failed (errno in the message)
+  kCorrupt,            // persisted data failed a checksum or structural check
+  kUnavailable,        // a peer or resource is not there right now; retry may help
+  kResourceExhausted,  // a buffer, disk or limit is full
+  kAlreadyExists,      // a lock or a unique name is taken
+  kInternal,           // a bug: never expected
 };
 
 struct Error {
@@ -40,14 +40,22 @@ inline std::unexpected<Error> make_error(ErrorCode code, std::string message) {
 
 inline const char* error_code_name(ErrorCode code) {
   switch (code) {
-    case ErrorCode::kInvalidArgument: return "invalid_argument";
-    case ErrorCode::kNotFound: return "not_found";
-    case ErrorCode::kIo: return "io";
-    case ErrorCode::kCorrupt: return "corrupt";
-    case ErrorCode::kUnavailable: return "unavailable";
-    case ErrorCode::kResourceExhausted: return "resource_exhausted";
-    case ErrorCode::kAlreadyExists: return "already_exists";
-    case ErrorCode::kInternal: return "internal";
+    case ErrorCode::kInvalidArgument:
+      return "invalid_argument";
+    case ErrorCode::kNotFound:
+      return "not_found";
+    case ErrorCode::kIo:
+      return "io";
+    case ErrorCode::kCorrupt:
+      return "corrupt";
+    case ErrorCode::kUnavailable:
+      return "unavailable";
+    case ErrorCode::kResourceExhausted:
+      return "resource_exhausted";
+    case ErrorCode::kAlreadyExists:
+      return "already_exists";
+    case ErrorCode::kInternal:
+      return "internal";
   }
   return "unknown";
 }
