@@ -58,11 +58,8 @@ class SyslogHandler final : public MessageHandler {
         parse_errors_(m.counter("agentd_input_parse_errors_total",
                                 "Messages that did not parse (delivered as unmatched_line).",
                                 {{"plugin_id", o_.id}})) {
-    auto f = parse.type() == "syslog" ? parse.str("message_format") : "rfc3164";
-    opts_.format = f == "rfc5424" ? SyslogFormat::kRfc5424
-                   : f == "auto"  ? SyslogFormat::kAuto
-                                  : SyslogFormat::kRfc3164;
-    opts_.utc = parse.flag("utc") || !parse.flag("localtime");
+    if (parse.type() == "syslog") opts_ = syslog_options(parse);
+    opts_.with_priority = true;  // in_syslog always reads <PRI> for the tag
   }
 
   void handle(std::string_view msg, const Peer& peer, EventTime now, BatchSet& out) override {
@@ -73,20 +70,7 @@ class SyslogHandler final : public MessageHandler {
     ExtraFields extra(o_, peer);
     if (!o_.severity_key.empty()) extra.add(o_.severity_key, syslog_severity_name(m->pri & 7));
     if (!o_.facility_key.empty()) extra.add(o_.facility_key, syslog_facility_name(m->pri >> 3));
-    EventBatch& b = out.for_tag(tag_for(m->pri));
-    std::uint32_t n = 3 + m->has_pid + (m->rfc5424 ? 2 : 0);
-    RecordWriter w(b);
-    w.begin(m->time, n + static_cast<std::uint32_t>(extra.span().size()));
-    w.field("host", m->host);
-    w.field("ident", m->ident);
-    if (m->has_pid) w.field("pid", m->pid);
-    if (m->rfc5424) {
-      w.field("msgid", m->msgid);
-      w.field("extradata", m->extradata);
-    }
-    w.field("message", m->message);
-    for (const auto& e : extra.span()) w.field(e.key, e.value);
-    w.end();
+    pack_syslog(*m, IncludePri::kNo, extra.span(), out.for_tag(tag_for(m->pri)));
   }
 
  private:

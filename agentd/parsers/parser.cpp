@@ -258,32 +258,12 @@ class RegexpParser final : public Parser {
 
 class SyslogParser final : public Parser {
  public:
-  explicit SyslogParser(const config::Section& s) {
-    auto f = s.str("message_format");
-    o_.format = f == "rfc5424" ? SyslogFormat::kRfc5424
-                : f == "auto"  ? SyslogFormat::kAuto
-                               : SyslogFormat::kRfc3164;
-    o_.with_priority = s.flag("with_priority");
-    o_.utc = s.flag("utc") || !s.flag("localtime");
-  }
+  explicit SyslogParser(const config::Section& s) : o_(syslog_options(s)) {}
   Status parse(std::string_view text, EventTime now, std::span<const Extra> extra,
                EventBatch& out) override {
     auto m = parse_syslog(text, now, o_);
     if (!m) return std::unexpected(m.error());
-    std::uint32_t n = (m->pri >= 0) + 3 + m->has_pid + (m->rfc5424 ? 2 : 0);
-    RecordWriter w(out);
-    w.begin(m->time, n + static_cast<std::uint32_t>(extra.size()));
-    if (m->pri >= 0) w.field_int("pri", m->pri);
-    w.field("host", m->host);
-    w.field("ident", m->ident);
-    if (m->has_pid) w.field("pid", m->pid);
-    if (m->rfc5424) {
-      w.field("msgid", m->msgid);
-      w.field("extradata", m->extradata);
-    }
-    w.field("message", m->message);
-    pack_extra(w, extra);
-    w.end();
+    pack_syslog(*m, IncludePri::kYes, extra, out);
     return {};
   }
 
@@ -292,6 +272,36 @@ class SyslogParser final : public Parser {
 };
 
 }  // namespace
+
+void pack_syslog(const SyslogMessage& m, IncludePri pri, std::span<const Extra> extra,
+                 EventBatch& out) {
+  bool with_pri = pri == IncludePri::kYes && m.pri >= 0;
+  std::uint32_t n = with_pri + 3 + m.has_pid + (m.rfc5424 ? 2 : 0);
+  RecordWriter w(out);
+  w.begin(m.time, n + static_cast<std::uint32_t>(extra.size()));
+  if (with_pri) w.field_int("pri", m.pri);
+  w.field("host", m.host);
+  w.field("ident", m.ident);
+  if (m.has_pid) w.field("pid", m.pid);
+  if (m.rfc5424) {
+    w.field("msgid", m.msgid);
+    w.field("extradata", m.extradata);
+  }
+  w.field("message", m.message);
+  pack_extra(w, extra);
+  w.end();
+}
+
+SyslogOptions syslog_options(const config::Section& s) {
+  SyslogOptions o;
+  auto f = s.str("message_format");
+  o.format = f == "rfc5424" ? SyslogFormat::kRfc5424
+             : f == "auto"  ? SyslogFormat::kAuto
+                            : SyslogFormat::kRfc3164;
+  o.with_priority = s.flag("with_priority");
+  o.utc = s.flag("utc") || !s.flag("localtime");
+  return o;
+}
 
 void pack_unmatched(std::string_view text, std::string_view why, EventTime now,
                     std::span<const Extra> extra, EventBatch& out) {

@@ -13,6 +13,7 @@
 
 #include "agentd/core/event.h"
 #include "agentd/core/record_writer.h"
+#include "agentd/parsers/syslog_message.h"
 #include "logctl/schema/pipeline_config.h"
 
 namespace logctl::agentd {
@@ -32,6 +33,15 @@ class Parser {
 };
 
 Result<std::unique_ptr<Parser>> make_parser(const config::Section& parse);
+
+// The syslog record in Fluentd's shape: [pri,] host, ident, [pid,]
+// [msgid, extradata,] message, then `extra`. in_syslog leaves "pri" out (it is
+// in the tag); the syslog <parse> in other inputs keeps it.
+enum class IncludePri { kYes, kNo };
+void pack_syslog(const SyslogMessage& m, IncludePri pri, std::span<const Extra> extra,
+                 EventBatch& out);
+// message_format, with_priority and the time zone of a syslog <parse>.
+SyslogOptions syslog_options(const config::Section& parse);
 
 // Packs {"unmatched_line": text, "parse_error": why} + extra: how inputs
 // deliver text that did not parse.
