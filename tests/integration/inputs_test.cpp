@@ -3,6 +3,7 @@
 #include <signal.h>
 
 #include <catch2/catch.hpp>
+#include <filesystem>
 #include <fstream>
 #include <thread>
 
@@ -214,4 +215,67 @@ TEST_CASE("tail: lines across rename and copytruncate rotations all arrive") {
   CHECK(agent.metric("agentd_tail_rotations_total") >= 2);
   CHECK_THAT(read_file(files_under(dir / "out").at(0)),
              Catch::Contains("\"file\":\"" + log + "\""));
+}
+
+TEST_CASE("tail: globs over several files, read_from_head, restart resumes from pos_file") {
+  TempDir dir;
+  auto write_lines = [&](const std::string& file, long from, long to) {
+    std::ofstream out(file, std::ios::app);
+    for (long i = from; i < to; ++i) out << line(i);
+  };
+  std::filesystem::create_directories(dir / "logs");
+  write_lines(dir / "logs/a.log", 0, 500);  // present before start: read_from_head
+  write_lines(dir / "logs/b.log", 500, 1000);
+  write_lines(dir / "logs/skip.txt", 5000, 5100);  // not matched by the glob
+  std::string cfg =
+      config("<source>\n @type tail\n tag tail.*\n path " + (dir / "logs/*.log") + "\n pos_file " +
+                 (dir / "pos") +
+                 "\n read_from_head true\n refresh_interval 0.2s\n <parse>\n @type none\n"
+                 " </parse>\n</source>\n",
+             dir);
+  Agent agent(cfg, dir);
+  REQUIRE(agent.ready());
+  REQUIRE(wait_until([&] { return all_arrived(dir, 0, 999); }));
+  // A file that appears later is found by the refresh and read from its head.
+  write_lines(dir / "logs/c.log", 1000, 1200);
+  REQUIRE(wait_until([&] { return all_arrived(dir, 0, 1199); }));
+  // Graceful restart; lines written while agentd is down are picked up from
+  // the saved positions, and nothing is read twice.
+  agent.process().signal(SIGTERM);
+  REQUIRE(agent.process().wait() == 0);
+  write_lines(dir / "logs/a.log", 1200, 1300);
+  write_lines(dir / "logs/c.log", 1300, 1400);
+  agent.restart();
+  REQUIRE(agent.ready());
+  REQUIRE(wait_until([&] { return all_arrived(dir, 0, 1399); }));
+  auto c = count_numbers(files_under(dir / "out"));
+  CHECK(c.duplicates() == 0);
+  CHECK(c.seen.count(5000) == 0);
+  CHECK_THAT(read_file(dir / "pos"), Catch::Contains(dir / "logs/c.log"));
+}
+
+TEST_CASE("SIGTERM flushes a memory buffer (flush_at_shutdown) before exiting") {
+  TempDir dir;
+  int port = free_port();
+  std::string cfg =
+      "<source>\n @type tcp\n tag m\n bind 127.0.0.1\n port " + std::to_string(port) +
+      "\n <parse>\n @type none\n </parse>\n</source>\n<match **>\n @type file\n path " +
+      (dir / "out/events") +
+      "\n append true\n <buffer>\n @type memory\n flush_mode interval\n"
+      " flush_interval 1h\n </buffer>\n</match>\n";
+  Agent agent(cfg, dir);
+  REQUIRE(agent.ready());
+  {
+    TcpSender s(port);
+    std::string data;
+    for (long i = 0; i < 20000; ++i) data += line(i);
+    REQUIRE(s.send(data));
+  }
+  REQUIRE(wait_until([&] { return agent.metric("agentd_input_records_total") == 20000; }));
+  CHECK(files_under(dir / "out").empty());  // nothing flushed yet (1h interval)
+  agent.process().signal(SIGTERM);
+  REQUIRE(agent.process().wait() == 0);
+  auto c = count_numbers(files_under(dir / "out"));
+  CHECK(c.missing_in(0, 19999) == 0);
+  CHECK(c.duplicates() == 0);
 }

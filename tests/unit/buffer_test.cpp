@@ -257,3 +257,24 @@ TEST_CASE_METHOD(Fixture,
   REQUIRE(all.size() == 200);
   for (int i = 0; i < 200; ++i) CHECK(all[i] == i);
 }
+
+TEST_CASE_METHOD(Fixture, "buffer: lazy flush waits for the timekey range plus timekey_wait") {
+  BufferOptions o;
+  o.keys = ChunkKeys::parse("time").value();
+  o.timekey = 60;
+  o.timekey_wait = 10;
+  o.timekey_use_utc = true;
+  o.flush_mode = FlushMode::kLazy;
+  Buffer b("out", o, make_memory_store(), clock, metrics);
+  REQUIRE(b.start());
+  // clock: 1'700'000'000 s = 22:13:20 UTC; the event's range is [22:13:00, 22:14:00).
+  REQUIRE(write(b, make_batch("t", 0, 3, 1'700'000'000)));
+  b.enqueue_due();
+  CHECK(b.stats().queue_chunks == 0);
+  clock.advance(std::chrono::seconds(49));  // 22:14:09: range over, wait not yet
+  b.enqueue_due();
+  CHECK(b.stats().queue_chunks == 0);
+  clock.advance(std::chrono::seconds(1));  // 22:14:10
+  b.enqueue_due();
+  CHECK(b.stats().queue_chunks == 1);
+}
