@@ -1,0 +1,38 @@
+// SocketManager: the supervisor's listeners, by key ("tcp://127.0.0.1:5170").
+//
+// Each listener is created once — bound with SO_REUSEADDR, never
+// SO_REUSEPORT: old and new workers share the one kernel socket, so nothing
+// queued on it is lost when a worker goes — and lives as long as the manager.
+// Workers get duplicates (dup(2)) to receive over SCM_RIGHTS. Sockets are left
+// blocking; a worker must not rely on O_NONBLOCK being set (it is shared by
+// every holder) and uses non-blocking calls (MSG_DONTWAIT) or poll instead.
+// Thread safety: all methods lock; safe from any thread.
+#pragma once
+
+#include <map>
+#include <mutex>
+#include <string>
+
+#include "logctl/schema/handover_protocol.h"
+
+namespace logctl::agentd {
+
+class SocketManager {
+ public:
+  SocketManager() = default;
+  ~SocketManager();
+  SocketManager(const SocketManager&) = delete;
+  SocketManager& operator=(const SocketManager&) = delete;
+
+  // A new duplicate of the listener for `key`, creating it on first use. The
+  // caller owns the returned fd.
+  Result<int> acquire(const std::string& key);
+  std::size_t size() const;
+
+ private:
+  Result<int> create(const handover::ListenerKey& key);
+  mutable std::mutex mu_;
+  std::map<std::string, int> listeners_;  // canonical key -> fd
+};
+
+}  // namespace logctl::agentd

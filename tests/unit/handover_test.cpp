@@ -1,0 +1,132 @@
+// The handover building blocks: protocol encode/decode and negotiation, fd
+// passing over SOCK_SEQPACKET, and the supervisor's socket manager — with
+// real sockets.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+
+#include "agentd/platform/fd_passing.h"
+#include "agentd/supervisor/socket_manager.h"
+#include "logctl/schema/handover_protocol.h"
+#include "support/harness.h"
+
+using namespace logctl;
+using namespace logctl::agentd;
+using namespace logctl::handover;
+
+namespace {
+int local_port(int fd) {
+  sockaddr_in a{};
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  return ntohs(a.sin_port);
+}
+}  // namespace
+
+TEST_CASE("handover protocol: messages round-trip, bad packets are errors") {
+  Message hello{MessageType::kHello};
+  hello.min_version = 1;
+  hello.max_version = 3;
+  hello.pid = 77;
+  hello.generation = 5;
+  auto back = decode(encode(hello));
+  REQUIRE(back);
+  CHECK(back->max_version == 3);
+  CHECK(back->generation == 5);
+  Message l{MessageType::kListener};
+  l.key = "tcp://127.0.0.1:5170";
+  l.error = "EADDRINUSE";
+  auto lb = decode(encode(l));
+  REQUIRE(lb);
+  CHECK(lb->error == "EADDRINUSE");
+  CHECK_FALSE(decode("{\"type\":\"hello\"}"));
+  CHECK_FALSE(decode("{\"type\":\"teleport\"}"));
+  CHECK_FALSE(decode("[]"));
+  CHECK_FALSE(decode(std::string(kMaxMessageBytes + 1, ' ')));
+}
+
+TEST_CASE("handover protocol: version negotiation") {
+  CHECK(negotiate(1, 1) == 1);
+  CHECK(negotiate(1, 9) == kHandoverProtocolVersion);  // newer worker, older supervisor
+  CHECK_FALSE(negotiate(kHandoverProtocolVersion + 1, kHandoverProtocolVersion + 2));
+}
+
+TEST_CASE("listener keys parse and canonicalise") {
+  auto k = parse_listener_key("udp://[::1]:514");
+  REQUIRE(k);
+  CHECK(k->host == "::1");
+  CHECK(k->str() == "udp://[::1]:514");
+  CHECK_FALSE(parse_listener_key("http://x:1"));
+  CHECK_FALSE(parse_listener_key("tcp://127.0.0.1"));
+  CHECK_FALSE(parse_listener_key("tcp://127.0.0.1:99999"));
+}
+
+TEST_CASE("fd passing: a listener sent over SEQPACKET accepts connections") {
+  int pair[2];
+  REQUIRE(fdpass::socket_pair(pair));
+  SocketManager sm;
+  auto fd = sm.acquire("tcp://127.0.0.1:0");
+  REQUIRE(fd);
+  REQUIRE(fdpass::send(pair[0], "listener", {*fd}));
+  ::close(*fd);
+  auto got = fdpass::receive(pair[1], 1024, 4);
+  REQUIRE(got);
+  CHECK(got->payload == "listener");
+  REQUIRE(got->fds.size() == 1);
+  int port = local_port(got->fds[0]);
+  test::TcpSender client(port);
+  REQUIRE(client.connected());
+  int conn = ::accept(got->fds[0], nullptr, nullptr);
+  CHECK(conn >= 0);
+  ::close(conn);
+  ::close(got->fds[0]);
+  ::close(pair[0]);
+  ::close(pair[1]);
+}
+
+TEST_CASE("fd passing: more fds than the receiver allows is MSG_CTRUNC, none leak") {
+  int pair[2];
+  REQUIRE(fdpass::socket_pair(pair));
+  std::vector<int> fds;
+  for (int i = 0; i < 8; ++i) fds.push_back(::dup(0));
+  REQUIRE(fdpass::send(pair[0], "many", fds));
+  auto got = fdpass::receive(pair[1], 1024, 2);
+  REQUIRE_FALSE(got);
+  CHECK_THAT(got.error().message, Catch::Contains("truncated"));
+  for (int f : fds) ::close(f);
+  ::close(pair[0]);
+  REQUIRE(fdpass::receive(pair[1], 1024, 2).error().code == ErrorCode::kUnavailable);
+  ::close(pair[1]);
+}
+
+TEST_CASE("socket manager: one kernel socket per key, shared by every holder") {
+  SocketManager sm;
+  auto a = sm.acquire("udp://127.0.0.1:0");
+  REQUIRE(a);
+  int port = local_port(*a);
+  std::string key = "tcp://127.0.0.1:" + std::to_string(test::free_port());
+  auto t1 = sm.acquire(key);
+  auto t2 = sm.acquire(key);
+  REQUIRE(t1);
+  REQUIRE(t2);
+  CHECK(sm.size() == 2);
+  // Both duplicates are the same socket: a connection queued while only the
+  // first holder exists is accepted through the second after the first closes.
+  int tcp_port = local_port(*t1);
+  test::TcpSender c(tcp_port);
+  REQUIRE(c.connected());
+  ::close(*t1);
+  int conn = ::accept(*t2, nullptr, nullptr);
+  CHECK(conn >= 0);
+  ::close(conn);
+  ::close(*t2);
+  ::close(*a);
+  CHECK(port > 0);
+  auto taken = sm.acquire("tcp://127.0.0.1:" + std::to_string(tcp_port));
+  CHECK(taken);  // same key: the existing socket, not a second bind
+  if (taken) ::close(*taken);
+  CHECK_FALSE(sm.acquire("tcp://not-an-address:80"));
+}
