@@ -2,6 +2,8 @@
 
 #include <httplib.h>
 
+#include <chrono>
+
 #include "agentd/core/log.h"
 
 namespace logctl::agentd {
@@ -51,6 +53,12 @@ Status AdminServer::start(const std::string& endpoint) {
     return make_error(ErrorCode::kUnavailable, "admin endpoint: cannot listen on " + endpoint);
   }
   thread_ = std::thread([this] { server_->listen_after_bind(); });
+  // httplib's stop() is lost if it runs before the listen loop has started,
+  // leaving join() to hang; wait (bounded) until the loop runs.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!server_->is_running() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::yield();
+  }
   log::info("admin endpoint on http://" + (host == "::1" ? "[::1]" : host) + ":" +
             std::to_string(port_));
   return {};
