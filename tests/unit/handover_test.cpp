@@ -8,7 +8,10 @@
 
 #include <catch2/catch.hpp>
 
+#include <thread>
+
 #include "agentd/platform/fd_passing.h"
+#include "agentd/supervisor/channel.h"
 #include "agentd/supervisor/socket_manager.h"
 #include "logctl/schema/handover_protocol.h"
 #include "support/harness.h"
@@ -129,4 +132,51 @@ TEST_CASE("socket manager: one kernel socket per key, shared by every holder") {
   CHECK(taken);  // same key: the existing socket, not a second bind
   if (taken) ::close(*taken);
   CHECK_FALSE(sm.acquire("tcp://not-an-address:80"));
+}
+
+TEST_CASE("channel: hello, listen and ready between a worker and a supervisor") {
+  int pair[2];
+  REQUIRE(fdpass::socket_pair(pair));
+  SocketManager sockets;
+  SupervisorChannel sup(pair[0], sockets);
+  Result<StartupResult> outcome = make_error(ErrorCode::kInternal, "not run");
+  std::thread server([&] { outcome = sup.serve_startup(); });
+  WorkerChannel worker(pair[1]);
+  auto version = worker.hello(::getpid(), 7);
+  REQUIRE(version);
+  CHECK(*version == kHandoverProtocolVersion);
+  auto fd = worker.listen("tcp://127.0.0.1:0");
+  REQUIRE(fd);
+  test::TcpSender client(local_port(*fd));
+  CHECK(client.connected());
+  ::close(*fd);
+  auto bad = worker.listen("tcp://no-such-host:1");
+  REQUIRE_FALSE(bad);
+  CHECK_THAT(bad.error().message, Catch::Contains("numeric address"));
+  REQUIRE(worker.ready());
+  server.join();
+  REQUIRE(outcome);
+  CHECK(outcome->outcome == StartupOutcome::kReady);
+  CHECK(outcome->worker_pid == ::getpid());
+  ::close(pair[0]);
+  ::close(pair[1]);
+}
+
+TEST_CASE("channel: a worker with no common protocol version is refused before anything starts") {
+  int pair[2];
+  REQUIRE(fdpass::socket_pair(pair));
+  SocketManager sockets;
+  SupervisorChannel sup(pair[0], sockets);
+  Result<StartupResult> outcome = make_error(ErrorCode::kInternal, "not run");
+  std::thread server([&] { outcome = sup.serve_startup(); });
+  WorkerChannel worker(pair[1]);
+  auto v = worker.hello(1, 1, kHandoverProtocolVersion + 1, kHandoverProtocolVersion + 2);
+  server.join();
+  REQUIRE_FALSE(v);
+  CHECK_THAT(v.error().message, Catch::Contains("supervisor refused"));
+  REQUIRE(outcome);
+  CHECK(outcome->outcome == StartupOutcome::kRefused);
+  CHECK(sockets.size() == 0);
+  ::close(pair[0]);
+  ::close(pair[1]);
 }
