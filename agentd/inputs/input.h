@@ -14,7 +14,9 @@
 #include <vector>
 
 #include "agentd/core/clock.h"
+#include "agentd/core/log.h"
 #include "agentd/core/metrics.h"
+#include "agentd/parsers/parser.h"
 #include "agentd/router/router.h"
 #include "logctl/schema/pipeline_config.h"
 
@@ -37,6 +39,24 @@ struct InputContext {
 };
 
 Result<std::unique_ptr<Input>> make_input(const config::Section& source, InputContext ctx);
+
+// The counters every input has (agentd_input_*), declared once so their names,
+// help texts and labels are the same for every input type.
+struct InputCounters {
+  InputCounters(Metrics& m, const std::string& id, const std::string& type);
+  std::atomic<std::uint64_t>& records;
+  std::atomic<std::uint64_t>& bytes;
+  std::atomic<std::uint64_t>& parse_errors;
+  std::atomic<std::uint64_t>& oversized;
+  std::atomic<std::uint64_t>& paused;
+};
+
+// Parses one message into `out`. Text that does not parse is delivered as
+// {"unmatched_line", "parse_error"} (never dropped), counted in
+// `parse_errors` and logged (rate-limited) with the input's id.
+void parse_or_unmatched(Parser& parser, std::string_view text, EventTime now,
+                        std::span<const Extra> extra, EventBatch& out, const std::string& id,
+                        std::atomic<std::uint64_t>& parse_errors, log::RateLimited& log);
 
 // Groups events by tag while one read is processed.
 class BatchSet {

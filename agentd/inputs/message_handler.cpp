@@ -22,30 +22,21 @@ class ExtraFields {
 class LineHandler final : public MessageHandler {
  public:
   LineHandler(std::unique_ptr<Parser> p, HandlerOptions o, Metrics& m)
-      : parser_(std::move(p)),
-        o_(std::move(o)),
-        parse_errors_(m.counter("agentd_input_parse_errors_total",
-                                "Messages that did not parse (delivered as unmatched_line).",
-                                {{"plugin_id", o_.id}})) {}
+      : parser_(std::move(p)), o_(std::move(o)), c_(m, o_.id, o_.type) {}
 
   void handle(std::string_view msg, const Peer& peer, EventTime now, BatchSet& out) override {
     if (o_.remove_newline) {
       while (!msg.empty() && (msg.back() == '\n' || msg.back() == '\r')) msg.remove_suffix(1);
     }
     ExtraFields extra(o_, peer);
-    EventBatch& b = out.for_tag(o_.tag);
-    if (auto s = parser_->parse(msg, now, extra.span(), b); !s) {
-      ++parse_errors_;
-      log_.write(log::Level::kWarn, "input " + o_.id + ": " + s.error().message + ": '" +
-                                        std::string(msg.substr(0, 80)) + "'");
-      pack_unmatched(msg, s.error().message, now, extra.span(), b);
-    }
+    parse_or_unmatched(*parser_, msg, now, extra.span(), out.for_tag(o_.tag), o_.id,
+                       c_.parse_errors, log_);
   }
 
  private:
   std::unique_ptr<Parser> parser_;
   HandlerOptions o_;
-  std::atomic<std::uint64_t>& parse_errors_;
+  InputCounters c_;
   log::RateLimited log_;
 };
 
@@ -53,11 +44,7 @@ class SyslogHandler final : public MessageHandler {
  public:
   SyslogHandler(const config::Section& parse, std::unique_ptr<Parser> other, HandlerOptions o,
                 Metrics& m)
-      : other_(std::move(other)),
-        o_(std::move(o)),
-        parse_errors_(m.counter("agentd_input_parse_errors_total",
-                                "Messages that did not parse (delivered as unmatched_line).",
-                                {{"plugin_id", o_.id}})) {
+      : other_(std::move(other)), o_(std::move(o)), c_(m, o_.id, o_.type) {
     if (parse.type() == "syslog") opts_ = syslog_options(parse);
     opts_.with_priority = true;  // in_syslog always reads <PRI> for the tag
   }
@@ -93,7 +80,7 @@ class SyslogHandler final : public MessageHandler {
 
   void unmatched(std::string_view msg, const std::string& why, const Peer& peer, EventTime now,
                  BatchSet& out) {
-    ++parse_errors_;
+    ++c_.parse_errors;
     log_.write(log::Level::kWarn, "input " + o_.id + ": invalid syslog message (" + why + "): '" +
                                       std::string(msg.substr(0, 80)) + "'");
     ExtraFields extra(o_, peer);
@@ -112,7 +99,7 @@ class SyslogHandler final : public MessageHandler {
   HandlerOptions o_;
   SyslogOptions opts_;
   std::string tags_[192];
-  std::atomic<std::uint64_t>& parse_errors_;
+  InputCounters c_;
   log::RateLimited log_;
 };
 

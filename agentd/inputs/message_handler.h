@@ -30,6 +30,7 @@ class MessageHandler {
 
 struct HandlerOptions {
   std::string id;
+  std::string type;  // plugin type, for metric labels
   std::string tag;
   std::string source_hostname_key;
   std::string source_address_key;

@@ -33,21 +33,13 @@ struct Settings {
   bool keepalive = false;
 };
 
-struct Counters {
+// The common input counters plus the listener-specific ones.
+struct Counters : InputCounters {
   Counters(Metrics& m, const std::string& id, const std::string& type)
-      : records(m.counter("agentd_input_records_total", "Events emitted by the input.",
-                          {{"plugin_id", id}, {"type", type}})),
-        bytes(m.counter("agentd_input_bytes_total", "Bytes received.",
-                        {{"plugin_id", id}, {"type", type}})),
-        oversized(m.counter("agentd_input_oversized_messages_total",
-                            "Messages over message_length_limit (skipped or truncated).",
-                            {{"plugin_id", id}})),
+      : InputCounters(m, id, type),
         connections(m.gauge("agentd_input_connections", "Open connections.", {{"plugin_id", id}})),
         accepted(m.counter("agentd_input_connections_total", "Accepted connections.",
                            {{"plugin_id", id}})),
-        paused(m.counter("agentd_input_backpressure_pauses_total",
-                         "Times reading paused because the buffer refused a batch.",
-                         {{"plugin_id", id}})),
         dropped(m.counter("agentd_input_dropped_records_total",
                           "Datagram events dropped because the buffer refused them.",
                           {{"plugin_id", id}})),
@@ -60,12 +52,8 @@ struct Counters {
         lost_at_stop(m.counter("agentd_input_lost_at_shutdown_records_total",
                                "Events read but refused by the buffer at shutdown.",
                                {{"plugin_id", id}})) {}
-  std::atomic<std::uint64_t>& records;
-  std::atomic<std::uint64_t>& bytes;
-  std::atomic<std::uint64_t>& oversized;
   std::atomic<std::int64_t>& connections;
   std::atomic<std::uint64_t>& accepted;
-  std::atomic<std::uint64_t>& paused;
   std::atomic<std::uint64_t>& dropped;
   std::atomic<std::uint64_t>& kernel_drops;
   std::atomic<std::uint64_t>& framing_errors;
@@ -407,6 +395,7 @@ Result<std::unique_ptr<Input>> make_network_input(const config::Section& src, In
   s.keepalive = src.flag("send_keepalive_packet");
   HandlerOptions h;
   h.id = s.id;
+  h.type = s.type;
   h.tag = src.str("tag");
   h.source_hostname_key = src.str("source_hostname_key");
   h.source_address_key = src.str("source_address_key");

@@ -51,19 +51,7 @@ class TailInput final : public Input {
       : s_(std::move(s)),
         parser_(std::move(p)),
         ctx_(ctx),
-        c_records_(ctx.metrics.counter("agentd_input_records_total", "Events emitted by the input.",
-                                       {{"plugin_id", s_.id}, {"type", "tail"}})),
-        c_bytes_(ctx.metrics.counter("agentd_input_bytes_total", "Bytes received.",
-                                     {{"plugin_id", s_.id}, {"type", "tail"}})),
-        c_parse_errors_(ctx.metrics.counter(
-            "agentd_input_parse_errors_total",
-            "Messages that did not parse (delivered as unmatched_line).", {{"plugin_id", s_.id}})),
-        c_oversized_(ctx.metrics.counter(
-            "agentd_input_oversized_messages_total",
-            "Messages over message_length_limit (skipped or truncated).", {{"plugin_id", s_.id}})),
-        c_paused_(ctx.metrics.counter("agentd_input_backpressure_pauses_total",
-                                      "Times reading paused because the buffer refused a batch.",
-                                      {{"plugin_id", s_.id}})),
+        c_(ctx.metrics, s_.id, "tail"),
         g_files_(ctx.metrics.gauge("agentd_tail_watched_files", "Files being followed.",
                                    {{"plugin_id", s_.id}})),
         c_rotations_(ctx.metrics.counter("agentd_tail_rotations_total",
@@ -248,7 +236,7 @@ class TailInput final : public Input {
       }
       if (!skipping) carry.append(data.substr(start));
       if (carry.size() > s_.max_line) {
-        ++c_oversized_;
+        ++c_.oversized;
         oversize_log_.write(log::Level::kWarn, "input " + s_.id + ": line in " + w.path +
                                                    " longer than max_line_size skipped");
         carry.clear();
@@ -256,16 +244,16 @@ class TailInput final : public Input {
       }
     }
     if (skipping) consumed = pos;  // the skipped part of an overlong line stays skipped
-    c_bytes_ += consumed - w.offset;
+    c_.bytes += consumed - w.offset;
     std::size_t events = batches.events();
     if (auto st = batches.emit_to(ctx_.emitter); !st) {
-      ++c_paused_;
+      ++c_.paused;
       pause_log_.write(log::Level::kWarn, "input " + s_.id + ": " + st.error().message +
                                               "; will re-read " + w.path + " from offset " +
                                               std::to_string(w.offset));
       return false;  // position unchanged: the same lines are read again next tick
     }
-    c_records_ += events;
+    c_.records += events;
     if (consumed != w.offset) dirty_ = true;
     w.offset = consumed;
     return at_end;
@@ -279,12 +267,7 @@ class TailInput final : public Input {
       extra[0] = Extra{s_.path_key, path};
       ex = std::span<const Extra>(extra, 1);
     }
-    if (auto st = parser_->parse(line, now, ex, b); !st) {
-      ++c_parse_errors_;
-      parse_log_.write(log::Level::kWarn, "input " + s_.id + ": " + st.error().message + ": '" +
-                                              std::string(line.substr(0, 80)) + "'");
-      pack_unmatched(line, st.error().message, now, ex, b);
-    }
+    parse_or_unmatched(*parser_, line, now, ex, b, s_.id, c_.parse_errors, parse_log_);
   }
 
   Status load_positions() {
@@ -339,11 +322,7 @@ class TailInput final : public Input {
   std::vector<Watched> rotated_;
   std::map<std::string, std::pair<ino_t, std::uint64_t>> positions_;
   std::vector<char> buf_ = std::vector<char>(1 << 20);
-  std::atomic<std::uint64_t>& c_records_;
-  std::atomic<std::uint64_t>& c_bytes_;
-  std::atomic<std::uint64_t>& c_parse_errors_;
-  std::atomic<std::uint64_t>& c_oversized_;
-  std::atomic<std::uint64_t>& c_paused_;
+  InputCounters c_;
   std::atomic<std::int64_t>& g_files_;
   std::atomic<std::uint64_t>& c_rotations_;
   log::RateLimited perm_log_, oversize_log_, pause_log_, parse_log_, pos_log_;

@@ -134,14 +134,30 @@ TEST_CASE("socket manager: one kernel socket per key, shared by every holder") {
   CHECK_FALSE(sm.acquire("tcp://not-an-address:80"));
 }
 
-TEST_CASE("channel: hello, listen and ready between a worker and a supervisor") {
-  int pair[2];
-  REQUIRE(fdpass::socket_pair(pair));
+namespace {
+// A supervisor serving one worker's startup on a thread, over a real pair.
+struct ChannelPair {
+  ChannelPair() {
+    REQUIRE(paired);
+    server = std::thread([this] { outcome = supervisor.serve_startup(); });
+  }
+  ~ChannelPair() {
+    if (server.joinable()) server.join();
+    ::close(fds[0]);
+    ::close(fds[1]);
+  }
+  int fds[2] = {-1, -1};
+  bool paired = fdpass::socket_pair(fds).has_value();  // before the channels below use fds
   SocketManager sockets;
-  SupervisorChannel sup(pair[0], sockets);
+  SupervisorChannel supervisor{fds[0], sockets};
+  WorkerChannel worker{fds[1]};
   Result<StartupResult> outcome = make_error(ErrorCode::kInternal, "not run");
-  std::thread server([&] { outcome = sup.serve_startup(); });
-  WorkerChannel worker(pair[1]);
+  std::thread server;
+};
+}  // namespace
+
+TEST_CASE_METHOD(ChannelPair,
+                 "channel: hello, listen and ready between a worker and a supervisor") {
   auto version = worker.hello(::getpid(), 7);
   REQUIRE(version);
   CHECK(*version == kHandoverProtocolVersion);
@@ -158,18 +174,11 @@ TEST_CASE("channel: hello, listen and ready between a worker and a supervisor") 
   REQUIRE(outcome);
   CHECK(outcome->outcome == StartupOutcome::kReady);
   CHECK(outcome->worker_pid == ::getpid());
-  ::close(pair[0]);
-  ::close(pair[1]);
 }
 
-TEST_CASE("channel: a worker with no common protocol version is refused before anything starts") {
-  int pair[2];
-  REQUIRE(fdpass::socket_pair(pair));
-  SocketManager sockets;
-  SupervisorChannel sup(pair[0], sockets);
-  Result<StartupResult> outcome = make_error(ErrorCode::kInternal, "not run");
-  std::thread server([&] { outcome = sup.serve_startup(); });
-  WorkerChannel worker(pair[1]);
+TEST_CASE_METHOD(
+    ChannelPair,
+    "channel: a worker with no common protocol version is refused before anything starts") {
   auto v = worker.hello(1, 1, kHandoverProtocolVersion + 1, kHandoverProtocolVersion + 2);
   server.join();
   REQUIRE_FALSE(v);
@@ -177,6 +186,4 @@ TEST_CASE("channel: a worker with no common protocol version is refused before a
   REQUIRE(outcome);
   CHECK(outcome->outcome == StartupOutcome::kRefused);
   CHECK(sockets.size() == 0);
-  ::close(pair[0]);
-  ::close(pair[1]);
 }
