@@ -1,5 +1,9 @@
 #include "agentd/app/pipeline.h"
 
+#include <unistd.h>
+
+#include <iterator>
+
 #include "agentd/buffer/file_chunk.h"
 #include "agentd/core/log.h"
 #include "agentd/outputs/file_output.h"
@@ -135,44 +139,182 @@ Result<std::unique_ptr<OutputRunner>> Pipeline::build_output(const config::Secti
       metrics_);
 }
 
-Result<std::unique_ptr<Pipeline>> Pipeline::build(const config::PipelineConfig& config,
-                                                  PipelineOptions options, const Clock& clock,
-                                                  Metrics& metrics) {
-  std::unique_ptr<Pipeline> p(new Pipeline(clock, metrics, std::move(options)));
-  for (const auto& m : config.matches) {
-    auto runner = p->build_output(m.output);
+Status Gate::emit(EventBatch& batch) {
+  std::shared_lock lock(mu_);
+  if (!target_) return make_error(ErrorCode::kResourceExhausted, "pipeline is not accepting");
+  return target_->emit(batch);
+}
+
+void Gate::set(Emitter* target) {
+  std::unique_lock lock(mu_);
+  target_ = target;
+}
+
+Result<std::unique_ptr<Pipeline::Core>> Pipeline::build_core() {
+  auto core = std::make_unique<Core>();
+  core->router = std::make_unique<Router>(metrics_);
+  for (const auto& m : config_.matches) {
+    auto runner = build_output(m.output);
     if (!runner) return std::unexpected(runner.error());
     std::vector<TagPattern> patterns;
     for (const auto& pat : m.patterns) patterns.emplace_back(pat);
-    p->router_.add_route(std::move(patterns), runner->get());
-    p->outputs_.push_back(std::move(*runner));
+    core->router->add_route(std::move(patterns), runner->get());
+    core->outputs.push_back(std::move(*runner));
   }
-  for (const auto& src : config.sources) {
-    auto in = make_input(src, InputContext{p->router_, clock, metrics, p->options_.root_dir});
+  for (const auto& src : config_.sources) {
+    if (src.type() != "tail") continue;
+    auto in = make_input(src, InputContext{*core->router, clock_, metrics_, options_.root_dir, {}});
     if (!in) return std::unexpected(in.error());
-    p->inputs_.push_back(std::move(*in));
+    core->tails.push_back(std::move(*in));
+  }
+  return core;
+}
+
+Result<std::unique_ptr<Pipeline>> Pipeline::build(const config::PipelineConfig& config,
+                                                  PipelineOptions options, const Clock& clock,
+                                                  Metrics& metrics) {
+  std::unique_ptr<Pipeline> p(new Pipeline(config, clock, metrics, std::move(options)));
+  auto core = p->build_core();
+  if (!core) return std::unexpected(core.error());
+  p->core_ = std::move(*core);
+  for (const auto& src : config.sources) {
+    if (src.type() == "tail") continue;
+    auto in = make_input(src, InputContext{p->gate_, clock, metrics, p->options_.root_dir,
+                                           p->options_.listen});
+    if (!in) return std::unexpected(in.error());
+    p->network_.push_back(std::move(*in));
   }
   return p;
 }
 
-Status Pipeline::start() {
-  for (; started_outputs_ < outputs_.size(); ++started_outputs_) {
-    if (auto s = outputs_[started_outputs_]->start(); !s) return s;
+Pipeline::~Pipeline() {
+  stop();
+}
+
+Status Pipeline::start_core(Core& core) {
+  for (; core.started_outputs < core.outputs.size(); ++core.started_outputs) {
+    if (auto s = core.outputs[core.started_outputs]->start(); !s) return s;
   }
-  for (; started_inputs_ < inputs_.size(); ++started_inputs_) {
-    if (auto s = inputs_[started_inputs_]->start(); !s) return s;
+  for (; core.started_tails < core.tails.size(); ++core.started_tails) {
+    if (auto s = core.tails[core.started_tails]->start(); !s) return s;
+  }
+  return {};
+}
+
+void Pipeline::stop_core(Core& core) {
+  for (std::size_t i = core.started_tails; i-- > 0;) core.tails[i]->stop();
+  core.started_tails = 0;
+  auto deadline = clock_.steady() + options_.shutdown_timeout;
+  for (std::size_t i = 0; i < core.started_outputs; ++i) core.outputs[i]->stop(deadline);
+  core.started_outputs = 0;
+}
+
+Status Pipeline::start(Reading reading) {
+  if (auto s = start_core(*core_); !s) return s;
+  gate_.set(core_->router.get());
+  for (; started_network_ < network_.size(); ++started_network_) {
+    if (auto s = network_[started_network_]->start(reading); !s) return s;
   }
   started_ = true;
   return {};
 }
 
+void Pipeline::activate() {
+  for (auto& in : network_) in->activate();
+}
+
 void Pipeline::stop() {
   started_ = false;
-  for (std::size_t i = started_inputs_; i-- > 0;) inputs_[i]->stop();
-  started_inputs_ = 0;
-  auto deadline = clock_.steady() + options_.shutdown_timeout;
-  for (std::size_t i = 0; i < started_outputs_; ++i) outputs_[i]->stop(deadline);
-  started_outputs_ = 0;
+  for (std::size_t i = started_network_; i-- > 0;) network_[i]->stop();
+  started_network_ = 0;
+  if (core_) stop_core(*core_);
+  if (spool_) spool_->seal();
+}
+
+OutputRunner* Pipeline::output_by_id(const std::string& id) const {
+  for (const auto& o : core_->outputs) {
+    if (o->id() == id) return o.get();
+  }
+  return nullptr;
+}
+
+Result<std::uint64_t> Pipeline::enter_source_only(const std::string& spool_dir) {
+  auto spool = Spool::open(spool_dir);
+  if (!spool) return std::unexpected(spool.error());
+  spool_ = std::move(*spool);
+  // Tails read to where they are and save their positions while the router
+  // still takes their events; then network inputs switch to the spool.
+  for (std::size_t i = core_->started_tails; i-- > 0;) core_->tails[i]->stop();
+  core_->started_tails = 0;
+  gate_.set(spool_.get());
+  std::uint64_t kept = 0;
+  Status first_error;
+  for (std::size_t i = 0; i < core_->started_outputs; ++i) {
+    auto n = core_->outputs[i]->stop_for_handover(
+        [&](const std::string& id, const Chunk& c) { return spool_->keep(id, c); });
+    if (n) {
+      kept += *n;
+    } else if (first_error) {
+      first_error = std::unexpected(n.error());
+    }
+  }
+  core_->started_outputs = 0;
+  if (!first_error) return std::unexpected(first_error.error());
+  return kept;
+}
+
+Status Pipeline::resume() {
+  // The old core's plugins are stopped; build fresh ones (they recover file
+  // buffers and tail positions — including what a failed successor wrote).
+  auto core = build_core();
+  if (!core) return std::unexpected(core.error());
+  core_ = std::move(*core);
+  for (std::size_t i = 0; i < core_->outputs.size(); ++i, ++core_->started_outputs) {
+    if (auto s = core_->outputs[i]->start(); !s) return s;
+  }
+  gate_.set(core_->router.get());
+  if (spool_) {
+    std::string dir = spool_->dir();
+    spool_->seal();
+    spool_.reset();
+    auto n = ingest(dir);
+    if (!n) return std::unexpected(n.error());
+  }
+  return start_core(*core_);
+}
+
+std::vector<HandedConnection> Pipeline::release_connections() {
+  std::vector<HandedConnection> out;
+  for (auto& in : network_) {
+    auto conns = in->release_connections();
+    std::move(conns.begin(), conns.end(), std::back_inserter(out));
+  }
+  return out;
+}
+
+std::string Pipeline::seal_spool() {
+  for (std::size_t i = started_network_; i-- > 0;) network_[i]->stop();
+  started_network_ = 0;
+  if (!spool_) return "";
+  spool_->seal();
+  return spool_->dir();
+}
+
+Status Pipeline::adopt(HandedConnection c) {
+  for (auto& in : network_) {
+    if (in->listener_key() == c.key) return in->adopt(std::move(c));
+  }
+  // The new config has no input on that listener: the client reconnects
+  // (the listener itself stays with the supervisor).
+  ::close(c.fd);
+  return make_error(ErrorCode::kNotFound, "no input listens on " + c.key + " any more");
+}
+
+Result<std::uint64_t> Pipeline::ingest(const std::string& spool_dir) {
+  SpoolTargets t{[this](const std::string& id) { return output_by_id(id); }, core_->router.get()};
+  auto n = ingest_spool(spool_dir, t, clock_.steady() + options_.shutdown_timeout);
+  if (n) log::info("handover: ingested " + std::to_string(*n) + " event(s) from " + spool_dir);
+  return n;
 }
 
 }  // namespace logctl::agentd

@@ -3,14 +3,26 @@
 //   start: outputs (buffers resume their chunks) before inputs;
 //   stop:  inputs first (nothing new arrives), then outputs flush per
 //          flush_at_shutdown within the shutdown deadline.
-// Thread safety: start()/stop() from one thread.
+//
+// Handover (docs/handover-protocol.md): the pipeline is split into the part
+// that can run in two workers at once — network inputs on shared listeners —
+// and the "core" that cannot: outputs with their buffers, and tail inputs.
+// Network inputs emit through a gate that points at the router (normal) or at
+// the handover spool (source-only).
+//
+//            start(kHeld) --activate--> normal --enter_source_only--> source_only
+//   start(kNow) ------------------------^  ^------------resume-------------|
+//                                                 release_connections -> seal_spool -> (exit)
+// Thread safety: every method from one thread (the worker's control thread).
 #pragma once
 
 #include <memory>
+#include <shared_mutex>
 #include <vector>
 
 #include "agentd/core/clock.h"
 #include "agentd/core/metrics.h"
+#include "agentd/handover/spool.h"
 #include "agentd/inputs/input.h"
 #include "agentd/outputs/output_runner.h"
 #include "agentd/router/router.h"
@@ -21,6 +33,19 @@ namespace logctl::agentd {
 struct PipelineOptions {
   std::string root_dir;  // data directory (file buffers without path, tail positions)
   std::chrono::seconds shutdown_timeout{30};
+  ListenerSource listen;  // set in a worker: listeners come from the supervisor
+};
+
+// Points every emit at the current target; retargeting waits for emits in
+// flight, so after set() returns nothing reaches the old target.
+class Gate final : public Emitter {
+ public:
+  Status emit(EventBatch& batch) override;
+  void set(Emitter* target);
+
+ private:
+  std::shared_mutex mu_;
+  Emitter* target_ = nullptr;
 };
 
 class Pipeline {
@@ -29,22 +54,54 @@ class Pipeline {
   static Result<std::unique_ptr<Pipeline>> build(const config::PipelineConfig& config,
                                                  PipelineOptions options, const Clock& clock,
                                                  Metrics& metrics);
-  Status start();
+  ~Pipeline();
+  Status start(Reading reading = Reading::kNow);
+  void activate();
   void stop();
   bool started() const { return started_; }
 
- private:
-  Pipeline(const Clock& clock, Metrics& metrics, PipelineOptions o)
-      : clock_(clock), metrics_(metrics), options_(std::move(o)), router_(metrics) {}
-  Result<std::unique_ptr<OutputRunner>> build_output(const config::Section& out);
+  // Phase 1 of a handover: stops tails (positions saved), stops outputs
+  // without flushing (memory-buffer chunks go to a spool in `spool_dir`,
+  // file buffers are closed and unlocked); network inputs go on, into the
+  // spool. Returns the memory-buffer events spooled.
+  Result<std::uint64_t> enter_source_only(const std::string& spool_dir);
+  // Rollback: rebuilds and starts the core, points inputs back at it and
+  // ingests this worker's own spool.
+  Status resume();
+  // Switch-over: stops reading listeners and gives up established connections.
+  std::vector<HandedConnection> release_connections();
+  // Stops the network inputs (what they parsed goes to the spool) and seals it.
+  std::string seal_spool();
+  Status adopt(HandedConnection c);
+  // Delivers a sealed spool from another (or a crashed) worker.
+  Result<std::uint64_t> ingest(const std::string& spool_dir);
 
+ private:
+  Pipeline(const config::PipelineConfig& config, const Clock& clock, Metrics& metrics,
+           PipelineOptions o)
+      : config_(config), clock_(clock), metrics_(metrics), options_(std::move(o)) {}
+  // Router, outputs and tail inputs: what may run in one worker at a time.
+  struct Core {
+    std::unique_ptr<Router> router;
+    std::vector<std::unique_ptr<OutputRunner>> outputs;
+    std::vector<std::unique_ptr<Input>> tails;
+    std::size_t started_outputs = 0, started_tails = 0;
+  };
+  Result<std::unique_ptr<Core>> build_core();
+  Status start_core(Core& core);
+  void stop_core(Core& core);
+  Result<std::unique_ptr<OutputRunner>> build_output(const config::Section& out);
+  OutputRunner* output_by_id(const std::string& id) const;
+
+  config::PipelineConfig config_;
   const Clock& clock_;
   Metrics& metrics_;
   PipelineOptions options_;
-  Router router_;
-  std::vector<std::unique_ptr<OutputRunner>> outputs_;
-  std::vector<std::unique_ptr<Input>> inputs_;
-  std::size_t started_outputs_ = 0, started_inputs_ = 0;
+  Gate gate_;
+  std::unique_ptr<Core> core_;
+  std::vector<std::unique_ptr<Input>> network_;
+  std::size_t started_network_ = 0;
+  std::unique_ptr<Spool> spool_;
   bool started_ = false;
 };
 

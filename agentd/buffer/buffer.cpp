@@ -374,6 +374,22 @@ void Buffer::close() {
   store_->close();
 }
 
+std::vector<std::shared_ptr<Chunk>> Buffer::take_all() {
+  std::vector<std::shared_ptr<Chunk>> out;
+  {
+    std::lock_guard lock(mu_);
+    out.assign(queue_.begin(), queue_.end());
+    for (auto& [m, c] : stage_) out.push_back(c);
+    queue_.clear();
+    stage_.clear();
+    stage_created_.clear();
+    total_bytes_ = 0;
+    update_gauges();
+  }
+  space_cv_.notify_all();
+  return out;
+}
+
 BufferStats Buffer::stats() const {
   std::lock_guard lock(mu_);
   return BufferStats{total_bytes_, stage_.size(), queue_.size()};

@@ -96,6 +96,10 @@ class Buffer {
   bool wait_drained(std::chrono::steady_clock::time_point until);
   // Closes the store; staged chunks of a file buffer stay on disk.
   void close();
+  // Removes and returns every staged and queued chunk, oldest first (for a
+  // memory buffer handing its events to the handover spool). Call only when
+  // no flush thread runs.
+  std::vector<std::shared_ptr<Chunk>> take_all();
 
   BufferStats stats() const;
   const BufferOptions& options() const { return options_; }

@@ -9,6 +9,7 @@
 // Thread safety: start()/stop() from the owning thread only.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -22,13 +23,41 @@
 
 namespace logctl::agentd {
 
+// An established TCP connection on its way from one worker to the next, with
+// the bytes read from it that did not yet make a whole message.
+struct HandedConnection {
+  std::string key;  // the listener it was accepted from ("tcp://127.0.0.1:5170")
+  int fd = -1;      // owned by the holder of this struct
+  std::string pending;
+};
+
+// Where a network input gets its listener: the supervisor's socket manager
+// (a duplicate of the one kernel socket every generation shares). Unset: the
+// input binds its own socket (single-process use, tests).
+using ListenerSource = std::function<Result<int>(const std::string& key)>;
+
+enum class Reading { kNow, kHeld };
+
 class Input {
  public:
   virtual ~Input() = default;
-  // Binds/opens everything and starts the I/O thread; errors name what failed.
-  virtual Status start() = 0;
+  // Opens everything and starts the I/O thread; errors name what failed.
+  // kHeld: a network input gets its listener but reads nothing until
+  // activate() (the handover's parallel phase).
+  virtual Status start(Reading reading = Reading::kNow) = 0;
+  virtual void activate() {}
   // Stops reading, hands what was read to the router, joins the thread.
   virtual void stop() = 0;
+  // Network inputs: the listener key, or "" for inputs without one.
+  virtual std::string listener_key() const { return ""; }
+  // Stops reading the listener and gives up every established connection
+  // (events already parsed are emitted first). The thread keeps running.
+  virtual std::vector<HandedConnection> release_connections() { return {}; }
+  // Takes over a connection released by another worker; pending bytes are
+  // parsed before anything read from the socket.
+  virtual Status adopt(HandedConnection c) {
+    return make_error(ErrorCode::kInvalidArgument, "input cannot adopt connection " + c.key);
+  }
 };
 
 struct InputContext {
@@ -36,6 +65,7 @@ struct InputContext {
   const Clock& clock;
   Metrics& metrics;
   std::string data_dir;  // for position files when pos_file is relative or unset
+  ListenerSource listen;
 };
 
 Result<std::unique_ptr<Input>> make_input(const config::Section& source, InputContext ctx);

@@ -4,11 +4,14 @@
 #include <sys/socket.h>
 
 #include <asio.hpp>
+#include <functional>
+#include <future>
 #include <thread>
 #include <unordered_set>
 
 #include "agentd/inputs/framing.h"
 #include "agentd/inputs/message_handler.h"
+#include "logctl/schema/handover_protocol.h"
 
 namespace logctl::agentd {
 namespace {
@@ -51,13 +54,17 @@ struct Counters : InputCounters {
                                  {{"plugin_id", id}})),
         lost_at_stop(m.counter("agentd_input_lost_at_shutdown_records_total",
                                "Events read but refused by the buffer at shutdown.",
-                               {{"plugin_id", id}})) {}
+                               {{"plugin_id", id}})),
+        adopted(m.counter("agentd_input_connections_adopted_total",
+                          "Established connections taken over from the previous worker.",
+                          {{"plugin_id", id}})) {}
   std::atomic<std::int64_t>& connections;
   std::atomic<std::uint64_t>& accepted;
   std::atomic<std::uint64_t>& dropped;
   std::atomic<std::uint64_t>& kernel_drops;
   std::atomic<std::uint64_t>& framing_errors;
   std::atomic<std::uint64_t>& lost_at_stop;
+  std::atomic<std::uint64_t>& adopted;
 };
 
 std::string hostname_of(const asio::ip::address& a, bool resolve) {
@@ -77,7 +84,7 @@ class NetworkInput final : public Input {
       : s_(std::move(s)), handler_(std::move(h)), ctx_(ctx), c_(ctx.metrics, s_.id, s_.type) {}
   ~NetworkInput() override { stop(); }
 
-  Status start() override {
+  Status start(Reading reading) override {
     asio::error_code ec;
     auto addr = asio::ip::make_address(s_.bind, ec);
     if (ec) return fail("bad bind address '" + s_.bind + "'", ec);
@@ -86,17 +93,40 @@ class NetworkInput final : public Input {
     } else {
       if (auto st = open_udp(addr); !st) return st;
     }
+    if (reading == Reading::kNow) begin_reading();
     thread_ = std::thread([this] { io_.run(); });
-    log::info("input " + s_.id + ": listening on " +
-              (s_.transport == Transport::kTcp ? "tcp" : "udp") + "://" + s_.bind + ":" +
-              std::to_string(s_.port));
+    log::info("input " + s_.id + ": " + (reading == Reading::kNow ? "listening on " : "holding ") +
+              listener_key());
     return {};
+  }
+
+  void activate() override {
+    run_on_io([this] { begin_reading(); });
   }
 
   void stop() override {
     if (!thread_.joinable()) return;
     asio::post(io_, [this] { shutdown(); });
     thread_.join();
+  }
+
+  std::string listener_key() const override {
+    handover::ListenerKey k{s_.transport == Transport::kTcp ? handover::ListenerKey::Proto::kTcp
+                                                            : handover::ListenerKey::Proto::kUdp,
+                            s_.bind, s_.port};
+    return k.str();
+  }
+
+  std::vector<HandedConnection> release_connections() override {
+    std::vector<HandedConnection> out;
+    run_on_io([&] { out = release(); });
+    return out;
+  }
+
+  Status adopt(HandedConnection h) override {
+    Status result;
+    run_on_io([&] { result = adopt_on_io(std::move(h)); });
+    return result;
   }
 
  private:
@@ -118,42 +148,84 @@ class NetworkInput final : public Input {
                       "input " + s_.id + ": " + what + ": " + ec.message());
   }
 
+  // Runs fn on the I/O thread (or here, before the thread starts) and waits.
+  void run_on_io(const std::function<void()>& fn) {
+    if (!thread_.joinable()) return fn();
+    std::promise<void> done;
+    asio::post(io_, [&] {
+      fn();
+      done.set_value();
+    });
+    done.get_future().wait();
+  }
+
+  // A listener from the supervisor, or nullopt to bind one here.
+  Result<std::optional<int>> shared_listener() {
+    if (!ctx_.listen) return std::optional<int>();
+    auto fd = ctx_.listen(listener_key());
+    if (!fd) return make_error(fd.error().code, "input " + s_.id + ": " + fd.error().message);
+    return std::optional<int>(*fd);
+  }
+
   Status open_tcp(const asio::ip::address& addr) {
     asio::error_code ec;
     asio::ip::tcp::endpoint ep(addr, static_cast<unsigned short>(s_.port));
-    acceptor_.open(ep.protocol(), ec);
-    if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
-    if (!ec) acceptor_.bind(ep, ec);
-    if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
-    if (ec) return fail("cannot listen on tcp " + s_.bind + ":" + std::to_string(s_.port), ec);
+    auto shared = shared_listener();
+    if (!shared) return std::unexpected(shared.error());
+    if (*shared) {
+      acceptor_.assign(ep.protocol(), **shared, ec);
+    } else {
+      acceptor_.open(ep.protocol(), ec);
+      if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+      if (!ec) acceptor_.bind(ep, ec);
+      if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+    }
+    if (ec) return fail("cannot listen on " + listener_key(), ec);
+    // Shared listeners are already non-blocking (set once by the supervisor).
     acceptor_.non_blocking(true, ec);
-    accept();
     return {};
+  }
+
+  void begin_reading() {
+    if (reading_ || stopping_) return;
+    reading_ = true;
+    if (s_.transport == Transport::kTcp) {
+      accept();
+    } else {
+      wait_udp();
+    }
   }
 
   Status open_udp(const asio::ip::address& addr) {
     asio::error_code ec;
     asio::ip::udp::endpoint ep(addr, static_cast<unsigned short>(s_.port));
-    udp_.open(ep.protocol(), ec);
-    if (!ec) udp_.set_option(asio::socket_base::reuse_address(true), ec);
+    auto shared = shared_listener();
+    if (!shared) return std::unexpected(shared.error());
+    if (*shared) {
+      udp_.assign(ep.protocol(), **shared, ec);
+    } else {
+      udp_.open(ep.protocol(), ec);
+      if (!ec) udp_.set_option(asio::socket_base::reuse_address(true), ec);
+    }
+    // Socket options belong to the kernel socket: with a shared listener the
+    // last worker to set the receive buffer size decides it for all.
     if (!ec && s_.receive_buffer) {
       udp_.set_option(asio::socket_base::receive_buffer_size(static_cast<int>(*s_.receive_buffer)),
                       ec);
     }
-    if (!ec) udp_.bind(ep, ec);
-    if (ec) return fail("cannot bind udp " + s_.bind + ":" + std::to_string(s_.port), ec);
+    if (!ec && !*shared) udp_.bind(ep, ec);
+    if (ec) return fail("cannot bind " + listener_key(), ec);
     int one = 1;
     ::setsockopt(udp_.native_handle(), SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof one);
     udp_.non_blocking(true, ec);
     dgram_.resize(s_.max_message + 1);
-    wait_udp();
     return {};
   }
 
   // ---- TCP ----
   void accept() {
     acceptor_.async_wait(asio::socket_base::wait_read, [this](const asio::error_code& ec) {
-      if (ec) return;  // closed
+      if (ec || !reading_) return;  // closed or released
       for (int i = 0; i < 64; ++i) {
         auto c = std::make_shared<Conn>(io_, s_.framing, s_.delimiter, s_.max_message);
         asio::error_code aec;
@@ -163,13 +235,15 @@ class NetworkInput final : public Input {
           log_.write(log::Level::kWarn, "input " + s_.id + ": accept failed: " + aec.message());
           break;
         }
-        setup(c);
+        ++c_.accepted;
+        track(c);
+        wait_readable(c);
       }
       accept();
     });
   }
 
-  void setup(const std::shared_ptr<Conn>& c) {
+  void track(const std::shared_ptr<Conn>& c) {
     asio::error_code ec;
     auto remote = c->sock.remote_endpoint(ec);
     c->peer.address = ec ? "" : remote.address().to_string();
@@ -177,9 +251,7 @@ class NetworkInput final : public Input {
     c->sock.non_blocking(true, ec);
     if (s_.keepalive) c->sock.set_option(asio::socket_base::keep_alive(true), ec);
     conns_.insert(c);
-    ++c_.accepted;
     ++c_.connections;
-    wait_readable(c);
   }
 
   void wait_readable(const std::shared_ptr<Conn>& c) {
@@ -276,9 +348,9 @@ class NetworkInput final : public Input {
   // ---- UDP ----
   void wait_udp() {
     udp_.async_wait(asio::socket_base::wait_read, [this](const asio::error_code& ec) {
-      if (ec) return;
+      if (ec || !reading_) return;
       on_datagrams();
-      if (!stopping_) wait_udp();
+      if (!stopping_ && reading_) wait_udp();
     });
   }
 
@@ -324,14 +396,16 @@ class NetworkInput final : public Input {
   void account_kernel_drops(msghdr& msg) {
     for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
       if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL) {
+        // The kernel's count is per socket and cumulative; a shared listener
+        // outlives workers, so the counter mirrors it instead of adding deltas.
         std::uint32_t total;
         std::memcpy(&total, CMSG_DATA(c), sizeof total);
-        if (total > kernel_drops_seen_) {
-          c_.kernel_drops += total - kernel_drops_seen_;
+        std::uint64_t seen = c_.kernel_drops.load();
+        if (total > seen) {
+          c_.kernel_drops = total;
           log_.write(log::Level::kWarn, "input " + s_.id + ": kernel dropped " +
-                                            std::to_string(total - kernel_drops_seen_) +
+                                            std::to_string(total - seen) +
                                             " datagram(s): receive buffer full");
-          kernel_drops_seen_ = total;
         }
       }
     }
@@ -345,6 +419,64 @@ class NetworkInput final : public Input {
     return Peer{addr.to_string(), hostname_of(addr, s_.resolve_hostname)};
   }
 
+  // ---- handover ----
+  // Emits what a connection has parsed (into the spool during a handover).
+  void flush_parsed(Conn& c, const char* when) {
+    std::size_t n = c.pending.events();
+    if (auto st = c.pending.emit_to(ctx_.emitter); !st) {
+      c_.lost_at_stop += c.pending.events();
+      log::error("input " + s_.id + ": " + std::to_string(c.pending.events()) +
+                 " event(s) from " + c.peer.address + " could not be buffered at " + when + ": " +
+                 st.error().message);
+    }
+    c_.records += n - c.pending.events();
+  }
+
+  std::vector<HandedConnection> release() {
+    reading_ = false;
+    asio::error_code ec;
+    acceptor_.close(ec);  // our duplicate; the shared socket stays open
+    udp_.close(ec);
+    std::vector<HandedConnection> out;
+    for (const auto& c : std::vector<std::shared_ptr<Conn>>(conns_.begin(), conns_.end())) {
+      flush_parsed(*c, "handover");
+      c->timer.cancel();
+      HandedConnection h{listener_key(), -1, std::string(c->split.pending())};
+      if (c->eof) {
+        close(c);  // the peer is gone: nothing to hand over
+        continue;
+      }
+      h.fd = c->sock.release(ec);
+      conns_.erase(c);
+      --c_.connections;
+      if (h.fd >= 0) out.push_back(std::move(h));
+    }
+    return out;
+  }
+
+  Status adopt_on_io(HandedConnection h) {
+    auto c = std::make_shared<Conn>(io_, s_.framing, s_.delimiter, s_.max_message);
+    sockaddr_storage local{};
+    socklen_t len = sizeof local;
+    ::getsockname(h.fd, reinterpret_cast<sockaddr*>(&local), &len);
+    asio::error_code ec;
+    c->sock.assign(local.ss_family == AF_INET6 ? asio::ip::tcp::v6() : asio::ip::tcp::v4(), h.fd,
+                   ec);
+    if (ec) {
+      ::close(h.fd);
+      return fail("cannot adopt a connection", ec);
+    }
+    track(c);
+    ++c_.adopted;
+    EventTime now = ctx_.clock.now();
+    auto st = c->split.feed(h.pending, [&](std::string_view frame) {
+      handler_->handle(frame, c->peer, now, c->pending);
+    });
+    if (!st) ++c_.framing_errors;
+    deliver(c, /*read_more=*/true);
+    return {};
+  }
+
   void shutdown() {
     stopping_ = true;
     asio::error_code ec;
@@ -354,14 +486,7 @@ class NetworkInput final : public Input {
       if (!c->split.pending().empty()) {
         handler_->handle(c->split.pending(), c->peer, ctx_.clock.now(), c->pending);
       }
-      std::size_t n = c->pending.events();
-      if (auto st = c->pending.emit_to(ctx_.emitter); !st) {
-        c_.lost_at_stop += c->pending.events();
-        log::error("input " + s_.id + ": " + std::to_string(c->pending.events()) +
-                   " event(s) from " + c->peer.address +
-                   " could not be buffered at shutdown: " + st.error().message);
-      }
-      c_.records += n - c->pending.events();
+      flush_parsed(*c, "shutdown");
       close(c);
     }
     io_.stop();
@@ -377,8 +502,8 @@ class NetworkInput final : public Input {
   std::unordered_set<std::shared_ptr<Conn>> conns_;
   std::vector<char> scratch_ = std::vector<char>(kReadChunk);
   std::vector<char> dgram_;
-  std::uint32_t kernel_drops_seen_ = 0;
   bool stopping_ = false;
+  bool reading_ = false;
   std::thread thread_;
   log::RateLimited log_;
 };

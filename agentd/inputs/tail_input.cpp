@@ -59,7 +59,7 @@ class TailInput final : public Input {
                                          {{"plugin_id", s_.id}})) {}
   ~TailInput() override { stop(); }
 
-  Status start() override {
+  Status start(Reading) override {
     if (!s_.pos_file.empty()) {
       if (auto st = load_positions(); !st) return st;
     }

@@ -143,6 +143,32 @@ void OutputRunner::on_failure(std::shared_ptr<Chunk> chunk, const Error& e) {
   buffer_->purge(chunk);
 }
 
+void OutputRunner::join_flush_threads() {
+  stopping_ = true;
+  buffer_->wake();
+  for (auto& t : threads_) {
+    if (t.joinable()) t.join();
+  }
+  threads_.clear();
+}
+
+Result<std::uint64_t> OutputRunner::stop_for_handover(
+    const std::function<Status(const std::string& id, const Chunk&)>& keep) {
+  join_flush_threads();
+  std::uint64_t kept = 0;
+  if (!buffer_->persistent()) {
+    for (const auto& c : buffer_->take_all()) {
+      if (auto s = keep(id_, *c); !s) {
+        buffer_->close();
+        return std::unexpected(s.error());
+      }
+      kept += c->records();
+    }
+  }
+  buffer_->close();
+  return kept;
+}
+
 void OutputRunner::stop(steady_clock::time_point deadline) {
   if (buffer_->options().flush_at_shutdown) {
     buffer_->enqueue_all();
@@ -159,12 +185,7 @@ void OutputRunner::stop(steady_clock::time_point deadline) {
       }
     }
   }
-  stopping_ = true;
-  buffer_->wake();
-  for (auto& t : threads_) {
-    if (t.joinable()) t.join();
-  }
-  threads_.clear();
+  join_flush_threads();
   auto st = buffer_->stats();
   if (st.bytes > 0) {
     log::info(

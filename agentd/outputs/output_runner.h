@@ -10,6 +10,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -35,12 +36,18 @@ class OutputRunner {
   Status emit(EventBatch& batch);
   // Flushes what flush_at_shutdown asks for (bounded by `deadline`), then stops.
   void stop(std::chrono::steady_clock::time_point deadline);
+  // Handover: stops at once without flushing (a write in progress finishes),
+  // gives a memory buffer's chunks to `keep`, closes the buffer (a file
+  // buffer's chunks stay on disk for the next worker). Returns the events kept.
+  Result<std::uint64_t> stop_for_handover(
+      const std::function<Status(const std::string& id, const Chunk&)>& keep);
 
   const std::string& id() const { return id_; }
   Buffer& buffer() { return *buffer_; }
 
  private:
   void flush_loop();
+  void join_flush_threads();
   bool flush_one();  // false when nothing was queued
   void on_failure(std::shared_ptr<Chunk> chunk, const Error& e);
   double now_s() const;

@@ -1,6 +1,9 @@
 #include "agentd/supervisor/channel.h"
 
+#include <poll.h>
 #include <unistd.h>
+
+#include <algorithm>
 
 #include "agentd/platform/fd_passing.h"
 
@@ -11,12 +14,39 @@ using handover::MessageType;
 
 namespace {
 
-Status send(int sock, const Message& m, const std::vector<int>& fds = {}) {
-  return fdpass::send(sock, handover::encode(m), fds);
+std::unexpected<Error> unexpected_message(const Message& m, const std::string& want) {
+  return make_error(ErrorCode::kInvalidArgument, "handover: expected " + want + ", got '" +
+                                                     handover::message_type_name(m.type) + "'");
 }
 
-Result<Message> receive_message(int sock, std::vector<int>* fds) {
-  auto r = fdpass::receive(sock, handover::kMaxMessageBytes, 1);
+// Waits until `fd` is readable or the deadline passes.
+Status wait_readable(int fd, Deadline deadline) {
+  for (;;) {
+    int timeout = -1;
+    if (deadline) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          *deadline - std::chrono::steady_clock::now());
+      timeout = static_cast<int>(std::max<std::int64_t>(0, left.count()));
+    }
+    pollfd p{fd, POLLIN, 0};
+    int n = ::poll(&p, 1, timeout);
+    if (n > 0) return {};
+    if (n == 0) return make_error(ErrorCode::kUnavailable, "handover: timed out");
+    if (errno != EINTR) return make_error(ErrorCode::kIo, "handover: poll failed");
+  }
+}
+
+}  // namespace
+
+Status Channel::send(const Message& m, const std::vector<int>& fds) const {
+  return fdpass::send(fd_, handover::encode(m), fds);
+}
+
+Result<Message> Channel::receive(std::vector<int>* fds, Deadline deadline) const {
+  if (deadline) {
+    if (auto s = wait_readable(fd_, deadline); !s) return std::unexpected(s.error());
+  }
+  auto r = fdpass::receive(fd_, handover::kMaxMessageBytes, 2);
   if (!r) return std::unexpected(r.error());
   auto m = handover::decode(r->payload);
   if (!m || !fds) {
@@ -27,18 +57,6 @@ Result<Message> receive_message(int sock, std::vector<int>* fds) {
   return m;
 }
 
-std::unexpected<Error> unexpected_message(const Message& m, const char* want) {
-  return make_error(ErrorCode::kInvalidArgument, std::string("handover: expected ") + want +
-                                                     ", got '" +
-                                                     handover::message_type_name(m.type) + "'");
-}
-
-}  // namespace
-
-Result<Message> WorkerChannel::receive(std::vector<int>* fds) {
-  return receive_message(fd_, fds);
-}
-
 Result<int> WorkerChannel::hello(std::int64_t pid, std::int64_t generation, int min_version,
                                  int max_version) {
   Message m(MessageType::kHello);
@@ -46,7 +64,7 @@ Result<int> WorkerChannel::hello(std::int64_t pid, std::int64_t generation, int 
   m.max_version = max_version;
   m.pid = pid;
   m.generation = generation;
-  if (auto s = send(fd_, m); !s) return std::unexpected(s.error());
+  if (auto s = send(m); !s) return std::unexpected(s.error());
   auto answer = receive(nullptr);
   if (!answer) return std::unexpected(answer.error());
   if (answer->type == MessageType::kRefused) {
@@ -59,7 +77,7 @@ Result<int> WorkerChannel::hello(std::int64_t pid, std::int64_t generation, int 
 Result<int> WorkerChannel::listen(const std::string& key) {
   Message m(MessageType::kListen);
   m.key = key;
-  if (auto s = send(fd_, m); !s) return std::unexpected(s.error());
+  if (auto s = send(m); !s) return std::unexpected(s.error());
   std::vector<int> fds;
   auto answer = receive(&fds);
   if (!answer) return std::unexpected(answer.error());
@@ -78,73 +96,80 @@ Result<int> WorkerChannel::listen(const std::string& key) {
   return fds[0];
 }
 
-Status WorkerChannel::ready() {
-  return send(fd_, Message(MessageType::kReady));
+Status WorkerChannel::ready(int admin_port) {
+  Message m(MessageType::kReady);
+  m.admin_port = admin_port;
+  return send(m);
 }
 
 Status WorkerChannel::failed(const std::string& reason) {
   Message m(MessageType::kFailed);
   m.reason = reason;
-  return send(fd_, m);
+  return send(m);
 }
 
-Status SupervisorChannel::reply(const Message& m, int fd) {
-  return send(fd_, m, fd >= 0 ? std::vector<int>{fd} : std::vector<int>{});
+Result<Message> SupervisorChannel::await(std::initializer_list<MessageType> types,
+                                         Deadline deadline, std::vector<int>* fds) {
+  for (;;) {
+    auto m = receive(fds, deadline);
+    if (!m) return m;
+    if (std::find(types.begin(), types.end(), m->type) != types.end() ||
+        m->type == MessageType::kFailed) {
+      return m;
+    }
+    if (fds) {
+      for (int fd : *fds) ::close(fd);
+      fds->clear();
+    }
+    if (version_ == 0 && m->type != MessageType::kHello) return unexpected_message(*m, "hello");
+    if (m->type == MessageType::kHello) {
+      worker_pid_ = m->pid;
+      auto v = handover::negotiate(m->min_version, m->max_version);
+      if (!v) {
+        Message no(MessageType::kRefused);
+        no.reason = "worker speaks protocol " + std::to_string(m->min_version) + ".." +
+                    std::to_string(m->max_version) + ", supervisor " +
+                    std::to_string(handover::kMinSupportedProtocolVersion) + ".." +
+                    std::to_string(handover::kHandoverProtocolVersion);
+        (void)send(no);
+        return make_error(ErrorCode::kInvalidArgument, "refused: " + no.reason);
+      }
+      Message yes(MessageType::kWelcome);
+      yes.version = version_ = *v;
+      if (auto s = send(yes); !s) return std::unexpected(s.error());
+    } else if (m->type == MessageType::kListen) {
+      Message out(MessageType::kListener);
+      out.key = m->key;
+      auto fd = sockets_.acquire(m->key);
+      if (!fd) out.error = fd.error().message;
+      auto s = fd ? send(out, {*fd}) : send(out);
+      if (fd) ::close(*fd);
+      if (!s) return std::unexpected(s.error());
+    } else {
+      std::string want;
+      for (auto t : types) want += std::string(want.empty() ? "" : " or ") + handover::message_type_name(t);
+      return unexpected_message(*m, want);
+    }
+  }
 }
 
 Result<StartupResult> SupervisorChannel::serve_startup() {
   StartupResult result;
-  result.outcome = StartupOutcome::kClosed;
-  bool welcomed = false;
-  for (;;) {
-    auto m = receive_message(fd_, nullptr);
-    if (!m) {
-      if (m.error().code == ErrorCode::kUnavailable) return result;  // worker went away
-      return std::unexpected(m.error());
+  auto m = await({MessageType::kReady});
+  result.version = version_;
+  result.worker_pid = worker_pid_;
+  if (!m) {
+    if (m.error().message.rfind("refused: ", 0) == 0) {
+      result.outcome = StartupOutcome::kRefused;
+      result.reason = m.error().message.substr(9);
+      return result;
     }
-    if (!welcomed && m->type != MessageType::kHello) return unexpected_message(*m, "hello");
-    switch (m->type) {
-      case MessageType::kHello: {
-        result.worker_pid = m->pid;
-        auto v = handover::negotiate(m->min_version, m->max_version);
-        if (!v) {
-          Message no(MessageType::kRefused);
-          no.reason = "worker speaks protocol " + std::to_string(m->min_version) + ".." +
-                      std::to_string(m->max_version) + ", supervisor " +
-                      std::to_string(handover::kMinSupportedProtocolVersion) + ".." +
-                      std::to_string(handover::kHandoverProtocolVersion);
-          (void)reply(no);
-          result.outcome = StartupOutcome::kRefused;
-          result.reason = no.reason;
-          return result;
-        }
-        Message yes(MessageType::kWelcome);
-        yes.version = result.version = *v;
-        if (auto s = reply(yes); !s) return std::unexpected(s.error());
-        welcomed = true;
-        break;
-      }
-      case MessageType::kListen: {
-        Message out(MessageType::kListener);
-        out.key = m->key;
-        auto fd = sockets_.acquire(m->key);
-        if (!fd) out.error = fd.error().message;
-        auto s = reply(out, fd ? *fd : -1);
-        if (fd) ::close(*fd);
-        if (!s) return std::unexpected(s.error());
-        break;
-      }
-      case MessageType::kReady:
-        result.outcome = StartupOutcome::kReady;
-        return result;
-      case MessageType::kFailed:
-        result.outcome = StartupOutcome::kFailed;
-        result.reason = m->reason;
-        return result;
-      default:
-        return unexpected_message(*m, "listen, ready or failed");
-    }
+    if (m.error().code == ErrorCode::kUnavailable) return result;  // worker went away
+    return std::unexpected(m.error());
   }
+  result.outcome = m->type == MessageType::kReady ? StartupOutcome::kReady : StartupOutcome::kFailed;
+  result.reason = m->reason;
+  return result;
 }
 
 }  // namespace logctl::agentd

@@ -59,7 +59,7 @@ Result<int> SocketManager::create(const handover::ListenerKey& key) {
                       "listener " + key.str() + ": host must be a numeric address");
   }
   bool tcp = key.proto == handover::ListenerKey::Proto::kTcp;
-  int fd = ::socket(family, (tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC, 0);
+  int fd = ::socket(family, (tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) return std::unexpected(fs::errno_error("socket", key.str(), errno));
   int one = 1;
   ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);

@@ -3,9 +3,10 @@
 // Each listener is created once — bound with SO_REUSEADDR, never
 // SO_REUSEPORT: old and new workers share the one kernel socket, so nothing
 // queued on it is lost when a worker goes — and lives as long as the manager.
-// Workers get duplicates (dup(2)) to receive over SCM_RIGHTS. Sockets are left
-// blocking; a worker must not rely on O_NONBLOCK being set (it is shared by
-// every holder) and uses non-blocking calls (MSG_DONTWAIT) or poll instead.
+// Workers get duplicates (dup(2)) to receive over SCM_RIGHTS. O_NONBLOCK is a
+// property of the open file description, shared by every holder, so the
+// manager sets it once at creation and no holder may clear it: two workers
+// woken for one pending connection must not block in accept(2).
 // Thread safety: all methods lock; safe from any thread.
 #pragma once
 

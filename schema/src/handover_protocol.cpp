@@ -1,130 +1,146 @@
 #include "logctl/schema/handover_protocol.h"
 
+#include <algorithm>
+#include <cassert>
 #include <nlohmann/json.hpp>
+#include <string_view>
+#include <type_traits>
 
 namespace logctl::handover {
 namespace {
 
-constexpr MessageType kAll[] = {MessageType::kHello,  MessageType::kWelcome,  MessageType::kRefused,
-                                MessageType::kListen, MessageType::kListener, MessageType::kReady,
-                                MessageType::kFailed};
+using nlohmann::json;
+
+// Wire name and required fields of each type; the table is the protocol.
+struct Spec {
+  MessageType type;
+  const char* name;
+  std::vector<std::string_view> required;
+};
+
+const std::vector<Spec>& specs() {
+  static const std::vector<Spec> table = {
+      {MessageType::kHello, "hello", {"min_version", "max_version", "pid", "generation"}},
+      {MessageType::kWelcome, "welcome", {"version"}},
+      {MessageType::kRefused, "refused", {"reason"}},
+      {MessageType::kPrepared, "prepared", {}},
+      {MessageType::kStart, "start", {"hold"}},
+      {MessageType::kListen, "listen", {"key"}},
+      {MessageType::kListener, "listener", {"key"}},
+      {MessageType::kReady, "ready", {}},
+      {MessageType::kFailed, "failed", {"reason"}},
+      {MessageType::kActivate, "activate", {}},
+      {MessageType::kActive, "active", {}},
+      {MessageType::kSourceOnly, "source_only", {"spool"}},
+      {MessageType::kSourceOnlyDone, "source_only_done", {"count"}},
+      {MessageType::kSwitchOver, "switch_over", {}},
+      {MessageType::kConnection, "connection", {"key", "pending"}},
+      {MessageType::kSwitched, "switched", {"spool", "count"}},
+      {MessageType::kResume, "resume", {}},
+      {MessageType::kResumed, "resumed", {}},
+      {MessageType::kIngest, "ingest", {"spool"}},
+      {MessageType::kIngested, "ingested", {"count"}},
+  };
+  return table;
+}
+
+const Spec& spec_of(MessageType t) {
+  for (const auto& s : specs()) {
+    if (s.type == t) return s;
+  }
+  assert(false && "message type without a wire spec");
+  return specs().front();
+}
 
 std::unexpected<Error> bad(const std::string& why) {
   return make_error(ErrorCode::kInvalidArgument, "handover message: " + why);
 }
 
+// One accessor per field, so encode and decode cannot disagree on a name.
+template <typename Fn>
+void for_each_field(Message& m, Fn&& fn) {
+  fn("min_version", m.min_version);
+  fn("max_version", m.max_version);
+  fn("version", m.version);
+  fn("admin_port", m.admin_port);
+  fn("pid", m.pid);
+  fn("generation", m.generation);
+  fn("count", m.count);
+  fn("pending", m.pending);
+  fn("hold", m.hold);
+  fn("key", m.key);
+  fn("reason", m.reason);
+  fn("error", m.error);
+  fn("spool", m.spool);
+}
+
+bool required(const Spec& s, std::string_view field) {
+  return std::find(s.required.begin(), s.required.end(), field) != s.required.end();
+}
+
+template <typename T>
+bool is_set(const T& v) {
+  if constexpr (std::is_same_v<T, std::string>) {
+    return !v.empty();
+  } else {
+    return v != T{};
+  }
+}
+
+template <typename T>
+bool read_field(const json& j, T& out) {
+  if constexpr (std::is_same_v<T, bool>) {
+    if (!j.is_boolean()) return false;
+  } else if constexpr (std::is_same_v<T, std::string>) {
+    if (!j.is_string()) return false;
+  } else {
+    if (!j.is_number_integer()) return false;
+  }
+  out = j.get<T>();
+  return true;
+}
+
 }  // namespace
 
 const char* message_type_name(MessageType t) {
-  switch (t) {
-    case MessageType::kHello:
-      return "hello";
-    case MessageType::kWelcome:
-      return "welcome";
-    case MessageType::kRefused:
-      return "refused";
-    case MessageType::kListen:
-      return "listen";
-    case MessageType::kListener:
-      return "listener";
-    case MessageType::kReady:
-      return "ready";
-    case MessageType::kFailed:
-      return "failed";
-  }
-  return "?";
+  return spec_of(t).name;
 }
 
-std::string encode(const Message& m) {
-  nlohmann::json j = {{"type", message_type_name(m.type)}};
-  switch (m.type) {
-    case MessageType::kHello:
-      j["min_version"] = m.min_version;
-      j["max_version"] = m.max_version;
-      j["pid"] = m.pid;
-      j["generation"] = m.generation;
-      break;
-    case MessageType::kWelcome:
-      j["version"] = m.version;
-      break;
-    case MessageType::kRefused:
-    case MessageType::kFailed:
-      j["reason"] = m.reason;
-      break;
-    case MessageType::kListen:
-      j["key"] = m.key;
-      break;
-    case MessageType::kListener:
-      j["key"] = m.key;
-      if (!m.error.empty()) j["error"] = m.error;
-      break;
-    case MessageType::kReady:
-      break;
-  }
+std::string encode(const Message& in) {
+  Message m = in;
+  const Spec& spec = spec_of(m.type);
+  json j = {{"type", spec.name}};
+  for_each_field(m, [&](const char* name, auto& v) {
+    if (is_set(v) || required(spec, name)) j[name] = v;
+  });
   return j.dump();
 }
 
 Result<Message> decode(const std::string& packet) {
   if (packet.size() > kMaxMessageBytes) return bad("too large");
-  auto j = nlohmann::json::parse(packet, nullptr, false);
+  auto j = json::parse(packet, nullptr, false);
   if (j.is_discarded() || !j.is_object()) return bad("not a JSON object");
   auto type = j.find("type");
   if (type == j.end() || !type->is_string()) return bad("no type");
-  std::optional<MessageType> t;
-  for (auto c : kAll) {
-    if (*type == message_type_name(c)) t = c;
+  const Spec* spec = nullptr;
+  for (const auto& s : specs()) {
+    if (*type == s.name) spec = &s;
   }
-  if (!t) return bad("unknown type '" + type->get<std::string>() + "'");
-  Message m{*t};
-  auto num = [&](const char* k) -> Result<std::int64_t> {
-    auto it = j.find(k);
-    if (it == j.end() || !it->is_number_integer()) return bad(std::string("missing ") + k);
-    return it->get<std::int64_t>();
-  };
-  auto str = [&](const char* k, bool required) -> Result<std::string> {
-    auto it = j.find(k);
-    if (it == j.end()) return required ? Result<std::string>(bad(std::string("missing ") + k)) : "";
-    if (!it->is_string()) return bad(std::string(k) + " is not a string");
-    return it->get<std::string>();
-  };
-  switch (*t) {
-    case MessageType::kHello: {
-      auto lo = num("min_version"), hi = num("max_version"), pid = num("pid"),
-           gen = num("generation");
-      if (!lo || !hi || !pid || !gen)
-        return bad("hello needs min_version, max_version, pid, generation");
-      m.min_version = static_cast<int>(*lo);
-      m.max_version = static_cast<int>(*hi);
-      m.pid = *pid;
-      m.generation = *gen;
-      break;
+  if (!spec) return bad("unknown type '" + type->get<std::string>() + "'");
+  Message m{spec->type};
+  std::string error;
+  // Unknown fields are ignored: a newer peer may add optional ones.
+  for_each_field(m, [&](const char* name, auto& v) {
+    auto it = j.find(name);
+    if (it == j.end()) {
+      if (required(*spec, name) && error.empty()) {
+        error = std::string(spec->name) + " needs " + name;
+      }
+    } else if (!read_field(*it, v) && error.empty()) {
+      error = std::string(spec->name) + "." + name + " has the wrong type";
     }
-    case MessageType::kWelcome: {
-      auto v = num("version");
-      if (!v) return std::unexpected(v.error());
-      m.version = static_cast<int>(*v);
-      break;
-    }
-    case MessageType::kRefused:
-    case MessageType::kFailed: {
-      auto r = str("reason", true);
-      if (!r) return std::unexpected(r.error());
-      m.reason = *r;
-      break;
-    }
-    case MessageType::kListen:
-    case MessageType::kListener: {
-      auto k = str("key", true);
-      if (!k) return std::unexpected(k.error());
-      m.key = *k;
-      auto e = str("error", false);
-      if (!e) return std::unexpected(e.error());
-      m.error = *e;
-      break;
-    }
-    case MessageType::kReady:
-      break;
-  }
+  });
+  if (!error.empty()) return bad(error);
   return m;
 }
 

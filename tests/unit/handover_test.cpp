@@ -45,6 +45,16 @@ TEST_CASE("handover protocol: messages round-trip, bad packets are errors") {
   auto lb = decode(encode(l));
   REQUIRE(lb);
   CHECK(lb->error == "EADDRINUSE");
+  Message c{MessageType::kConnection};
+  c.key = "tcp://127.0.0.1:5170";
+  auto cb = decode(encode(c));
+  REQUIRE(cb);  // pending = 0 is still sent: it is required
+  CHECK(cb->pending == 0);
+  Message start{MessageType::kStart};
+  start.hold = true;
+  CHECK(decode(encode(start))->hold);
+  CHECK(decode("{\"type\":\"ready\",\"from_the_future\":1}"));  // unknown fields ignored
+  CHECK_FALSE(decode("{\"type\":\"source_only\",\"spool\":7}"));
   CHECK_FALSE(decode("{\"type\":\"hello\"}"));
   CHECK_FALSE(decode("{\"type\":\"teleport\"}"));
   CHECK_FALSE(decode("[]"));
@@ -52,8 +62,10 @@ TEST_CASE("handover protocol: messages round-trip, bad packets are errors") {
 }
 
 TEST_CASE("handover protocol: version negotiation") {
-  CHECK(negotiate(1, 1) == 1);
+  CHECK(negotiate(kMinSupportedProtocolVersion, kMinSupportedProtocolVersion) ==
+        kMinSupportedProtocolVersion);
   CHECK(negotiate(1, 9) == kHandoverProtocolVersion);  // newer worker, older supervisor
+  CHECK_FALSE(negotiate(1, 1));  // a version-1 worker cannot be handed over
   CHECK_FALSE(negotiate(kHandoverProtocolVersion + 1, kHandoverProtocolVersion + 2));
 }
 

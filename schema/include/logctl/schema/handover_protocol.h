@@ -24,30 +24,49 @@ namespace logctl::handover {
 
 // Bump when a message's meaning or a required field changes; add the old
 // value to the range a worker accepts while it can still speak it.
-// 1: hello/welcome/refused, listen/listener, ready, failed.
-inline constexpr int kHandoverProtocolVersion = 1;
-inline constexpr int kMinSupportedProtocolVersion = 1;
+// 1: hello/welcome/refused, listen/listener, ready, failed (startup only).
+// 2: prepared/start, the handover phases (source_only, activate, switch_over,
+//    connection, switched, resume, ingest) and ready.admin_port.
+// A version-1 worker cannot be handed over, so 1 is no longer accepted.
+inline constexpr int kHandoverProtocolVersion = 2;
+inline constexpr int kMinSupportedProtocolVersion = 2;
 inline constexpr std::size_t kMaxFdsPerMessage = 253;  // SCM_MAX_FD
 inline constexpr std::size_t kMaxMessageBytes = 64 * 1024;
 
 // Wire names are the strings in message_type_name(); never reuse one.
+// Every message is answered or acknowledged by the type named after "->".
 enum class MessageType {
-  kHello,     // worker -> supervisor: {min_version, max_version, pid, generation}
-  kWelcome,   // supervisor -> worker: {version}
-  kRefused,   // supervisor -> worker: {reason}; the worker exits
-  kListen,    // worker -> supervisor: {key}  ("tcp://127.0.0.1:5170", "udp://[::1]:514")
-  kListener,  // supervisor -> worker: {key, error?} + 1 fd unless error
-  kReady,     // worker -> supervisor: every plugin started
-  kFailed,    // worker -> supervisor: {reason}; startup failed
+  kHello,     // w->s {min_version, max_version, pid, generation} -> welcome | refused
+  kWelcome,   // s->w {version}
+  kRefused,   // s->w {reason}; the worker exits
+  kPrepared,  // w->s config valid, every plugin built (nothing opened yet)
+  kStart,     // s->w {hold}: open everything; hold=true: network inputs do not
+              //   read until activate -> listen* then ready | failed
+  kListen,    // w->s {key} ("tcp://127.0.0.1:5170", "udp://[::1]:514") -> listener
+  kListener,  // s->w {key, error?} + 1 fd unless error
+  kReady,     // w->s {admin_port}: every plugin started
+  kFailed,    // w->s {reason}: the step asked for failed
+  kActivate,  // s->w network inputs start reading -> active
+  kActive,    // w->s
+  kSourceOnly,      // s->w {spool}: phase 1 -> source_only_done | failed
+  kSourceOnlyDone,  // w->s {count: memory-buffer events spooled}
+  kSwitchOver,      // s->w stop reading, hand connections over -> connection* switched
+  kConnection,      // w->s->w {key, pending} + fds: socket [, memfd of pending bytes]
+  kSwitched,        // w->s {spool, count: connections}; the worker then exits
+  kResume,          // s->w rollback: back to normal -> resumed | failed
+  kResumed,         // w->s
+  kIngest,          // s->w {spool}: take a sealed spool -> ingested | failed
+  kIngested,        // w->s {count: events}
 };
 
 struct Message {
   explicit Message(MessageType t = MessageType::kReady) : type(t) {}
   MessageType type;
-  // Fields by type (unused ones stay empty).
-  int min_version = 0, max_version = 0, version = 0;
-  std::int64_t pid = 0, generation = 0;
-  std::string key, reason, error;
+  // Fields by type (unused ones stay empty and are not sent).
+  int min_version = 0, max_version = 0, version = 0, admin_port = 0;
+  std::int64_t pid = 0, generation = 0, count = 0, pending = 0;
+  bool hold = false;
+  std::string key, reason, error, spool;
 };
 
 const char* message_type_name(MessageType t);
