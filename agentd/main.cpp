@@ -1,29 +1,54 @@
-// agentd's entry point: wiring only. Parses flags, loads and validates the
-// config, builds the pipeline, runs until SIGTERM/SIGINT.
-#include <signal.h>
+// agentd's entry point: wiring only.
+//   agentd -c FILE            the supervisor (stable PID), which runs workers
+//   agentd worker ...         one worker generation (started by the supervisor)
+//   agentd ctl reload|upgrade|status   talks to a running supervisor
+//   agentd schema | version
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <climits>
+#include <cstring>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
-#include "agentd/admin/admin_server.h"
 #include "agentd/app/pipeline.h"
+#include "agentd/app/worker.h"
 #include "agentd/core/log.h"
+#include "agentd/supervisor/supervisor.h"
 #include "logctl/schema/pipeline_config.h"
+
+#ifndef AGENTD_BUILD_VERSION
+#define AGENTD_BUILD_VERSION LOGCTL_VERSION
+#endif
+#ifndef AGENTD_FAULT
+#define AGENTD_FAULT 0  // test builds only: see Fault in app/worker.h
+#endif
 
 namespace {
 
 using namespace logctl;
 using namespace logctl::agentd;
 
+constexpr const char* kDefaultRootDir = "/var/lib/agentd";
+
 struct Flags {
   std::string config;
   bool dry_run = false;
   std::string admin;
   std::string root_dir;
+  std::string control;
   std::string log_level;
   int shutdown_timeout = 30;
+  int ready_timeout_ms = 30000;
+  int settle_ms = 500;
+  // worker
+  int channel_fd = -1;
+  std::int64_t generation = 0;
+  // ctl
+  std::string binary;
 };
 
 void raise_fd_limit() {
@@ -34,71 +59,93 @@ void raise_fd_limit() {
   }
 }
 
-int run(const Flags& f) {
+std::string self_path(const char* argv0) {
+  char buf[PATH_MAX];
+  ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n <= 0) return argv0;
+  return std::string(buf, static_cast<std::size_t>(n));
+}
+
+std::string absolute(const std::string& p) {
+  if (p.empty() || p.front() == '/') return p;
+  char cwd[PATH_MAX];
+  return ::getcwd(cwd, sizeof cwd) ? std::string(cwd) + "/" + p : p;
+}
+
+// Validates the config as a worker will (parse, plugin parameters, build);
+// binds nothing.
+Result<config::PipelineConfig> validate(const Flags& f) {
   auto cfg = config::load_pipeline(f.config);
-  if (!cfg) {
-    std::cerr << "agentd: config error: " << cfg.error().message << "\n";
-    return 1;
-  }
-  std::string level = f.log_level.empty() ? cfg->system.str("log_level") : f.log_level;
-  log::Level lv;
-  if (!log::parse_level(level, lv)) {
-    std::cerr << "agentd: unknown log level '" << level << "'\n";
-    return 1;
-  }
-  log::set_level(lv);
+  if (!cfg) return std::unexpected(cfg.error());
   SystemClock clock;
   Metrics metrics;
   PipelineOptions po;
-  po.root_dir = f.root_dir.empty() ? cfg->system.str("root_dir") : f.root_dir;
-  po.shutdown_timeout = std::chrono::seconds(f.shutdown_timeout);
-  auto pipeline = Pipeline::build(*cfg, po, clock, metrics);
-  if (!pipeline) {
-    std::cerr << "agentd: config error: " << pipeline.error().message << "\n";
+  po.root_dir = f.root_dir;
+  auto p = Pipeline::build(*cfg, po, clock, metrics);
+  if (!p) return std::unexpected(p.error());
+  return cfg;
+}
+
+int run_supervisor(const Flags& f, const std::string& self) {
+  auto cfg = validate(f);
+  if (!cfg) {
+    std::cerr << "agentd: config error: " << cfg.error().message << "\n";
     return 1;
   }
   if (f.dry_run) {
     std::cout << "agentd: " << f.config << " is valid\n";
     return 0;
   }
-  raise_fd_limit();
-  // Signals are taken synchronously by this thread; every thread started
-  // from here on inherits the mask.
-  sigset_t sigs;
-  sigemptyset(&sigs);
-  for (int s : {SIGTERM, SIGINT, SIGHUP, SIGUSR2}) sigaddset(&sigs, s);
-  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
-  signal(SIGPIPE, SIG_IGN);
-
-  AdminServer admin(metrics);
-  std::string endpoint = f.admin.empty() ? cfg->system.str("admin_endpoint") : f.admin;
-  if (!endpoint.empty()) {
-    if (auto s = admin.start(endpoint); !s) {
-      std::cerr << "agentd: " << s.error().message << "\n";
-      return 1;
-    }
-  }
-  log::info("agentd " LOGCTL_VERSION " starting with " + f.config);
-  if (auto s = (*pipeline)->start(); !s) {
-    log::error("start failed: " + s.error().message);
-    (*pipeline)->stop();
+  log::Level lv;
+  std::string level = f.log_level.empty() ? cfg->system.str("log_level") : f.log_level;
+  if (!log::parse_level(level, lv)) {
+    std::cerr << "agentd: unknown log level '" << level << "'\n";
     return 1;
   }
-  admin.set_ready(true);
-  log::info("agentd ready");
-  for (;;) {
-    int sig = 0;
-    sigwait(&sigs, &sig);
-    if (sig == SIGTERM || sig == SIGINT) break;
-    log::warn(std::string("signal ") + strsignal(sig) +
-              " ignored: reload and upgrade need the supervisor (not in this version)");
+  log::set_level(lv);
+  raise_fd_limit();
+  SupervisorOptions o;
+  o.spec = GenerationSpec{self, absolute(f.config)};
+  o.version = AGENTD_BUILD_VERSION;
+  o.root_dir = absolute(!f.root_dir.empty()                    ? f.root_dir
+                        : !cfg->system.str("root_dir").empty() ? cfg->system.str("root_dir")
+                                                               : kDefaultRootDir);
+  o.admin_endpoint = f.admin.empty() ? cfg->system.str("admin_endpoint") : f.admin;
+  o.control_path = f.control;
+  o.log_level = f.log_level;
+  o.shutdown_timeout = f.shutdown_timeout;
+  o.ready_timeout = std::chrono::milliseconds(f.ready_timeout_ms);
+  o.settle = std::chrono::milliseconds(f.settle_ms);
+  log::info("agentd " AGENTD_BUILD_VERSION " starting with " + f.config);
+  Supervisor s(std::move(o));
+  return s.run();
+}
+
+int run_ctl(const Flags& f, const std::string& op) {
+  std::string path = !f.control.empty() ? f.control
+                                        : (f.root_dir.empty() ? kDefaultRootDir : f.root_dir) +
+                                              std::string("/agentd.sock");
+  nlohmann::json req = {{"op", op}};
+  if (!f.binary.empty()) req["binary"] = absolute(f.binary);
+  if (!f.config.empty()) req["config"] = absolute(f.config);
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  std::strncpy(a.sun_path, path.c_str(), sizeof a.sun_path - 1);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    std::cerr << "agentd ctl: cannot connect to " << path << ": " << std::strerror(errno) << "\n";
+    return 2;
   }
-  log::info("agentd stopping");
-  admin.set_ready(false);
-  (*pipeline)->stop();
-  admin.stop();
-  log::info("agentd stopped");
-  return 0;
+  std::string line = req.dump() + "\n";
+  (void)!::write(fd, line.data(), line.size());
+  std::string reply;
+  char buf[4096];
+  for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0;) reply.append(buf, static_cast<size_t>(n));
+  ::close(fd);
+  std::cout << reply;
+  auto j = nlohmann::json::parse(reply, nullptr, false);
+  if (op == "status") return j.is_object() ? 0 : 1;
+  return j.is_object() && j.value("ok", false) ? 0 : 1;
 }
 
 }  // namespace
@@ -109,24 +156,66 @@ int main(int argc, char** argv) {
   app.add_option("-c,--config", f.config, "Pipeline configuration file (Fluentd syntax)");
   app.add_flag("--dry-run", f.dry_run, "Validate the configuration and exit (0 valid, 1 not)");
   app.add_option("--admin", f.admin, "Admin HTTP endpoint host:port (loopback only)");
-  app.add_option("--root-dir", f.root_dir, "Data directory (overrides <system> root_dir)");
+  app.add_option("--root-dir", f.root_dir,
+                 "Data directory: buffers, positions, handover spools, control socket "
+                 "(overrides <system> root_dir; default /var/lib/agentd)");
+  app.add_option("--control", f.control, "Control socket (default ROOT_DIR/agentd.sock)");
   app.add_option("--log-level", f.log_level, "trace, debug, info, warn, error, fatal");
   app.add_option("--shutdown-timeout", f.shutdown_timeout, "Seconds to flush at shutdown")
       ->capture_default_str();
+  app.add_option("--ready-timeout-ms", f.ready_timeout_ms,
+                 "Handover: how long a new worker may take to become ready")
+      ->capture_default_str();
+  app.add_option("--settle-ms", f.settle_ms,
+                 "Handover: how long a new worker must stay up after ready before it takes over")
+      ->capture_default_str();
   auto* schema = app.add_subcommand("schema", "Print the plugin parameter schema as JSON");
   auto* version = app.add_subcommand("version", "Print the version");
+  auto* worker = app.add_subcommand("worker", "Run one worker generation (used by the supervisor)");
+  worker->group("");  // internal
+  worker->add_option("--channel-fd", f.channel_fd)->required();
+  worker->add_option("--generation", f.generation)->required();
+  worker->add_option("-c,--config", f.config)->required();
+  worker->add_option("--root-dir", f.root_dir);
+  worker->add_option("--log-level", f.log_level);
+  worker->add_option("--shutdown-timeout", f.shutdown_timeout);
+  auto* ctl = app.add_subcommand("ctl", "Control a running agentd");
+  ctl->require_subcommand(1);
+  ctl->add_option("--control", f.control, "Control socket (default ROOT_DIR/agentd.sock)");
+  ctl->add_option("--root-dir", f.root_dir, "Data directory of the agent");
+  auto* status = ctl->add_subcommand("status", "Print the supervisor's status as JSON");
+  auto* reload = ctl->add_subcommand("reload", "Staged handover to the config (waits for it)");
+  reload->add_option("-c,--config", f.config, "New config file (default: the current one)");
+  auto* upgrade = ctl->add_subcommand("upgrade", "Staged handover to a binary (waits for it)");
+  upgrade->add_option("--binary", f.binary, "New agentd binary")->required();
+  upgrade->add_option("-c,--config", f.config, "New config file (default: the current one)");
   CLI11_PARSE(app, argc, argv);
   if (*schema) {
     std::cout << logctl::config::plugin_schema_json().dump(2) << "\n";
     return 0;
   }
   if (*version) {
-    std::cout << "agentd " LOGCTL_VERSION "\n";
+    std::cout << "agentd " AGENTD_BUILD_VERSION "\n";
     return 0;
+  }
+  if (*worker) {
+    WorkerOptions w;
+    w.config = f.config;
+    w.root_dir = f.root_dir;
+    w.log_level = f.log_level;
+    w.channel_fd = f.channel_fd;
+    w.generation = f.generation;
+    w.shutdown_timeout = std::chrono::seconds(f.shutdown_timeout);
+    w.fault = static_cast<Fault>(AGENTD_FAULT);
+    raise_fd_limit();
+    return run_worker(w);
+  }
+  if (*ctl) {
+    return run_ctl(f, *status ? "status" : *reload ? "reload" : "upgrade");
   }
   if (f.config.empty()) {
     std::cerr << "agentd: -c FILE is required\n" << app.help();
     return 2;
   }
-  return run(f);
+  return run_supervisor(f, self_path(argv[0]));
 }

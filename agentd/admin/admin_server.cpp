@@ -42,8 +42,15 @@ Status AdminServer::start(const std::string& endpoint) {
     res.set_content(ready_ ? "ready\n" : "starting\n", "text/plain");
   });
   server_->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
-    res.set_content(metrics_.render(), "text/plain; version=0.0.4");
+    std::string text = metrics_.render();
+    if (extra_metrics_) text += extra_metrics_();
+    res.set_content(text, "text/plain; version=0.0.4");
   });
+  if (status_) {
+    server_->Get("/status", [this](const httplib::Request&, httplib::Response& res) {
+      res.set_content(status_(), "application/json");
+    });
+  }
   if (port == 0) {
     port_ = server_->bind_to_any_port(host);
   } else {

@@ -210,7 +210,14 @@ void Pipeline::stop_core(Core& core) {
 }
 
 Status Pipeline::start(Reading reading) {
-  if (auto s = start_core(*core_); !s) return s;
+  // Held: tails too wait for activate(), so a new generation that dies before
+  // it takes over has read nothing the old one would not read again.
+  for (; core_->started_outputs < core_->outputs.size(); ++core_->started_outputs) {
+    if (auto s = core_->outputs[core_->started_outputs]->start(); !s) return s;
+  }
+  if (reading == Reading::kNow) {
+    if (auto s = start_core(*core_); !s) return s;
+  }
   gate_.set(core_->router.get());
   for (; started_network_ < network_.size(); ++started_network_) {
     if (auto s = network_[started_network_]->start(reading); !s) return s;
@@ -219,8 +226,10 @@ Status Pipeline::start(Reading reading) {
   return {};
 }
 
-void Pipeline::activate() {
+Status Pipeline::activate() {
+  if (auto s = start_core(*core_); !s) return s;
   for (auto& in : network_) in->activate();
+  return {};
 }
 
 void Pipeline::stop() {

@@ -56,7 +56,8 @@ class Pipeline {
                                                  Metrics& metrics);
   ~Pipeline();
   Status start(Reading reading = Reading::kNow);
-  void activate();
+  // Starts held tails and lets network inputs read.
+  Status activate();
   void stop();
   bool started() const { return started_; }
 

@@ -56,6 +56,14 @@ bool enabled(Level level) {
   return static_cast<int>(level) >= g_level.load();
 }
 
+namespace {
+std::string g_process;  // written once before any thread starts
+}  // namespace
+
+void set_process(const std::string& name) {
+  g_process = name + ": ";
+}
+
 void write(Level level, const std::string& message) {
   if (!enabled(level)) return;
   std::int64_t ns = now_ns();
@@ -70,6 +78,7 @@ void write(Level level, const std::string& message) {
   out += ms;
   out += name(level);
   out += "] ";
+  out += g_process;
   out += message;
   out += '\n';
   // One write(2) per line keeps lines whole when threads log concurrently.

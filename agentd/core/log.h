@@ -1,4 +1,4 @@
-// Process log: one line per message to stderr, "2026-11-23T10:00:00.123Z [warn] text".
+// Process log: one line per message to stderr, "2026-11-23T10:00:00.123Z [warn] worker 3: text".
 // Rate-limited helpers keep a flood of bad input from flooding the log; the
 // metrics count every occurrence regardless.
 // Thread safety: all functions are safe from any thread.
@@ -12,6 +12,8 @@ namespace logctl::agentd::log {
 enum class Level { kTrace, kDebug, kInfo, kWarn, kError, kFatal };
 
 void set_level(Level level);
+// Names the process in every line ("supervisor", "worker 3"); set once at start.
+void set_process(const std::string& name);
 bool parse_level(const std::string& name, Level& out);
 bool enabled(Level level);
 void write(Level level, const std::string& message);

@@ -497,6 +497,8 @@ class NetworkInput final : public Input {
   InputContext ctx_;
   Counters c_;
   asio::io_context io_{1};
+  // Keeps run() going while nothing is pending (a held input has no wait yet).
+  asio::executor_work_guard<asio::io_context::executor_type> work_{io_.get_executor()};
   asio::ip::tcp::acceptor acceptor_{io_};
   asio::ip::udp::socket udp_{io_};
   std::unordered_set<std::shared_ptr<Conn>> conns_;

@@ -202,6 +202,6 @@ TEST_CASE("two agentd processes never share a buffer directory") {
   CHECK(second.process().wait() == 1);
   CHECK_THAT(second.process().log(),
              Catch::Contains("shared-buf is in use by another process (pid " +
-                             std::to_string(first.process().pid()) + ")"));
+                             std::to_string(first.worker_pid()) + ")"));
   CHECK(first.process().running());
 }

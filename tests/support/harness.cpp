@@ -1,5 +1,10 @@
 #include "support/harness.h"
 
+#include <sys/un.h>
+
+#include <cstring>
+#include <nlohmann/json.hpp>
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -117,11 +122,18 @@ std::string agentd_bin() {
   return AGENTD_BIN;
 }
 
-Agent::Agent(const std::string& config_text, const TempDir& dir, const std::string& name)
+std::string agentd_build(const std::string& name) {
+  std::string bin = AGENTD_BIN;
+  return bin.substr(0, bin.rfind('/') + 1) + name;
+}
+
+Agent::Agent(const std::string& config_text, const TempDir& dir, const std::string& name,
+             std::vector<std::string> extra_args)
     : config_path_(dir / (name + ".conf")),
       log_path_(dir / (name + ".log")),
       root_(dir / (name + "-data")),
-      admin_port_(free_port()) {
+      admin_port_(free_port()),
+      extra_args_(std::move(extra_args)) {
   write_file(config_path_, config_text);
   launch();
 }
@@ -134,10 +146,36 @@ Agent::~Agent() {
 }
 
 void Agent::launch() {
-  proc_ = std::make_unique<Process>(
-      std::vector<std::string>{agentd_bin(), "-c", config_path_, "--root-dir", root_, "--admin",
-                               "127.0.0.1:" + std::to_string(admin_port_)},
-      log_path_);
+  std::vector<std::string> argv{agentd_bin(), "-c",      config_path_,
+                                "--root-dir", root_,         "--admin",
+                                "127.0.0.1:" + std::to_string(admin_port_)};
+  argv.insert(argv.end(), extra_args_.begin(), extra_args_.end());
+  proc_ = std::make_unique<Process>(argv, log_path_);
+}
+
+std::string Agent::control(const std::string& request) const {
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  std::string path = root_ + "/agentd.sock";
+  std::strncpy(a.sun_path, path.c_str(), sizeof a.sun_path - 1);
+  std::string reply;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
+    std::string line = request + "\n";
+    if (::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size())) {
+      char buf[4096];
+      for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0;) {
+        reply.append(buf, static_cast<std::size_t>(n));
+      }
+    }
+  }
+  ::close(fd);
+  return reply;
+}
+
+long Agent::worker_pid() const {
+  auto j = nlohmann::json::parse(control(R"({"op":"status"})"), nullptr, false);
+  return j.is_object() ? j.value("worker_pid", -1L) : -1;
 }
 
 void Agent::restart() {

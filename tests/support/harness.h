@@ -56,13 +56,16 @@ class Process {
 // A TCP/UDP port that was free a moment ago (bound to port 0 and released).
 int free_port(bool udp = false);
 
-// The agentd binary built by this tree.
+// The agentd binary built by this tree, and its test builds by name
+// ("agentd-next", "agentd-broken-exit", "agentd-broken-hang", "agentd-broken-crash").
 std::string agentd_bin();
+std::string agentd_build(const std::string& name);
 
-// Starts agentd with a config and an admin port; waits until /readyz.
+// Starts agentd (the supervisor) with a config and an admin port.
 class Agent {
  public:
-  Agent(const std::string& config_text, const TempDir& dir, const std::string& name = "agentd");
+  Agent(const std::string& config_text, const TempDir& dir, const std::string& name = "agentd",
+        std::vector<std::string> extra_args = {});
   ~Agent();
   bool ready(std::chrono::milliseconds timeout = 20s);
   double metric(const std::string& name, const std::string& labels = "") const;
@@ -70,11 +73,19 @@ class Agent {
   Process& process() { return *proc_; }
   int admin_port() const { return admin_port_; }
   void restart();
+  // One request on the control socket ({"op":"status"|"reload"|"upgrade",...});
+  // returns the JSON reply ("" if the socket is not there).
+  std::string control(const std::string& request) const;
+  // Pid of the serving worker, from the status (-1 if unknown).
+  long worker_pid() const;
+  const std::string& config_path() const { return config_path_; }
+  const std::string& root() const { return root_; }
 
  private:
   void launch();
   std::string config_path_, log_path_, root_;
   int admin_port_;
+  std::vector<std::string> extra_args_;
   std::unique_ptr<Process> proc_;
 };
 

@@ -1,0 +1,276 @@
+#include "agentd/app/worker.h"
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+
+#include "agentd/admin/admin_server.h"
+#include "agentd/app/pipeline.h"
+#include "agentd/core/log.h"
+#include "agentd/platform/fs.h"
+#include "agentd/supervisor/channel.h"
+#include "logctl/schema/pipeline_config.h"
+
+namespace logctl::agentd {
+namespace {
+
+using handover::Message;
+using handover::MessageType;
+
+// A memfd holding a released connection's unparsed bytes.
+Result<int> pending_memfd(const std::string& bytes) {
+  int fd = ::memfd_create("agentd-pending", MFD_CLOEXEC);
+  if (fd < 0) return std::unexpected(fs::errno_error("memfd_create", "pending bytes", errno));
+  std::size_t off = 0;
+  while (off < bytes.size()) {
+    ssize_t n = ::pwrite(fd, bytes.data() + off, bytes.size() - off, static_cast<off_t>(off));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      int err = errno;
+      ::close(fd);
+      return std::unexpected(fs::errno_error("write", "pending bytes", err));
+    }
+    off += static_cast<std::size_t>(n);
+  }
+  return fd;
+}
+
+std::string read_memfd(int fd, std::size_t size) {
+  std::string out(size, '\0');
+  std::size_t off = 0;
+  while (off < size) {
+    ssize_t n = ::pread(fd, out.data() + off, size - off, static_cast<off_t>(off));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    off += static_cast<std::size_t>(n);
+  }
+  out.resize(off);
+  return out;
+}
+
+class Worker {
+ public:
+  Worker(const WorkerOptions& o, int signal_fd)
+      : o_(o), channel_(o.channel_fd), signals_(signal_fd), admin_(metrics_) {}
+
+  int run();
+
+ private:
+  Status prepare();
+  Status start(const Message& m);
+  // One control message; false when the worker should exit.
+  bool handle(const Message& m, std::vector<int>& fds);
+  bool switch_over();
+  Status reply(MessageType t, std::int64_t count = 0) {
+    Message m(t);
+    m.count = count;
+    return channel_.send(m);
+  }
+  void fail(const std::string& reason) {
+    log::error(reason);
+    (void)channel_.failed(reason);
+  }
+
+  const WorkerOptions& o_;
+  WorkerChannel channel_;
+  int signals_;
+  SystemClock clock_;
+  Metrics metrics_;
+  AdminServer admin_;
+  std::unique_ptr<Pipeline> pipeline_;
+};
+
+Status Worker::prepare() {
+  auto cfg = config::load_pipeline(o_.config);
+  if (!cfg) return make_error(ErrorCode::kInvalidArgument, "config error: " + cfg.error().message);
+  std::string level = o_.log_level.empty() ? cfg->system.str("log_level") : o_.log_level;
+  log::Level lv;
+  if (!log::parse_level(level, lv)) {
+    return make_error(ErrorCode::kInvalidArgument, "unknown log level '" + level + "'");
+  }
+  log::set_level(lv);
+  PipelineOptions po;
+  po.root_dir = o_.root_dir.empty() ? cfg->system.str("root_dir") : o_.root_dir;
+  po.shutdown_timeout = o_.shutdown_timeout;
+  po.listen = [this](const std::string& key) { return channel_.listen(key); };
+  auto p = Pipeline::build(*cfg, po, clock_, metrics_);
+  if (!p) return make_error(ErrorCode::kInvalidArgument, "config error: " + p.error().message);
+  pipeline_ = std::move(*p);
+  return {};
+}
+
+Status Worker::start(const Message& m) {
+  if (auto s = admin_.start("127.0.0.1:0"); !s) return s;
+  if (auto s = pipeline_->start(m.hold ? Reading::kHeld : Reading::kNow); !s) return s;
+  admin_.set_ready(true);
+  return {};
+}
+
+int Worker::run() {
+  auto version = channel_.hello(::getpid(), o_.generation);
+  if (!version) {
+    log::error("handover channel: " + version.error().message);
+    return 3;
+  }
+  if (o_.fault == Fault::kExitAtStart) {
+    log::error("fault injected: exiting at start");
+    return 1;
+  }
+  if (auto s = prepare(); !s) {
+    fail(s.error().message);
+    return 1;
+  }
+  (void)reply(MessageType::kPrepared);
+  auto m = channel_.receive(nullptr);
+  if (!m || m->type != MessageType::kStart) {
+    log::error("handover channel: expected start");
+    return 1;
+  }
+  if (auto s = start(*m); !s) {
+    fail("start failed: " + s.error().message);
+    pipeline_->stop();
+    return 1;
+  }
+  if (o_.fault != Fault::kNeverReady) {
+    (void)channel_.ready(admin_.port());
+    log::info("ready" + std::string(m->hold ? " (network inputs held)" : ""));
+  }
+  if (o_.fault == Fault::kCrashAfterReady) {
+    log::error("fault injected: crashing after ready");
+    std::abort();
+  }
+  for (;;) {
+    pollfd fds[2] = {{channel_.fd(), POLLIN, 0}, {signals_, POLLIN, 0}};
+    if (::poll(fds, 2, -1) < 0) continue;  // EINTR
+    if (fds[1].revents & POLLIN) {
+      signalfd_siginfo si{};
+      if (::read(signals_, &si, sizeof si) == sizeof si) {
+        log::info(std::string("stopping on ") + strsignal(static_cast<int>(si.ssi_signo)));
+        break;
+      }
+    }
+    if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+      std::vector<int> passed;
+      auto msg = channel_.receive(&passed);
+      if (!msg) {
+        log::warn("supervisor channel closed (" + msg.error().message + "); stopping");
+        break;
+      }
+      if (!handle(*msg, passed)) return 0;
+    }
+  }
+  admin_.set_ready(false);
+  pipeline_->stop();
+  admin_.stop();
+  log::info("stopped");
+  return 0;
+}
+
+bool Worker::handle(const Message& m, std::vector<int>& fds) {
+  switch (m.type) {
+    case MessageType::kActivate:
+      if (auto s = pipeline_->activate(); !s) {
+        fail("activate failed: " + s.error().message);
+      } else {
+        (void)reply(MessageType::kActive);
+      }
+      return true;
+    case MessageType::kSourceOnly: {
+      auto kept = pipeline_->enter_source_only(m.spool);
+      if (!kept) {
+        fail("source-only failed: " + kept.error().message);
+      } else {
+        log::info("source-only: outputs and tails stopped, " + std::to_string(*kept) +
+                  " memory-buffer event(s) spooled to " + m.spool);
+        (void)reply(MessageType::kSourceOnlyDone, static_cast<std::int64_t>(*kept));
+      }
+      return true;
+    }
+    case MessageType::kResume:
+      if (auto s = pipeline_->resume(); !s) {
+        fail("resume failed: " + s.error().message);
+      } else {
+        log::info("resumed normal mode (handover rolled back)");
+        (void)reply(MessageType::kResumed);
+      }
+      return true;
+    case MessageType::kSwitchOver:
+      return switch_over();
+    case MessageType::kConnection: {
+      if (fds.empty()) return true;
+      HandedConnection c{m.key, fds[0], ""};
+      if (fds.size() > 1) c.pending = read_memfd(fds[1], static_cast<std::size_t>(m.pending));
+      for (std::size_t i = 1; i < fds.size(); ++i) ::close(fds[i]);
+      if (auto s = pipeline_->adopt(std::move(c)); !s) log::warn(s.error().message);
+      return true;
+    }
+    case MessageType::kIngest: {
+      auto n = pipeline_->ingest(m.spool);
+      if (!n) {
+        fail("ingest failed: " + n.error().message);
+      } else {
+        (void)reply(MessageType::kIngested, static_cast<std::int64_t>(*n));
+      }
+      return true;
+    }
+    default:
+      for (int fd : fds) ::close(fd);
+      log::warn(std::string("unexpected handover message '") +
+                handover::message_type_name(m.type) + "' ignored");
+      return true;
+  }
+}
+
+bool Worker::switch_over() {
+  auto conns = pipeline_->release_connections();
+  std::int64_t handed = 0;
+  for (auto& c : conns) {
+    Message m(MessageType::kConnection);
+    m.key = c.key;
+    m.pending = static_cast<std::int64_t>(c.pending.size());
+    std::vector<int> fds{c.fd};
+    if (!c.pending.empty()) {
+      auto mem = pending_memfd(c.pending);
+      if (mem) fds.push_back(*mem);
+    }
+    if (channel_.send(m, fds)) ++handed;
+    for (int fd : fds) ::close(fd);
+  }
+  std::string spool = pipeline_->seal_spool();
+  Message done(MessageType::kSwitched);
+  done.spool = spool;
+  done.count = handed;
+  (void)channel_.send(done);
+  log::info("switched over: " + std::to_string(handed) + " connection(s) handed on, spool " +
+            spool + " sealed; exiting");
+  pipeline_->stop();
+  admin_.stop();
+  return false;
+}
+
+}  // namespace
+
+int run_worker(const WorkerOptions& o) {
+  log::set_process("worker " + std::to_string(o.generation));
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  for (int s : {SIGTERM, SIGINT, SIGHUP, SIGUSR2}) sigaddset(&sigs, s);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGTERM);
+  sigaddset(&stop, SIGINT);
+  int sfd = ::signalfd(-1, &stop, SFD_CLOEXEC);
+  Worker w(o, sfd);
+  int rc = w.run();
+  ::close(sfd);
+  return rc;
+}
+
+}  // namespace logctl::agentd

@@ -1,0 +1,693 @@
+#include "agentd/supervisor/supervisor.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <httplib.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <nlohmann/json.hpp>
+
+#include "agentd/core/log.h"
+#include "agentd/platform/fd_passing.h"
+#include "agentd/platform/fs.h"
+
+namespace logctl::agentd {
+namespace {
+
+using handover::Message;
+using handover::MessageType;
+using std::chrono::steady_clock;
+using json = nlohmann::json;
+
+constexpr auto kRollbackWindow = std::chrono::seconds(60);  // a crash this soon after a commit
+constexpr std::size_t kMaxControlRequest = 64 * 1024;
+
+std::string describe_exit(int status) {
+  if (status < 0) return "did not exit";
+  if (WIFEXITED(status)) return "exited with code " + std::to_string(WEXITSTATUS(status));
+  if (WIFSIGNALED(status)) return std::string("killed by ") + strsignal(WTERMSIG(status));
+  return "stopped";
+}
+
+const char* result_name(HandoverResult r) {
+  switch (r) {
+    case HandoverResult::kCommitted:
+      return "committed";
+    case HandoverResult::kRolledBack:
+      return "rolled_back";
+    case HandoverResult::kRejected:
+      return "rejected";
+  }
+  return "?";
+}
+
+// systemd's sd_notify protocol (Type=notify / notify-reload), without libsystemd.
+void sd_notify(const std::string& state) {
+  const char* path = ::getenv("NOTIFY_SOCKET");
+  if (!path || !*path) return;
+  int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return;
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  std::strncpy(a.sun_path, path, sizeof a.sun_path - 1);
+  if (a.sun_path[0] == '@') a.sun_path[0] = '\0';
+  ::sendto(fd, state.data(), state.size(), MSG_NOSIGNAL, reinterpret_cast<sockaddr*>(&a),
+           sizeof a);
+  ::close(fd);
+}
+
+double ms_since(steady_clock::time_point t) {
+  return std::chrono::duration<double, std::milli>(steady_clock::now() - t).count();
+}
+
+}  // namespace
+
+std::string HandoverReport::json() const {
+  nlohmann::json j = {{"ok", result == HandoverResult::kCommitted},
+                      {"result", result_name(result)},
+                      {"generation", generation}};
+  if (!reason.empty()) j["reason"] = reason;
+  nlohmann::json ph = nlohmann::json::object();
+  for (const auto& [name, ms] : phases) ph[name] = ms;
+  j["phases_ms"] = ph;
+  return j.dump();
+}
+
+Supervisor::Supervisor(SupervisorOptions options)
+    : o_(std::move(options)),
+      admin_(metrics_),
+      c_committed_(metrics_.counter("agentd_handover_total", "Handovers by result.",
+                                    {{"result", "committed"}})),
+      c_rolled_back_(metrics_.counter("agentd_handover_total", "Handovers by result.",
+                                      {{"result", "rolled_back"}})),
+      c_rejected_(metrics_.counter("agentd_handover_total", "Handovers by result.",
+                                   {{"result", "rejected"}})),
+      c_worker_restarts_(metrics_.counter("agentd_worker_restarts_total",
+                                          "Workers restarted after an unexpected exit.", {})),
+      g_generation_(metrics_.gauge("agentd_generation", "Generation of the serving worker.", {})),
+      g_in_progress_(metrics_.gauge("agentd_handover_in_progress", "1 while a handover runs.", {})),
+      g_last_ms_(metrics_.gauge("agentd_handover_last_duration_milliseconds",
+                                "Duration of the last handover.", {})) {
+  if (o_.control_path.empty()) o_.control_path = o_.root_dir + "/agentd.sock";
+}
+
+Supervisor::~Supervisor() {
+  if (control_ >= 0) {
+    ::shutdown(control_, SHUT_RDWR);
+    if (control_thread_.joinable()) control_thread_.join();
+    ::close(control_);
+    ::unlink(o_.control_path.c_str());
+  }
+  for (int fd : {signals_, wake_, current_.fd}) {
+    if (fd >= 0) ::close(fd);
+  }
+}
+
+// ---- workers ----
+
+Result<Supervisor::Worker> Supervisor::spawn(const GenerationSpec& spec, std::int64_t generation) {
+  int pair[2];
+  if (auto s = fdpass::socket_pair(pair); !s) return std::unexpected(s.error());
+  std::vector<std::string> args = {spec.binary,
+                                   "worker",
+                                   "--channel-fd",
+                                   "3",
+                                   "-c",
+                                   spec.config,
+                                   "--root-dir",
+                                   o_.root_dir,
+                                   "--generation",
+                                   std::to_string(generation),
+                                   "--shutdown-timeout",
+                                   std::to_string(o_.shutdown_timeout)};
+  if (!o_.log_level.empty()) {
+    args.push_back("--log-level");
+    args.push_back(o_.log_level);
+  }
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t parent = ::getpid();
+  pid_t pid = ::fork();
+  if (pid < 0) {
+    int err = errno;
+    ::close(pair[0]);
+    ::close(pair[1]);
+    return std::unexpected(fs::errno_error("fork", spec.binary, err));
+  }
+  if (pid == 0) {
+    // Child: async-signal-safe calls only until exec.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // a worker never outlives its supervisor
+    if (::getppid() != parent) ::_exit(126);
+    if (pair[1] == 3) {
+      ::fcntl(3, F_SETFD, 0);
+    } else {
+      ::dup2(pair[1], 3);
+    }
+    ::close_range(4, ~0U, 0);
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  ::close(pair[1]);
+  Worker w;
+  w.pid = pid;
+  w.fd = pair[0];
+  w.channel = std::make_unique<SupervisorChannel>(pair[0], sockets_);
+  w.generation = generation;
+  w.spec = spec;
+  log::info("generation " + std::to_string(generation) + ": started worker pid " +
+            std::to_string(pid) + " (" + spec.binary + ", " + spec.config + ")");
+  return w;
+}
+
+int Supervisor::reap(Worker& w, Deadline deadline) {
+  if (w.pid <= 0) return -1;
+  for (;;) {
+    int status = 0;
+    pid_t r = ::waitpid(w.pid, &status, deadline ? WNOHANG : 0);
+    if (r == w.pid) {
+      w.pid = -1;
+      return status;
+    }
+    if (r < 0 && errno != EINTR) {
+      w.pid = -1;
+      return -1;
+    }
+    if (deadline && steady_clock::now() >= *deadline) return -1;
+    if (deadline) ::poll(nullptr, 0, 2);  // a short wait between checks
+  }
+}
+
+void Supervisor::kill_worker(Worker& w) {
+  if (w.pid > 0) {
+    ::kill(w.pid, SIGKILL);
+    reap(w, std::nullopt);
+  }
+  if (w.fd >= 0) ::close(w.fd);
+  w.fd = -1;
+  w.channel.reset();
+}
+
+// Awaits prepared, sends start, awaits ready; names the cause of a failure.
+Status Supervisor::bring_up(Worker& w, bool hold) {
+  auto cause = [&](const Result<Message>& m, const char* step) -> Status {
+    std::string why;
+    if (m && m->type == MessageType::kFailed) {
+      why = m->reason;
+    } else if (!m && m.error().message.find("timed out") != std::string::npos) {
+      why = std::string("no ") + step + " within " + std::to_string(o_.ready_timeout.count()) +
+            " ms";
+    } else if (!m) {
+      int status = reap(w, steady_clock::now() + std::chrono::seconds(2));
+      why = status >= 0 ? "worker " + describe_exit(status) : m.error().message;
+    }
+    return make_error(ErrorCode::kUnavailable,
+                      "generation " + std::to_string(w.generation) + ": " + why);
+  };
+  auto deadline = steady_clock::now() + o_.ready_timeout;
+  auto m = w.channel->await({MessageType::kPrepared}, deadline);
+  if (!m || m->type != MessageType::kPrepared) return cause(m, "prepared");
+  Message start(MessageType::kStart);
+  start.hold = hold;
+  if (auto s = w.channel->send(start); !s) return s;
+  m = w.channel->await({MessageType::kReady}, deadline);
+  if (!m || m->type != MessageType::kReady) return cause(m, "ready");
+  w.admin_port = m->admin_port;
+  return {};
+}
+
+// ---- the handover ----
+
+HandoverReport Supervisor::roll_back(Worker& fresh, HandoverReport report,
+                                     const std::string& why) {
+  auto t = steady_clock::now();
+  kill_worker(fresh);
+  report.result = HandoverResult::kRolledBack;
+  report.reason = why;
+  if (auto s = current_.channel->send(Message(MessageType::kResume)); s) {
+    auto m = current_.channel->await({MessageType::kResumed}, steady_clock::now() + o_.step_timeout);
+    if (!m || m->type != MessageType::kResumed) {
+      std::string e = m ? m->reason : m.error().message;
+      log::error("rollback: the old generation could not resume (" + e + "); restarting it");
+      kill_worker(current_);
+    }
+  }
+  report.phases.emplace_back("rollback", ms_since(t));
+  ++c_rolled_back_;
+  return report;
+}
+
+HandoverReport Supervisor::handover(const GenerationSpec& next) {
+  HandoverReport report;
+  report.generation = current_.generation;
+  auto t0 = steady_clock::now(), t = t0;
+  auto phase = [&](const char* name) {
+    report.phases.emplace_back(name, ms_since(t));
+    t = steady_clock::now();
+  };
+  auto reject = [&](const std::string& why) {
+    report.result = HandoverResult::kRejected;
+    report.reason = why;
+    ++c_rejected_;
+    return report;
+  };
+  if (current_.pid <= 0) return reject("no serving worker to hand over from");
+  log::info("handover: generation " + std::to_string(current_.generation) + " -> " +
+            std::to_string(next_generation_) + " (" + next.binary + ", " + next.config + ")");
+  auto fresh = spawn(next, next_generation_++);
+  if (!fresh) return reject(fresh.error().message);
+  // 0. prepare: the new generation negotiates and validates; nothing stops yet.
+  auto m = fresh->channel->await({MessageType::kPrepared}, steady_clock::now() + o_.ready_timeout);
+  if (!m || m->type != MessageType::kPrepared) {
+    std::string why = m ? m->reason : m.error().message;
+    if (!m && m.error().code == ErrorCode::kUnavailable &&
+        m.error().message.find("timed out") == std::string::npos) {
+      why = "worker " + describe_exit(reap(*fresh, steady_clock::now() + std::chrono::seconds(2)));
+    }
+    kill_worker(*fresh);
+    return reject("new generation failed before anything stopped: " + why);
+  }
+  phase("prepare");
+  // 1. source-only (old).
+  Message so(MessageType::kSourceOnly);
+  so.spool = o_.root_dir + "/handover/gen-" + std::to_string(current_.generation);
+  (void)current_.channel->send(so);
+  m = current_.channel->await({MessageType::kSourceOnlyDone}, steady_clock::now() + o_.step_timeout);
+  if (!m || m->type != MessageType::kSourceOnlyDone) {
+    return roll_back(*fresh, report,
+                     "old generation failed to enter source-only: " +
+                         (m ? m->reason : m.error().message));
+  }
+  phase("source_only");
+  // 2. parallel (new): everything started, network inputs held.
+  Message start(MessageType::kStart);
+  start.hold = true;
+  (void)fresh->channel->send(start);
+  m = fresh->channel->await({MessageType::kReady}, steady_clock::now() + o_.ready_timeout);
+  if (!m || m->type != MessageType::kReady) {
+    std::string why = m ? m->reason : m.error().message;
+    if (!m && m.error().message.find("timed out") != std::string::npos) {
+      why = "not ready within " + std::to_string(o_.ready_timeout.count()) + " ms";
+    } else if (!m) {
+      why = "worker " + describe_exit(reap(*fresh, steady_clock::now() + std::chrono::seconds(2)));
+    }
+    return roll_back(*fresh, report, "new generation failed to start: " + why);
+  }
+  fresh->admin_port = m->admin_port;
+  phase("start");
+  // Settle: the new generation must stay up this long before it takes traffic.
+  pollfd p{fresh->fd, POLLIN, 0};
+  if (o_.settle.count() > 0 && ::poll(&p, 1, static_cast<int>(o_.settle.count())) > 0) {
+    int status = reap(*fresh, steady_clock::now() + std::chrono::seconds(2));
+    return roll_back(*fresh, report, "new generation died after ready: worker " +
+                                         describe_exit(status));
+  }
+  phase("settle");
+  // 3. switch-over: new reads first, then old stops — no moment without a reader.
+  (void)fresh->channel->send(Message(MessageType::kActivate));
+  m = fresh->channel->await({MessageType::kActive}, steady_clock::now() + o_.step_timeout);
+  if (!m || m->type != MessageType::kActive) {
+    return roll_back(*fresh, report,
+                     "new generation failed to activate: " + (m ? m->reason : m.error().message));
+  }
+  phase("activate");
+  (void)current_.channel->send(Message(MessageType::kSwitchOver));
+  std::string spool = so.spool;
+  std::int64_t handed = 0;
+  for (;;) {
+    std::vector<int> fds;
+    m = current_.channel->await({MessageType::kConnection, MessageType::kSwitched},
+                                steady_clock::now() + o_.step_timeout, &fds);
+    if (!m || m->type != MessageType::kConnection) {
+      for (int fd : fds) ::close(fd);
+      break;
+    }
+    if (fresh->channel->send(*m, fds)) ++handed;
+    for (int fd : fds) ::close(fd);
+  }
+  if (!m || m->type != MessageType::kSwitched) {
+    log::error("handover: the old generation failed during switch-over (" +
+               (m ? m->reason : m.error().message) +
+               "); its remaining connections are lost, its spool is recovered");
+  } else if (!m->spool.empty()) {
+    spool = m->spool;
+  }
+  int status = reap(current_, steady_clock::now() + o_.step_timeout);
+  if (status < 0) kill_worker(current_);
+  if (current_.fd >= 0) ::close(current_.fd);
+  previous_ = current_.spec;
+  current_ = std::move(*fresh);
+  committed_at_ = steady_clock::now();
+  phase("switch_over");
+  // 4. the new generation takes the old one's spool.
+  Message in(MessageType::kIngest);
+  in.spool = spool;
+  (void)current_.channel->send(in);
+  m = current_.channel->await({MessageType::kIngested}, steady_clock::now() + o_.step_timeout);
+  if (!m || m->type != MessageType::kIngested) {
+    log::error("handover: spool " + spool + " not ingested (" +
+               (m ? m->reason : m.error().message) + "); it stays on disk for the next start");
+  }
+  phase("ingest");
+  report.phases.emplace_back("total", ms_since(t0));
+  report.result = HandoverResult::kCommitted;
+  report.generation = current_.generation;
+  ++c_committed_;
+  log::info("handover committed: generation " + std::to_string(current_.generation) +
+            " serves; " + std::to_string(handed) + " connection(s) handed over in " +
+            std::to_string(static_cast<long>(ms_since(t0))) + " ms");
+  return report;
+}
+
+Status Supervisor::start_first() {
+  auto w = spawn(current_.spec.binary.empty() ? o_.spec : current_.spec, next_generation_++);
+  if (!w) return std::unexpected(w.error());
+  if (auto s = bring_up(*w, /*hold=*/false); !s) {
+    kill_worker(*w);
+    return s;
+  }
+  current_ = std::move(*w);
+  ingest_leftovers();
+  return {};
+}
+
+// Spools a crashed worker left behind (a normal handover consumes its own).
+void Supervisor::ingest_leftovers() {
+  std::string dir = o_.root_dir + "/handover";
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return;
+  std::vector<std::string> found;
+  while (dirent* e = ::readdir(d)) {
+    if (std::strncmp(e->d_name, "gen-", 4) == 0) found.push_back(dir + "/" + e->d_name);
+  }
+  ::closedir(d);
+  for (const auto& spool : found) {
+    Message in(MessageType::kIngest);
+    in.spool = spool;
+    (void)current_.channel->send(in);
+    auto m = current_.channel->await({MessageType::kIngested}, steady_clock::now() + o_.step_timeout);
+    if (m && m->type == MessageType::kIngested) {
+      log::info("recovered " + std::to_string(m->count) + " event(s) from spool " + spool);
+    } else {
+      log::error("spool " + spool + " could not be recovered: " +
+                 (m ? m->reason : m.error().message));
+    }
+  }
+}
+
+void Supervisor::on_worker_exit() {
+  int status = reap(current_, steady_clock::now() + std::chrono::seconds(5));
+  std::string why = "worker of generation " + std::to_string(current_.generation) + " " +
+                    describe_exit(status);
+  kill_worker(current_);
+  ++c_worker_restarts_;
+  if (previous_ && steady_clock::now() - committed_at_ < kRollbackWindow) {
+    // The generation we just committed died soon after: back to the one before.
+    log::error(why + " soon after its handover; restarting the previous generation");
+    current_.spec = *previous_;
+    previous_.reset();
+    HandoverReport r;
+    r.result = HandoverResult::kRolledBack;
+    r.reason = why;
+    ++c_rolled_back_;
+    std::lock_guard lock(mu_);
+    last_ = r;
+  } else {
+    log::error(why + "; restarting it");
+  }
+}
+
+// ---- control socket ----
+
+void Supervisor::answer(int client) {
+  timeval tv{5, 0};
+  ::setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  std::string req;
+  char buf[4096];
+  while (req.find('\n') == std::string::npos && req.size() < kMaxControlRequest) {
+    ssize_t n = ::read(client, buf, sizeof buf);
+    if (n <= 0) break;
+    req.append(buf, static_cast<std::size_t>(n));
+  }
+  auto reply = [&](const std::string& body) {
+    std::string line = body + "\n";
+    (void)!::write(client, line.data(), line.size());
+  };
+  auto j = json::parse(req, nullptr, false);
+  std::string op = j.is_object() && j.contains("op") && j["op"].is_string() ? j["op"] : "";
+  if (op == "status") return reply(status_json());
+  if (op != "reload" && op != "upgrade") {
+    log::warn("control socket: bad request (want op status, reload or upgrade)");
+    return reply(R"({"ok":false,"error":"bad request: want {\"op\":\"status\"|\"reload\"|\"upgrade\", \"binary\"?, \"config\"?}"})");
+  }
+  auto r = std::make_shared<Request>();
+  {
+    std::lock_guard lock(mu_);
+    r->spec = spec_;
+  }
+  auto field = [&](const char* k, std::string& out) {
+    if (j.contains(k) && j[k].is_string() && !j[k].get<std::string>().empty()) out = j[k];
+  };
+  field("binary", r->spec.binary);
+  field("config", r->spec.config);
+  std::unique_lock lock(mu_);
+  if (stopping_) return reply(R"({"ok":false,"error":"agentd is stopping"})");
+  queue_.push_back(r);
+  std::uint64_t one = 1;
+  (void)!::write(wake_, &one, sizeof one);
+  done_cv_.wait(lock, [&] { return r->report.has_value(); });
+  std::string body = r->report->json();
+  lock.unlock();
+  reply(body);
+}
+
+void Supervisor::serve_control() {
+  for (;;) {
+    int client = ::accept4(control_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (client < 0) {
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      return;  // shut down
+    }
+    // One thread per client: a status request is answered while a reload waits.
+    std::thread([this, client] {
+      answer(client);
+      ::close(client);
+    }).detach();
+  }
+}
+
+// ---- status ----
+
+void Supervisor::set_status(const std::string& state) {
+  std::lock_guard lock(mu_);
+  state_ = state;
+  worker_pid_ = current_.pid;
+  worker_admin_port_ = current_.admin_port;
+  generation_ = current_.generation;
+  spec_ = current_.spec;
+  g_generation_ = current_.generation;
+}
+
+std::string Supervisor::status_json() {
+  std::lock_guard lock(mu_);
+  json j = {{"state", state_},
+            {"pid", ::getpid()},
+            {"version", o_.version},
+            {"generation", generation_},
+            {"worker_pid", worker_pid_},
+            {"binary", spec_.binary},
+            {"config", spec_.config},
+            {"queued", queue_.size()}};
+  if (last_) j["last_handover"] = json::parse(last_->json());
+  return j.dump();
+}
+
+std::string Supervisor::worker_metrics() {
+  int port;
+  {
+    std::lock_guard lock(mu_);
+    port = worker_admin_port_;
+  }
+  if (port <= 0) return "";
+  httplib::Client c("127.0.0.1", port);
+  c.set_connection_timeout(1, 0);
+  c.set_read_timeout(2, 0);
+  auto r = c.Get("/metrics");
+  return r && r->status == 200 ? r->body : "";
+}
+
+// ---- main loop ----
+
+int Supervisor::run() {
+  log::set_process("supervisor");
+  if (auto s = fs::mkdir_p(o_.root_dir, 0750); !s) {
+    log::error(s.error().message);
+    return 1;
+  }
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  for (int s : {SIGTERM, SIGINT, SIGHUP, SIGUSR2}) sigaddset(&sigs, s);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+  signals_ = ::signalfd(-1, &sigs, SFD_CLOEXEC);
+  wake_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  current_.spec = o_.spec;
+  if (auto s = start_first(); !s) {
+    log::error("start failed: " + s.error().message);
+    return 1;
+  }
+  set_status("running");
+  admin_.set_extra_metrics([this] { return worker_metrics(); });
+  admin_.set_status([this] { return status_json(); });
+  if (!o_.admin_endpoint.empty()) {
+    if (auto s = admin_.start(o_.admin_endpoint); !s) {
+      log::error(s.error().message);
+      kill_worker(current_);
+      return 1;
+    }
+  }
+  // The control socket: owner-only (the directory may be shared).
+  control_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  if (o_.control_path.size() >= sizeof a.sun_path) {
+    log::error("control socket path too long: " + o_.control_path);
+    return 1;
+  }
+  std::strcpy(a.sun_path, o_.control_path.c_str());
+  ::unlink(o_.control_path.c_str());
+  mode_t old = ::umask(0077);
+  int rc = ::bind(control_, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  ::umask(old);
+  if (rc != 0 || ::listen(control_, 16) != 0) {
+    log::error("control socket " + o_.control_path + ": " + std::strerror(errno));
+    return 1;
+  }
+  control_thread_ = std::thread([this] { serve_control(); });
+  admin_.set_ready(true);
+  sd_notify("READY=1\nMAINPID=" + std::to_string(::getpid()));
+  log::info("agentd " + o_.version + " ready: generation " + std::to_string(current_.generation) +
+            ", control socket " + o_.control_path);
+
+  std::optional<steady_clock::time_point> restart_at;
+  auto backoff = std::chrono::milliseconds(0);
+  auto run_handover = [&](const GenerationSpec& spec) {
+    sd_notify("RELOADING=1");
+    set_status("handover");
+    g_in_progress_ = 1;
+    HandoverReport r = handover(spec);
+    g_in_progress_ = 0;
+    g_last_ms_ = r.phases.empty() ? 0 : static_cast<std::int64_t>(r.phases.back().second);
+    if (r.result != HandoverResult::kCommitted) {
+      log::error(std::string("handover ") + result_name(r.result) + ": " + r.reason);
+    }
+    if (current_.pid <= 0) restart_at = steady_clock::now();
+    set_status(current_.pid > 0 ? "running" : "restarting");
+    {
+      std::lock_guard lock(mu_);
+      last_ = r;
+    }
+    sd_notify("READY=1");
+    return r;
+  };
+  while (!stopping_) {
+    pollfd fds[3] = {{signals_, POLLIN, 0}, {wake_, POLLIN, 0}, {current_.fd, POLLIN, 0}};
+    int timeout = -1;
+    if (restart_at) {
+      timeout = static_cast<int>(std::max<std::int64_t>(
+          0, std::chrono::duration_cast<std::chrono::milliseconds>(*restart_at - steady_clock::now())
+                 .count()));
+    }
+    if (::poll(fds, current_.fd >= 0 ? 3 : 2, timeout) < 0) continue;
+    if (fds[0].revents & POLLIN) {
+      signalfd_siginfo si{};
+      if (::read(signals_, &si, sizeof si) == sizeof si) {
+        int sig = static_cast<int>(si.ssi_signo);
+        if (sig == SIGTERM || sig == SIGINT) {
+          log::info(std::string("stopping on ") + strsignal(sig));
+          break;
+        }
+        // SIGHUP: reload the config; SIGUSR2: re-exec the (replaced) binary.
+        log::info(std::string(strsignal(sig)) + ": handover to the same binary and config path");
+        if (current_.pid > 0) run_handover(current_.spec);
+      }
+    }
+    if (fds[1].revents & POLLIN) {
+      std::uint64_t n;
+      (void)!::read(wake_, &n, sizeof n);
+      for (;;) {
+        std::shared_ptr<Request> r;
+        {
+          std::lock_guard lock(mu_);
+          if (queue_.empty()) break;
+          r = queue_.front();
+          queue_.pop_front();
+        }
+        HandoverReport rep = current_.pid > 0 ? run_handover(r->spec) : HandoverReport{};
+        if (current_.pid <= 0 && rep.reason.empty()) rep.reason = "no serving worker";
+        std::lock_guard lock(mu_);
+        r->report = rep;
+        done_cv_.notify_all();
+      }
+    }
+    if (current_.fd >= 0 && (fds[2].revents & (POLLIN | POLLHUP | POLLERR))) {
+      auto m = current_.channel->receive(nullptr);
+      if (!m) {
+        on_worker_exit();
+        set_status("restarting");
+        restart_at = steady_clock::now() + backoff;
+      } else {
+        log::warn(std::string("unexpected message '") + handover::message_type_name(m->type) +
+                  "' from the worker ignored");
+      }
+    }
+    if (restart_at && steady_clock::now() >= *restart_at) {
+      restart_at.reset();
+      if (auto s = start_first(); !s) {
+        backoff = std::min(std::max(backoff * 2, std::chrono::milliseconds(500)),
+                           std::chrono::milliseconds(30000));
+        log::error("restart failed: " + s.error().message + "; next try in " +
+                   std::to_string(backoff.count()) + " ms");
+        restart_at = steady_clock::now() + backoff;
+      } else {
+        backoff = std::chrono::milliseconds(0);
+        set_status("running");
+      }
+    }
+  }
+  sd_notify("STOPPING=1");
+  admin_.set_ready(false);
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+    for (auto& r : queue_) {
+      r->report = HandoverReport{};
+      r->report->reason = "agentd is stopping";
+    }
+    queue_.clear();
+    done_cv_.notify_all();
+  }
+  if (current_.pid > 0) {
+    ::kill(current_.pid, SIGTERM);
+    int status = reap(current_, steady_clock::now() + std::chrono::seconds(o_.shutdown_timeout + 5));
+    if (status < 0) kill_worker(current_);
+  }
+  admin_.stop();
+  log::info("stopped");
+  return 0;
+}
+
+}  // namespace logctl::agentd

@@ -1,0 +1,140 @@
+// The supervisor: agentd's long-lived process (stable PID). It owns the
+// listeners (SocketManager), the admin endpoints and one worker process per
+// generation, and replaces the worker by the staged handover
+// (docs/handover-protocol.md, docs/architecture.md):
+//
+//   idle --trigger--> prepare(new) --> source_only(old) --> start(new, held)
+//        --> settle --> activate(new) --> switch_over(old) --> ingest(new) --> idle
+//   any failure of the new generation before switch_over: kill(new),
+//   resume(old) --> idle (rolled back). A failure in prepare leaves old untouched.
+//
+// Triggers: SIGHUP (reload the config), requests on the control socket
+// ({"op":"reload"|"upgrade"|"status"}), one at a time, FIFO; SIGHUPs that
+// arrive during a handover are merged into one.
+// Thread safety: run() owns the main thread; the control socket and the admin
+// HTTP server have their own threads and only queue requests or read a
+// status snapshot under a lock.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "agentd/admin/admin_server.h"
+#include "agentd/core/metrics.h"
+#include "agentd/supervisor/channel.h"
+#include "agentd/supervisor/socket_manager.h"
+
+namespace logctl::agentd {
+
+// What a generation runs: a binary and a config file.
+struct GenerationSpec {
+  std::string binary;
+  std::string config;
+};
+
+struct SupervisorOptions {
+  GenerationSpec spec;
+  std::string version;  // of this binary, for /status
+  std::string root_dir;  // data directory: spools, control socket
+  std::string admin_endpoint;
+  std::string control_path;  // default <root_dir>/agentd.sock
+  std::string log_level;
+  int shutdown_timeout = 30;
+  std::chrono::milliseconds ready_timeout{30000};  // prepare and start of a worker
+  std::chrono::milliseconds step_timeout{30000};   // every other handover step
+  std::chrono::milliseconds settle{500};  // new must stay alive this long after ready
+};
+
+// One handover's outcome, as reported to the trigger and in /status.
+enum class HandoverResult {
+  kCommitted,   // the new generation serves; the old one exited
+  kRolledBack,  // the new generation failed after the old one stopped its core
+  kRejected,    // the new generation failed before anything stopped
+};
+
+struct HandoverReport {
+  HandoverResult result = HandoverResult::kRejected;
+  std::int64_t generation = 0;  // the generation serving afterwards
+  std::string reason;           // why it was not committed
+  std::vector<std::pair<std::string, double>> phases;  // name -> milliseconds
+  std::string json() const;
+};
+
+class Supervisor {
+ public:
+  explicit Supervisor(SupervisorOptions options);
+  ~Supervisor();
+  // Runs until SIGTERM/SIGINT; returns the process exit code.
+  int run();
+
+ private:
+  struct Worker {
+    pid_t pid = -1;
+    int fd = -1;  // our end of the channel
+    std::unique_ptr<SupervisorChannel> channel;
+    std::int64_t generation = 0;
+    GenerationSpec spec;
+    int admin_port = 0;
+  };
+  struct Request {
+    GenerationSpec spec;
+    std::optional<HandoverReport> report;
+  };
+
+  Result<Worker> spawn(const GenerationSpec& spec, std::int64_t generation);
+  Status bring_up(Worker& w, bool hold);
+  void kill_worker(Worker& w);
+  int reap(Worker& w, Deadline deadline);
+  HandoverReport handover(const GenerationSpec& next);
+  HandoverReport roll_back(Worker& fresh, HandoverReport report, const std::string& why);
+  Status start_first();
+  void on_worker_exit();
+  void ingest_leftovers();
+  void serve_control();
+  void answer(int client);
+  void set_status(const std::string& state);
+  std::string status_json();
+  std::string worker_metrics();
+
+  SupervisorOptions o_;
+  SocketManager sockets_;
+  Metrics metrics_;
+  AdminServer admin_;
+  Worker current_;
+  std::optional<GenerationSpec> previous_;
+  std::chrono::steady_clock::time_point committed_at_{};
+  std::int64_t next_generation_ = 1;
+  int signals_ = -1;
+  int wake_ = -1;  // eventfd: a control request is queued
+  int control_ = -1;
+  bool stopping_ = false;
+  std::thread control_thread_;
+
+  std::mutex mu_;  // guards everything below
+  std::condition_variable done_cv_;
+  std::deque<std::shared_ptr<Request>> queue_;
+  std::string state_ = "starting";
+  std::optional<HandoverReport> last_;
+  int worker_admin_port_ = 0;
+  pid_t worker_pid_ = -1;
+  std::int64_t generation_ = 0;
+  GenerationSpec spec_;
+
+  std::atomic<std::uint64_t>& c_committed_;
+  std::atomic<std::uint64_t>& c_rolled_back_;
+  std::atomic<std::uint64_t>& c_rejected_;
+  std::atomic<std::uint64_t>& c_worker_restarts_;
+  std::atomic<std::int64_t>& g_generation_;
+  std::atomic<std::int64_t>& g_in_progress_;
+  std::atomic<std::int64_t>& g_last_ms_;
+};
+
+}  // namespace logctl::agentd

@@ -1,0 +1,386 @@
+// The staged handover with real processes: numbered events from several kinds
+// of clients flow while agentd reloads its config, upgrades to another build,
+// and rolls back from broken builds; every event is counted at the far end.
+#include <signal.h>
+#include <sys/socket.h>
+
+#include <catch2/catch.hpp>
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "support/harness.h"
+
+using namespace logctl::test;
+using json = nlohmann::json;
+
+namespace {
+
+struct Ports {
+  int tcp = free_port();
+  int udp = free_port(true);
+  int syslog = free_port();
+};
+
+// Config A and B differ (flush cadence, chunk size, an extra field) but keep
+// the same inputs; both write every event to one file output with a file buffer.
+std::string config(const Ports& p, const TempDir& dir, char variant) {
+  std::string v(1, variant);
+  return "<source>\n @type tcp\n @id in_tcp\n tag tcp\n bind 127.0.0.1\n port " +
+         std::to_string(p.tcp) + "\n <parse>\n @type none\n </parse>\n</source>\n" +
+         "<source>\n @type udp\n @id in_udp\n tag udp\n bind 127.0.0.1\n port " +
+         std::to_string(p.udp) +
+         "\n receive_buffer_size 8m\n <parse>\n @type none\n </parse>\n</source>\n" +
+         "<source>\n @type syslog\n @id in_syslog\n tag sys\n bind 127.0.0.1\n port " +
+         std::to_string(p.syslog) +
+         "\n <transport tcp>\n </transport>\n <parse>\n message_format auto\n </parse>\n"
+         "</source>\n" +
+         "<source>\n @type tail\n @id in_tail\n tag tail\n path " + (dir / "app.log") +
+         "\n pos_file " + (dir / "app.pos") +
+         "\n read_from_head true\n rotate_wait 1s\n <parse>\n @type none\n </parse>\n</source>\n" +
+         "<match **>\n @type file\n @id out\n path " + (dir / "out/events") + "." + v +
+         "\n append true\n <format>\n @type json\n </format>\n <buffer>\n @type file\n path " +
+         (dir / "buf") + "\n flush_mode interval\n flush_interval " +
+         (variant == 'A' ? "0.2" : "0.3") + "\n chunk_limit_size " +
+         (variant == 'A' ? "1m" : "2m") + "\n </buffer>\n</match>\n";
+}
+
+// One numbered stream of events; numbers are base + i.
+struct Stream {
+  std::string name;
+  long base;
+  std::atomic<long> sent{0};
+  std::atomic<long> failures{0};  // resets, refused connections, failed writes
+};
+
+// Paces a loop at `per_second` (bounded load; not a wait for a condition).
+class Pace {
+ public:
+  explicit Pace(int per_second) : step_(std::chrono::microseconds(1'000'000 / per_second)) {}
+  void tick() {
+    next_ += step_;
+    std::this_thread::sleep_until(next_);
+  }
+
+ private:
+  std::chrono::microseconds step_;
+  std::chrono::steady_clock::time_point next_ = std::chrono::steady_clock::now();
+};
+
+std::string seq(long n) {
+  return "seq=" + std::to_string(n) + " handover-load";
+}
+
+// Sustained load: long-lived TCP connections, short connections opening all
+// the time, UDP, syslog over TCP, a tail file written and rotated. Bounded by
+// `max_each` events per stream and by stop().
+class Load {
+ public:
+  Load(const Ports& p, std::string tail_path, long max_each = 200'000)
+      : p_(p), tail_(std::move(tail_path)), max_(max_each) {
+    for (int i = 0; i < 3; ++i) {
+      add("tcp-long-" + std::to_string(i), [this, i](Stream& s) { long_lived(s, i); });
+    }
+    add("tcp-short", [this](Stream& s) { short_lived(s); });
+    add("udp", [this](Stream& s) { udp(s); });
+    add("syslog", [this](Stream& s) { syslog(s); });
+    add("tail", [this](Stream& s) { tail(s); });
+  }
+  ~Load() { stop(); }
+  void stop() {
+    stop_ = true;
+    for (auto& t : threads_) {
+      if (t.joinable()) t.join();
+    }
+  }
+  std::vector<std::unique_ptr<Stream>>& streams() { return streams_; }
+  long total_sent() const {
+    long n = 0;
+    for (const auto& s : streams_) n += s->sent;
+    return n;
+  }
+
+ private:
+  void add(const std::string& name, std::function<void(Stream&)> fn) {
+    streams_.push_back(std::make_unique<Stream>());
+    Stream& s = *streams_.back();
+    s.name = name;
+    s.base = static_cast<long>(streams_.size()) * 10'000'000;
+    threads_.emplace_back([&s, fn] { fn(s); });
+  }
+  bool more(const Stream& s) const { return !stop_ && s.sent < max_; }
+
+  void long_lived(Stream& s, int) {
+    TcpSender c(p_.tcp);
+    if (!c.connected()) ++s.failures;
+    Pace pace(2000);
+    while (more(s) && c.connected()) {
+      if (!c.send(seq(s.base + s.sent) + "\n")) {
+        ++s.failures;  // a reset of a long-lived connection
+        break;
+      }
+      ++s.sent;
+      pace.tick();
+    }
+  }
+  void short_lived(Stream& s) {
+    Pace pace(100);  // a new connection every 10 ms, 20 events each
+    while (more(s)) {
+      TcpSender c(p_.tcp);
+      if (!c.connected()) {
+        ++s.failures;  // refused
+      } else {
+        std::string batch;
+        for (int i = 0; i < 20; ++i) batch += seq(s.base + s.sent + i) + "\n";
+        if (c.send(batch)) {
+          s.sent += 20;
+        } else {
+          ++s.failures;
+        }
+      }
+      pace.tick();
+    }
+  }
+  void udp(Stream& s) {
+    Pace pace(2000);
+    while (more(s)) {
+      if (send_udp(p_.udp, seq(s.base + s.sent))) {
+        ++s.sent;
+      } else {
+        ++s.failures;
+      }
+      pace.tick();
+    }
+  }
+  void syslog(Stream& s) {
+    TcpSender c(p_.syslog);
+    Pace pace(2000);
+    while (more(s)) {
+      std::string m = "<14>1 2026-11-24T10:00:00.000Z host app 1 - - " + seq(s.base + s.sent) + "\n";
+      if (!c.send(m)) {
+        ++s.failures;
+        break;
+      }
+      ++s.sent;
+      pace.tick();
+    }
+  }
+  void tail(Stream& s) {
+    Pace pace(2000);
+    std::ofstream out(tail_, std::ios::app);
+    while (more(s)) {
+      out << seq(s.base + s.sent) << "\n" << std::flush;
+      ++s.sent;
+      if (s.sent % 5000 == 0) {  // rename rotation
+        out.close();
+        std::rename(tail_.c_str(), (tail_ + ".1").c_str());
+        out.open(tail_, std::ios::app);
+      }
+      pace.tick();
+    }
+  }
+
+  Ports p_;
+  std::string tail_;
+  long max_;
+  std::atomic<bool> stop_{false};
+  std::vector<std::unique_ptr<Stream>> streams_;
+  std::vector<std::thread> threads_;
+};
+
+struct Missing {
+  long missing = 0, udp_missing = 0, duplicates = 0;
+  std::string detail;
+};
+
+Missing count(Load& load, const TempDir& dir) {
+  auto c = count_numbers(files_under(dir / "out"));
+  Missing m;
+  m.duplicates = c.duplicates();
+  for (const auto& s : load.streams()) {
+    long miss = s->sent == 0 ? 0 : c.missing_in(s->base, s->base + s->sent - 1);
+    (s->name == "udp" ? m.udp_missing : m.missing) += miss;
+    m.detail += s->name + ": sent " + std::to_string(s->sent) + " missing " +
+                std::to_string(miss) + " failures " + std::to_string(s->failures) + "; ";
+  }
+  return m;
+}
+
+// Waits until every sent event arrived (UDP: up to the kernel's count of drops).
+Missing settle_and_count(Load& load, Agent& agent, const TempDir& dir) {
+  load.stop();
+  Missing m;
+  wait_until(
+      [&] {
+        m = count(load, dir);
+        return m.missing == 0 &&
+               m.udp_missing <= agent.metric("agentd_input_udp_kernel_drops_total");
+      },
+      60s);
+  return m;
+}
+
+json request(Agent& agent, const std::string& op, const std::string& binary = "",
+             const std::string& config = "") {
+  json r = {{"op", op}};
+  if (!binary.empty()) r["binary"] = binary;
+  if (!config.empty()) r["config"] = config;
+  auto reply = json::parse(agent.control(r.dump()), nullptr, false);
+  return reply.is_discarded() ? json::object() : reply;
+}
+
+long failures(Load& load) {
+  long f = 0;
+  for (const auto& s : load.streams()) f += s->failures;
+  return f;
+}
+
+const std::vector<std::string> kFast = {"--settle-ms", "200", "--ready-timeout-ms", "3000"};
+
+}  // namespace
+
+TEST_CASE("handover: SIGHUP reload keeps the supervisor PID and replaces the worker with nothing lost") {
+  TempDir dir;
+  Ports p;
+  write_file(dir / "app.log", "");
+  Agent agent(config(p, dir, 'A'), dir, "agentd", kFast);
+  REQUIRE(agent.ready());
+  long first = agent.worker_pid();
+  REQUIRE(first > 0);
+  Load load(p, dir / "app.log", 20'000);
+  REQUIRE(wait_until([&] { return load.total_sent() > 2000; }));
+  write_file(agent.config_path(), config(p, dir, 'B'));
+  agent.process().signal(SIGHUP);
+  REQUIRE(wait_until([&] {
+    long w = agent.worker_pid();
+    return w > 0 && w != first;
+  }));
+  auto status = json::parse(agent.control(R"({"op":"status"})"));
+  CHECK(status["pid"] == agent.process().pid());
+  CHECK(status["generation"] == 2);
+  CHECK(status["last_handover"]["result"] == "committed");
+  REQUIRE(wait_until([&] { return load.total_sent() > 6000; }));
+  auto m = settle_and_count(load, agent, dir);
+  INFO(m.detail);
+  CHECK(m.missing == 0);
+  CHECK(failures(load) == 0);
+}
+
+TEST_CASE("handover: 20 handovers alternating builds and configs under sustained load lose nothing") {
+  TempDir dir;
+  Ports p;
+  write_file(dir / "app.log", "");
+  write_file(dir / "A.conf", config(p, dir, 'A'));
+  write_file(dir / "B.conf", config(p, dir, 'B'));
+  Agent agent(config(p, dir, 'A'), dir, "agentd", kFast);
+  REQUIRE(agent.ready());
+  Load load(p, dir / "app.log");
+  REQUIRE(wait_until([&] { return load.total_sent() > 2000; }));
+  std::vector<double> totals;
+  for (int i = 1; i <= 20; ++i) {
+    bool odd = i % 2 == 1;
+    auto r = request(agent, "upgrade", odd ? agentd_build("agentd-next") : agentd_bin(),
+                     odd ? dir / "B.conf" : dir / "A.conf");
+    INFO("handover " << i << ": " << r.dump());
+    REQUIRE(r["result"] == "committed");
+    totals.push_back(r["phases_ms"]["total"].get<double>());
+    auto status = json::parse(agent.control(R"({"op":"status"})"));
+    CHECK(status["generation"] == i + 1);
+  }
+  CHECK(agent.metric("agentd_handover_total", "result=\"committed\"") == 20);
+  // The long-lived connections were handed from worker to worker, never reset.
+  CHECK(agent.metric("agentd_input_connections_adopted_total") >= 1);
+  auto m = settle_and_count(load, agent, dir);
+  double drops = agent.metric("agentd_input_udp_kernel_drops_total");
+  INFO(m.detail << " udp kernel drops " << drops << ", duplicates " << m.duplicates);
+  CHECK(m.missing == 0);
+  CHECK(m.udp_missing <= drops);
+  CHECK(failures(load) == 0);  // no refused connection, no reset
+}
+
+TEST_CASE("handover: each broken build is rolled back and the node keeps serving with nothing lost") {
+  TempDir dir;
+  Ports p;
+  write_file(dir / "app.log", "");
+  Agent agent(config(p, dir, 'A'), dir, "agentd", kFast);
+  REQUIRE(agent.ready());
+  Load load(p, dir / "app.log", 40'000);
+  REQUIRE(wait_until([&] { return load.total_sent() > 2000; }));
+  long worker = agent.worker_pid();
+  struct Case {
+    const char* build;
+    const char* result;
+    const char* cause;
+  };
+  for (auto c : {Case{"agentd-broken-exit", "rejected", "exited with code 1"},
+                 Case{"agentd-broken-hang", "rolled_back", "not ready within"},
+                 Case{"agentd-broken-crash", "rolled_back", "Aborted"}}) {
+    auto r = request(agent, "upgrade", agentd_build(c.build));
+    INFO(c.build << ": " << r.dump());
+    CHECK(r["result"] == c.result);
+    CHECK_THAT(r.value("reason", ""), Catch::Contains(c.cause));
+    CHECK(agent.worker_pid() == worker);  // the old generation still serves
+  }
+  CHECK(agent.metric("agentd_handover_total", "result=\"rolled_back\"") == 2);
+  CHECK(agent.metric("agentd_handover_total", "result=\"rejected\"") == 1);
+  // And a good build still goes through afterwards.
+  auto ok = request(agent, "upgrade", agentd_build("agentd-next"));
+  CHECK(ok["result"] == "committed");
+  auto m = settle_and_count(load, agent, dir);
+  INFO(m.detail);
+  CHECK(m.missing == 0);
+  CHECK(failures(load) == 0);
+}
+
+TEST_CASE("handover: kill -9 of the new worker mid-handover and of the old after ready") {
+  TempDir dir;
+  Ports p;
+  write_file(dir / "app.log", "");
+  // A long settle keeps both workers alive long enough to be killed.
+  Agent agent(config(p, dir, 'A'), dir, "agentd",
+              {"--settle-ms", "3000", "--ready-timeout-ms", "5000"});
+  REQUIRE(agent.ready());
+  Load load(p, dir / "app.log", 60'000);
+  REQUIRE(wait_until([&] { return load.total_sent() > 2000; }));
+  long old_worker = agent.worker_pid();
+  auto children = [&] {
+    std::set<long> out;
+    std::ifstream in("/proc/" + std::to_string(agent.process().pid()) + "/task/" +
+                     std::to_string(agent.process().pid()) + "/children");
+    for (long pid; in >> pid;) out.insert(pid);
+    return out;
+  };
+  SECTION("the new worker, killed during settle: rolled back") {
+    std::thread trigger([&] {
+      auto r = request(agent, "reload");
+      CHECK(r["result"] == "rolled_back");
+    });
+    long fresh = -1;
+    REQUIRE(wait_until([&] {
+      for (long c : children()) {
+        if (c != old_worker) fresh = c;
+      }
+      return fresh > 0 && json::parse(agent.control(R"({"op":"status"})"))["state"] == "handover";
+    }));
+    ::kill(static_cast<pid_t>(fresh), SIGKILL);
+    trigger.join();
+    CHECK(agent.worker_pid() == old_worker);
+  }
+  SECTION("the old worker, killed after the new one is ready: the new one takes over") {
+    std::thread trigger([&] {
+      auto r = request(agent, "reload");
+      CHECK(r["result"] == "committed");
+    });
+    // The new worker reports ready, then settles for 3 s: kill the old then.
+    REQUIRE(wait_until([&] { return agent.process().log().find("ready (network inputs held)") !=
+                                    std::string::npos; }));
+    ::kill(static_cast<pid_t>(old_worker), SIGKILL);
+    trigger.join();
+    CHECK(agent.worker_pid() != old_worker);
+  }
+  REQUIRE(wait_until([&] { return load.total_sent() > 8000; }));
+  auto m = settle_and_count(load, agent, dir);
+  INFO(m.detail);
+  CHECK(m.missing == 0);
+}
