@@ -1,5 +1,6 @@
 #include "agentd/inputs/tail_input.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <glob.h>
 #include <sys/stat.h>
@@ -150,6 +151,9 @@ class TailInput final : public Input {
       if (saved != positions_.end() && saved->second.first == st.st_ino &&
           saved->second.second <= static_cast<std::uint64_t>(st.st_size)) {
         w.offset = saved->second.second;
+      } else if (saved != positions_.end() && startup &&
+                 adopt_rotated(p, saved->second.first, saved->second.second)) {
+        w.offset = 0;  // rotated while nobody read: finish the old file, then all of this one
       } else if (startup && !s_.read_from_head) {
         w.offset = static_cast<std::uint64_t>(st.st_size);
       }
@@ -157,6 +161,43 @@ class TailInput final : public Input {
       log::info("input " + s_.id + ": following " + p + " from offset " + std::to_string(w.offset));
       active_.emplace(p, std::move(w));
     }
+  }
+
+  // The file a saved position points to was renamed away while no process
+  // tailed it (a restart, a handover): find it next to `path` by inode and
+  // finish it from the saved offset.
+  bool adopt_rotated(const std::string& path, ino_t inode, std::uint64_t offset) {
+    auto slash = path.rfind('/');
+    std::string dir = slash == std::string::npos ? "." : path.substr(0, slash);
+    std::string base = path.substr(slash == std::string::npos ? 0 : slash + 1);
+    DIR* d = ::opendir(dir.c_str());
+    if (!d) return false;
+    std::string found;
+    while (dirent* e = ::readdir(d)) {
+      std::string name = e->d_name;
+      if (name == base || name.rfind(base, 0) != 0) continue;
+      struct stat st {};
+      if (::stat((dir + "/" + name).c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
+          st.st_ino == inode && static_cast<std::uint64_t>(st.st_size) >= offset) {
+        found = dir + "/" + name;
+      }
+    }
+    ::closedir(d);
+    if (found.empty()) return false;
+    auto f = fs::File::open(found, O_RDONLY);
+    if (!f) return false;
+    Watched old;
+    old.path = path;
+    old.inode = inode;
+    old.offset = offset;
+    old.file = std::move(*f);
+    old.rotated = true;
+    old.rotated_at = steady_clock::now();
+    log::info("input " + s_.id + ": " + path + " was rotated to " + found +
+              " while not tailed; finishing it from offset " + std::to_string(offset));
+    ++c_rotations_;
+    rotated_.push_back(std::move(old));
+    return true;
   }
 
   void check_rotation(Watched& w) {
