@@ -1,15 +1,19 @@
 // tcp_loadgen: sends N numbered lines of a fixed size over one TCP connection
 // to 127.0.0.1:PORT as fast as the receiver takes them, then prints the send
-// duration. Usage: tcp_loadgen PORT COUNT [LINE_BYTES]
+// duration. Usage: tcp_loadgen PORT COUNT [LINE_BYTES] [EVENTS_PER_SECOND]
+// With a rate, lines go out in batches of rate/100 every 10 ms (bounded load
+// for demos and latency runs); without one, as fast as the receiver reads.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <thread>
 
 int main(int argc, char** argv) {
   if (argc < 3) {
@@ -19,6 +23,8 @@ int main(int argc, char** argv) {
   int port = std::atoi(argv[1]);
   long count = std::atol(argv[2]);
   std::size_t line_bytes = argc > 3 ? std::strtoul(argv[3], nullptr, 10) : 200;
+  long rate = argc > 4 ? std::atol(argv[4]) : 0;
+  long per_tick = rate > 0 ? std::max(1L, rate / 100) : 0;
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in a{};
   a.sin_family = AF_INET;
@@ -31,12 +37,14 @@ int main(int argc, char** argv) {
   std::string buf;
   buf.reserve(1 << 20);
   auto start = std::chrono::steady_clock::now();
+  auto next = start;
   for (long i = 0; i < count; ++i) {
     std::string head = "seq=" + std::to_string(i) + " ";
     buf += head;
     buf.append(line_bytes - 1 - head.size(), 'x');
     buf.push_back('\n');
-    if (buf.size() >= (1 << 20) - line_bytes || i + 1 == count) {
+    bool tick = per_tick > 0 && (i + 1) % per_tick == 0;
+    if (buf.size() >= (1 << 20) - line_bytes || i + 1 == count || tick) {
       for (std::size_t off = 0; off < buf.size();) {
         ssize_t n = ::send(fd, buf.data() + off, buf.size() - off, MSG_NOSIGNAL);
         if (n <= 0) {
@@ -46,6 +54,10 @@ int main(int argc, char** argv) {
         off += static_cast<std::size_t>(n);
       }
       buf.clear();
+      if (tick) {
+        next += std::chrono::milliseconds(10);
+        std::this_thread::sleep_until(next);
+      }
     }
   }
   ::close(fd);

@@ -179,8 +179,8 @@ Result<std::unique_ptr<Pipeline>> Pipeline::build(const config::PipelineConfig& 
   p->core_ = std::move(*core);
   for (const auto& src : config.sources) {
     if (src.type() == "tail") continue;
-    auto in = make_input(src, InputContext{p->gate_, clock, metrics, p->options_.root_dir,
-                                           p->options_.listen});
+    auto in = make_input(
+        src, InputContext{p->gate_, clock, metrics, p->options_.root_dir, p->options_.listen});
     if (!in) return std::unexpected(in.error());
     p->network_.push_back(std::move(*in));
   }

@@ -220,8 +220,8 @@ bool Worker::handle(const Message& m, std::vector<int>& fds) {
     }
     default:
       for (int fd : fds) ::close(fd);
-      log::warn(std::string("unexpected handover message '") +
-                handover::message_type_name(m.type) + "' ignored");
+      log::warn(std::string("unexpected handover message '") + handover::message_type_name(m.type) +
+                "' ignored");
       return true;
   }
 }

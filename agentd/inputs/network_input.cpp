@@ -425,9 +425,8 @@ class NetworkInput final : public Input {
     std::size_t n = c.pending.events();
     if (auto st = c.pending.emit_to(ctx_.emitter); !st) {
       c_.lost_at_stop += c.pending.events();
-      log::error("input " + s_.id + ": " + std::to_string(c.pending.events()) +
-                 " event(s) from " + c.peer.address + " could not be buffered at " + when + ": " +
-                 st.error().message);
+      log::error("input " + s_.id + ": " + std::to_string(c.pending.events()) + " event(s) from " +
+                 c.peer.address + " could not be buffered at " + when + ": " + st.error().message);
     }
     c_.records += n - c.pending.events();
   }

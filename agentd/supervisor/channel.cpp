@@ -147,7 +147,8 @@ Result<Message> SupervisorChannel::await(std::initializer_list<MessageType> type
       if (!s) return std::unexpected(s.error());
     } else {
       std::string want;
-      for (auto t : types) want += std::string(want.empty() ? "" : " or ") + handover::message_type_name(t);
+      for (auto t : types)
+        want += std::string(want.empty() ? "" : " or ") + handover::message_type_name(t);
       return unexpected_message(*m, want);
     }
   }
@@ -167,7 +168,8 @@ Result<StartupResult> SupervisorChannel::serve_startup() {
     if (m.error().code == ErrorCode::kUnavailable) return result;  // worker went away
     return std::unexpected(m.error());
   }
-  result.outcome = m->type == MessageType::kReady ? StartupOutcome::kReady : StartupOutcome::kFailed;
+  result.outcome =
+      m->type == MessageType::kReady ? StartupOutcome::kReady : StartupOutcome::kFailed;
   result.reason = m->reason;
   return result;
 }

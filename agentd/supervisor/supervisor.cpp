@@ -61,8 +61,7 @@ void sd_notify(const std::string& state) {
   a.sun_family = AF_UNIX;
   std::strncpy(a.sun_path, path, sizeof a.sun_path - 1);
   if (a.sun_path[0] == '@') a.sun_path[0] = '\0';
-  ::sendto(fd, state.data(), state.size(), MSG_NOSIGNAL, reinterpret_cast<sockaddr*>(&a),
-           sizeof a);
+  ::sendto(fd, state.data(), state.size(), MSG_NOSIGNAL, reinterpret_cast<sockaddr*>(&a), sizeof a);
   ::close(fd);
 }
 
@@ -208,8 +207,8 @@ Status Supervisor::bring_up(Worker& w, bool hold) {
     if (m && m->type == MessageType::kFailed) {
       why = m->reason;
     } else if (!m && m.error().message.find("timed out") != std::string::npos) {
-      why = std::string("no ") + step + " within " + std::to_string(o_.ready_timeout.count()) +
-            " ms";
+      why =
+          std::string("no ") + step + " within " + std::to_string(o_.ready_timeout.count()) + " ms";
     } else if (!m) {
       int status = reap(w, steady_clock::now() + std::chrono::seconds(2));
       why = status >= 0 ? "worker " + describe_exit(status) : m.error().message;
@@ -231,14 +230,14 @@ Status Supervisor::bring_up(Worker& w, bool hold) {
 
 // ---- the handover ----
 
-HandoverReport Supervisor::roll_back(Worker& fresh, HandoverReport report,
-                                     const std::string& why) {
+HandoverReport Supervisor::roll_back(Worker& fresh, HandoverReport report, const std::string& why) {
   auto t = steady_clock::now();
   kill_worker(fresh);
   report.result = HandoverResult::kRolledBack;
   report.reason = why;
   if (auto s = current_.channel->send(Message(MessageType::kResume)); s) {
-    auto m = current_.channel->await({MessageType::kResumed}, steady_clock::now() + o_.step_timeout);
+    auto m =
+        current_.channel->await({MessageType::kResumed}, steady_clock::now() + o_.step_timeout);
     if (!m || m->type != MessageType::kResumed) {
       std::string e = m ? m->reason : m.error().message;
       log::error("rollback: the old generation could not resume (" + e + "); restarting it");
@@ -285,11 +284,12 @@ HandoverReport Supervisor::handover(const GenerationSpec& next) {
   Message so(MessageType::kSourceOnly);
   so.spool = o_.root_dir + "/handover/gen-" + std::to_string(current_.generation);
   (void)current_.channel->send(so);
-  m = current_.channel->await({MessageType::kSourceOnlyDone}, steady_clock::now() + o_.step_timeout);
+  m = current_.channel->await({MessageType::kSourceOnlyDone},
+                              steady_clock::now() + o_.step_timeout);
   if (!m || m->type != MessageType::kSourceOnlyDone) {
-    return roll_back(*fresh, report,
-                     "old generation failed to enter source-only: " +
-                         (m ? m->reason : m.error().message));
+    return roll_back(
+        *fresh, report,
+        "old generation failed to enter source-only: " + (m ? m->reason : m.error().message));
   }
   phase("source_only");
   // 2. parallel (new): everything started, network inputs held.
@@ -312,8 +312,8 @@ HandoverReport Supervisor::handover(const GenerationSpec& next) {
   pollfd p{fresh->fd, POLLIN, 0};
   if (o_.settle.count() > 0 && ::poll(&p, 1, static_cast<int>(o_.settle.count())) > 0) {
     int status = reap(*fresh, steady_clock::now() + std::chrono::seconds(2));
-    return roll_back(*fresh, report, "new generation died after ready: worker " +
-                                         describe_exit(status));
+    return roll_back(*fresh, report,
+                     "new generation died after ready: worker " + describe_exit(status));
   }
   phase("settle");
   // 3. switch-over: new reads first, then old stops — no moment without a reader.
@@ -366,8 +366,8 @@ HandoverReport Supervisor::handover(const GenerationSpec& next) {
   report.result = HandoverResult::kCommitted;
   report.generation = current_.generation;
   ++c_committed_;
-  log::info("handover committed: generation " + std::to_string(current_.generation) +
-            " serves; " + std::to_string(handed) + " connection(s) handed over in " +
+  log::info("handover committed: generation " + std::to_string(current_.generation) + " serves; " +
+            std::to_string(handed) + " connection(s) handed over in " +
             std::to_string(static_cast<long>(ms_since(t0))) + " ms");
   return report;
 }
@@ -398,20 +398,21 @@ void Supervisor::ingest_leftovers() {
     Message in(MessageType::kIngest);
     in.spool = spool;
     (void)current_.channel->send(in);
-    auto m = current_.channel->await({MessageType::kIngested}, steady_clock::now() + o_.step_timeout);
+    auto m =
+        current_.channel->await({MessageType::kIngested}, steady_clock::now() + o_.step_timeout);
     if (m && m->type == MessageType::kIngested) {
       log::info("recovered " + std::to_string(m->count) + " event(s) from spool " + spool);
     } else {
-      log::error("spool " + spool + " could not be recovered: " +
-                 (m ? m->reason : m.error().message));
+      log::error("spool " + spool +
+                 " could not be recovered: " + (m ? m->reason : m.error().message));
     }
   }
 }
 
 void Supervisor::on_worker_exit() {
   int status = reap(current_, steady_clock::now() + std::chrono::seconds(5));
-  std::string why = "worker of generation " + std::to_string(current_.generation) + " " +
-                    describe_exit(status);
+  std::string why =
+      "worker of generation " + std::to_string(current_.generation) + " " + describe_exit(status);
   kill_worker(current_);
   ++c_worker_restarts_;
   if (previous_ && steady_clock::now() - committed_at_ < kRollbackWindow) {
@@ -451,7 +452,8 @@ void Supervisor::answer(int client) {
   if (op == "status") return reply(status_json());
   if (op != "reload" && op != "upgrade") {
     log::warn("control socket: bad request (want op status, reload or upgrade)");
-    return reply(R"({"ok":false,"error":"bad request: want {\"op\":\"status\"|\"reload\"|\"upgrade\", \"binary\"?, \"config\"?}"})");
+    return reply(
+        R"({"ok":false,"error":"bad request: want {\"op\":\"status\"|\"reload\"|\"upgrade\", \"binary\"?, \"config\"?}"})");
   }
   auto r = std::make_shared<Request>();
   {
@@ -503,14 +505,9 @@ void Supervisor::set_status(const std::string& state) {
 
 std::string Supervisor::status_json() {
   std::lock_guard lock(mu_);
-  json j = {{"state", state_},
-            {"pid", ::getpid()},
-            {"version", o_.version},
-            {"generation", generation_},
-            {"worker_pid", worker_pid_},
-            {"binary", spec_.binary},
-            {"config", spec_.config},
-            {"queued", queue_.size()}};
+  json j = {{"state", state_},           {"pid", ::getpid()},         {"version", o_.version},
+            {"generation", generation_}, {"worker_pid", worker_pid_}, {"binary", spec_.binary},
+            {"config", spec_.config},    {"queued", queue_.size()}};
   if (last_) j["last_handover"] = json::parse(last_->json());
   return j.dump();
 }
@@ -608,8 +605,9 @@ int Supervisor::run() {
     int timeout = -1;
     if (restart_at) {
       timeout = static_cast<int>(std::max<std::int64_t>(
-          0, std::chrono::duration_cast<std::chrono::milliseconds>(*restart_at - steady_clock::now())
-                 .count()));
+          0,
+          std::chrono::duration_cast<std::chrono::milliseconds>(*restart_at - steady_clock::now())
+              .count()));
     }
     if (::poll(fds, current_.fd >= 0 ? 3 : 2, timeout) < 0) continue;
     if (fds[0].revents & POLLIN) {
@@ -682,7 +680,8 @@ int Supervisor::run() {
   }
   if (current_.pid > 0) {
     ::kill(current_.pid, SIGTERM);
-    int status = reap(current_, steady_clock::now() + std::chrono::seconds(o_.shutdown_timeout + 5));
+    int status =
+        reap(current_, steady_clock::now() + std::chrono::seconds(o_.shutdown_timeout + 5));
     if (status < 0) kill_worker(current_);
   }
   admin_.stop();

@@ -42,7 +42,7 @@ struct GenerationSpec {
 
 struct SupervisorOptions {
   GenerationSpec spec;
-  std::string version;  // of this binary, for /status
+  std::string version;   // of this binary, for /status
   std::string root_dir;  // data directory: spools, control socket
   std::string admin_endpoint;
   std::string control_path;  // default <root_dir>/agentd.sock
@@ -50,7 +50,7 @@ struct SupervisorOptions {
   int shutdown_timeout = 30;
   std::chrono::milliseconds ready_timeout{30000};  // prepare and start of a worker
   std::chrono::milliseconds step_timeout{30000};   // every other handover step
-  std::chrono::milliseconds settle{500};  // new must stay alive this long after ready
+  std::chrono::milliseconds settle{500};           // new must stay alive this long after ready
 };
 
 // One handover's outcome, as reported to the trigger and in /status.
@@ -62,8 +62,8 @@ enum class HandoverResult {
 
 struct HandoverReport {
   HandoverResult result = HandoverResult::kRejected;
-  std::int64_t generation = 0;  // the generation serving afterwards
-  std::string reason;           // why it was not committed
+  std::int64_t generation = 0;                         // the generation serving afterwards
+  std::string reason;                                  // why it was not committed
   std::vector<std::pair<std::string, double>> phases;  // name -> milliseconds
   std::string json() const;
 };

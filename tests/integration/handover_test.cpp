@@ -157,7 +157,8 @@ class Load {
     TcpSender c(p_.syslog);
     Pace pace(2000);
     while (more(s)) {
-      std::string m = "<14>1 2026-11-24T10:00:00.000Z host app 1 - - " + seq(s.base + s.sent) + "\n";
+      std::string m =
+          "<14>1 2026-11-24T10:00:00.000Z host app 1 - - " + seq(s.base + s.sent) + "\n";
       if (!c.send(m)) {
         ++s.failures;
         break;
@@ -172,7 +173,7 @@ class Load {
     while (more(s)) {
       out << seq(s.base + s.sent) << "\n" << std::flush;
       ++s.sent;
-      if (s.sent % 5000 == 0) {  // rename rotation
+      if (s.sent % 6000 == 0) {  // rename rotation, every 3 s
         out.close();
         std::rename(tail_.c_str(), (tail_ + ".1").c_str());
         out.open(tail_, std::ios::app);
@@ -212,8 +213,8 @@ Missing count(Load& load, const TempDir& dir) {
     }
     long miss = s->sent == 0 ? 0 : c.missing_in(s->base, last);
     (s->name == "udp" ? m.udp_missing : m.missing) += miss;
-    m.detail += s->name + ": sent " + std::to_string(s->sent) + " missing " +
-                std::to_string(miss) + " failures " + std::to_string(s->failures) + "; ";
+    m.detail += s->name + ": sent " + std::to_string(s->sent) + " missing " + std::to_string(miss) +
+                " failures " + std::to_string(s->failures) + "; ";
   }
   return m;
 }
@@ -247,11 +248,12 @@ long failures(Load& load) {
   return f;
 }
 
-const std::vector<std::string> kFast = {"--settle-ms", "200", "--ready-timeout-ms", "3000"};
+const std::vector<std::string> kFast = {"--settle-ms", "200", "--ready-timeout-ms", "2000"};
 
 }  // namespace
 
-TEST_CASE("handover: SIGHUP reload keeps the supervisor PID and replaces the worker with nothing lost") {
+TEST_CASE(
+    "handover: SIGHUP reload keeps the supervisor PID and replaces the worker with nothing lost") {
   TempDir dir;
   Ports p;
   write_file(dir / "app.log", "");
@@ -278,7 +280,8 @@ TEST_CASE("handover: SIGHUP reload keeps the supervisor PID and replaces the wor
   CHECK(failures(load) == 0);
 }
 
-TEST_CASE("handover: 20 handovers alternating builds and configs under sustained load lose nothing") {
+TEST_CASE(
+    "handover: 20 handovers alternating builds and configs under sustained load lose nothing") {
   TempDir dir;
   Ports p;
   write_file(dir / "app.log", "");
@@ -310,7 +313,8 @@ TEST_CASE("handover: 20 handovers alternating builds and configs under sustained
   CHECK(failures(load) == 0);  // no refused connection, no reset
 }
 
-TEST_CASE("handover: each broken build is rolled back and the node keeps serving with nothing lost") {
+TEST_CASE(
+    "handover: each broken build is rolled back and the node keeps serving with nothing lost") {
   TempDir dir;
   Ports p;
   write_file(dir / "app.log", "");
@@ -325,7 +329,7 @@ TEST_CASE("handover: each broken build is rolled back and the node keeps serving
     const char* cause;
   };
   for (auto c : {Case{"agentd-broken-exit", "rejected", "exited with code 1"},
-                 Case{"agentd-broken-hang", "rolled_back", "not ready within"},
+                 Case{"agentd-broken-hang", "rolled_back", "not ready within 2000 ms"},
                  Case{"agentd-broken-crash", "rolled_back", "Aborted"}}) {
     auto r = request(agent, "upgrade", agentd_build(c.build));
     INFO(c.build << ": " << r.dump());

@@ -146,8 +146,12 @@ Agent::~Agent() {
 }
 
 void Agent::launch() {
-  std::vector<std::string> argv{agentd_bin(), "-c",      config_path_,
-                                "--root-dir", root_,         "--admin",
+  std::vector<std::string> argv{agentd_bin(),
+                                "-c",
+                                config_path_,
+                                "--root-dir",
+                                root_,
+                                "--admin",
                                 "127.0.0.1:" + std::to_string(admin_port_)};
   argv.insert(argv.end(), extra_args_.begin(), extra_args_.end());
   proc_ = std::make_unique<Process>(argv, log_path_);
