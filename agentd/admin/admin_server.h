@@ -1,7 +1,7 @@
 // The loopback admin endpoint: GET /healthz (process alive), /readyz (every
-// plugin started), /metrics (Prometheus text), /status (JSON, when set). Binding anything but a loopback
-// address is refused: the endpoint has no authentication.
-// Thread safety: runs its own thread; readiness is an atomic.
+// plugin started), /metrics (Prometheus text), /status (JSON, when set). Binding anything but a
+// loopback address is refused: the endpoint has no authentication. Thread safety: runs its own
+// thread; readiness is an atomic.
 #pragma once
 
 #include <atomic>

@@ -65,7 +65,7 @@ TEST_CASE("handover protocol: version negotiation") {
   CHECK(negotiate(kMinSupportedProtocolVersion, kMinSupportedProtocolVersion) ==
         kMinSupportedProtocolVersion);
   CHECK(negotiate(1, 9) == kHandoverProtocolVersion);  // newer worker, older supervisor
-  CHECK_FALSE(negotiate(1, 1));  // a version-1 worker cannot be handed over
+  CHECK_FALSE(negotiate(1, 1));                        // a version-1 worker cannot be handed over
   CHECK_FALSE(negotiate(kHandoverProtocolVersion + 1, kHandoverProtocolVersion + 2));
 }
 

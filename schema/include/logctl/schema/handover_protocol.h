@@ -36,18 +36,18 @@ inline constexpr std::size_t kMaxMessageBytes = 64 * 1024;
 // Wire names are the strings in message_type_name(); never reuse one.
 // Every message is answered or acknowledged by the type named after "->".
 enum class MessageType {
-  kHello,     // w->s {min_version, max_version, pid, generation} -> welcome | refused
-  kWelcome,   // s->w {version}
-  kRefused,   // s->w {reason}; the worker exits
-  kPrepared,  // w->s config valid, every plugin built (nothing opened yet)
-  kStart,     // s->w {hold}: open everything; hold=true: network inputs do not
-              //   read until activate -> listen* then ready | failed
-  kListen,    // w->s {key} ("tcp://127.0.0.1:5170", "udp://[::1]:514") -> listener
-  kListener,  // s->w {key, error?} + 1 fd unless error
-  kReady,     // w->s {admin_port}: every plugin started
-  kFailed,    // w->s {reason}: the step asked for failed
-  kActivate,  // s->w network inputs start reading -> active
-  kActive,    // w->s
+  kHello,           // w->s {min_version, max_version, pid, generation} -> welcome | refused
+  kWelcome,         // s->w {version}
+  kRefused,         // s->w {reason}; the worker exits
+  kPrepared,        // w->s config valid, every plugin built (nothing opened yet)
+  kStart,           // s->w {hold}: open everything; hold=true: network inputs do not
+                    //   read until activate -> listen* then ready | failed
+  kListen,          // w->s {key} ("tcp://127.0.0.1:5170", "udp://[::1]:514") -> listener
+  kListener,        // s->w {key, error?} + 1 fd unless error
+  kReady,           // w->s {admin_port}: every plugin started
+  kFailed,          // w->s {reason}: the step asked for failed
+  kActivate,        // s->w network inputs start reading -> active
+  kActive,          // w->s
   kSourceOnly,      // s->w {spool}: phase 1 -> source_only_done | failed
   kSourceOnlyDone,  // w->s {count: memory-buffer events spooled}
   kSwitchOver,      // s->w stop reading, hand connections over -> connection* switched
