@@ -43,7 +43,7 @@ struct Flags {
   std::string log_level;
   int shutdown_timeout = 30;
   int ready_timeout_ms = 30000;
-  int settle_ms = 500;
+  int settle_ms = 0;
   // worker
   int channel_fd = -1;
   std::int64_t generation = 0;

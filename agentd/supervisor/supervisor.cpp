@@ -200,30 +200,32 @@ void Supervisor::kill_worker(Worker& w) {
   w.channel.reset();
 }
 
+// Why a worker did not answer a step: its `failed` reason, the deadline, or
+// how it exited (a closed channel means the process is gone or going).
+std::string Supervisor::cause(Worker& w, const Result<Message>& m, const char* step,
+                              std::chrono::milliseconds timeout) {
+  if (m) return m->type == MessageType::kFailed ? m->reason : "unexpected answer";
+  if (m.error().message.find("timed out") != std::string::npos) {
+    return std::string("not ") + step + " within " + std::to_string(timeout.count()) + " ms";
+  }
+  int status = reap(w, steady_clock::now() + std::chrono::seconds(2));
+  return status >= 0 ? "worker " + describe_exit(status) : m.error().message;
+}
+
 // Awaits prepared, sends start, awaits ready; names the cause of a failure.
 Status Supervisor::bring_up(Worker& w, bool hold) {
-  auto cause = [&](const Result<Message>& m, const char* step) -> Status {
-    std::string why;
-    if (m && m->type == MessageType::kFailed) {
-      why = m->reason;
-    } else if (!m && m.error().message.find("timed out") != std::string::npos) {
-      why =
-          std::string("no ") + step + " within " + std::to_string(o_.ready_timeout.count()) + " ms";
-    } else if (!m) {
-      int status = reap(w, steady_clock::now() + std::chrono::seconds(2));
-      why = status >= 0 ? "worker " + describe_exit(status) : m.error().message;
-    }
-    return make_error(ErrorCode::kUnavailable,
-                      "generation " + std::to_string(w.generation) + ": " + why);
+  auto fail = [&](const Result<Message>& m, const char* step) -> Status {
+    return make_error(ErrorCode::kUnavailable, "generation " + std::to_string(w.generation) + ": " +
+                                                   cause(w, m, step, o_.ready_timeout));
   };
   auto deadline = steady_clock::now() + o_.ready_timeout;
   auto m = w.channel->await({MessageType::kPrepared}, deadline);
-  if (!m || m->type != MessageType::kPrepared) return cause(m, "prepared");
+  if (!m || m->type != MessageType::kPrepared) return fail(m, "prepared");
   Message start(MessageType::kStart);
   start.hold = hold;
   if (auto s = w.channel->send(start); !s) return s;
   m = w.channel->await({MessageType::kReady}, deadline);
-  if (!m || m->type != MessageType::kReady) return cause(m, "ready");
+  if (!m || m->type != MessageType::kReady) return fail(m, "ready");
   w.admin_port = m->admin_port;
   return {};
 }
@@ -271,11 +273,7 @@ HandoverReport Supervisor::handover(const GenerationSpec& next) {
   // 0. prepare: the new generation negotiates and validates; nothing stops yet.
   auto m = fresh->channel->await({MessageType::kPrepared}, steady_clock::now() + o_.ready_timeout);
   if (!m || m->type != MessageType::kPrepared) {
-    std::string why = m ? m->reason : m.error().message;
-    if (!m && m.error().code == ErrorCode::kUnavailable &&
-        m.error().message.find("timed out") == std::string::npos) {
-      why = "worker " + describe_exit(reap(*fresh, steady_clock::now() + std::chrono::seconds(2)));
-    }
+    std::string why = cause(*fresh, m, "prepared", o_.ready_timeout);
     kill_worker(*fresh);
     return reject("new generation failed before anything stopped: " + why);
   }
@@ -298,13 +296,9 @@ HandoverReport Supervisor::handover(const GenerationSpec& next) {
   (void)fresh->channel->send(start);
   m = fresh->channel->await({MessageType::kReady}, steady_clock::now() + o_.ready_timeout);
   if (!m || m->type != MessageType::kReady) {
-    std::string why = m ? m->reason : m.error().message;
-    if (!m && m.error().message.find("timed out") != std::string::npos) {
-      why = "not ready within " + std::to_string(o_.ready_timeout.count()) + " ms";
-    } else if (!m) {
-      why = "worker " + describe_exit(reap(*fresh, steady_clock::now() + std::chrono::seconds(2)));
-    }
-    return roll_back(*fresh, report, "new generation failed to start: " + why);
+    return roll_back(
+        *fresh, report,
+        "new generation failed to start: " + cause(*fresh, m, "ready", o_.ready_timeout));
   }
   fresh->admin_port = m->admin_port;
   phase("start");
@@ -320,8 +314,9 @@ HandoverReport Supervisor::handover(const GenerationSpec& next) {
   (void)fresh->channel->send(Message(MessageType::kActivate));
   m = fresh->channel->await({MessageType::kActive}, steady_clock::now() + o_.step_timeout);
   if (!m || m->type != MessageType::kActive) {
-    return roll_back(*fresh, report,
-                     "new generation failed to activate: " + (m ? m->reason : m.error().message));
+    return roll_back(
+        *fresh, report,
+        "new generation failed to activate: " + cause(*fresh, m, "active", o_.step_timeout));
   }
   phase("activate");
   (void)current_.channel->send(Message(MessageType::kSwitchOver));

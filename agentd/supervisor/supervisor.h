@@ -91,6 +91,8 @@ class Supervisor {
 
   Result<Worker> spawn(const GenerationSpec& spec, std::int64_t generation);
   Status bring_up(Worker& w, bool hold);
+  std::string cause(Worker& w, const Result<handover::Message>& m, const char* step,
+                    std::chrono::milliseconds timeout);
   void kill_worker(Worker& w);
   int reap(Worker& w, Deadline deadline);
   HandoverReport handover(const GenerationSpec& next);

@@ -7,6 +7,7 @@
 #include <catch2/catch.hpp>
 #include <cstdio>
 #include <fstream>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -52,6 +53,10 @@ struct Stream {
   long base;
   std::atomic<long> sent{0};
   std::atomic<long> failures{0};  // resets, refused connections, failed writes
+  // Short connections whose close was not orderly: [first, last] numbers the
+  // client knows may not have been read (only reported, excused from "missing").
+  std::mutex mu;
+  std::vector<std::pair<long, long>> unsure;
 };
 
 // Paces a loop at `per_second` (bounded load; not a wait for a condition).
@@ -132,11 +137,13 @@ class Load {
         ++s.failures;  // refused
       } else {
         std::string batch;
-        for (int i = 0; i < 20; ++i) batch += seq(s.base + s.sent + i) + "\n";
-        if (c.send(batch)) {
-          s.sent += 20;
-        } else {
-          ++s.failures;
+        long first = s.base + s.sent;
+        for (int i = 0; i < 20; ++i) batch += seq(first + i) + "\n";
+        bool ok = c.send(batch) && c.finish();
+        s.sent += 20;
+        if (!ok) {
+          std::lock_guard lock(s.mu);
+          s.unsure.emplace_back(first, first + 19);
         }
       }
       pace.tick();
@@ -212,6 +219,15 @@ Missing count(Load& load, const TempDir& dir) {
       last = highest;
     }
     long miss = s->sent == 0 ? 0 : c.missing_in(s->base, last);
+    std::lock_guard lock(s->mu);
+    for (auto [a, b] : s->unsure) {  // reset before the agent read it all
+      long lost = c.missing_in(a, b);
+      miss -= lost;
+      m.in_flight += lost;
+    }
+    if (!s->unsure.empty()) {
+      m.detail += s->name + ": " + std::to_string(s->unsure.size()) + " reset connection(s); ";
+    }
     (s->name == "udp" ? m.udp_missing : m.missing) += miss;
     m.detail += s->name + ": sent " + std::to_string(s->sent) + " missing " + std::to_string(miss) +
                 " failures " + std::to_string(s->failures) + "; ";
@@ -244,11 +260,14 @@ json request(Agent& agent, const std::string& op, const std::string& binary = ""
 
 long failures(Load& load) {
   long f = 0;
-  for (const auto& s : load.streams()) f += s->failures;
+  for (const auto& s : load.streams()) {
+    std::lock_guard lock(s->mu);
+    f += s->failures + static_cast<long>(s->unsure.size());
+  }
   return f;
 }
 
-const std::vector<std::string> kFast = {"--settle-ms", "200", "--ready-timeout-ms", "2000"};
+const std::vector<std::string> kFast = {"--settle-ms", "0", "--ready-timeout-ms", "2000"};
 
 }  // namespace
 

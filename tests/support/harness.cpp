@@ -250,6 +250,20 @@ void TcpSender::close() {
   fd_ = -1;
 }
 
+bool TcpSender::finish(std::chrono::milliseconds timeout) {
+  if (fd_ < 0) return false;
+  ::shutdown(fd_, SHUT_WR);
+  timeval tv{static_cast<time_t>(timeout.count() / 1000),
+             static_cast<suseconds_t>(timeout.count() % 1000 * 1000)};
+  ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  char buf[256];
+  ssize_t n;
+  while ((n = ::read(fd_, buf, sizeof buf)) > 0) {
+  }
+  close();
+  return n == 0;  // orderly close by the peer after it read everything
+}
+
 bool send_udp(int port, const std::string& datagram) {
   static thread_local int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
   sockaddr_in a{};

@@ -97,6 +97,9 @@ class TcpSender {
   bool connected() const { return fd_ >= 0; }
   bool send(const std::string& data);
   void close();
+  // Half-closes and waits until the peer closes too (it read everything);
+  // false on a reset or timeout: the client then knows delivery is unsure.
+  bool finish(std::chrono::milliseconds timeout = 10s);
   int fd() const { return fd_; }
 
  private:
