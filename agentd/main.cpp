@@ -49,6 +49,9 @@ struct Flags {
   std::int64_t generation = 0;
   // ctl
   std::string binary;
+  // self-upgrade
+  int inherit_state = -1;
+  std::vector<std::string> args;
 };
 
 void raise_fd_limit() {
@@ -87,6 +90,21 @@ Result<config::PipelineConfig> validate(const Flags& f) {
 }
 
 int run_supervisor(const Flags& f, const std::string& self) {
+  SupervisorOptions o;
+  o.version = AGENTD_BUILD_VERSION;
+  o.self_binary = self;
+  o.args = f.args;
+  if (f.inherit_state >= 0) {
+    // Exec'd by a supervisor upgrading itself: everything else is in the state.
+    o.inherit_fd = f.inherit_state;
+    if (!f.log_level.empty()) {
+      log::Level lv;
+      if (log::parse_level(f.log_level, lv)) log::set_level(lv);
+    }
+    raise_fd_limit();
+    Supervisor s(std::move(o));
+    return s.run();
+  }
   auto cfg = validate(f);
   if (!cfg) {
     std::cerr << "agentd: config error: " << cfg.error().message << "\n";
@@ -104,9 +122,7 @@ int run_supervisor(const Flags& f, const std::string& self) {
   }
   log::set_level(lv);
   raise_fd_limit();
-  SupervisorOptions o;
   o.spec = GenerationSpec{self, absolute(f.config)};
-  o.version = AGENTD_BUILD_VERSION;
   o.root_dir = absolute(!f.root_dir.empty()                    ? f.root_dir
                         : !cfg->system.str("root_dir").empty() ? cfg->system.str("root_dir")
                                                                : kDefaultRootDir);
@@ -169,6 +185,7 @@ int main(int argc, char** argv) {
   app.add_option("--settle-ms", f.settle_ms,
                  "Handover: how long a new worker must stay up after ready before it takes over")
       ->capture_default_str();
+  app.add_option("--inherit-state", f.inherit_state)->group("");  // self-upgrade (internal)
   auto* schema = app.add_subcommand("schema", "Print the plugin parameter schema as JSON");
   auto* version = app.add_subcommand("version", "Print the version");
   auto* worker = app.add_subcommand("worker", "Run one worker generation (used by the supervisor)");
@@ -213,7 +230,8 @@ int main(int argc, char** argv) {
   if (*ctl) {
     return run_ctl(f, *status ? "status" : *reload ? "reload" : "upgrade");
   }
-  if (f.config.empty()) {
+  f.args.assign(argv + 1, argv + argc);
+  if (f.config.empty() && f.inherit_state < 0) {
     std::cerr << "agentd: -c FILE is required\n" << app.help();
     return 2;
   }

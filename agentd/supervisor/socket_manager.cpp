@@ -22,6 +22,16 @@ std::size_t SocketManager::size() const {
   return listeners_.size();
 }
 
+std::vector<std::pair<std::string, int>> SocketManager::listeners() const {
+  std::lock_guard lock(mu_);
+  return {listeners_.begin(), listeners_.end()};
+}
+
+void SocketManager::adopt(const std::string& key, int fd) {
+  std::lock_guard lock(mu_);
+  listeners_[key] = fd;
+}
+
 Result<int> SocketManager::acquire(const std::string& text) {
   auto key = handover::parse_listener_key(text);
   if (!key) return std::unexpected(key.error());

@@ -13,6 +13,8 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "logctl/schema/handover_protocol.h"
 
@@ -29,6 +31,10 @@ class SocketManager {
   // caller owns the returned fd.
   Result<int> acquire(const std::string& key);
   std::size_t size() const;
+  // Every listener (canonical key, fd), e.g. to pass them across execve.
+  std::vector<std::pair<std::string, int>> listeners() const;
+  // Takes an inherited listener (after execve).
+  void adopt(const std::string& key, int fd);
 
  private:
   Result<int> create(const handover::ListenerKey& key);

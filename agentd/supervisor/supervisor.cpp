@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -102,12 +103,11 @@ Supervisor::Supervisor(SupervisorOptions options)
 
 Supervisor::~Supervisor() {
   if (control_ >= 0) {
-    ::shutdown(control_, SHUT_RDWR);
-    if (control_thread_.joinable()) control_thread_.join();
+    stop_control_thread();
     ::close(control_);
     ::unlink(o_.control_path.c_str());
   }
-  for (int fd : {signals_, wake_, current_.fd}) {
+  for (int fd : {signals_, wake_, control_stop_, current_.fd}) {
     if (fd >= 0) ::close(fd);
   }
 }
@@ -473,17 +473,37 @@ void Supervisor::answer(int client) {
 
 void Supervisor::serve_control() {
   for (;;) {
-    int client = ::accept4(control_, nullptr, nullptr, SOCK_CLOEXEC);
+    pollfd p[2] = {{control_, POLLIN, 0}, {control_stop_, POLLIN, 0}};
+    if (::poll(p, 2, -1) < 0) continue;
+    if (p[1].revents & POLLIN) return;  // connections wait in the backlog
+    int client = ::accept4(control_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
     if (client < 0) {
-      if (errno == EINTR || errno == ECONNABORTED) continue;
+      if (errno == EINTR || errno == ECONNABORTED || errno == EAGAIN) continue;
       return;  // shut down
+    }
+    int flags = ::fcntl(client, F_GETFL);
+    ::fcntl(client, F_SETFL, flags & ~O_NONBLOCK);
+    {
+      std::lock_guard lock(mu_);
+      ++clients_;
     }
     // One thread per client: a status request is answered while a reload waits.
     std::thread([this, client] {
       answer(client);
       ::close(client);
+      std::lock_guard lock(mu_);
+      --clients_;
+      done_cv_.notify_all();
     }).detach();
   }
+}
+
+void Supervisor::stop_control_thread() {
+  std::uint64_t one = 1;
+  (void)!::write(control_stop_, &one, sizeof one);
+  if (control_thread_.joinable()) control_thread_.join();
+  std::uint64_t n;
+  (void)!::read(control_stop_, &n, sizeof n);
 }
 
 // ---- status ----
@@ -521,10 +541,228 @@ std::string Supervisor::worker_metrics() {
   return r && r->status == 200 ? r->body : "";
 }
 
+Status Supervisor::open_control_socket() {
+  control_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  if (o_.control_path.size() >= sizeof a.sun_path) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "control socket path too long: " + o_.control_path);
+  }
+  std::strcpy(a.sun_path, o_.control_path.c_str());
+  ::unlink(o_.control_path.c_str());
+  mode_t old = ::umask(0077);  // owner-only: the directory may be shared
+  int rc = ::bind(control_, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  ::umask(old);
+  if (rc != 0 || ::listen(control_, 16) != 0) {
+    return std::unexpected(fs::errno_error("listen", "control socket " + o_.control_path, errno));
+  }
+  return {};
+}
+
+// ---- self-upgrade ----
+
+std::string Supervisor::save_state() {
+  json listeners = json::array();
+  for (const auto& [key, fd] : sockets_.listeners())
+    listeners.push_back({{"key", key}, {"fd", fd}});
+  json j = {
+      {"state_version", 1},  // bump when a field's meaning changes
+      {"listeners", listeners},
+      {"worker",
+       {{"pid", current_.pid},
+        {"fd", current_.fd},
+        {"generation", current_.generation},
+        {"binary", current_.spec.binary},
+        {"config", current_.spec.config},
+        {"admin_port", current_.admin_port}}},
+      {"next_generation", next_generation_},
+      {"counters",
+       {c_committed_.load(), c_rolled_back_.load(), c_rejected_.load(), c_worker_restarts_.load()}},
+      {"control_fd", control_},
+      {"options",
+       {{"root_dir", o_.root_dir},
+        {"admin_endpoint", o_.admin_endpoint},
+        {"control_path", o_.control_path},
+        {"log_level", o_.log_level},
+        {"shutdown_timeout", o_.shutdown_timeout},
+        {"ready_timeout_ms", o_.ready_timeout.count()},
+        {"step_timeout_ms", o_.step_timeout.count()},
+        {"settle_ms", o_.settle.count()}}}};
+  if (previous_) j["previous"] = {{"binary", previous_->binary}, {"config", previous_->config}};
+  std::lock_guard lock(mu_);
+  if (last_) j["last_handover"] = json::parse(last_->json());
+  return j.dump();
+}
+
+Status Supervisor::restore_state(int fd) {
+  std::string text;
+  char buf[4096];
+  for (ssize_t n; (n = ::pread(fd, buf, sizeof buf, static_cast<off_t>(text.size()))) > 0;) {
+    text.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  auto j = json::parse(text, nullptr, false);
+  if (j.is_discarded() || j.value("state_version", 0) != 1) {
+    return make_error(ErrorCode::kCorrupt, "inherited state is not version 1 JSON");
+  }
+  try {
+    const auto& o = j.at("options");
+    o_.root_dir = o.at("root_dir");
+    o_.admin_endpoint = o.at("admin_endpoint");
+    o_.control_path = o.at("control_path");
+    o_.log_level = o.at("log_level");
+    o_.shutdown_timeout = o.at("shutdown_timeout");
+    o_.ready_timeout = std::chrono::milliseconds(o.at("ready_timeout_ms").get<std::int64_t>());
+    o_.step_timeout = std::chrono::milliseconds(o.at("step_timeout_ms").get<std::int64_t>());
+    o_.settle = std::chrono::milliseconds(o.at("settle_ms").get<std::int64_t>());
+    auto cloexec = [](int f) { ::fcntl(f, F_SETFD, FD_CLOEXEC); };
+    for (const auto& l : j.at("listeners")) {
+      sockets_.adopt(l.at("key"), l.at("fd"));
+      cloexec(l.at("fd"));
+    }
+    const auto& w = j.at("worker");
+    current_.pid = w.at("pid");
+    current_.fd = w.at("fd");
+    cloexec(current_.fd);
+    current_.channel = std::make_unique<SupervisorChannel>(current_.fd, sockets_);
+    current_.generation = w.at("generation");
+    current_.spec = GenerationSpec{w.at("binary"), w.at("config")};
+    current_.admin_port = w.at("admin_port");
+    next_generation_ = j.at("next_generation");
+    const auto& c = j.at("counters");
+    c_committed_ = c.at(0);
+    c_rolled_back_ = c.at(1);
+    c_rejected_ = c.at(2);
+    c_worker_restarts_ = c.at(3);
+    if (j.contains("last_handover")) {
+      const auto& l = j["last_handover"];
+      HandoverReport r;
+      std::string res = l.value("result", "");
+      r.result = res == "committed"     ? HandoverResult::kCommitted
+                 : res == "rolled_back" ? HandoverResult::kRolledBack
+                                        : HandoverResult::kRejected;
+      r.generation = l.value("generation", 0);
+      r.reason = l.value("reason", "");
+      json phases = l.value("phases_ms", json::object());
+      for (const auto& [name, ms] : phases.items()) {
+        r.phases.emplace_back(name, ms.get<double>());
+      }
+      std::lock_guard lock(mu_);
+      last_ = r;
+    }
+    control_ = j.at("control_fd");
+    cloexec(control_);
+    if (j.contains("previous")) {
+      previous_ = GenerationSpec{j["previous"].at("binary"), j["previous"].at("config")};
+    }
+  } catch (const json::exception& e) {
+    return make_error(ErrorCode::kCorrupt, std::string("inherited state: ") + e.what());
+  }
+  committed_at_ = steady_clock::now();
+  return {};
+}
+
+void Supervisor::reexec(std::string binary) {
+  // Stop accepting (new clients wait in the socket's backlog and are served
+  // by the new image); serve every client already accepted, bounded.
+  stop_control_thread();
+  auto deadline = steady_clock::now() + std::chrono::seconds(10);
+  for (;;) {
+    drain_queue();
+    std::unique_lock lock(mu_);
+    if ((clients_ == 0 && queue_.empty()) || steady_clock::now() >= deadline) break;
+    done_cv_.wait_for(lock, std::chrono::milliseconds(50),
+                      [&] { return clients_ == 0 || !queue_.empty(); });
+  }
+  binary = current_.spec.binary;                // a drained request may have moved it again
+  int mem = ::memfd_create("agentd-state", 0);  // inherited on purpose
+  std::string state = save_state();
+  std::vector<int> inherit;
+  for (const auto& [key, fd] : sockets_.listeners()) inherit.push_back(fd);
+  inherit.push_back(current_.fd);
+  inherit.push_back(control_);
+  std::vector<std::string> args{binary};
+  for (std::size_t i = 0; i < o_.args.size(); ++i) {
+    if (o_.args[i] == "--inherit-state") {
+      ++i;  // drop the previous exec's fd
+      continue;
+    }
+    args.push_back(o_.args[i]);
+  }
+  args.push_back("--inherit-state");
+  args.push_back(std::to_string(mem));
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  if (mem >= 0 &&
+      ::pwrite(mem, state.data(), state.size(), 0) == static_cast<ssize_t>(state.size())) {
+    log::info("re-executing " + binary + " (supervisor self-upgrade, pid " +
+              std::to_string(::getpid()) + ")");
+    for (int fd : inherit) ::fcntl(fd, F_SETFD, 0);
+    admin_.stop();  // its port is bound again by the new image
+    ::execv(argv[0], argv.data());
+    int err = errno;
+    for (int fd : inherit) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+    log::error("re-exec of " + binary + " failed (" + std::strerror(err) +
+               "); the supervisor keeps running as " + o_.self_binary);
+    if (!o_.admin_endpoint.empty()) (void)admin_.start(o_.admin_endpoint);
+  } else {
+    log::error("re-exec: cannot write the state for " + binary + "; not re-executing");
+  }
+  if (mem >= 0) ::close(mem);
+  control_thread_ = std::thread([this] { serve_control(); });
+}
+
+HandoverReport Supervisor::run_handover(const GenerationSpec& spec) {
+  sd_notify("RELOADING=1");
+  set_status("handover");
+  g_in_progress_ = 1;
+  HandoverReport r = handover(spec);
+  g_in_progress_ = 0;
+  g_last_ms_ = r.phases.empty() ? 0 : static_cast<std::int64_t>(r.phases.back().second);
+  if (r.result != HandoverResult::kCommitted) {
+    log::error(std::string("handover ") + result_name(r.result) + ": " + r.reason);
+  }
+  if (current_.pid <= 0) restart_at_ = steady_clock::now();
+  set_status(current_.pid > 0 ? "running" : "restarting");
+  {
+    std::lock_guard lock(mu_);
+    last_ = r;
+  }
+  sd_notify("READY=1");
+  return r;
+}
+
+// Runs every queued control request, in order, and answers it.
+void Supervisor::drain_queue() {
+  for (;;) {
+    std::shared_ptr<Request> r;
+    {
+      std::lock_guard lock(mu_);
+      if (queue_.empty()) return;
+      r = queue_.front();
+      queue_.pop_front();
+    }
+    HandoverReport rep = current_.pid > 0 ? run_handover(r->spec) : HandoverReport{};
+    if (current_.pid <= 0 && rep.reason.empty()) rep.reason = "no serving worker";
+    std::lock_guard lock(mu_);
+    r->report = rep;
+    done_cv_.notify_all();
+  }
+}
+
 // ---- main loop ----
 
 int Supervisor::run() {
   log::set_process("supervisor");
+  if (o_.inherit_fd >= 0) {
+    if (auto st = restore_state(o_.inherit_fd); !st) {
+      log::error("re-exec: cannot take over the previous supervisor's state: " +
+                 st.error().message);
+      return 1;
+    }
+  }
   if (auto s = fs::mkdir_p(o_.root_dir, 0750); !s) {
     log::error(s.error().message);
     return 1;
@@ -536,10 +774,17 @@ int Supervisor::run() {
   signal(SIGPIPE, SIG_IGN);
   signals_ = ::signalfd(-1, &sigs, SFD_CLOEXEC);
   wake_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  current_.spec = o_.spec;
-  if (auto s = start_first(); !s) {
-    log::error("start failed: " + s.error().message);
-    return 1;
+  control_stop_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (o_.inherit_fd >= 0) {
+    log::info("re-executed as " + o_.self_binary + " (" + o_.version + "), pid " +
+              std::to_string(::getpid()) + " unchanged; generation " +
+              std::to_string(current_.generation) + " keeps serving");
+  } else {
+    current_.spec = o_.spec;
+    if (auto st = start_first(); !st) {
+      log::error("start failed: " + st.error().message);
+      return 1;
+    }
   }
   set_status("running");
   admin_.set_extra_metrics([this] { return worker_metrics(); });
@@ -551,22 +796,12 @@ int Supervisor::run() {
       return 1;
     }
   }
-  // The control socket: owner-only (the directory may be shared).
-  control_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_un a{};
-  a.sun_family = AF_UNIX;
-  if (o_.control_path.size() >= sizeof a.sun_path) {
-    log::error("control socket path too long: " + o_.control_path);
-    return 1;
-  }
-  std::strcpy(a.sun_path, o_.control_path.c_str());
-  ::unlink(o_.control_path.c_str());
-  mode_t old = ::umask(0077);
-  int rc = ::bind(control_, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  ::umask(old);
-  if (rc != 0 || ::listen(control_, 16) != 0) {
-    log::error("control socket " + o_.control_path + ": " + std::strerror(errno));
-    return 1;
+  if (o_.inherit_fd < 0) {
+    if (auto st = open_control_socket(); !st) {
+      log::error(st.error().message);
+      kill_worker(current_);
+      return 1;
+    }
   }
   control_thread_ = std::thread([this] { serve_control(); });
   admin_.set_ready(true);
@@ -574,34 +809,14 @@ int Supervisor::run() {
   log::info("agentd " + o_.version + " ready: generation " + std::to_string(current_.generation) +
             ", control socket " + o_.control_path);
 
-  std::optional<steady_clock::time_point> restart_at;
   auto backoff = std::chrono::milliseconds(0);
-  auto run_handover = [&](const GenerationSpec& spec) {
-    sd_notify("RELOADING=1");
-    set_status("handover");
-    g_in_progress_ = 1;
-    HandoverReport r = handover(spec);
-    g_in_progress_ = 0;
-    g_last_ms_ = r.phases.empty() ? 0 : static_cast<std::int64_t>(r.phases.back().second);
-    if (r.result != HandoverResult::kCommitted) {
-      log::error(std::string("handover ") + result_name(r.result) + ": " + r.reason);
-    }
-    if (current_.pid <= 0) restart_at = steady_clock::now();
-    set_status(current_.pid > 0 ? "running" : "restarting");
-    {
-      std::lock_guard lock(mu_);
-      last_ = r;
-    }
-    sd_notify("READY=1");
-    return r;
-  };
   while (!stopping_) {
     pollfd fds[3] = {{signals_, POLLIN, 0}, {wake_, POLLIN, 0}, {current_.fd, POLLIN, 0}};
     int timeout = -1;
-    if (restart_at) {
+    if (restart_at_) {
       timeout = static_cast<int>(std::max<std::int64_t>(
           0,
-          std::chrono::duration_cast<std::chrono::milliseconds>(*restart_at - steady_clock::now())
+          std::chrono::duration_cast<std::chrono::milliseconds>(*restart_at_ - steady_clock::now())
               .count()));
     }
     if (::poll(fds, current_.fd >= 0 ? 3 : 2, timeout) < 0) continue;
@@ -621,40 +836,28 @@ int Supervisor::run() {
     if (fds[1].revents & POLLIN) {
       std::uint64_t n;
       (void)!::read(wake_, &n, sizeof n);
-      for (;;) {
-        std::shared_ptr<Request> r;
-        {
-          std::lock_guard lock(mu_);
-          if (queue_.empty()) break;
-          r = queue_.front();
-          queue_.pop_front();
-        }
-        HandoverReport rep = current_.pid > 0 ? run_handover(r->spec) : HandoverReport{};
-        if (current_.pid <= 0 && rep.reason.empty()) rep.reason = "no serving worker";
-        std::lock_guard lock(mu_);
-        r->report = rep;
-        done_cv_.notify_all();
-      }
+      drain_queue();
+      if (current_.pid > 0 && current_.spec.binary != o_.self_binary) reexec(current_.spec.binary);
     }
     if (current_.fd >= 0 && (fds[2].revents & (POLLIN | POLLHUP | POLLERR))) {
       auto m = current_.channel->receive(nullptr);
       if (!m) {
         on_worker_exit();
         set_status("restarting");
-        restart_at = steady_clock::now() + backoff;
+        restart_at_ = steady_clock::now() + backoff;
       } else {
         log::warn(std::string("unexpected message '") + handover::message_type_name(m->type) +
                   "' from the worker ignored");
       }
     }
-    if (restart_at && steady_clock::now() >= *restart_at) {
-      restart_at.reset();
+    if (restart_at_ && steady_clock::now() >= *restart_at_) {
+      restart_at_.reset();
       if (auto s = start_first(); !s) {
         backoff = std::min(std::max(backoff * 2, std::chrono::milliseconds(500)),
                            std::chrono::milliseconds(30000));
         log::error("restart failed: " + s.error().message + "; next try in " +
                    std::to_string(backoff.count()) + " ms");
-        restart_at = steady_clock::now() + backoff;
+        restart_at_ = steady_clock::now() + backoff;
       } else {
         backoff = std::chrono::milliseconds(0);
         set_status("running");

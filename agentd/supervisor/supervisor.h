@@ -26,6 +26,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "agentd/admin/admin_server.h"
 #include "agentd/core/metrics.h"
@@ -42,8 +43,11 @@ struct GenerationSpec {
 
 struct SupervisorOptions {
   GenerationSpec spec;
-  std::string version;   // of this binary, for /status
-  std::string root_dir;  // data directory: spools, control socket
+  std::string version;            // of this binary, for /status
+  std::string self_binary;        // this process's binary
+  std::vector<std::string> args;  // its command line (without argv[0]), for re-exec
+  int inherit_fd = -1;            // state from the supervisor that exec'd us (memfd)
+  std::string root_dir;           // data directory: spools, control socket
   std::string admin_endpoint;
   std::string control_path;  // default <root_dir>/agentd.sock
   std::string log_level;
@@ -104,6 +108,16 @@ class Supervisor {
   void answer(int client);
   void set_status(const std::string& state);
   std::string status_json();
+  // Self-upgrade: after a handover to another binary the supervisor execs it,
+  // passing listeners, the worker's channel and the control socket (PID and
+  // worker unchanged). On failure it keeps running as it was.
+  void reexec(std::string binary);
+  HandoverReport run_handover(const GenerationSpec& spec);
+  void drain_queue();
+  void stop_control_thread();
+  std::string save_state();
+  Status restore_state(int fd);
+  Status open_control_socket();
   std::string worker_metrics();
 
   SupervisorOptions o_;
@@ -117,12 +131,15 @@ class Supervisor {
   int signals_ = -1;
   int wake_ = -1;  // eventfd: a control request is queued
   int control_ = -1;
+  int control_stop_ = -1;  // eventfd: the control thread stops accepting
+  std::optional<std::chrono::steady_clock::time_point> restart_at_;
   bool stopping_ = false;
   std::thread control_thread_;
 
   std::mutex mu_;  // guards everything below
   std::condition_variable done_cv_;
   std::deque<std::shared_ptr<Request>> queue_;
+  int clients_ = 0;  // control clients being served
   std::string state_ = "starting";
   std::optional<HandoverReport> last_;
   int worker_admin_port_ = 0;

@@ -300,7 +300,8 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "handover: 20 handovers alternating builds and configs under sustained load lose nothing") {
+    "handover: 20 handovers alternating builds and configs under sustained load lose nothing and "
+    "the supervisor re-executes each build") {
   TempDir dir;
   Ports p;
   write_file(dir / "app.log", "");
@@ -320,6 +321,10 @@ TEST_CASE(
     totals.push_back(r["phases_ms"]["total"].get<double>());
     auto status = json::parse(agent.control(R"({"op":"status"})"));
     CHECK(status["generation"] == i + 1);
+    // The supervisor re-executed the new build itself, keeping its PID.
+    CHECK(status["pid"] == agent.process().pid());
+    std::string version = status["version"];
+    CHECK((version.find("-next") != std::string::npos) == odd);
   }
   CHECK(agent.metric("agentd_handover_total", "result=\"committed\"") == 20);
   // The long-lived connections were handed from worker to worker, never reset.
