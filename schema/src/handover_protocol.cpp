@@ -175,6 +175,13 @@ Result<ListenerKey> parse_listener_key(const std::string& key) {
     if (k.host.back() != ']') return bad("listener key '" + key + "': unbalanced [");
     k.host = k.host.substr(1, k.host.size() - 2);
   }
+  // Addresses and names only: no brackets, spaces or bytes outside ASCII
+  // (found by fuzz_handover: "[[x]...]" keys did not round-trip).
+  if (k.host.empty() ||
+      k.host.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                               "0123456789.:-_%") != std::string::npos) {
+    return bad("listener key '" + key + "': bad host");
+  }
   std::string port = rest.substr(colon + 1);
   if (port.empty() || port.size() > 5 ||
       port.find_first_not_of("0123456789") != std::string::npos) {

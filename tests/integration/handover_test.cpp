@@ -319,12 +319,16 @@ TEST_CASE(
     INFO("handover " << i << ": " << r.dump());
     REQUIRE(r["result"] == "committed");
     totals.push_back(r["phases_ms"]["total"].get<double>());
-    auto status = json::parse(agent.control(R"({"op":"status"})"));
+    // The supervisor re-executes the new build itself (just after answering),
+    // keeping its PID.
+    json status;
+    CHECK(wait_until([&] {
+      status = json::parse(agent.control(R"({"op":"status"})"), nullptr, false);
+      return status.is_object() &&
+             (status.value("version", "").find("-next") != std::string::npos) == odd;
+    }));
     CHECK(status["generation"] == i + 1);
-    // The supervisor re-executed the new build itself, keeping its PID.
     CHECK(status["pid"] == agent.process().pid());
-    std::string version = status["version"];
-    CHECK((version.find("-next") != std::string::npos) == odd);
   }
   CHECK(agent.metric("agentd_handover_total", "result=\"committed\"") == 20);
   // The long-lived connections were handed from worker to worker, never reset.

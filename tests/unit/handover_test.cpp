@@ -77,6 +77,7 @@ TEST_CASE("listener keys parse and canonicalise") {
   CHECK_FALSE(parse_listener_key("http://x:1"));
   CHECK_FALSE(parse_listener_key("tcp://127.0.0.1"));
   CHECK_FALSE(parse_listener_key("tcp://127.0.0.1:99999"));
+  CHECK_FALSE(parse_listener_key("udp://[[x]]:514"));  // fuzz_handover regression
 }
 
 TEST_CASE("fd passing: a listener sent over SEQPACKET accepts connections") {
