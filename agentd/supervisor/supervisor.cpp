@@ -92,6 +92,8 @@ Supervisor::Supervisor(SupervisorOptions options)
                                       {{"result", "rolled_back"}})),
       c_rejected_(metrics_.counter("agentd_handover_total", "Handovers by result.",
                                    {{"result", "rejected"}})),
+      c_bad_requests_(metrics_.counter("agentd_control_bad_requests_total",
+                                       "Control socket requests that were not understood.", {})),
       c_worker_restarts_(metrics_.counter("agentd_worker_restarts_total",
                                           "Workers restarted after an unexpected exit.", {})),
       g_generation_(metrics_.gauge("agentd_generation", "Generation of the serving worker.", {})),
@@ -446,7 +448,10 @@ void Supervisor::answer(int client) {
   std::string op = j.is_object() && j.contains("op") && j["op"].is_string() ? j["op"] : "";
   if (op == "status") return reply(status_json());
   if (op != "reload" && op != "upgrade") {
-    log::warn("control socket: bad request (want op status, reload or upgrade)");
+    ++c_bad_requests_;
+    bad_request_log_.write(log::Level::kWarn,
+                           "control socket: bad request '" + req.substr(0, 200) +
+                               "' (want {\"op\": \"status\" | \"reload\" | \"upgrade\"})");
     return reply(
         R"({"ok":false,"error":"bad request: want {\"op\":\"status\"|\"reload\"|\"upgrade\", \"binary\"?, \"config\"?}"})");
   }

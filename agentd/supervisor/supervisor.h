@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "agentd/admin/admin_server.h"
+#include "agentd/core/log.h"
 #include "agentd/core/metrics.h"
 #include "agentd/supervisor/channel.h"
 #include "agentd/supervisor/socket_manager.h"
@@ -146,10 +147,12 @@ class Supervisor {
   pid_t worker_pid_ = -1;
   std::int64_t generation_ = 0;
   GenerationSpec spec_;
+  log::RateLimited bad_request_log_;
 
   std::atomic<std::uint64_t>& c_committed_;
   std::atomic<std::uint64_t>& c_rolled_back_;
   std::atomic<std::uint64_t>& c_rejected_;
+  std::atomic<std::uint64_t>& c_bad_requests_;
   std::atomic<std::uint64_t>& c_worker_restarts_;
   std::atomic<std::int64_t>& g_generation_;
   std::atomic<std::int64_t>& g_in_progress_;

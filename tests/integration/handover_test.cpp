@@ -429,3 +429,61 @@ TEST_CASE("handover: kill -9 of the new worker mid-handover and of the old after
   INFO(m.detail << " in flight on reset connections: " << m.in_flight);
   CHECK(m.missing == 0);
 }
+
+TEST_CASE("handover: a worker that dies soon after its handover is replaced by the previous one") {
+  TempDir dir;
+  Ports p;
+  write_file(dir / "app.log", "");
+  write_file(dir / "B.conf", config(p, dir, 'B'));
+  Agent agent(config(p, dir, 'A'), dir, "agentd", kFast);
+  REQUIRE(agent.ready());
+  Load load(p, dir / "app.log", 40'000);
+  REQUIRE(wait_until([&] { return load.total_sent() > 2000; }));
+  auto r = request(agent, "upgrade", agentd_build("agentd-next"), dir / "B.conf");
+  REQUIRE(r["result"] == "committed");
+  long fresh = agent.worker_pid();
+  REQUIRE(fresh > 0);
+  ::kill(static_cast<pid_t>(fresh), SIGKILL);  // dies right after it took over
+  json status;
+  REQUIRE(wait_until([&] {
+    status = json::parse(agent.control(R"({"op":"status"})"), nullptr, false);
+    return status.is_object() && status.value("state", "") == "running" &&
+           status.value("worker_pid", -1L) != fresh && status.value("worker_pid", -1L) > 0;
+  }));
+  CHECK(status["binary"] == agentd_bin());
+  CHECK(status["config"] == agent.config_path());
+  CHECK(status["last_handover"]["result"] == "rolled_back");
+  CHECK_THAT(status["last_handover"].value("reason", ""), Catch::Contains("Killed"));
+  CHECK(status["pid"] == agent.process().pid());
+  REQUIRE(wait_until([&] { return load.total_sent() > 10000; }));
+  auto m = settle_and_count(load, agent, dir);
+  INFO(m.detail << " in flight on reset connections: " << m.in_flight);
+  CHECK(m.missing == 0);
+}
+
+TEST_CASE("handover: control requests run one at a time in order and bad ones are counted") {
+  TempDir dir;
+  Ports p;
+  write_file(dir / "app.log", "");
+  Agent agent(config(p, dir, 'A'), dir, "agentd", kFast);
+  REQUIRE(agent.ready());
+  std::vector<json> replies(3);
+  std::vector<std::thread> clients;
+  for (int i = 0; i < 3; ++i) {
+    clients.emplace_back([&, i] { replies[i] = request(agent, "reload"); });
+  }
+  for (auto& t : clients) t.join();
+  std::set<int> generations;
+  for (const auto& r : replies) {
+    CHECK(r["result"] == "committed");
+    generations.insert(r.value("generation", 0));
+  }
+  CHECK(generations == std::set<int>{2, 3, 4});  // queued, none lost or run twice
+  auto bad = json::parse(agent.control("this is not JSON"), nullptr, false);
+  CHECK(bad["ok"] == false);
+  CHECK_THAT(bad.value("error", ""), Catch::Contains("bad request"));
+  auto unknown = json::parse(agent.control(R"({"op":"teleport"})"), nullptr, false);
+  CHECK(unknown["ok"] == false);
+  CHECK(agent.metric("agentd_control_bad_requests_total") == 2);
+  CHECK(agent.metric("agentd_handover_total", "result=\"committed\"") == 3);
+}
