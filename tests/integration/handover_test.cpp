@@ -269,14 +269,19 @@ long failures(Load& load) {
 
 const std::vector<std::string> kFast = {"--settle-ms", "0", "--ready-timeout-ms", "2000"};
 
-}  // namespace
-
-TEST_CASE(
-    "handover: SIGHUP reload keeps the supervisor PID and replaces the worker with nothing lost") {
+// One agentd on config A with the fast handover flags, for TEST_CASE_METHOD.
+struct Node {
   TempDir dir;
   Ports p;
-  write_file(dir / "app.log", "");
-  Agent agent(config(p, dir, 'A'), dir, "agentd", kFast);
+  bool log_created = (write_file(dir / "app.log", ""), true);
+  Agent agent{config(p, dir, 'A'), dir, "agentd", kFast};
+};
+
+}  // namespace
+
+TEST_CASE_METHOD(
+    Node,
+    "handover: SIGHUP reload keeps the supervisor PID and replaces the worker with nothing lost") {
   REQUIRE(agent.ready());
   long first = agent.worker_pid();
   REQUIRE(first > 0);
@@ -299,16 +304,13 @@ TEST_CASE(
   CHECK(failures(load) == 0);
 }
 
-TEST_CASE(
+TEST_CASE_METHOD(
+    Node,
     "handover: 20 handovers alternating builds and configs under sustained load lose nothing and "
     "the supervisor re-executes each build") {
-  TempDir dir;
-  Ports p;
-  write_file(dir / "app.log", "");
+  REQUIRE(agent.ready());
   write_file(dir / "A.conf", config(p, dir, 'A'));
   write_file(dir / "B.conf", config(p, dir, 'B'));
-  Agent agent(config(p, dir, 'A'), dir, "agentd", kFast);
-  REQUIRE(agent.ready());
   Load load(p, dir / "app.log");
   REQUIRE(wait_until([&] { return load.total_sent() > 2000; }));
   std::vector<double> totals;
@@ -341,12 +343,9 @@ TEST_CASE(
   CHECK(failures(load) == 0);  // no refused connection, no reset
 }
 
-TEST_CASE(
+TEST_CASE_METHOD(
+    Node,
     "handover: each broken build is rolled back and the node keeps serving with nothing lost") {
-  TempDir dir;
-  Ports p;
-  write_file(dir / "app.log", "");
-  Agent agent(config(p, dir, 'A'), dir, "agentd", kFast);
   REQUIRE(agent.ready());
   Load load(p, dir / "app.log", 40'000);
   REQUIRE(wait_until([&] { return load.total_sent() > 2000; }));
@@ -430,13 +429,10 @@ TEST_CASE("handover: kill -9 of the new worker mid-handover and of the old after
   CHECK(m.missing == 0);
 }
 
-TEST_CASE("handover: a worker that dies soon after its handover is replaced by the previous one") {
-  TempDir dir;
-  Ports p;
-  write_file(dir / "app.log", "");
-  write_file(dir / "B.conf", config(p, dir, 'B'));
-  Agent agent(config(p, dir, 'A'), dir, "agentd", kFast);
+TEST_CASE_METHOD(
+    Node, "handover: a worker that dies soon after its handover is replaced by the previous one") {
   REQUIRE(agent.ready());
+  write_file(dir / "B.conf", config(p, dir, 'B'));
   Load load(p, dir / "app.log", 40'000);
   REQUIRE(wait_until([&] { return load.total_sent() > 2000; }));
   auto r = request(agent, "upgrade", agentd_build("agentd-next"), dir / "B.conf");
@@ -461,11 +457,8 @@ TEST_CASE("handover: a worker that dies soon after its handover is replaced by t
   CHECK(m.missing == 0);
 }
 
-TEST_CASE("handover: control requests run one at a time in order and bad ones are counted") {
-  TempDir dir;
-  Ports p;
-  write_file(dir / "app.log", "");
-  Agent agent(config(p, dir, 'A'), dir, "agentd", kFast);
+TEST_CASE_METHOD(Node,
+                 "handover: control requests run one at a time in order and bad ones are counted") {
   REQUIRE(agent.ready());
   std::vector<json> replies(3);
   std::vector<std::thread> clients;
