@@ -180,7 +180,7 @@ class Load {
     while (more(s)) {
       out << seq(s.base + s.sent) << "\n" << std::flush;
       ++s.sent;
-      if (s.sent % 6000 == 0) {  // rename rotation, every 3 s
+      if (s.sent % 10000 == 0) {  // rename rotation, every 5 s
         out.close();
         std::rename(tail_.c_str(), (tail_ + ".1").c_str());
         out.open(tail_, std::ios::app);
