@@ -77,7 +77,9 @@ class TailInput final : public Input {
     asio::post(io_, [this] {
       stopping_ = true;
       tick_->cancel();
-      poll();  // last read, positions saved
+      poll();  // last read
+      dirty_ = true;
+      save_positions(fs::Sync::kYes);  // the next worker starts from here
       io_.stop();
     });
     thread_.join();
@@ -334,7 +336,7 @@ class TailInput final : public Input {
     return {};
   }
 
-  void save_positions() {
+  void save_positions(fs::Sync sync = fs::Sync::kNo) {
     if (s_.pos_file.empty() || !dirty_) return;
     std::string out;
     char line[64];
@@ -343,7 +345,7 @@ class TailInput final : public Input {
                     static_cast<std::uint64_t>(w.inode), w.offset);
       out += path + line;
     }
-    if (auto st = fs::write_file_atomic(s_.pos_file, out, fs::Sync::kNo); !st) {
+    if (auto st = fs::write_file_atomic(s_.pos_file, out, sync); !st) {
       pos_log_.write(log::Level::kError, "input " + s_.id + ": " + st.error().message);
       return;
     }

@@ -363,9 +363,14 @@ HandoverReport Supervisor::handover(const GenerationSpec& next) {
   report.result = HandoverResult::kCommitted;
   report.generation = current_.generation;
   ++c_committed_;
+  std::string phases;
+  for (const auto& [name, ms] : report.phases) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%s%s %.1f ms", phases.empty() ? "" : ", ", name.c_str(), ms);
+    phases += buf;
+  }
   log::info("handover committed: generation " + std::to_string(current_.generation) + " serves; " +
-            std::to_string(handed) + " connection(s) handed over in " +
-            std::to_string(static_cast<long>(ms_since(t0))) + " ms");
+            std::to_string(handed) + " connection(s) handed over; " + phases);
   return report;
 }
 
@@ -726,6 +731,11 @@ HandoverReport Supervisor::run_handover(const GenerationSpec& spec) {
   HandoverReport r = handover(spec);
   g_in_progress_ = 0;
   g_last_ms_ = r.phases.empty() ? 0 : static_cast<std::int64_t>(r.phases.back().second);
+  for (const auto& [name, ms] : r.phases) {
+    metrics_.gauge("agentd_handover_last_phase_microseconds",
+                   "Duration of each phase of the last handover.", {{"phase", name}}) =
+        static_cast<std::int64_t>(ms * 1000);
+  }
   if (r.result != HandoverResult::kCommitted) {
     log::error(std::string("handover ") + result_name(r.result) + ": " + r.reason);
   }
