@@ -66,5 +66,5 @@ echo "distinct sequence numbers of the loaded run: $d of $M (lost: $((M - d)), d
 echo "-- supervisor pid still $pid: $(build/bin/agentd ctl --root-dir "$demo" status)"
 curl -s 127.0.0.1:24220/metrics | grep -E '^agentd_(handover_total|generation|input_connections_adopted)'
 echo "== the supervisor's log of the handovers ($demo/agentd.log)"
-grep -E 'supervisor: handover|fault injected|resumed normal' "$demo/agentd.log" | cut -c1-200
+grep -E 'supervisor: (handover|re-exec)|fault injected|resumed normal' "$demo/agentd.log" | cut -c1-200
 kill "$pid"; wait "$pid" || true
