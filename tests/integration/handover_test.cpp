@@ -516,3 +516,39 @@ TEST_CASE(
   INFO(m.detail << " in flight on reset connections: " << m.in_flight);
   CHECK(m.missing == 0);
 }
+
+TEST_CASE("handover: memory-buffer chunks travel through the spool to the same output") {
+  TempDir dir;
+  int port = free_port();
+  // A memory buffer that would hold its chunks for a minute: at the handover
+  // they are in memory only, and must reach the new worker's output "out".
+  std::string cfg = "<source>\n @type tcp\n tag mem\n bind 127.0.0.1\n port " +
+                    std::to_string(port) +
+                    "\n <parse>\n @type none\n </parse>\n</source>\n<match **>\n @type file\n @id "
+                    "out\n path " +
+                    (dir / "out/events") +
+                    "\n append true\n <buffer>\n @type memory\n flush_mode interval\n "
+                    "flush_interval 60s\n </buffer>\n</match>\n";
+  Agent agent(cfg, dir);
+  REQUIRE(agent.ready());
+  constexpr long kN = 5000;
+  {
+    TcpSender s(port);
+    std::string batch;
+    for (long i = 0; i < kN; ++i) batch += seq(i) + "\n";
+    REQUIRE(s.send(batch));
+    REQUIRE(s.finish());  // the agent read all of it
+  }
+  REQUIRE(wait_until([&] { return agent.metric("agentd_output_emit_records_total") == kN; }));
+  CHECK(files_under(dir / "out").empty());  // still in memory
+  auto r = request(agent, "reload");
+  REQUIRE(r["result"] == "committed");
+  CHECK_THAT(agent.process().log(),
+             Catch::Contains(std::to_string(kN) + " memory-buffer event(s) spooled"));
+  // The new worker holds them in its memory buffer for "out"; SIGTERM flushes it.
+  agent.process().signal(SIGTERM);
+  REQUIRE(agent.process().wait() == 0);
+  auto c = count_numbers(files_under(dir / "out"));
+  CHECK(c.missing_in(0, kN - 1) == 0);
+  CHECK(c.duplicates() == 0);
+}
