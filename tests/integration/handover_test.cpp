@@ -82,8 +82,8 @@ std::string seq(long n) {
 // `max_each` events per stream and by stop().
 class Load {
  public:
-  Load(const Ports& p, std::string tail_path, long max_each = 200'000)
-      : p_(p), tail_(std::move(tail_path)), max_(max_each) {
+  Load(const Ports& p, std::string tail_path, long max_each = 200'000, long rotate_every = 10'000)
+      : p_(p), tail_(std::move(tail_path)), max_(max_each), rotate_every_(rotate_every) {
     for (int i = 0; i < 3; ++i) {
       add("tcp-long-" + std::to_string(i), [this, i](Stream& s) { long_lived(s, i); });
     }
@@ -180,7 +180,7 @@ class Load {
     while (more(s)) {
       out << seq(s.base + s.sent) << "\n" << std::flush;
       ++s.sent;
-      if (s.sent % 10000 == 0) {  // rename rotation, every 5 s
+      if (s.sent % rotate_every_ == 0) {  // rename rotation
         out.close();
         std::rename(tail_.c_str(), (tail_ + ".1").c_str());
         out.open(tail_, std::ios::app);
@@ -192,6 +192,7 @@ class Load {
   Ports p_;
   std::string tail_;
   long max_;
+  long rotate_every_;  // tail lines between rotations (2000 lines/s)
   std::atomic<bool> stop_{false};
   std::vector<std::unique_ptr<Stream>> streams_;
   std::vector<std::thread> threads_;
@@ -315,10 +316,14 @@ TEST_CASE_METHOD(
   REQUIRE(agent.ready());
   write_file(dir / "A.conf", config(p, dir, 'A'));
   write_file(dir / "B.conf", config(p, dir, 'B'));
-  Load load(p, dir / "app.log");
+  Load load(p, dir / "app.log", 200'000, /*rotate_every=*/3000);  // a rotation every 1.5 s
   REQUIRE(wait_until([&] { return load.total_sent() > 2000; }));
   std::vector<double> totals;
   for (int i = 1; i <= 20; ++i) {
+    // Spread the handovers over the load (~0.25 s apart): the tail rotates
+    // between some of them.
+    long before = load.total_sent();
+    REQUIRE(wait_until([&] { return load.total_sent() > before + 3500; }));
     bool odd = i % 2 == 1;
     auto r = request(agent, "upgrade", odd ? agentd_build("agentd-next") : agentd_bin(),
                      odd ? dir / "B.conf" : dir / "A.conf");
@@ -337,6 +342,7 @@ TEST_CASE_METHOD(
     CHECK(status["pid"] == agent.process().pid());
   }
   CHECK(agent.metric("agentd_handover_total", "result=\"committed\"") == 20);
+  CHECK(sh("ls " + dir / "app.log.1" + " >/dev/null") == 0);  // the tail file did rotate
   // The long-lived connections were handed from worker to worker, never reset.
   CHECK(agent.metric("agentd_input_connections_adopted_total") >= 1);
   auto m = settle_and_count(load, agent, dir);
