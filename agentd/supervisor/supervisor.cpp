@@ -253,112 +253,141 @@ HandoverReport Supervisor::roll_back(Worker& fresh, HandoverReport report, const
   return report;
 }
 
-HandoverReport Supervisor::handover(const GenerationSpec& next) {
-  HandoverReport report;
-  report.generation = current_.generation;
-  auto t0 = steady_clock::now(), t = t0;
-  auto phase = [&](const char* name) {
-    report.phases.emplace_back(name, ms_since(t));
-    t = steady_clock::now();
-  };
-  auto reject = [&](const std::string& why) {
-    report.result = HandoverResult::kRejected;
-    report.reason = why;
-    ++c_rejected_;
-    return report;
-  };
-  if (current_.pid <= 0) return reject("no serving worker to hand over from");
-  log::info("handover: generation " + std::to_string(current_.generation) + " -> " +
-            std::to_string(next_generation_) + " (" + next.binary + ", " + next.config + ")");
-  auto fresh = spawn(next, next_generation_++);
-  if (!fresh) return reject(fresh.error().message);
-  // 0. prepare: the new generation negotiates and validates; nothing stops yet.
-  auto m = fresh->channel->await({MessageType::kPrepared}, steady_clock::now() + o_.ready_timeout);
-  if (!m || m->type != MessageType::kPrepared) {
-    std::string why = cause(*fresh, m, "prepared", o_.ready_timeout);
-    kill_worker(*fresh);
-    return reject("new generation failed before anything stopped: " + why);
-  }
-  phase("prepare");
-  // 1. source-only (old).
+// ---- the handover: one function per step (see the diagram in supervisor.h) ----
+// A step returns "" on success, else why it failed.
+
+std::string Supervisor::step_prepare(Attempt& a) {
+  // The new generation negotiates and validates; nothing stops yet.
+  auto m = a.fresh.channel->await({MessageType::kPrepared}, steady_clock::now() + o_.ready_timeout);
+  if (m && m->type == MessageType::kPrepared) return "";
+  return cause(a.fresh, m, "prepared", o_.ready_timeout);
+}
+
+std::string Supervisor::step_source_only(Attempt& a) {
   Message so(MessageType::kSourceOnly);
-  so.spool = o_.root_dir + "/handover/gen-" + std::to_string(current_.generation);
+  so.spool = a.spool;
   (void)current_.channel->send(so);
-  m = current_.channel->await({MessageType::kSourceOnlyDone},
-                              steady_clock::now() + o_.step_timeout);
-  if (!m || m->type != MessageType::kSourceOnlyDone) {
-    return roll_back(
-        *fresh, report,
-        "old generation failed to enter source-only: " + (m ? m->reason : m.error().message));
-  }
-  phase("source_only");
-  // 2. parallel (new): everything started, network inputs held.
+  auto m = current_.channel->await({MessageType::kSourceOnlyDone},
+                                   steady_clock::now() + o_.step_timeout);
+  if (m && m->type == MessageType::kSourceOnlyDone) return "";
+  return m ? m->reason : m.error().message;
+}
+
+std::string Supervisor::step_start(Attempt& a) {
   Message start(MessageType::kStart);
-  start.hold = true;
-  (void)fresh->channel->send(start);
-  m = fresh->channel->await({MessageType::kReady}, steady_clock::now() + o_.ready_timeout);
-  if (!m || m->type != MessageType::kReady) {
-    return roll_back(
-        *fresh, report,
-        "new generation failed to start: " + cause(*fresh, m, "ready", o_.ready_timeout));
-  }
-  fresh->admin_port = m->admin_port;
-  phase("start");
-  // Settle: the new generation must stay up this long before it takes traffic.
-  pollfd p{fresh->fd, POLLIN, 0};
-  if (o_.settle.count() > 0 && ::poll(&p, 1, static_cast<int>(o_.settle.count())) > 0) {
-    int status = reap(*fresh, steady_clock::now() + std::chrono::seconds(2));
-    return roll_back(*fresh, report,
-                     "new generation died after ready: worker " + describe_exit(status));
-  }
-  phase("settle");
-  // 3. switch-over: new reads first, then old stops — no moment without a reader.
-  (void)fresh->channel->send(Message(MessageType::kActivate));
-  m = fresh->channel->await({MessageType::kActive}, steady_clock::now() + o_.step_timeout);
-  if (!m || m->type != MessageType::kActive) {
-    return roll_back(
-        *fresh, report,
-        "new generation failed to activate: " + cause(*fresh, m, "active", o_.step_timeout));
-  }
-  phase("activate");
+  start.hold = true;  // outputs and buffers start; nothing is read yet
+  (void)a.fresh.channel->send(start);
+  auto m = a.fresh.channel->await({MessageType::kReady}, steady_clock::now() + o_.ready_timeout);
+  if (!m || m->type != MessageType::kReady) return cause(a.fresh, m, "ready", o_.ready_timeout);
+  a.fresh.admin_port = m->admin_port;
+  return "";
+}
+
+std::string Supervisor::step_settle(Attempt& a) {
+  // Anything on the channel now (the channel closing above all) is a failure.
+  pollfd p{a.fresh.fd, POLLIN, 0};
+  if (o_.settle.count() == 0 || ::poll(&p, 1, static_cast<int>(o_.settle.count())) <= 0) return "";
+  return "worker " + describe_exit(reap(a.fresh, steady_clock::now() + std::chrono::seconds(2)));
+}
+
+std::string Supervisor::step_activate(Attempt& a) {
+  // The new generation reads before the old one stops: no moment without a reader.
+  (void)a.fresh.channel->send(Message(MessageType::kActivate));
+  auto m = a.fresh.channel->await({MessageType::kActive}, steady_clock::now() + o_.step_timeout);
+  if (m && m->type == MessageType::kActive) return "";
+  return cause(a.fresh, m, "active", o_.step_timeout);
+}
+
+// Past activate the new generation serves: what goes wrong with the old one
+// from here on is logged, never rolled back.
+void Supervisor::step_switch_over(Attempt& a) {
   (void)current_.channel->send(Message(MessageType::kSwitchOver));
-  std::string spool = so.spool;
-  std::int64_t handed = 0;
+  Result<Message> m = make_error(ErrorCode::kInternal, "no answer");
   for (;;) {
     std::vector<int> fds;
     m = current_.channel->await({MessageType::kConnection, MessageType::kSwitched},
                                 steady_clock::now() + o_.step_timeout, &fds);
-    if (!m || m->type != MessageType::kConnection) {
-      for (int fd : fds) ::close(fd);
-      break;
-    }
-    if (fresh->channel->send(*m, fds)) ++handed;
+    bool connection = m && m->type == MessageType::kConnection;
+    if (connection && a.fresh.channel->send(*m, fds)) ++a.handed;
     for (int fd : fds) ::close(fd);
+    if (!connection) break;
   }
   if (!m || m->type != MessageType::kSwitched) {
     log::error("handover: the old generation failed during switch-over (" +
                (m ? m->reason : m.error().message) +
                "); its remaining connections are lost, its spool is recovered");
   } else if (!m->spool.empty()) {
-    spool = m->spool;
+    a.spool = m->spool;
   }
-  int status = reap(current_, steady_clock::now() + o_.step_timeout);
-  if (status < 0) kill_worker(current_);
+  if (reap(current_, steady_clock::now() + o_.step_timeout) < 0) kill_worker(current_);
   if (current_.fd >= 0) ::close(current_.fd);
   previous_ = current_.spec;
-  current_ = std::move(*fresh);
+  current_ = std::move(a.fresh);
   committed_at_ = steady_clock::now();
-  phase("switch_over");
-  // 4. the new generation takes the old one's spool.
+}
+
+void Supervisor::step_ingest(Attempt& a) {
   Message in(MessageType::kIngest);
-  in.spool = spool;
+  in.spool = a.spool;
   (void)current_.channel->send(in);
-  m = current_.channel->await({MessageType::kIngested}, steady_clock::now() + o_.step_timeout);
+  auto m = current_.channel->await({MessageType::kIngested}, steady_clock::now() + o_.step_timeout);
   if (!m || m->type != MessageType::kIngested) {
-    log::error("handover: spool " + spool + " not ingested (" +
+    log::error("handover: spool " + a.spool + " not ingested (" +
                (m ? m->reason : m.error().message) + "); it stays on disk for the next start");
   }
-  phase("ingest");
+}
+
+HandoverReport Supervisor::handover(const GenerationSpec& next) {
+  HandoverReport report;
+  report.generation = current_.generation;
+  if (current_.pid <= 0) {
+    report.reason = "no serving worker to hand over from";
+    ++c_rejected_;
+    return report;
+  }
+  log::info("handover: generation " + std::to_string(current_.generation) + " -> " +
+            std::to_string(next_generation_) + " (" + next.binary + ", " + next.config + ")");
+  auto t0 = steady_clock::now();
+  auto fresh = spawn(next, next_generation_++);
+  if (!fresh) {
+    report.reason = fresh.error().message;
+    ++c_rejected_;
+    return report;
+  }
+  Attempt a{std::move(*fresh), o_.root_dir + "/handover/gen-" + std::to_string(current_.generation),
+            0};
+  struct Step {
+    const char* name;
+    std::string (Supervisor::*run)(Attempt&);
+    const char* failure;  // prefix of the reason
+  };
+  static constexpr Step kSteps[] = {
+      {"prepare", &Supervisor::step_prepare, "new generation failed before anything stopped: "},
+      {"source_only", &Supervisor::step_source_only,
+       "old generation failed to enter source-only: "},
+      {"start", &Supervisor::step_start, "new generation failed to start: "},
+      {"settle", &Supervisor::step_settle, "new generation died after ready: "},
+      {"activate", &Supervisor::step_activate, "new generation failed to activate: "},
+  };
+  for (const auto& step : kSteps) {
+    auto t = steady_clock::now();
+    std::string why = (this->*step.run)(a);
+    if (!why.empty()) {
+      if (step.run != &Supervisor::step_prepare)
+        return roll_back(a.fresh, report, step.failure + why);
+      kill_worker(a.fresh);  // nothing stopped: the old generation never noticed
+      report.reason = step.failure + why;
+      ++c_rejected_;
+      return report;
+    }
+    report.phases.emplace_back(step.name, ms_since(t));
+  }
+  auto t = steady_clock::now();
+  step_switch_over(a);
+  report.phases.emplace_back("switch_over", ms_since(t));
+  t = steady_clock::now();
+  step_ingest(a);
+  report.phases.emplace_back("ingest", ms_since(t));
   report.phases.emplace_back("total", ms_since(t0));
   report.result = HandoverResult::kCommitted;
   report.generation = current_.generation;
@@ -370,7 +399,7 @@ HandoverReport Supervisor::handover(const GenerationSpec& next) {
     phases += buf;
   }
   log::info("handover committed: generation " + std::to_string(current_.generation) + " serves; " +
-            std::to_string(handed) + " connection(s) handed over; " + phases);
+            std::to_string(a.handed) + " connection(s) handed over; " + phases);
   return report;
 }
 

@@ -3,10 +3,12 @@
 // generation, and replaces the worker by the staged handover
 // (docs/handover-protocol.md, docs/architecture.md):
 //
-//   idle --trigger--> prepare(new) --> source_only(old) --> start(new, held)
-//        --> settle --> activate(new) --> switch_over(old) --> ingest(new) --> idle
-//   any failure of the new generation before switch_over: kill(new),
-//   resume(old) --> idle (rolled back). A failure in prepare leaves old untouched.
+//   idle --trigger--> prepare --> source_only --> start --> settle --> activate
+//        --> switch_over --> ingest --> idle (committed)
+//   prepare fails:                           kill(new)               (rejected; old untouched)
+//   source_only .. activate fails:           kill(new), resume(old)  (rolled back)
+//   switch_over/ingest trouble is logged:    new already serves      (committed)
+// One function per step (step_*); handover() runs them in order.
 //
 // Triggers: SIGHUP (reload the config), requests on the control socket
 // ({"op":"reload"|"upgrade"|"status"}), one at a time, FIFO; SIGHUPs that
@@ -100,7 +102,20 @@ class Supervisor {
                     std::chrono::milliseconds timeout);
   void kill_worker(Worker& w);
   int reap(Worker& w, Deadline deadline);
+  // One handover attempt: the new worker, the old one's spool, connections moved.
+  struct Attempt {
+    Worker fresh;
+    std::string spool;
+    std::int64_t handed = 0;
+  };
   HandoverReport handover(const GenerationSpec& next);
+  std::string step_prepare(Attempt& a);
+  std::string step_source_only(Attempt& a);
+  std::string step_start(Attempt& a);
+  std::string step_settle(Attempt& a);
+  std::string step_activate(Attempt& a);
+  void step_switch_over(Attempt& a);
+  void step_ingest(Attempt& a);
   HandoverReport roll_back(Worker& fresh, HandoverReport report, const std::string& why);
   Status start_first();
   void on_worker_exit();
