@@ -191,19 +191,28 @@ Pipeline::~Pipeline() {
   stop();
 }
 
-Status Pipeline::start_core(Core& core) {
-  for (; core.started_outputs < core.outputs.size(); ++core.started_outputs) {
-    if (auto s = core.outputs[core.started_outputs]->start(); !s) return s;
-  }
-  for (; core.started_tails < core.tails.size(); ++core.started_tails) {
-    if (auto s = core.tails[core.started_tails]->start(); !s) return s;
+// Both go on from where an earlier call stopped (what started stays started).
+Status Pipeline::Core::start_outputs() {
+  for (; started_outputs < outputs.size(); ++started_outputs) {
+    if (auto s = outputs[started_outputs]->start(); !s) return s;
   }
   return {};
 }
 
+Status Pipeline::Core::start_tails() {
+  for (; started_tails < tails.size(); ++started_tails) {
+    if (auto s = tails[started_tails]->start(); !s) return s;
+  }
+  return {};
+}
+
+void Pipeline::Core::stop_tails() {
+  for (std::size_t i = started_tails; i-- > 0;) tails[i]->stop();
+  started_tails = 0;
+}
+
 void Pipeline::stop_core(Core& core) {
-  for (std::size_t i = core.started_tails; i-- > 0;) core.tails[i]->stop();
-  core.started_tails = 0;
+  core.stop_tails();
   auto deadline = clock_.steady() + options_.shutdown_timeout;
   for (std::size_t i = 0; i < core.started_outputs; ++i) core.outputs[i]->stop(deadline);
   core.started_outputs = 0;
@@ -212,28 +221,24 @@ void Pipeline::stop_core(Core& core) {
 Status Pipeline::start(Reading reading) {
   // Held: tails too wait for activate(), so a new generation that dies before
   // it takes over has read nothing the old one would not read again.
-  for (; core_->started_outputs < core_->outputs.size(); ++core_->started_outputs) {
-    if (auto s = core_->outputs[core_->started_outputs]->start(); !s) return s;
-  }
+  if (auto s = core_->start_outputs(); !s) return s;
   if (reading == Reading::kNow) {
-    if (auto s = start_core(*core_); !s) return s;
+    if (auto s = core_->start_tails(); !s) return s;
   }
   gate_.set(core_->router.get());
   for (; started_network_ < network_.size(); ++started_network_) {
     if (auto s = network_[started_network_]->start(reading); !s) return s;
   }
-  started_ = true;
   return {};
 }
 
 Status Pipeline::activate() {
-  if (auto s = start_core(*core_); !s) return s;
+  if (auto s = core_->start_tails(); !s) return s;
   for (auto& in : network_) in->activate();
   return {};
 }
 
 void Pipeline::stop() {
-  started_ = false;
   for (std::size_t i = started_network_; i-- > 0;) network_[i]->stop();
   started_network_ = 0;
   if (core_) stop_core(*core_);
@@ -253,8 +258,7 @@ Result<std::uint64_t> Pipeline::enter_source_only(const std::string& spool_dir) 
   spool_ = std::move(*spool);
   // Tails read to where they are and save their positions while the router
   // still takes their events; then network inputs switch to the spool.
-  for (std::size_t i = core_->started_tails; i-- > 0;) core_->tails[i]->stop();
-  core_->started_tails = 0;
+  core_->stop_tails();
   gate_.set(spool_.get());
   std::uint64_t kept = 0;
   Status first_error;
@@ -278,9 +282,7 @@ Status Pipeline::resume() {
   auto core = build_core();
   if (!core) return std::unexpected(core.error());
   core_ = std::move(*core);
-  for (std::size_t i = 0; i < core_->outputs.size(); ++i, ++core_->started_outputs) {
-    if (auto s = core_->outputs[i]->start(); !s) return s;
-  }
+  if (auto s = core_->start_outputs(); !s) return s;
   gate_.set(core_->router.get());
   if (spool_) {
     std::string dir = spool_->dir();
@@ -289,7 +291,7 @@ Status Pipeline::resume() {
     auto n = ingest(dir);
     if (!n) return std::unexpected(n.error());
   }
-  return start_core(*core_);
+  return core_->start_tails();
 }
 
 std::vector<HandedConnection> Pipeline::release_connections() {

@@ -59,7 +59,6 @@ class Pipeline {
   // Starts held tails and lets network inputs read.
   Status activate();
   void stop();
-  bool started() const { return started_; }
 
   // Phase 1 of a handover: stops tails (positions saved), stops outputs
   // without flushing (memory-buffer chunks go to a spool in `spool_dir`,
@@ -87,9 +86,11 @@ class Pipeline {
     std::vector<std::unique_ptr<OutputRunner>> outputs;
     std::vector<std::unique_ptr<Input>> tails;
     std::size_t started_outputs = 0, started_tails = 0;
+    Status start_outputs();
+    Status start_tails();
+    void stop_tails();
   };
   Result<std::unique_ptr<Core>> build_core();
-  Status start_core(Core& core);
   void stop_core(Core& core);
   Result<std::unique_ptr<OutputRunner>> build_output(const config::Section& out);
   OutputRunner* output_by_id(const std::string& id) const;
@@ -103,7 +104,6 @@ class Pipeline {
   std::vector<std::unique_ptr<Input>> network_;
   std::size_t started_network_ = 0;
   std::unique_ptr<Spool> spool_;
-  bool started_ = false;
 };
 
 }  // namespace logctl::agentd

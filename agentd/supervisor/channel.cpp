@@ -154,24 +154,4 @@ Result<Message> SupervisorChannel::await(std::initializer_list<MessageType> type
   }
 }
 
-Result<StartupResult> SupervisorChannel::serve_startup() {
-  StartupResult result;
-  auto m = await({MessageType::kReady});
-  result.version = version_;
-  result.worker_pid = worker_pid_;
-  if (!m) {
-    if (m.error().message.rfind("refused: ", 0) == 0) {
-      result.outcome = StartupOutcome::kRefused;
-      result.reason = m.error().message.substr(9);
-      return result;
-    }
-    if (m.error().code == ErrorCode::kUnavailable) return result;  // worker went away
-    return std::unexpected(m.error());
-  }
-  result.outcome =
-      m->type == MessageType::kReady ? StartupOutcome::kReady : StartupOutcome::kFailed;
-  result.reason = m->reason;
-  return result;
-}
-
 }  // namespace logctl::agentd

@@ -50,15 +50,6 @@ class WorkerChannel : public Channel {
   Status failed(const std::string& reason);
 };
 
-enum class StartupOutcome { kReady, kFailed, kRefused, kClosed };
-
-struct StartupResult {
-  StartupOutcome outcome = StartupOutcome::kClosed;
-  int version = 0;
-  std::int64_t worker_pid = 0;
-  std::string reason;
-};
-
 class SupervisorChannel : public Channel {
  public:
   SupervisorChannel(int fd, SocketManager& sockets) : Channel(fd), sockets_(sockets) {}
@@ -66,8 +57,6 @@ class SupervisorChannel : public Channel {
   // (returned as is). A refused hello is an error naming both ranges.
   Result<handover::Message> await(std::initializer_list<handover::MessageType> types,
                                   Deadline deadline = {}, std::vector<int>* fds = nullptr);
-  // Startup without other steps: await(ready), as an outcome.
-  Result<StartupResult> serve_startup();
   int version() const { return version_; }
   std::int64_t worker_pid() const { return worker_pid_; }
 

@@ -152,7 +152,7 @@ namespace {
 struct ChannelPair {
   ChannelPair() {
     REQUIRE(paired);
-    server = std::thread([this] { outcome = supervisor.serve_startup(); });
+    server = std::thread([this] { outcome = supervisor.await({MessageType::kReady}); });
   }
   ~ChannelPair() {
     if (server.joinable()) server.join();
@@ -164,7 +164,7 @@ struct ChannelPair {
   SocketManager sockets;
   SupervisorChannel supervisor{fds[0], sockets};
   WorkerChannel worker{fds[1]};
-  Result<StartupResult> outcome = make_error(ErrorCode::kInternal, "not run");
+  Result<Message> outcome = make_error(ErrorCode::kInternal, "not run");
   std::thread server;
 };
 }  // namespace
@@ -185,8 +185,8 @@ TEST_CASE_METHOD(ChannelPair,
   REQUIRE(worker.ready());
   server.join();
   REQUIRE(outcome);
-  CHECK(outcome->outcome == StartupOutcome::kReady);
-  CHECK(outcome->worker_pid == ::getpid());
+  CHECK(outcome->type == MessageType::kReady);
+  CHECK(supervisor.worker_pid() == ::getpid());
 }
 
 TEST_CASE_METHOD(
@@ -196,7 +196,7 @@ TEST_CASE_METHOD(
   server.join();
   REQUIRE_FALSE(v);
   CHECK_THAT(v.error().message, Catch::Contains("supervisor refused"));
-  REQUIRE(outcome);
-  CHECK(outcome->outcome == StartupOutcome::kRefused);
+  REQUIRE_FALSE(outcome);
+  CHECK_THAT(outcome.error().message, Catch::Contains("refused"));
   CHECK(sockets.size() == 0);
 }
