@@ -6,6 +6,9 @@
 // agentd-next) over the control socket. A reader follows the output file and
 // takes each event's latency (arrival in the file - send time). Prints:
 //   handover duration p50/p99/max (the supervisor's "total" phase),
+//   how long both generations read the listeners at once (from the workers'
+//   CLOCK_MONOTONIC stamps: new began reading, old stopped) and so the
+//   longest time with no reader,
 //   event latency p50/p99/max outside handovers and for events sent during one,
 //   lost and duplicated events (must be 0).
 // Usage: handover_bench [HANDOVERS=50] [EVENTS_PER_SECOND=100000] [SETTLE_MS=500]
@@ -120,7 +123,7 @@ int main(int argc, char** argv) {
     if (fd >= 0) ::close(fd);
   });
   wait_until([&] { return sent > rate; }, std::chrono::seconds(30));  // 1 s of load first
-  std::vector<double> durations;
+  std::vector<double> durations, overlaps;
   std::vector<std::pair<std::int64_t, std::int64_t>> windows;
   int failed = 0;
   for (int i = 0; i < handovers; ++i) {
@@ -135,6 +138,7 @@ int main(int argc, char** argv) {
       continue;
     }
     durations.push_back(r["phases_ms"]["total"].get<double>());
+    overlaps.push_back(r["phases_ms"].value("readers_overlap", -1e9));
     windows.emplace_back(t0, t1);
   }
   wait_until([&] { return sent > 0; });
@@ -162,6 +166,11 @@ int main(int argc, char** argv) {
               static_cast<int>(durations.size()), failed, rate, settle.c_str());
   std::printf("handover duration ms: p50 %.1f  p99 %.1f  max %.1f\n", pct(durations, 50),
               pct(durations, 99), pct(durations, 100));
+  // Old stops reading at least this long after new began: a negative value
+  // would be a gap with no reader.
+  double min_overlap = overlaps.empty() ? 0 : *std::min_element(overlaps.begin(), overlaps.end());
+  std::printf("both generations reading, ms: min %.3f  p50 %.3f  (no-reader gap: %.3f ms)\n",
+              min_overlap, pct(overlaps, 50), std::max(0.0, -min_overlap));
   std::printf("event latency ms outside handovers: p50 %.2f  p99 %.2f  max %.2f  (%zu events)\n",
               pct(base, 50), pct(base, 99), pct(base, 100), base.size());
   std::printf("event latency ms sent during one:   p50 %.2f  p99 %.2f  max %.2f  (%zu events)\n",

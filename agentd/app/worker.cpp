@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/signalfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -51,6 +52,13 @@ std::string read_memfd(int fd, std::size_t size) {
   }
   out.resize(off);
   return out;
+}
+
+// One clock for both workers: CLOCK_MONOTONIC is system-wide.
+std::int64_t monotonic_ns() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
 }
 
 class Worker {
@@ -177,7 +185,9 @@ bool Worker::handle(const Message& m, std::vector<int>& fds) {
       if (auto s = pipeline_->activate(); !s) {
         fail("activate failed: " + s.error().message);
       } else {
-        (void)reply(MessageType::kActive);
+        Message active(MessageType::kActive);
+        active.at_ns = monotonic_ns();  // reading is armed by now (the latest it began)
+        (void)channel_.send(active);
       }
       return true;
     case MessageType::kSourceOnly: {
@@ -227,6 +237,7 @@ bool Worker::handle(const Message& m, std::vector<int>& fds) {
 }
 
 bool Worker::switch_over() {
+  std::int64_t stopped_at = monotonic_ns();  // the earliest this worker stopped reading
   auto conns = pipeline_->release_connections();
   std::int64_t handed = 0;
   for (auto& c : conns) {
@@ -245,6 +256,7 @@ bool Worker::switch_over() {
   Message done(MessageType::kSwitched);
   done.spool = spool;
   done.count = handed;
+  done.at_ns = stopped_at;
   (void)channel_.send(done);
   log::info("switched over: " + std::to_string(handed) + " connection(s) handed on, spool " +
             spool + " sealed; exiting");

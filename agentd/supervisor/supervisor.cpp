@@ -294,7 +294,10 @@ std::string Supervisor::step_activate(Attempt& a) {
   // The new generation reads before the old one stops: no moment without a reader.
   (void)a.fresh.channel->send(Message(MessageType::kActivate));
   auto m = a.fresh.channel->await({MessageType::kActive}, steady_clock::now() + o_.step_timeout);
-  if (m && m->type == MessageType::kActive) return "";
+  if (m && m->type == MessageType::kActive) {
+    a.new_reading_ns = m->at_ns;
+    return "";
+  }
   return cause(a.fresh, m, "active", o_.step_timeout);
 }
 
@@ -316,8 +319,9 @@ void Supervisor::step_switch_over(Attempt& a) {
     log::error("handover: the old generation failed during switch-over (" +
                (m ? m->reason : m.error().message) +
                "); its remaining connections are lost, its spool is recovered");
-  } else if (!m->spool.empty()) {
-    a.spool = m->spool;
+  } else {
+    if (!m->spool.empty()) a.spool = m->spool;
+    a.old_stopped_ns = m->at_ns;
   }
   if (reap(current_, steady_clock::now() + o_.step_timeout) < 0) kill_worker(current_);
   if (current_.fd >= 0) ::close(current_.fd);
@@ -355,7 +359,7 @@ HandoverReport Supervisor::handover(const GenerationSpec& next) {
     return report;
   }
   Attempt a{std::move(*fresh), o_.root_dir + "/handover/gen-" + std::to_string(current_.generation),
-            0};
+            0, 0, 0};
   struct Step {
     const char* name;
     std::string (Supervisor::*run)(Attempt&);
@@ -385,6 +389,11 @@ HandoverReport Supervisor::handover(const GenerationSpec& next) {
   auto t = steady_clock::now();
   step_switch_over(a);
   report.phases.emplace_back("switch_over", ms_since(t));
+  if (a.new_reading_ns > 0 && a.old_stopped_ns > 0) {
+    // Both generations read the listeners for this long; negative would be a
+    // gap with no reader (never expected: activate completes first).
+    report.phases.emplace_back("readers_overlap", (a.old_stopped_ns - a.new_reading_ns) / 1e6);
+  }
   t = steady_clock::now();
   step_ingest(a);
   report.phases.emplace_back("ingest", ms_since(t));

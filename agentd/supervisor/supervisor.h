@@ -107,6 +107,7 @@ class Supervisor {
     Worker fresh;
     std::string spool;
     std::int64_t handed = 0;
+    std::int64_t new_reading_ns = 0, old_stopped_ns = 0;  // CLOCK_MONOTONIC
   };
   HandoverReport handover(const GenerationSpec& next);
   std::string step_prepare(Attempt& a);

@@ -67,6 +67,7 @@ void for_each_field(Message& m, Fn&& fn) {
   fn("generation", m.generation);
   fn("count", m.count);
   fn("pending", m.pending);
+  fn("at_ns", m.at_ns);
   fn("hold", m.hold);
   fn("key", m.key);
   fn("reason", m.reason);

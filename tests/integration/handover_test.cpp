@@ -367,6 +367,9 @@ TEST_CASE_METHOD(
     INFO("handover " << i << ": " << r.dump());
     REQUIRE(r["result"] == "committed");
     totals.push_back(r["phases_ms"]["total"].get<double>());
+    // The old worker stopped reading after the new one began: no moment without
+    // a reader (measured by both workers on CLOCK_MONOTONIC).
+    CHECK(r["phases_ms"].value("readers_overlap", -1.0) > 0);
     // The supervisor re-executes the new build itself (just after answering),
     // keeping its PID.
     json status;

@@ -52,7 +52,8 @@ enum class MessageType {
   kSourceOnlyDone,  // w->s {count: memory-buffer events spooled}
   kSwitchOver,      // s->w stop reading, hand connections over -> connection* switched
   kConnection,      // w->s->w {key, pending} + fds: socket [, memfd of pending bytes]
-  kSwitched,        // w->s {spool, count: connections}; the worker then exits
+  kSwitched,        // w->s {spool, count: connections, at_ns: when it stopped
+                    //   reading}; the worker then exits
   kResume,          // s->w rollback: back to normal -> resumed | failed
   kResumed,         // w->s
   kIngest,          // s->w {spool}: take a sealed spool -> ingested | failed
@@ -64,7 +65,7 @@ struct Message {
   MessageType type;
   // Fields by type (unused ones stay empty and are not sent).
   int min_version = 0, max_version = 0, version = 0, admin_port = 0;
-  std::int64_t pid = 0, generation = 0, count = 0, pending = 0;
+  std::int64_t pid = 0, generation = 0, count = 0, pending = 0, at_ns = 0;
   bool hold = false;
   std::string key, reason, error, spool;
 };
