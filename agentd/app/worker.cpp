@@ -2,7 +2,6 @@
 
 #include <poll.h>
 #include <signal.h>
-#include <sys/mman.h>
 #include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -22,37 +21,6 @@ namespace {
 
 using handover::Message;
 using handover::MessageType;
-
-// A memfd holding a released connection's unparsed bytes.
-Result<int> pending_memfd(const std::string& bytes) {
-  int fd = ::memfd_create("agentd-pending", MFD_CLOEXEC);
-  if (fd < 0) return std::unexpected(fs::errno_error("memfd_create", "pending bytes", errno));
-  std::size_t off = 0;
-  while (off < bytes.size()) {
-    ssize_t n = ::pwrite(fd, bytes.data() + off, bytes.size() - off, static_cast<off_t>(off));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      int err = errno;
-      ::close(fd);
-      return std::unexpected(fs::errno_error("write", "pending bytes", err));
-    }
-    off += static_cast<std::size_t>(n);
-  }
-  return fd;
-}
-
-std::string read_memfd(int fd, std::size_t size) {
-  std::string out(size, '\0');
-  std::size_t off = 0;
-  while (off < size) {
-    ssize_t n = ::pread(fd, out.data() + off, size - off, static_cast<off_t>(off));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    off += static_cast<std::size_t>(n);
-  }
-  out.resize(off);
-  return out;
-}
 
 // One clock for both workers: CLOCK_MONOTONIC is system-wide.
 std::int64_t monotonic_ns() {
@@ -214,7 +182,15 @@ bool Worker::handle(const Message& m, std::vector<int>& fds) {
     case MessageType::kConnection: {
       if (fds.empty()) return true;
       HandedConnection c{m.key, fds[0], ""};
-      if (fds.size() > 1) c.pending = read_memfd(fds[1], static_cast<std::size_t>(m.pending));
+      if (fds.size() > 1) {
+        auto pending = fs::read_all(fds[1], "pending bytes of " + m.key);
+        if (pending && pending->size() == static_cast<std::size_t>(m.pending)) {
+          c.pending = std::move(*pending);
+        } else {
+          log::warn("connection from " + m.key + ": its " + std::to_string(m.pending) +
+                    " unparsed byte(s) could not be read");
+        }
+      }
       for (std::size_t i = 1; i < fds.size(); ++i) ::close(fds[i]);
       if (auto s = pipeline_->adopt(std::move(c)); !s) log::warn(s.error().message);
       return true;
@@ -246,7 +222,7 @@ bool Worker::switch_over() {
     m.pending = static_cast<std::int64_t>(c.pending.size());
     std::vector<int> fds{c.fd};
     if (!c.pending.empty()) {
-      auto mem = pending_memfd(c.pending);
+      auto mem = fs::memfd_with("agentd-pending", c.pending, fs::Inherit::kNo);
       if (mem) fds.push_back(*mem);
     }
     if (channel_.send(m, fds)) ++handed;

@@ -75,7 +75,6 @@ Status Spool::emit(EventBatch& batch) {
   if (auto s = (*c)->append(batch.data, static_cast<std::uint32_t>(batch.entries.size())); !s) {
     return s;  // the batch is unchanged: the caller keeps it
   }
-  events_ += batch.entries.size();
   batch.clear();
   return {};
 }
@@ -86,11 +85,8 @@ Status Spool::keep(const std::string& output_id, const Chunk& chunk) {
   m.variables.emplace_back(kOutputVariable, output_id);
   auto c = store_->create(m, chunk.created_ns());
   if (!c) return std::unexpected(c.error());
-  auto s = chunk.read([&](std::string_view unit) {
-    std::uint32_t n = count_entries(unit);
-    events_ += n;
-    return (*c)->append(unit, n);
-  });
+  auto s =
+      chunk.read([&](std::string_view unit) { return (*c)->append(unit, count_entries(unit)); });
   if (!s) return s;
   return (*c)->mark_queued();
 }

@@ -36,7 +36,6 @@ class Spool final : public Emitter {
   // Closes every chunk and releases the lock; emit() fails afterwards.
   void seal();
   const std::string& dir() const { return dir_; }
-  std::uint64_t events() const { return events_; }
 
  private:
   Spool(std::string dir, std::unique_ptr<ChunkStore> store)
@@ -47,7 +46,6 @@ class Spool final : public Emitter {
   std::unique_ptr<ChunkStore> store_;
   std::mutex mu_;
   std::map<ChunkMetadata, std::unique_ptr<Chunk>> open_;
-  std::uint64_t events_ = 0;
   bool sealed_ = false;
 };
 

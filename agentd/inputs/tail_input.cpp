@@ -1,6 +1,5 @@
 #include "agentd/inputs/tail_input.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <glob.h>
 #include <sys/stat.h>
@@ -172,11 +171,10 @@ class TailInput final : public Input {
     auto slash = path.rfind('/');
     std::string dir = slash == std::string::npos ? "." : path.substr(0, slash);
     std::string base = path.substr(slash == std::string::npos ? 0 : slash + 1);
-    DIR* d = ::opendir(dir.c_str());
-    if (!d) return false;
+    auto names = fs::list_dir(dir);
+    if (!names) return false;
     std::string found;
-    while (dirent* e = ::readdir(d)) {
-      std::string name = e->d_name;
+    for (const auto& name : *names) {
       if (name == base || name.rfind(base, 0) != 0) continue;
       struct stat st {};
       if (::stat((dir + "/" + name).c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
@@ -184,7 +182,6 @@ class TailInput final : public Input {
         found = dir + "/" + name;
       }
     }
-    ::closedir(d);
     if (found.empty()) return false;
     auto f = fs::File::open(found, O_RDONLY);
     if (!f) return false;

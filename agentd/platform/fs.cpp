@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -154,6 +155,26 @@ Result<std::vector<std::string>> list_dir(const std::string& dir) {
   ::closedir(d);
   std::sort(out.begin(), out.end());
   return out;
+}
+
+Result<int> memfd_with(const std::string& name, std::string_view data, Inherit inherit) {
+  int fd = ::memfd_create(name.c_str(), inherit == Inherit::kYes ? 0 : MFD_CLOEXEC);
+  if (fd < 0) return std::unexpected(errno_error("memfd_create", name, errno));
+  File f(fd, name);
+  if (auto s = f.write_all(data); !s) return std::unexpected(s.error());
+  return f.release();
+}
+
+Result<std::string> read_all(int fd, const std::string& what) {
+  std::string out;
+  char buf[1 << 16];
+  for (;;) {
+    ssize_t n = ::pread(fd, buf, sizeof buf, static_cast<off_t>(out.size()));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return std::unexpected(errno_error("read", what, errno));
+    if (n == 0) return out;
+    out.append(buf, static_cast<std::size_t>(n));
+  }
 }
 
 Result<std::string> read_file(const std::string& path) {

@@ -47,6 +47,12 @@ class File {
   // Non-blocking exclusive flock; kAlreadyExists when another process holds it.
   Status lock_exclusive();
   void close();
+  // Gives up ownership: returns the fd and leaves this File empty.
+  int release() {
+    int fd = fd_;
+    fd_ = -1;
+    return fd;
+  }
 
  private:
   int fd_ = -1;
@@ -59,6 +65,12 @@ Status remove(const std::string& path);
 Status sync_dir(const std::string& dir);
 Result<std::vector<std::string>> list_dir(const std::string& dir);  // names, sorted
 Result<std::string> read_file(const std::string& path);
+// An anonymous in-memory file (memfd) holding `data`, to pass bytes along with
+// a descriptor (SCM_RIGHTS, execve). The caller owns the fd.
+enum class Inherit { kNo, kYes };  // kYes: survives execve (no FD_CLOEXEC)
+Result<int> memfd_with(const std::string& name, std::string_view data, Inherit inherit);
+// The whole content of an open file, read from offset 0 (the fd stays open).
+Result<std::string> read_all(int fd, const std::string& what);
 // Writes to path.tmp, then renames over path: readers see old or new, never half.
 Status write_file_atomic(const std::string& path, std::string_view data, Sync sync);
 bool exists(const std::string& path);

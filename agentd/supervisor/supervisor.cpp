@@ -1,12 +1,10 @@
 #include "agentd/supervisor/supervisor.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <httplib.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/eventfd.h>
-#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -427,14 +425,11 @@ Status Supervisor::start_first() {
 // Spools a crashed worker left behind (a normal handover consumes its own).
 void Supervisor::ingest_leftovers() {
   std::string dir = o_.root_dir + "/handover";
-  DIR* d = ::opendir(dir.c_str());
-  if (!d) return;
-  std::vector<std::string> found;
-  while (dirent* e = ::readdir(d)) {
-    if (std::strncmp(e->d_name, "gen-", 4) == 0) found.push_back(dir + "/" + e->d_name);
-  }
-  ::closedir(d);
-  for (const auto& spool : found) {
+  auto names = fs::list_dir(dir);
+  if (!names) return;  // no handover ever ran here
+  for (const auto& name : *names) {
+    if (name.rfind("gen-", 0) != 0) continue;
+    std::string spool = dir + "/" + name;
     Message in(MessageType::kIngest);
     in.spool = spool;
     (void)current_.channel->send(in);
@@ -644,13 +639,10 @@ std::string Supervisor::save_state() {
 }
 
 Status Supervisor::restore_state(int fd) {
-  std::string text;
-  char buf[4096];
-  for (ssize_t n; (n = ::pread(fd, buf, sizeof buf, static_cast<off_t>(text.size()))) > 0;) {
-    text.append(buf, static_cast<std::size_t>(n));
-  }
+  auto text = fs::read_all(fd, "inherited state");
   ::close(fd);
-  auto j = json::parse(text, nullptr, false);
+  if (!text) return std::unexpected(text.error());
+  auto j = json::parse(*text, nullptr, false);
   if (j.is_discarded() || j.value("state_version", 0) != 1) {
     return make_error(ErrorCode::kCorrupt, "inherited state is not version 1 JSON");
   }
@@ -723,9 +715,14 @@ void Supervisor::reexec(std::string binary) {
     done_cv_.wait_for(lock, std::chrono::milliseconds(50),
                       [&] { return clients_ == 0 || !queue_.empty(); });
   }
-  binary = current_.spec.binary;                // a drained request may have moved it again
-  int mem = ::memfd_create("agentd-state", 0);  // inherited on purpose
-  std::string state = save_state();
+  binary = current_.spec.binary;  // a drained request may have moved it again
+  auto mem = fs::memfd_with("agentd-state", save_state(), fs::Inherit::kYes);
+  if (!mem) {
+    log::error("re-exec: cannot write the state for " + binary + " (" + mem.error().message +
+               "); not re-executing");
+    control_thread_ = std::thread([this] { serve_control(); });
+    return;
+  }
   std::vector<int> inherit;
   for (const auto& [key, fd] : sockets_.listeners()) inherit.push_back(fd);
   inherit.push_back(current_.fd);
@@ -739,26 +736,21 @@ void Supervisor::reexec(std::string binary) {
     args.push_back(o_.args[i]);
   }
   args.push_back("--inherit-state");
-  args.push_back(std::to_string(mem));
+  args.push_back(std::to_string(*mem));
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
-  if (mem >= 0 &&
-      ::pwrite(mem, state.data(), state.size(), 0) == static_cast<ssize_t>(state.size())) {
-    log::info("re-executing " + binary + " (supervisor self-upgrade, pid " +
-              std::to_string(::getpid()) + ")");
-    for (int fd : inherit) ::fcntl(fd, F_SETFD, 0);
-    admin_.stop();  // its port is bound again by the new image
-    ::execv(argv[0], argv.data());
-    int err = errno;
-    for (int fd : inherit) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
-    log::error("re-exec of " + binary + " failed (" + std::strerror(err) +
-               "); the supervisor keeps running as " + o_.self_binary);
-    if (!o_.admin_endpoint.empty()) (void)admin_.start(o_.admin_endpoint);
-  } else {
-    log::error("re-exec: cannot write the state for " + binary + "; not re-executing");
-  }
-  if (mem >= 0) ::close(mem);
+  log::info("re-executing " + binary + " (supervisor self-upgrade, pid " +
+            std::to_string(::getpid()) + ")");
+  for (int fd : inherit) ::fcntl(fd, F_SETFD, 0);
+  admin_.stop();  // its port is bound again by the new image
+  ::execv(argv[0], argv.data());
+  int err = errno;
+  for (int fd : inherit) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+  log::error("re-exec of " + binary + " failed (" + std::strerror(err) +
+             "); the supervisor keeps running as " + o_.self_binary);
+  if (!o_.admin_endpoint.empty()) (void)admin_.start(o_.admin_endpoint);
+  ::close(*mem);
   control_thread_ = std::thread([this] { serve_control(); });
 }
 

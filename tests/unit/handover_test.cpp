@@ -2,6 +2,7 @@
 // passing over SOCK_SEQPACKET, and the supervisor's socket manager — with
 // real sockets.
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -11,6 +12,7 @@
 #include <thread>
 
 #include "agentd/platform/fd_passing.h"
+#include "agentd/platform/fs.h"
 #include "agentd/supervisor/channel.h"
 #include "agentd/supervisor/socket_manager.h"
 #include "logctl/schema/handover_protocol.h"
@@ -199,4 +201,20 @@ TEST_CASE_METHOD(
   REQUIRE_FALSE(outcome);
   CHECK_THAT(outcome.error().message, Catch::Contains("refused"));
   CHECK(sockets.size() == 0);
+}
+
+TEST_CASE("memfd: bytes passed with a descriptor read back whole, and close-on-exec as asked") {
+  std::string bytes(200'000, 'x');
+  bytes += "partial line without its newline";
+  auto fd = fs::memfd_with("test-pending", bytes, fs::Inherit::kNo);
+  REQUIRE(fd);
+  CHECK((::fcntl(*fd, F_GETFD) & FD_CLOEXEC) != 0);
+  auto back = fs::read_all(*fd, "test");
+  REQUIRE(back);
+  CHECK(*back == bytes);
+  ::close(*fd);
+  auto kept = fs::memfd_with("test-state", "{}", fs::Inherit::kYes);
+  REQUIRE(kept);
+  CHECK((::fcntl(*kept, F_GETFD) & FD_CLOEXEC) == 0);
+  ::close(*kept);
 }
