@@ -68,6 +68,10 @@ Buffer::Buffer(std::string id, BufferOptions options, std::unique_ptr<ChunkStore
       c_torn_records_(metrics.counter("agentd_buffer_torn_records_total",
                                       "Events in torn chunk tails discarded at recovery.",
                                       labels(id_))),
+      c_torn_bytes_(metrics.counter("agentd_buffer_torn_bytes_total",
+                                    "Bytes of damaged or torn frames cut out at recovery "
+                                    "(kept as *.corrupt).",
+                                    labels(id_))),
       c_corrupt_chunks_(metrics.counter("agentd_buffer_corrupt_chunks_total",
                                         "Unreadable chunk files quarantined at recovery.",
                                         labels(id_))) {}
@@ -85,6 +89,7 @@ Status Buffer::start() {
     queue_.push_back(std::move(c));
   }
   c_torn_records_ += rec->torn_records;
+  c_torn_bytes_ += rec->torn_bytes;
   c_corrupt_chunks_ += rec->corrupt_chunks;
   if (!queue_.empty()) {
     log::info("buffer " + id_ + ": resumed " + std::to_string(queue_.size()) + " chunk(s), " +
@@ -197,7 +202,8 @@ Status Buffer::write_group(const EventBatch& batch, const Group& g, std::size_t&
       for (std::size_t k = i; k < j; ++k) scratch.append(batch.entry(batch.entries[idx[k]]));
       data = scratch;
     }
-    if (auto s = append_to_stage(g.metadata, data, static_cast<std::uint32_t>(j - i)); !s) {
+    if (auto s = append_to_stage(g.metadata, batch.tag, data, static_cast<std::uint32_t>(j - i));
+        !s) {
       return s;
     }
     written += j - i;
@@ -206,7 +212,8 @@ Status Buffer::write_group(const EventBatch& batch, const Group& g, std::size_t&
   return {};
 }
 
-Status Buffer::append_to_stage(const ChunkMetadata& m, std::string_view data, std::uint32_t count) {
+Status Buffer::append_to_stage(const ChunkMetadata& m, std::string_view tag, std::string_view data,
+                               std::uint32_t count) {
   auto it = stage_.find(m);
   if (it == stage_.end()) {
     auto c = store_->create(m, clock_.now().ns);
@@ -218,7 +225,7 @@ Status Buffer::append_to_stage(const ChunkMetadata& m, std::string_view data, st
     stage_created_[m] = clock_.steady();
   }
   auto& chunk = *it->second;
-  if (auto s = chunk.append(data, count); !s) {
+  if (auto s = chunk.append(tag, data, count); !s) {
     ++c_write_errors_;
     return s;
   }

@@ -117,7 +117,8 @@ class Buffer {
   Status write_group(const EventBatch& batch, const Group& g, std::size_t& written,
                      std::unique_lock<std::mutex>& lock);
   Status make_room(std::uint64_t need, std::unique_lock<std::mutex>& lock);
-  Status append_to_stage(const ChunkMetadata& m, std::string_view data, std::uint32_t count);
+  Status append_to_stage(const ChunkMetadata& m, std::string_view tag, std::string_view data,
+                         std::uint32_t count);
   void enqueue_locked(const ChunkMetadata& m);
   std::chrono::steady_clock::time_point due_time(const Chunk& c) const;
   void update_gauges();
@@ -145,6 +146,7 @@ class Buffer {
   std::atomic<std::uint64_t>& c_overflow_;
   std::atomic<std::uint64_t>& c_write_errors_;
   std::atomic<std::uint64_t>& c_torn_records_;
+  std::atomic<std::uint64_t>& c_torn_bytes_;
   std::atomic<std::uint64_t>& c_corrupt_chunks_;
 };
 

@@ -44,11 +44,13 @@ class Chunk {
   std::uint64_t bytes() const { return bytes_; }
   std::uint64_t records() const { return records_; }
 
-  // Appends `count` packed entries as one unit: after a crash either all of
-  // them are recovered or none. On error the chunk is unchanged.
-  virtual Status append(std::string_view entries, std::uint32_t count) = 0;
-  // Calls fn with each appended unit, in order.
-  virtual Status read(const std::function<Status(std::string_view)>& fn) const = 0;
+  // Appends `count` packed entries of one tag as one unit: after a crash
+  // either all of them are recovered or none. On error the chunk is unchanged.
+  virtual Status append(std::string_view tag, std::string_view entries, std::uint32_t count) = 0;
+  // Calls fn(tag, entries) with each appended unit, in order. Every unit keeps
+  // its events' tag, whether or not tag is a chunk key (out_file writes it).
+  using UnitFn = std::function<Status(std::string_view tag, std::string_view entries)>;
+  virtual Status read(const UnitFn& fn) const = 0;
   virtual Status mark_queued() = 0;
   // Deletes the chunk's storage.
   virtual Status purge() = 0;
@@ -69,12 +71,14 @@ class ChunkStore {
   virtual Status open() = 0;
   virtual Result<std::unique_ptr<Chunk>> create(const ChunkMetadata& metadata,
                                                 std::int64_t now_ns) = 0;
-  // Chunks left by a previous run, oldest first. Torn tails are cut and counted.
+  // Chunks left by a previous run, oldest first. A damaged frame is cut out
+  // (kept as *.corrupt) and counted; reading resumes at the next valid frame.
   struct Recovered {
     std::vector<std::unique_ptr<Chunk>> chunks;
-    std::uint64_t torn_frames = 0;
-    std::uint64_t torn_records = 0;
-    std::uint64_t corrupt_chunks = 0;
+    std::uint64_t torn_frames = 0;     // damaged or incomplete frames dropped
+    std::uint64_t torn_records = 0;    // events in them, where the frame header was intact
+    std::uint64_t torn_bytes = 0;      // bytes dropped (kept aside as *.corrupt)
+    std::uint64_t corrupt_chunks = 0;  // whole files unreadable (bad chunk header)
   };
   virtual Result<Recovered> recover() = 0;
   virtual void close() = 0;

@@ -4,6 +4,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "agentd/core/log.h"
@@ -21,9 +22,9 @@ std::uint32_t get32(const char* p) {
   return (std::uint32_t{u[0]} << 24) | (std::uint32_t{u[1]} << 16) | (std::uint32_t{u[2]} << 8) |
          u[3];
 }
-std::uint32_t crc(std::string_view s) {
+std::uint32_t crc(std::string_view s, std::uint32_t seed = 0) {
   return static_cast<std::uint32_t>(
-      crc32(0, reinterpret_cast<const Bytef*>(s.data()), static_cast<uInt>(s.size())));
+      crc32(seed, reinterpret_cast<const Bytef*>(s.data()), static_cast<uInt>(s.size())));
 }
 
 }  // namespace
@@ -49,13 +50,163 @@ std::string encode_header(const std::string& id, const ChunkMetadata& m, std::in
   return out;
 }
 
-std::string encode_frame_header(std::string_view payload, std::uint32_t count) {
+std::string encode_frame_header(std::string_view tag, std::string_view payload,
+                                std::uint32_t count) {
   std::string h;
   put32(h, kFrameMagic);
+  put32(h, static_cast<std::uint32_t>(tag.size()));
   put32(h, static_cast<std::uint32_t>(payload.size()));
   put32(h, count);
+  put32(h, crc(tag, crc(std::string_view(h).substr(4, 12))));
   put32(h, crc(payload));
+  h += tag;
   return h;
+}
+
+namespace {
+
+Result<ChunkMetadata> metadata_of(const nlohmann::json& j) {
+  ChunkMetadata m;
+  if (j.contains("timekey")) {
+    if (!j["timekey"].is_number_integer()) return make_error(ErrorCode::kCorrupt, "bad timekey");
+    m.timekey = j["timekey"].get<std::int64_t>();
+  }
+  if (j.contains("tag")) {
+    if (!j["tag"].is_string()) return make_error(ErrorCode::kCorrupt, "bad tag");
+    m.tag = j["tag"].get<std::string>();
+  }
+  if (j.contains("variables")) {
+    if (!j["variables"].is_array()) return make_error(ErrorCode::kCorrupt, "bad variables");
+    for (const auto& kv : j["variables"]) {
+      if (!kv.is_array() || kv.size() != 2 || !kv[0].is_string() || !kv[1].is_string()) {
+        return make_error(ErrorCode::kCorrupt, "bad variable");
+      }
+      m.variables.emplace_back(kv[0].get<std::string>(), kv[1].get<std::string>());
+    }
+  }
+  return m;
+}
+
+// What starts at `off`: a whole frame whose checksums verify; a frame whose
+// header is intact (format 2: checksummed) but whose payload is damaged or
+// cut short — its size and event count are then known; or nothing.
+struct Probe {
+  enum class Kind { kFrame, kBadPayload, kNone } kind = Kind::kNone;
+  Frame frame;
+};
+
+Probe probe(std::string_view file, std::uint64_t off, const Header& h) {
+  std::uint64_t left = file.size() - off;
+  const char* p = file.data() + off;
+  Probe r;
+  Frame& f = r.frame;
+  f.offset = off;
+  std::uint32_t len = 0, payload_crc = 0;
+  std::size_t head = 0;
+  if (h.version == 1) {
+    if (left < kFrameHeaderSizeV1 || get32(p) != kFrameMagicV1) return r;
+    head = kFrameHeaderSizeV1;
+    len = get32(p + 4);
+    f.count = get32(p + 8);
+    payload_crc = get32(p + 12);
+    if (h.metadata.tag) f.tag = *h.metadata.tag;
+  } else {
+    if (left < kFrameHeaderSize || get32(p) != kFrameMagic) return r;
+    std::uint32_t tag_len = get32(p + 4);
+    if (tag_len > kMaxTagSize || tag_len > left - kFrameHeaderSize) return r;
+    f.tag = file.substr(off + kFrameHeaderSize, tag_len);
+    if (crc(f.tag, crc(std::string_view(p + 4, 12))) != get32(p + 16)) return r;
+    head = kFrameHeaderSize + tag_len;
+    len = get32(p + 8);
+    f.count = get32(p + 12);
+    payload_crc = get32(p + 20);
+  }
+  f.size = head + std::uint64_t{len};
+  r.kind = Probe::Kind::kBadPayload;
+  if (f.size > left) return r;
+  f.payload = file.substr(off + head, len);
+  if (crc(f.payload) == payload_crc) r.kind = Probe::Kind::kFrame;
+  return r;
+}
+
+// The next offset after `off` where a frame starts: one whose checksums
+// verify, or (format 2) whose checksummed header does.
+std::uint64_t resync(std::string_view file, std::uint64_t off, const Header& h) {
+  const std::string_view magic = h.version == 1 ? "LGFR" : "LGF2";
+  for (auto at = file.find(magic, off + 1); at != std::string_view::npos;
+       at = file.find(magic, at + 1)) {
+    auto kind = probe(file, at, h).kind;
+    if (kind == Probe::Kind::kFrame || (h.version > 1 && kind == Probe::Kind::kBadPayload)) {
+      return at;
+    }
+  }
+  return file.size();
+}
+
+}  // namespace
+
+Result<Header> decode_header(std::string_view file) {
+  if (file.size() < kFixedHeaderSize || file.substr(0, 4) != std::string_view(kMagic, 4)) {
+    return make_error(ErrorCode::kCorrupt, "no chunk header");
+  }
+  Header h;
+  h.version = static_cast<std::uint16_t>((static_cast<unsigned char>(file[4]) << 8) |
+                                         static_cast<unsigned char>(file[5]));
+  if (h.version == 0 || h.version > kChunkFormatVersion) {
+    return make_error(ErrorCode::kCorrupt, "format version " + std::to_string(h.version) +
+                                               " is not one this agentd reads (1.." +
+                                               std::to_string(kChunkFormatVersion) + ")");
+  }
+  std::uint32_t body_len = get32(file.data() + 6);
+  if (body_len > kMaxHeaderBody || kFixedHeaderSize + body_len + 4 > file.size()) {
+    return make_error(ErrorCode::kCorrupt, "bad header length");
+  }
+  h.size = kFixedHeaderSize + body_len + 4;
+  if (crc(file.substr(0, kFixedHeaderSize + body_len)) !=
+      get32(file.data() + kFixedHeaderSize + body_len)) {
+    return make_error(ErrorCode::kCorrupt, "header checksum mismatch");
+  }
+  auto j = nlohmann::json::parse(file.substr(kFixedHeaderSize, body_len), nullptr, false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("id") || !j["id"].is_string()) {
+    return make_error(ErrorCode::kCorrupt, "bad header");
+  }
+  auto m = metadata_of(j);
+  if (!m) return std::unexpected(m.error());
+  h.metadata = std::move(*m);
+  h.id = j["id"].get<std::string>();
+  if (j.contains("created_ns") && j["created_ns"].is_number_integer()) {
+    h.created_ns = j["created_ns"].get<std::int64_t>();
+  }
+  return h;
+}
+
+Scan scan_frames(std::string_view file, const Header& h) {
+  Scan out;
+  std::uint64_t off = h.size;
+  while (off < file.size()) {
+    auto p = probe(file, off, h);
+    if (p.kind == Probe::Kind::kFrame) {
+      out.frames.push_back(p.frame);
+      off += p.frame.size;
+      continue;
+    }
+    Damage d;
+    d.offset = off;
+    std::uint64_t next;
+    if (p.kind == Probe::Kind::kBadPayload) {
+      d.records = p.frame.count;
+      // A checksummed header's length is trusted; format 1's is not.
+      next = h.version == 1 ? resync(file, off, h)
+                            : std::min<std::uint64_t>(file.size(), off + p.frame.size);
+    } else {
+      d.records_known = false;
+      next = resync(file, off, h);
+    }
+    d.size = next - off;
+    out.damage.push_back(d);
+    off = next;
+  }
+  return out;
 }
 
 }  // namespace chunk_format
@@ -64,15 +215,15 @@ namespace {
 
 class FileChunk final : public Chunk {
  public:
-  FileChunk(std::string id, ChunkMetadata m, std::int64_t created_ns, fs::File file,
-            std::string staged_path, std::string queued_path, std::uint64_t data_start,
-            fs::Sync sync)
-      : Chunk(std::move(id), std::move(m), created_ns),
+  FileChunk(const chunk_format::Header& h, fs::File file, std::string staged_path,
+            std::string queued_path, fs::Sync sync)
+      : Chunk(h.id, h.metadata, h.created_ns),
+        version_(h.version),
         file_(std::move(file)),
         staged_path_(std::move(staged_path)),
         queued_path_(std::move(queued_path)),
-        data_start_(data_start),
-        end_(data_start),
+        data_start_(h.size),
+        end_(h.size),
         sync_(sync) {}
 
   void set_recovered(std::uint64_t end, std::uint64_t bytes, std::uint64_t records, bool queued) {
@@ -82,8 +233,15 @@ class FileChunk final : public Chunk {
     queued_ = queued;
   }
 
-  Status append(std::string_view entries, std::uint32_t count) override {
-    std::string header = chunk_format::encode_frame_header(entries, count);
+  Status append(std::string_view tag, std::string_view entries, std::uint32_t count) override {
+    if (version_ != kChunkFormatVersion) {
+      return make_error(ErrorCode::kInternal, "append to a recovered chunk " + path());
+    }
+    if (tag.size() > chunk_format::kMaxTagSize) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        "tag longer than " + std::to_string(chunk_format::kMaxTagSize) + " bytes");
+    }
+    std::string header = chunk_format::encode_frame_header(tag, entries, count);
     auto s = file_.writev_all(header, entries);
     if (s && sync_ == fs::Sync::kYes) s = file_.sync();
     if (!s) {
@@ -97,22 +255,37 @@ class FileChunk final : public Chunk {
     return {};
   }
 
-  Status read(const std::function<Status(std::string_view)>& fn) const override {
+  // Frames were verified at recovery (or written by this process); a frame
+  // that does not parse now means the file changed under us.
+  Status read(const UnitFn& fn) const override {
     std::string frame;
+    const bool v1 = version_ == 1;
+    const std::size_t head_size =
+        v1 ? chunk_format::kFrameHeaderSizeV1 : chunk_format::kFrameHeaderSize;
     char head[chunk_format::kFrameHeaderSize];
+    std::string_view header_tag = metadata_.tag ? std::string_view(*metadata_.tag) : "";
     for (std::uint64_t off = data_start_; off < end_;) {
-      auto n = file_.pread(head, sizeof head, off);
+      auto n = file_.pread(head, head_size, off);
       if (!n) return std::unexpected(n.error());
-      if (*n != sizeof head || get32(head) != chunk_format::kFrameMagic) {
+      std::uint32_t magic = v1 ? chunk_format::kFrameMagicV1 : chunk_format::kFrameMagic;
+      if (*n != head_size || get32(head) != magic) {
         return make_error(ErrorCode::kCorrupt, "bad frame header in " + path());
       }
-      std::uint32_t len = get32(head + 4);
-      frame.resize(len);
-      auto m = file_.pread(frame.data(), len, off + sizeof head);
+      std::uint32_t tag_len = v1 ? 0 : get32(head + 4);
+      std::uint32_t len = get32(head + (v1 ? 4 : 8));
+      std::uint64_t body = std::uint64_t{tag_len} + len;
+      if (tag_len > chunk_format::kMaxTagSize || off + head_size + body > end_) {
+        return make_error(ErrorCode::kCorrupt, "bad frame length in " + path());
+      }
+      frame.resize(body);
+      auto m = file_.pread(frame.data(), body, off + head_size);
       if (!m) return std::unexpected(m.error());
-      if (*m != len) return make_error(ErrorCode::kCorrupt, "short frame in " + path());
-      if (auto s = fn(frame); !s) return s;
-      off += sizeof head + len;
+      if (*m != body) return make_error(ErrorCode::kCorrupt, "short frame in " + path());
+      std::string_view all(frame);
+      if (auto s = fn(v1 ? header_tag : all.substr(0, tag_len), all.substr(tag_len)); !s) {
+        return s;
+      }
+      off += head_size + body;
     }
     return {};
   }
@@ -132,6 +305,7 @@ class FileChunk final : public Chunk {
  private:
   const std::string& path() const { return queued_ ? queued_path_ : staged_path_; }
 
+  std::uint16_t version_;
   fs::File file_;
   std::string staged_path_;
   std::string queued_path_;
@@ -146,9 +320,9 @@ class FileStore final : public ChunkStore {
   explicit FileStore(FileStoreOptions o) : o_(std::move(o)) {}
 
   Status open() override {
-    if (auto s = fs::mkdir_p(o_.dir, o_.dir_mode); !s) return s;
+    if (auto s = fs::ensure_private_dir(o_.dir, o_.dir_mode); !s) return s;
     std::string lock_path = o_.dir + "/buffer.lock";
-    auto f = fs::File::open(lock_path, O_RDWR | O_CREAT, 0644);
+    auto f = fs::File::open(lock_path, O_RDWR | O_CREAT, 0600);
     if (!f) return std::unexpected(f.error());
     if (auto s = f->lock_exclusive(); !s) {
       auto holder = fs::read_file(lock_path);
@@ -174,8 +348,8 @@ class FileStore final : public ChunkStore {
       (void)fs::remove(staged);
       return std::unexpected(s.error());
     }
-    return std::make_unique<FileChunk>(id, m, now_ns, std::move(*f), staged, queued, header.size(),
-                                       o_.sync);
+    chunk_format::Header h{kChunkFormatVersion, header.size(), id, now_ns, m};
+    return std::make_unique<FileChunk>(h, std::move(*f), staged, queued, o_.sync);
   }
 
   Result<Recovered> recover() override;
@@ -188,10 +362,33 @@ class FileStore final : public ChunkStore {
     return o_.dir + "/buffer." + state + id + o_.path_suffix;
   }
   void recover_one(const std::string& name, Recovered& out);
+  Status cut_damage(const std::string& path, std::string_view file, const chunk_format::Header& h,
+                    const chunk_format::Scan& scan);
 
   FileStoreOptions o_;
   fs::File lock_;
 };
+
+// Rewrites `path` with only its valid frames and keeps the damaged bytes in
+// path.corrupt for inspection. A torn tail alone (a crash mid-append) is just
+// cut off.
+Status FileStore::cut_damage(const std::string& path, std::string_view file,
+                             const chunk_format::Header& h, const chunk_format::Scan& scan) {
+  const auto& last = scan.damage.back();
+  bool tail_only = scan.damage.size() == 1 && last.offset + last.size == file.size();
+  if (tail_only) {
+    auto f = fs::File::open(path, O_RDWR);
+    if (!f) return std::unexpected(f.error());
+    return f->truncate(last.offset);
+  }
+  std::string bad, good(file.substr(0, h.size));
+  for (const auto& d : scan.damage) bad += file.substr(d.offset, d.size);
+  for (const auto& fr : scan.frames) good += file.substr(fr.offset, fr.size);
+  if (auto s = fs::write_file_atomic(path + ".corrupt", bad, fs::Sync::kYes, o_.file_mode); !s) {
+    return s;
+  }
+  return fs::write_file_atomic(path, good, fs::Sync::kYes, o_.file_mode);
+}
 
 void FileStore::recover_one(const std::string& name, Recovered& out) {
   std::string path = o_.dir + "/" + name;
@@ -201,73 +398,49 @@ void FileStore::recover_one(const std::string& name, Recovered& out) {
                ".corrupt");
     (void)fs::rename(path, path + ".corrupt");
   };
-  auto f = fs::File::open(path, O_RDWR | O_APPEND);
+  auto f = fs::File::open(path, O_RDONLY);
   if (!f) return quarantine(f.error().message);
-  auto size = f->size();
-  if (!size) return quarantine(size.error().message);
-  char fixed[10];
-  auto n = f->pread(fixed, sizeof fixed, 0);
-  if (!n || *n != sizeof fixed ||
-      std::string_view(fixed, 4) != std::string_view(chunk_format::kMagic, 4)) {
-    return quarantine("no chunk header");
+  auto map = fs::Mapping::of(*f);
+  if (!map) return quarantine(map.error().message);
+  std::string_view file = map->view();
+  auto h = chunk_format::decode_header(file);
+  if (!h) return quarantine(h.error().message);
+  auto scan = chunk_format::scan_frames(file, *h);
+  std::uint64_t bytes = 0, records = 0, end = h->size;
+  for (const auto& fr : scan.frames) {
+    bytes += fr.payload.size();
+    records += fr.count;
+    end += fr.size;
   }
-  std::uint16_t version = static_cast<std::uint16_t>((static_cast<unsigned char>(fixed[4]) << 8) |
-                                                     static_cast<unsigned char>(fixed[5]));
-  if (version > kChunkFormatVersion) {
-    return quarantine("format version " + std::to_string(version) + " is newer than " +
-                      std::to_string(kChunkFormatVersion));
-  }
-  std::uint32_t body_len = get32(fixed + 6);
-  if (body_len > 1 << 20 || 10 + body_len + 4 > *size) return quarantine("bad header length");
-  std::string head(10 + body_len + 4, '\0');
-  if (auto r = f->pread(head.data(), head.size(), 0); !r || *r != head.size()) {
-    return quarantine("short header");
-  }
-  if (crc(std::string_view(head).substr(0, 10 + body_len)) != get32(head.data() + 10 + body_len)) {
-    return quarantine("header checksum mismatch");
-  }
-  auto j = nlohmann::json::parse(head.substr(10, body_len), nullptr, false);
-  if (j.is_discarded() || !j.is_object() || !j.contains("id")) return quarantine("bad header");
-  ChunkMetadata m;
-  if (j.contains("timekey")) m.timekey = j["timekey"].get<std::int64_t>();
-  if (j.contains("tag")) m.tag = j["tag"].get<std::string>();
-  if (j.contains("variables")) {
-    for (const auto& kv : j["variables"]) m.variables.emplace_back(kv[0], kv[1]);
-  }
-  // Walk the frames; the first incomplete or mismatching frame ends the chunk.
-  std::uint64_t off = head.size(), bytes = 0, records = 0;
-  std::string payload;
-  char fh[chunk_format::kFrameHeaderSize];
-  while (off < *size) {
-    auto r = f->pread(fh, sizeof fh, off);
-    bool ok = r && *r == sizeof fh && get32(fh) == chunk_format::kFrameMagic;
-    std::uint32_t len = ok ? get32(fh + 4) : 0;
-    ok = ok && off + sizeof fh + len <= *size;
-    if (ok) {
-      payload.resize(len);
-      auto p = f->pread(payload.data(), len, off + sizeof fh);
-      ok = p && *p == len && crc(payload) == get32(fh + 12);
+  if (!scan.damage.empty()) {
+    std::uint64_t lost_bytes = 0, lost_records = 0;
+    bool known = true;
+    for (const auto& d : scan.damage) {
+      lost_bytes += d.size;
+      lost_records += d.records;
+      known = known && d.records_known;
     }
-    if (!ok) {
-      ++out.torn_frames;
-      if (r && *r == sizeof fh && get32(fh) == chunk_format::kFrameMagic) {
-        out.torn_records += get32(fh + 8);
-      }
-      log::warn("buffer chunk " + path + ": torn frame at offset " + std::to_string(off) + " (" +
-                std::to_string(*size - off) + " bytes) discarded");
-      (void)f->truncate(off);
-      break;
-    }
-    off += sizeof fh + len;
-    bytes += len;
-    records += get32(fh + 8);
+    out.torn_frames += scan.damage.size();
+    out.torn_records += lost_records;
+    out.torn_bytes += lost_bytes;
+    auto cut = cut_damage(path, file, *h, scan);
+    log::warn("buffer chunk " + path + ": " + std::to_string(scan.damage.size()) +
+              " damaged or torn region(s) at offset " + std::to_string(scan.damage[0].offset) +
+              ", " + std::to_string(lost_bytes) + " bytes, " +
+              (known            ? std::to_string(lost_records)
+               : lost_records ? "at least " + std::to_string(lost_records)
+                              : std::string("an unknown number of")) +
+              " event(s) lost; " + std::to_string(scan.frames.size()) + " frame(s) kept" +
+              (cut ? "" : "; could not rewrite: " + cut.error().message));
+    if (!cut) return quarantine(cut.error().message);
   }
-  std::string id = j["id"];
+  auto rw = fs::File::open(path, O_RDWR | O_APPEND);
+  if (!rw) return quarantine(rw.error().message);
   bool queued = name[7] == 'q';
-  auto chunk =
-      std::make_unique<FileChunk>(id, m, j.value("created_ns", std::int64_t{0}), std::move(*f),
-                                  path_for('b', id), path_for('q', id), head.size(), o_.sync);
-  chunk->set_recovered(off, bytes, records, queued);
+  std::string file_id = name.substr(8, 32);  // the name decides the paths, not the header
+  auto chunk = std::make_unique<FileChunk>(*h, std::move(*rw), path_for('b', file_id),
+                                           path_for('q', file_id), o_.sync);
+  chunk->set_recovered(end, bytes, records, queued);
   out.chunks.push_back(std::move(chunk));
 }
 

@@ -1,40 +1,86 @@
 // File chunks: the on-disk chunk format (docs/chunk-format.md) and the store
 // that owns one buffer directory.
 //
-// A directory is owned by one process at a time: open() takes a flock on
+// A directory is owned by one process at a time: open() checks that it is
+// private to agentd's user (fs::check_private_dir), then takes a flock on
 // "<dir>/buffer.lock" and fails with a clear error naming the holder's pid.
 // Thread safety: FileChunkStore is used under its Buffer's lock.
 #pragma once
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "agentd/buffer/chunk.h"
 #include "agentd/platform/fs.h"
 
 namespace logctl::agentd {
 
-// Bump when the chunk file layout changes; readers reject newer versions.
-// Written into every chunk header; never reuse a value.
-inline constexpr std::uint16_t kChunkFormatVersion = 1;
+// Bump when the chunk file layout changes; readers reject newer versions and
+// read every older one. Written into every chunk header; never reuse a value.
+//   1: frames without a tag (the tag only in the header, when a chunk key)
+//   2: every frame carries its events' tag and a header checksum
+inline constexpr std::uint16_t kChunkFormatVersion = 2;
 
 struct FileStoreOptions {
   std::string dir;
   std::string path_suffix = ".log";
-  mode_t file_mode = 0644;
-  mode_t dir_mode = 0755;
+  mode_t file_mode = 0640;
+  mode_t dir_mode = 0750;
   fs::Sync sync = fs::Sync::kNo;  // fsync each append (power-loss safety)
 };
 
 std::unique_ptr<ChunkStore> make_file_store(FileStoreOptions options);
 
-// Frame layout, exposed for the golden and fuzz tests.
+// The layout, exposed for the golden and fuzz tests. Integers are big-endian.
 namespace chunk_format {
 inline constexpr char kMagic[4] = {'L', 'G', 'C', 'K'};
-inline constexpr std::uint32_t kFrameMagic = 0x4C474652;  // "LGFR"
-inline constexpr std::size_t kFrameHeaderSize = 16;       // magic, len, count, crc32
+inline constexpr std::size_t kFixedHeaderSize = 10;            // magic, version, body length
+inline constexpr std::uint32_t kMaxHeaderBody = 1 << 20;       // bytes of header JSON
+inline constexpr std::uint32_t kFrameMagicV1 = 0x4C474652;     // "LGFR" (format 1)
+inline constexpr std::size_t kFrameHeaderSizeV1 = 16;          // magic, len, count, crc
+inline constexpr std::uint32_t kFrameMagic = 0x4C474632;       // "LGF2" (format 2)
+inline constexpr std::size_t kFrameHeaderSize = 24;            // see docs/chunk-format.md
+inline constexpr std::uint32_t kMaxTagSize = 64 << 10;         // longer tags are refused
+
+struct Header {
+  std::uint16_t version = 0;
+  std::size_t size = 0;  // bytes, including its checksum
+  std::string id;
+  std::int64_t created_ns = 0;
+  ChunkMetadata metadata;
+};
+
+struct Frame {
+  std::uint64_t offset = 0;  // of the frame header
+  std::uint64_t size = 0;    // header + tag + payload
+  std::string_view tag;
+  std::string_view payload;
+  std::uint32_t count = 0;
+};
+
+// A run of bytes that holds no valid frame: a torn tail or damage.
+struct Damage {
+  std::uint64_t offset = 0;
+  std::uint64_t size = 0;
+  std::uint64_t records = 0;    // events in frames whose header was intact
+  bool records_known = true;    // false when some header was damaged too
+};
+
+struct Scan {
+  std::vector<Frame> frames;
+  std::vector<Damage> damage;
+};
+
 std::string encode_header(const std::string& id, const ChunkMetadata& m, std::int64_t created_ns);
-std::string encode_frame_header(std::string_view payload, std::uint32_t count);
+// The frame header and tag that go before `payload`.
+std::string encode_frame_header(std::string_view tag, std::string_view payload,
+                                std::uint32_t count);
+// Decodes a chunk file's header; kCorrupt names what is wrong.
+Result<Header> decode_header(std::string_view file);
+// Every valid frame after the header; after a damaged frame it resynchronises
+// on the next frame whose checksums verify.
+Scan scan_frames(std::string_view file, const Header& header);
 }  // namespace chunk_format
 
 }  // namespace logctl::agentd

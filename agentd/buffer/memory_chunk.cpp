@@ -22,15 +22,15 @@ class MemoryChunk final : public Chunk {
  public:
   using Chunk::Chunk;
 
-  Status append(std::string_view entries, std::uint32_t count) override {
-    units_.emplace_back(entries);
+  Status append(std::string_view tag, std::string_view entries, std::uint32_t count) override {
+    units_.push_back(Unit{std::string(tag), std::string(entries)});
     bytes_ += entries.size();
     records_ += count;
     return {};
   }
-  Status read(const std::function<Status(std::string_view)>& fn) const override {
+  Status read(const UnitFn& fn) const override {
     for (const auto& u : units_) {
-      if (auto s = fn(u); !s) return s;
+      if (auto s = fn(u.tag, u.entries); !s) return s;
     }
     return {};
   }
@@ -42,7 +42,11 @@ class MemoryChunk final : public Chunk {
   }
 
  private:
-  std::vector<std::string> units_;
+  struct Unit {
+    std::string tag;
+    std::string entries;
+  };
+  std::vector<Unit> units_;
 };
 
 class MemoryStore final : public ChunkStore {

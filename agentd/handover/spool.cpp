@@ -72,7 +72,8 @@ Status Spool::emit(EventBatch& batch) {
   m.tag = batch.tag;
   auto c = chunk_for(m);
   if (!c) return std::unexpected(c.error());
-  if (auto s = (*c)->append(batch.data, static_cast<std::uint32_t>(batch.entries.size())); !s) {
+  if (auto s = (*c)->append(batch.tag, batch.data,
+                                static_cast<std::uint32_t>(batch.entries.size())); !s) {
     return s;  // the batch is unchanged: the caller keeps it
   }
   batch.clear();
@@ -85,8 +86,9 @@ Status Spool::keep(const std::string& output_id, const Chunk& chunk) {
   m.variables.emplace_back(kOutputVariable, output_id);
   auto c = store_->create(m, chunk.created_ns());
   if (!c) return std::unexpected(c.error());
-  auto s =
-      chunk.read([&](std::string_view unit) { return (*c)->append(unit, count_entries(unit)); });
+  auto s = chunk.read([&](std::string_view tag, std::string_view unit) {
+    return (*c)->append(tag, unit, count_entries(unit));
+  });
   if (!s) return s;
   return (*c)->mark_queued();
 }
@@ -121,9 +123,9 @@ Result<std::uint64_t> ingest_spool(const std::string& dir, const SpoolTargets& t
     for (const auto& [k, v] : m.variables) {
       if (k == kOutputVariable && targets.output) output = targets.output(v);
     }
-    auto st = chunk->read([&](std::string_view unit) -> Status {
+    auto st = chunk->read([&](std::string_view tag, std::string_view unit) -> Status {
       EventBatch batch;
-      batch.tag = m.tag.value_or("");
+      batch.tag = tag;
       if (auto s = unit_to_batch(unit, batch); !s) return s;
       std::size_t n = batch.entries.size();
       for (;;) {

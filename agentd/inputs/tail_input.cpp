@@ -5,7 +5,9 @@
 #include <sys/stat.h>
 
 #include <asio.hpp>
+#include <cerrno>
 #include <cinttypes>
+#include <cstdlib>
 #include <map>
 #include <thread>
 
@@ -21,6 +23,7 @@ using std::chrono::steady_clock;
 constexpr auto kTick = std::chrono::milliseconds(100);
 constexpr std::size_t kReadPerTick = 8 << 20;
 constexpr std::size_t kDefaultMaxLine = 16 << 20;
+constexpr std::uint64_t kUnwatched = ~std::uint64_t{0};  // Fluentd's pos file marker
 
 struct Watched {
   std::string path;
@@ -310,27 +313,52 @@ class TailInput final : public Input {
     parse_or_unmatched(*parser_, line, now, ex, b, s_.id, c_.parse_errors, parse_log_);
   }
 
+  // Fluentd's pos file: "path<TAB>offset<TAB>inode", both 16 hex digits;
+  // offset ffffffffffffffff marks a file Fluentd no longer watches. agentd
+  // before 0.2 wrote inode before offset: such a line is recognised by the
+  // file's current inode and rewritten in Fluentd's order at the next save.
   Status load_positions() {
     auto text = fs::read_file(s_.pos_file);
     if (!text)
       return text.error().code == ErrorCode::kNotFound ? Status{}
                                                        : Status(std::unexpected(text.error()));
-    std::size_t start = 0;
+    std::size_t start = 0, legacy = 0;
     while (start < text->size()) {
       auto end = text->find('\n', start);
       std::string line = text->substr(start, end == std::string::npos ? end : end - start);
       start = end == std::string::npos ? text->size() : end + 1;
       auto t1 = line.find('\t'), t2 = line.rfind('\t');
       if (t1 == std::string::npos || t2 == t1) continue;
-      try {
-        auto inode = std::stoull(line.substr(t1 + 1, t2 - t1 - 1), nullptr, 16);
-        auto off = std::stoull(line.substr(t2 + 1), nullptr, 16);
-        positions_[line.substr(0, t1)] = {static_cast<ino_t>(inode), off};
-      } catch (const std::exception&) {
+      std::uint64_t off = 0, inode = 0;
+      if (!parse_hex(line.substr(t1 + 1, t2 - t1 - 1), off) ||
+          !parse_hex(line.substr(t2 + 1), inode)) {
         log::warn("input " + s_.id + ": ignoring bad line in pos_file " + s_.pos_file);
+        continue;
       }
+      if (off == kUnwatched) continue;
+      std::string path = line.substr(0, t1);
+      struct stat st {};
+      if (::stat(path.c_str(), &st) == 0 && static_cast<std::uint64_t>(st.st_ino) == off &&
+          static_cast<std::uint64_t>(st.st_ino) != inode) {
+        std::swap(off, inode);  // the old agentd order
+        ++legacy;
+      }
+      positions_[path] = {static_cast<ino_t>(inode), off};
+    }
+    if (legacy > 0) {
+      log::info("input " + s_.id + ": pos_file " + s_.pos_file + " had " +
+                std::to_string(legacy) + " entr(ies) in agentd's old column order; rewriting " +
+                "them in Fluentd's (path, offset, inode)");
     }
     return {};
+  }
+
+  static bool parse_hex(const std::string& s, std::uint64_t& out) {
+    if (s.empty() || s.size() > 16) return false;
+    char* end = nullptr;
+    errno = 0;
+    out = std::strtoull(s.c_str(), &end, 16);
+    return errno == 0 && end == s.c_str() + s.size();
   }
 
   void save_positions(fs::Sync sync = fs::Sync::kNo) {
@@ -338,8 +366,8 @@ class TailInput final : public Input {
     std::string out;
     char line[64];
     for (const auto& [path, w] : active_) {
-      std::snprintf(line, sizeof line, "\t%016" PRIx64 "\t%016" PRIx64 "\n",
-                    static_cast<std::uint64_t>(w.inode), w.offset);
+      std::snprintf(line, sizeof line, "\t%016" PRIx64 "\t%016" PRIx64 "\n", w.offset,
+                    static_cast<std::uint64_t>(w.inode));
       out += path + line;
     }
     if (auto st = fs::write_file_atomic(s_.pos_file, out, sync); !st) {

@@ -59,9 +59,7 @@ class Sink {
 Status write_chunk(const Chunk& chunk, Formatter& fmt, Sink& sink) {
   std::string buf;
   buf.reserve(kFlushBytes + 65536);
-  std::string_view tag = chunk.metadata().tag ? std::string_view(*chunk.metadata().tag) : "";
-  Status st;
-  auto s = chunk.read([&](std::string_view unit) -> Status {
+  auto s = chunk.read([&](std::string_view tag, std::string_view unit) -> Status {
     auto r = for_each_entry(
         unit, [&](EventTime t, std::string_view rec) { fmt.format(buf, tag, t, rec); });
     if (!r) return r;
@@ -150,7 +148,7 @@ class SecondaryFileOutput final : public Output {
       if (!f && f.error().code == ErrorCode::kAlreadyExists) continue;
       if (!f) return std::unexpected(f.error());
       // Raw MessagePack entries, readable by Fluentd's tools for dumped chunks.
-      return chunk.read([&](std::string_view unit) { return f->write_all(unit); });
+      return chunk.read([&](std::string_view, std::string_view unit) { return f->write_all(unit); });
     }
   }
 

@@ -28,6 +28,20 @@ bool parse_offset(const std::string& z, long& out) {
 
 }  // namespace
 
+namespace {
+
+void replace_offset(std::string& fmt, std::string_view token, long off, bool colon) {
+  if (fmt.find(token) == std::string::npos) return;
+  char z[16];
+  int hours = static_cast<int>(std::labs(off) / 3600 % 100);
+  int minutes = static_cast<int>((std::labs(off) % 3600) / 60);
+  std::snprintf(z, sizeof z, colon ? "%c%02d:%02d" : "%c%02d%02d", off < 0 ? '-' : '+', hours,
+                minutes);
+  for (std::size_t p; (p = fmt.find(token)) != std::string::npos;) fmt.replace(p, token.size(), z);
+}
+
+}  // namespace
+
 TimeFormatter::TimeFormatter(std::string format, bool utc, std::string zone)
     : format_(std::move(format)), utc_(utc) {
   has_fraction_ = format_.find("%L") != std::string::npos || format_.find("N") != std::string::npos;
@@ -67,20 +81,13 @@ void TimeFormatter::append(std::string& out, EventTime t) {
     replace("%N", 9);
     replace("%L", 3);
   }
+  // strftime's %z reads tm_gmtoff, which gmtime_r clears, and it has no
+  // %:z (Ruby's "+09:00", what Fluentd writes): both are done here.
+  long off = has_fixed_offset_ ? fixed_offset_ : utc_ ? 0 : tm.tm_gmtoff;
+  replace_offset(fmt, "%:z", off, true);
+  replace_offset(fmt, "%z", off, false);
   char buf[256];
   std::size_t n = std::strftime(buf, sizeof buf, fmt.c_str(), &tm);
-  if (has_fixed_offset_ && fmt.find("%z") != std::string::npos) {
-    // strftime's %z reads tm_gmtoff, which gmtime_r cleared; redo it by hand.
-    char z[16];
-    long off = fixed_offset_;
-    int hours = static_cast<int>(std::labs(off) / 3600 % 100);
-    int minutes = static_cast<int>((std::labs(off) % 3600) / 60);
-    std::snprintf(z, sizeof z, "%c%02d%02d", off < 0 ? '-' : '+', hours, minutes);
-    std::string s(buf, n);
-    if (auto p = s.find("+0000"); p != std::string::npos) s.replace(p, 5, z);
-    out += s;
-    return;
-  }
   if (!has_fraction_) {
     cached_second_ = sec;
     cached_.assign(buf, n);
@@ -90,9 +97,16 @@ void TimeFormatter::append(std::string& out, EventTime t) {
 
 namespace {
 
+// Fluentd's default is Ruby's Time#iso8601: "2026-11-24T10:00:00+09:00" in
+// local time or a fixed zone, "...Z" in UTC.
+constexpr const char* kIso8601 = "";
+
 TimeFormatter time_formatter(const config::Section& s, const char* default_format) {
-  std::string fmt = s.is_set("time_format") ? s.str("time_format") : default_format;
   bool utc = s.flag("utc") || !s.flag("localtime");
+  std::string fmt = s.is_set("time_format") ? s.str("time_format") : default_format;
+  if (fmt == kIso8601) {
+    fmt = utc && !s.is_set("timezone") ? "%Y-%m-%dT%H:%M:%SZ" : "%Y-%m-%dT%H:%M:%S%:z";
+  }
   return TimeFormatter(fmt, utc, s.str("timezone"));
 }
 
@@ -111,7 +125,7 @@ void append_time(std::string& out, TimeFormatter& tf, const std::string& type, E
 class OutFileFormatter final : public Formatter {
  public:
   explicit OutFileFormatter(const config::Section& s)
-      : tf_(time_formatter(s, "%Y-%m-%dT%H:%M:%S%z")),
+      : tf_(time_formatter(s, kIso8601)),
         time_type_(s.str("time_type")),
         delimiter_(config::parse_delimiter(s.str("delimiter"))),
         output_tag_(s.flag("output_tag")),

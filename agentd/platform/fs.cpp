@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 namespace logctl::agentd::fs {
@@ -32,8 +33,12 @@ File& File::operator=(File&& o) noexcept {
   return *this;
 }
 
-Result<File> File::open(const std::string& path, int flags, mode_t mode) {
+Result<File> File::open(const std::string& path, int flags, mode_t mode, Follow follow) {
+  if (follow == Follow::kNo) flags |= O_NOFOLLOW;
   int fd = ::open(path.c_str(), flags | O_CLOEXEC, mode);
+  if (fd < 0 && errno == ELOOP && follow == Follow::kNo) {
+    return make_error(ErrorCode::kIo, "open " + path + ": is a symbolic link (refused)");
+  }
   if (fd < 0) return std::unexpected(errno_error("open", path, errno));
   return File(fd, path);
 }
@@ -124,6 +129,83 @@ Status mkdir_p(const std::string& path, mode_t mode) {
   return {};
 }
 
+namespace {
+
+std::string mode_octal(mode_t m) {
+  char b[8];
+  std::snprintf(b, sizeof b, "%04o", static_cast<unsigned>(m & 07777));
+  return b;
+}
+
+// An ancestor of a private directory: a link or directory that only root or
+// agentd's user could have put there, and that others cannot change (a
+// sticky world-writable directory like /tmp only lets them change their own
+// entries).
+Status check_ancestor(const std::string& path, uid_t me) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0) return std::unexpected(errno_error("stat", path, errno));
+  // A link (/var/run -> /run) is checked, then what it points to.
+  for (int hop = 0; hop < 2; ++hop) {
+    if (st.st_uid != 0 && st.st_uid != me) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        path + " is owned by uid " + std::to_string(st.st_uid) +
+                            ", not root or agentd's user (" + std::to_string(me) + ")");
+    }
+    if (!S_ISLNK(st.st_mode) && (st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX)) {
+      return make_error(ErrorCode::kInvalidArgument, path +
+                                                         " is writable by group or others (mode " +
+                                                         mode_octal(st.st_mode) + ") and not sticky");
+    }
+    if (!S_ISLNK(st.st_mode)) return {};
+    if (::stat(path.c_str(), &st) != 0) return std::unexpected(errno_error("stat", path, errno));
+  }
+  return {};
+}
+
+}  // namespace
+
+Status check_private_dir(const std::string& path) {
+  uid_t me = ::geteuid();
+  std::string abs = path;
+  if (abs.empty() || abs[0] != '/') {
+    char cwd[4096];
+    if (!::getcwd(cwd, sizeof cwd)) return std::unexpected(errno_error("getcwd", path, errno));
+    abs = std::string(cwd) + "/" + path;
+  }
+  struct stat st {};
+  if (::lstat(abs.c_str(), &st) != 0) return std::unexpected(errno_error("stat", path, errno));
+  if (S_ISLNK(st.st_mode)) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "directory " + path + " is a symbolic link; give the real path");
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    return make_error(ErrorCode::kInvalidArgument, path + " is not a directory");
+  }
+  if (st.st_uid != me) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "directory " + path + " is owned by uid " + std::to_string(st.st_uid) +
+                          ", not agentd's user (uid " + std::to_string(me) + ")");
+  }
+  if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "directory " + path + " is writable by group or others (mode " +
+                          mode_octal(st.st_mode) + "); make it 0750 or narrower");
+  }
+  for (auto slash = abs.rfind('/'); slash != std::string::npos && slash > 0;
+       slash = abs.rfind('/', slash - 1)) {
+    if (auto s = check_ancestor(abs.substr(0, slash), me); !s) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        "directory " + path + ": " + s.error().message);
+    }
+  }
+  return {};
+}
+
+Status ensure_private_dir(const std::string& path, mode_t mode) {
+  if (auto s = mkdir_p(path, mode); !s) return s;
+  return check_private_dir(path);
+}
+
 Status rename(const std::string& from, const std::string& to) {
   if (::rename(from.c_str(), to.c_str()) != 0) {
     return std::unexpected(errno_error("rename", from + " -> " + to, errno));
@@ -177,8 +259,8 @@ Result<std::string> read_all(int fd, const std::string& what) {
   }
 }
 
-Result<std::string> read_file(const std::string& path) {
-  auto f = File::open(path, O_RDONLY);
+Result<std::string> read_file(const std::string& path, Follow follow) {
+  auto f = File::open(path, O_RDONLY, 0, follow);
   if (!f) return std::unexpected(f.error());
   std::string out;
   char buf[65536];
@@ -193,9 +275,15 @@ Result<std::string> read_file(const std::string& path) {
   return out;
 }
 
-Status write_file_atomic(const std::string& path, std::string_view data, Sync sync) {
+Status write_file_atomic(const std::string& path, std::string_view data, Sync sync,
+                         mode_t mode) {
   std::string tmp = path + ".tmp";
-  auto f = File::open(tmp, O_WRONLY | O_CREAT | O_TRUNC);
+  auto f = File::open(tmp, O_WRONLY | O_CREAT | O_EXCL, mode);
+  if (!f && f.error().code == ErrorCode::kAlreadyExists) {
+    // Left by a crash, or planted: unlink removes the name, never a link's target.
+    if (auto s = remove(tmp); !s) return s;
+    f = File::open(tmp, O_WRONLY | O_CREAT | O_EXCL, mode);
+  }
   if (!f) return std::unexpected(f.error());
   if (auto s = f->write_all(data); !s) return s;
   if (sync == Sync::kYes) {
@@ -203,6 +291,22 @@ Status write_file_atomic(const std::string& path, std::string_view data, Sync sy
   }
   f->close();
   return rename(tmp, path);
+}
+
+Mapping::~Mapping() {
+  if (data_) ::munmap(data_, size_);
+}
+
+Result<Mapping> Mapping::of(const File& f) {
+  auto size = f.size();
+  if (!size) return std::unexpected(size.error());
+  Mapping m;
+  if (*size == 0) return m;
+  void* p = ::mmap(nullptr, *size, PROT_READ, MAP_PRIVATE, f.fd(), 0);
+  if (p == MAP_FAILED) return std::unexpected(errno_error("mmap", f.path(), errno));
+  m.data_ = p;
+  m.size_ = *size;
+  return m;
 }
 
 bool exists(const std::string& path) {

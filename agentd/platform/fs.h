@@ -20,6 +20,10 @@ namespace logctl::agentd::fs {
 Error errno_error(const std::string& op, const std::string& path, int err);
 
 enum class Sync { kYes, kNo };
+// Whether open() may follow a symlink in the last path component. Everything
+// agentd creates or writes is opened with kNo (O_NOFOLLOW): a link planted by
+// another user in a directory agentd writes must never redirect root's writes.
+enum class Follow { kNo, kYes };
 
 class File {
  public:
@@ -31,7 +35,8 @@ class File {
   File& operator=(const File&) = delete;
   ~File() { close(); }
 
-  static Result<File> open(const std::string& path, int flags, mode_t mode = 0644);
+  static Result<File> open(const std::string& path, int flags, mode_t mode = 0600,
+                           Follow follow = Follow::kNo);
 
   bool valid() const { return fd_ >= 0; }
   int fd() const { return fd_; }
@@ -60,19 +65,46 @@ class File {
 };
 
 Status mkdir_p(const std::string& path, mode_t mode = 0755);
+// Checks a directory agentd keeps private state in (root dir, buffer, spool,
+// pos file directory): it must be a real directory (not a symlink), owned by
+// agentd's effective user, not writable by group or others, and every
+// ancestor must be owned by root or that user and not writable by others
+// unless sticky (/tmp). The error names the directory and the rule broken.
+Status check_private_dir(const std::string& path);
+// mkdir_p with `mode`, then check_private_dir.
+Status ensure_private_dir(const std::string& path, mode_t mode = 0750);
 Status rename(const std::string& from, const std::string& to);
 Status remove(const std::string& path);
 Status sync_dir(const std::string& dir);
 Result<std::vector<std::string>> list_dir(const std::string& dir);  // names, sorted
-Result<std::string> read_file(const std::string& path);
+Result<std::string> read_file(const std::string& path, Follow follow = Follow::kNo);
 // An anonymous in-memory file (memfd) holding `data`, to pass bytes along with
 // a descriptor (SCM_RIGHTS, execve). The caller owns the fd.
 enum class Inherit { kNo, kYes };  // kYes: survives execve (no FD_CLOEXEC)
 Result<int> memfd_with(const std::string& name, std::string_view data, Inherit inherit);
 // The whole content of an open file, read from offset 0 (the fd stays open).
 Result<std::string> read_all(int fd, const std::string& what);
-// Writes to path.tmp, then renames over path: readers see old or new, never half.
-Status write_file_atomic(const std::string& path, std::string_view data, Sync sync);
+// Writes to a new path.tmp (O_EXCL | O_NOFOLLOW: a stale or planted one is
+// unlinked first, never written through), then renames over path: readers see
+// old or new, never half. New files get `mode`.
+Status write_file_atomic(const std::string& path, std::string_view data, Sync sync,
+                         mode_t mode = 0640);
+// A read-only view of a whole open file (mmap; empty for an empty file).
+class Mapping {
+ public:
+  Mapping() = default;
+  Mapping(Mapping&& o) noexcept : data_(o.data_), size_(o.size_) { o.data_ = nullptr; }
+  Mapping(const Mapping&) = delete;
+  Mapping& operator=(const Mapping&) = delete;
+  Mapping& operator=(Mapping&&) = delete;
+  ~Mapping();
+  static Result<Mapping> of(const File& f);
+  std::string_view view() const { return {static_cast<const char*>(data_), size_}; }
+
+ private:
+  void* data_ = nullptr;
+  std::size_t size_ = 0;
+};
 bool exists(const std::string& path);
 
 }  // namespace logctl::agentd::fs

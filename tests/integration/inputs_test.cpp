@@ -1,6 +1,7 @@
 // The real agentd binary, real sockets on loopback: numbered events go in
 // through each input and every one is counted in the output files.
 #include <signal.h>
+#include <sys/stat.h>
 
 #include <catch2/catch.hpp>
 #include <filesystem>
@@ -278,4 +279,47 @@ TEST_CASE("SIGTERM flushes a memory buffer (flush_at_shutdown) before exiting") 
   auto c = count_numbers(files_under(dir / "out"));
   CHECK(c.missing_in(0, 19999) == 0);
   CHECK(c.duplicates() == 0);
+}
+
+namespace {
+std::string pos_line(const std::string& path, std::uint64_t a, std::uint64_t b) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "\t%016llx\t%016llx\n", static_cast<unsigned long long>(a),
+                static_cast<unsigned long long>(b));
+  return path + buf;
+}
+}  // namespace
+
+TEST_CASE("tail: a Fluentd pos file (path, offset, inode) resumes exactly where Fluentd stopped") {
+  TempDir dir;
+  std::string log = dir / "app.log";
+  std::string head, tail;
+  for (int i = 0; i < 100; ++i) head += line(i);
+  for (int i = 100; i < 200; ++i) tail += line(i);
+  write_file(log, head + tail);
+  struct stat st {};
+  REQUIRE(::stat(log.c_str(), &st) == 0);
+  const std::uint64_t inode = st.st_ino;
+  // Fluentd's order, and an entry it no longer watches (offset all ones).
+  SECTION("Fluentd's column order") {
+    write_file(dir / "pos", pos_line(log, head.size(), inode) +
+                                pos_line(dir / "gone.log", ~std::uint64_t{0}, 1234));
+  }
+  SECTION("agentd's old column order, read once") {
+    write_file(dir / "pos", pos_line(log, inode, head.size()));
+  }
+  Agent agent(config("<source>\n @type tail\n tag tail.*\n path " + log + "\n pos_file " +
+                         (dir / "pos") + "\n <parse>\n @type none\n </parse>\n</source>\n",
+                     dir),
+              dir);
+  REQUIRE(agent.ready());
+  REQUIRE(wait_until([&] { return all_arrived(dir, 100, 199); }));
+  auto c = count_numbers(files_under(dir / "out"));
+  CHECK(c.distinct() == 100);  // nothing before Fluentd's offset re-read
+  CHECK(c.duplicates() == 0);
+  // Written back in Fluentd's order: offset first, then inode.
+  REQUIRE(wait_until([&] {
+    return read_file(dir / "pos").find(pos_line(log, head.size() + tail.size(), inode)) !=
+           std::string::npos;
+  }));
 }

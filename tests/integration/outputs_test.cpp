@@ -1,5 +1,7 @@
 // Output features end to end: gzip and path placeholders, <secondary> when
 // retries give up, stdout, and the retry counters.
+#include <stdlib.h>
+
 #include <catch2/catch.hpp>
 #include <filesystem>
 
@@ -96,4 +98,25 @@ TEST_CASE("stdout output prints time, tag and JSON") {
     return agent.process().log().find("app.web: {\"message\":\"seq=1 \\\"quoted\\\"\"}") !=
            std::string::npos;
   }));
+}
+
+TEST_CASE("file output: the default format is Fluentd's time<TAB>tag<TAB>json, tag not a key") {
+  TempDir dir;
+  int port = free_port();
+  // TZ=UTC (inherited): Fluentd's iso8601 in local time then ends in +00:00.
+  ::setenv("TZ", "UTC", 1);
+  Agent agent(tcp_source(port) + "<match **>\n @type file\n path " + (dir / "out/events") +
+                  "\n append true\n <buffer>\n  @type file\n  path " + (dir / "buf") +
+                  "\n  flush_mode interval\n  flush_interval 0.1s\n </buffer>\n</match>\n",
+              dir);
+  REQUIRE(agent.ready());
+  TcpSender s(port);
+  REQUIRE(s.send(lines(0, 3)));
+  REQUIRE(wait_until([&] {
+    auto f = files_under(dir / "out");
+    return !f.empty() && count_numbers(f).missing_in(0, 2) == 0;
+  }));
+  auto text = read_file(files_under(dir / "out").at(0));
+  CHECK_THAT(text, Catch::Matches("([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\+00:00"
+                                  "\tapp\\.web\t\\{\"message\":\"seq=[0-2] hello\"\\}\n){3}"));
 }

@@ -130,7 +130,7 @@ TEST_CASE("back-pressure: a full buffer pauses the sender, never resets it or dr
 TEST_CASE("full disk under the buffer path: the input waits, nothing is lost") {
   TempDir dir;
   std::filesystem::create_directories(dir / "buf");
-  if (::mount("tmpfs", (dir / "buf").c_str(), "tmpfs", 0, "size=1m") != 0) {
+  if (::mount("tmpfs", (dir / "buf").c_str(), "tmpfs", 0, "size=1m,mode=0700") != 0) {
     WARN("cannot mount a tmpfs (not root?): full-disk test skipped");
     return;
   }

@@ -39,7 +39,7 @@ Status write(Buffer& b, EventBatch batch) {
 
 std::vector<int> numbers_in(const Chunk& c) {
   std::vector<int> out;
-  REQUIRE(c.read([&](std::string_view unit) {
+  REQUIRE(c.read([&](std::string_view, std::string_view unit) {
     return for_each_entry(unit, [&](EventTime, std::string_view rec) {
       auto m = lookup_field(rec, {"message"}).value();
       out.push_back(std::stoi(m.substr(4)));
