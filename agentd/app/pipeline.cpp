@@ -100,8 +100,8 @@ Result<std::unique_ptr<OutputRunner>> Pipeline::build_output(const config::Secti
       return fail(*bsec, "file buffer needs 'path' (or root_dir in <system> / --root-dir)");
     }
     fo.path_suffix = bsec->str("path_suffix");
-    fo.file_mode = octal(bsec->str("file_permission"), 0644);
-    fo.dir_mode = octal(bsec->str("dir_permission"), 0755);
+    fo.file_mode = octal(bsec->str("file_permission"), 0640);
+    fo.dir_mode = octal(bsec->str("dir_permission"), 0750);
     store = make_file_store(fo);
   } else {
     store = make_memory_store();
@@ -136,7 +136,7 @@ Result<std::unique_ptr<OutputRunner>> Pipeline::build_output(const config::Secti
   return std::make_unique<OutputRunner>(
       out.id(), out.type(), std::move(buffer), std::move(*primary), std::move(secondary),
       retry_options(*bsec), static_cast<int>(bsec->integer("flush_thread_count")), clock_,
-      metrics_);
+      metrics_, options_.root_dir.empty() ? "" : options_.root_dir + "/quarantine/" + out.id());
 }
 
 Status Gate::emit(EventBatch& batch) {

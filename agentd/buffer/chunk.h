@@ -87,4 +87,8 @@ class ChunkStore {
 
 std::unique_ptr<ChunkStore> make_memory_store();
 
+// A queued copy of `from` in `to` with metadata `m`: every unit with its tag.
+Result<std::unique_ptr<Chunk>> copy_chunk(const Chunk& from, ChunkStore& to,
+                                          const ChunkMetadata& m);
+
 }  // namespace logctl::agentd

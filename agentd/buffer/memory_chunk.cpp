@@ -2,6 +2,7 @@
 #include <random>
 
 #include "agentd/buffer/chunk.h"
+#include "agentd/core/msgpack_view.h"
 
 namespace logctl::agentd {
 
@@ -64,6 +65,23 @@ class MemoryStore final : public ChunkStore {
 
 std::unique_ptr<ChunkStore> make_memory_store() {
   return std::make_unique<MemoryStore>();
+}
+
+Result<std::unique_ptr<Chunk>> copy_chunk(const Chunk& from, ChunkStore& to,
+                                          const ChunkMetadata& m) {
+  auto c = to.create(m, from.created_ns());
+  if (!c) return std::unexpected(c.error());
+  auto s = from.read([&](std::string_view tag, std::string_view unit) {
+    std::uint32_t n = 0;
+    if (auto r = for_each_entry(unit, [&](EventTime, std::string_view) { ++n; }); !r) return r;
+    return (*c)->append(tag, unit, n);
+  });
+  if (s) s = (*c)->mark_queued();
+  if (!s) {
+    (void)(*c)->purge();
+    return std::unexpected(s.error());
+  }
+  return c;
 }
 
 }  // namespace logctl::agentd

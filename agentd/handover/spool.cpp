@@ -24,12 +24,6 @@ std::unique_ptr<ChunkStore> spool_store(const std::string& dir) {
   return make_file_store(o);
 }
 
-std::uint32_t count_entries(std::string_view unit) {
-  std::uint32_t n = 0;
-  (void)for_each_entry(unit, [&](EventTime, std::string_view) { ++n; });
-  return n;
-}
-
 // Re-packs a chunk unit as a batch (our entry layout).
 Status unit_to_batch(std::string_view unit, EventBatch& batch) {
   RecordWriter w(batch);
@@ -84,13 +78,9 @@ Status Spool::keep(const std::string& output_id, const Chunk& chunk) {
   std::lock_guard lock(mu_);
   ChunkMetadata m = chunk.metadata();
   m.variables.emplace_back(kOutputVariable, output_id);
-  auto c = store_->create(m, chunk.created_ns());
+  auto c = copy_chunk(chunk, *store_, m);
   if (!c) return std::unexpected(c.error());
-  auto s = chunk.read([&](std::string_view tag, std::string_view unit) {
-    return (*c)->append(tag, unit, count_entries(unit));
-  });
-  if (!s) return s;
-  return (*c)->mark_queued();
+  return {};
 }
 
 void Spool::seal() {

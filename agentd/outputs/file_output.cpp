@@ -4,6 +4,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <mutex>
@@ -74,16 +75,26 @@ Status write_chunk(const Chunk& chunk, Formatter& fmt, Sink& sink) {
   return sink.finish();
 }
 
-Status ensure_parent(const std::string& path) {
+struct Modes {
+  mode_t file = 0640;  // file_permission
+  mode_t dir = 0750;   // dir_permission
+};
+
+Status ensure_parent(const std::string& path, const Modes& modes) {
   auto parent = std::filesystem::path(path).parent_path();
   if (parent.empty()) return {};
-  return fs::mkdir_p(parent.string());
+  return fs::mkdir_p(parent.string(), modes.dir);
+}
+
+mode_t octal_or(const std::string& text, mode_t fallback) {
+  if (text.empty()) return fallback;
+  return static_cast<mode_t>(std::strtoul(text.c_str(), nullptr, 8) & 07777);
 }
 
 class FileOutput final : public Output {
  public:
-  FileOutput(PathTemplate t, const config::Section& format, bool append, bool gzip)
-      : template_(std::move(t)), format_(format), append_(append), gzip_(gzip) {}
+  FileOutput(PathTemplate t, const config::Section& format, bool append, bool gzip, Modes modes)
+      : template_(std::move(t)), format_(format), append_(append), gzip_(gzip), modes_(modes) {}
 
   Status write(const Chunk& chunk) override {
     auto fmt = make_formatter(format_);
@@ -94,8 +105,8 @@ class FileOutput final : public Output {
   Status write_new(const Chunk& chunk, Formatter& fmt) {
     for (int i = 0; i < 1'000'000; ++i) {
       std::string path = template_.render(chunk, i);
-      if (auto s = ensure_parent(path); !s) return s;
-      auto f = fs::File::open(path, O_WRONLY | O_CREAT | O_EXCL, 0644);
+      if (auto s = ensure_parent(path, modes_); !s) return s;
+      auto f = fs::File::open(path, O_WRONLY | O_CREAT | O_EXCL, modes_.file);
       if (!f && f.error().code == ErrorCode::kAlreadyExists) continue;
       if (!f) return std::unexpected(f.error());
       Sink sink(*f, gzip_);
@@ -113,8 +124,8 @@ class FileOutput final : public Output {
   Status write_append(const Chunk& chunk, Formatter& fmt) {
     std::lock_guard lock(append_mu_);
     std::string path = template_.render(chunk, 0);
-    if (auto s = ensure_parent(path); !s) return s;
-    auto f = fs::File::open(path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (auto s = ensure_parent(path, modes_); !s) return s;
+    auto f = fs::File::open(path, O_WRONLY | O_CREAT | O_APPEND, modes_.file);
     if (!f) return std::unexpected(f.error());
     auto before = f->size();
     if (!before) return std::unexpected(before.error());
@@ -129,6 +140,7 @@ class FileOutput final : public Output {
   PathTemplate template_;
   const config::Section& format_;
   bool append_, gzip_;
+  Modes modes_;
   std::mutex append_mu_;
 };
 
@@ -137,14 +149,14 @@ class SecondaryFileOutput final : public Output {
   explicit SecondaryFileOutput(const config::Section& s)
       : dir_(s.str("directory")), basename_(s.str("basename")), append_(s.flag("append")) {}
   Status write(const Chunk& chunk) override {
-    if (auto s = fs::mkdir_p(dir_); !s) return s;
+    if (auto s = fs::mkdir_p(dir_, 0750); !s) return s;
     std::string base = basename_;
     if (auto p = base.find("${chunk_id}"); p != std::string::npos) base.replace(p, 11, chunk.id());
     std::lock_guard lock(mu_);
     for (int i = 0;; ++i) {
       std::string path = dir_ + "/" + base + (append_ ? "" : "." + std::to_string(i));
       int flags = O_WRONLY | O_CREAT | (append_ ? O_APPEND : O_EXCL);
-      auto f = fs::File::open(path, flags, 0644);
+      auto f = fs::File::open(path, flags, 0640);
       if (!f && f.error().code == ErrorCode::kAlreadyExists) continue;
       if (!f) return std::unexpected(f.error());
       // Raw MessagePack entries, readable by Fluentd's tools for dumped chunks.
@@ -198,7 +210,8 @@ Result<std::unique_ptr<Output>> make_file_output(const config::Section& s, const
   auto t = PathTemplate::make(o);
   if (!t)
     return make_error(ErrorCode::kInvalidArgument, s.where().str() + ": " + t.error().message);
-  return std::make_unique<FileOutput>(std::move(*t), *s.child("format"), o.append, o.gzip);
+  Modes modes{octal_or(s.str("file_permission"), 0640), octal_or(s.str("dir_permission"), 0750)};
+  return std::make_unique<FileOutput>(std::move(*t), *s.child("format"), o.append, o.gzip, modes);
 }
 
 Result<std::unique_ptr<Output>> make_secondary_file_output(const config::Section& s) {

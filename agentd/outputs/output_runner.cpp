@@ -1,5 +1,6 @@
 #include "agentd/outputs/output_runner.h"
 
+#include "agentd/buffer/file_chunk.h"
 #include "agentd/core/log.h"
 
 namespace logctl::agentd {
@@ -14,7 +15,8 @@ Labels labels(const std::string& id, const std::string& type) {
 
 OutputRunner::OutputRunner(std::string id, std::string type, std::unique_ptr<Buffer> buffer,
                            std::unique_ptr<Output> primary, std::unique_ptr<Output> secondary,
-                           RetryOptions retry, int threads, const Clock& clock, Metrics& m)
+                           RetryOptions retry, int threads, const Clock& clock, Metrics& m,
+                           std::string quarantine_dir)
     : id_(std::move(id)),
       buffer_(std::move(buffer)),
       primary_(std::move(primary)),
@@ -22,6 +24,7 @@ OutputRunner::OutputRunner(std::string id, std::string type, std::unique_ptr<Buf
       retry_options_(retry),
       thread_count_(std::max(1, threads)),
       clock_(clock),
+      quarantine_dir_(std::move(quarantine_dir)),
       c_emit_records_(m.counter("agentd_output_emit_records_total",
                                 "Events accepted into the output's buffer.", labels(id_, type))),
       c_write_records_(m.counter("agentd_output_write_records_total",
@@ -39,7 +42,11 @@ OutputRunner::OutputRunner(std::string id, std::string type, std::unique_ptr<Buf
                                "Batches the buffer refused (full buffer, disk error).",
                                labels(id_, type))),
       c_secondary_(m.counter("agentd_output_secondary_records_total",
-                             "Events written to <secondary>.", labels(id_, type))) {}
+                             "Events written to <secondary>.", labels(id_, type))),
+      c_quarantined_(m.counter("agentd_output_quarantined_records_total",
+                               "Events of chunks no retry could write, moved to the "
+                               "quarantine directory.",
+                               labels(id_, type))) {}
 
 OutputRunner::~OutputRunner() {
   stopping_ = true;
@@ -123,8 +130,48 @@ bool OutputRunner::flush_one() {
   return true;
 }
 
+bool OutputRunner::set_aside(const std::shared_ptr<Chunk>& chunk, const Error& e) {
+  std::string what = "output " + id_ + ": chunk " + chunk->id() + " (" +
+                     std::to_string(chunk->records()) + " events) can never be written (" +
+                     e.message + ")";
+  if (secondary_) {
+    if (auto s = secondary_->write(*chunk)) {
+      c_secondary_ += chunk->records();
+      log::error(what + "; written to <secondary>");
+      return true;
+    } else {
+      log::error(what + "; <secondary> failed too: " + s.error().message);
+    }
+  }
+  if (quarantine_dir_.empty()) return false;
+  if (auto s = quarantine(*chunk); !s) {
+    log::error(what + "; quarantine failed: " + s.error().message);
+    return false;
+  }
+  c_quarantined_ += chunk->records();
+  log::error(what + "; moved to " + quarantine_dir_ + "; the rest of the queue flows");
+  return true;
+}
+
+Status OutputRunner::quarantine(const Chunk& chunk) {
+  std::lock_guard lock(quarantine_mu_);
+  FileStoreOptions o;
+  o.dir = quarantine_dir_;
+  o.sync = fs::Sync::kYes;
+  auto store = make_file_store(o);
+  if (auto s = store->open(); !s) return s;
+  auto copy = copy_chunk(chunk, *store, chunk.metadata());
+  store->close();
+  if (!copy) return std::unexpected(copy.error());
+  return {};
+}
+
 void OutputRunner::on_failure(std::shared_ptr<Chunk> chunk, const Error& e) {
   ++c_errors_;
+  if (e.code == ErrorCode::kInvalidArgument && set_aside(chunk, e)) {
+    buffer_->purge(chunk);
+    return;
+  }
   std::lock_guard lock(retry_mu_);
   double now = now_s();
   if (!retry_) retry_.emplace(retry_options_, now);

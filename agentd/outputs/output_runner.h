@@ -6,6 +6,10 @@
 // and wait for the retry schedule (one schedule per output, as in Fluentd).
 // When the schedule gives up, the chunk goes to <secondary> if configured,
 // else it is dropped — logged and counted, never silently.
+// A chunk that no retry can ever write (kInvalidArgument: a refused symlink,
+// an invalid path) skips the schedule and never holds the queue: it goes to
+// <secondary>, else to the quarantine directory (file chunks an operator can
+// replay), counted and logged; only if both fail does it take the schedule.
 // Thread safety: emit() from any thread; start()/stop() from one thread.
 #pragma once
 
@@ -29,7 +33,8 @@ class OutputRunner {
  public:
   OutputRunner(std::string id, std::string type, std::unique_ptr<Buffer> buffer,
                std::unique_ptr<Output> primary, std::unique_ptr<Output> secondary,
-               RetryOptions retry, int threads, const Clock& clock, Metrics& metrics);
+               RetryOptions retry, int threads, const Clock& clock, Metrics& metrics,
+               std::string quarantine_dir = {});
   ~OutputRunner();
 
   Status start();
@@ -50,6 +55,9 @@ class OutputRunner {
   void join_flush_threads();
   bool flush_one();  // false when nothing was queued
   void on_failure(std::shared_ptr<Chunk> chunk, const Error& e);
+  // The unwritable chunk's way out; false when neither way took it.
+  bool set_aside(const std::shared_ptr<Chunk>& chunk, const Error& e);
+  Status quarantine(const Chunk& chunk);
   double now_s() const;
 
   std::string id_;
@@ -60,6 +68,8 @@ class OutputRunner {
   int thread_count_;
   const Clock& clock_;
 
+  std::string quarantine_dir_;
+  std::mutex quarantine_mu_;
   std::mutex retry_mu_;
   std::optional<RetryState> retry_;
   std::atomic<bool> stopping_{false};
@@ -73,6 +83,7 @@ class OutputRunner {
   std::atomic<std::uint64_t>& c_dropped_;
   std::atomic<std::uint64_t>& c_emit_errors_;
   std::atomic<std::uint64_t>& c_secondary_;
+  std::atomic<std::uint64_t>& c_quarantined_;
 };
 
 }  // namespace logctl::agentd

@@ -1,9 +1,31 @@
 #include "agentd/outputs/path_template.h"
 
+#include <algorithm>
+#include <cstdio>
 #include <ctime>
+#include <functional>
 #include <regex>
 
 namespace logctl::agentd {
+
+std::string safe_component(std::string_view value) {
+  std::string out(value);
+  bool dots_only = !out.empty();
+  for (auto& c : out) {
+    auto u = static_cast<unsigned char>(c);
+    if (c == '/' || c == '\\' || u < 0x20 || u == 0x7f) c = '_';
+    dots_only = dots_only && c == '.';
+  }
+  if (dots_only) std::fill(out.begin(), out.end(), '_');
+  if (out.size() > kMaxComponentValue) {
+    char h[16];
+    std::snprintf(h, sizeof h, "~%08x",
+                  static_cast<unsigned>(std::hash<std::string_view>{}(value) & 0xffffffffu));
+    out.resize(kMaxComponentValue - 9);
+    out += h;
+  }
+  return out;
+}
 
 std::string timekey_format(std::int64_t timekey) {
   if (timekey <= 0) return "";
@@ -63,11 +85,11 @@ std::string PathTemplate::render(const Chunk& chunk, int index) const {
     }
   };
   if (m.tag) {
-    replace_all("${tag}", *m.tag);
+    replace_all("${tag}", safe_component(*m.tag));
     std::vector<std::string> parts;
     for (std::size_t b = 0;;) {
       auto e = m.tag->find('.', b);
-      parts.push_back(m.tag->substr(b, e == std::string::npos ? e : e - b));
+      parts.push_back(safe_component(m.tag->substr(b, e == std::string::npos ? e : e - b)));
       if (e == std::string::npos) break;
       b = e + 1;
     }
@@ -80,13 +102,7 @@ std::string PathTemplate::render(const Chunk& chunk, int index) const {
       out.replace(sm.position(0), sm.length(0), v);
     }
   }
-  for (const auto& [k, v] : m.variables) {
-    std::string safe = v;
-    for (auto& c : safe) {
-      if (c == '/') c = '_';  // a record value never escapes the directory
-    }
-    replace_all("${" + k + "}", safe);
-  }
+  for (const auto& [k, v] : m.variables) replace_all("${" + k + "}", safe_component(v));
   replace_all("${chunk_id}", chunk.id());
   if (indexed_) replace_all("_**", "_" + std::to_string(index));
   return out;

@@ -40,4 +40,13 @@ class PathTemplate {
 
 std::string timekey_format(std::int64_t timekey);
 
+// A placeholder value made safe as (part of) one path component: '/', '\\',
+// NUL and other control bytes become '_'; a value that is only dots ("." or
+// "..") becomes as many '_'; a value longer than kMaxComponentValue bytes is
+// cut and ends in '~' and 8 hex digits of its hash, so distinct values stay
+// distinct. Nothing from a record or a tag can leave the template's directory
+// or make a name the file system refuses.
+inline constexpr std::size_t kMaxComponentValue = 128;
+std::string safe_component(std::string_view value);
+
 }  // namespace logctl::agentd

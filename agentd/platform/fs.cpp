@@ -19,6 +19,7 @@ Error errno_error(const std::string& op, const std::string& path, int err) {
   ErrorCode code = ErrorCode::kIo;
   if (err == ENOSPC || err == EDQUOT) code = ErrorCode::kResourceExhausted;
   if (err == ENOENT) code = ErrorCode::kNotFound;
+  if (err == ENAMETOOLONG) code = ErrorCode::kInvalidArgument;  // retrying cannot help
   if (err == EWOULDBLOCK || err == EEXIST) code = ErrorCode::kAlreadyExists;
   return Error{code, op + " " + path + ": " + std::strerror(err)};
 }
@@ -37,7 +38,9 @@ Result<File> File::open(const std::string& path, int flags, mode_t mode, Follow 
   if (follow == Follow::kNo) flags |= O_NOFOLLOW;
   int fd = ::open(path.c_str(), flags | O_CLOEXEC, mode);
   if (fd < 0 && errno == ELOOP && follow == Follow::kNo) {
-    return make_error(ErrorCode::kIo, "open " + path + ": is a symbolic link (refused)");
+    // Someone else's link where agentd writes: refused, and retrying cannot help.
+    return make_error(ErrorCode::kInvalidArgument,
+                      "open " + path + ": is a symbolic link (refused, not followed)");
   }
   if (fd < 0) return std::unexpected(errno_error("open", path, errno));
   return File(fd, path);
