@@ -64,6 +64,28 @@ void set_process(const std::string& name) {
   g_process = name + ": ";
 }
 
+std::string escape(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    auto u = static_cast<unsigned char>(c);
+    if (u >= 0x20 && u != 0x7f) {
+      out.push_back(c);
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else {
+      char b[8];
+      std::snprintf(b, sizeof b, "\\x%02x", u);
+      out += b;
+    }
+  }
+  return out;
+}
+
 void write(Level level, const std::string& message) {
   if (!enabled(level)) return;
   std::int64_t ns = now_ns();
@@ -79,7 +101,9 @@ void write(Level level, const std::string& message) {
   out += name(level);
   out += "] ";
   out += g_process;
-  out += message;
+  bool clean = true;
+  for (char c : message) clean = clean && static_cast<unsigned char>(c) >= 0x20 && c != 0x7f;
+  out += clean ? message : escape(message);
   out += '\n';
   // One write(2) per line keeps lines whole when threads log concurrently.
   (void)!::write(STDERR_FILENO, out.data(), out.size());

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <string>
+#include <string_view>
 
 namespace logctl::agentd::log {
 
@@ -16,7 +17,12 @@ void set_level(Level level);
 void set_process(const std::string& name);
 bool parse_level(const std::string& name, Level& out);
 bool enabled(Level level);
+// Writes one line. Messages quote input from the network and files, so every
+// control byte in them (newline, CR, ESC, ...) is written escaped ("\n",
+// "\x1b"): nobody can forge a log line or drive the operator's terminal.
 void write(Level level, const std::string& message);
+// The escaping write() applies: control bytes as \n \r \t or \xNN.
+std::string escape(std::string_view text);
 
 inline void debug(const std::string& m) {
   write(Level::kDebug, m);

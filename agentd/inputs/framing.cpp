@@ -1,5 +1,6 @@
 #include "agentd/inputs/framing.h"
 
+#include <cstdlib>
 #include <cstring>
 
 namespace logctl::agentd {
@@ -56,6 +57,27 @@ void FrameSplitter::feed_delimited(const std::function<void(std::string_view)>& 
     buf_.swap(tail);
     scan_from_ = 0;
   }
+}
+
+void FrameSplitter::cut_partial() {
+  if (buf_.empty()) return;
+  if (framing_ == Framing::kDelimiter) {
+    if (skipping_ || buf_.size() < delimiter_.size()) return;
+    ++oversized_;
+    skipping_ = true;
+    buf_.erase(0, buf_.size() - (delimiter_.size() - 1));
+    scan_from_ = 0;
+    return;
+  }
+  std::size_t start = buf_.find_first_not_of("\r\n");
+  std::size_t sp = start == std::string::npos ? start : buf_.find(' ', start);
+  if (sp == std::string::npos || sp - start > 10) return;  // no header yet: nothing to cut
+  std::uint64_t len = std::strtoull(buf_.c_str() + start, nullptr, 10);
+  std::uint64_t have = buf_.size() - (sp + 1);
+  if (have >= len) return;  // whole: the next feed delivers it
+  ++oversized_;
+  skip_left_ = len - have;
+  buf_.clear();
 }
 
 Status FrameSplitter::feed_octet(const std::function<void(std::string_view)>& on_frame) {

@@ -29,6 +29,11 @@ class FrameSplitter {
     return skipping_ ? std::string_view() : std::string_view(buf_);
   }
   std::uint64_t oversized() const { return oversized_; }
+  // Bytes held for an incomplete frame (what a memory budget counts).
+  std::size_t held() const { return buf_.size(); }
+  // Gives up the incomplete frame: its bytes are freed, the rest of it is
+  // skipped as it arrives, and it counts as oversized.
+  void cut_partial();
 
  private:
   Status feed_octet(const std::function<void(std::string_view)>& on_frame);

@@ -34,7 +34,14 @@ struct Settings {
   std::optional<std::size_t> receive_buffer;
   bool resolve_hostname = false;
   bool keepalive = false;
+  std::size_t partial_limit = 64 << 20;  // bytes of incomplete frames, all connections
 };
+
+// accept() failing for want of descriptors or memory is retried after a pause
+// (doubling up to the maximum), not at once: the listener stays readable, and
+// re-arming at once spins a core while the condition lasts.
+constexpr auto kAcceptBackoffMin = std::chrono::milliseconds(20);
+constexpr auto kAcceptBackoffMax = std::chrono::milliseconds(1000);
 
 // The common input counters plus the listener-specific ones.
 struct Counters : InputCounters {
@@ -57,7 +64,17 @@ struct Counters : InputCounters {
                                {{"plugin_id", id}})),
         adopted(m.counter("agentd_input_connections_adopted_total",
                           "Established connections taken over from the previous worker.",
-                          {{"plugin_id", id}})) {}
+                          {{"plugin_id", id}})),
+        accept_errors(m.counter("agentd_input_accept_errors_total",
+                                "accept() failures (e.g. the descriptor limit); accepting "
+                                "pauses and backs off.",
+                                {{"plugin_id", id}})),
+        partial_cuts(m.counter("agentd_input_partial_cuts_total",
+                               "Incomplete messages cut because partial_limit_size was reached.",
+                               {{"plugin_id", id}})),
+        partial_bytes(m.gauge("agentd_input_partial_bytes",
+                              "Bytes held in incomplete messages across connections.",
+                              {{"plugin_id", id}})) {}
   std::atomic<std::int64_t>& connections;
   std::atomic<std::uint64_t>& accepted;
   std::atomic<std::uint64_t>& dropped;
@@ -65,6 +82,9 @@ struct Counters : InputCounters {
   std::atomic<std::uint64_t>& framing_errors;
   std::atomic<std::uint64_t>& lost_at_stop;
   std::atomic<std::uint64_t>& adopted;
+  std::atomic<std::uint64_t>& accept_errors;
+  std::atomic<std::uint64_t>& partial_cuts;
+  std::atomic<std::int64_t>& partial_bytes;
 };
 
 std::string hostname_of(const asio::ip::address& a, bool resolve) {
@@ -141,6 +161,7 @@ class NetworkInput final : public Input {
     std::chrono::milliseconds backoff{10};
     bool eof = false;
     std::uint64_t oversized_seen = 0;
+    std::size_t held = 0;  // split.held() as last counted in held_total_
   };
 
   Status fail(const std::string& what, const asio::error_code& ec) {
@@ -232,14 +253,35 @@ class NetworkInput final : public Input {
         acceptor_.accept(c->sock, aec);
         if (aec == asio::error::would_block || aec == asio::error::try_again) break;
         if (aec) {
-          log_.write(log::Level::kWarn, "input " + s_.id + ": accept failed: " + aec.message());
+          ++c_.accept_errors;
+          if (out_of_resources(aec)) return pause_accepting(aec);
+          accept_log_.write(log::Level::kWarn,
+                            "input " + s_.id + ": accept failed: " + aec.message());
           break;
         }
+        accept_backoff_ = kAcceptBackoffMin;
         ++c_.accepted;
         track(c);
         wait_readable(c);
       }
       accept();
+    });
+  }
+
+  static bool out_of_resources(const asio::error_code& ec) {
+    int e = ec.value();
+    return e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM;
+  }
+
+  void pause_accepting(const asio::error_code& ec) {
+    accept_log_.write(log::Level::kError,
+                      "input " + s_.id + ": accept failed: " + ec.message() + " (" +
+                          std::to_string(conns_.size()) + " connections open); pausing accepts " +
+                          std::to_string(accept_backoff_.count()) + " ms");
+    accept_timer_.expires_after(accept_backoff_);
+    accept_backoff_ = std::min(accept_backoff_ * 2, kAcceptBackoffMax);
+    accept_timer_.async_wait([this](const asio::error_code& e) {
+      if (!e && reading_) accept();
     });
   }
 
@@ -295,11 +337,46 @@ class NetworkInput final : public Input {
       }
     }
     c_.bytes += total;
+    account_partial(*c);
     note_oversized(*c);
     if (c->eof && !c->split.pending().empty()) {
       handler_->handle(c->split.pending(), c->peer, now, c->pending);  // last unterminated line
     }
     deliver(c, again);
+  }
+
+  // Keeps held_total_ (bytes of incomplete frames over all connections) under
+  // partial_limit_size by cutting the longest incomplete frames.
+  void account_partial(Conn& c) {
+    held_total_ = held_total_ - c.held + c.split.held();
+    c.held = c.split.held();
+    while (held_total_ > s_.partial_limit) {
+      Conn* biggest = nullptr;
+      for (const auto& other : conns_) {
+        if (!biggest || other->held > biggest->held) biggest = other.get();
+      }
+      if (!biggest || biggest->held == 0) break;
+      std::size_t before = biggest->held;
+      biggest->split.cut_partial();
+      held_total_ -= before - biggest->split.held();
+      biggest->held = biggest->split.held();
+      if (biggest->held == before) break;  // nothing it can give up
+      ++c_.partial_cuts;
+      ++c_.oversized;  // counted as oversized, logged below as what it is
+      biggest->oversized_seen = biggest->split.oversized();
+      budget_log_.write(log::Level::kWarn,
+                        "input " + s_.id + ": incomplete messages held across connections " +
+                            "reached partial_limit_size (" + std::to_string(s_.partial_limit) +
+                            " bytes); cut a " + std::to_string(before) + "-byte one from " +
+                            biggest->peer.address);
+    }
+    c_.partial_bytes = static_cast<std::int64_t>(held_total_);
+  }
+
+  void forget_partial(Conn& c) {
+    held_total_ -= c.held;
+    c.held = 0;
+    c_.partial_bytes = static_cast<std::int64_t>(held_total_);
   }
 
   void note_oversized(Conn& c) {
@@ -340,6 +417,7 @@ class NetworkInput final : public Input {
   void close(const std::shared_ptr<Conn>& c) {
     if (!conns_.erase(c)) return;
     --c_.connections;
+    forget_partial(*c);
     asio::error_code ec;
     c->timer.cancel();
     c->sock.close(ec);
@@ -433,6 +511,7 @@ class NetworkInput final : public Input {
 
   std::vector<HandedConnection> release() {
     reading_ = false;
+    accept_timer_.cancel();
     asio::error_code ec;
     acceptor_.close(ec);  // our duplicate; the shared socket stays open
     udp_.close(ec);
@@ -446,6 +525,7 @@ class NetworkInput final : public Input {
         continue;
       }
       h.fd = c->sock.release(ec);
+      forget_partial(*c);
       conns_.erase(c);
       --c_.connections;
       if (h.fd >= 0) out.push_back(std::move(h));
@@ -472,12 +552,14 @@ class NetworkInput final : public Input {
       handler_->handle(frame, c->peer, now, c->pending);
     });
     if (!st) ++c_.framing_errors;
+    account_partial(*c);
     deliver(c, /*read_more=*/true);
     return {};
   }
 
   void shutdown() {
     stopping_ = true;
+    accept_timer_.cancel();
     asio::error_code ec;
     acceptor_.close(ec);
     udp_.close(ec);
@@ -505,8 +587,11 @@ class NetworkInput final : public Input {
   std::vector<char> dgram_;
   bool stopping_ = false;
   bool reading_ = false;
+  asio::steady_timer accept_timer_{io_};
+  std::chrono::milliseconds accept_backoff_ = kAcceptBackoffMin;
+  std::size_t held_total_ = 0;
   std::thread thread_;
-  log::RateLimited log_;
+  log::RateLimited log_, accept_log_, budget_log_;
 };
 
 }  // namespace
@@ -519,6 +604,7 @@ Result<std::unique_ptr<Input>> make_network_input(const config::Section& src, In
   s.port = static_cast<int>(src.integer("port"));
   s.resolve_hostname = src.flag("resolve_hostname");
   s.keepalive = src.flag("send_keepalive_packet");
+  s.partial_limit = src.size("partial_limit_size");
   HandlerOptions h;
   h.id = s.id;
   h.type = s.type;

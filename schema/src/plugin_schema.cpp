@@ -44,6 +44,9 @@ const std::vector<ParamSpec>& listener_params() {
       opt("resolve_hostname", T::kBool, "false", "Resolve the client's address to a name."),
       opt("send_keepalive_packet", T::kBool, "false", "Enable TCP keepalive on connections."),
       opt("blocking_timeout", T::kTime, "0.5", "Accepted for compatibility; no effect."),
+      opt("partial_limit_size", T::kSize, "64m",
+          "(logctl) Bytes of incomplete messages held across all TCP connections; over it the "
+          "longest are cut and counted as oversized."),
   };
   return p;
 }

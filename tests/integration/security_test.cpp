@@ -7,6 +7,7 @@
 
 #include <catch2/catch.hpp>
 #include <filesystem>
+#include <sstream>
 
 #include "support/harness.h"
 
@@ -40,9 +41,9 @@ TEST_CASE("chunk-key values cannot escape the output directory or block the queu
               dir);
   REQUIRE(agent.ready());
   std::string long_host(300, 'h');
-  const std::vector<std::string> hosts = {"\"good\"",      "\"a\\u0000b\"", "\"" + long_host + "\"",
-                                          "\"..\"",        "\".\"",         "\"../../escaped\"",
-                                          "\"a\\nb\\u001b[31m\"", "\"evil\""};
+  const std::vector<std::string> hosts = {
+      "\"good\"", "\"a\\u0000b\"",     "\"" + long_host + "\"", "\"..\"",
+      "\".\"",    "\"../../escaped\"", "\"a\\nb\\u001b[31m\"",  "\"evil\""};
   std::string data;
   for (long i = 0; i < 800; ++i) data += event(i, hosts[i % hosts.size()]);
   TcpSender s(port);
@@ -69,11 +70,121 @@ TEST_CASE("chunk-key values cannot escape the output directory or block the queu
     for (char c : name) CHECK(static_cast<unsigned char>(c) >= 0x20);
   }
   // The chunk for "evil" could never be written: quarantined, counted, logged.
-  REQUIRE(wait_until([&] { return agent.metric("agentd_output_quarantined_records_total") == 100; }));
+  REQUIRE(
+      wait_until([&] { return agent.metric("agentd_output_quarantined_records_total") == 100; }));
   CHECK_FALSE(files_under(agent.root() + "/quarantine/files").empty());
   CHECK_THAT(agent.process().log(), Catch::Contains("can never be written"));
   // Nothing stuck: later events still flow.
   REQUIRE(s.send(event(5000, "\"good\"")));
-  REQUIRE(wait_until([&] { return count_numbers(files_under(dir / "out")).seen.count(5000) == 1; }));
+  REQUIRE(
+      wait_until([&] { return count_numbers(files_under(dir / "out")).seen.count(5000) == 1; }));
   CHECK(agent.metric("agentd_output_retries_total") == 0);
+}
+
+TEST_CASE("log injection: newlines and escape sequences from the network are escaped") {
+  TempDir dir;
+  int udp = free_port(true);
+  Agent agent("<source>\n @type syslog\n tag sys\n bind 127.0.0.1\n port " + std::to_string(udp) +
+                  "\n</source>\n<match **>\n @type null\n</match>\n",
+              dir);
+  REQUIRE(agent.ready());
+  // Not syslog: logged as invalid, quoting the text.
+  REQUIRE(send_udp(udp, "garbage\n2026-11-24T00:00:00.000Z [error] FORGED line\x1b[2J\r"));
+  REQUIRE(wait_until([&] { return agent.metric("agentd_input_parse_errors_total") == 1; }));
+  REQUIRE(wait_until([&] { return agent.process().log().find("FORGED") != std::string::npos; }));
+  auto log = agent.process().log();
+  CHECK(log.find("\nFORGED") == std::string::npos);
+  CHECK(log.find("\n2026-11-24T00:00:00.000Z [error] FORGED") == std::string::npos);
+  CHECK(log.find('\x1b') == std::string::npos);
+  CHECK_THAT(log,
+             Catch::Contains("garbage\\n2026-11-24T00:00:00.000Z [error] FORGED line\\x1b[2J"));
+}
+
+namespace {
+
+// utime + stime of a process, in seconds.
+double cpu_seconds(long pid) {
+  std::string stat = read_file("/proc/" + std::to_string(pid) + "/stat");
+  std::istringstream in(stat.substr(stat.rfind(')') + 2));
+  std::string field;
+  double ticks = 0;
+  for (int i = 3; i <= 15 && in >> field; ++i) {
+    if (i == 14 || i == 15) ticks += std::stod(field);
+  }
+  return ticks / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+std::string tcp_none_source(int port, const std::string& extra = "") {
+  return "<source>\n @type tcp\n tag t\n bind 127.0.0.1\n port " + std::to_string(port) + "\n" +
+         extra + " <parse>\n @type none\n </parse>\n</source>\n";
+}
+
+}  // namespace
+
+TEST_CASE("accept at the descriptor limit backs off instead of spinning, and recovers") {
+  TempDir dir;
+  int port = free_port();
+  Agent agent(tcp_none_source(port) + "<match **>\n @type file\n path " + (dir / "out/events") +
+                  "\n append true\n <buffer>\n  @type memory\n  flush_mode interval\n"
+                  "  flush_interval 0.1s\n"
+                  " </buffer>\n</match>\n",
+              dir);
+  REQUIRE(agent.ready());
+  long worker = agent.worker_pid();
+  REQUIRE(worker > 0);
+  // The worker may hold only a few more descriptors than it has now.
+  std::filesystem::directory_iterator it("/proc/" + std::to_string(worker) + "/fd"), end;
+  auto open_now = static_cast<std::size_t>(std::distance(it, end));
+  std::string limit = std::to_string(open_now + 8);
+  REQUIRE(sh("prlimit --pid " + std::to_string(worker) + " --nofile=" + limit + ":" + limit) == 0);
+  std::vector<std::unique_ptr<TcpSender>> held;
+  for (int i = 0; i < 40; ++i) held.push_back(std::make_unique<TcpSender>(port));
+  REQUIRE(wait_until([&] { return agent.metric("agentd_input_accept_errors_total") > 0; }));
+  // While the limit lasts the worker must idle: measure CPU over a few backoffs.
+  double errors0 = agent.metric("agentd_input_accept_errors_total");
+  double cpu0 = cpu_seconds(worker);
+  auto t0 = std::chrono::steady_clock::now();
+  REQUIRE(wait_until(
+      [&] { return agent.metric("agentd_input_accept_errors_total") >= errors0 + 4; }, 30s));
+  double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  double cpu = cpu_seconds(worker) - cpu0;
+  INFO("cpu " << cpu << " s over " << wall << " s, errors "
+              << agent.metric("agentd_input_accept_errors_total") - errors0);
+  CHECK(cpu < 0.25 * wall + 0.05);
+  CHECK_THAT(agent.process().log(), Catch::Contains("pausing accepts"));
+  // Descriptors freed: the queued connections are accepted and data flows.
+  held.resize(4);
+  TcpSender late(port);
+  REQUIRE(late.send("seq=1 after the limit\n"));
+  REQUIRE(wait_until([&] { return count_numbers(files_under(dir / "out")).seen.count(1) == 1; }));
+}
+
+TEST_CASE("partial_limit_size bounds the bytes held in incomplete lines across connections") {
+  TempDir dir;
+  int port = free_port();
+  Agent agent(tcp_none_source(port, " partial_limit_size 1m\n") +
+                  "<match **>\n @type file\n path " + (dir / "out/events") +
+                  "\n append true\n <buffer>\n  @type memory\n  flush_mode interval\n"
+                  "  flush_interval 0.1s\n"
+                  " </buffer>\n</match>\n",
+              dir);
+  REQUIRE(agent.ready());
+  std::vector<std::unique_ptr<TcpSender>> conns;
+  std::string partial(300 << 10, 'p');  // 300 KiB of a line that never ends (yet)
+  for (int i = 0; i < 15; ++i) {
+    conns.push_back(std::make_unique<TcpSender>(port));
+    REQUIRE(conns.back()->send(partial));
+  }
+  REQUIRE(wait_until(
+      [&] { return agent.metric("agentd_input_bytes_total") >= 15.0 * partial.size(); }));
+  CHECK(agent.metric("agentd_input_partial_bytes") <= 1 << 20);
+  CHECK(agent.metric("agentd_input_partial_cuts_total") >= 11);
+  CHECK(agent.metric("agentd_input_oversized_messages_total") ==
+        agent.metric("agentd_input_partial_cuts_total"));
+  // Every connection goes on working: a cut line is skipped to its end, the
+  // next lines arrive.
+  for (int i = 0; i < 15; ++i)
+    REQUIRE(conns[i]->send("rest of it\nseq=" + std::to_string(i) + " ok\n"));
+  REQUIRE(
+      wait_until([&] { return count_numbers(files_under(dir / "out")).missing_in(0, 14) == 0; }));
 }

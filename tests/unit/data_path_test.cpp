@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include "agentd/buffer/retry.h"
+#include "agentd/core/log.h"
 #include "agentd/core/msgpack_view.h"
 #include "agentd/core/record_writer.h"
 #include "agentd/inputs/framing.h"
@@ -154,4 +155,10 @@ TEST_CASE("retry: exponential backoff, max interval, limits") {
   CHECK_FALSE(to.step(10));
   CHECK(to.use_secondary(8));
   CHECK_FALSE(to.use_secondary(7));
+}
+
+TEST_CASE("log escape: control bytes become visible escapes, the rest is kept") {
+  CHECK(logctl::agentd::log::escape("a\nb\r\tc\x1b[31m\x7f d") == "a\\nb\\r\\tc\\x1b[31m\\x7f d");
+  CHECK(logctl::agentd::log::escape(std::string("nul\0end", 7)) == "nul\\x00end");
+  CHECK(logctl::agentd::log::escape("päth ok") == "päth ok");
 }
