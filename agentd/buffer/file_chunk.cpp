@@ -321,18 +321,12 @@ class FileStore final : public ChunkStore {
 
   Status open() override {
     if (auto s = fs::ensure_private_dir(o_.dir, o_.dir_mode); !s) return s;
-    std::string lock_path = o_.dir + "/buffer.lock";
-    auto f = fs::File::open(lock_path, O_RDWR | O_CREAT, 0600);
-    if (!f) return std::unexpected(f.error());
-    if (auto s = f->lock_exclusive(); !s) {
-      auto holder = fs::read_file(lock_path);
+    auto f = fs::lock_file(o_.dir + "/buffer.lock", "buffer directory " + o_.dir);
+    if (!f) {
+      if (f.error().code != ErrorCode::kAlreadyExists) return std::unexpected(f.error());
       return make_error(ErrorCode::kAlreadyExists,
-                        "buffer directory " + o_.dir + " is in use by another process (pid " +
-                            (holder ? *holder : std::string("?")) +
-                            "); two processes must never share a buffer path");
+                        f.error().message + "; two processes must never share a buffer path");
     }
-    (void)f->truncate(0);
-    (void)f->write_all(std::to_string(::getpid()));
     lock_ = std::move(*f);
     return {};
   }

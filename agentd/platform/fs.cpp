@@ -8,6 +8,9 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <climits>
+#include <cstdlib>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
@@ -202,6 +205,52 @@ Status check_private_dir(const std::string& path) {
     }
   }
   return {};
+}
+
+Result<std::string> check_trusted_executable(const std::string& path) {
+  auto refuse = [&](const std::string& why) {
+    return make_error(ErrorCode::kInvalidArgument, "binary " + path + ": " + why);
+  };
+  if (path.empty() || path[0] != '/') return refuse("must be an absolute path");
+  char real[PATH_MAX];
+  if (!::realpath(path.c_str(), real)) return refuse(std::strerror(errno));
+  uid_t me = ::geteuid();
+  auto trusted = [&](const std::string& p, const struct stat& st, const char* what) -> Status {
+    if (st.st_uid != 0 && st.st_uid != me) {
+      return refuse(std::string(what) + " " + p + " is owned by uid " + std::to_string(st.st_uid) +
+                    ", not root or agentd's user");
+    }
+    if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+      return refuse(std::string(what) + " " + p + " is writable by group or others (mode " +
+                    mode_octal(st.st_mode) + ")");
+    }
+    return {};
+  };
+  struct stat st {};
+  if (::stat(real, &st) != 0) return refuse(std::strerror(errno));
+  if (!S_ISREG(st.st_mode)) return refuse(std::string(real) + " is not a regular file");
+  if (!(st.st_mode & S_IXUSR)) return refuse(std::string(real) + " is not executable");
+  if (auto s = trusted(real, st, "file"); !s) return std::unexpected(s.error());
+  std::string dir = std::string(real).substr(0, std::string(real).rfind('/'));
+  if (dir.empty()) dir = "/";
+  if (::stat(dir.c_str(), &st) != 0) return refuse(std::strerror(errno));
+  if (auto s = trusted(dir, st, "directory"); !s) return std::unexpected(s.error());
+  return std::string(real);
+}
+
+Result<File> lock_file(const std::string& path, const std::string& what) {
+  auto f = File::open(path, O_RDWR | O_CREAT, 0600);
+  if (!f) return std::unexpected(f.error());
+  if (auto s = f->lock_exclusive(); !s) {
+    auto holder = read_file(path);
+    return make_error(ErrorCode::kAlreadyExists,
+                      what + " is in use by another process (pid " +
+                          (holder && !holder->empty() ? *holder : std::string("?")) + ")");
+  }
+  (void)f->truncate(0);
+  (void)::pwrite(f->fd(), std::to_string(::getpid()).data(), std::to_string(::getpid()).size(),
+                 0);
+  return f;
 }
 
 Status ensure_private_dir(const std::string& path, mode_t mode) {

@@ -71,6 +71,14 @@ Status mkdir_p(const std::string& path, mode_t mode = 0755);
 // ancestor must be owned by root or that user and not writable by others
 // unless sticky (/tmp). The error names the directory and the rule broken.
 Status check_private_dir(const std::string& path);
+// A binary agentd may run as root (upgrade --binary): an absolute path whose
+// real path is a regular executable file owned by root or agentd's user, not
+// writable by group or others, in a directory with the same properties.
+// Returns the resolved real path; the error names the rule broken.
+Result<std::string> check_trusted_executable(const std::string& path);
+// An exclusive lock on `path` (created 0600, O_NOFOLLOW) held while the
+// returned File is open; kAlreadyExists names the holder's pid.
+Result<File> lock_file(const std::string& path, const std::string& what);
 // mkdir_p with `mode`, then check_private_dir.
 Status ensure_private_dir(const std::string& path, mode_t mode = 0750);
 Status rename(const std::string& from, const std::string& to);

@@ -142,6 +142,7 @@ Result<Message> SupervisorChannel::await(std::initializer_list<MessageType> type
       out.key = m->key;
       auto fd = sockets_.acquire(m->key);
       if (!fd) out.error = fd.error().message;
+      if (auto k = SocketManager::canonical(m->key); fd && k) keys_.insert(*k);
       auto s = fd ? send(out, {*fd}) : send(out);
       if (fd) ::close(*fd);
       if (!s) return std::unexpected(s.error());

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <initializer_list>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -60,8 +61,12 @@ class SupervisorChannel : public Channel {
   int version() const { return version_; }
   std::int64_t worker_pid() const { return worker_pid_; }
 
+  // Canonical keys of the listeners this worker acquired.
+  const std::set<std::string>& listener_keys() const { return keys_; }
+
  private:
   SocketManager& sockets_;
+  std::set<std::string> keys_;
   int version_ = 0;
   std::int64_t worker_pid_ = 0;
 };

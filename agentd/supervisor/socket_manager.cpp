@@ -32,6 +32,27 @@ void SocketManager::adopt(const std::string& key, int fd) {
   listeners_[key] = fd;
 }
 
+std::vector<std::string> SocketManager::close_unused(const std::set<std::string>& keep) {
+  std::lock_guard lock(mu_);
+  std::vector<std::string> closed;
+  for (auto it = listeners_.begin(); it != listeners_.end();) {
+    if (keep.count(it->first)) {
+      ++it;
+      continue;
+    }
+    ::close(it->second);
+    closed.push_back(it->first);
+    it = listeners_.erase(it);
+  }
+  return closed;
+}
+
+Result<std::string> SocketManager::canonical(const std::string& text) {
+  auto key = handover::parse_listener_key(text);
+  if (!key) return std::unexpected(key.error());
+  return key->str();
+}
+
 Result<int> SocketManager::acquire(const std::string& text) {
   auto key = handover::parse_listener_key(text);
   if (!key) return std::unexpected(key.error());

@@ -12,6 +12,7 @@
 
 #include <map>
 #include <mutex>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -35,6 +36,11 @@ class SocketManager {
   std::vector<std::pair<std::string, int>> listeners() const;
   // Takes an inherited listener (after execve).
   void adopt(const std::string& key, int fd);
+  // Closes every listener whose canonical key is not in `keep` (after a
+  // committed handover: what no generation reads must refuse, not queue
+  // into a black hole). Returns the keys closed.
+  std::vector<std::string> close_unused(const std::set<std::string>& keep);
+  static Result<std::string> canonical(const std::string& key);
 
  private:
   Result<int> create(const handover::ListenerKey& key);

@@ -97,7 +97,9 @@ Supervisor::Supervisor(SupervisorOptions options)
       g_generation_(metrics_.gauge("agentd_generation", "Generation of the serving worker.", {})),
       g_in_progress_(metrics_.gauge("agentd_handover_in_progress", "1 while a handover runs.", {})),
       g_last_ms_(metrics_.gauge("agentd_handover_last_duration_milliseconds",
-                                "Duration of the last handover.", {})) {
+                                "Duration of the last handover.", {})),
+      g_worker_up_(metrics_.gauge("agentd_worker_up",
+                                  "1 while the serving worker answers its admin port.", {})) {
   if (o_.control_path.empty()) o_.control_path = o_.root_dir + "/agentd.sock";
 }
 
@@ -200,11 +202,36 @@ void Supervisor::kill_worker(Worker& w) {
   w.channel.reset();
 }
 
+namespace {
+// `text` with every '...'-quoted part shown as '…': error messages quote
+// what they found in files, which a report must not repeat.
+std::string redact_quoted(const std::string& text) {
+  std::string out;
+  bool inside = false;
+  for (char c : text) {
+    if (c == '\'') {
+      out += inside ? "…'" : "'";
+      inside = !inside;
+    } else if (!inside) {
+      out.push_back(c);
+    }
+  }
+  if (inside) out += "…";
+  return out;
+}
+}  // namespace
+
 // Why a worker did not answer a step: its `failed` reason, the deadline, or
 // how it exited (a closed channel means the process is gone or going).
 std::string Supervisor::cause(Worker& w, const Result<Message>& m, const char* step,
                               std::chrono::milliseconds timeout) {
-  if (m) return m->type == MessageType::kFailed ? m->reason : "unexpected answer";
+  if (m && m->type == MessageType::kFailed) {
+    // The full text goes to the log only: reports reach /status (any local
+    // user) and may not quote files the worker read (an @include of a secret).
+    log::error("worker generation " + std::to_string(w.generation) + " failed: " + m->reason);
+    return redact_quoted(m->reason) + " (the log has the details)";
+  }
+  if (m) return "unexpected answer";
   if (m.error().message.find("timed out") != std::string::npos) {
     return std::string("not ") + step + " within " + std::to_string(timeout.count()) + " ms";
   }
@@ -407,7 +434,19 @@ HandoverReport Supervisor::handover(const GenerationSpec& next) {
   }
   log::info("handover committed: generation " + std::to_string(current_.generation) + " serves; " +
             std::to_string(a.handed) + " connection(s) handed over; " + phases);
+  close_unused_listeners();
   return report;
+}
+
+// A listener the serving generation did not ask for is closed, so senders
+// to a port the config no longer has are refused instead of queued unread.
+void Supervisor::close_unused_listeners() {
+  if (!current_.channel) return;
+  const auto& keep = current_.channel->listener_keys();
+  for (const auto& key : sockets_.close_unused(keep)) {
+    log::warn("listener " + key + " is not in generation " + std::to_string(current_.generation) +
+              "'s config: closed (senders to it are now refused)");
+  }
 }
 
 Status Supervisor::start_first() {
@@ -501,8 +540,19 @@ void Supervisor::answer(int client) {
   auto field = [&](const char* k, std::string& out) {
     if (j.contains(k) && j[k].is_string() && !j[k].get<std::string>().empty()) out = j[k];
   };
-  field("binary", r->spec.binary);
+  std::string binary;
+  field("binary", binary);
   field("config", r->spec.config);
+  if (!binary.empty()) {
+    auto trusted = fs::check_trusted_executable(binary);
+    if (!trusted) {
+      ++c_bad_requests_;
+      log::warn("control socket: upgrade refused: " + trusted.error().message);
+      json no = {{"ok", false}, {"result", "rejected"}, {"error", trusted.error().message}};
+      return reply(no.dump());
+    }
+    r->spec.binary = *trusted;  // the resolved path is what runs, now and at restarts
+  }
   std::unique_lock lock(mu_);
   if (stopping_) return reply(R"({"ok":false,"error":"agentd is stopping"})");
   queue_.push_back(r);
@@ -581,7 +631,9 @@ std::string Supervisor::worker_metrics() {
   c.set_connection_timeout(1, 0);
   c.set_read_timeout(2, 0);
   auto r = c.Get("/metrics");
-  return r && r->status == 200 ? r->body : "";
+  if (r && r->status == 200) return r->body;
+  return "# worker on port " + std::to_string(port) +
+         " is not answering: its metrics are missing (see agentd_worker_up)\n";
 }
 
 Status Supervisor::open_control_socket() {
@@ -623,6 +675,7 @@ std::string Supervisor::save_state() {
       {"counters",
        {c_committed_.load(), c_rolled_back_.load(), c_rejected_.load(), c_worker_restarts_.load()}},
       {"control_fd", control_},
+      {"lock_fd", lock_.fd()},
       {"options",
        {{"root_dir", o_.root_dir},
         {"admin_endpoint", o_.admin_endpoint},
@@ -693,6 +746,10 @@ Status Supervisor::restore_state(int fd) {
     }
     control_ = j.at("control_fd");
     cloexec(control_);
+    if (j.contains("lock_fd") && j["lock_fd"].get<int>() >= 0) {
+      lock_ = fs::File(j["lock_fd"].get<int>(), o_.root_dir + "/agentd.lock");
+      cloexec(lock_.fd());
+    }
     if (j.contains("previous")) {
       previous_ = GenerationSpec{j["previous"].at("binary"), j["previous"].at("config")};
     }
@@ -725,6 +782,7 @@ void Supervisor::reexec(std::string binary) {
   }
   std::vector<int> inherit;
   for (const auto& [key, fd] : sockets_.listeners()) inherit.push_back(fd);
+  if (lock_.fd() >= 0) inherit.push_back(lock_.fd());
   inherit.push_back(current_.fd);
   inherit.push_back(control_);
   std::vector<std::string> args{binary};
@@ -743,6 +801,7 @@ void Supervisor::reexec(std::string binary) {
   log::info("re-executing " + binary + " (supervisor self-upgrade, pid " +
             std::to_string(::getpid()) + ")");
   for (int fd : inherit) ::fcntl(fd, F_SETFD, 0);
+  stop_watch();
   admin_.stop();  // its port is bound again by the new image
   ::execv(argv[0], argv.data());
   int err = errno;
@@ -750,6 +809,7 @@ void Supervisor::reexec(std::string binary) {
   log::error("re-exec of " + binary + " failed (" + std::strerror(err) +
              "); the supervisor keeps running as " + o_.self_binary);
   if (!o_.admin_endpoint.empty()) (void)admin_.start(o_.admin_endpoint);
+  watch_thread_ = std::thread([this] { watch_worker(); });
   ::close(*mem);
   control_thread_ = std::thread([this] { serve_control(); });
 }
@@ -797,6 +857,57 @@ void Supervisor::drain_queue() {
   }
 }
 
+// Whether the file at our binary's path is no longer the image we run.
+bool Supervisor::image_replaced() const {
+  struct stat running {}, on_disk {};
+  if (::stat("/proc/self/exe", &running) != 0) return false;
+  if (::stat(o_.self_binary.c_str(), &on_disk) != 0) return false;
+  return running.st_dev != on_disk.st_dev || running.st_ino != on_disk.st_ino;
+}
+
+// Probes the worker's /readyz every second: a worker that is alive but does
+// not answer (stopped, wedged) makes the supervisor not ready and is shown
+// in agentd_worker_up.
+void Supervisor::watch_worker() {
+  int misses = 0;
+  std::unique_lock lock(watch_mu_);
+  while (!watch_stop_) {
+    int port;
+    {
+      std::lock_guard g(mu_);
+      port = worker_admin_port_;
+    }
+    lock.unlock();
+    bool up = false;
+    if (port > 0) {
+      httplib::Client c("127.0.0.1", port);
+      c.set_connection_timeout(1, 0);
+      c.set_read_timeout(1, 0);
+      auto r = c.Get("/readyz");
+      up = r && r->status == 200;
+    }
+    misses = up ? 0 : misses + 1;
+    bool answering = misses < 2;  // one miss may be a handover's switch
+    if (answering != worker_answering_.exchange(answering)) {
+      (answering ? log::info : log::error)(answering ? "worker answers again"
+                                                     : "worker is not answering its admin port");
+    }
+    g_worker_up_ = answering ? 1 : 0;
+    lock.lock();
+    watch_cv_.wait_for(lock, std::chrono::seconds(1), [&] { return watch_stop_; });
+  }
+}
+
+void Supervisor::stop_watch() {
+  {
+    std::lock_guard lock(watch_mu_);
+    watch_stop_ = true;
+  }
+  watch_cv_.notify_all();
+  if (watch_thread_.joinable()) watch_thread_.join();
+  watch_stop_ = false;
+}
+
 // ---- main loop ----
 
 int Supervisor::run() {
@@ -808,9 +919,17 @@ int Supervisor::run() {
       return 1;
     }
   }
-  if (auto s = fs::mkdir_p(o_.root_dir, 0750); !s) {
-    log::error(s.error().message);
+  if (auto s = fs::ensure_private_dir(o_.root_dir, 0750); !s) {
+    log::error("root dir: " + s.error().message);
     return 1;
+  }
+  if (lock_.fd() < 0) {  // inherited across a re-exec otherwise
+    auto lock = fs::lock_file(o_.root_dir + "/agentd.lock", "root dir " + o_.root_dir);
+    if (!lock) {
+      log::error(lock.error().message + ": another agentd serves it; refusing to start");
+      return 1;
+    }
+    lock_ = std::move(*lock);
   }
   sigset_t sigs;
   sigemptyset(&sigs);
@@ -834,6 +953,9 @@ int Supervisor::run() {
   set_status("running");
   admin_.set_extra_metrics([this] { return worker_metrics(); });
   admin_.set_status([this] { return status_json(); });
+  admin_.set_not_ready_reason([this] {
+    return worker_answering_ ? std::string() : std::string("the worker is not answering");
+  });
   if (!o_.admin_endpoint.empty()) {
     if (auto s = admin_.start(o_.admin_endpoint); !s) {
       log::error(s.error().message);
@@ -849,6 +971,7 @@ int Supervisor::run() {
     }
   }
   control_thread_ = std::thread([this] { serve_control(); });
+  watch_thread_ = std::thread([this] { watch_worker(); });
   admin_.set_ready(true);
   sd_notify("READY=1\nMAINPID=" + std::to_string(::getpid()));
   log::info("agentd " + o_.version + " ready: generation " + std::to_string(current_.generation) +
@@ -873,9 +996,15 @@ int Supervisor::run() {
           log::info(std::string("stopping on ") + strsignal(sig));
           break;
         }
-        // SIGHUP: reload the config; SIGUSR2: re-exec the (replaced) binary.
+        // SIGHUP: reload the config; SIGUSR2: the binary file was replaced:
+        // the worker moves to it, then the supervisor execs it too.
         log::info(std::string(strsignal(sig)) + ": handover to the same binary and config path");
-        if (current_.pid > 0) run_handover(current_.spec);
+        if (current_.pid > 0) {
+          auto r = run_handover(current_.spec);
+          if (sig == SIGUSR2 && r.result == HandoverResult::kCommitted && image_replaced()) {
+            reexec(current_.spec.binary);
+          }
+        }
       }
     }
     if (fds[1].revents & POLLIN) {
@@ -927,6 +1056,7 @@ int Supervisor::run() {
         reap(current_, steady_clock::now() + std::chrono::seconds(o_.shutdown_timeout + 5));
     if (status < 0) kill_worker(current_);
   }
+  stop_watch();
   admin_.stop();
   log::info("stopped");
   return 0;

@@ -21,6 +21,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <memory>
@@ -33,6 +34,7 @@
 #include "agentd/admin/admin_server.h"
 #include "agentd/core/log.h"
 #include "agentd/core/metrics.h"
+#include "agentd/platform/fs.h"
 #include "agentd/supervisor/channel.h"
 #include "agentd/supervisor/socket_manager.h"
 
@@ -136,6 +138,10 @@ class Supervisor {
   Status restore_state(int fd);
   Status open_control_socket();
   std::string worker_metrics();
+  void close_unused_listeners();
+  bool image_replaced() const;
+  void watch_worker();
+  void stop_watch();
 
   SupervisorOptions o_;
   SocketManager sockets_;
@@ -152,6 +158,12 @@ class Supervisor {
   std::optional<std::chrono::steady_clock::time_point> restart_at_;
   bool stopping_ = false;
   std::thread control_thread_;
+  fs::File lock_;  // <root_dir>/agentd.lock, held for the supervisor's life (and re-execs)
+  std::thread watch_thread_;
+  std::mutex watch_mu_;
+  std::condition_variable watch_cv_;
+  bool watch_stop_ = false;
+  std::atomic<bool> worker_answering_{true};
 
   std::mutex mu_;  // guards everything below
   std::condition_variable done_cv_;
@@ -173,6 +185,7 @@ class Supervisor {
   std::atomic<std::int64_t>& g_generation_;
   std::atomic<std::int64_t>& g_in_progress_;
   std::atomic<std::int64_t>& g_last_ms_;
+  std::atomic<std::int64_t>& g_worker_up_;
 };
 
 }  // namespace logctl::agentd
