@@ -34,6 +34,14 @@ struct Watched {
   steady_clock::time_point rotated_at;
 };
 
+// Which symlinks a tail follows (agentd reads as root; a link is how another
+// user would make it ship a file they cannot read):
+enum class FollowSymlinks {
+  kTrusted,  // links owned by root or agentd's user (kubelet's /var/log/containers)
+  kAlways,   // any link (Fluentd's behaviour)
+  kNever,    // no link
+};
+
 struct Settings {
   std::string id;
   std::vector<std::string> paths;
@@ -46,6 +54,7 @@ struct Settings {
   double rotate_wait = 5;
   std::size_t max_line = kDefaultMaxLine;
   bool follow_inodes = false;
+  FollowSymlinks follow_symlinks = FollowSymlinks::kTrusted;
 };
 
 class TailInput final : public Input {
@@ -59,7 +68,11 @@ class TailInput final : public Input {
                                    {{"plugin_id", s_.id}})),
         c_rotations_(ctx.metrics.counter("agentd_tail_rotations_total",
                                          "Rotations (rename or truncate) detected.",
-                                         {{"plugin_id", s_.id}})) {}
+                                         {{"plugin_id", s_.id}})),
+        c_refused_links_(ctx.metrics.counter(
+            "agentd_tail_refused_symlinks_total",
+            "Symbolic links not followed under the follow_symlinks policy.",
+            {{"plugin_id", s_.id}})) {}
   ~TailInput() override { stop(); }
 
   Status start(Reading) override {
@@ -137,11 +150,29 @@ class TailInput final : public Input {
     return out;
   }
 
+  // Opens a log file under the follow_symlinks policy.
+  Result<fs::File> open_log(const std::string& path) {
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) != 0) return std::unexpected(fs::errno_error("stat", path, errno));
+    if (!S_ISLNK(st.st_mode)) return fs::File::open(path, O_RDONLY);  // O_NOFOLLOW: no swap
+    bool trusted_owner = st.st_uid == 0 || st.st_uid == ::geteuid();
+    if (s_.follow_symlinks == FollowSymlinks::kNever ||
+        (s_.follow_symlinks == FollowSymlinks::kTrusted && !trusted_owner)) {
+      ++c_refused_links_;
+      return make_error(ErrorCode::kInvalidArgument,
+                        path + " is a symbolic link owned by uid " + std::to_string(st.st_uid) +
+                            "; not followed (follow_symlinks " +
+                            (s_.follow_symlinks == FollowSymlinks::kNever ? "never" : "trusted") +
+                            ")");
+    }
+    return fs::File::open(path, O_RDONLY, 0, fs::Follow::kYes);
+  }
+
   void refresh(bool startup) {
     last_refresh_ = steady_clock::now();
     for (const auto& p : expand()) {
       if (active_.count(p)) continue;
-      auto f = fs::File::open(p, O_RDONLY);
+      auto f = open_log(p);
       if (!f) {
         perm_log_.write(log::Level::kWarn, "input " + s_.id + ": " + f.error().message);
         continue;
@@ -186,7 +217,7 @@ class TailInput final : public Input {
       }
     }
     if (found.empty()) return false;
-    auto f = fs::File::open(found, O_RDONLY);
+    auto f = open_log(found);
     if (!f) return false;
     Watched old;
     old.path = path;
@@ -219,7 +250,7 @@ class TailInput final : public Input {
     // Renamed away and replaced: finish the old file, start the new one at 0.
     ++c_rotations_;
     log::info("input " + s_.id + ": " + w.path + " was rotated; following the new file");
-    auto f = fs::File::open(w.path, O_RDONLY);
+    auto f = open_log(w.path);
     if (!f) return;
     Watched old = std::move(w);
     old.rotated = true;
@@ -393,6 +424,7 @@ class TailInput final : public Input {
   InputCounters c_;
   std::atomic<std::int64_t>& g_files_;
   std::atomic<std::uint64_t>& c_rotations_;
+  std::atomic<std::uint64_t>& c_refused_links_;
   log::RateLimited perm_log_, oversize_log_, pause_log_, parse_log_, pos_log_;
 };
 
@@ -412,6 +444,10 @@ Result<std::unique_ptr<Input>> make_tail_input(const config::Section& src, Input
   s.refresh_interval = src.number("refresh_interval");
   s.rotate_wait = src.number("rotate_wait");
   s.follow_inodes = src.flag("follow_inodes");
+  std::string follow = src.str("follow_symlinks");
+  s.follow_symlinks = follow == "always"  ? FollowSymlinks::kAlways
+                      : follow == "never" ? FollowSymlinks::kNever
+                                          : FollowSymlinks::kTrusted;
   if (src.is_set("max_line_size")) s.max_line = src.size("max_line_size");
   if (s.paths.empty()) {
     return make_error(ErrorCode::kInvalidArgument, src.where().str() + ": tail needs a path");

@@ -203,6 +203,8 @@ std::vector<PluginSpec> build_inputs() {
            opt("emit_unmatched_lines", T::kBool, "false", "Emit unparsable lines."),
            opt("ignore_repeated_permission_error", T::kBool, "false", "Log once per file."),
            opt("follow_inodes", T::kBool, "false", "Track files by inode across renames."),
+           choice("follow_symlinks", {"trusted", "always", "never"}, "trusted",
+                  "(logctl) Symlinks followed: owned by root or agentd's user, any, or none."),
            opt("max_line_size", T::kSize, std::nullopt,
                "Longer lines are skipped and counted (unset: 16m, logctl's safety cap)."),
        },

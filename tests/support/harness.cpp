@@ -8,6 +8,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <pwd.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -128,12 +129,13 @@ std::string agentd_build(const std::string& name) {
 }
 
 Agent::Agent(const std::string& config_text, const TempDir& dir, const std::string& name,
-             std::vector<std::string> extra_args)
+             std::vector<std::string> extra_args, std::string binary)
     : config_path_(dir / (name + ".conf")),
       log_path_(dir / (name + ".log")),
       root_(dir / (name + "-data")),
       admin_port_(free_port()),
-      extra_args_(std::move(extra_args)) {
+      extra_args_(std::move(extra_args)),
+      binary_(binary.empty() ? agentd_bin() : std::move(binary)) {
   write_file(config_path_, config_text);
   launch();
 }
@@ -146,7 +148,7 @@ Agent::~Agent() {
 }
 
 void Agent::launch() {
-  std::vector<std::string> argv{agentd_bin(),
+  std::vector<std::string> argv{binary_,
                                 "-c",
                                 config_path_,
                                 "--root-dir",
@@ -313,6 +315,21 @@ Count count_numbers(const std::vector<std::string>& files, const std::string& ma
 int sh(const std::string& cmd) {
   int st = std::system(cmd.c_str());
   return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+int attacker_uid() {
+  static const int uid = [] {
+    auto lookup = [] {
+      passwd* pw = ::getpwnam("logctl-attacker");
+      return pw ? static_cast<int>(pw->pw_uid) : -1;
+    };
+    if (lookup() >= 0) return lookup();
+    if (::geteuid() != 0) return -1;
+    sh("useradd --system --no-create-home --shell /usr/sbin/nologin logctl-attacker "
+       ">/dev/null 2>&1");
+    return lookup();
+  }();
+  return uid;
 }
 
 }  // namespace logctl::test

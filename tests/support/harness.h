@@ -64,8 +64,9 @@ std::string agentd_build(const std::string& name);
 // Starts agentd (the supervisor) with a config and an admin port.
 class Agent {
  public:
+  // `binary`: the agentd to run (default: this tree's).
   Agent(const std::string& config_text, const TempDir& dir, const std::string& name = "agentd",
-        std::vector<std::string> extra_args = {});
+        std::vector<std::string> extra_args = {}, std::string binary = {});
   ~Agent();
   bool ready(std::chrono::milliseconds timeout = 20s);
   double metric(const std::string& name, const std::string& labels = "") const;
@@ -86,6 +87,7 @@ class Agent {
   std::string config_path_, log_path_, root_;
   int admin_port_;
   std::vector<std::string> extra_args_;
+  std::string binary_;
   std::unique_ptr<Process> proc_;
 };
 
@@ -120,5 +122,9 @@ std::vector<std::string> files_under(const std::string& dir);
 
 // Runs a shell command; returns its exit status.
 int sh(const std::string& cmd);
+
+// A second local user for attacker tests ("logctl-attacker", created once);
+// -1 when this machine cannot create one (then the test skips, saying so).
+int attacker_uid();
 
 }  // namespace logctl::test
