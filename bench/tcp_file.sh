@@ -2,7 +2,9 @@
 # Throughput of one TCP connection of 200-byte lines -> buffer -> file output,
 # end to end (first byte sent until the last event is in the output files),
 # for agentd (file buffer) and, in the same run, rsyslog (imtcp -> omfile).
-# Prints events/s, MiB/s, CPU us/event and peak RSS, and the ratio.
+# Prints events/s, MiB/s, CPU us/event and peak RSS, and the ratio. CPU and RSS
+# are of the whole process tree (agentd is a supervisor and a worker): CPU
+# summed over every process, peak RSS the sum of each process's VmHWM.
 # Usage: bench/tcp_file.sh [EVENTS]   (build first: cmake --build build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,8 +16,25 @@ trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 clk=$(getconf CLK_TCK)
-cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
-peak_rss_kib() { awk '/VmHWM/{print $2}' "/proc/$1/status"; }
+# The pid and all its descendants.
+tree() {
+  local p
+  echo "$1"
+  for p in $(pgrep -P "$1"); do tree "$p"; done
+}
+# The fields after "(comm)" start at field 3; utime and stime are 14 and 15.
+cpu_ticks() {
+  local t=0 p
+  for p in $(tree "$1"); do
+    t=$((t + $(sed 's/.*) //' "/proc/$p/stat" | awk '{print $12+$13}')))
+  done
+  echo "$t"
+}
+peak_rss_kib() {
+  local k=0 p
+  for p in $(tree "$1"); do k=$((k + $(awk '/VmHWM/{print $2}' "/proc/$p/status"))); done
+  echo "$k"
+}
 lines_in() { cat "$@" 2>/dev/null | wc -l; }
 
 # measure NAME PID PORT OUTPUT_GLOB...

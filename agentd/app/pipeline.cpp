@@ -135,8 +135,8 @@ Result<std::unique_ptr<OutputRunner>> Pipeline::build_output(const config::Secti
   auto buffer = std::make_unique<Buffer>(out.id(), *bo, std::move(store), clock_, metrics_);
   return std::make_unique<OutputRunner>(
       out.id(), out.type(), std::move(buffer), std::move(*primary), std::move(secondary),
-      retry_options(*bsec), static_cast<int>(bsec->integer("flush_thread_count")), clock_,
-      metrics_, options_.root_dir.empty() ? "" : options_.root_dir + "/quarantine/" + out.id());
+      retry_options(*bsec), static_cast<int>(bsec->integer("flush_thread_count")), clock_, metrics_,
+      options_.root_dir.empty() ? "" : options_.root_dir + "/quarantine/" + out.id());
 }
 
 Status Gate::emit(EventBatch& batch) {

@@ -421,7 +421,7 @@ void FileStore::recover_one(const std::string& name, Recovered& out) {
     log::warn("buffer chunk " + path + ": " + std::to_string(scan.damage.size()) +
               " damaged or torn region(s) at offset " + std::to_string(scan.damage[0].offset) +
               ", " + std::to_string(lost_bytes) + " bytes, " +
-              (known            ? std::to_string(lost_records)
+              (known          ? std::to_string(lost_records)
                : lost_records ? "at least " + std::to_string(lost_records)
                               : std::string("an unknown number of")) +
               " event(s) lost; " + std::to_string(scan.frames.size()) + " frame(s) kept" +

@@ -35,13 +35,13 @@ std::unique_ptr<ChunkStore> make_file_store(FileStoreOptions options);
 // The layout, exposed for the golden and fuzz tests. Integers are big-endian.
 namespace chunk_format {
 inline constexpr char kMagic[4] = {'L', 'G', 'C', 'K'};
-inline constexpr std::size_t kFixedHeaderSize = 10;            // magic, version, body length
-inline constexpr std::uint32_t kMaxHeaderBody = 1 << 20;       // bytes of header JSON
-inline constexpr std::uint32_t kFrameMagicV1 = 0x4C474652;     // "LGFR" (format 1)
-inline constexpr std::size_t kFrameHeaderSizeV1 = 16;          // magic, len, count, crc
-inline constexpr std::uint32_t kFrameMagic = 0x4C474632;       // "LGF2" (format 2)
-inline constexpr std::size_t kFrameHeaderSize = 24;            // see docs/chunk-format.md
-inline constexpr std::uint32_t kMaxTagSize = 64 << 10;         // longer tags are refused
+inline constexpr std::size_t kFixedHeaderSize = 10;         // magic, version, body length
+inline constexpr std::uint32_t kMaxHeaderBody = 1 << 20;    // bytes of header JSON
+inline constexpr std::uint32_t kFrameMagicV1 = 0x4C474652;  // "LGFR" (format 1)
+inline constexpr std::size_t kFrameHeaderSizeV1 = 16;       // magic, len, count, crc
+inline constexpr std::uint32_t kFrameMagic = 0x4C474632;    // "LGF2" (format 2)
+inline constexpr std::size_t kFrameHeaderSize = 24;         // see docs/chunk-format.md
+inline constexpr std::uint32_t kMaxTagSize = 64 << 10;      // longer tags are refused
 
 struct Header {
   std::uint16_t version = 0;
@@ -63,8 +63,8 @@ struct Frame {
 struct Damage {
   std::uint64_t offset = 0;
   std::uint64_t size = 0;
-  std::uint64_t records = 0;    // events in frames whose header was intact
-  bool records_known = true;    // false when some header was damaged too
+  std::uint64_t records = 0;  // events in frames whose header was intact
+  bool records_known = true;  // false when some header was damaged too
 };
 
 struct Scan {

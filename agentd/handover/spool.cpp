@@ -66,8 +66,9 @@ Status Spool::emit(EventBatch& batch) {
   m.tag = batch.tag;
   auto c = chunk_for(m);
   if (!c) return std::unexpected(c.error());
-  if (auto s = (*c)->append(batch.tag, batch.data,
-                                static_cast<std::uint32_t>(batch.entries.size())); !s) {
+  if (auto s =
+          (*c)->append(batch.tag, batch.data, static_cast<std::uint32_t>(batch.entries.size()));
+      !s) {
     return s;  // the batch is unchanged: the caller keeps it
   }
   batch.clear();

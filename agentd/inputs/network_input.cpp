@@ -274,10 +274,10 @@ class NetworkInput final : public Input {
   }
 
   void pause_accepting(const asio::error_code& ec) {
-    accept_log_.write(log::Level::kError,
-                      "input " + s_.id + ": accept failed: " + ec.message() + " (" +
-                          std::to_string(conns_.size()) + " connections open); pausing accepts " +
-                          std::to_string(accept_backoff_.count()) + " ms");
+    accept_log_.write(log::Level::kError, "input " + s_.id + ": accept failed: " + ec.message() +
+                                              " (" + std::to_string(conns_.size()) +
+                                              " connections open); pausing accepts " +
+                                              std::to_string(accept_backoff_.count()) + " ms");
     accept_timer_.expires_after(accept_backoff_);
     accept_backoff_ = std::min(accept_backoff_ * 2, kAcceptBackoffMax);
     accept_timer_.async_wait([this](const asio::error_code& e) {

@@ -69,10 +69,10 @@ class TailInput final : public Input {
         c_rotations_(ctx.metrics.counter("agentd_tail_rotations_total",
                                          "Rotations (rename or truncate) detected.",
                                          {{"plugin_id", s_.id}})),
-        c_refused_links_(ctx.metrics.counter(
-            "agentd_tail_refused_symlinks_total",
-            "Symbolic links not followed under the follow_symlinks policy.",
-            {{"plugin_id", s_.id}})) {}
+        c_refused_links_(
+            ctx.metrics.counter("agentd_tail_refused_symlinks_total",
+                                "Symbolic links not followed under the follow_symlinks policy.",
+                                {{"plugin_id", s_.id}})) {}
   ~TailInput() override { stop(); }
 
   Status start(Reading) override {
@@ -153,7 +153,8 @@ class TailInput final : public Input {
   // Opens a log file under the follow_symlinks policy.
   Result<fs::File> open_log(const std::string& path) {
     struct stat st {};
-    if (::lstat(path.c_str(), &st) != 0) return std::unexpected(fs::errno_error("stat", path, errno));
+    if (::lstat(path.c_str(), &st) != 0)
+      return std::unexpected(fs::errno_error("stat", path, errno));
     if (!S_ISLNK(st.st_mode)) return fs::File::open(path, O_RDONLY);  // O_NOFOLLOW: no swap
     bool trusted_owner = st.st_uid == 0 || st.st_uid == ::geteuid();
     if (s_.follow_symlinks == FollowSymlinks::kNever ||
@@ -377,8 +378,8 @@ class TailInput final : public Input {
       positions_[path] = {static_cast<ino_t>(inode), off};
     }
     if (legacy > 0) {
-      log::info("input " + s_.id + ": pos_file " + s_.pos_file + " had " +
-                std::to_string(legacy) + " entr(ies) in agentd's old column order; rewriting " +
+      log::info("input " + s_.id + ": pos_file " + s_.pos_file + " had " + std::to_string(legacy) +
+                " entr(ies) in agentd's old column order; rewriting " +
                 "them in Fluentd's (path, offset, inode)");
     }
     return {};

@@ -160,7 +160,8 @@ class SecondaryFileOutput final : public Output {
       if (!f && f.error().code == ErrorCode::kAlreadyExists) continue;
       if (!f) return std::unexpected(f.error());
       // Raw MessagePack entries, readable by Fluentd's tools for dumped chunks.
-      return chunk.read([&](std::string_view, std::string_view unit) { return f->write_all(unit); });
+      return chunk.read(
+          [&](std::string_view, std::string_view unit) { return f->write_all(unit); });
     }
   }
 

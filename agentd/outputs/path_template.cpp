@@ -20,7 +20,7 @@ std::string safe_component(std::string_view value) {
   if (out.size() > kMaxComponentValue) {
     char h[16];
     std::snprintf(h, sizeof h, "~%08x",
-                  static_cast<unsigned>(std::hash<std::string_view>{}(value) & 0xffffffffu));
+                  static_cast<unsigned>(std::hash<std::string_view>{}(value)&0xffffffffu));
     out.resize(kMaxComponentValue - 9);
     out += h;
   }

@@ -158,9 +158,9 @@ Status check_ancestor(const std::string& path, uid_t me) {
                             ", not root or agentd's user (" + std::to_string(me) + ")");
     }
     if (!S_ISLNK(st.st_mode) && (st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX)) {
-      return make_error(ErrorCode::kInvalidArgument, path +
-                                                         " is writable by group or others (mode " +
-                                                         mode_octal(st.st_mode) + ") and not sticky");
+      return make_error(ErrorCode::kInvalidArgument,
+                        path + " is writable by group or others (mode " + mode_octal(st.st_mode) +
+                            ") and not sticky");
     }
     if (!S_ISLNK(st.st_mode)) return {};
     if (::stat(path.c_str(), &st) != 0) return std::unexpected(errno_error("stat", path, errno));
@@ -248,8 +248,7 @@ Result<File> lock_file(const std::string& path, const std::string& what) {
                           (holder && !holder->empty() ? *holder : std::string("?")) + ")");
   }
   (void)f->truncate(0);
-  (void)::pwrite(f->fd(), std::to_string(::getpid()).data(), std::to_string(::getpid()).size(),
-                 0);
+  (void)::pwrite(f->fd(), std::to_string(::getpid()).data(), std::to_string(::getpid()).size(), 0);
   return f;
 }
 
@@ -327,8 +326,7 @@ Result<std::string> read_file(const std::string& path, Follow follow) {
   return out;
 }
 
-Status write_file_atomic(const std::string& path, std::string_view data, Sync sync,
-                         mode_t mode) {
+Status write_file_atomic(const std::string& path, std::string_view data, Sync sync, mode_t mode) {
   std::string tmp = path + ".tmp";
   auto f = File::open(tmp, O_WRONLY | O_CREAT | O_EXCL, mode);
   if (!f && f.error().code == ErrorCode::kAlreadyExists) {

@@ -859,7 +859,8 @@ void Supervisor::drain_queue() {
 
 // Whether the file at our binary's path is no longer the image we run.
 bool Supervisor::image_replaced() const {
-  struct stat running {}, on_disk {};
+  struct stat running {
+  }, on_disk{};
   if (::stat("/proc/self/exe", &running) != 0) return false;
   if (::stat(o_.self_binary.c_str(), &on_disk) != 0) return false;
   return running.st_dev != on_disk.st_dev || running.st_ino != on_disk.st_ino;

@@ -33,12 +33,6 @@ void plant_link(const std::string& target, const std::string& link, int uid) {
   REQUIRE(::lchown(link.c_str(), static_cast<uid_t>(uid), static_cast<gid_t>(-1)) == 0);
 }
 
-std::string file_out(const TempDir& dir) {
-  return "<match **>\n @type file\n path " + (dir / "out/events") +
-         "\n append true\n <format>\n  @type json\n </format>\n <buffer>\n  @type memory\n"
-         "  flush_mode interval\n  flush_interval 0.1s\n </buffer>\n</match>\n";
-}
-
 #define REQUIRE_ATTACKER(uid)                                              \
   int uid = attacker_uid();                                                \
   if (uid < 0) {                                                           \
@@ -59,10 +53,8 @@ TEST_CASE("a buffer or root dir that others own or can write is refused with the
     ::chmod((dir / "buf").c_str(), 0777);
   }
   int port = free_port();
-  Agent agent("<source>\n @type tcp\n tag t\n bind 127.0.0.1\n port " + std::to_string(port) +
-                  "\n <parse>\n @type none\n </parse>\n</source>\n<match **>\n @type file\n path " +
-                  (dir / "out/x") + "\n <buffer>\n  @type file\n  path " + (dir / "buf") +
-                  "\n </buffer>\n</match>\n",
+  Agent agent(tcp_lines_source(port) + "<match **>\n @type file\n path " + (dir / "out/x") +
+                  "\n <buffer>\n  @type file\n  path " + (dir / "buf") + "\n </buffer>\n</match>\n",
               dir);
   CHECK(agent.process().wait() != 0);
   CHECK_THAT(agent.process().log(), Catch::Contains("directory " + (dir / "buf")));
@@ -81,7 +73,7 @@ TEST_CASE("a planted pos_file.tmp link does not redirect root's position writes"
   Agent agent("<source>\n @type tail\n tag t\n path " + (dir / "app.log") + "\n pos_file " +
                   (dir / "shared/tail.pos") +
                   "\n read_from_head true\n <parse>\n @type none\n </parse>\n</source>\n" +
-                  file_out(dir),
+                  json_file_match(dir),
               dir);
   REQUIRE(agent.ready());
   write_file(dir / "app.log", "seq=1 hello\n");
@@ -104,7 +96,7 @@ TEST_CASE("tail follows a link only when root or agentd's user owns it (follow_s
   plant_link(secret, dir / "logs/evil.log", uid);
   Agent agent("<source>\n @type tail\n tag t\n path " + (dir / "logs/*.log") +
                   "\n read_from_head true\n <parse>\n @type none\n </parse>\n</source>\n" +
-                  file_out(dir),
+                  json_file_match(dir),
               dir);
   REQUIRE(agent.ready());
   REQUIRE(wait_until([&] { return count_numbers(files_under(dir / "out")).seen.count(1) == 1; }));
@@ -117,10 +109,7 @@ TEST_CASE("tail follows a link only when root or agentd's user owns it (follow_s
 
 TEST_CASE("a second agentd on the same root dir refuses to start, the first stays reachable") {
   TempDir dir;
-  std::string cfg = "<source>\n @type tcp\n tag t\n bind 127.0.0.1\n port " +
-                    std::to_string(free_port()) +
-                    "\n <parse>\n @type none\n </parse>\n</source>\n<match **>\n @type null\n"
-                    "</match>\n";
+  std::string cfg = tcp_lines_source(free_port()) + null_match();
   Agent first(cfg, dir, "first");
   REQUIRE(first.ready());
   Process second({agentd_bin(), "-c", first.config_path(), "--root-dir", first.root(), "--admin",
@@ -133,10 +122,7 @@ TEST_CASE("a second agentd on the same root dir refuses to start, the first stay
 
 TEST_CASE("upgrade --binary takes only a trusted executable, by its resolved path") {
   TempDir dir;
-  std::string cfg = "<source>\n @type tcp\n tag t\n bind 127.0.0.1\n port " +
-                    std::to_string(free_port()) +
-                    "\n <parse>\n @type none\n </parse>\n</source>\n<match **>\n @type null\n"
-                    "</match>\n";
+  std::string cfg = tcp_lines_source(free_port()) + null_match();
   Agent agent(cfg, dir);
   REQUIRE(agent.ready());
   auto upgrade = [&](const std::string& binary) {
@@ -178,10 +164,7 @@ TEST_CASE("SIGUSR2 after the binary file is replaced re-executes the supervisor 
   std::filesystem::create_directories(dir / "bin");
   ::chmod((dir / "bin").c_str(), 0755);
   std::filesystem::copy_file(agentd_bin(), dir / "bin/agentd");
-  std::string cfg = "<source>\n @type tcp\n tag t\n bind 127.0.0.1\n port " +
-                    std::to_string(free_port()) +
-                    "\n <parse>\n @type none\n </parse>\n</source>\n<match **>\n @type null\n"
-                    "</match>\n";
+  std::string cfg = tcp_lines_source(free_port()) + null_match();
   Agent agent(cfg, dir, "agentd", {}, dir / "bin/agentd");
   REQUIRE(agent.ready());
   auto version = [&] {
@@ -202,10 +185,7 @@ TEST_CASE("a config error does not echo an included file's content into /status 
   TempDir dir;
   std::string secret = make_secret(dir);
   write_file(secret, "root:$6$SECRETHASH:19000:0:99999:7:::\n");
-  std::string good = "<source>\n @type tcp\n tag t\n bind 127.0.0.1\n port " +
-                     std::to_string(free_port()) +
-                     "\n <parse>\n @type none\n </parse>\n</source>\n<match **>\n @type null\n"
-                     "</match>\n";
+  std::string good = tcp_lines_source(free_port()) + null_match();
   Agent agent(good, dir);
   REQUIRE(agent.ready());
   write_file(agent.config_path(), good + "@include " + secret + "\n");

@@ -17,13 +17,6 @@ using namespace logctl::test;
 
 namespace {
 
-std::string tcp_source(int port, const std::string& tag) {
-  return "<source>\n @type tcp\n tag " + tag + "\n bind 127.0.0.1\n port " + std::to_string(port) +
-         "\n <parse>\n @type none\n </parse>\n</source>\n";
-}
-
-const char* kNull = "<match **>\n @type null\n</match>\n";
-
 // connect(2) to a loopback port: 0, or the errno.
 int connect_errno(int port) {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -49,10 +42,11 @@ int get_status(int port, const std::string& path) {
 TEST_CASE("reload: a listener the new config no longer has is closed, senders are refused") {
   TempDir dir;
   int keep = free_port(), drop = free_port(), moved = free_port();
-  Agent agent(tcp_source(keep, "a") + tcp_source(drop, "b") + kNull, dir);
+  Agent agent(tcp_lines_source(keep, "a") + tcp_lines_source(drop, "b") + null_match(), dir);
   REQUIRE(agent.ready());
   REQUIRE(connect_errno(drop) == 0);
-  write_file(agent.config_path(), tcp_source(keep, "a") + tcp_source(moved, "b") + kNull);
+  write_file(agent.config_path(),
+             tcp_lines_source(keep, "a") + tcp_lines_source(moved, "b") + null_match());
   REQUIRE_THAT(agent.control(R"({"op":"reload"})"), Catch::Contains("committed"));
   CHECK(connect_errno(drop) == ECONNREFUSED);
   CHECK(connect_errno(keep) == 0);
@@ -68,7 +62,7 @@ TEST_CASE("reload: a listener the new config no longer has is closed, senders ar
 
 TEST_CASE("a stopped worker makes the node not ready and its metrics say so") {
   TempDir dir;
-  Agent agent(tcp_source(free_port(), "a") + kNull, dir);
+  Agent agent(tcp_lines_source(free_port(), "a") + null_match(), dir);
   REQUIRE(agent.ready());
   long worker = agent.worker_pid();
   REQUIRE(worker > 0);
@@ -89,7 +83,7 @@ TEST_CASE("a stopped worker makes the node not ready and its metrics say so") {
 
 TEST_CASE("admin endpoint: slow-header clients cannot starve health or metrics") {
   TempDir dir;
-  Agent agent(tcp_source(free_port(), "a") + kNull, dir);
+  Agent agent(tcp_lines_source(free_port(), "a") + null_match(), dir);
   REQUIRE(agent.ready());
   std::vector<int> slow;
   for (int i = 0; i < 100; ++i) {  // more than the connection cap

@@ -114,21 +114,12 @@ double cpu_seconds(long pid) {
   return ticks / static_cast<double>(::sysconf(_SC_CLK_TCK));
 }
 
-std::string tcp_none_source(int port, const std::string& extra = "") {
-  return "<source>\n @type tcp\n tag t\n bind 127.0.0.1\n port " + std::to_string(port) + "\n" +
-         extra + " <parse>\n @type none\n </parse>\n</source>\n";
-}
-
 }  // namespace
 
 TEST_CASE("accept at the descriptor limit backs off instead of spinning, and recovers") {
   TempDir dir;
   int port = free_port();
-  Agent agent(tcp_none_source(port) + "<match **>\n @type file\n path " + (dir / "out/events") +
-                  "\n append true\n <buffer>\n  @type memory\n  flush_mode interval\n"
-                  "  flush_interval 0.1s\n"
-                  " </buffer>\n</match>\n",
-              dir);
+  Agent agent(tcp_lines_source(port) + json_file_match(dir), dir);
   REQUIRE(agent.ready());
   long worker = agent.worker_pid();
   REQUIRE(worker > 0);
@@ -170,12 +161,7 @@ TEST_CASE("accept at the descriptor limit backs off instead of spinning, and rec
 TEST_CASE("partial_limit_size bounds the bytes held in incomplete lines across connections") {
   TempDir dir;
   int port = free_port();
-  Agent agent(tcp_none_source(port, " partial_limit_size 1m\n") +
-                  "<match **>\n @type file\n path " + (dir / "out/events") +
-                  "\n append true\n <buffer>\n  @type memory\n  flush_mode interval\n"
-                  "  flush_interval 0.1s\n"
-                  " </buffer>\n</match>\n",
-              dir);
+  Agent agent(tcp_lines_source(port, "t", " partial_limit_size 1m\n") + json_file_match(dir), dir);
   REQUIRE(agent.ready());
   std::vector<std::unique_ptr<TcpSender>> conns;
   std::string partial(300 << 10, 'p');  // 300 KiB of a line that never ends (yet)
@@ -195,4 +181,28 @@ TEST_CASE("partial_limit_size bounds the bytes held in incomplete lines across c
     REQUIRE(conns[i]->send("rest of it\nseq=" + std::to_string(i) + " ok\n"));
   REQUIRE(
       wait_until([&] { return count_numbers(files_under(dir / "out")).missing_in(0, 14) == 0; }));
+}
+
+TEST_CASE("the descriptor soft limit is raised to the hard limit at start, in every process") {
+  TempDir dir;
+  write_file(dir / "limited-agentd",
+             "#!/bin/sh\nexec prlimit --nofile=256:8192 -- " + agentd_bin() + " \"$@\"\n");
+  ::chmod((dir / "limited-agentd").c_str(), 0755);
+  Agent agent(tcp_lines_source(free_port()) + null_match(), dir, "agentd", {},
+              dir / "limited-agentd");
+  REQUIRE(agent.ready());
+  auto soft_limit = [](long pid) {
+    std::istringstream in(read_file("/proc/" + std::to_string(pid) + "/limits"));
+    for (std::string line; std::getline(in, line);) {
+      if (line.rfind("Max open files", 0) == 0) {
+        std::istringstream f(line.substr(14));
+        long soft = 0;
+        f >> soft;
+        return soft;
+      }
+    }
+    return -1L;
+  };
+  CHECK(soft_limit(agent.process().pid()) == 8192);
+  CHECK(soft_limit(agent.worker_pid()) == 8192);
 }

@@ -317,6 +317,21 @@ int sh(const std::string& cmd) {
   return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+std::string tcp_lines_source(int port, const std::string& tag, const std::string& extra) {
+  return "<source>\n @type tcp\n tag " + tag + "\n bind 127.0.0.1\n port " + std::to_string(port) +
+         "\n" + extra + " <parse>\n @type none\n </parse>\n</source>\n";
+}
+
+std::string null_match() {
+  return "<match **>\n @type null\n</match>\n";
+}
+
+std::string json_file_match(const TempDir& dir) {
+  return "<match **>\n @type file\n path " + (dir / "out/events") +
+         "\n append true\n <format>\n  @type json\n </format>\n <buffer>\n  @type memory\n"
+         "  flush_mode interval\n  flush_interval 0.1s\n </buffer>\n</match>\n";
+}
+
 int attacker_uid() {
   static const int uid = [] {
     auto lookup = [] {

@@ -123,6 +123,13 @@ std::vector<std::string> files_under(const std::string& dir);
 // Runs a shell command; returns its exit status.
 int sh(const std::string& cmd);
 
+// Config snippets the tests share: a TCP source of unparsed lines, a
+// <match **> that discards, and one that writes JSON lines under DIR/out/
+// from a memory buffer flushed every 0.1 s.
+std::string tcp_lines_source(int port, const std::string& tag = "t", const std::string& extra = "");
+std::string null_match();
+std::string json_file_match(const TempDir& dir);
+
 // A second local user for attacker tests ("logctl-attacker", created once);
 // -1 when this machine cannot create one (then the test skips, saying so).
 int attacker_uid();
