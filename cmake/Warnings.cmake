@@ -11,4 +11,5 @@ if(LOGCTL_SANITIZE)
   target_compile_options(logctl_settings INTERFACE
     -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer)
   target_link_options(logctl_settings INTERFACE -fsanitize=address,undefined)
+  target_compile_definitions(logctl_settings INTERFACE LOGCTL_SANITIZE=1)
 endif()

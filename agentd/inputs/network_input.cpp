@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 
 #include <asio.hpp>
+#include <cstring>
 #include <functional>
 #include <future>
 #include <thread>
@@ -87,6 +88,12 @@ struct Counters : InputCounters {
   std::atomic<std::int64_t>& partial_bytes;
 };
 
+// Socket errors are errno values. Not ec.message(): UBSan's vptr check trips
+// over libstdc++'s system_category object under the sanitizer build.
+std::string errno_text(const asio::error_code& ec) {
+  return std::strerror(ec.value());
+}
+
 std::string hostname_of(const asio::ip::address& a, bool resolve) {
   if (!resolve) return a.to_string();
   asio::ip::tcp::endpoint ep(a, 0);
@@ -166,7 +173,7 @@ class NetworkInput final : public Input {
 
   Status fail(const std::string& what, const asio::error_code& ec) {
     return make_error(ErrorCode::kUnavailable,
-                      "input " + s_.id + ": " + what + ": " + ec.message());
+                      "input " + s_.id + ": " + what + ": " + errno_text(ec));
   }
 
   // Runs fn on the I/O thread (or here, before the thread starts) and waits.
@@ -248,15 +255,23 @@ class NetworkInput final : public Input {
     acceptor_.async_wait(asio::socket_base::wait_read, [this](const asio::error_code& ec) {
       if (ec || !reading_) return;  // closed or released
       for (int i = 0; i < 64; ++i) {
+        // accept4 directly: errno, not asio::error_code, decides what follows.
+        int fd =
+            ::accept4(acceptor_.native_handle(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) break;
+        if (fd < 0) {
+          int err = errno;
+          ++c_.accept_errors;
+          if (out_of_resources(err)) return pause_accepting(err);
+          accept_log_.write(log::Level::kWarn,
+                            "input " + s_.id + ": accept failed: " + std::strerror(err));
+          break;
+        }
         auto c = std::make_shared<Conn>(io_, s_.framing, s_.delimiter, s_.max_message);
         asio::error_code aec;
-        acceptor_.accept(c->sock, aec);
-        if (aec == asio::error::would_block || aec == asio::error::try_again) break;
+        c->sock.assign(acceptor_.local_endpoint(aec).protocol(), fd, aec);
         if (aec) {
-          ++c_.accept_errors;
-          if (out_of_resources(aec)) return pause_accepting(aec);
-          accept_log_.write(log::Level::kWarn,
-                            "input " + s_.id + ": accept failed: " + aec.message());
+          ::close(fd);
           break;
         }
         accept_backoff_ = kAcceptBackoffMin;
@@ -268,16 +283,15 @@ class NetworkInput final : public Input {
     });
   }
 
-  static bool out_of_resources(const asio::error_code& ec) {
-    int e = ec.value();
+  static bool out_of_resources(int e) {
     return e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM;
   }
 
-  void pause_accepting(const asio::error_code& ec) {
-    accept_log_.write(log::Level::kError, "input " + s_.id + ": accept failed: " + ec.message() +
-                                              " (" + std::to_string(conns_.size()) +
-                                              " connections open); pausing accepts " +
-                                              std::to_string(accept_backoff_.count()) + " ms");
+  void pause_accepting(int err) {
+    accept_log_.write(log::Level::kError,
+                      "input " + s_.id + ": accept failed: " + std::strerror(err) + " (" +
+                          std::to_string(conns_.size()) + " connections open); pausing accepts " +
+                          std::to_string(accept_backoff_.count()) + " ms");
     accept_timer_.expires_after(accept_backoff_);
     accept_backoff_ = std::min(accept_backoff_ * 2, kAcceptBackoffMax);
     accept_timer_.async_wait([this](const asio::error_code& e) {
@@ -318,7 +332,7 @@ class NetworkInput final : public Input {
       }
       if (ec) {
         log_.write(log::Level::kWarn, "input " + s_.id + ": read from " + c->peer.address +
-                                          " failed: " + ec.message());
+                                          " failed: " + errno_text(ec));
         c->eof = true;
         again = false;
         break;

@@ -80,10 +80,12 @@ struct Modes {
   mode_t dir = 0750;   // dir_permission
 };
 
-Status ensure_parent(const std::string& path, const Modes& modes) {
-  auto parent = std::filesystem::path(path).parent_path();
-  if (parent.empty()) return {};
-  return fs::mkdir_p(parent.string(), modes.dir);
+// Output directories may be shared with other users: no link they planted
+// (as a directory or the file) is followed.
+Result<fs::File> open_output(const std::string& path, int flags, const Modes& modes) {
+  std::string abs = path;
+  if (!abs.empty() && abs[0] != '/') abs = std::filesystem::absolute(path).string();
+  return fs::open_in_shared_tree(abs, flags, modes.file, modes.dir);
 }
 
 mode_t octal_or(const std::string& text, mode_t fallback) {
@@ -105,8 +107,7 @@ class FileOutput final : public Output {
   Status write_new(const Chunk& chunk, Formatter& fmt) {
     for (int i = 0; i < 1'000'000; ++i) {
       std::string path = template_.render(chunk, i);
-      if (auto s = ensure_parent(path, modes_); !s) return s;
-      auto f = fs::File::open(path, O_WRONLY | O_CREAT | O_EXCL, modes_.file);
+      auto f = open_output(path, O_WRONLY | O_CREAT | O_EXCL, modes_);
       if (!f && f.error().code == ErrorCode::kAlreadyExists) continue;
       if (!f) return std::unexpected(f.error());
       Sink sink(*f, gzip_);
@@ -124,8 +125,7 @@ class FileOutput final : public Output {
   Status write_append(const Chunk& chunk, Formatter& fmt) {
     std::lock_guard lock(append_mu_);
     std::string path = template_.render(chunk, 0);
-    if (auto s = ensure_parent(path, modes_); !s) return s;
-    auto f = fs::File::open(path, O_WRONLY | O_CREAT | O_APPEND, modes_.file);
+    auto f = open_output(path, O_WRONLY | O_CREAT | O_APPEND, modes_);
     if (!f) return std::unexpected(f.error());
     auto before = f->size();
     if (!before) return std::unexpected(before.error());

@@ -207,6 +207,57 @@ Status check_private_dir(const std::string& path) {
   return {};
 }
 
+Result<File> open_in_shared_tree(const std::string& path, int flags, mode_t mode,
+                                 mode_t dir_mode) {
+  if (path.empty() || path[0] != '/') return File::open(path, flags, mode);  // relative: as is
+  int dir = ::open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir < 0) return std::unexpected(errno_error("open", "/", errno));
+  File dir_file(dir, "/");
+  std::string walked;
+  std::size_t start = 1;
+  for (;;) {
+    auto slash = path.find('/', start);
+    std::string name = path.substr(start, slash == std::string::npos ? slash : slash - start);
+    start = slash == std::string::npos ? path.size() : slash + 1;
+    if (name.empty() || name == ".") continue;
+    walked += "/" + name;
+    if (slash == std::string::npos) {  // the file itself
+      int fd = ::openat(dir_file.fd(), name.c_str(), flags | O_NOFOLLOW | O_CLOEXEC, mode);
+      if (fd < 0 && errno == ELOOP) {
+        return make_error(ErrorCode::kInvalidArgument,
+                          "open " + walked + ": is a symbolic link (refused, not followed)");
+      }
+      if (fd < 0) return std::unexpected(errno_error("open", walked, errno));
+      return File(fd, path);
+    }
+    struct stat st {};
+    if (::fstatat(dir_file.fd(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      if (errno != ENOENT) return std::unexpected(errno_error("stat", walked, errno));
+      if (::mkdirat(dir_file.fd(), name.c_str(), dir_mode) != 0 && errno != EEXIST) {
+        return std::unexpected(errno_error("mkdir", walked, errno));
+      }
+      st.st_mode = S_IFDIR;
+    }
+    int open_flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC;
+    if (S_ISLNK(st.st_mode)) {
+      if (st.st_uid != 0 && st.st_uid != ::geteuid()) {
+        return make_error(ErrorCode::kInvalidArgument,
+                          walked + " is a symbolic link owned by uid " +
+                              std::to_string(st.st_uid) + " (refused, not followed)");
+      }
+    } else {
+      open_flags |= O_NOFOLLOW;  // swapped for a link since the stat: refused
+    }
+    int next = ::openat(dir_file.fd(), name.c_str(), open_flags);
+    if (next < 0 && errno == ELOOP && !S_ISLNK(st.st_mode)) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        walked + " became a symbolic link (refused, not followed)");
+    }
+    if (next < 0) return std::unexpected(errno_error("open", walked, errno));
+    dir_file = File(next, walked);
+  }
+}
+
 Result<std::string> check_trusted_executable(const std::string& path) {
   auto refuse = [&](const std::string& why) {
     return make_error(ErrorCode::kInvalidArgument, "binary " + path + ": " + why);

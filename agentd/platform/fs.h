@@ -71,6 +71,13 @@ Status mkdir_p(const std::string& path, mode_t mode = 0755);
 // ancestor must be owned by root or that user and not writable by others
 // unless sticky (/tmp). The error names the directory and the rule broken.
 Status check_private_dir(const std::string& path);
+// Opens `path` (absolute) walking it one component at a time with openat:
+// missing directories are created with `dir_mode`; a symlinked directory is
+// followed only when root or agentd's user owns the link (a link another
+// user planted in a shared directory never redirects the open); the last
+// component is opened O_NOFOLLOW. For files in directories others can write
+// (output paths).
+Result<File> open_in_shared_tree(const std::string& path, int flags, mode_t mode, mode_t dir_mode);
 // A binary agentd may run as root (upgrade --binary): an absolute path whose
 // real path is a regular executable file owned by root or agentd's user, not
 // writable by group or others, in a directory with the same properties.

@@ -194,3 +194,31 @@ TEST_CASE("a config error does not echo an included file's content into /status 
   CHECK(reply.find("SECRETHASH") == std::string::npos);
   CHECK(agent.control(R"({"op":"status"})").find("SECRETHASH") == std::string::npos);
 }
+
+TEST_CASE("a link planted as a directory of a shared output tree is not followed") {
+  REQUIRE_ATTACKER(uid);
+  TempDir dir;
+  // Outputs under a shared sticky directory, one subdirectory per tag.
+  std::filesystem::create_directories(dir / "shared");
+  ::chmod((dir / "shared").c_str(), 01777);
+  std::filesystem::create_directories(dir / "victim");
+  ::chmod((dir / "victim").c_str(), 0700);
+  plant_link(dir / "victim", dir / "shared/evil", uid);  // where tag "evil" would go
+  int port = free_port();
+  std::string cfg = tcp_lines_source(port, "good") + tcp_lines_source(free_port(), "evil") +
+                    "<match **>\n @type file\n @id files\n path " + (dir / "shared") +
+                    "/${tag}/app\n append true\n <buffer tag>\n  @type memory\n"
+                    "  flush_mode interval\n  flush_interval 0.1s\n </buffer>\n</match>\n";
+  Agent agent(cfg, dir);
+  REQUIRE(agent.ready());
+  // Send to the "evil" source too: its chunk must be refused and set aside.
+  auto cfg_text = read_file(agent.config_path());
+  auto evil_port_at = cfg_text.find("port ", cfg_text.find("tag evil"));
+  int evil_port = std::stoi(cfg_text.substr(evil_port_at + 5));
+  REQUIRE(TcpSender(evil_port).send("seq=2 evil\n"));
+  REQUIRE(TcpSender(port).send("seq=1 good\n"));
+  REQUIRE(wait_until(
+      [&] { return count_numbers(files_under(dir / "shared/good")).seen.count(1) == 1; }));
+  REQUIRE(wait_until([&] { return agent.metric("agentd_output_quarantined_records_total") == 1; }));
+  CHECK(std::filesystem::is_empty(dir / "victim"));
+}

@@ -117,6 +117,12 @@ double cpu_seconds(long pid) {
 }  // namespace
 
 TEST_CASE("accept at the descriptor limit backs off instead of spinning, and recovers") {
+  if (kSanitized) {
+    // The sanitizer runtime needs descriptors of its own (UBSan's memory
+    // probe opens a pipe) and reports a false "invalid vptr" at the limit.
+    WARN("skipped in the sanitizer build: its runtime cannot work at the descriptor limit");
+    return;
+  }
   TempDir dir;
   int port = free_port();
   Agent agent(tcp_lines_source(port) + json_file_match(dir), dir);

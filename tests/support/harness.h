@@ -16,6 +16,13 @@ namespace logctl::test {
 
 using namespace std::chrono_literals;
 
+// Built with AddressSanitizer + UndefinedBehaviorSanitizer (LOGCTL_SANITIZE).
+#ifdef LOGCTL_SANITIZE
+inline constexpr bool kSanitized = true;
+#else
+inline constexpr bool kSanitized = false;
+#endif
+
 // Polls `cond` every few ms until it holds or `timeout` passes.
 bool wait_until(const std::function<bool()>& cond, std::chrono::milliseconds timeout = 20s);
 
