@@ -207,8 +207,7 @@ Status check_private_dir(const std::string& path) {
   return {};
 }
 
-Result<File> open_in_shared_tree(const std::string& path, int flags, mode_t mode,
-                                 mode_t dir_mode) {
+Result<File> open_in_shared_tree(const std::string& path, int flags, mode_t mode, mode_t dir_mode) {
   if (path.empty() || path[0] != '/') return File::open(path, flags, mode);  // relative: as is
   int dir = ::open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dir < 0) return std::unexpected(errno_error("open", "/", errno));
@@ -242,8 +241,8 @@ Result<File> open_in_shared_tree(const std::string& path, int flags, mode_t mode
     if (S_ISLNK(st.st_mode)) {
       if (st.st_uid != 0 && st.st_uid != ::geteuid()) {
         return make_error(ErrorCode::kInvalidArgument,
-                          walked + " is a symbolic link owned by uid " +
-                              std::to_string(st.st_uid) + " (refused, not followed)");
+                          walked + " is a symbolic link owned by uid " + std::to_string(st.st_uid) +
+                              " (refused, not followed)");
       }
     } else {
       open_flags |= O_NOFOLLOW;  // swapped for a link since the stat: refused
