@@ -2,7 +2,7 @@
 //   agentd -c FILE            the supervisor (stable PID), which runs workers
 //   agentd worker ...         one worker generation (started by the supervisor)
 //   agentd ctl reload|upgrade|status   talks to a running supervisor
-//   agentd schema | version
+//   agentd schema | version | manifest
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -14,6 +14,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "agentd/app/manifest.h"
 #include "agentd/app/pipeline.h"
 #include "agentd/app/worker.h"
 #include "agentd/core/log.h"
@@ -188,6 +189,8 @@ int main(int argc, char** argv) {
   app.add_option("--inherit-state", f.inherit_state)->group("");  // self-upgrade (internal)
   auto* schema = app.add_subcommand("schema", "Print the plugin parameter schema as JSON");
   auto* version = app.add_subcommand("version", "Print the version");
+  auto* manifest = app.add_subcommand(
+      "manifest", "Print the release manifest as JSON (version, formats, protocol, schema)");
   auto* worker = app.add_subcommand("worker", "Run one worker generation (used by the supervisor)");
   worker->group("");  // internal
   worker->add_option("--channel-fd", f.channel_fd)->required();
@@ -209,6 +212,10 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   if (*schema) {
     std::cout << logctl::config::plugin_schema_json().dump(2) << "\n";
+    return 0;
+  }
+  if (*manifest) {
+    std::cout << logctl::release::to_json(build_manifest(AGENTD_BUILD_VERSION)).dump(2) << "\n";
     return 0;
   }
   if (*version) {

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <thread>
 
+#include "logctl/schema/release_manifest.h"
 #include "support/harness.h"
 
 using namespace logctl::test;
@@ -322,4 +323,18 @@ TEST_CASE("tail: a Fluentd pos file (path, offset, inode) resumes exactly where 
     return read_file(dir / "pos").find(pos_line(log, head.size() + tail.size(), inode)) !=
            std::string::npos;
   }));
+}
+
+TEST_CASE("agentd manifest prints a manifest the controller can read") {
+  TempDir dir;
+  REQUIRE(sh(agentd_bin() + " manifest > " + (dir / "m.json")) == 0);
+  REQUIRE(sh(agentd_build("agentd-next") + " manifest > " + (dir / "next.json")) == 0);
+  auto m = logctl::release::manifest_from_json(nlohmann::json::parse(read_file(dir / "m.json")));
+  REQUIRE(m);
+  CHECK(m->version == LOGCTL_VERSION);
+  auto next =
+      logctl::release::manifest_from_json(nlohmann::json::parse(read_file(dir / "next.json")));
+  REQUIRE(next);
+  CHECK(next->version == std::string(LOGCTL_VERSION) + "-next");
+  CHECK(next->handover_protocol.overlaps(m->handover_protocol));
 }
