@@ -1,0 +1,279 @@
+#include <sqlite3.h>
+
+#include <chrono>
+#include <string>
+#include <utility>
+
+#include "controller/store/sqlite_migrate.h"
+#include "controller/store/store.h"
+
+namespace logctl::store {
+namespace {
+
+Error sql_error(sqlite3* db, const std::string& what) {
+  return Error{ErrorCode::kIo, what + ": " + sqlite3_errmsg(db)};
+}
+
+// A prepared statement: bind by position, step, read columns; finalized on
+// destruction. Values never become SQL text.
+class Stmt {
+ public:
+  Stmt(sqlite3* db, const char* sql) : db_(db) {
+    if (sqlite3_prepare_v2(db, sql, -1, &s_, nullptr) != SQLITE_OK) s_ = nullptr;
+  }
+  ~Stmt() { sqlite3_finalize(s_); }
+  Stmt(const Stmt&) = delete;
+  Stmt& operator=(const Stmt&) = delete;
+  bool ok() const { return s_ != nullptr; }
+  Stmt& bind(int i, const std::string& v) {
+    sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  Stmt& bind(int i, std::int64_t v) {
+    sqlite3_bind_int64(s_, i, v);
+    return *this;
+  }
+  // A NULL for "" / 0: "none" in the schema.
+  Stmt& bind_or_null(int i, const std::string& v) {
+    if (v.empty()) sqlite3_bind_null(s_, i);
+    return v.empty() ? *this : bind(i, v);
+  }
+  Stmt& bind_or_null(int i, std::int64_t v) {
+    if (v == 0) sqlite3_bind_null(s_, i);
+    return v == 0 ? *this : bind(i, v);
+  }
+  int step() { return sqlite3_step(s_); }
+  std::string text(int c) const {
+    auto* p = sqlite3_column_text(s_, c);
+    return p ? std::string(reinterpret_cast<const char*>(p),
+                           static_cast<std::size_t>(sqlite3_column_bytes(s_, c)))
+             : std::string();
+  }
+  std::int64_t integer(int c) const { return sqlite3_column_int64(s_, c); }
+
+ private:
+  sqlite3* db_;
+  sqlite3_stmt* s_ = nullptr;
+};
+
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+Release release_row(const Stmt& s) {
+  return Release{s.text(0), s.text(1), s.integer(2), s.text(3), s.integer(4)};
+}
+
+class SqliteStore final : public Store {
+ public:
+  explicit SqliteStore(sqlite3* db) : db_(db) {}
+  ~SqliteStore() override { sqlite3_close(db_); }
+
+  Result<int> schema_version() override {
+    Stmt s(db_, "PRAGMA user_version");
+    if (!s.ok() || s.step() != SQLITE_ROW) return std::unexpected(sql_error(db_, "user_version"));
+    return static_cast<int>(s.integer(0));
+  }
+
+  Result<Cluster> cluster() override {
+    Stmt s(db_,
+           "SELECT state, current_version, target_version, previous_version, current_config, "
+           "target_config, previous_config, revision, updated_at FROM cluster WHERE id = 1");
+    if (!s.ok() || s.step() != SQLITE_ROW) return std::unexpected(sql_error(db_, "read cluster"));
+    auto state = parse_cluster_state(s.text(0));
+    if (!state) return make_error(ErrorCode::kCorrupt, "cluster state '" + s.text(0) + "'");
+    return Cluster{*state,       s.text(1),    s.text(2),    s.text(3),   s.integer(4),
+                   s.integer(5), s.integer(6), s.integer(7), s.integer(8)};
+  }
+
+  Result<std::int64_t> put_cluster(const Cluster& c) override {
+    Stmt s(db_,
+           "UPDATE cluster SET state = ?1, current_version = ?2, target_version = ?3, "
+           "previous_version = ?4, current_config = ?5, target_config = ?6, "
+           "previous_config = ?7, revision = revision + 1, updated_at = ?8 "
+           "WHERE id = 1 AND revision = ?9");
+    if (!s.ok()) return std::unexpected(sql_error(db_, "write cluster"));
+    s.bind(1, std::string(cluster_state_name(c.state)))
+        .bind_or_null(2, c.current_version)
+        .bind_or_null(3, c.target_version)
+        .bind_or_null(4, c.previous_version)
+        .bind_or_null(5, c.current_config)
+        .bind_or_null(6, c.target_config)
+        .bind_or_null(7, c.previous_config)
+        .bind(8, now_ms())
+        .bind(9, c.revision);
+    if (s.step() != SQLITE_DONE) return std::unexpected(sql_error(db_, "write cluster"));
+    if (sqlite3_changes(db_) != 1) {
+      return make_error(ErrorCode::kAlreadyExists,
+                        "the cluster changed since revision " + std::to_string(c.revision));
+    }
+    return c.revision + 1;
+  }
+
+  Status add_release(const Release& r) override {
+    auto existing = release(r.version);
+    if (!existing) return std::unexpected(existing.error());
+    if (*existing) {
+      if ((*existing)->sha256 == r.sha256) return {};  // the same artifact again
+      return make_error(
+          ErrorCode::kAlreadyExists,
+          "release " + r.version + " exists with another SHA-256 (" + (*existing)->sha256 + ")");
+    }
+    Stmt s(db_,
+           "INSERT INTO releases (version, sha256, size, manifest, created_at) "
+           "VALUES (?1, ?2, ?3, ?4, ?5)");
+    if (!s.ok()) return std::unexpected(sql_error(db_, "add release"));
+    s.bind(1, r.version).bind(2, r.sha256).bind(3, r.size).bind(4, r.manifest).bind(5, now_ms());
+    if (s.step() != SQLITE_DONE) return std::unexpected(sql_error(db_, "add release"));
+    return {};
+  }
+
+  Result<std::optional<Release>> release(const std::string& version) override {
+    Stmt s(db_,
+           "SELECT version, sha256, size, manifest, created_at FROM releases WHERE version = ?1");
+    if (!s.ok()) return std::unexpected(sql_error(db_, "read release"));
+    s.bind(1, version);
+    int rc = s.step();
+    if (rc == SQLITE_DONE) return std::optional<Release>();
+    if (rc != SQLITE_ROW) return std::unexpected(sql_error(db_, "read release"));
+    return std::optional<Release>(release_row(s));
+  }
+
+  Result<std::vector<Release>> releases() override {
+    Stmt s(db_,
+           "SELECT version, sha256, size, manifest, created_at FROM releases "
+           "ORDER BY created_at, version");
+    if (!s.ok()) return std::unexpected(sql_error(db_, "list releases"));
+    std::vector<Release> out;
+    int rc;
+    while ((rc = s.step()) == SQLITE_ROW) out.push_back(release_row(s));
+    if (rc != SQLITE_DONE) return std::unexpected(sql_error(db_, "list releases"));
+    return out;
+  }
+
+  Result<std::int64_t> append_history(const HistoryEntry& e) override {
+    Stmt s(db_,
+           "INSERT INTO history (at, actor, action, detail, forced, outcome) "
+           "VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+    if (!s.ok()) return std::unexpected(sql_error(db_, "append history"));
+    s.bind(1, e.at ? e.at : now_ms())
+        .bind(2, e.actor)
+        .bind(3, e.action)
+        .bind(4, e.detail)
+        .bind(5, std::int64_t{e.forced ? 1 : 0})
+        .bind(6, e.outcome);
+    if (s.step() != SQLITE_DONE) return std::unexpected(sql_error(db_, "append history"));
+    return sqlite3_last_insert_rowid(db_);
+  }
+
+  Result<std::vector<HistoryEntry>> history(std::size_t limit) override {
+    Stmt s(db_,
+           "SELECT id, at, actor, action, detail, forced, outcome FROM history "
+           "ORDER BY id DESC LIMIT ?1");
+    if (!s.ok()) return std::unexpected(sql_error(db_, "read history"));
+    s.bind(1, static_cast<std::int64_t>(limit));
+    std::vector<HistoryEntry> out;
+    int rc;
+    while ((rc = s.step()) == SQLITE_ROW) {
+      out.push_back(HistoryEntry{s.integer(0), s.integer(1), s.text(2), s.text(3), s.text(4),
+                                 s.integer(5) != 0, s.text(6)});
+    }
+    if (rc != SQLITE_DONE) return std::unexpected(sql_error(db_, "read history"));
+    return out;
+  }
+
+ private:
+  sqlite3* db_;
+};
+
+Status exec(sqlite3* db, const char* sql, const std::string& what) {
+  char* err = nullptr;
+  if (sqlite3_exec(db, sql, nullptr, nullptr, &err) == SQLITE_OK) return {};
+  std::string msg = err ? err : sqlite3_errmsg(db);
+  sqlite3_free(err);
+  return make_error(ErrorCode::kIo, what + ": " + msg);
+}
+
+}  // namespace
+
+const char* cluster_state_name(ClusterState s) {
+  switch (s) {
+    case ClusterState::kStopped:
+      return "stopped";
+    case ClusterState::kRunning:
+      return "running";
+    case ClusterState::kUpgrading:
+      return "upgrading";
+    case ClusterState::kRollingBack:
+      return "rolling_back";
+  }
+  return "stopped";
+}
+
+std::optional<ClusterState> parse_cluster_state(std::string_view s) {
+  for (auto st : {ClusterState::kStopped, ClusterState::kRunning, ClusterState::kUpgrading,
+                  ClusterState::kRollingBack}) {
+    if (s == cluster_state_name(st)) return st;
+  }
+  return std::nullopt;
+}
+
+Status migrate(sqlite3* db, std::span<const Migration> all, const std::string& path) {
+  int have = 0;
+  {
+    Stmt s(db, "PRAGMA user_version");
+    if (!s.ok() || s.step() != SQLITE_ROW) return std::unexpected(sql_error(db, path));
+    have = static_cast<int>(s.integer(0));
+  }
+  int known = all.empty() ? 0 : all.back().version;
+  if (have > known) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "database " + path + " is at schema version " + std::to_string(have) +
+                          ", newer than this controller knows (" + std::to_string(known) +
+                          "): run the newer logctl-controller, or restore a backup");
+  }
+  if (have == known) return {};
+  if (auto s = exec(db, "BEGIN IMMEDIATE", path); !s) return s;
+  for (const auto& m : all) {
+    if (m.version <= have) continue;
+    std::string sql(m.sql);
+    if (auto s = exec(db, sql.c_str(), "migration " + std::string(m.name)); !s) {
+      (void)exec(db, "ROLLBACK", path);
+      return s;
+    }
+  }
+  std::string set = "PRAGMA user_version = " + std::to_string(known);
+  if (auto s = exec(db, set.c_str(), path); !s) {
+    (void)exec(db, "ROLLBACK", path);
+    return s;
+  }
+  return exec(db, "COMMIT", path);
+}
+
+Result<std::unique_ptr<Store>> open_sqlite_store(const std::string& path) {
+  sqlite3* db = nullptr;
+  int rc = sqlite3_open_v2(
+      path.c_str(), &db,
+      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOFOLLOW | SQLITE_OPEN_FULLMUTEX,
+      nullptr);
+  if (rc != SQLITE_OK) {
+    std::string msg = db ? sqlite3_errmsg(db) : "out of memory";
+    sqlite3_close(db);
+    return make_error(ErrorCode::kIo, "open database " + path + ": " + msg);
+  }
+  auto fail = [&](const Error& e) {
+    sqlite3_close(db);
+    return std::unexpected(e);
+  };
+  sqlite3_busy_timeout(db, 5000);
+  for (const char* pragma :
+       {"PRAGMA journal_mode = WAL", "PRAGMA foreign_keys = ON", "PRAGMA synchronous = NORMAL"}) {
+    if (auto s = exec(db, pragma, path); !s) return fail(s.error());
+  }
+  if (auto s = migrate(db, migrations(), path); !s) return fail(s.error());
+  return std::unique_ptr<Store>(new SqliteStore(db));
+}
+
+}  // namespace logctl::store

@@ -1,0 +1,157 @@
+// The controller's store on real SQLite files: migrations all-or-nothing,
+// an older schema migrated, a newer one refused untouched, hostile values
+// stored as values, the history append-only, cluster writes that lose a race
+// refused.
+#include <sqlite3.h>
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+
+#include "controller/store/sqlite_migrate.h"
+#include "controller/store/store.h"
+#include "support/harness.h"
+
+using namespace logctl;
+using namespace logctl::store;
+
+namespace {
+
+int user_version(const std::string& path) {
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+  sqlite3_stmt* s = nullptr;
+  sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, nullptr);
+  sqlite3_step(s);
+  int v = sqlite3_column_int(s, 0);
+  sqlite3_finalize(s);
+  sqlite3_close(db);
+  return v;
+}
+
+// Runs SQL on the file outside the store; returns SQLite's error text ("" if none).
+std::string run_sql(const std::string& path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+  char* err = nullptr;
+  sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err);
+  std::string out = err ? err : "";
+  sqlite3_free(err);
+  sqlite3_close(db);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("store: a new database gets every migration, WAL and foreign keys") {
+  test::TempDir dir;
+  auto s = open_sqlite_store(dir / "c.db");
+  REQUIRE(s);
+  CHECK((*s)->schema_version().value() == migrations().back().version);
+  auto c = (*s)->cluster();
+  REQUIRE(c);
+  CHECK(c->state == ClusterState::kStopped);
+  CHECK(std::filesystem::exists(dir / "c.db-wal"));
+  // Foreign keys are enforced: a cluster pointing at a missing config is refused.
+  auto next = *c;
+  next.current_config = 42;
+  CHECK_FALSE((*s)->put_cluster(next));
+}
+
+TEST_CASE("store: an older schema is migrated, a newer one refused and left untouched") {
+  test::TempDir dir;
+  std::string path = dir / "c.db";
+  {  // a database from a controller that knew only the first migration
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+    REQUIRE(migrate(db, migrations().first(1), path));
+    sqlite3_close(db);
+  }
+  CHECK(user_version(path) == 1);
+  CHECK_THAT(run_sql(path, "SELECT * FROM nodes"), Catch::Contains("no such table"));
+  {
+    auto s = open_sqlite_store(path);
+    REQUIRE(s);
+    CHECK((*s)->schema_version().value() == migrations().back().version);
+  }
+  CHECK(run_sql(path, "SELECT * FROM nodes") == "");
+  // A newer controller's database: refused, nothing changed.
+  int newer = migrations().back().version + 1;
+  REQUIRE(run_sql(path, "PRAGMA user_version = " + std::to_string(newer)) == "");
+  auto size_before = std::filesystem::file_size(path);
+  auto s = open_sqlite_store(path);
+  REQUIRE_FALSE(s);
+  CHECK_THAT(s.error().message, Catch::Contains("newer than this controller knows"));
+  CHECK(user_version(path) == newer);
+  CHECK(std::filesystem::file_size(path) == size_before);
+}
+
+TEST_CASE("store: a failing migration leaves the database as it was (never half-migrated)") {
+  test::TempDir dir;
+  std::string path = dir / "c.db";
+  const Migration broken[] = {
+      migrations()[0],
+      {2, "0002_broken", "CREATE TABLE half (x INTEGER); INSERT INTO nowhere VALUES (1);"}};
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+  auto s = migrate(db, broken, path);
+  sqlite3_close(db);
+  REQUIRE_FALSE(s);
+  CHECK_THAT(s.error().message, Catch::Contains("0002_broken"));
+  CHECK(user_version(path) == 0);
+  CHECK_THAT(run_sql(path, "SELECT * FROM cluster"), Catch::Contains("no such table"));
+  CHECK_THAT(run_sql(path, "SELECT * FROM half"), Catch::Contains("no such table"));
+}
+
+TEST_CASE("store: hostile values are stored as values, releases are content-addressed") {
+  test::TempDir dir;
+  auto s = open_sqlite_store(dir / "c.db").value();
+  std::string evil = "1.0.0'); DROP TABLE releases; --";
+  REQUIRE(s->add_release({evil, std::string(64, 'a'), 10, "{}", 0}));
+  REQUIRE(s->add_release({"1.4.0", std::string(64, 'b'), 20, "{\"v\":1}", 0}));
+  auto all = s->releases().value();
+  REQUIRE(all.size() == 2);
+  CHECK(s->release(evil).value()->size == 10);
+  // The same version again: fine with the same hash, refused with another.
+  CHECK(s->add_release({"1.4.0", std::string(64, 'b'), 20, "{}", 0}));
+  auto other = s->add_release({"1.4.0", std::string(64, 'c'), 20, "{}", 0});
+  REQUIRE_FALSE(other);
+  CHECK(other.error().code == ErrorCode::kAlreadyExists);
+  CHECK_FALSE(s->release("9.9.9").value().has_value());
+}
+
+TEST_CASE("store: the history is append-only") {
+  test::TempDir dir;
+  std::string path = dir / "c.db";
+  {
+    auto s = open_sqlite_store(path).value();
+    REQUIRE(s->append_history({0, 0, "admin", "upgrade", "{\"to\":\"1.4.0\"}", true, "planned"}));
+    REQUIRE(s->append_history({0, 0, "admin", "resume", "{}", false, "committed"}));
+    auto h = s->history(10).value();
+    REQUIRE(h.size() == 2);
+    CHECK(h[0].action == "resume");
+    CHECK(h[1].forced);
+  }
+  CHECK_THAT(run_sql(path, "UPDATE history SET outcome = 'x'"), Catch::Contains("append-only"));
+  CHECK_THAT(run_sql(path, "DELETE FROM history"), Catch::Contains("append-only"));
+}
+
+TEST_CASE("store: a cluster write based on an old revision is refused") {
+  test::TempDir dir;
+  auto s = open_sqlite_store(dir / "c.db").value();
+  auto seen = s->cluster().value();
+  auto mine = seen;
+  mine.state = ClusterState::kRunning;
+  mine.current_version = "1.3.0";
+  auto rev = s->put_cluster(mine);
+  REQUIRE(rev);
+  CHECK(*rev == seen.revision + 1);
+  auto late = seen;  // a second writer that read before the first wrote
+  late.target_version = "1.4.0";
+  auto r = s->put_cluster(late);
+  REQUIRE_FALSE(r);
+  CHECK(r.error().code == ErrorCode::kAlreadyExists);
+  auto now = s->cluster().value();
+  CHECK(now.state == ClusterState::kRunning);
+  CHECK(now.current_version == "1.3.0");
+  CHECK(now.target_version.empty());
+}
