@@ -206,6 +206,8 @@ const char* cluster_state_name(ClusterState s) {
       return "running";
     case ClusterState::kUpgrading:
       return "upgrading";
+    case ClusterState::kPaused:
+      return "paused";
     case ClusterState::kRollingBack:
       return "rolling_back";
   }
@@ -214,7 +216,7 @@ const char* cluster_state_name(ClusterState s) {
 
 std::optional<ClusterState> parse_cluster_state(std::string_view s) {
   for (auto st : {ClusterState::kStopped, ClusterState::kRunning, ClusterState::kUpgrading,
-                  ClusterState::kRollingBack}) {
+                  ClusterState::kPaused, ClusterState::kRollingBack}) {
     if (s == cluster_state_name(st)) return st;
   }
   return std::nullopt;

@@ -22,6 +22,7 @@ enum class ClusterState {
   kStopped,      // no worker runs; supervisors stay enrolled
   kRunning,      // every node runs current_version / current_config
   kUpgrading,    // a rollout moves nodes to target_version / target_config
+  kPaused,       // a rollout stopped between batches; resume continues it
   kRollingBack,  // a failed rollout moves the moved nodes back
 };
 const char* cluster_state_name(ClusterState s);
