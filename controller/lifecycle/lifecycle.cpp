@@ -179,7 +179,8 @@ Result<Cluster> apply(const Cluster& c, Event e) {
     n.state = ClusterState::kRunning;
     return n;
   }
-  if (e == Event::kGateFailed && c.state == ClusterState::kUpgrading) {
+  if (e == Event::kGateFailed &&
+      (c.state == ClusterState::kUpgrading || c.state == ClusterState::kPaused)) {
     n.state = ClusterState::kRollingBack;
     return n;
   }

@@ -50,6 +50,7 @@ class Stmt {
              : std::string();
   }
   std::int64_t integer(int c) const { return sqlite3_column_int64(s_, c); }
+  sqlite3_stmt* raw() { return s_; }
 
  private:
   sqlite3* db_;
@@ -60,6 +61,34 @@ std::int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
+}
+
+ConfigRevision config_row(const Stmt& s) {
+  return ConfigRevision{s.integer(0), s.text(1), s.text(2), s.text(3), s.integer(4)};
+}
+
+Node node_row(const Stmt& s) {
+  return Node{s.text(0),    s.text(1), s.text(2),    s.integer(3),
+              s.integer(4), s.text(5), s.integer(6), s.integer(7)};
+}
+
+Rollout rollout_row(const Stmt& s) {
+  return Rollout{s.integer(0), s.text(1),    s.text(2),    s.text(3),
+                 s.integer(4), s.integer(5), s.text(6),    s.integer(7) != 0,
+                 s.text(8),    s.integer(9), s.integer(10)};
+}
+
+constexpr const char* kNodeColumns =
+    "name, labels, version, config_revision, generation, health, last_heartbeat, enrolled_at";
+constexpr const char* kRolloutColumns =
+    "id, state, from_version, to_version, from_config, to_config, strategy, forced, reason, "
+    "created_at, updated_at";
+
+std::optional<TokenKind> parse_token_kind(std::string_view s) {
+  for (auto k : {TokenKind::kAdmin, TokenKind::kEnrollment, TokenKind::kNode}) {
+    if (s == token_kind_name(k)) return k;
+  }
+  return std::nullopt;
 }
 
 Release release_row(const Stmt& s) {
@@ -80,20 +109,22 @@ class SqliteStore final : public Store {
   Result<Cluster> cluster() override {
     Stmt s(db_,
            "SELECT state, current_version, target_version, previous_version, current_config, "
-           "target_config, previous_config, revision, updated_at FROM cluster WHERE id = 1");
+           "target_config, previous_config, revision, updated_at, target_strategy, target_forced "
+           "FROM cluster WHERE id = 1");
     if (!s.ok() || s.step() != SQLITE_ROW) return std::unexpected(sql_error(db_, "read cluster"));
     auto state = parse_cluster_state(s.text(0));
     if (!state) return make_error(ErrorCode::kCorrupt, "cluster state '" + s.text(0) + "'");
-    return Cluster{*state,       s.text(1),    s.text(2),    s.text(3),   s.integer(4),
-                   s.integer(5), s.integer(6), s.integer(7), s.integer(8)};
+    return Cluster{*state,       s.text(1),    s.text(2),         s.text(3),
+                   s.integer(4), s.integer(5), s.integer(6),      s.integer(7),
+                   s.integer(8), s.text(9),    s.integer(10) != 0};
   }
 
   Result<std::int64_t> put_cluster(const Cluster& c) override {
     Stmt s(db_,
            "UPDATE cluster SET state = ?1, current_version = ?2, target_version = ?3, "
            "previous_version = ?4, current_config = ?5, target_config = ?6, "
-           "previous_config = ?7, revision = revision + 1, updated_at = ?8 "
-           "WHERE id = 1 AND revision = ?9");
+           "previous_config = ?7, revision = revision + 1, updated_at = ?8, "
+           "target_strategy = ?10, target_forced = ?11 WHERE id = 1 AND revision = ?9");
     if (!s.ok()) return std::unexpected(sql_error(db_, "write cluster"));
     s.bind(1, std::string(cluster_state_name(c.state)))
         .bind_or_null(2, c.current_version)
@@ -103,7 +134,9 @@ class SqliteStore final : public Store {
         .bind_or_null(6, c.target_config)
         .bind_or_null(7, c.previous_config)
         .bind(8, now_ms())
-        .bind(9, c.revision);
+        .bind(9, c.revision)
+        .bind(10, c.target_strategy)
+        .bind(11, std::int64_t{c.target_forced ? 1 : 0});
     if (s.step() != SQLITE_DONE) return std::unexpected(sql_error(db_, "write cluster"));
     if (sqlite3_changes(db_) != 1) {
       return make_error(ErrorCode::kAlreadyExists,
@@ -184,7 +217,285 @@ class SqliteStore final : public Store {
     return out;
   }
 
+  Result<std::int64_t> add_config(const ConfigRevision& c) override {
+    {
+      Stmt s(db_, "SELECT id FROM config_revisions WHERE sha256 = ?1 ORDER BY id LIMIT 1");
+      if (!s.ok()) return std::unexpected(sql_error(db_, "find config"));
+      s.bind(1, c.sha256);
+      if (s.step() == SQLITE_ROW) return s.integer(0);
+    }
+    Stmt s(db_,
+           "INSERT INTO config_revisions (text, sha256, author, created_at) "
+           "VALUES (?1, ?2, ?3, ?4)");
+    if (!s.ok()) return std::unexpected(sql_error(db_, "add config"));
+    s.bind(1, c.text).bind(2, c.sha256).bind(3, c.author).bind(4, now_ms());
+    if (s.step() != SQLITE_DONE) return std::unexpected(sql_error(db_, "add config"));
+    return sqlite3_last_insert_rowid(db_);
+  }
+
+  Result<std::optional<ConfigRevision>> config(std::int64_t id) override {
+    Stmt s(db_, "SELECT id, text, sha256, author, created_at FROM config_revisions WHERE id = ?1");
+    if (!s.ok()) return std::unexpected(sql_error(db_, "read config"));
+    s.bind(1, id);
+    int rc = s.step();
+    if (rc == SQLITE_DONE) return std::optional<ConfigRevision>();
+    if (rc != SQLITE_ROW) return std::unexpected(sql_error(db_, "read config"));
+    return std::optional<ConfigRevision>(config_row(s));
+  }
+
+  Result<std::vector<ConfigRevision>> configs(std::size_t limit) override {
+    Stmt s(db_,
+           "SELECT id, text, sha256, author, created_at FROM config_revisions "
+           "ORDER BY id DESC LIMIT ?1");
+    if (!s.ok()) return std::unexpected(sql_error(db_, "list configs"));
+    s.bind(1, static_cast<std::int64_t>(limit));
+    return collect<ConfigRevision>(s, config_row, "list configs");
+  }
+
+  Status add_node(const Node& n) override {
+    std::string sql = std::string("INSERT INTO nodes (") + kNodeColumns +
+                      ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+    Stmt s(db_, sql.c_str());
+    if (!s.ok()) return std::unexpected(sql_error(db_, "add node"));
+    s.bind(1, n.name)
+        .bind(2, n.labels)
+        .bind_or_null(3, n.version)
+        .bind_or_null(4, n.config_revision)
+        .bind(5, n.generation)
+        .bind(6, n.health)
+        .bind(7, n.last_heartbeat)
+        .bind(8, n.enrolled_at ? n.enrolled_at : now_ms());
+    int rc = s.step();
+    if (rc == SQLITE_CONSTRAINT) {
+      return make_error(ErrorCode::kAlreadyExists, "node '" + n.name + "' is already enrolled");
+    }
+    if (rc != SQLITE_DONE) return std::unexpected(sql_error(db_, "add node"));
+    return {};
+  }
+
+  Result<std::optional<Node>> node(const std::string& name) override {
+    std::string sql = std::string("SELECT ") + kNodeColumns + " FROM nodes WHERE name = ?1";
+    Stmt s(db_, sql.c_str());
+    if (!s.ok()) return std::unexpected(sql_error(db_, "read node"));
+    s.bind(1, name);
+    int rc = s.step();
+    if (rc == SQLITE_DONE) return std::optional<Node>();
+    if (rc != SQLITE_ROW) return std::unexpected(sql_error(db_, "read node"));
+    return std::optional<Node>(node_row(s));
+  }
+
+  Result<std::vector<Node>> nodes() override {
+    std::string sql = std::string("SELECT ") + kNodeColumns + " FROM nodes ORDER BY name";
+    Stmt s(db_, sql.c_str());
+    if (!s.ok()) return std::unexpected(sql_error(db_, "list nodes"));
+    return collect<Node>(s, node_row, "list nodes");
+  }
+
+  Status put_node_states(const std::vector<Node>& nodes) override {
+    if (nodes.empty()) return {};
+    return transaction("write node states", [&]() -> Status {
+      Stmt s(db_,
+             "UPDATE nodes SET version = ?2, config_revision = ?3, generation = ?4, "
+             "health = ?5, last_heartbeat = ?6 WHERE name = ?1");
+      if (!s.ok()) return std::unexpected(sql_error(db_, "write node states"));
+      for (const auto& n : nodes) {
+        sqlite3_reset(s.raw());
+        s.bind(1, n.name)
+            .bind_or_null(2, n.version)
+            .bind_or_null(3, n.config_revision)
+            .bind(4, n.generation)
+            .bind(5, n.health)
+            .bind(6, n.last_heartbeat);
+        if (s.step() != SQLITE_DONE) return std::unexpected(sql_error(db_, "write node state"));
+      }
+      return {};
+    });
+  }
+
+  Result<std::int64_t> add_token(const Token& t) override {
+    Stmt s(db_,
+           "INSERT INTO tokens (kind, hash, node, created_at, revoked_at) "
+           "VALUES (?1, ?2, ?3, ?4, NULL)");
+    if (!s.ok()) return std::unexpected(sql_error(db_, "add token"));
+    s.bind(1, std::string(token_kind_name(t.kind)))
+        .bind(2, t.hash)
+        .bind_or_null(3, t.node)
+        .bind(4, now_ms());
+    if (s.step() != SQLITE_DONE) return std::unexpected(sql_error(db_, "add token"));
+    return sqlite3_last_insert_rowid(db_);
+  }
+
+  Result<std::optional<Token>> token_by_hash(const std::string& hash) override {
+    Stmt s(db_, "SELECT id, kind, hash, node, created_at, revoked_at FROM tokens WHERE hash = ?1");
+    if (!s.ok()) return std::unexpected(sql_error(db_, "read token"));
+    s.bind(1, hash);
+    int rc = s.step();
+    if (rc == SQLITE_DONE) return std::optional<Token>();
+    if (rc != SQLITE_ROW) return std::unexpected(sql_error(db_, "read token"));
+    auto kind = parse_token_kind(s.text(1));
+    if (!kind) return make_error(ErrorCode::kCorrupt, "token kind '" + s.text(1) + "'");
+    return std::optional<Token>(
+        Token{s.integer(0), *kind, s.text(2), s.text(3), s.integer(4), s.integer(5)});
+  }
+
+  Result<int> revoke_node_tokens(const std::string& node) override {
+    Stmt s(db_, "UPDATE tokens SET revoked_at = ?2 WHERE node = ?1 AND revoked_at IS NULL");
+    if (!s.ok()) return std::unexpected(sql_error(db_, "revoke tokens"));
+    s.bind(1, node).bind(2, now_ms());
+    if (s.step() != SQLITE_DONE) return std::unexpected(sql_error(db_, "revoke tokens"));
+    return sqlite3_changes(db_);
+  }
+
+  Result<int> valid_node_tokens(const std::string& node) override {
+    Stmt s(db_, "SELECT COUNT(*) FROM tokens WHERE node = ?1 AND revoked_at IS NULL");
+    if (!s.ok()) return std::unexpected(sql_error(db_, "count tokens"));
+    s.bind(1, node);
+    if (s.step() != SQLITE_ROW) return std::unexpected(sql_error(db_, "count tokens"));
+    return static_cast<int>(s.integer(0));
+  }
+
+  Status revoke_token(std::int64_t id) override {
+    Stmt s(db_, "UPDATE tokens SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL");
+    if (!s.ok()) return std::unexpected(sql_error(db_, "revoke token"));
+    s.bind(1, id).bind(2, now_ms());
+    if (s.step() != SQLITE_DONE) return std::unexpected(sql_error(db_, "revoke token"));
+    return {};
+  }
+
+  Result<std::int64_t> add_rollout(const Rollout& r, std::vector<RolloutStep> steps) override {
+    std::int64_t id = 0;
+    auto st = transaction("add rollout", [&]() -> Status {
+      Stmt s(db_,
+             "INSERT INTO rollouts (state, from_version, to_version, from_config, to_config, "
+             "strategy, forced, reason, created_at, updated_at) "
+             "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)");
+      if (!s.ok()) return std::unexpected(sql_error(db_, "add rollout"));
+      s.bind(1, r.state)
+          .bind_or_null(2, r.from_version)
+          .bind_or_null(3, r.to_version)
+          .bind_or_null(4, r.from_config)
+          .bind_or_null(5, r.to_config)
+          .bind(6, r.strategy)
+          .bind(7, std::int64_t{r.forced ? 1 : 0})
+          .bind_or_null(8, r.reason)
+          .bind(9, now_ms());
+      if (s.step() != SQLITE_DONE) return std::unexpected(sql_error(db_, "add rollout"));
+      id = sqlite3_last_insert_rowid(db_);
+      for (auto& step : steps) {
+        step.rollout_id = id;
+        if (auto w = insert_step(step); !w) return w;
+      }
+      return {};
+    });
+    if (!st) return std::unexpected(st.error());
+    return id;
+  }
+
+  Status put_rollout(const Rollout& r) override {
+    Stmt s(db_, "UPDATE rollouts SET state = ?2, reason = ?3, updated_at = ?4 WHERE id = ?1");
+    if (!s.ok()) return std::unexpected(sql_error(db_, "write rollout"));
+    s.bind(1, r.id).bind(2, r.state).bind_or_null(3, r.reason).bind(4, now_ms());
+    if (s.step() != SQLITE_DONE) return std::unexpected(sql_error(db_, "write rollout"));
+    if (sqlite3_changes(db_) != 1) {
+      return make_error(ErrorCode::kNotFound, "rollout " + std::to_string(r.id));
+    }
+    return {};
+  }
+
+  Status put_step(const RolloutStep& step) override {
+    Stmt s(db_,
+           "UPDATE rollout_steps SET state = ?3, report = ?4, updated_at = ?5 "
+           "WHERE rollout_id = ?1 AND node = ?2");
+    if (!s.ok()) return std::unexpected(sql_error(db_, "write step"));
+    s.bind(1, step.rollout_id).bind(2, step.node).bind(3, step.state).bind(4, step.report);
+    s.bind(5, now_ms());
+    if (s.step() != SQLITE_DONE) return std::unexpected(sql_error(db_, "write step"));
+    if (sqlite3_changes(db_) != 1) {
+      return make_error(ErrorCode::kNotFound, "rollout " + std::to_string(step.rollout_id) +
+                                                  " has no step for node '" + step.node + "'");
+    }
+    return {};
+  }
+
+  Result<std::optional<Rollout>> rollout(std::int64_t id) override {
+    std::string sql = std::string("SELECT ") + kRolloutColumns + " FROM rollouts WHERE id = ?1";
+    Stmt s(db_, sql.c_str());
+    if (!s.ok()) return std::unexpected(sql_error(db_, "read rollout"));
+    s.bind(1, id);
+    int rc = s.step();
+    if (rc == SQLITE_DONE) return std::optional<Rollout>();
+    if (rc != SQLITE_ROW) return std::unexpected(sql_error(db_, "read rollout"));
+    return std::optional<Rollout>(rollout_row(s));
+  }
+
+  Result<std::vector<Rollout>> rollouts(std::size_t limit) override {
+    std::string sql =
+        std::string("SELECT ") + kRolloutColumns + " FROM rollouts ORDER BY id DESC LIMIT ?1";
+    Stmt s(db_, sql.c_str());
+    if (!s.ok()) return std::unexpected(sql_error(db_, "list rollouts"));
+    s.bind(1, static_cast<std::int64_t>(limit));
+    return collect<Rollout>(s, rollout_row, "list rollouts");
+  }
+
+  Result<std::vector<RolloutStep>> steps(std::int64_t rollout_id) override {
+    Stmt s(db_,
+           "SELECT rollout_id, node, batch, state, report, updated_at FROM rollout_steps "
+           "WHERE rollout_id = ?1 ORDER BY batch, node");
+    if (!s.ok()) return std::unexpected(sql_error(db_, "list steps"));
+    s.bind(1, rollout_id);
+    return collect<RolloutStep>(
+        s,
+        [](const Stmt& r) {
+          return RolloutStep{r.integer(0), r.text(1), static_cast<int>(r.integer(2)),
+                             r.text(3),    r.text(4), r.integer(5)};
+        },
+        "list steps");
+  }
+
  private:
+  template <typename T, typename Row>
+  Result<std::vector<T>> collect(Stmt& s, Row row, const char* what) {
+    std::vector<T> out;
+    int rc;
+    while ((rc = s.step()) == SQLITE_ROW) out.push_back(row(s));
+    if (rc != SQLITE_DONE) return std::unexpected(sql_error(db_, what));
+    return out;
+  }
+
+  Status insert_step(const RolloutStep& step) {
+    Stmt s(db_,
+           "INSERT INTO rollout_steps (rollout_id, node, batch, state, report, updated_at) "
+           "VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+    if (!s.ok()) return std::unexpected(sql_error(db_, "add step"));
+    s.bind(1, step.rollout_id)
+        .bind(2, step.node)
+        .bind(3, std::int64_t{step.batch})
+        .bind(4, step.state)
+        .bind(5, step.report)
+        .bind(6, now_ms());
+    if (s.step() != SQLITE_DONE) return std::unexpected(sql_error(db_, "add step"));
+    return {};
+  }
+
+  // Runs `body` inside BEGIN IMMEDIATE .. COMMIT; rolls back when it fails.
+  template <typename F>
+  Status transaction(const char* what, F body) {
+    if (sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) != SQLITE_OK) {
+      return std::unexpected(sql_error(db_, what));
+    }
+    Status st = body();
+    if (!st) {
+      sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+      return st;
+    }
+    if (sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) {
+      auto e = sql_error(db_, what);
+      sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+      return std::unexpected(e);
+    }
+    return {};
+  }
+
   sqlite3* db_;
 };
 
@@ -212,6 +523,18 @@ const char* cluster_state_name(ClusterState s) {
       return "rolling_back";
   }
   return "stopped";
+}
+
+const char* token_kind_name(TokenKind k) {
+  switch (k) {
+    case TokenKind::kAdmin:
+      return "admin";
+    case TokenKind::kEnrollment:
+      return "enrollment";
+    case TokenKind::kNode:
+      return "node";
+  }
+  return "node";
 }
 
 std::optional<ClusterState> parse_cluster_state(std::string_view s) {

@@ -32,8 +32,10 @@ struct Cluster {
   ClusterState state = ClusterState::kStopped;
   std::string current_version, target_version, previous_version;            // "" = none
   std::int64_t current_config = 0, target_config = 0, previous_config = 0;  // 0 = none
-  std::int64_t revision = 0;    // grows with every change; a plan names the one it saw
-  std::int64_t updated_at = 0;  // Unix ms
+  std::int64_t revision = 0;           // grows with every change; a plan names the one it saw
+  std::int64_t updated_at = 0;         // Unix ms
+  std::string target_strategy = "{}";  // JSON: the strategy `upgrade` planned with
+  bool target_forced = false;          // `upgrade --force`
 };
 
 struct Release {
@@ -50,6 +52,59 @@ struct HistoryEntry {
   std::string actor, action, detail;
   bool forced = false;
   std::string outcome;
+};
+
+struct ConfigRevision {
+  std::int64_t id = 0;
+  std::string text;
+  std::string sha256;  // of text, lowercase hex
+  std::string author;
+  std::int64_t created_at = 0;
+};
+
+// A node as last seen. The live figures (version .. last_heartbeat) are soft
+// state: heartbeats refresh them; the controller writes them back in batches.
+struct Node {
+  std::string name;
+  std::string labels = "{}";  // JSON object
+  std::string version;        // "" = not reported yet
+  std::int64_t config_revision = 0;
+  std::int64_t generation = 0;
+  std::string health = "{}";  // JSON: the figures a gate reads, the last handover
+  std::int64_t last_heartbeat = 0;
+  std::int64_t enrolled_at = 0;
+};
+
+enum class TokenKind { kAdmin, kEnrollment, kNode };
+const char* token_kind_name(TokenKind k);
+
+struct Token {
+  std::int64_t id = 0;
+  TokenKind kind = TokenKind::kNode;
+  std::string hash;  // SHA-256 of the secret, lowercase hex; the secret is never stored
+  std::string node;  // kNode: the node it belongs to
+  std::int64_t created_at = 0;
+  std::int64_t revoked_at = 0;  // 0 = valid
+};
+
+struct Rollout {
+  std::int64_t id = 0;
+  std::string state;  // running | paused | succeeded | rolling_back | rolled_back | aborted
+  std::string from_version, to_version;
+  std::int64_t from_config = 0, to_config = 0;
+  std::string strategy = "{}";  // JSON: batches, canary, gate
+  bool forced = false;
+  std::string reason;  // why it ended as it did
+  std::int64_t created_at = 0, updated_at = 0;
+};
+
+struct RolloutStep {
+  std::int64_t rollout_id = 0;
+  std::string node;
+  int batch = 0;
+  std::string state;          // pending | moving | settling | done | failed | reverting | reverted
+  std::string report = "{}";  // JSON: the node's handover report and the gate's figures
+  std::int64_t updated_at = 0;
 };
 
 class Store {
@@ -69,6 +124,34 @@ class Store {
   virtual Result<std::int64_t> append_history(const HistoryEntry& e) = 0;
   // The newest `limit` entries, newest first.
   virtual Result<std::vector<HistoryEntry>> history(std::size_t limit) = 0;
+
+  // Config revisions: the same text again returns the revision it already has.
+  virtual Result<std::int64_t> add_config(const ConfigRevision& c) = 0;
+  virtual Result<std::optional<ConfigRevision>> config(std::int64_t id) = 0;
+  virtual Result<std::vector<ConfigRevision>> configs(std::size_t limit) = 0;
+
+  // kAlreadyExists when the name is taken.
+  virtual Status add_node(const Node& n) = 0;
+  virtual Result<std::optional<Node>> node(const std::string& name) = 0;
+  virtual Result<std::vector<Node>> nodes() = 0;
+  // Writes the live figures of every node given, in one transaction.
+  virtual Status put_node_states(const std::vector<Node>& nodes) = 0;
+
+  virtual Result<std::int64_t> add_token(const Token& t) = 0;
+  virtual Result<std::optional<Token>> token_by_hash(const std::string& hash) = 0;
+  // Revokes every valid token of the node; returns how many.
+  virtual Result<int> revoke_node_tokens(const std::string& node) = 0;
+  virtual Result<int> valid_node_tokens(const std::string& node) = 0;
+  virtual Status revoke_token(std::int64_t id) = 0;
+
+  // A rollout and its steps, in one transaction; returns its id.
+  virtual Result<std::int64_t> add_rollout(const Rollout& r, std::vector<RolloutStep> steps) = 0;
+  virtual Status put_rollout(const Rollout& r) = 0;  // state and reason
+  virtual Status put_step(const RolloutStep& s) = 0;
+  virtual Result<std::optional<Rollout>> rollout(std::int64_t id) = 0;
+  // The newest `limit` rollouts, newest first.
+  virtual Result<std::vector<Rollout>> rollouts(std::size_t limit) = 0;
+  virtual Result<std::vector<RolloutStep>> steps(std::int64_t rollout_id) = 0;
 };
 
 // Opens (creating) the SQLite database at `path`: WAL, foreign keys on,

@@ -335,6 +335,6 @@ TEST_CASE("agentd manifest prints a manifest the controller can read") {
   auto next =
       logctl::release::manifest_from_json(nlohmann::json::parse(read_file(dir / "next.json")));
   REQUIRE(next);
-  CHECK(next->version == std::string(LOGCTL_VERSION) + "-next");
+  CHECK(next->version == std::string(LOGCTL_NEXT_PATCH) + "-next");
   CHECK(next->handover_protocol.overlaps(m->handover_protocol));
 }

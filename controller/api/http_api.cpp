@@ -1,0 +1,384 @@
+#include "controller/api/http_api.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <httplib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "logctl/schema/digest.h"
+
+namespace logctl::controller {
+namespace {
+
+using httplib::Request;
+using httplib::Response;
+
+void send_json(Response& res, int status, const json& body) {
+  res.status = status;
+  res.set_content(body.dump() + "\n", "application/json");
+}
+
+void send_error(Response& res, const ApiError& e) {
+  send_json(res, e.status,
+            {{"error", {{"code", e.code}, {"message", e.message}, {"details", e.details}}}});
+}
+
+void reply(Response& res, const ApiResult<json>& r, int ok = 200) {
+  if (r) {
+    send_json(res, ok, *r);
+  } else {
+    send_error(res, r.error());
+  }
+}
+
+// The request's JSON body: an empty body is null; anything else must parse.
+ApiResult<json> body_json(const Request& req) {
+  if (req.body.empty()) return json();
+  json j = json::parse(req.body, nullptr, false);
+  if (j.is_discarded()) {
+    return std::unexpected(api_error(400, "bad_request", "the body is not valid JSON"));
+  }
+  return j;
+}
+
+std::size_t query_limit(const Request& req, std::size_t dflt) {
+  if (!req.has_param("limit")) return dflt;
+  const std::string v = req.get_param_value("limit");
+  std::size_t n = 0;
+  for (char ch : v) {
+    if (ch < '0' || ch > '9' || n > 100000) return dflt;
+    n = n * 10 + static_cast<std::size_t>(ch - '0');
+  }
+  return std::clamp<std::size_t>(n, 1, 10000);
+}
+
+bool loopback(const std::string& host) {
+  in_addr a4;
+  in6_addr a6;
+  if (::inet_pton(AF_INET, host.c_str(), &a4) == 1) return (ntohl(a4.s_addr) >> 24) == 127;
+  if (::inet_pton(AF_INET6, host.c_str(), &a6) == 1) return IN6_IS_ADDR_LOOPBACK(&a6);
+  return host == "localhost";
+}
+
+// An artifact arriving in a multipart upload: written to a private temporary
+// file in the artifacts directory, hashed as it arrives, bounded in size.
+struct Upload {
+  std::string path;
+  int fd = -1;
+  digest::Sha256 sha;
+  std::int64_t size = 0;
+  std::string error;
+  ~Upload() {
+    if (fd >= 0) ::close(fd);
+    if (!path.empty()) ::unlink(path.c_str());
+  }
+};
+
+}  // namespace
+
+ApiServer::ApiServer(Controller& c, ApiOptions o) : c_(c), o_(std::move(o)) {
+  if (o_.insecure_http) {
+    server_ = std::make_unique<httplib::Server>();
+  } else {
+    server_ = std::make_unique<httplib::SSLServer>(o_.cert.c_str(), o_.key.c_str());
+  }
+  int threads = o_.threads;
+  server_->new_task_queue = [threads] {
+    return new httplib::ThreadPool(static_cast<size_t>(threads));
+  };
+  server_->set_read_timeout(10, 0);
+  server_->set_write_timeout(30, 0);
+  server_->set_keep_alive_timeout(5);
+  server_->set_keep_alive_max_count(1000);
+  server_->set_payload_max_length(o_.max_artifact + (1 << 20));
+  routes();
+}
+
+ApiServer::~ApiServer() {
+  stop();
+}
+
+Result<int> ApiServer::bind() {
+  if (o_.insecure_http && !loopback(o_.host)) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "--insecure-http serves plain HTTP on loopback only (not " + o_.host + ")");
+  }
+  if (!o_.insecure_http && !server_->is_valid()) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "cannot load the TLS certificate " + o_.cert + " and key " + o_.key);
+  }
+  int port = o_.port == 0 ? server_->bind_to_any_port(o_.host) : o_.port;
+  if (o_.port != 0 && !server_->bind_to_port(o_.host, o_.port)) port = -1;
+  if (port <= 0) {
+    return make_error(ErrorCode::kIo, "cannot listen on " + o_.host + ":" +
+                                          std::to_string(o_.port) + ": " + std::strerror(errno));
+  }
+  return port;
+}
+
+void ApiServer::serve() {
+  server_->listen_after_bind();
+}
+
+void ApiServer::stop() {
+  if (server_) server_->stop();
+}
+
+void ApiServer::routes() {
+  auto& s = *server_;
+  Controller& c = c_;
+  const ApiOptions o = o_;
+
+  // Before any body is read: its size against the route's limit.
+  s.set_pre_routing_handler([o](const Request& req, Response& res) {
+    if (!req.path.starts_with("/v1/")) {
+      send_error(res, api_error(404, "not_found", "no such endpoint (the API is under /v1/)"));
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    bool upload = req.method == "POST" && req.path == "/v1/releases";
+    std::size_t limit = upload ? o.max_artifact + (1 << 20) : o.max_body;
+    if (req.has_header("Transfer-Encoding") && !upload) {
+      send_error(res, api_error(411, "length_required", "send the body with a Content-Length"));
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    if ((req.method == "POST" || req.method == "PUT") && !req.has_header("Content-Length") &&
+        !req.has_header("Transfer-Encoding")) {
+      send_error(res,
+                 api_error(411, "length_required", "send Content-Length (0 for an empty body)"));
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    if (req.has_header("Content-Length")) {
+      const std::string v = req.get_header_value("Content-Length");
+      bool digits = !v.empty() && v.size() < 19 &&
+                    std::all_of(v.begin(), v.end(), [](char ch) { return ch >= '0' && ch <= '9'; });
+      if (!digits) {
+        send_error(res, api_error(400, "bad_request", "Content-Length is not a number"));
+        return httplib::Server::HandlerResponse::Handled;
+      }
+      if (std::stoull(v) > limit) {
+        send_error(res, api_error(413, "payload_too_large",
+                                  "the body is larger than this endpoint's " +
+                                      std::to_string(limit) + " bytes"));
+        return httplib::Server::HandlerResponse::Handled;
+      }
+    }
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
+  s.set_error_handler([](const Request&, Response& res) {
+    if (!res.body.empty()) return;
+    const char* code = res.status == 404   ? "not_found"
+                       : res.status == 405 ? "method_not_allowed"
+                       : res.status == 413 ? "payload_too_large"
+                       : res.status < 500  ? "bad_request"
+                                           : "internal";
+    send_error(res, api_error(res.status, code, "HTTP " + std::to_string(res.status)));
+  });
+  s.set_exception_handler([](const Request&, Response& res, std::exception_ptr) {
+    send_error(res, api_error(500, "internal", "internal error"));
+  });
+
+  // Authenticates, then runs `fn(principal)`; admin-only unless `any`.
+  auto admin = [&c](auto fn) {
+    return [&c, fn](const Request& req, Response& res) {
+      auto who = c.authenticate(req.get_header_value("Authorization"));
+      if (!who) return send_error(res, who.error());
+      if (who->kind != store::TokenKind::kAdmin) {
+        return send_error(res, api_error(403, "forbidden", "this endpoint needs an admin token"));
+      }
+      fn(req, res, *who);
+    };
+  };
+  auto anyone = [&c](auto fn) {
+    return [&c, fn](const Request& req, Response& res) {
+      auto who = c.authenticate(req.get_header_value("Authorization"));
+      if (!who) return send_error(res, who.error());
+      fn(req, res, *who);
+    };
+  };
+
+  s.Get("/v1/version", anyone([](const Request&, Response& res, const Principal&) {
+          send_json(res, 200, {{"controller", LOGCTL_VERSION}, {"api", 1}});
+        }));
+  s.Get("/v1/cluster",
+        admin([&c](const Request&, Response& res, const Principal&) { reply(res, c.status()); }));
+  s.Get("/v1/cluster/history", admin([&c](const Request& req, Response& res, const Principal&) {
+          reply(res, c.history(query_limit(req, 100)));
+        }));
+  for (auto cmd : lifecycle::all_commands()) {
+    if (cmd == lifecycle::Command::kUpgrade) continue;
+    std::string path = std::string("/v1/cluster/") + lifecycle::command_name(cmd);
+    s.Post(path, admin([&c, cmd](const Request& req, Response& res, const Principal& who) {
+             auto body = body_json(req);
+             if (!body) return send_error(res, body.error());
+             reply(res, c.command(cmd, *body, who));
+           }));
+  }
+  s.Post("/v1/cluster/upgrade",
+         admin([&c](const Request& req, Response& res, const Principal& who) {
+           auto body = body_json(req);
+           if (!body) return send_error(res, body.error());
+           reply(res, c.upgrade(*body, who));
+         }));
+  s.Get("/v1/rollouts", admin([&c](const Request& req, Response& res, const Principal&) {
+          reply(res, c.rollouts(query_limit(req, 20)));
+        }));
+  s.Get(R"(/v1/rollouts/(\d{1,18}))",
+        admin([&c](const Request& req, Response& res, const Principal&) {
+          reply(res, c.rollout(std::stoll(req.matches[1])));
+        }));
+
+  // Releases: multipart upload of "manifest" (JSON) and "artifact" (the binary).
+  s.Post("/v1/releases", [&c, o](const Request& req, Response& res,
+                                 const httplib::ContentReader& reader) {
+    auto who = c.authenticate(req.get_header_value("Authorization"));
+    if (!who) return send_error(res, who.error());
+    if (who->kind != store::TokenKind::kAdmin) {
+      return send_error(res, api_error(403, "forbidden", "pushing a release needs an admin token"));
+    }
+    if (!req.is_multipart_form_data()) {
+      return send_error(res, api_error(400, "bad_request",
+                                       "send multipart/form-data with 'manifest' and 'artifact'"));
+    }
+    std::string manifest, current;
+    bool have_artifact = false;
+    Upload up;
+    bool ok = reader(
+        [&](const httplib::MultipartFormData& part) {
+          current = part.name;
+          if (current == "artifact") {
+            if (have_artifact) {
+              up.error = "two 'artifact' parts";
+              return false;
+            }
+            have_artifact = true;
+            up.path = c.artifacts_dir() + "/.upload-" + digest::random_hex(8);
+            up.fd =
+                ::open(up.path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+            if (up.fd < 0) {
+              up.error = std::string("cannot store the upload: ") + std::strerror(errno);
+              up.path.clear();
+              return false;
+            }
+          } else if (current != "manifest") {
+            up.error = "unknown part '" + current.substr(0, 64) + "'";
+            return false;
+          }
+          return true;
+        },
+        [&](const char* data, size_t len) {
+          if (current == "manifest") {
+            if (manifest.size() + len > o.max_body) {
+              up.error = "the manifest is larger than " + std::to_string(o.max_body) + " bytes";
+              return false;
+            }
+            manifest.append(data, len);
+            return true;
+          }
+          if (static_cast<std::size_t>(up.size) + len > o.max_artifact) {
+            up.error = "the artifact is larger than " + std::to_string(o.max_artifact) + " bytes";
+            return false;
+          }
+          up.sha.update(std::string_view(data, len));
+          up.size += static_cast<std::int64_t>(len);
+          while (len > 0) {
+            ssize_t n = ::write(up.fd, data, len);
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) {
+              up.error = std::string("cannot store the upload: ") + std::strerror(errno);
+              return false;
+            }
+            data += n;
+            len -= static_cast<std::size_t>(n);
+          }
+          return true;
+        });
+    if (!ok || !up.error.empty()) {
+      return send_error(res,
+                        api_error(up.error.find("larger") != std::string::npos ? 413 : 400,
+                                  up.error.find("larger") != std::string::npos ? "payload_too_large"
+                                                                               : "bad_request",
+                                  up.error.empty() ? "the upload was cut short" : up.error));
+    }
+    if (manifest.empty() || !have_artifact) {
+      return send_error(
+          res, api_error(400, "bad_request", "the upload needs 'manifest' and 'artifact'"));
+    }
+    if (::fsync(up.fd) != 0) {
+      return send_error(res, api_error(500, "internal", "cannot sync the upload"));
+    }
+    ::close(up.fd);
+    up.fd = -1;
+    std::string tmp = up.path;
+    up.path.clear();  // add_release owns it now
+    reply(res, c.add_release(manifest, tmp, up.sha.hex(), up.size, *who), 201);
+  });
+  s.Get("/v1/releases",
+        admin([&c](const Request&, Response& res, const Principal&) { reply(res, c.releases()); }));
+  static const std::string kVersion = R"(([0-9A-Za-z.+-]{1,64}))";
+  s.Get("/v1/releases/" + kVersion,
+        admin([&c](const Request& req, Response& res, const Principal&) {
+          reply(res, c.release(req.matches[1]));
+        }));
+  s.Get("/v1/releases/" + kVersion + "/artifact",
+        anyone([&c](const Request& req, Response& res, const Principal& who) {
+          auto path = c.artifact_path(req.matches[1], who);
+          if (!path) return send_error(res, path.error());
+          int fd = ::open(path->c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+          struct stat st {};
+          if (fd < 0 || ::fstat(fd, &st) != 0) {
+            if (fd >= 0) ::close(fd);
+            return send_error(res, api_error(500, "internal", "the artifact is missing on disk"));
+          }
+          auto shared = std::make_shared<int>(fd);
+          res.set_content_provider(
+              static_cast<size_t>(st.st_size), "application/octet-stream",
+              [shared](size_t offset, size_t length, httplib::DataSink& sink) {
+                char buf[1 << 16];
+                ssize_t n =
+                    ::pread(*shared, buf, std::min(length, sizeof buf), static_cast<off_t>(offset));
+                if (n <= 0) return false;
+                return sink.write(buf, static_cast<size_t>(n));
+              },
+              [shared](bool) { ::close(*shared); });
+        }));
+
+  // Config revisions: the body is the config text.
+  s.Post("/v1/configs", admin([&c](const Request& req, Response& res, const Principal& who) {
+           reply(res, c.add_config(req.body, who), 201);
+         }));
+  s.Get("/v1/configs",
+        admin([&c](const Request&, Response& res, const Principal&) { reply(res, c.configs()); }));
+  s.Get(R"(/v1/configs/(\d{1,18}))",
+        anyone([&c](const Request& req, Response& res, const Principal& who) {
+          reply(res, c.config(std::stoll(req.matches[1]), who));
+        }));
+
+  // Nodes.
+  s.Post("/v1/nodes/enroll", anyone([&c](const Request& req, Response& res, const Principal& who) {
+           auto body = body_json(req);
+           if (!body) return send_error(res, body.error());
+           reply(res, c.enroll(*body, who), 201);
+         }));
+  static const std::string kName = R"(([^/]{1,128}))";
+  s.Post("/v1/nodes/" + kName + "/heartbeat",
+         anyone([&c](const Request& req, Response& res, const Principal& who) {
+           auto body = body_json(req);
+           if (!body) return send_error(res, body.error());
+           reply(res, c.heartbeat(req.matches[1], *body, who));
+         }));
+  s.Post("/v1/nodes/" + kName + "/revoke",
+         admin([&c](const Request& req, Response& res, const Principal& who) {
+           reply(res, c.revoke_node(req.matches[1], who));
+         }));
+  s.Get("/v1/nodes",
+        admin([&c](const Request&, Response& res, const Principal&) { reply(res, c.nodes()); }));
+  s.Get("/v1/nodes/" + kName, admin([&c](const Request& req, Response& res, const Principal&) {
+          reply(res, c.node(req.matches[1]));
+        }));
+}
+
+}  // namespace logctl::controller

@@ -1,0 +1,163 @@
+#include "controller/api/tls_init.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <memory>
+
+namespace logctl::controller {
+namespace {
+
+template <typename T, void (*F)(T*)>
+struct Free {
+  void operator()(T* p) const { F(p); }
+};
+using Key = std::unique_ptr<EVP_PKEY, Free<EVP_PKEY, EVP_PKEY_free>>;
+using Cert = std::unique_ptr<X509, Free<X509, X509_free>>;
+
+std::string ssl_error(const std::string& what) {
+  char buf[256];
+  ERR_error_string_n(ERR_get_error(), buf, sizeof buf);
+  return what + ": " + buf;
+}
+
+Result<Key> new_key() {
+  Key k(EVP_EC_gen("P-256"));
+  if (!k) return make_error(ErrorCode::kInternal, ssl_error("generate EC key"));
+  return k;
+}
+
+bool add_ext(X509* cert, X509* issuer, int nid, const std::string& value) {
+  X509V3_CTX ctx;
+  X509V3_set_ctx_nodb(&ctx);
+  X509V3_set_ctx(&ctx, issuer, cert, nullptr, nullptr, 0);
+  X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, &ctx, nid, value.c_str());
+  if (!ext) return false;
+  bool ok = X509_add_ext(cert, ext, -1) == 1;
+  X509_EXTENSION_free(ext);
+  return ok;
+}
+
+Result<Cert> make_cert(EVP_PKEY* key, const std::string& cn, X509* issuer, EVP_PKEY* issuer_key,
+                       long days, bool ca, const std::string& san) {
+  Cert c(X509_new());
+  X509_set_version(c.get(), 2);
+  // A random 64-bit serial.
+  unsigned char serial[8];
+  FILE* f = std::fopen("/dev/urandom", "rb");
+  if (!f || std::fread(serial, 1, sizeof serial, f) != sizeof serial) {
+    if (f) std::fclose(f);
+    return make_error(ErrorCode::kIo, "read /dev/urandom");
+  }
+  std::fclose(f);
+  serial[0] &= 0x7f;
+  BIGNUM* bn = BN_bin2bn(serial, sizeof serial, nullptr);
+  BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(c.get()));
+  BN_free(bn);
+  X509_gmtime_adj(X509_getm_notBefore(c.get()), -3600);
+  X509_gmtime_adj(X509_getm_notAfter(c.get()), days * 24 * 3600);
+  X509_set_pubkey(c.get(), key);
+  X509_NAME* name = X509_get_subject_name(c.get());
+  X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC,
+                             reinterpret_cast<const unsigned char*>("logctl"), -1, -1, 0);
+  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+                             reinterpret_cast<const unsigned char*>(cn.c_str()), -1, -1, 0);
+  X509* iss = issuer ? issuer : c.get();
+  X509_set_issuer_name(c.get(), X509_get_subject_name(iss));
+  bool ok = true;
+  if (ca) {
+    ok = add_ext(c.get(), iss, NID_basic_constraints, "critical,CA:TRUE,pathlen:0") &&
+         add_ext(c.get(), iss, NID_key_usage, "critical,keyCertSign,cRLSign") &&
+         add_ext(c.get(), iss, NID_subject_key_identifier, "hash");
+  } else {
+    ok = add_ext(c.get(), iss, NID_basic_constraints, "critical,CA:FALSE") &&
+         add_ext(c.get(), iss, NID_key_usage, "critical,digitalSignature") &&
+         add_ext(c.get(), iss, NID_ext_key_usage, "serverAuth") &&
+         add_ext(c.get(), iss, NID_subject_alt_name, san) &&
+         add_ext(c.get(), iss, NID_authority_key_identifier, "keyid");
+  }
+  if (!ok) return make_error(ErrorCode::kInvalidArgument, ssl_error("certificate extension"));
+  if (X509_sign(c.get(), issuer_key ? issuer_key : key, EVP_sha256()) == 0) {
+    return make_error(ErrorCode::kInternal, ssl_error("sign certificate"));
+  }
+  return c;
+}
+
+// Creates `path` (O_EXCL: never over an existing file or a planted link).
+Status write_pem(const std::string& path, mode_t mode, const std::function<int(FILE*)>& write) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+  if (fd < 0) return make_error(ErrorCode::kIo, "create " + path + ": " + std::strerror(errno));
+  FILE* f = ::fdopen(fd, "w");
+  if (!f) {
+    ::close(fd);
+    return make_error(ErrorCode::kIo, "fdopen " + path);
+  }
+  bool ok = write(f) == 1;
+  ok = (std::fflush(f) == 0) && ok && ::fsync(fd) == 0;
+  std::fclose(f);
+  if (!ok) return make_error(ErrorCode::kIo, ssl_error("write " + path));
+  return {};
+}
+
+}  // namespace
+
+TlsFiles tls_files(const std::string& data_dir) {
+  std::string d = data_dir + "/tls/";
+  return {d + "ca.pem", d + "ca.key", d + "server.pem", d + "server.key"};
+}
+
+Status make_tls(const std::string& data_dir, const std::vector<std::string>& names) {
+  std::string dir = data_dir + "/tls";
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    return make_error(ErrorCode::kIo, "mkdir " + dir + ": " + std::strerror(errno));
+  }
+  std::string san = "DNS:localhost,IP:127.0.0.1,IP:::1";
+  for (const auto& n : names) {
+    unsigned char buf[16];
+    if (::inet_pton(AF_INET, n.c_str(), buf) == 1 || ::inet_pton(AF_INET6, n.c_str(), buf) == 1) {
+      san += ",IP:" + n;
+      continue;
+    }
+    bool dns = !n.empty() && n.size() <= 253 && std::all_of(n.begin(), n.end(), [](char ch) {
+      return std::isalnum(static_cast<unsigned char>(ch)) || ch == '.' || ch == '-';
+    });
+    if (!dns) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        "--san '" + n + "' is neither a DNS name nor an IP address");
+    }
+    san += ",DNS:" + n;
+  }
+  auto ca_key = new_key();
+  if (!ca_key) return std::unexpected(ca_key.error());
+  auto ca = make_cert(ca_key->get(), "logctl controller CA", nullptr, nullptr, 3650, true, "");
+  if (!ca) return std::unexpected(ca.error());
+  auto key = new_key();
+  if (!key) return std::unexpected(key.error());
+  auto cert = make_cert(key->get(), "logctl-controller", ca->get(), ca_key->get(), 730, false, san);
+  if (!cert) return std::unexpected(cert.error());
+  auto f = tls_files(data_dir);
+  auto write_key = [](EVP_PKEY* k) {
+    return [k](FILE* out) {
+      return PEM_write_PrivateKey(out, k, nullptr, nullptr, 0, nullptr, nullptr);
+    };
+  };
+  auto write_cert = [](X509* c) { return [c](FILE* out) { return PEM_write_X509(out, c); }; };
+  if (auto s = write_pem(f.ca_key, 0600, write_key(ca_key->get())); !s) return s;
+  if (auto s = write_pem(f.ca_cert, 0644, write_cert(ca->get())); !s) return s;
+  if (auto s = write_pem(f.server_key, 0600, write_key(key->get())); !s) return s;
+  return write_pem(f.server_cert, 0644, write_cert(cert->get()));
+}
+
+}  // namespace logctl::controller

@@ -1,0 +1,81 @@
+#include "controller/compat/config_schema.h"
+
+namespace logctl::compat {
+namespace {
+
+using nlohmann::json;
+
+const json* find_plugin(const json& schema, const std::string& kind, const std::string& type) {
+  if (!schema.contains("plugins") || !schema["plugins"].is_array()) return nullptr;
+  for (const auto& p : schema["plugins"]) {
+    if (p.value("kind", "") == kind && p.value("type", "") == type) return &p;
+  }
+  return nullptr;
+}
+
+bool takes_param(const json& plugin, const std::string& key) {
+  for (const auto& p : plugin.value("params", json::array())) {
+    if (p.value("name", "") == key) return true;
+    for (const auto& a : p.value("aliases", json::array())) {
+      if (a.is_string() && a.get<std::string>() == key) return true;
+    }
+  }
+  return false;
+}
+
+Status fail(const config::Element& e, const std::string& what) {
+  return make_error(ErrorCode::kInvalidArgument, e.where.str() + ": " + what);
+}
+
+Status check(const config::Element& e, const json& schema, const std::string& kind,
+             std::string type) {
+  if (kind != "section") {
+    if (const auto* t = e.find("@type")) type = t->value;
+    if (type.empty()) return fail(e, "<" + e.name + "> has no @type");
+  }
+  const json* plugin = find_plugin(schema, kind, type);
+  if (!plugin) {
+    return fail(e, "this release has no " + kind + " plugin '" + type + "' (in <" + e.name + ">)");
+  }
+  for (const auto& p : e.params) {
+    if (p.key.starts_with("@")) continue;  // @type, @id, @log_level, @label: the framework's
+    if (!takes_param(*plugin, p.key)) {
+      return fail(e, "this release's " + kind + " '" + type + "' has no parameter '" + p.key + "'");
+    }
+  }
+  for (const auto& child : e.children) {
+    const json* rule = nullptr;
+    for (const auto& r : plugin->value("sections", json::array())) {
+      if (r.value("name", "") == child.name) rule = &r;
+    }
+    if (!rule) {
+      return fail(child, "this release's " + kind + " '" + type + "' takes no <" + child.name +
+                             "> section");
+    }
+    std::string child_kind = rule->value("kind", "");
+    std::string child_type = child_kind == "section" ? child.name : rule->value("default_type", "");
+    if (auto s = check(child, schema, child_kind, child_type); !s) return s;
+  }
+  return {};
+}
+
+}  // namespace
+
+Status config_fits_schema(const config::Element& root, const json& plugin_schema) {
+  for (const auto& e : root.children) {
+    Status s;
+    if (e.name == "source") {
+      s = check(e, plugin_schema, "input", "");
+    } else if (e.name == "match") {
+      s = check(e, plugin_schema, "output", "");
+    } else if (e.name == "system") {
+      s = check(e, plugin_schema, "section", "system");
+    } else {
+      s = fail(e, "this release does not know the <" + e.name + "> directive");
+    }
+    if (!s) return s;
+  }
+  return {};
+}
+
+}  // namespace logctl::compat

@@ -1,0 +1,202 @@
+// logctl-controller: the control plane's server (docs/architecture.md).
+//
+//   logctl-controller init  --data-dir D [--san NAME]...   database, CA, tokens
+//   logctl-controller serve --data-dir D [--listen H:P] [--insecure-http]
+//
+// Exit codes: 0 ok, 1 runtime failure, 2 usage error.
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fcntl.h>
+#include <CLI/CLI.hpp>
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <iostream>
+#include <thread>
+
+#include "controller/api/http_api.h"
+#include "controller/api/tls_init.h"
+#include "controller/server/controller.h"
+#include "logctl/schema/digest.h"
+
+using namespace logctl;
+using namespace logctl::controller;
+
+namespace {
+
+// Writes a secret to a new 0600 file (never over an existing one or a link).
+Status write_secret(const std::string& path, const std::string& secret) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) return make_error(ErrorCode::kIo, "create " + path + ": " + std::strerror(errno));
+  std::string line = secret + "\n";
+  bool ok = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()) &&
+            ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok) return make_error(ErrorCode::kIo, "write " + path);
+  return {};
+}
+
+int init(const std::string& dir, const std::vector<std::string>& sans) {
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    std::cerr << "logctl-controller init: mkdir " << dir << ": " << std::strerror(errno) << "\n";
+    return 1;
+  }
+  struct stat st {};
+  if (::lstat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != ::geteuid() ||
+      (st.st_mode & 0077) != 0) {
+    std::cerr << "logctl-controller init: " << dir
+              << " must be a directory of this user, not a link, mode 0700\n";
+    return 1;
+  }
+  if (::access((dir + "/controller.db").c_str(), F_OK) == 0) {
+    std::cerr << "logctl-controller init: " << dir
+              << "/controller.db exists: this data directory is initialised already\n";
+    return 1;
+  }
+  auto c = Controller::open(ControllerOptions{dir});
+  if (!c) {
+    std::cerr << "logctl-controller init: " << c.error().message << "\n";
+    return 1;
+  }
+  if (auto s = make_tls(dir, sans); !s) {
+    std::cerr << "logctl-controller init: " << s.error().message << "\n";
+    return 1;
+  }
+  auto add = [&](store::TokenKind kind, const std::string& file) -> Status {
+    std::string secret =
+        std::string("lct_") + store::token_kind_name(kind) + "_" + digest::random_hex(32);
+    if (auto s = write_secret(dir + "/" + file, secret); !s) return s;
+    auto st2 = (*c)->add_token_for_init(kind, digest::sha256_hex(secret));
+    if (!st2) return std::unexpected(st2.error());
+    return {};
+  };
+  for (auto [kind, file] : {std::pair{store::TokenKind::kAdmin, "admin.token"},
+                            std::pair{store::TokenKind::kEnrollment, "enroll.token"}}) {
+    if (auto s = add(kind, file); !s) {
+      std::cerr << "logctl-controller init: " << s.error().message << "\n";
+      return 1;
+    }
+  }
+  auto f = tls_files(dir);
+  std::cout << "initialised " << dir << "\n"
+            << "  database      " << dir << "/controller.db\n"
+            << "  CA            " << f.ca_cert << "  (clients pin this)\n"
+            << "  admin token   " << dir << "/admin.token  (0600)\n"
+            << "  enrol token   " << dir << "/enroll.token (0600)\n";
+  return 0;
+}
+
+int serve(const std::string& dir, const std::string& listen, bool insecure, int heartbeat_ms,
+          const std::string& port_file) {
+  auto colon = listen.rfind(':');
+  if (colon == std::string::npos) {
+    std::cerr << "logctl-controller: --listen wants HOST:PORT, got '" << listen << "'\n";
+    return 2;
+  }
+  std::string host = listen.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
+  int port = 0;
+  try {
+    port = std::stoi(listen.substr(colon + 1));
+  } catch (...) {
+    port = -1;
+  }
+  if (port < 0 || port > 65535) {
+    std::cerr << "logctl-controller: bad port in --listen '" << listen << "'\n";
+    return 2;
+  }
+  if (::access((dir + "/controller.db").c_str(), F_OK) != 0) {
+    std::cerr << "logctl-controller: " << dir
+              << "/controller.db does not exist: run `logctl-controller init --data-dir " << dir
+              << "` first\n";
+    return 1;
+  }
+  ControllerOptions co{dir};
+  co.heartbeat_interval = std::chrono::milliseconds(heartbeat_ms);
+  co.node_timeout = std::max(std::chrono::milliseconds(10000), co.heartbeat_interval * 5);
+  auto c = Controller::open(co);
+  if (!c) {
+    std::cerr << "logctl-controller: " << c.error().message << "\n";
+    return 1;
+  }
+  auto f = tls_files(dir);
+  ApiOptions ao;
+  ao.host = host;
+  ao.port = port;
+  ao.insecure_http = insecure;
+  ao.cert = f.server_cert;
+  ao.key = f.server_key;
+  ApiServer api(**c, ao);
+  auto bound = api.bind();
+  if (!bound) {
+    std::cerr << "logctl-controller: " << bound.error().message << "\n";
+    return 1;
+  }
+  if (!port_file.empty()) {
+    std::string tmp = port_file + ".tmp";
+    FILE* pf = std::fopen(tmp.c_str(), "w");
+    if (pf) {
+      std::fprintf(pf, "%d\n", *bound);
+      std::fclose(pf);
+      std::rename(tmp.c_str(), port_file.c_str());
+    }
+  }
+  std::cerr << "logctl-controller " << LOGCTL_VERSION << ": serving "
+            << (insecure ? "http" : "https") << "://" << listen.substr(0, colon) << ":" << *bound
+            << " (data " << dir << ")\n";
+  // SIGTERM / SIGINT stop the server; a thread waits for them.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  std::thread waiter([&] {
+    int sig = 0;
+    sigwait(&set, &sig);
+    std::cerr << "logctl-controller: signal " << sig << ", stopping\n";
+    api.stop();
+  });
+  (*c)->start();
+  api.serve();
+  (*c)->stop();
+  if (waiter.joinable()) {
+    pthread_kill(waiter.native_handle(), SIGTERM);
+    waiter.join();
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  ::umask(077);  // the database holds token hashes; nothing here is for others
+  CLI::App app{"logctl-controller: the fleet's control plane"};
+  app.require_subcommand(1);
+  std::string dir;
+  std::vector<std::string> sans;
+  auto* init_cmd =
+      app.add_subcommand("init", "Create the database, the CA and certificates, and tokens");
+  init_cmd->add_option("--data-dir", dir, "Data directory (created 0700)")->required();
+  init_cmd->add_option("--san", sans, "Extra DNS name or IP address for the server certificate");
+  std::string listen = "127.0.0.1:7443", port_file;
+  bool insecure = false;
+  int heartbeat_ms = 1000;
+  auto* serve_cmd = app.add_subcommand("serve", "Serve the API and drive the fleet");
+  serve_cmd->add_option("--data-dir", dir, "Data directory made by init")->required();
+  serve_cmd->add_option("--listen", listen, "HOST:PORT (port 0: any free port)");
+  serve_cmd->add_flag("--insecure-http", insecure, "Plain HTTP, loopback only (development)");
+  serve_cmd->add_option("--heartbeat-interval-ms", heartbeat_ms, "What nodes are told")
+      ->check(CLI::Range(100, 600000));
+  serve_cmd->add_option("--port-file", port_file, "Write the bound port here");
+  auto* version_cmd = app.add_subcommand("version", "Print the version");
+  CLI11_PARSE(app, argc, argv);
+  if (*version_cmd) {
+    std::cout << LOGCTL_VERSION << "\n";
+    return 0;
+  }
+  if (*init_cmd) return init(dir, sans);
+  return serve(dir, listen, insecure, heartbeat_ms, port_file);
+}

@@ -1,0 +1,1260 @@
+#include "controller/server/controller.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <set>
+
+#include "controller/compat/checks.h"
+#include "controller/compat/config_schema.h"
+#include "controller/compat/semver.h"
+#include "logctl/schema/config.h"
+#include "logctl/schema/digest.h"
+#include "logctl/schema/pipeline_config.h"
+#include "logctl/schema/release_manifest.h"
+
+namespace logctl::controller {
+namespace {
+
+using lifecycle::Command;
+using store::ClusterState;
+
+constexpr std::size_t kMaxName = 63;
+constexpr std::size_t kMaxLabels = 32;
+
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Node names and label keys: what is safe in a path, a log line and a URL.
+bool valid_name(std::string_view s) {
+  if (s.empty() || s.size() > kMaxName || s == "." || s == "..") return false;
+  if (!std::isalnum(static_cast<unsigned char>(s[0]))) return false;
+  return std::all_of(s.begin(), s.end(), [](char ch) {
+    return std::isalnum(static_cast<unsigned char>(ch)) || ch == '.' || ch == '_' || ch == '-';
+  });
+}
+
+bool valid_label_value(std::string_view s) {
+  return s.size() <= kMaxName &&
+         std::all_of(s.begin(), s.end(), [](char ch) { return ch > 0x20 && ch < 0x7f; });
+}
+
+std::int64_t figure(const json& health, const char* key) {
+  if (!health.contains("figures")) return 0;
+  const auto& f = health["figures"];
+  if (!f.is_object() || !f.contains(key) || !f[key].is_number_integer()) return 0;
+  return f[key].get<std::int64_t>();
+}
+
+json rollout_json(const store::Rollout& r) {
+  json strategy = json::parse(r.strategy, nullptr, false);
+  return {{"id", r.id},
+          {"state", r.state},
+          {"from_version", r.from_version},
+          {"to_version", r.to_version},
+          {"from_config", r.from_config},
+          {"to_config", r.to_config},
+          {"strategy", strategy.is_discarded() ? json::object() : strategy},
+          {"forced", r.forced},
+          {"reason", r.reason},
+          {"created_at", r.created_at},
+          {"updated_at", r.updated_at}};
+}
+
+json step_json(const store::RolloutStep& s) {
+  json report = json::parse(s.report, nullptr, false);
+  return {{"node", s.node},
+          {"batch", s.batch},
+          {"state", s.state},
+          {"report", report.is_discarded() ? json::object() : report},
+          {"updated_at", s.updated_at}};
+}
+
+bool rollout_active(const store::Rollout& r) {
+  return r.state == "running" || r.state == "paused" || r.state == "rolling_back";
+}
+
+// Steps whose node should run the rollout's target.
+bool step_moved(const std::string& state) {
+  return state == "moving" || state == "settling" || state == "done";
+}
+
+json cluster_json(const store::Cluster& c) {
+  json strategy = json::parse(c.target_strategy, nullptr, false);
+  json j = {{"state", store::cluster_state_name(c.state)},
+            {"current_version", c.current_version},
+            {"target_version", c.target_version},
+            {"previous_version", c.previous_version},
+            {"current_config", c.current_config},
+            {"target_config", c.target_config},
+            {"previous_config", c.previous_config},
+            {"pending", !c.target_version.empty() || c.target_config != 0},
+            {"revision", c.revision},
+            {"updated_at", c.updated_at}};
+  if (!c.target_version.empty() || c.target_config != 0) {
+    j["target_strategy"] = strategy.is_discarded() ? json::object() : strategy;
+    j["target_forced"] = c.target_forced;
+  }
+  json legal = json::array();
+  for (auto cmd : lifecycle::legal_commands(c)) legal.push_back(lifecycle::command_name(cmd));
+  j["legal_commands"] = legal;
+  return j;
+}
+
+// A line diff of two config texts (for plans): "-old" / "+new" lines with
+// their line numbers, shared lines left out. Longest-common-subsequence on
+// lines; configs are small.
+json config_diff(const std::string& a, const std::string& b) {
+  auto lines = [](const std::string& t) {
+    std::vector<std::string> out;
+    std::size_t start = 0;
+    while (start < t.size()) {
+      auto nl = t.find('\n', start);
+      if (nl == std::string::npos) nl = t.size();
+      out.push_back(t.substr(start, nl - start));
+      start = nl + 1;
+    }
+    return out;
+  };
+  auto x = lines(a), y = lines(b);
+  if (x.size() * y.size() > 4'000'000) return json::array({"(configs too large to diff)"});
+  std::vector<std::vector<int>> l(x.size() + 1, std::vector<int>(y.size() + 1, 0));
+  for (std::size_t i = x.size(); i-- > 0;)
+    for (std::size_t k = y.size(); k-- > 0;)
+      l[i][k] = x[i] == y[k] ? l[i + 1][k + 1] + 1 : std::max(l[i + 1][k], l[i][k + 1]);
+  json out = json::array();
+  std::size_t i = 0, k = 0;
+  while (i < x.size() || k < y.size()) {
+    if (i < x.size() && k < y.size() && x[i] == y[k]) {
+      ++i, ++k;
+    } else if (k < y.size() && (i == x.size() || l[i][k + 1] >= l[i + 1][k])) {
+      out.push_back("+" + std::to_string(k + 1) + ": " + y[k]);
+      ++k;
+    } else {
+      out.push_back("-" + std::to_string(i + 1) + ": " + x[i]);
+      ++i;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+ApiError api_error(int status, std::string code, std::string message, json details) {
+  return ApiError{status, std::move(code), std::move(message), std::move(details)};
+}
+
+ApiError api_error(const Error& e) {
+  switch (e.code) {
+    case ErrorCode::kInvalidArgument:
+      return api_error(400, "bad_request", e.message);
+    case ErrorCode::kNotFound:
+      return api_error(404, "not_found", e.message);
+    case ErrorCode::kAlreadyExists:
+      return api_error(409, "conflict", e.message);
+    default:
+      return api_error(500, "internal", e.message);
+  }
+}
+
+std::string Principal::name() const {
+  std::string out = store::token_kind_name(kind);
+  if (kind == store::TokenKind::kNode) out += ":" + node;
+  return out + "#" + std::to_string(token_id);
+}
+
+Result<std::unique_ptr<Controller>> Controller::open(ControllerOptions o) {
+  auto s = store::open_sqlite_store(o.data_dir + "/controller.db");
+  if (!s) return std::unexpected(s.error());
+  std::unique_ptr<Controller> c(new Controller(std::move(o), std::move(*s)));
+  if (auto st = c->load(); !st) return std::unexpected(st.error());
+  return c;
+}
+
+Controller::Controller(ControllerOptions o, std::unique_ptr<store::Store> s)
+    : o_(std::move(o)), store_(std::move(s)) {}
+
+Controller::~Controller() {
+  stop();
+  std::lock_guard lock(mu_);
+  flush_nodes();
+}
+
+Status Controller::load() {
+  auto nodes = store_->nodes();
+  if (!nodes) return std::unexpected(nodes.error());
+  for (auto& n : *nodes) {
+    Live l;
+    l.health = json::parse(n.health, nullptr, false);
+    if (l.health.is_discarded()) l.health = json::object();
+    l.row = std::move(n);
+    live_[l.row.name] = std::move(l);
+  }
+  auto rs = store_->rollouts(1);
+  if (!rs) return std::unexpected(rs.error());
+  if (!rs->empty()) {
+    rollout_ = rs->front();
+    auto st = store_->steps(rollout_->id);
+    if (!st) return std::unexpected(st.error());
+    for (auto& s : *st) steps_[s.node] = s;
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(artifacts_dir(), ec);
+  ::chmod(artifacts_dir().c_str(), 0750);
+  return {};
+}
+
+void Controller::start() {
+  loop_ = std::thread([this] {
+    std::unique_lock lock(mu_);
+    while (!stop_) {
+      cv_.wait_for(lock, o_.tick, [this] { return stop_; });
+      if (stop_) break;
+      lock.unlock();
+      reconcile();
+      lock.lock();
+    }
+  });
+}
+
+void Controller::stop() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (loop_.joinable()) loop_.join();
+}
+
+std::string Controller::artifacts_dir() const {
+  return o_.data_dir + "/artifacts";
+}
+
+ApiResult<Principal> Controller::authenticate(std::string_view header) {
+  constexpr std::string_view kBearer = "Bearer ";
+  if (header.empty()) {
+    return std::unexpected(api_error(401, "unauthenticated", "no Authorization: Bearer token"));
+  }
+  if (!header.starts_with(kBearer) || header.size() > 512) {
+    return std::unexpected(
+        api_error(401, "unauthenticated", "the Authorization header is not a Bearer token"));
+  }
+  std::string hash = digest::sha256_hex(header.substr(kBearer.size()));
+  std::lock_guard lock(mu_);
+  auto t = store_->token_by_hash(hash);
+  if (!t) return std::unexpected(api_error(t.error()));
+  if (!*t) return std::unexpected(api_error(401, "unauthenticated", "unknown token"));
+  if ((*t)->revoked_at != 0) {
+    return std::unexpected(api_error(401, "unauthenticated", "the token was revoked"));
+  }
+  return Principal{(*t)->kind, (*t)->id, (*t)->node};
+}
+
+Status Controller::add_token_for_init(store::TokenKind kind, const std::string& sha256) {
+  std::lock_guard lock(mu_);
+  auto id = store_->add_token(store::Token{0, kind, sha256, "", 0, 0});
+  if (!id) return std::unexpected(id.error());
+  return {};
+}
+
+Status Controller::record(const Principal& who, const std::string& action, const json& detail,
+                          bool forced, const std::string& outcome) {
+  auto r = store_->append_history(
+      store::HistoryEntry{0, 0, who.name(), action, detail.dump(), forced, outcome});
+  if (!r) return std::unexpected(r.error());
+  return {};
+}
+
+void Controller::record_system(const std::string& action, const json& detail,
+                               const std::string& outcome) {
+  (void)store_->append_history(
+      store::HistoryEntry{0, 0, "controller", action, detail.dump(), false, outcome});
+}
+
+bool Controller::fresh(const Live& l) const {
+  return l.seen != std::chrono::steady_clock::time_point{} &&
+         std::chrono::steady_clock::now() - l.seen < o_.node_timeout;
+}
+
+bool Controller::healthy(const Live& l, const store::Cluster& c) const {
+  if (!fresh(l)) return false;
+  if (c.state == ClusterState::kStopped) return true;
+  return l.health.value("worker_up", false);
+}
+
+// ---- desired state ---------------------------------------------------------
+
+Controller::Desired Controller::desired_for(const std::string& node, const store::Cluster& c) {
+  Desired d;
+  d.running = c.state != ClusterState::kStopped;
+  d.version = c.current_version;
+  d.config = c.current_config;
+  if (rollout_ && (rollout_active(*rollout_) || rollout_->state == "aborted")) {
+    auto it = steps_.find(node);
+    if (it != steps_.end()) {
+      bool moved = step_moved(it->second.state) && rollout_->state != "rolling_back";
+      if (rollout_->state == "aborted") moved = step_moved(it->second.state);
+      d.version = moved ? rollout_->to_version : rollout_->from_version;
+      d.config = moved ? rollout_->to_config : rollout_->from_config;
+    }
+  }
+  return d;
+}
+
+json Controller::desired_json(const Desired& d) {
+  json j = {{"running", d.running}, {"version", d.version}, {"config_revision", d.config}};
+  if (!d.version.empty()) {
+    if (auto r = store_->release(d.version); r && *r) {
+      j["artifact"] = {{"url", "/v1/releases/" + d.version + "/artifact"},
+                       {"sha256", (*r)->sha256},
+                       {"size", (*r)->size}};
+    }
+  }
+  if (d.config != 0) {
+    if (auto r = store_->config(d.config); r && *r) {
+      j["config"] = {{"url", "/v1/configs/" + std::to_string(d.config)}, {"sha256", (*r)->sha256}};
+    }
+  }
+  return j;
+}
+
+// ---- nodes -----------------------------------------------------------------
+
+ApiResult<json> Controller::enroll(const json& body, const Principal& who) {
+  if (who.kind != store::TokenKind::kEnrollment && who.kind != store::TokenKind::kAdmin) {
+    return std::unexpected(api_error(403, "forbidden", "enrolment needs an enrolment token"));
+  }
+  if (!body.is_object() || !body.contains("name") || !body["name"].is_string()) {
+    return std::unexpected(api_error(400, "bad_request", "body: 'name' (string) is required"));
+  }
+  std::string name = body["name"].get<std::string>();
+  if (!valid_name(name)) {
+    return std::unexpected(
+        api_error(400, "bad_request",
+                  "node name: 1 to 63 of [A-Za-z0-9._-], starting with a letter or digit"));
+  }
+  json labels = json::object();
+  if (body.contains("labels")) {
+    const auto& l = body["labels"];
+    if (!l.is_object() || l.size() > kMaxLabels) {
+      return std::unexpected(
+          api_error(400, "bad_request", "labels: an object of at most 32 string values"));
+    }
+    for (const auto& [k, v] : l.items()) {
+      if (!valid_name(k) || !v.is_string() || !valid_label_value(v.get<std::string>())) {
+        return std::unexpected(api_error(400, "bad_request",
+                                         "label '" + json(k).dump() +
+                                             "': keys as node names, values up to 63 printable "
+                                             "characters"));
+      }
+    }
+    labels = l;
+  }
+  std::lock_guard lock(mu_);
+  auto existing = store_->node(name);
+  if (!existing) return std::unexpected(api_error(existing.error()));
+  if (*existing) {
+    // A node that lost its token enrols again only after an admin revoked
+    // the old one: an enrolment token alone cannot take over a live node.
+    auto valid = store_->valid_node_tokens(name);
+    if (!valid) return std::unexpected(api_error(valid.error()));
+    if (*valid > 0) {
+      return std::unexpected(api_error(409, "conflict",
+                                       "node '" + name +
+                                           "' is enrolled and holds a valid token; revoke it first "
+                                           "(POST /v1/nodes/" +
+                                           name + "/revoke) to enrol it again"));
+    }
+  }
+  std::string secret = "lct_node_" + digest::random_hex(32);
+  if (!*existing) {
+    store::Node n;
+    n.name = name;
+    n.labels = labels.dump();
+    n.enrolled_at = now_ms();
+    if (auto s = store_->add_node(n); !s) return std::unexpected(api_error(s.error()));
+    Live l;
+    l.row = n;
+    live_[name] = std::move(l);
+  }
+  auto id = store_->add_token(
+      store::Token{0, store::TokenKind::kNode, digest::sha256_hex(secret), name, 0, 0});
+  if (!id) return std::unexpected(api_error(id.error()));
+  (void)record(who, "node.enroll",
+               {{"node", name}, {"labels", labels}, {"reenrolled", bool(*existing)}}, false,
+               "accepted");
+  return json{
+      {"name", name}, {"token", secret}, {"heartbeat_interval_ms", o_.heartbeat_interval.count()}};
+}
+
+ApiResult<json> Controller::heartbeat(const std::string& node, const json& body,
+                                      const Principal& who) {
+  if (who.kind != store::TokenKind::kNode || who.node != node) {
+    return std::unexpected(
+        api_error(403, "forbidden", "only node '" + node + "''s own token may heartbeat for it"));
+  }
+  if (!body.is_object())
+    return std::unexpected(api_error(400, "bad_request", "body: not an object"));
+  // Validate what the gate and the checks read; unknown fields are ignored
+  // (a newer agent may send more).
+  auto bad = [](const std::string& what) {
+    return std::unexpected(api_error(400, "bad_request", "heartbeat: " + what));
+  };
+  std::string version = body.value("version", std::string());
+  if (body.contains("version") && !body["version"].is_string()) return bad("'version' is a string");
+  if (!version.empty() && !compat::SemVer::parse(version)) return bad("'version' is not SemVer");
+  for (const char* k : {"config_revision", "generation", "chunk_format_written"}) {
+    if (body.contains(k) && (!body[k].is_number_integer() || body[k].get<std::int64_t>() < 0)) {
+      return bad(std::string("'") + k + "' is an integer >= 0");
+    }
+  }
+  for (const char* k : {"running", "worker_up"}) {
+    if (body.contains(k) && !body[k].is_boolean())
+      return bad(std::string("'") + k + "' is a boolean");
+  }
+  if (body.contains("figures")) {
+    if (!body["figures"].is_object()) return bad("'figures' is an object");
+    for (const auto& [k, v] : body["figures"].items()) {
+      if (!v.is_number_integer()) return bad("figure '" + json(k).dump() + "' is an integer");
+    }
+  }
+  if (body.contains("handover_protocol")) {
+    const auto& h = body["handover_protocol"];
+    if (!h.is_object() || !h.value("min", json()).is_number_integer() ||
+        !h.value("max", json()).is_number_integer()) {
+      return bad("'handover_protocol' is {\"min\": int, \"max\": int}");
+    }
+  }
+  for (const char* k : {"handover", "converge"}) {
+    if (body.contains(k) && !body[k].is_object())
+      return bad(std::string("'") + k + "' is an object");
+  }
+  std::int64_t config = body.value("config_revision", std::int64_t{0});
+  std::lock_guard lock(mu_);
+  auto it = live_.find(node);
+  if (it == live_.end()) return std::unexpected(api_error(404, "not_found", "node '" + node + "'"));
+  if (config != 0) {
+    // Only a revision this controller knows (the nodes table points at it).
+    auto known = store_->config(config);
+    if (!known || !*known) config = 0;
+  }
+  Live& l = it->second;
+  l.previous_health = l.health;
+  l.health = body;
+  l.seen = std::chrono::steady_clock::now();
+  l.row.version = version;
+  l.row.config_revision = config;
+  l.row.generation = body.value("generation", std::int64_t{0});
+  l.row.last_heartbeat = now_ms();
+  l.dirty = true;
+  auto c = store_->cluster();
+  if (!c) return std::unexpected(api_error(c.error()));
+  return json{{"desired", desired_json(desired_for(node, *c))},
+              {"heartbeat_interval_ms", o_.heartbeat_interval.count()}};
+}
+
+json Controller::node_json(const Live& l, const store::Cluster& c) {
+  json labels = json::parse(l.row.labels, nullptr, false);
+  json j = {{"name", l.row.name},
+            {"labels", labels.is_discarded() ? json::object() : labels},
+            {"version", l.row.version},
+            {"config_revision", l.row.config_revision},
+            {"generation", l.row.generation},
+            {"last_heartbeat", l.row.last_heartbeat},
+            {"enrolled_at", l.row.enrolled_at},
+            {"connected", fresh(l)},
+            {"healthy", healthy(l, c)},
+            {"running", l.health.value("running", false)},
+            {"worker_up", l.health.value("worker_up", false)},
+            {"figures", l.health.value("figures", json::object())},
+            {"listeners", l.health.value("listeners", json::array())},
+            {"last_handover", l.health.value("handover", json())},
+            {"converge", l.health.value("converge", json())}};
+  Desired d = desired_for(l.row.name, c);
+  j["desired"] = {{"running", d.running}, {"version", d.version}, {"config_revision", d.config}};
+  return j;
+}
+
+ApiResult<json> Controller::nodes() {
+  std::lock_guard lock(mu_);
+  auto c = store_->cluster();
+  if (!c) return std::unexpected(api_error(c.error()));
+  json out = json::array();
+  for (const auto& [name, l] : live_) out.push_back(node_json(l, *c));
+  return json{{"nodes", out}};
+}
+
+ApiResult<json> Controller::node(const std::string& name) {
+  std::lock_guard lock(mu_);
+  auto it = live_.find(name);
+  if (it == live_.end()) return std::unexpected(api_error(404, "not_found", "node '" + name + "'"));
+  auto c = store_->cluster();
+  if (!c) return std::unexpected(api_error(c.error()));
+  return node_json(it->second, *c);
+}
+
+ApiResult<json> Controller::revoke_node(const std::string& name, const Principal& who) {
+  std::lock_guard lock(mu_);
+  if (!live_.contains(name))
+    return std::unexpected(api_error(404, "not_found", "node '" + name + "'"));
+  auto n = store_->revoke_node_tokens(name);
+  if (!n) return std::unexpected(api_error(n.error()));
+  (void)record(who, "node.revoke", {{"node", name}, {"tokens", *n}}, false, "accepted");
+  return json{{"node", name}, {"revoked_tokens", *n}};
+}
+
+void Controller::flush_nodes() {
+  std::vector<store::Node> dirty;
+  for (auto& [name, l] : live_) {
+    if (!l.dirty) continue;
+    l.row.health = l.health.dump();
+    dirty.push_back(l.row);
+    l.dirty = false;
+  }
+  (void)store_->put_node_states(dirty);
+}
+
+// ---- releases and configs ---------------------------------------------------
+
+ApiResult<json> Controller::add_release(const std::string& manifest_text,
+                                        const std::string& artifact_tmp, const std::string& sha256,
+                                        std::int64_t size, const Principal& who) {
+  auto drop = [&] { ::unlink(artifact_tmp.c_str()); };
+  json mj = json::parse(manifest_text, nullptr, false);
+  if (mj.is_discarded()) {
+    drop();
+    return std::unexpected(api_error(400, "bad_request", "manifest: not JSON"));
+  }
+  auto m = release::manifest_from_json(mj);
+  if (!m) {
+    drop();
+    return std::unexpected(api_error(422, "invalid_manifest", "manifest: " + m.error().message));
+  }
+  if (!compat::SemVer::parse(m->version)) {
+    drop();
+    return std::unexpected(
+        api_error(422, "invalid_manifest", "manifest: version '" + m->version + "' is not SemVer"));
+  }
+  if (size <= 0) {
+    drop();
+    return std::unexpected(api_error(400, "bad_request", "the artifact is empty"));
+  }
+  std::lock_guard lock(mu_);
+  store::Release r{m->version, sha256, size, release::to_json(*m).dump(), 0};
+  if (auto s = store_->add_release(r); !s) {
+    drop();
+    return std::unexpected(api_error(s.error()));
+  }
+  // Content-addressed: the same bytes land on the same name.
+  std::string final_path = artifacts_dir() + "/" + sha256;
+  if (::rename(artifact_tmp.c_str(), final_path.c_str()) != 0) {
+    drop();
+    return std::unexpected(
+        api_error(500, "internal", "store artifact: " + std::string(std::strerror(errno))));
+  }
+  ::chmod(final_path.c_str(), 0640);
+  (void)record(who, "release.push", {{"version", m->version}, {"sha256", sha256}, {"size", size}},
+               false, "accepted");
+  return json{{"version", m->version}, {"sha256", sha256}, {"size", size}};
+}
+
+ApiResult<json> Controller::releases() {
+  std::lock_guard lock(mu_);
+  auto rs = store_->releases();
+  if (!rs) return std::unexpected(api_error(rs.error()));
+  json out = json::array();
+  for (const auto& r : *rs) {
+    json m = json::parse(r.manifest, nullptr, false);
+    out.push_back({{"version", r.version},
+                   {"sha256", r.sha256},
+                   {"size", r.size},
+                   {"created_at", r.created_at},
+                   {"min_upgrade_from", m.is_discarded() ? "" : m.value("min_upgrade_from", "")}});
+  }
+  return json{{"releases", out}};
+}
+
+ApiResult<json> Controller::release(const std::string& version) {
+  std::lock_guard lock(mu_);
+  auto r = store_->release(version);
+  if (!r) return std::unexpected(api_error(r.error()));
+  if (!*r) return std::unexpected(api_error(404, "not_found", "release '" + version + "'"));
+  json m = json::parse((*r)->manifest, nullptr, false);
+  return json{{"version", (*r)->version},
+              {"sha256", (*r)->sha256},
+              {"size", (*r)->size},
+              {"created_at", (*r)->created_at},
+              {"manifest", m.is_discarded() ? json() : m}};
+}
+
+ApiResult<std::string> Controller::artifact_path(const std::string& version, const Principal& who) {
+  if (who.kind == store::TokenKind::kEnrollment) {
+    return std::unexpected(
+        api_error(403, "forbidden", "an enrolment token cannot download releases"));
+  }
+  std::lock_guard lock(mu_);
+  auto r = store_->release(version);
+  if (!r) return std::unexpected(api_error(r.error()));
+  if (!*r) return std::unexpected(api_error(404, "not_found", "release '" + version + "'"));
+  return artifacts_dir() + "/" + (*r)->sha256;
+}
+
+ApiResult<std::string> Controller::validate_config_text(const std::string& text,
+                                                        const std::string& version) {
+  auto root = config::parse_string(text, "config", [](const char*) -> const char* { return ""; });
+  if (!root) return std::unexpected(api_error(422, "invalid_config", root.error().message));
+  if (version.empty()) return std::string();
+  auto r = store_->release(version);
+  if (!r || !*r) return std::string();  // no manifest to check against: the node validates
+  json m = json::parse((*r)->manifest, nullptr, false);
+  if (m.is_discarded() || !m.contains("plugin_schema")) return std::string();
+  if (auto s = compat::config_fits_schema(*root, m["plugin_schema"]); !s) {
+    return std::unexpected(api_error(422, "invalid_config",
+                                     "does not fit release " + version + ": " + s.error().message));
+  }
+  return std::string();
+}
+
+ApiResult<json> Controller::add_config(const std::string& text, const Principal& who) {
+  std::lock_guard lock(mu_);
+  // Validated against every version the cluster runs or is moving to.
+  std::set<std::string> versions;
+  auto c = store_->cluster();
+  if (!c) return std::unexpected(api_error(c.error()));
+  for (const auto& v : {c->current_version, c->target_version}) versions.insert(v);
+  for (const auto& [name, l] : live_) versions.insert(l.row.version);
+  if (versions.empty()) versions.insert("");
+  for (const auto& v : versions) {
+    if (auto ok = validate_config_text(text, v); !ok) return std::unexpected(ok.error());
+  }
+  store::ConfigRevision rev{0, text, digest::sha256_hex(text), who.name(), 0};
+  auto id = store_->add_config(rev);
+  if (!id) return std::unexpected(api_error(id.error()));
+  (void)record(who, "config.add", {{"revision", *id}, {"sha256", rev.sha256}}, false, "accepted");
+  return json{{"revision", *id}, {"sha256", rev.sha256}};
+}
+
+ApiResult<json> Controller::config(std::int64_t id, const Principal& who) {
+  if (who.kind == store::TokenKind::kEnrollment) {
+    return std::unexpected(api_error(403, "forbidden", "an enrolment token cannot read configs"));
+  }
+  std::lock_guard lock(mu_);
+  auto r = store_->config(id);
+  if (!r) return std::unexpected(api_error(r.error()));
+  if (!*r)
+    return std::unexpected(api_error(404, "not_found", "config revision " + std::to_string(id)));
+  return json{{"revision", (*r)->id},
+              {"sha256", (*r)->sha256},
+              {"author", (*r)->author},
+              {"created_at", (*r)->created_at},
+              {"text", (*r)->text}};
+}
+
+ApiResult<json> Controller::configs() {
+  std::lock_guard lock(mu_);
+  auto rs = store_->configs(100);
+  if (!rs) return std::unexpected(api_error(rs.error()));
+  json out = json::array();
+  for (const auto& r : *rs) {
+    out.push_back({{"revision", r.id},
+                   {"sha256", r.sha256},
+                   {"author", r.author},
+                   {"created_at", r.created_at}});
+  }
+  return json{{"configs", out}};
+}
+
+// ---- status and history -----------------------------------------------------
+
+ApiResult<json> Controller::status() {
+  std::lock_guard lock(mu_);
+  auto c = store_->cluster();
+  if (!c) return std::unexpected(api_error(c.error()));
+  json j = {{"cluster", cluster_json(*c)}};
+  int total = 0, healthy_n = 0, connected = 0;
+  for (const auto& [name, l] : live_) {
+    ++total;
+    healthy_n += healthy(l, *c);
+    connected += fresh(l);
+  }
+  j["nodes"] = {{"total", total}, {"connected", connected}, {"healthy", healthy_n}};
+  if (rollout_) {
+    json r = rollout_json(*rollout_);
+    json steps = json::array();
+    for (const auto& [n, s] : steps_) steps.push_back(step_json(s));
+    std::sort(steps.begin(), steps.end(), [](const json& a, const json& b) {
+      return std::pair(a["batch"].get<int>(), a["node"].get<std::string>()) <
+             std::pair(b["batch"].get<int>(), b["node"].get<std::string>());
+    });
+    r["steps"] = steps;
+    j["rollout"] = r;
+  }
+  return j;
+}
+
+ApiResult<json> Controller::history(std::size_t limit) {
+  std::lock_guard lock(mu_);
+  auto h = store_->history(limit);
+  if (!h) return std::unexpected(api_error(h.error()));
+  json out = json::array();
+  for (const auto& e : *h) {
+    json d = json::parse(e.detail, nullptr, false);
+    out.push_back({{"id", e.id},
+                   {"at", e.at},
+                   {"actor", e.actor},
+                   {"action", e.action},
+                   {"detail", d.is_discarded() ? json(e.detail) : d},
+                   {"forced", e.forced},
+                   {"outcome", e.outcome}});
+  }
+  return json{{"history", out}};
+}
+
+ApiResult<json> Controller::rollouts(std::size_t limit) {
+  std::lock_guard lock(mu_);
+  auto rs = store_->rollouts(limit);
+  if (!rs) return std::unexpected(api_error(rs.error()));
+  json out = json::array();
+  for (const auto& r : *rs) out.push_back(rollout_json(r));
+  return json{{"rollouts", out}};
+}
+
+ApiResult<json> Controller::rollout(std::int64_t id) {
+  std::lock_guard lock(mu_);
+  auto r = store_->rollout(id);
+  if (!r) return std::unexpected(api_error(r.error()));
+  if (!*r) return std::unexpected(api_error(404, "not_found", "rollout " + std::to_string(id)));
+  auto steps = store_->steps(id);
+  if (!steps) return std::unexpected(api_error(steps.error()));
+  json j = rollout_json(**r);
+  json s = json::array();
+  for (const auto& st : *steps) s.push_back(step_json(st));
+  j["steps"] = s;
+  return j;
+}
+
+// ---- upgrade: checks and the plan ---------------------------------------------
+
+ApiResult<json> Controller::plan(const store::Cluster& c, const json& body,
+                                 const std::string& version, std::int64_t config, bool& ok) {
+  compat::CheckInput in;
+  in.current_version = c.current_version;
+  in.target_version = version.empty() ? c.current_version : version;
+  in.force = body.value("force", false);
+  in.allow_downgrade = body.value("allow_downgrade", false);
+  for (const auto& n : body.value("ignore_checks", json::array())) {
+    if (!n.is_string()) {
+      return std::unexpected(api_error(400, "bad_request", "ignore_checks: a list of check names"));
+    }
+    in.ignore.insert(n.get<std::string>());
+  }
+  if (!version.empty()) {
+    auto r = store_->release(version);
+    if (!r) return std::unexpected(api_error(r.error()));
+    if (*r) {
+      json mj = json::parse((*r)->manifest, nullptr, false);
+      if (auto m = release::manifest_from_json(mj); m) in.target = *m;
+      auto h = digest::sha256_file(artifacts_dir() + "/" + (*r)->sha256);
+      in.artifact_verified = h && *h == (*r)->sha256;
+    }
+  }
+  for (const auto& [name, l] : live_) {
+    compat::NodeFacts f;
+    f.name = name;
+    f.version = l.row.version;
+    f.chunk_format_written = l.health.value("chunk_format_written", 0);
+    auto hp = l.health.value("handover_protocol", json::object());
+    f.handover_protocol = {hp.value("min", 0), hp.value("max", 0)};
+    f.healthy = healthy(l, c);
+    in.nodes.push_back(f);
+  }
+  in.rollout_in_flight = rollout_ && rollout_active(*rollout_);
+  // The config the cluster will run, against the version it will run.
+  std::int64_t cfg = config ? config : c.current_config;
+  if (cfg != 0) {
+    auto text = store_->config(cfg);
+    if (!text) return std::unexpected(api_error(text.error()));
+    if (!*text) {
+      return std::unexpected(api_error(404, "not_found", "config revision " + std::to_string(cfg)));
+    }
+    if (auto v = validate_config_text((*text)->text, in.target_version); !v) {
+      in.config_error = v.error().message;
+    }
+  }
+  auto results = compat::run_checks(in);
+  if (!results) return std::unexpected(api_error(results.error()));
+  if (version.empty()) {
+    // A config change only: the version checks have nothing to judge.
+    for (auto& r : *results) {
+      if (r.name != compat::kConfigSchema && r.name != compat::kNodesHealthy &&
+          r.name != compat::kNoRolloutInFlight && r.outcome != compat::Outcome::kSkipped) {
+        r = {r.name, compat::Outcome::kSkipped, "skipped: the version does not change"};
+      }
+    }
+  }
+  ok = compat::all_passed(*results);
+  json checks = json::array();
+  for (const auto& r : *results) {
+    checks.push_back({{"name", r.name},
+                      {"outcome", r.outcome == compat::Outcome::kPassed   ? "passed"
+                                  : r.outcome == compat::Outcome::kFailed ? "failed"
+                                                                          : "skipped"},
+                      {"detail", r.detail}});
+  }
+  auto strategy = rollout::parse_strategy(body.value("strategy", json()));
+  if (!strategy) return std::unexpected(api_error(strategy.error()));
+  std::vector<rollout::NodeRef> refs;
+  for (const auto& [name, l] : live_) {
+    rollout::NodeRef ref{name, {}};
+    json labels = json::parse(l.row.labels, nullptr, false);
+    if (labels.is_object()) {
+      for (const auto& [k, v] : labels.items()) {
+        if (v.is_string()) ref.labels[k] = v.get<std::string>();
+      }
+    }
+    refs.push_back(ref);
+  }
+  json batches = json::array();
+  if (!refs.empty()) {
+    auto b = rollout::plan_batches(refs, *strategy);
+    if (!b) return std::unexpected(api_error(b.error()));
+    batches = *b;
+  }
+  json changes = json::array();
+  for (const auto& [name, l] : live_) {
+    changes.push_back({{"node", name},
+                       {"from_version", l.row.version},
+                       {"to_version", version.empty() ? l.row.version : version},
+                       {"from_config", l.row.config_revision},
+                       {"to_config", config ? config : l.row.config_revision}});
+  }
+  json diff = json::array();
+  if (config != 0 && config != c.current_config) {
+    std::string before, after;
+    if (auto r = store_->config(c.current_config); r && *r) before = (*r)->text;
+    if (auto r = store_->config(config); r && *r) after = (*r)->text;
+    diff = config_diff(before, after);
+  }
+  json p = {{"cluster_revision", c.revision},
+            {"version", version},
+            {"config", config},
+            {"checks", checks},
+            {"strategy", rollout::to_json(*strategy)},
+            {"batches", batches},
+            {"nodes", changes},
+            {"config_diff", diff},
+            {"forced", in.force}};
+  p["plan_token"] = digest::sha256_hex(p.dump()).substr(0, 32);
+  return p;
+}
+
+ApiResult<json> Controller::upgrade(const json& body, const Principal& who) {
+  if (!body.is_object())
+    return std::unexpected(api_error(400, "bad_request", "body: not an object"));
+  static const std::set<std::string> known = {"version",         "config",        "force",
+                                              "allow_downgrade", "ignore_checks", "dry_run",
+                                              "plan_token",      "strategy"};
+  for (const auto& [k, v] : body.items()) {
+    if (!known.contains(k)) {
+      return std::unexpected(api_error(400, "bad_request", "upgrade: unknown field '" + k + "'"));
+    }
+  }
+  std::string version;
+  if (body.contains("version")) {
+    if (!body["version"].is_string() ||
+        !compat::SemVer::parse(body["version"].get<std::string>())) {
+      return std::unexpected(api_error(400, "bad_request", "upgrade: 'version' must be SemVer"));
+    }
+    version = body["version"].get<std::string>();
+  }
+  std::int64_t config = 0;
+  if (body.contains("config")) {
+    if (!body["config"].is_number_integer() || body["config"].get<std::int64_t>() <= 0) {
+      return std::unexpected(
+          api_error(400, "bad_request", "upgrade: 'config' is a revision number"));
+    }
+    config = body["config"].get<std::int64_t>();
+  }
+  for (const char* k : {"force", "allow_downgrade", "dry_run"}) {
+    if (body.contains(k) && !body[k].is_boolean()) {
+      return std::unexpected(
+          api_error(400, "bad_request", std::string("upgrade: '") + k + "' is a boolean"));
+    }
+  }
+  if (version.empty() && config == 0) {
+    return std::unexpected(
+        api_error(400, "bad_request", "upgrade: give a version, a config or both"));
+  }
+  bool force = body.value("force", false);
+  bool dry = body.value("dry_run", false);
+  std::lock_guard lock(mu_);
+  auto c = store_->cluster();
+  if (!c) return std::unexpected(api_error(c.error()));
+  auto next = lifecycle::apply(*c, Command::kUpgrade, {version, config});
+  if (!next) {
+    auto e = api_error(next.error());
+    e.details = {{"state", store::cluster_state_name(c->state)}};
+    return std::unexpected(e);
+  }
+  bool ok = false;
+  auto p = plan(*c, body, version, config, ok);
+  if (!p) return p;
+  if (dry) return json{{"dry_run", true}, {"plan", *p}};
+  json detail = {{"version", version}, {"config", config}, {"checks", (*p)["checks"]}};
+  if (body.contains("plan_token")) {
+    if (!body["plan_token"].is_string() ||
+        body["plan_token"].get<std::string>() != (*p)["plan_token"]) {
+      (void)record(who, "upgrade", detail, force, "refused: stale plan token");
+      return std::unexpected(api_error(
+          409, "stale_plan", "the cluster changed since that plan was made: run the dry run again",
+          {{"plan", *p}}));
+    }
+  }
+  if (!ok) {
+    std::string failed;
+    for (const auto& ch : (*p)["checks"]) {
+      if (ch["outcome"] == "failed") {
+        failed += (failed.empty() ? "" : "; ") + ch["name"].get<std::string>() + ": " +
+                  ch["detail"].get<std::string>();
+      }
+    }
+    (void)record(who, "upgrade", detail, force, "refused: checks failed");
+    return std::unexpected(
+        api_error(422, "checks_failed", "compatibility checks failed: " + failed, {{"plan", *p}}));
+  }
+  // Same version again without force is caught by semver_policy; a forced
+  // re-run to the very version the cluster runs still rolls every node.
+  next->target_strategy = (*p)["strategy"].dump();
+  next->target_forced = force;
+  if (version.empty() && config == c->current_config && !force) {
+    return std::unexpected(
+        api_error(409, "conflict", "the cluster already runs config " + std::to_string(config)));
+  }
+  auto rev = store_->put_cluster(*next);
+  if (!rev) return std::unexpected(api_error(rev.error()));
+  (void)record(who, "upgrade", detail, force, "accepted: target recorded; resume carries it out");
+  auto after = store_->cluster();
+  return json{{"plan", *p}, {"cluster", after ? cluster_json(*after) : json()}};
+}
+
+// ---- commands -----------------------------------------------------------------
+
+ApiResult<std::int64_t> Controller::begin_rollout(const store::Cluster& c,
+                                                  const rollout::Strategy& s, bool forced,
+                                                  const Principal& who) {
+  store::Rollout r;
+  r.state = "running";
+  r.from_version = c.current_version;
+  r.to_version = c.target_version.empty() ? c.current_version : c.target_version;
+  r.from_config = c.current_config;
+  r.to_config = c.target_config ? c.target_config : c.current_config;
+  r.strategy = rollout::to_json(s).dump();
+  r.forced = forced;
+  std::vector<rollout::NodeRef> refs;
+  for (const auto& [name, l] : live_) {
+    rollout::NodeRef ref{name, {}};
+    json labels = json::parse(l.row.labels, nullptr, false);
+    if (labels.is_object()) {
+      for (const auto& [k, v] : labels.items()) {
+        if (v.is_string()) ref.labels[k] = v.get<std::string>();
+      }
+    }
+    refs.push_back(ref);
+  }
+  std::vector<store::RolloutStep> steps;
+  if (!refs.empty()) {
+    auto batches = rollout::plan_batches(refs, s);
+    if (!batches) return std::unexpected(api_error(batches.error()));
+    for (std::size_t b = 0; b < batches->size(); ++b) {
+      for (const auto& n : (*batches)[b]) {
+        steps.push_back({0, n, static_cast<int>(b), "pending", "{}", 0});
+      }
+    }
+  }
+  auto id = store_->add_rollout(r, steps);
+  if (!id) return std::unexpected(api_error(id.error()));
+  r.id = *id;
+  r.created_at = r.updated_at = now_ms();
+  rollout_ = r;
+  steps_.clear();
+  for (auto& st : steps) {
+    st.rollout_id = *id;
+    steps_[st.node] = st;
+  }
+  (void)record(who, "rollout.start",
+               {{"rollout", *id},
+                {"from_version", r.from_version},
+                {"to_version", r.to_version},
+                {"from_config", r.from_config},
+                {"to_config", r.to_config},
+                {"nodes", steps.size()}},
+               forced, "started");
+  return *id;
+}
+
+ApiResult<json> Controller::command(Command cmd, const json& body, const Principal& who) {
+  if (!body.is_object() && !body.is_null()) {
+    return std::unexpected(api_error(400, "bad_request", "body: not an object"));
+  }
+  std::optional<rollout::Strategy> strategy;
+  if (body.is_object() && body.contains("strategy")) {
+    auto s = rollout::parse_strategy(body["strategy"]);
+    if (!s) return std::unexpected(api_error(s.error()));
+    strategy = *s;
+  }
+  std::lock_guard lock(mu_);
+  auto c = store_->cluster();
+  if (!c) return std::unexpected(api_error(c.error()));
+  const char* name = lifecycle::command_name(cmd);
+  auto next = lifecycle::apply(*c, cmd);
+  if (!next) {
+    (void)record(who, name, body.is_object() ? body : json::object(), false,
+                 "refused: " + next.error().message);
+    auto e = api_error(next.error());
+    json legal = json::array();
+    for (auto l : lifecycle::legal_commands(*c)) legal.push_back(lifecycle::command_name(l));
+    e.details = {{"state", store::cluster_state_name(c->state)}, {"legal_commands", legal}};
+    return std::unexpected(e);
+  }
+  bool forced = false;
+  std::optional<std::int64_t> started;
+  if (next->state == ClusterState::kUpgrading && c->state == ClusterState::kRunning) {
+    // resume (online path) or rollback from running: a new rollout.
+    if (!strategy) {
+      auto stored =
+          json::parse(cmd == Command::kResume ? c->target_strategy : "{}", nullptr, false);
+      auto s = rollout::parse_strategy(stored.is_discarded() || stored.empty() ? json() : stored);
+      if (!s) return std::unexpected(api_error(s.error()));
+      strategy = *s;
+    }
+    forced = cmd == Command::kResume && c->target_forced;
+    auto id = begin_rollout(*next, *strategy, forced, who);
+    if (!id) return std::unexpected(id.error());
+    started = *id;
+  } else if (rollout_ && rollout_active(*rollout_)) {
+    if (cmd == Command::kPause) rollout_->state = "paused";
+    if (cmd == Command::kResume) rollout_->state = "running";
+    if (cmd == Command::kAbort) {
+      rollout_->state = "aborted";
+      rollout_->reason = "aborted by " + who.name() + "; nodes stay where they are";
+    }
+    if (cmd == Command::kRollback) {
+      rollout_->state = "rolling_back";
+      rollout_->reason = "rolled back by " + who.name();
+      for (auto& [n, st] : steps_) {
+        if (st.state != "pending") {
+          st.state = "reverting";
+          (void)store_->put_step(st);
+        }
+      }
+    }
+    (void)store_->put_rollout(*rollout_);
+  }
+  if (cmd == Command::kResume && c->state == ClusterState::kStopped) {
+    next->target_strategy = "{}";
+    next->target_forced = false;
+  }
+  auto rev = store_->put_cluster(*next);
+  if (!rev) return std::unexpected(api_error(rev.error()));
+  json detail = body.is_object() ? body : json::object();
+  if (started) detail["rollout"] = *started;
+  (void)record(who, name, detail, forced, "accepted");
+  auto after = store_->cluster();
+  json out = {{"cluster", after ? cluster_json(*after) : json()}};
+  if (started) out["rollout"] = *started;
+  cv_.notify_all();
+  return out;
+}
+
+// ---- the reconcile loop ---------------------------------------------------------
+
+void Controller::reconcile() {
+  std::lock_guard lock(mu_);
+  flush_nodes();
+  if (!rollout_ || !rollout_active(*rollout_)) return;
+  auto c = store_->cluster();
+  if (!c) return;
+  advance(*rollout_, *c);
+}
+
+void Controller::judge(store::RolloutStep& st, const store::Rollout& r, const rollout::Gate& g,
+                       std::int64_t now) {
+  json rep = json::parse(st.report, nullptr, false);
+  if (!rep.is_object()) rep = json::object();
+  auto it = live_.find(st.node);
+  auto fail = [&](const std::string& gate, const std::string& why) {
+    st.state = "failed";
+    rep["gate"] = gate;
+    rep["reason"] = "node " + st.node + ": " + why;
+    if (it != live_.end()) rep["figures"] = it->second.health.value("figures", json::object());
+  };
+  if (it == live_.end()) {
+    fail("node", "no longer enrolled");
+  } else {
+    const Live& l = it->second;
+    const json& h = l.health;
+    std::int64_t started = rep.value("started_at", now);
+    bool at_target =
+        l.row.version == r.to_version && (r.to_config == 0 || l.row.config_revision == r.to_config);
+    if (st.state == "moving") {
+      const json conv = h.value("converge", json::object());
+      if (at_target && fresh(l) && h.value("worker_up", false)) {
+        st.state = "settling";
+        rep["healthy_since"] = now;
+        rep["settle_events_in"] = figure(h, "events_in");
+        rep["handover"] = h.value("handover", json());
+      } else if (conv.value("state", "") == "failed" && conv.value("version", "") == r.to_version &&
+                 conv.value("config_revision", std::int64_t{0}) == r.to_config) {
+        rep["handover"] = h.value("handover", json());
+        fail("handover", "could not move to " + r.to_version + ": " + conv.value("error", "?"));
+      } else if (now - started > g.healthy_deadline.count()) {
+        fail("healthy_deadline", "not running " + r.to_version + " within " +
+                                     std::to_string(g.healthy_deadline.count()) + " ms");
+      }
+    } else if (st.state == "settling") {
+      const json& base = rep["baseline"];
+      std::int64_t drops = figure(h, "drops") - base.value("drops", std::int64_t{0});
+      std::int64_t perr = figure(h, "parse_errors") - base.value("parse_errors", std::int64_t{0});
+      std::int64_t growth =
+          figure(h, "buffer_queue_bytes") - base.value("buffer_queue_bytes", std::int64_t{0});
+      if (!fresh(l)) {
+        fail("heartbeat", "no heartbeat for " + std::to_string(o_.node_timeout.count()) + " ms");
+      } else if (!h.value("worker_up", false)) {
+        fail("worker_up", "its worker is down");
+      } else if (!at_target) {
+        fail("version", "left " + r.to_version + " (runs " + l.row.version + ")");
+      } else if (drops > g.max_new_drops) {
+        fail("drops", std::to_string(drops) + " new drops (at most " +
+                          std::to_string(g.max_new_drops) + ")");
+      } else if (perr > g.max_new_parse_errors) {
+        fail("parse_errors", std::to_string(perr) + " new parse errors (at most " +
+                                 std::to_string(g.max_new_parse_errors) + ")");
+      } else if (growth > g.max_backlog_growth_bytes) {
+        fail("backlog", "buffer backlog grew by " + std::to_string(growth) + " bytes (at most " +
+                            std::to_string(g.max_backlog_growth_bytes) + ")");
+      } else if (now - rep.value("healthy_since", now) >= g.min_healthy_time.count()) {
+        if (base.value("flowing", false) &&
+            figure(h, "events_in") <= rep.value("settle_events_in", std::int64_t{0})) {
+          fail("ingest", "ingest stopped: events_in did not grow during min_healthy_time");
+        } else {
+          st.state = "done";
+          rep["figures"] = h.value("figures", json::object());
+          rep["handover"] = h.value("handover", json());
+        }
+      }
+    }
+  }
+  st.report = rep.dump();
+  (void)store_->put_step(st);
+}
+
+void Controller::finish_rollout(store::Rollout& r, const std::string& state,
+                                const std::string& reason) {
+  r.state = state;
+  if (!reason.empty()) r.reason = reason;
+  (void)store_->put_rollout(r);
+  json steps = json::array();
+  for (const auto& [n, s] : steps_) steps.push_back(step_json(s));
+  record_system("rollout." + state, {{"rollout", r.id}, {"reason", r.reason}, {"steps", steps}},
+                state);
+}
+
+void Controller::advance(store::Rollout& r, const store::Cluster& c) {
+  auto strategy = rollout::parse_strategy(json::parse(r.strategy, nullptr, false));
+  rollout::Strategy s = strategy ? *strategy : rollout::Strategy{};
+  std::int64_t now = now_ms();
+  if (r.state == "rolling_back") {
+    bool waiting = false;
+    for (auto& [n, st] : steps_) {
+      if (st.state != "reverting") continue;
+      auto it = live_.find(n);
+      bool back =
+          it != live_.end() && it->second.row.version == r.from_version &&
+          (r.from_config == 0 || it->second.row.config_revision == r.from_config) &&
+          (c.state == ClusterState::kStopped || it->second.health.value("worker_up", false));
+      if (back) {
+        st.state = "reverted";
+        (void)store_->put_step(st);
+      } else {
+        waiting = true;
+      }
+    }
+    if (waiting) return;
+    finish_rollout(r, "rolled_back", "");
+    if (auto next = lifecycle::apply(c, lifecycle::Event::kRollbackDone))
+      (void)store_->put_cluster(*next);
+    return;
+  }
+  // running or paused: judge the steps in flight.
+  int failed = 0;
+  std::string first_failure;
+  for (auto& [n, st] : steps_) {
+    if (st.state == "moving" || st.state == "settling") judge(st, r, s.gate, now);
+    if (st.state == "failed") {
+      ++failed;
+      if (first_failure.empty()) {
+        json rep = json::parse(st.report, nullptr, false);
+        first_failure = rep.is_object() ? rep.value("reason", "") : "";
+        if (rep.is_object() && rep.contains("gate")) {
+          first_failure += " (gate " + rep["gate"].get<std::string>() + ", batch " +
+                           std::to_string(st.batch) + ")";
+        }
+      }
+    }
+  }
+  if (failed > s.max_failed) {
+    for (auto& [n, st] : steps_) {
+      if (st.state != "pending") {
+        st.state = "reverting";
+        (void)store_->put_step(st);
+      }
+    }
+    r.state = "rolling_back";
+    r.reason = first_failure;
+    (void)store_->put_rollout(r);
+    record_system("rollout.gate_failed", {{"rollout", r.id}, {"reason", first_failure}},
+                  "rolling back");
+    if (auto next = lifecycle::apply(c, lifecycle::Event::kGateFailed))
+      (void)store_->put_cluster(*next);
+    return;
+  }
+  int batch = -1;
+  for (const auto& [n, st] : steps_) {
+    if (st.state != "done" && st.state != "failed" && (batch < 0 || st.batch < batch))
+      batch = st.batch;
+  }
+  if (batch < 0) {
+    if (r.state != "running") return;  // paused: finish when resumed
+    finish_rollout(r, "succeeded", "");
+    if (auto next = lifecycle::apply(c, lifecycle::Event::kRolloutDone))
+      (void)store_->put_cluster(*next);
+    return;
+  }
+  if (r.state != "running") return;
+  for (auto& [n, st] : steps_) {
+    if (st.batch != batch || st.state != "pending") continue;
+    auto it = live_.find(n);
+    json base = json::object();
+    if (it != live_.end()) {
+      const json& h = it->second.health;
+      for (const char* k : {"drops", "parse_errors", "events_in", "buffer_queue_bytes"}) {
+        base[k] = figure(h, k);
+      }
+      base["flowing"] = figure(h, "events_in") > figure(it->second.previous_health, "events_in");
+      base["version"] = it->second.row.version;
+      base["config_revision"] = it->second.row.config_revision;
+    }
+    st.state = "moving";
+    st.report = json{{"started_at", now}, {"baseline", base}}.dump();
+    (void)store_->put_step(st);
+  }
+}
+
+}  // namespace logctl::controller

@@ -1,0 +1,153 @@
+// The controller's brain (docs/architecture.md, "Control plane"): every API
+// operation, the nodes' live state, and the reconcile loop that carries
+// rollouts out. Level-triggered: a node's heartbeat reports what it runs and
+// is answered with what it should run (desired_for); a rollout only changes
+// which nodes should run what, batch by batch, and judges each batch by what
+// the nodes then report (the gate). Everything a restart must not forget is
+// in the store; heartbeat figures are soft state, written back in batches.
+//
+// Thread safety: every public function may be called from any thread (the
+// HTTP server's pool); one mutex serialises them with the reconcile loop.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "controller/lifecycle/lifecycle.h"
+#include "controller/rollout/plan.h"
+#include "controller/store/store.h"
+
+namespace logctl::controller {
+
+using nlohmann::json;
+
+// An API error: the HTTP status, a stable code and a human message
+// (docs/api.md lists the codes).
+struct ApiError {
+  int status = 500;
+  std::string code;
+  std::string message;
+  json details = json::object();
+};
+template <typename T>
+using ApiResult = std::expected<T, ApiError>;
+ApiError api_error(int status, std::string code, std::string message,
+                   json details = json::object());
+// From a store / domain error: kInvalidArgument 400, kNotFound 404,
+// kAlreadyExists 409, the rest 500.
+ApiError api_error(const Error& e);
+
+// Who is calling (from the bearer token).
+struct Principal {
+  store::TokenKind kind = store::TokenKind::kNode;
+  std::int64_t token_id = 0;
+  std::string node;          // kNode
+  std::string name() const;  // "admin#1", "node:web-1#7": for the history
+};
+
+struct ControllerOptions {
+  std::string data_dir;
+  std::chrono::milliseconds heartbeat_interval{1000};
+  std::chrono::milliseconds tick{200};
+  // A node not heard from for this long is unhealthy.
+  std::chrono::milliseconds node_timeout{10000};
+};
+
+class Controller {
+ public:
+  static Result<std::unique_ptr<Controller>> open(ControllerOptions o);
+  ~Controller();
+  void start();  // the reconcile loop
+  void stop();
+
+  ApiResult<Principal> authenticate(std::string_view authorization_header);
+  // `init` only: stores the hash of an admin or enrolment token.
+  Status add_token_for_init(store::TokenKind kind, const std::string& sha256);
+
+  // Operator commands (admin): start, shutdown, resume, rollback, pause, abort.
+  ApiResult<json> command(lifecycle::Command cmd, const json& body, const Principal& who);
+  // upgrade: checks, then records the target (or, dry_run, only the plan).
+  ApiResult<json> upgrade(const json& body, const Principal& who);
+  ApiResult<json> status();
+  ApiResult<json> history(std::size_t limit);
+  ApiResult<json> rollouts(std::size_t limit);
+  ApiResult<json> rollout(std::int64_t id);
+
+  // Releases: the artifact is already at `artifact_tmp` (in data_dir/artifacts)
+  // with the SHA-256 computed while it arrived.
+  ApiResult<json> add_release(const std::string& manifest_text, const std::string& artifact_tmp,
+                              const std::string& sha256, std::int64_t size, const Principal& who);
+  ApiResult<json> releases();
+  ApiResult<json> release(const std::string& version);
+  // The artifact's path (for streaming), after checking the caller may read it.
+  ApiResult<std::string> artifact_path(const std::string& version, const Principal& who);
+  std::string artifacts_dir() const;
+
+  ApiResult<json> add_config(const std::string& text, const Principal& who);
+  ApiResult<json> config(std::int64_t id, const Principal& who);
+  ApiResult<json> configs();
+
+  ApiResult<json> enroll(const json& body, const Principal& who);
+  ApiResult<json> heartbeat(const std::string& node, const json& body, const Principal& who);
+  ApiResult<json> nodes();
+  ApiResult<json> node(const std::string& name);
+  ApiResult<json> revoke_node(const std::string& name, const Principal& who);
+
+  // One pass of the reconcile loop (tests drive it directly too).
+  void reconcile();
+
+ private:
+  struct Live {
+    store::Node row;
+    json health = json::object();  // as last reported
+    json previous_health = json::object();
+    std::chrono::steady_clock::time_point seen{};
+    bool dirty = false;
+  };
+  struct Desired {
+    bool running = false;
+    std::string version;
+    std::int64_t config = 0;
+  };
+
+  Controller(ControllerOptions o, std::unique_ptr<store::Store> s);
+  Status load();
+  Desired desired_for(const std::string& node, const store::Cluster& c);
+  json desired_json(const Desired& d);
+  bool fresh(const Live& l) const;
+  bool healthy(const Live& l, const store::Cluster& c) const;
+  ApiResult<json> plan(const store::Cluster& c, const json& body, const std::string& version,
+                       std::int64_t config, bool& ok);
+  ApiResult<std::int64_t> begin_rollout(const store::Cluster& c, const rollout::Strategy& s,
+                                        bool forced, const Principal& who);
+  void advance(store::Rollout& r, const store::Cluster& c);
+  void judge(store::RolloutStep& st, const store::Rollout& r, const rollout::Gate& g,
+             std::int64_t now);
+  void finish_rollout(store::Rollout& r, const std::string& state, const std::string& reason);
+  Status record(const Principal& who, const std::string& action, const json& detail, bool forced,
+                const std::string& outcome);
+  void record_system(const std::string& action, const json& detail, const std::string& outcome);
+  void flush_nodes();
+  json node_json(const Live& l, const store::Cluster& c);
+  ApiResult<std::string> validate_config_text(const std::string& text, const std::string& version);
+
+  ControllerOptions o_;
+  std::unique_ptr<store::Store> store_;
+  std::mutex mu_;
+  std::map<std::string, Live> live_;
+  // The newest rollout and its steps, cached (the store has them too).
+  std::optional<store::Rollout> rollout_;
+  std::map<std::string, store::RolloutStep> steps_;
+  std::thread loop_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+};
+
+}  // namespace logctl::controller
