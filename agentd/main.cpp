@@ -53,6 +53,8 @@ struct Flags {
   // self-upgrade
   int inherit_state = -1;
   std::vector<std::string> args;
+  // controller link
+  std::string controller, controller_ca, enroll_token_file, node_name, labels;
 };
 
 void raise_fd_limit() {
@@ -95,6 +97,27 @@ int run_supervisor(const Flags& f, const std::string& self) {
   o.version = AGENTD_BUILD_VERSION;
   o.self_binary = self;
   o.args = f.args;
+  if (!f.controller.empty()) {
+    o.link.url = f.controller;
+    o.link.ca_file = absolute(f.controller_ca);
+    o.link.enroll_token_file = absolute(f.enroll_token_file);
+    o.link.node_name = f.node_name;
+    if (o.link.node_name.empty()) {
+      char host[256] = {};
+      ::gethostname(host, sizeof host - 1);
+      o.link.node_name = host;
+    }
+    auto labels = parse_labels(f.labels);
+    if (!labels) {
+      std::cerr << "agentd: " << labels.error().message << "\n";
+      return 2;
+    }
+    o.link.labels = *labels;
+    if (!f.controller.starts_with("https://") && !f.controller.starts_with("http://")) {
+      std::cerr << "agentd: --controller wants https://HOST:PORT\n";
+      return 2;
+    }
+  }
   if (f.inherit_state >= 0) {
     // Exec'd by a supervisor upgrading itself: everything else is in the state.
     o.inherit_fd = f.inherit_state;
@@ -187,6 +210,13 @@ int main(int argc, char** argv) {
                  "Handover: how long a new worker must stay up after ready before it takes over")
       ->capture_default_str();
   app.add_option("--inherit-state", f.inherit_state)->group("");  // self-upgrade (internal)
+  app.add_option("--controller", f.controller,
+                 "logctl-controller to enrol with and heartbeat (https://HOST:PORT)");
+  app.add_option("--controller-ca", f.controller_ca, "The controller's CA certificate (pinned)");
+  app.add_option("--enroll-token-file", f.enroll_token_file,
+                 "Enrolment token (read once; the node token is kept in ROOT_DIR/node.token)");
+  app.add_option("--node-name", f.node_name, "This node's name (default: the host name)");
+  app.add_option("--labels", f.labels, "Node labels: k=v,k2=v2");
   auto* schema = app.add_subcommand("schema", "Print the plugin parameter schema as JSON");
   auto* version = app.add_subcommand("version", "Print the version");
   auto* manifest = app.add_subcommand(

@@ -173,6 +173,7 @@ int serve(const std::string& dir, const std::string& listen, bool insecure, int 
 
 int main(int argc, char** argv) {
   ::umask(077);  // the database holds token hashes; nothing here is for others
+  ::signal(SIGPIPE, SIG_IGN);
   CLI::App app{"logctl-controller: the fleet's control plane"};
   app.require_subcommand(1);
   std::string dir;

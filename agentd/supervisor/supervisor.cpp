@@ -16,6 +16,7 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 
+#include "agentd/app/manifest.h"
 #include "agentd/core/log.h"
 #include "agentd/platform/fd_passing.h"
 #include "agentd/platform/fs.h"
@@ -553,15 +554,100 @@ void Supervisor::answer(int client) {
     }
     r->spec.binary = *trusted;  // the resolved path is what runs, now and at restarts
   }
+  auto report = queue_and_wait(r->spec);
+  if (!report) return reply(R"({"ok":false,"error":"agentd is stopping"})");
+  reply(report->json());
+}
+
+std::optional<HandoverReport> Supervisor::queue_and_wait(const GenerationSpec& spec) {
+  auto r = std::make_shared<Request>();
+  r->spec = spec;
   std::unique_lock lock(mu_);
-  if (stopping_) return reply(R"({"ok":false,"error":"agentd is stopping"})");
+  if (stopping_) return std::nullopt;
   queue_.push_back(r);
   std::uint64_t one = 1;
   (void)!::write(wake_, &one, sizeof one);
   done_cv_.wait(lock, [&] { return r->report.has_value(); });
-  std::string body = r->report->json();
-  lock.unlock();
-  reply(body);
+  return r->report;
+}
+
+// What the node reports to the controller: what it runs and the figures a
+// rollout's health gate reads (summed over the worker's metric families).
+nlohmann::json Supervisor::actual_state() {
+  std::string metrics = worker_metrics();
+  auto sum = [&](std::string_view family) {
+    double total = 0;
+    std::size_t pos = 0;
+    while ((pos = metrics.find(family, pos)) != std::string::npos) {
+      bool line_start = pos == 0 || metrics[pos - 1] == '\n';
+      std::size_t after = pos + family.size();
+      pos = after;
+      if (!line_start || after >= metrics.size() ||
+          (metrics[after] != '{' && metrics[after] != ' ')) {
+        continue;
+      }
+      auto sp = metrics.find(' ', metrics[after] == '{' ? metrics.find('}', after) : after);
+      if (sp == std::string::npos) break;
+      total += std::strtod(metrics.c_str() + sp + 1, nullptr);
+    }
+    return static_cast<std::int64_t>(total);
+  };
+  nlohmann::json figures = {
+      {"events_in", sum("agentd_input_records_total")},
+      {"events_out", sum("agentd_output_write_records_total")},
+      {"drops", sum("agentd_input_dropped_records_total") +
+                    sum("agentd_buffer_dropped_records_total") +
+                    sum("agentd_output_dropped_records_total")},
+      {"parse_errors", sum("agentd_input_parse_errors_total")},
+      {"retries", sum("agentd_output_retries_total")},
+      {"buffer_queue_bytes", sum("agentd_buffer_total_bytes")},
+      {"worker_restarts", static_cast<std::int64_t>(c_worker_restarts_.load())}};
+  auto manifest = build_manifest(o_.version);
+  nlohmann::json listeners = nlohmann::json::array();
+  for (const auto& [key, fd] : sockets_.listeners()) listeners.push_back(key);
+  std::lock_guard lock(mu_);
+  std::string version = ControllerLink::version_of(o_.root_dir, spec_.binary);
+  nlohmann::json j = {
+      {"version", version.empty() ? o_.version : version},
+      {"config_revision", ControllerLink::config_of(o_.root_dir, spec_.config)},
+      {"generation", generation_},
+      {"running", worker_pid_ > 0},
+      {"worker_up", worker_pid_ > 0 && g_worker_up_.load() == 1 && worker_answering_.load()},
+      {"state", state_},
+      {"chunk_format_written", manifest.chunk_format_write},
+      {"handover_protocol",
+       {{"min", manifest.handover_protocol.min}, {"max", manifest.handover_protocol.max}}},
+      {"figures", figures},
+      {"listeners", listeners}};
+  if (last_) j["handover"] = nlohmann::json::parse(last_->json());
+  return j;
+}
+
+void Supervisor::start_link() {
+  if (o_.link.url.empty()) return;
+  o_.link.root_dir = o_.root_dir;
+  ControllerLink::Hooks h;
+  h.actual = [this] { return actual_state(); };
+  h.handover = [this](const std::string& binary, const std::string& config) {
+    GenerationSpec spec{binary, config};
+    auto trusted = fs::check_trusted_executable(binary);
+    if (!trusted) {
+      return nlohmann::json{
+          {"ok", false}, {"result", "rejected"}, {"reason", trusted.error().message}};
+    }
+    spec.binary = *trusted;
+    auto report = queue_and_wait(spec);
+    if (!report)
+      return nlohmann::json{
+          {"ok", false}, {"result", "rejected"}, {"reason", "agentd is stopping"}};
+    return nlohmann::json::parse(report->json());
+  };
+  h.current_spec = [this] {
+    std::lock_guard lock(mu_);
+    return std::pair{spec_.binary, spec_.config};
+  };
+  link_ = std::make_unique<ControllerLink>(o_.link, std::move(h));
+  link_->start();
 }
 
 void Supervisor::serve_control() {
@@ -973,6 +1059,7 @@ int Supervisor::run() {
   }
   control_thread_ = std::thread([this] { serve_control(); });
   watch_thread_ = std::thread([this] { watch_worker(); });
+  start_link();
   admin_.set_ready(true);
   sd_notify("READY=1\nMAINPID=" + std::to_string(::getpid()));
   log::info("agentd " + o_.version + " ready: generation " + std::to_string(current_.generation) +
@@ -1051,6 +1138,7 @@ int Supervisor::run() {
     queue_.clear();
     done_cv_.notify_all();
   }
+  if (link_) link_->stop();
   if (current_.pid > 0) {
     ::kill(current_.pid, SIGTERM);
     int status =

@@ -36,6 +36,7 @@
 #include "agentd/core/metrics.h"
 #include "agentd/platform/fs.h"
 #include "agentd/supervisor/channel.h"
+#include "agentd/supervisor/controller_link.h"
 #include "agentd/supervisor/socket_manager.h"
 
 namespace logctl::agentd {
@@ -60,6 +61,7 @@ struct SupervisorOptions {
   std::chrono::milliseconds ready_timeout{30000};  // prepare and start of a worker
   std::chrono::milliseconds step_timeout{30000};   // every other handover step
   std::chrono::milliseconds settle{500};           // new must stay alive this long after ready
+  LinkOptions link;                                // url "" = no controller
 };
 
 // One handover's outcome, as reported to the trigger and in /status.
@@ -124,6 +126,11 @@ class Supervisor {
   void on_worker_exit();
   void ingest_leftovers();
   void serve_control();
+  // Queues a handover to `spec` and waits for its report (control socket and
+  // controller link); nullopt when agentd is stopping.
+  std::optional<HandoverReport> queue_and_wait(const GenerationSpec& spec);
+  nlohmann::json actual_state();
+  void start_link();
   void answer(int client);
   void set_status(const std::string& state);
   std::string status_json();
@@ -164,6 +171,7 @@ class Supervisor {
   std::condition_variable watch_cv_;
   bool watch_stop_ = false;
   std::atomic<bool> worker_answering_{true};
+  std::unique_ptr<ControllerLink> link_;
 
   std::mutex mu_;  // guards everything below
   std::condition_variable done_cv_;

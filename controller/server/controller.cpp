@@ -897,6 +897,17 @@ ApiResult<json> Controller::upgrade(const json& body, const Principal& who) {
   std::lock_guard lock(mu_);
   auto c = store_->cluster();
   if (!c) return std::unexpected(api_error(c.error()));
+  if (c->current_version.empty()) {
+    // A new cluster adopts the version its nodes run, when they agree.
+    std::set<std::string> running;
+    for (const auto& [name, l] : live_) running.insert(l.row.version);
+    if (running.size() == 1 && !running.begin()->empty()) {
+      c->current_version = *running.begin();
+      auto rev = store_->put_cluster(*c);
+      if (!rev) return std::unexpected(api_error(rev.error()));
+      c->revision = *rev;
+    }
+  }
   auto next = lifecycle::apply(*c, Command::kUpgrade, {version, config});
   if (!next) {
     auto e = api_error(next.error());

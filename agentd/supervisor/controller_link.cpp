@@ -1,0 +1,382 @@
+#include "agentd/supervisor/controller_link.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <httplib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "agentd/core/log.h"
+#include "agentd/platform/fs.h"
+#include "logctl/schema/digest.h"
+
+namespace logctl::agentd {
+namespace {
+
+using nlohmann::json;
+using std::chrono::milliseconds;
+
+bool valid_version_dir(std::string_view v) {
+  return !v.empty() && v.size() <= 64 && v[0] != '.' &&
+         std::all_of(v.begin(), v.end(), [](char ch) {
+           return std::isalnum(static_cast<unsigned char>(ch)) || ch == '.' || ch == '-' ||
+                  ch == '+';
+         });
+}
+
+std::unique_ptr<httplib::Client> client(const LinkOptions& o) {
+  auto c = std::make_unique<httplib::Client>(o.url);
+  if (!o.ca_file.empty()) c->set_ca_cert_path(o.ca_file.c_str());
+  c->enable_server_certificate_verification(true);
+  c->set_keep_alive(true);
+  c->set_connection_timeout(3, 0);
+  c->set_read_timeout(10, 0);
+  c->set_write_timeout(10, 0);
+  return c;
+}
+
+std::string describe(const httplib::Result& r) {
+  if (!r) return "cannot reach the controller (" + httplib::to_string(r.error()) + ")";
+  json j = json::parse(r->body, nullptr, false);
+  std::string msg = j.is_object() && j.contains("error") ? j["error"].value("message", "") : "";
+  return "HTTP " + std::to_string(r->status) + (msg.empty() ? "" : ": " + msg);
+}
+
+}  // namespace
+
+Result<std::map<std::string, std::string>> parse_labels(const std::string& text) {
+  std::map<std::string, std::string> out;
+  std::size_t start = 0;
+  while (start < text.size()) {
+    auto comma = text.find(',', start);
+    if (comma == std::string::npos) comma = text.size();
+    std::string pair = text.substr(start, comma - start);
+    auto eq = pair.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return make_error(ErrorCode::kInvalidArgument, "--labels: '" + pair + "' is not key=value");
+    }
+    out[pair.substr(0, eq)] = pair.substr(eq + 1);
+    start = comma + 1;
+  }
+  return out;
+}
+
+ControllerLink::ControllerLink(LinkOptions o, Hooks h) : o_(std::move(o)), h_(std::move(h)) {}
+
+ControllerLink::~ControllerLink() {
+  stop();
+}
+
+void ControllerLink::start() {
+  thread_ = std::thread([this] { loop(); });
+}
+
+void ControllerLink::stop() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+std::string ControllerLink::version_of(const std::string& root, const std::string& binary) {
+  std::string prefix = root + "/versions/";
+  if (!binary.starts_with(prefix) || !binary.ends_with("/agentd")) return "";
+  std::string v = binary.substr(prefix.size(), binary.size() - prefix.size() - 7);
+  return valid_version_dir(v) ? v : "";
+}
+
+std::int64_t ControllerLink::config_of(const std::string& root, const std::string& config) {
+  std::string prefix = root + "/configs/";
+  if (!config.starts_with(prefix) || !config.ends_with(".conf")) return 0;
+  std::string n = config.substr(prefix.size(), config.size() - prefix.size() - 5);
+  if (n.empty() || n.size() > 18 || !std::all_of(n.begin(), n.end(), ::isdigit)) return 0;
+  return std::stoll(n);
+}
+
+Result<std::string> ControllerLink::token() {
+  std::string path = o_.root_dir + "/node.token";
+  if (auto f = fs::File::open(path, O_RDONLY); f) {
+    auto text = fs::read_all(f->fd(), path);
+    if (!text) return std::unexpected(text.error());
+    std::string t = *text;
+    while (!t.empty() && (t.back() == '\n' || t.back() == '\r')) t.pop_back();
+    if (!t.empty()) return t;
+  }
+  // Enrol with the enrolment token.
+  auto ef = fs::File::open(o_.enroll_token_file, O_RDONLY);
+  if (!ef) return std::unexpected(ef.error());
+  auto et = fs::read_all(ef->fd(), o_.enroll_token_file);
+  if (!et) return std::unexpected(et.error());
+  std::string enroll = *et;
+  while (!enroll.empty() && (enroll.back() == '\n' || enroll.back() == '\r')) enroll.pop_back();
+  auto c = client(o_);
+  json body = {{"name", o_.node_name}, {"labels", o_.labels}};
+  auto r = c->Post("/v1/nodes/enroll", {{"Authorization", "Bearer " + enroll}}, body.dump(),
+                   "application/json");
+  if (!r || r->status != 201) return make_error(ErrorCode::kUnavailable, "enrol: " + describe(r));
+  json j = json::parse(r->body, nullptr, false);
+  if (!j.is_object() || !j.contains("token") || !j["token"].is_string()) {
+    return make_error(ErrorCode::kUnavailable, "enrol: the answer has no token");
+  }
+  std::string t = j["token"];
+  if (auto s = fs::write_file_atomic(path, t + "\n", fs::Sync::kYes, 0600); !s) {
+    return std::unexpected(s.error());
+  }
+  log::info("enrolled with " + o_.url + " as node '" + o_.node_name + "'");
+  return t;
+}
+
+Result<json> ControllerLink::heartbeat(const std::string& tok) {
+  json body = h_.actual();
+  {
+    std::lock_guard lock(mu_);
+    body["converge"] = converge_;
+  }
+  auto c = client(o_);
+  auto r = c->Post("/v1/nodes/" + o_.node_name + "/heartbeat", {{"Authorization", "Bearer " + tok}},
+                   body.dump(), "application/json");
+  if (!r || r->status != 200) {
+    return make_error(r && r->status == 401 ? ErrorCode::kInvalidArgument : ErrorCode::kUnavailable,
+                      "heartbeat: " + describe(r));
+  }
+  json j = json::parse(r->body, nullptr, false);
+  if (!j.is_object() || !j.contains("desired") || !j["desired"].is_object()) {
+    return make_error(ErrorCode::kUnavailable, "heartbeat: the answer has no desired state");
+  }
+  return j;
+}
+
+Result<std::string> ControllerLink::install_version(const std::string& tok, const json& d) {
+  std::string v = d.value("version", "");
+  if (!valid_version_dir(v))
+    return make_error(ErrorCode::kInvalidArgument, "bad version '" + v + "'");
+  std::string dir = o_.root_dir + "/versions";
+  std::string target = dir + "/" + v + "/agentd";
+  if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
+    return make_error(ErrorCode::kIo, "mkdir " + dir + ": " + std::strerror(errno));
+  }
+  if (!d.contains("artifact") || !d["artifact"].is_object()) {
+    return make_error(ErrorCode::kNotFound, "the controller has no artifact for " + v);
+  }
+  const json& a = d["artifact"];
+  std::string sha = a.value("sha256", "");
+  if (::access(target.c_str(), X_OK) == 0) {
+    auto have = digest::sha256_file(target);
+    if (have && *have == sha) return target;  // kept from before: no download
+  }
+  std::string tmp = dir + "/.download-" + digest::random_hex(8);
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0700);
+  if (fd < 0) return make_error(ErrorCode::kIo, "create " + tmp + ": " + std::strerror(errno));
+  digest::Sha256 h;
+  std::int64_t size = 0, limit = a.value("size", std::int64_t{0});
+  bool write_ok = true;
+  auto c = client(o_);
+  c->set_read_timeout(60, 0);
+  auto r = c->Get(a.value("url", ""), {{"Authorization", "Bearer " + tok}},
+                  [&](const char* data, size_t len) {
+                    size += static_cast<std::int64_t>(len);
+                    if (size > limit) return false;
+                    h.update(std::string_view(data, len));
+                    write_ok = write_ok && ::write(fd, data, len) == static_cast<ssize_t>(len);
+                    return write_ok;
+                  });
+  bool synced = ::fsync(fd) == 0;
+  ::close(fd);
+  auto fail = [&](const std::string& why) {
+    ::unlink(tmp.c_str());
+    return make_error(ErrorCode::kUnavailable, "download " + v + ": " + why);
+  };
+  if (!r || r->status != 200) return fail(describe(r));
+  if (!write_ok || !synced) return fail("cannot write " + tmp);
+  if (size != limit)
+    return fail("got " + std::to_string(size) + " of " + std::to_string(limit) + " bytes");
+  std::string got = h.hex();
+  if (got != sha) return fail("SHA-256 " + got + " does not match the release's " + sha);
+  std::string vdir = dir + "/" + v;
+  if (::mkdir(vdir.c_str(), 0755) != 0 && errno != EEXIST) return fail("mkdir " + vdir);
+  ::chmod(tmp.c_str(), 0755);
+  if (::rename(tmp.c_str(), target.c_str()) != 0) return fail("rename to " + target);
+  log::info("installed " + v + " as " + target + " (SHA-256 verified)");
+  return target;
+}
+
+Result<std::string> ControllerLink::install_config(const std::string& tok, const json& d) {
+  std::int64_t rev = d.value("config_revision", std::int64_t{0});
+  std::string dir = o_.root_dir + "/configs";
+  std::string target = dir + "/" + std::to_string(rev) + ".conf";
+  if (auto s = fs::ensure_private_dir(dir, 0750); !s) return std::unexpected(s.error());
+  std::string sha = d.contains("config") ? d["config"].value("sha256", "") : "";
+  if (auto f = fs::File::open(target, O_RDONLY); f) {
+    auto text = fs::read_all(f->fd(), target);
+    if (text && digest::sha256_hex(*text) == sha) return target;
+  }
+  auto c = client(o_);
+  auto r = c->Get("/v1/configs/" + std::to_string(rev), {{"Authorization", "Bearer " + tok}});
+  if (!r || r->status != 200) {
+    return make_error(ErrorCode::kUnavailable,
+                      "config " + std::to_string(rev) + ": " + describe(r));
+  }
+  json j = json::parse(r->body, nullptr, false);
+  if (!j.is_object() || !j.contains("text") || !j["text"].is_string()) {
+    return make_error(ErrorCode::kUnavailable, "config " + std::to_string(rev) + ": bad answer");
+  }
+  std::string text = j["text"];
+  if (digest::sha256_hex(text) != sha) {
+    return make_error(ErrorCode::kCorrupt,
+                      "config " + std::to_string(rev) + ": SHA-256 does not match the revision");
+  }
+  if (auto s = fs::write_file_atomic(target, text, fs::Sync::kYes, 0640); !s) {
+    return std::unexpected(s.error());
+  }
+  return target;
+}
+
+void ControllerLink::prune_versions(const std::string& keep_a, const std::string& keep_b) {
+  std::string dir = o_.root_dir + "/versions";
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return;
+  std::vector<std::pair<std::int64_t, std::string>> found;
+  while (auto* e = ::readdir(d)) {
+    std::string name = e->d_name;
+    if (!valid_version_dir(name) || name == keep_a || name == keep_b) continue;
+    struct stat st {};
+    if (::fstatat(dirfd(d), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode)) {
+      found.emplace_back(st.st_mtime, name);
+    }
+  }
+  ::closedir(d);
+  std::sort(found.rbegin(), found.rend());  // newest first
+  for (std::size_t i = static_cast<std::size_t>(std::max(0, o_.keep_versions - 2));
+       i < found.size(); ++i) {
+    std::string vdir = dir + "/" + found[i].second;
+    ::unlink((vdir + "/agentd").c_str());
+    ::rmdir(vdir.c_str());
+  }
+}
+
+void ControllerLink::converge(const std::string& tok, const json& d) {
+  auto [binary, config] = h_.current_spec();
+  std::string want_v = d.value("version", "");
+  std::int64_t want_c = d.value("config_revision", std::int64_t{0});
+  json actual = h_.actual();
+  std::string have_v = actual.value("version", "");
+  std::int64_t have_c = actual.value("config_revision", std::int64_t{0});
+  bool move_v = !want_v.empty() && want_v != have_v;
+  bool move_c = want_c != 0 && want_c != have_c;
+  if (!move_v && !move_c) return;
+  std::string key = want_v + "|" + std::to_string(want_c);
+  {
+    std::lock_guard lock(mu_);
+    if (key == failed_key_ &&
+        std::chrono::steady_clock::now() - failed_at_ < std::chrono::minutes(1)) {
+      return;  // failed a moment ago: wait for the controller to change its mind
+    }
+    converge_ = {{"version", want_v}, {"config_revision", want_c}, {"state", "working"}};
+  }
+  auto failed = [&](const std::string& why, const json& report) {
+    log::warn("controller: cannot converge to " + (want_v.empty() ? have_v : want_v) +
+              " / config " + std::to_string(want_c) + ": " + why);
+    std::lock_guard lock(mu_);
+    failed_key_ = key;
+    failed_at_ = std::chrono::steady_clock::now();
+    converge_ = {{"version", want_v},
+                 {"config_revision", want_c},
+                 {"state", "failed"},
+                 {"error", why},
+                 {"handover", report}};
+  };
+  if (move_v) {
+    auto b = install_version(tok, d);
+    if (!b) return failed(b.error().message, json());
+    binary = *b;
+  }
+  if (move_c) {
+    auto c = install_config(tok, d);
+    if (!c) return failed(c.error().message, json());
+    config = *c;
+  }
+  log::info("controller: staged handover to " + binary + " with " + config);
+  json report = h_.handover(binary, config);
+  if (!report.value("ok", false)) {
+    return failed("handover " + report.value("result", std::string("failed")) + ": " +
+                      report.value("reason", std::string("?")),
+                  report);
+  }
+  std::lock_guard lock(mu_);
+  failed_key_.clear();
+  converge_ = {
+      {"version", want_v}, {"config_revision", want_c}, {"state", "ok"}, {"handover", report}};
+  prune_versions(want_v, have_v);
+}
+
+// The binary the node was started with becomes an installed version too, so
+// a rollback to it needs no download (and no release record).
+void ControllerLink::keep_running_binary() {
+  auto [binary, config] = h_.current_spec();
+  if (!version_of(o_.root_dir, binary).empty()) return;
+  std::string v = h_.actual().value("version", "");
+  if (!valid_version_dir(v)) return;
+  std::string dir = o_.root_dir + "/versions", vdir = dir + "/" + v, target = vdir + "/agentd";
+  if (::access(target.c_str(), X_OK) == 0) return;
+  ::mkdir(dir.c_str(), 0755);
+  ::mkdir(vdir.c_str(), 0755);
+  auto src = fs::File::open(binary, O_RDONLY, 0, fs::Follow::kYes);
+  if (!src) return;
+  auto bytes = fs::read_all(src->fd(), binary);
+  if (!bytes) return;
+  if (auto s = fs::write_file_atomic(target, *bytes, fs::Sync::kYes, 0755); !s) {
+    log::warn("controller: cannot keep " + binary + " as version " + v + ": " + s.error().message);
+  }
+}
+
+void ControllerLink::loop() {
+  keep_running_binary();
+  std::mt19937 rng(std::random_device{}());
+  milliseconds backoff{0};
+  std::string tok;
+  for (;;) {
+    milliseconds wait = o_.interval;
+    if (tok.empty()) {
+      auto t = token();
+      if (t) {
+        tok = *t;
+      } else {
+        log::warn("controller: " + t.error().message);
+      }
+    }
+    if (!tok.empty()) {
+      auto r = heartbeat(tok);
+      if (r) {
+        backoff = milliseconds(0);
+        auto iv = r->value("heartbeat_interval_ms", std::int64_t{0});
+        if (iv >= 100 && iv <= 600000) o_.interval = milliseconds(iv);
+        wait = o_.interval;
+        converge(tok, (*r)["desired"]);
+      } else {
+        log::warn("controller: " + r.error().message + " (the node keeps serving)");
+      }
+      if (!r) {
+        backoff = std::min(milliseconds(30000), std::max(o_.interval, backoff * 2));
+        wait = backoff;
+      }
+    } else {
+      backoff = std::min(milliseconds(30000), std::max(o_.interval, backoff * 2));
+      wait = backoff;
+    }
+    // +-10 % jitter: a fleet restarted together does not heartbeat in step.
+    std::uniform_int_distribution<std::int64_t> jitter(-wait.count() / 10, wait.count() / 10);
+    wait += milliseconds(jitter(rng));
+    std::unique_lock lock(mu_);
+    if (cv_.wait_for(lock, wait, [this] { return stop_; })) return;
+  }
+}
+
+}  // namespace logctl::agentd

@@ -1,0 +1,92 @@
+// The node's link to logctl-controller (docs/architecture.md, "Control
+// plane"): a thread of the supervisor that enrols once (the node token is kept
+// in ROOT/node.token, 0600), then heartbeats the node's actual state and
+// converges to the desired state in the answer, through the supervisor's own
+// handover queue:
+//
+//   new version V:  download the artifact over the pinned TLS connection,
+//                   verify its SHA-256, install it as ROOT/versions/V/agentd
+//                   (keeping the newest few, so a rollback needs no download)
+//   new config N:   fetch it, verify its SHA-256, write ROOT/configs/N.conf
+//   then:           one staged handover to {binary, config}; its report goes
+//                   into the next heartbeat ("converge")
+//
+// A controller that is down or unreachable changes nothing on the node: the
+// current generation keeps serving; the link retries with backoff (capped,
+// with jitter). A desired state that failed is not retried until it changes
+// or a minute has passed.
+// Thread safety: one thread; the callbacks are the supervisor's thread-safe
+// entry points.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "logctl/schema/result.h"
+
+namespace logctl::agentd {
+
+struct LinkOptions {
+  std::string url;  // https://HOST:PORT ("" = no controller)
+  std::string ca_file;
+  std::string enroll_token_file;
+  std::string node_name;
+  std::map<std::string, std::string> labels;
+  std::string root_dir;
+  std::chrono::milliseconds interval{1000};  // until the controller says otherwise
+  int keep_versions = 3;
+};
+
+// Parses "k=v,k2=v2"; kInvalidArgument names the bad pair.
+Result<std::map<std::string, std::string>> parse_labels(const std::string& text);
+
+class ControllerLink {
+ public:
+  struct Hooks {
+    // The node's actual state (version, config_revision, generation, figures...).
+    std::function<nlohmann::json()> actual;
+    // Queues a staged handover and waits for its report (JSON).
+    std::function<nlohmann::json(const std::string& binary, const std::string& config)> handover;
+    // The spec the current generation runs.
+    std::function<std::pair<std::string, std::string>()> current_spec;
+  };
+  ControllerLink(LinkOptions o, Hooks h);
+  ~ControllerLink();
+  void start();
+  void stop();
+
+  // Version and config revision a spec stands for (ROOT/versions/V/agentd,
+  // ROOT/configs/N.conf); "" / 0 when it is not one the link installed.
+  static std::string version_of(const std::string& root, const std::string& binary);
+  static std::int64_t config_of(const std::string& root, const std::string& config);
+
+ private:
+  void loop();
+  Result<std::string> token();
+  Result<nlohmann::json> heartbeat(const std::string& token);
+  void converge(const std::string& token, const nlohmann::json& desired);
+  Result<std::string> install_version(const std::string& token, const nlohmann::json& desired);
+  Result<std::string> install_config(const std::string& token, const nlohmann::json& desired);
+  void keep_running_binary();
+  void prune_versions(const std::string& keep_a, const std::string& keep_b);
+
+  LinkOptions o_;
+  Hooks h_;
+  std::thread thread_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  nlohmann::json converge_ = nlohmann::json::object();  // reported in heartbeats
+  std::string failed_key_;                              // desired state that failed
+  std::chrono::steady_clock::time_point failed_at_{};
+};
+
+}  // namespace logctl::agentd

@@ -1,0 +1,433 @@
+// logctl-controller with real processes: the HTTPS API on loopback (tokens,
+// bad requests, conflicts), and real agentd nodes that enrol, heartbeat and
+// converge: an online upgrade under load with every numbered event counted,
+// a release whose worker never becomes ready rolled back by itself, and a
+// controller killed mid-rollout that finishes it after a restart.
+#include <httplib.h>
+#include <signal.h>
+
+#include <atomic>
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "support/harness.h"
+
+using namespace logctl;
+using namespace logctl::test;
+using nlohmann::json;
+
+namespace {
+
+std::string controller_bin() {
+  return std::string(AGENTD_BIN).substr(0, std::string(AGENTD_BIN).rfind('/')) +
+         "/logctl-controller";
+}
+
+std::string trim(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
+  return s;
+}
+
+// A controller: `init` once, then `serve` (restartable) on a fixed port.
+class Controller {
+ public:
+  explicit Controller(const TempDir& dir) : dir_(dir / "ctl"), log_(dir / "ctl.log") {
+    REQUIRE(sh(controller_bin() + " init --data-dir " + dir_ + " > " + dir / "init.log" +
+               " 2>&1") == 0);
+    port_ = free_port();
+    start();
+  }
+  ~Controller() { stop(); }
+  void start() {
+    proc_ = std::make_unique<Process>(
+        std::vector<std::string>{controller_bin(), "serve", "--data-dir", dir_, "--listen",
+                                 "127.0.0.1:" + std::to_string(port_)},
+        log_);
+    REQUIRE(wait_until([&] { return get("/v1/version").first == 200; }));
+  }
+  void stop() {
+    if (proc_ && proc_->running()) {
+      proc_->signal(SIGTERM);
+      if (proc_->wait(20s) < 0) proc_->signal(SIGKILL);
+    }
+  }
+  void kill9() {
+    proc_->signal(SIGKILL);
+    proc_->wait(10s);
+  }
+  std::string url() const { return "https://127.0.0.1:" + std::to_string(port_); }
+  std::string ca() const { return dir_ + "/tls/ca.pem"; }
+  std::string admin_token() const { return trim(read_file(dir_ + "/admin.token")); }
+  std::string enroll_file() const { return dir_ + "/enroll.token"; }
+  std::string log() const { return proc_->log(); }
+
+  std::unique_ptr<httplib::Client> client() const {
+    auto c = std::make_unique<httplib::Client>(url());
+    c->set_ca_cert_path(ca().c_str());
+    c->enable_server_certificate_verification(true);
+    c->set_read_timeout(30, 0);
+    return c;
+  }
+  std::pair<int, json> get(const std::string& path, std::string token = "") const {
+    if (token.empty()) token = admin_token();
+    auto r = client()->Get(path, {{"Authorization", "Bearer " + token}});
+    if (!r) return {0, json()};
+    return {r->status, json::parse(r->body, nullptr, false)};
+  }
+  std::pair<int, json> post(const std::string& path, const std::string& body,
+                            std::string token = "") const {
+    if (token.empty()) token = admin_token();
+    auto r = client()->Post(path, {{"Authorization", "Bearer " + token}}, body, "application/json");
+    if (!r) return {0, json()};
+    return {r->status, json::parse(r->body, nullptr, false)};
+  }
+  // Uploads a binary with its manifest (what `logctl release push` does).
+  std::pair<int, json> push(const std::string& binary) const {
+    std::string manifest_path = dir_ + "/../manifest.json";
+    REQUIRE(sh(binary + " manifest > " + manifest_path) == 0);
+    httplib::MultipartFormDataItems items = {
+        {"manifest", read_file(manifest_path), "manifest.json", "application/json"},
+        {"artifact", read_file(binary), "agentd", "application/octet-stream"}};
+    auto r = client()->Post("/v1/releases", {{"Authorization", "Bearer " + admin_token()}}, items);
+    if (!r) return {0, json()};
+    return {r->status, json::parse(r->body, nullptr, false)};
+  }
+  json cluster() const { return get("/v1/cluster").second; }
+  // Raw bytes over TLS (openssl s_client): for requests no client library sends.
+  std::string raw(const std::string& request) const {
+    std::string req_file = dir_ + "/../raw-request", out_file = dir_ + "/../raw-response";
+    write_file(req_file, request);
+    sh("timeout 30 openssl s_client -quiet -ign_eof -connect 127.0.0.1:" + std::to_string(port_) +
+       " -CAfile " + ca() + " < " + req_file + " > " + out_file + " 2>/dev/null");
+    return read_file(out_file);
+  }
+
+ private:
+  std::string dir_, log_;
+  int port_ = 0;
+  std::unique_ptr<Process> proc_;
+};
+
+// A TCP source of numbered lines into JSON files under DIR/out-NAME/.
+std::string node_config(const TempDir& dir, const std::string& name, int port) {
+  return tcp_lines_source(port) + R"(
+<match **>
+  @type file
+  path )" +
+         dir / ("out-" + name) + R"(/events
+  <format>
+    @type json
+  </format>
+  <buffer>
+    flush_mode interval
+    flush_interval 0.1s
+  </buffer>
+</match>
+)";
+}
+
+struct Node {
+  std::string name;
+  int port;
+  std::unique_ptr<Agent> agent;
+};
+
+std::vector<Node> start_nodes(const TempDir& dir, const Controller& c, int n) {
+  std::vector<Node> nodes;
+  for (int i = 1; i <= n; ++i) {
+    Node node{"node-" + std::to_string(i), free_port(), nullptr};
+    node.agent = std::make_unique<Agent>(
+        node_config(dir, node.name, node.port), dir, node.name,
+        std::vector<std::string>{"--controller", c.url(), "--controller-ca", c.ca(),
+                                 "--enroll-token-file", c.enroll_file(), "--node-name", node.name,
+                                 "--labels", "rack=r" + std::to_string(i), "--ready-timeout-ms",
+                                 "3000", "--settle-ms", "200"});
+    REQUIRE(node.agent->ready());
+    nodes.push_back(std::move(node));
+  }
+  REQUIRE(wait_until([&] {
+    auto [st, j] = c.get("/v1/cluster");
+    return st == 200 && j["nodes"]["connected"] == n;
+  }));
+  return nodes;
+}
+
+// Sends numbered lines to every node, round robin, until stopped; one
+// connection per node, reconnecting never (a reset would be a failure).
+class Traffic {
+ public:
+  explicit Traffic(const std::vector<Node>& nodes) {
+    for (const auto& n : nodes) ports_.push_back(n.port);
+    thread_ = std::thread([this] { run(); });
+  }
+  ~Traffic() { stop(); }
+  long stop() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+    return sent_;
+  }
+  bool ok() const { return ok_; }
+  long sent() const { return sent_; }
+
+ private:
+  void run() {
+    std::vector<std::unique_ptr<TcpSender>> s;
+    for (int p : ports_) s.push_back(std::make_unique<TcpSender>(p));
+    auto deadline = std::chrono::steady_clock::now() + 240s;
+    while (!stop_ && std::chrono::steady_clock::now() < deadline && sent_ < 2'000'000) {
+      std::string batch;
+      auto& to = *s[static_cast<std::size_t>(sent_ / 100) % s.size()];
+      for (int i = 0; i < 100; ++i) batch += "seq=" + std::to_string(++sent_) + " x\n";
+      if (!to.send(batch)) {
+        ok_ = false;
+        break;
+      }
+      std::this_thread::sleep_for(2ms);  // pacing (~50k events/s), not a wait
+    }
+    for (auto& c : s) ok_ = c->finish() && ok_;
+  }
+  std::vector<int> ports_;
+  std::thread thread_;
+  std::atomic<bool> stop_{false}, ok_{true};
+  std::atomic<long> sent_{0};
+};
+
+void expect_all_delivered(const TempDir& dir, const std::vector<Node>& nodes, long sent) {
+  std::vector<std::string> files;
+  auto collect = [&] {
+    files.clear();
+    for (const auto& n : nodes) {
+      for (const auto& f : files_under(dir / ("out-" + n.name))) files.push_back(f);
+    }
+    return count_numbers(files);
+  };
+  bool all =
+      wait_until([&] { return collect().distinct() == static_cast<std::size_t>(sent); }, 60s);
+  auto count = collect();
+  INFO("sent " << sent << ", distinct " << count.distinct());
+  CHECK(all);
+  CHECK(count.missing_in(1, sent) == 0);
+  CHECK(count.duplicates() == 0);
+}
+
+std::string node_version(const Controller& c, const std::string& node) {
+  auto [st, j] = c.get("/v1/nodes/" + node);
+  return st == 200 ? j.value("version", "") : "";
+}
+
+}  // namespace
+
+TEST_CASE(
+    "controller: the API over HTTPS refuses bad tokens and bad requests and names conflicts") {
+  TempDir dir;
+  Controller c(dir);
+  SECTION("tokens") {
+    CHECK(c.get("/v1/cluster", "lct_admin_wrong").first == 401);
+    auto r = c.client()->Get("/v1/cluster");
+    REQUIRE(r);
+    CHECK(r->status == 401);
+    CHECK(json::parse(r->body)["error"]["code"] == "unauthenticated");
+    std::string enroll = trim(read_file(c.enroll_file()));
+    CHECK(c.get("/v1/cluster", enroll).first == 403);  // enrolment token: no admin
+    auto [st, node] = c.post("/v1/nodes/enroll", R"({"name":"n1"})", enroll);
+    REQUIRE(st == 201);
+    std::string tok = node["token"];
+    CHECK(c.post("/v1/nodes/n1/heartbeat", R"({"version":"0.1.0"})", tok).first == 200);
+    CHECK(c.post("/v1/nodes/n2/heartbeat", R"({"version":"0.1.0"})", tok).first == 403);
+    CHECK(c.get("/v1/cluster", tok).first == 403);
+    // A second enrolment of a live name is refused; after revocation it works.
+    CHECK(c.post("/v1/nodes/enroll", R"({"name":"n1"})", enroll).first == 409);
+    CHECK(c.post("/v1/nodes/n1/revoke", "").first == 200);
+    auto [st2, j2] = c.post("/v1/nodes/n1/heartbeat", R"({"version":"0.1.0"})", tok);
+    CHECK(st2 == 401);
+    CHECK(j2["error"]["message"] == "the token was revoked");
+    CHECK(c.post("/v1/nodes/enroll", R"({"name":"n1"})", enroll).first == 201);
+    // Tokens are stored hashed: the secret is nowhere in the database.
+    CHECK(read_file(dir / "ctl/controller.db").find(tok) == std::string::npos);
+    CHECK(read_file(dir / "ctl/controller.db").find(c.admin_token()) == std::string::npos);
+  }
+  SECTION("hostile and malformed requests") {
+    std::string enroll = trim(read_file(c.enroll_file()));
+    for (const char* name :
+         {"n1'; DROP TABLE nodes;--", "../../etc/passwd", "", ".", "a/b", "x\nInjected: yes"}) {
+      auto [st, j] = c.post("/v1/nodes/enroll", json{{"name", name}}.dump(), enroll);
+      CHECK(st == 400);
+      CHECK(j["error"]["code"] == "bad_request");
+    }
+    // A hostile label value is stored as a value.
+    auto [st, j] = c.post("/v1/nodes/enroll",
+                          R"({"name":"n9","labels":{"zone":"a');DELETE_FROM_nodes;--"}})", enroll);
+    CHECK(st == 201);
+    CHECK(c.get("/v1/nodes/n9").second["labels"]["zone"] == "a');DELETE_FROM_nodes;--");
+    CHECK(c.post("/v1/cluster/upgrade", "{not json").first == 400);
+    CHECK(c.post("/v1/cluster/upgrade", R"({"version":"1.0.0","bogus":1})").first == 400);
+    CHECK(c.post("/v1/cluster/upgrade", R"({"version":"../../x"})").first == 400);
+    CHECK(c.get("/v1/releases/..%2F..%2Fetc").first == 404);
+    CHECK(c.get("/v1/nowhere").first == 404);
+    // Oversized: refused from the Content-Length, before a byte of the body.
+    auto big = c.raw("POST /v1/cluster/upgrade HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+                     c.admin_token() + "\r\nContent-Length: 2097152\r\nConnection: close\r\n\r\n");
+    CHECK_THAT(big, Catch::StartsWith("HTTP/1.1 413") && Catch::Contains("payload_too_large"));
+    // A body that stops short of its Content-Length: 400 when the read times out.
+    auto cut = c.raw("POST /v1/cluster/start HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+                     c.admin_token() + "\r\nContent-Length: 100\r\n\r\n{\"a\"");
+    CHECK_THAT(cut, Catch::StartsWith("HTTP/1.1 400"));
+    auto no_length = c.raw("POST /v1/cluster/start HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+                           c.admin_token() + "\r\nConnection: close\r\n\r\n");
+    CHECK_THAT(no_length, Catch::StartsWith("HTTP/1.1 411") && Catch::Contains("length_required"));
+    CHECK(c.get("/v1/version").first == 200);
+    CHECK(c.cluster()["cluster"]["state"] == "stopped");
+  }
+  SECTION("illegal transitions are conflicts naming the state and what is legal") {
+    auto [st, j] = c.post("/v1/cluster/resume", "");
+    CHECK(st == 409);
+    CHECK(j["error"]["details"]["state"] == "stopped");
+    CHECK(j["error"]["details"]["legal_commands"] == json::array({"start", "upgrade"}));
+    CHECK(c.post("/v1/cluster/start", "").first == 200);
+    CHECK(c.post("/v1/cluster/start", "").first == 409);
+    auto h = c.get("/v1/cluster/history").second["history"];
+    REQUIRE(h.size() >= 3);
+    CHECK(h[0]["outcome"].get<std::string>().starts_with("refused"));
+    CHECK(h[1]["action"] == "start");
+    CHECK(h[1]["outcome"] == "accepted");
+  }
+  SECTION("the CA is pinned: a client trusting another CA cannot talk to it") {
+    httplib::Client other(c.url());
+    other.set_ca_cert_path("/etc/ssl/certs/ca-certificates.crt");
+    other.enable_server_certificate_verification(true);
+    auto r = other.Get("/v1/version");
+    CHECK_FALSE(r);
+  }
+}
+
+TEST_CASE(
+    "controller: three real nodes upgraded online under load with zero loss and a stale plan "
+    "refused") {
+  TempDir dir;
+  Controller c(dir);
+  auto nodes = start_nodes(dir, c, 3);
+  auto [pst, pj] = c.push(agentd_build("agentd-next"));
+  REQUIRE(pst == 201);
+  std::string next = pj["version"];
+  CHECK(next == std::string(LOGCTL_NEXT_PATCH) + "-next");
+
+  // A dry run's plan token is refused once the cluster changed; a fresh one applies.
+  auto dry_run = [&] {
+    auto [st, j] = c.post("/v1/cluster/upgrade", json{{"version", next}, {"dry_run", true}}.dump());
+    REQUIRE(st == 200);
+    return j["plan"];
+  };
+  auto old_plan = dry_run();
+  for (const auto& ch : old_plan["checks"]) CHECK(ch["outcome"] == "passed");
+  CHECK(old_plan["batches"].size() == 3);
+  REQUIRE(c.post("/v1/cluster/start", "").first == 200);
+  auto [s1, j1] = c.post("/v1/cluster/upgrade",
+                         json{{"version", next}, {"plan_token", old_plan["plan_token"]}}.dump());
+  CHECK(s1 == 409);
+  CHECK(j1["error"]["code"] == "stale_plan");
+  auto plan = dry_run();
+  CHECK(plan["plan_token"] != old_plan["plan_token"]);
+
+  Traffic traffic(nodes);
+  REQUIRE(wait_until([&] { return traffic.sent() > 20000; }));
+  auto [ust, uj] = c.post("/v1/cluster/upgrade",
+                          json{{"version", next}, {"plan_token", plan["plan_token"]}}.dump());
+  INFO(uj.dump());
+  REQUIRE(ust == 200);
+  auto [rst, rj] =
+      c.post("/v1/cluster/resume", R"({"strategy":{"batch_size":1,"min_healthy_time_ms":1000}})");
+  REQUIRE(rst == 200);
+  bool done = wait_until(
+      [&] {
+        auto j = c.cluster();
+        return j["cluster"]["state"] == "running" && j["cluster"]["current_version"] == next;
+      },
+      120s);
+  auto status = c.cluster();
+  INFO(status.dump(2));
+  REQUIRE(done);
+  CHECK(status["rollout"]["state"] == "succeeded");
+  for (const auto& s : status["rollout"]["steps"]) {
+    CHECK(s["state"] == "done");
+    CHECK(s["report"]["handover"]["result"] == "committed");
+  }
+  for (const auto& n : nodes) CHECK(node_version(c, n.name) == next);
+  long sent = traffic.stop();
+  CHECK(traffic.ok());
+  expect_all_delivered(dir, nodes, sent);
+  auto h = c.get("/v1/cluster/history?limit=50").second["history"];
+  bool succeeded = false;
+  for (const auto& e : h) succeeded = succeeded || e["action"] == "rollout.succeeded";
+  CHECK(succeeded);
+}
+
+TEST_CASE(
+    "controller: a release whose worker never becomes ready is rolled back by itself with zero "
+    "loss") {
+  TempDir dir;
+  Controller c(dir);
+  auto nodes = start_nodes(dir, c, 3);
+  REQUIRE(c.post("/v1/cluster/start", "").first == 200);
+  auto [pst, pj] = c.push(agentd_build("agentd-broken-hang"));
+  REQUIRE(pst == 201);
+  std::string bad = pj["version"];
+  Traffic traffic(nodes);
+  REQUIRE(wait_until([&] { return traffic.sent() > 20000; }));
+  REQUIRE(c.post("/v1/cluster/upgrade", json{{"version", bad}}.dump()).first == 200);
+  REQUIRE(
+      c.post(
+           "/v1/cluster/resume",
+           R"({"strategy":{"canary":1,"batch_size":2,"min_healthy_time_ms":500,"healthy_deadline_ms":30000}})")
+          .first == 200);
+  bool back = wait_until([&] { return c.cluster()["rollout"]["state"] == "rolled_back"; }, 120s);
+  auto status = c.cluster();
+  INFO(status.dump(2));
+  REQUIRE(back);
+  CHECK(status["cluster"]["state"] == "running");
+  CHECK(status["cluster"]["current_version"] == LOGCTL_VERSION);
+  std::string reason = status["rollout"]["reason"];
+  CHECK_THAT(reason, Catch::Contains("node-") && Catch::Contains("gate handover") &&
+                         Catch::Contains("batch 0"));
+  int untouched = 0;
+  for (const auto& s : status["rollout"]["steps"]) untouched += s["state"] == "pending";
+  CHECK(untouched == 2);  // the canary failed: nothing else moved
+  for (const auto& n : nodes) CHECK(node_version(c, n.name) == LOGCTL_VERSION);
+  long sent = traffic.stop();
+  CHECK(traffic.ok());
+  expect_all_delivered(dir, nodes, sent);
+}
+
+TEST_CASE("controller: killed with -9 mid-rollout and restarted it finishes the rollout") {
+  TempDir dir;
+  Controller c(dir);
+  auto nodes = start_nodes(dir, c, 3);
+  REQUIRE(c.post("/v1/cluster/start", "").first == 200);
+  auto [pst, pj] = c.push(agentd_build("agentd-next"));
+  REQUIRE(pst == 201);
+  std::string next = pj["version"];
+  Traffic traffic(nodes);
+  REQUIRE(c.post("/v1/cluster/upgrade", json{{"version", next}}.dump()).first == 200);
+  REQUIRE(
+      c.post("/v1/cluster/resume", R"({"strategy":{"batch_size":1,"min_healthy_time_ms":1500}})")
+          .first == 200);
+  // Once the first node has moved, the controller dies without warning.
+  REQUIRE(wait_until([&] { return node_version(c, "node-1") == next; }, 60s));
+  c.kill9();
+  // The nodes keep serving while it is gone.
+  long before = traffic.sent();
+  REQUIRE(wait_until([&] { return traffic.sent() > before + 5000; }));
+  c.start();
+  bool done = wait_until(
+      [&] {
+        auto j = c.cluster();
+        return j["cluster"]["state"] == "running" && j["cluster"]["current_version"] == next;
+      },
+      120s);
+  INFO(c.cluster().dump(2));
+  REQUIRE(done);
+  for (const auto& n : nodes) CHECK(node_version(c, n.name) == next);
+  long sent = traffic.stop();
+  CHECK(traffic.ok());
+  expect_all_delivered(dir, nodes, sent);
+}
