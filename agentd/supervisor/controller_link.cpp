@@ -163,14 +163,17 @@ Result<std::string> ControllerLink::install_version(const std::string& tok, cons
   if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
     return make_error(ErrorCode::kIo, "mkdir " + dir + ": " + std::strerror(errno));
   }
-  if (!d.contains("artifact") || !d["artifact"].is_object()) {
-    return make_error(ErrorCode::kNotFound, "the controller has no artifact for " + v);
-  }
-  const json& a = d["artifact"];
+  bool have_artifact = d.contains("artifact") && d["artifact"].is_object();
+  const json a = have_artifact ? d["artifact"] : json::object();
   std::string sha = a.value("sha256", "");
   if (::access(target.c_str(), X_OK) == 0) {
+    // Kept from before (installed by us, or the binary the node started
+    // with): no download. With a release record its hash must match.
     auto have = digest::sha256_file(target);
-    if (have && *have == sha) return target;  // kept from before: no download
+    if (have && (!have_artifact || *have == sha)) return target;
+  }
+  if (!have_artifact) {
+    return make_error(ErrorCode::kNotFound, "the controller has no artifact for " + v);
   }
   std::string tmp = dir + "/.download-" + digest::random_hex(8);
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0700);

@@ -1120,6 +1120,7 @@ void Controller::judge(store::RolloutStep& st, const store::Rollout& r, const ro
         st.state = "settling";
         rep["healthy_since"] = now;
         rep["settle_events_in"] = figure(h, "events_in");
+        rep["settle_heartbeat"] = l.row.last_heartbeat;
         rep["handover"] = h.value("handover", json());
       } else if (conv.value("state", "") == "failed" && conv.value("version", "") == r.to_version &&
                  conv.value("config_revision", std::int64_t{0}) == r.to_config) {
@@ -1150,7 +1151,9 @@ void Controller::judge(store::RolloutStep& st, const store::Rollout& r, const ro
       } else if (growth > g.max_backlog_growth_bytes) {
         fail("backlog", "buffer backlog grew by " + std::to_string(growth) + " bytes (at most " +
                             std::to_string(g.max_backlog_growth_bytes) + ")");
-      } else if (now - rep.value("healthy_since", now) >= g.min_healthy_time.count()) {
+      } else if (now - rep.value("healthy_since", now) >= g.min_healthy_time.count() &&
+                 l.row.last_heartbeat > rep.value("settle_heartbeat", std::int64_t{0})) {
+        // Judged on a report made after the gate began, never on the one that began it.
         if (base.value("flowing", false) &&
             figure(h, "events_in") <= rep.value("settle_events_in", std::int64_t{0})) {
           fail("ingest", "ingest stopped: events_in did not grow during min_healthy_time");
