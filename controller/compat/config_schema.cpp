@@ -8,13 +8,15 @@ using nlohmann::json;
 const json* find_plugin(const json& schema, const std::string& kind, const std::string& type) {
   if (!schema.contains("plugins") || !schema["plugins"].is_array()) return nullptr;
   for (const auto& p : schema["plugins"]) {
-    if (p.value("kind", "") == kind && p.value("type", "") == type) return &p;
+    if (p.is_object() && p.value("kind", "") == kind && p.value("type", "") == type) return &p;
   }
   return nullptr;
 }
 
 bool takes_param(const json& plugin, const std::string& key) {
-  for (const auto& p : plugin.value("params", json::array())) {
+  if (!plugin.contains("params") || !plugin["params"].is_array()) return false;
+  for (const auto& p : plugin["params"]) {
+    if (!p.is_object()) continue;
     if (p.value("name", "") == key) return true;
     for (const auto& a : p.value("aliases", json::array())) {
       if (a.is_string() && a.get<std::string>() == key) return true;
@@ -45,8 +47,10 @@ Status check(const config::Element& e, const json& schema, const std::string& ki
   }
   for (const auto& child : e.children) {
     const json* rule = nullptr;
-    for (const auto& r : plugin->value("sections", json::array())) {
-      if (r.value("name", "") == child.name) rule = &r;
+    if (plugin->contains("sections") && (*plugin)["sections"].is_array()) {
+      for (const auto& r : (*plugin)["sections"]) {
+        if (r.is_object() && r.value("name", "") == child.name) rule = &r;
+      }
     }
     if (!rule) {
       return fail(child, "this release's " + kind + " '" + type + "' takes no <" + child.name +

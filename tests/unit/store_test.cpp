@@ -155,3 +155,74 @@ TEST_CASE("store: a cluster write based on an old revision is refused") {
   CHECK(now.current_version == "1.3.0");
   CHECK(now.target_version.empty());
 }
+
+TEST_CASE("store: nodes, tokens, config revisions and rollouts round-trip") {
+  test::TempDir dir;
+  auto s = open_sqlite_store(dir / "c.db").value();
+  // Config revisions: the same text twice is one revision.
+  auto r1 = s->add_config({0, "<source>\n</source>\n", std::string(64, '1'), "admin#1", 0});
+  REQUIRE(r1);
+  CHECK(s->add_config({0, "<source>\n</source>\n", std::string(64, '1'), "admin#1", 0}).value() ==
+        *r1);
+  auto r2 = s->add_config({0, "other", std::string(64, '2'), "admin#1", 0}).value();
+  CHECK(r2 != *r1);
+  CHECK(s->config(r2).value()->text == "other");
+  CHECK(s->configs(10).value().size() == 2);
+  // Nodes: names are unique; live figures written in one batch.
+  Node n{"web-1", R"({"zone":"a"})", "", 0, 0, "{}", 0, 0};
+  REQUIRE(s->add_node(n));
+  auto dup = s->add_node(n);
+  REQUIRE_FALSE(dup);
+  CHECK(dup.error().code == ErrorCode::kAlreadyExists);
+  REQUIRE(s->add_node({"web-2", "{}", "", 0, 0, "{}", 0, 0}));
+  n.version = "1.2.3";
+  n.config_revision = r2;
+  n.generation = 7;
+  n.health = R"({"worker_up":true})";
+  n.last_heartbeat = 42;
+  REQUIRE(s->put_node_states({n}));
+  auto back = s->node("web-1").value().value();
+  CHECK(back.version == "1.2.3");
+  CHECK(back.config_revision == r2);
+  CHECK(back.generation == 7);
+  CHECK(back.health == R"({"worker_up":true})");
+  CHECK(s->nodes().value().size() == 2);
+  // A node state naming an unknown config revision is refused as a whole.
+  Node bad = n;
+  bad.config_revision = 999;
+  CHECK_FALSE(s->put_node_states({bad}));
+  CHECK(s->node("web-1").value()->config_revision == r2);
+  // Tokens: found by hash, revoked per node.
+  auto t = s->add_token({0, TokenKind::kNode, std::string(64, 'f'), "web-1", 0, 0}).value();
+  CHECK(s->token_by_hash(std::string(64, 'f')).value()->node == "web-1");
+  CHECK(s->valid_node_tokens("web-1").value() == 1);
+  CHECK(s->revoke_node_tokens("web-1").value() == 1);
+  CHECK(s->valid_node_tokens("web-1").value() == 0);
+  CHECK(s->token_by_hash(std::string(64, 'f')).value()->revoked_at > 0);
+  CHECK(s->revoke_token(t));
+  CHECK_FALSE(s->token_by_hash(std::string(64, '0')).value().has_value());
+  // Rollouts and their steps, written together.
+  Rollout r;
+  r.state = "running";
+  r.from_version = "1.2.3";
+  r.to_version = "1.3.0";
+  auto id =
+      s->add_rollout(r, {{0, "web-1", 0, "pending", "{}", 0}, {0, "web-2", 1, "pending", "{}", 0}});
+  REQUIRE(id);
+  auto steps = s->steps(*id).value();
+  REQUIRE(steps.size() == 2);
+  steps[0].state = "done";
+  steps[0].report = R"({"handover":{"result":"committed"}})";
+  REQUIRE(s->put_step(steps[0]));
+  CHECK(s->steps(*id).value()[0].state == "done");
+  CHECK_FALSE(s->put_step({*id, "nobody", 0, "done", "{}", 0}));
+  r.id = *id;
+  r.state = "succeeded";
+  REQUIRE(s->put_rollout(r));
+  CHECK(s->rollout(*id).value()->state == "succeeded");
+  CHECK(s->rollouts(5).value().front().id == *id);
+  // A rollout naming an unknown node is refused whole: no rollout row left.
+  auto orphan = s->add_rollout(r, {{0, "ghost", 0, "pending", "{}", 0}});
+  CHECK_FALSE(orphan);
+  CHECK(s->rollouts(5).value().size() == 1);
+}
