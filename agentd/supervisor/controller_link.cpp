@@ -272,9 +272,20 @@ void ControllerLink::converge(const std::string& tok, const json& d) {
   json actual = h_.actual();
   std::string have_v = actual.value("version", "");
   std::int64_t have_c = actual.value("config_revision", std::int64_t{0});
+  bool want_running = d.value("running", true);
+  bool running = actual.value("running", false);
+  if (!want_running) {
+    if (running) {
+      log::info("controller: stopping the worker (cluster shutdown)");
+      json r = h_.stop();
+      std::lock_guard lock(mu_);
+      converge_ = {{"running", false}, {"state", r.value("ok", false) ? "ok" : "failed"}};
+    }
+    return;
+  }
   bool move_v = !want_v.empty() && want_v != have_v;
   bool move_c = want_c != 0 && want_c != have_c;
-  if (!move_v && !move_c) return;
+  if (!move_v && !move_c && running) return;
   std::string key = want_v + "|" + std::to_string(want_c);
   {
     std::lock_guard lock(mu_);
@@ -306,8 +317,14 @@ void ControllerLink::converge(const std::string& tok, const json& d) {
     if (!c) return failed(c.error().message, json());
     config = *c;
   }
-  log::info("controller: staged handover to " + binary + " with " + config);
-  json report = h_.handover(binary, config);
+  json report;
+  if (running) {
+    log::info("controller: staged handover to " + binary + " with " + config);
+    report = h_.handover(binary, config);
+  } else {
+    log::info("controller: starting the worker on " + binary + " with " + config);
+    report = h_.start(binary, config);
+  }
   if (!report.value("ok", false)) {
     return failed("handover " + report.value("result", std::string("failed")) + ": " +
                       report.value("reason", std::string("?")),
@@ -367,11 +384,11 @@ void ControllerLink::loop() {
         log::warn("controller: " + r.error().message + " (the node keeps serving)");
       }
       if (!r) {
-        backoff = std::min(milliseconds(30000), std::max(o_.interval, backoff * 2));
+        backoff = std::min(milliseconds(10000), std::max(o_.interval, backoff * 2));
         wait = backoff;
       }
     } else {
-      backoff = std::min(milliseconds(30000), std::max(o_.interval, backoff * 2));
+      backoff = std::min(milliseconds(10000), std::max(o_.interval, backoff * 2));
       wait = backoff;
     }
     // +-10 % jitter: a fleet restarted together does not heartbeat in step.

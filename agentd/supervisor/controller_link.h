@@ -10,10 +10,13 @@
 //   new config N:   fetch it, verify its SHA-256, write ROOT/configs/N.conf
 //   then:           one staged handover to {binary, config}; its report goes
 //                   into the next heartbeat ("converge")
+//   running false:  the worker stops (buffers flushed or persisted), the
+//                   supervisor and its listeners stay; running true again
+//                   starts it directly on the desired version and config
 //
 // A controller that is down or unreachable changes nothing on the node: the
 // current generation keeps serving; the link retries with backoff (capped,
-// with jitter). A desired state that failed is not retried until it changes
+// with jitter, at most 10 s). A desired state that failed is not retried until it changes
 // or a minute has passed.
 // Thread safety: one thread; the callbacks are the supervisor's thread-safe
 // entry points.
@@ -55,6 +58,9 @@ class ControllerLink {
     std::function<nlohmann::json()> actual;
     // Queues a staged handover and waits for its report (JSON).
     std::function<nlohmann::json(const std::string& binary, const std::string& config)> handover;
+    // Stops the worker and keeps it stopped / starts a generation of {binary, config}.
+    std::function<nlohmann::json()> stop;
+    std::function<nlohmann::json(const std::string& binary, const std::string& config)> start;
     // The spec the current generation runs.
     std::function<std::pair<std::string, std::string>()> current_spec;
   };

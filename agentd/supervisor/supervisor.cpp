@@ -559,9 +559,11 @@ void Supervisor::answer(int client) {
   reply(report->json());
 }
 
-std::optional<HandoverReport> Supervisor::queue_and_wait(const GenerationSpec& spec) {
+std::optional<HandoverReport> Supervisor::queue_and_wait(const GenerationSpec& spec,
+                                                         Request::Op op) {
   auto r = std::make_shared<Request>();
   r->spec = spec;
+  r->op = op;
   std::unique_lock lock(mu_);
   if (stopping_) return std::nullopt;
   queue_.push_back(r);
@@ -640,6 +642,21 @@ void Supervisor::start_link() {
     if (!report)
       return nlohmann::json{
           {"ok", false}, {"result", "rejected"}, {"reason", "agentd is stopping"}};
+    return nlohmann::json::parse(report->json());
+  };
+  h.stop = [this] {
+    auto report = queue_and_wait(GenerationSpec{}, Request::Op::kStop);
+    if (!report) return nlohmann::json{{"ok", false}, {"reason", "agentd is stopping"}};
+    return nlohmann::json::parse(report->json());
+  };
+  h.start = [this](const std::string& binary, const std::string& config) {
+    auto trusted = fs::check_trusted_executable(binary);
+    if (!trusted) {
+      return nlohmann::json{
+          {"ok", false}, {"result", "rejected"}, {"reason", trusted.error().message}};
+    }
+    auto report = queue_and_wait(GenerationSpec{*trusted, config}, Request::Op::kStart);
+    if (!report) return nlohmann::json{{"ok", false}, {"reason", "agentd is stopping"}};
     return nlohmann::json::parse(report->json());
   };
   h.current_spec = [this] {
@@ -935,12 +952,61 @@ void Supervisor::drain_queue() {
       r = queue_.front();
       queue_.pop_front();
     }
-    HandoverReport rep = current_.pid > 0 ? run_handover(r->spec) : HandoverReport{};
-    if (current_.pid <= 0 && rep.reason.empty()) rep.reason = "no serving worker";
+    HandoverReport rep;
+    if (r->op == Request::Op::kStop) {
+      rep = stop_worker();
+    } else if (r->op == Request::Op::kStart) {
+      rep = start_worker(r->spec);
+    } else {
+      rep = current_.pid > 0 ? run_handover(r->spec) : HandoverReport{};
+      if (current_.pid <= 0 && rep.reason.empty()) rep.reason = "no serving worker";
+    }
     std::lock_guard lock(mu_);
     r->report = rep;
     done_cv_.notify_all();
   }
+}
+
+HandoverReport Supervisor::stop_worker() {
+  HandoverReport rep;
+  rep.result = HandoverResult::kCommitted;
+  held_ = true;
+  restart_at_.reset();
+  if (current_.pid > 0) {
+    log::info("stopping the worker of generation " + std::to_string(current_.generation) +
+              " on request (its buffers are flushed or persisted; listeners stay open)");
+    ::kill(current_.pid, SIGTERM);
+    int status =
+        reap(current_, steady_clock::now() + std::chrono::seconds(o_.shutdown_timeout + 5));
+    if (status < 0) log::warn("the worker did not stop in time; killed");
+    kill_worker(current_);
+  }
+  rep.generation = current_.generation;
+  set_status("stopped");
+  return rep;
+}
+
+HandoverReport Supervisor::start_worker(const GenerationSpec& spec) {
+  HandoverReport rep;
+  if (current_.pid > 0) {
+    rep.result = HandoverResult::kRejected;
+    rep.reason = "a worker is running";
+    return rep;
+  }
+  current_.spec = spec;
+  held_ = false;
+  if (auto s = start_first(); !s) {
+    held_ = true;  // stay stopped; the controller sees the failure
+    rep.result = HandoverResult::kRejected;
+    rep.reason = redact_quoted(s.error().message);
+    set_status("stopped");
+    return rep;
+  }
+  log::info("started generation " + std::to_string(current_.generation) + " on request");
+  rep.result = HandoverResult::kCommitted;
+  rep.generation = current_.generation;
+  set_status("running");
+  return rep;
 }
 
 // Whether the file at our binary's path is no longer the image we run.
@@ -1105,8 +1171,8 @@ int Supervisor::run() {
       auto m = current_.channel->receive(nullptr);
       if (!m) {
         on_worker_exit();
-        set_status("restarting");
-        restart_at_ = steady_clock::now() + backoff;
+        set_status(held_ ? "stopped" : "restarting");
+        if (!held_) restart_at_ = steady_clock::now() + backoff;
       } else {
         log::warn(std::string("unexpected message '") + handover::message_type_name(m->type) +
                   "' from the worker ignored");

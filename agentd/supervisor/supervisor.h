@@ -96,6 +96,8 @@ class Supervisor {
     int admin_port = 0;
   };
   struct Request {
+    enum class Op { kHandover, kStop, kStart };
+    Op op = Op::kHandover;
     GenerationSpec spec;
     std::optional<HandoverReport> report;
   };
@@ -128,7 +130,12 @@ class Supervisor {
   void serve_control();
   // Queues a handover to `spec` and waits for its report (control socket and
   // controller link); nullopt when agentd is stopping.
-  std::optional<HandoverReport> queue_and_wait(const GenerationSpec& spec);
+  std::optional<HandoverReport> queue_and_wait(const GenerationSpec& spec,
+                                               Request::Op op = Request::Op::kHandover);
+  // Stops the worker on purpose (its buffers flushed or persisted) and keeps
+  // it stopped; start() brings a generation of `spec` up again.
+  HandoverReport stop_worker();
+  HandoverReport start_worker(const GenerationSpec& spec);
   nlohmann::json actual_state();
   void start_link();
   void answer(int client);
@@ -164,6 +171,7 @@ class Supervisor {
   int control_stop_ = -1;  // eventfd: the control thread stops accepting
   std::optional<std::chrono::steady_clock::time_point> restart_at_;
   bool stopping_ = false;
+  bool held_ = false;  // the worker is stopped on purpose (cluster shutdown)
   std::thread control_thread_;
   fs::File lock_;  // <root_dir>/agentd.lock, held for the supervisor's life (and re-execs)
   std::thread watch_thread_;
