@@ -146,9 +146,15 @@ std::vector<Node> start_nodes(const TempDir& dir, const Controller& c, int n) {
     REQUIRE(node.agent->ready());
     nodes.push_back(std::move(node));
   }
+  // Enrolled, and converged: a stopped cluster stops its nodes' workers.
   REQUIRE(wait_until([&] {
-    auto [st, j] = c.get("/v1/cluster");
-    return st == 200 && j["nodes"]["connected"] == n;
+    auto [st, j] = c.get("/v1/nodes");
+    if (st != 200 || j["nodes"].size() != static_cast<std::size_t>(n)) return false;
+    bool stopped = c.cluster()["cluster"]["state"] == "stopped";
+    for (const auto& node : j["nodes"]) {
+      if (!node["connected"].get<bool>() || node["running"].get<bool>() == stopped) return false;
+    }
+    return true;
   }));
   return nodes;
 }
@@ -209,6 +215,14 @@ void expect_all_delivered(const TempDir& dir, const std::vector<Node>& nodes, lo
   CHECK(all);
   CHECK(count.missing_in(1, sent) == 0);
   CHECK(count.duplicates() == 0);
+}
+
+// `start`, then every node's worker up again (a stopped cluster had stopped them).
+void start_cluster(const Controller& c, int n) {
+  auto [st, j] = c.post("/v1/cluster/start", "");
+  INFO(j.dump());
+  REQUIRE(st == 200);
+  REQUIRE(wait_until([&] { return c.cluster()["nodes"]["healthy"] == n; }, 30s));
 }
 
 std::string node_version(const Controller& c, const std::string& node) {
@@ -321,7 +335,7 @@ TEST_CASE(
   auto old_plan = dry_run();
   for (const auto& ch : old_plan["checks"]) CHECK(ch["outcome"] == "passed");
   CHECK(old_plan["batches"].size() == 3);
-  REQUIRE(c.post("/v1/cluster/start", "").first == 200);
+  start_cluster(c, 3);
   auto [s1, j1] = c.post("/v1/cluster/upgrade",
                          json{{"version", next}, {"plan_token", old_plan["plan_token"]}}.dump());
   CHECK(s1 == 409);
@@ -368,7 +382,7 @@ TEST_CASE(
   TempDir dir;
   Controller c(dir);
   auto nodes = start_nodes(dir, c, 3);
-  REQUIRE(c.post("/v1/cluster/start", "").first == 200);
+  start_cluster(c, 3);
   auto [pst, pj] = c.push(agentd_build("agentd-broken-hang"));
   REQUIRE(pst == 201);
   std::string bad = pj["version"];
@@ -402,7 +416,7 @@ TEST_CASE("controller: killed with -9 mid-rollout and restarted it finishes the 
   TempDir dir;
   Controller c(dir);
   auto nodes = start_nodes(dir, c, 3);
-  REQUIRE(c.post("/v1/cluster/start", "").first == 200);
+  start_cluster(c, 3);
   auto [pst, pj] = c.push(agentd_build("agentd-next"));
   REQUIRE(pst == 201);
   std::string next = pj["version"];
@@ -438,7 +452,7 @@ TEST_CASE(
   TempDir dir;
   Controller c(dir);
   auto nodes = start_nodes(dir, c, 2);
-  REQUIRE(c.post("/v1/cluster/start", "").first == 200);
+  start_cluster(c, 2);
   auto [pst, pj] = c.push(agentd_build("agentd-next"));
   REQUIRE(pst == 201);
   std::string next = pj["version"];
@@ -490,7 +504,7 @@ TEST_CASE("controller: stopped for 30 s the nodes keep serving and reconverge wh
   TempDir dir;
   Controller c(dir);
   auto nodes = start_nodes(dir, c, 2);
-  REQUIRE(c.post("/v1/cluster/start", "").first == 200);
+  start_cluster(c, 2);
   auto [pst, pj] = c.push(agentd_build("agentd-next"));
   REQUIRE(pst == 201);
   std::string next = pj["version"];
