@@ -35,6 +35,7 @@ std::unique_ptr<httplib::Client> client(const LinkOptions& o) {
   if (!o.ca_file.empty()) c->set_ca_cert_path(o.ca_file.c_str());
   c->enable_server_certificate_verification(true);
   c->set_keep_alive(true);
+  c->set_tcp_nodelay(true);
   c->set_connection_timeout(3, 0);
   c->set_read_timeout(10, 0);
   c->set_write_timeout(10, 0);

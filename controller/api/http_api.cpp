@@ -90,9 +90,11 @@ ApiServer::ApiServer(Controller& c, ApiOptions o) : c_(c), o_(std::move(o)) {
   server_->new_task_queue = [threads] {
     return new httplib::ThreadPool(static_cast<size_t>(threads));
   };
+  server_->set_tcp_nodelay(true);  // a reply is several writes: no Nagle delay between them
   server_->set_read_timeout(10, 0);
   server_->set_write_timeout(30, 0);
-  server_->set_keep_alive_timeout(5);
+  // An idle keep-alive connection holds a pool thread: keep that short.
+  server_->set_keep_alive_timeout(2);
   server_->set_keep_alive_max_count(1000);
   server_->set_payload_max_length(o_.max_artifact + (1 << 20));
   routes();

@@ -456,8 +456,18 @@ ApiResult<json> Controller::heartbeat(const std::string& node, const json& body,
   l.dirty = true;
   auto c = store_->cluster();
   if (!c) return std::unexpected(api_error(c.error()));
+  // A node whose rollout step is in flight reports 4x as often: its gate is
+  // judged on fresh figures and the batch does not wait out a full interval.
+  auto interval = o_.heartbeat_interval;
+  if (rollout_ && rollout_active(*rollout_)) {
+    auto st = steps_.find(node);
+    if (st != steps_.end() && (st->second.state == "moving" || st->second.state == "settling" ||
+                               st->second.state == "reverting")) {
+      interval = std::max(std::chrono::milliseconds(100), interval / 4);
+    }
+  }
   return json{{"desired", desired_json(desired_for(node, *c))},
-              {"heartbeat_interval_ms", o_.heartbeat_interval.count()}};
+              {"heartbeat_interval_ms", interval.count()}};
 }
 
 json Controller::node_json(const Live& l, const store::Cluster& c) {

@@ -66,6 +66,7 @@ class Controller {
     auto c = std::make_unique<httplib::Client>(url());
     c->set_ca_cert_path(ca().c_str());
     c->enable_server_certificate_verification(true);
+    c->set_tcp_nodelay(true);
     c->set_read_timeout(30, 0);
     return c;
   }
