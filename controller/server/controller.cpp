@@ -681,6 +681,22 @@ ApiResult<json> Controller::configs() {
   return json{{"configs", out}};
 }
 
+// Every enrolled node with its labels, as the planner takes them.
+std::vector<rollout::NodeRef> Controller::node_refs() const {
+  std::vector<rollout::NodeRef> refs;
+  for (const auto& [name, l] : live_) {
+    rollout::NodeRef ref{name, {}};
+    json labels = json::parse(l.row.labels, nullptr, false);
+    if (labels.is_object()) {
+      for (const auto& [k, v] : labels.items()) {
+        if (v.is_string()) ref.labels[k] = v.get<std::string>();
+      }
+    }
+    refs.push_back(std::move(ref));
+  }
+  return refs;
+}
+
 // ---- status and history -----------------------------------------------------
 
 ApiResult<json> Controller::status() {
@@ -820,17 +836,7 @@ ApiResult<json> Controller::plan(const store::Cluster& c, const json& body,
   }
   auto strategy = rollout::parse_strategy(body.value("strategy", json()));
   if (!strategy) return std::unexpected(api_error(strategy.error()));
-  std::vector<rollout::NodeRef> refs;
-  for (const auto& [name, l] : live_) {
-    rollout::NodeRef ref{name, {}};
-    json labels = json::parse(l.row.labels, nullptr, false);
-    if (labels.is_object()) {
-      for (const auto& [k, v] : labels.items()) {
-        if (v.is_string()) ref.labels[k] = v.get<std::string>();
-      }
-    }
-    refs.push_back(ref);
-  }
+  std::vector<rollout::NodeRef> refs = node_refs();
   json batches = json::array();
   if (!refs.empty()) {
     auto b = rollout::plan_batches(refs, *strategy);
@@ -978,17 +984,7 @@ ApiResult<std::int64_t> Controller::begin_rollout(const store::Cluster& c,
   r.to_config = c.target_config ? c.target_config : c.current_config;
   r.strategy = rollout::to_json(s).dump();
   r.forced = forced;
-  std::vector<rollout::NodeRef> refs;
-  for (const auto& [name, l] : live_) {
-    rollout::NodeRef ref{name, {}};
-    json labels = json::parse(l.row.labels, nullptr, false);
-    if (labels.is_object()) {
-      for (const auto& [k, v] : labels.items()) {
-        if (v.is_string()) ref.labels[k] = v.get<std::string>();
-      }
-    }
-    refs.push_back(ref);
-  }
+  std::vector<rollout::NodeRef> refs = node_refs();
   std::vector<store::RolloutStep> steps;
   if (!refs.empty()) {
     auto batches = rollout::plan_batches(refs, s);

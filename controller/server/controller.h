@@ -136,6 +136,7 @@ class Controller {
   void record_system(const std::string& action, const json& detail, const std::string& outcome);
   void flush_nodes();
   json node_json(const Live& l, const store::Cluster& c);
+  std::vector<rollout::NodeRef> node_refs() const;
   ApiResult<std::string> validate_config_text(const std::string& text, const std::string& version);
 
   ControllerOptions o_;

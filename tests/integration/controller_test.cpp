@@ -226,6 +226,25 @@ void start_cluster(const Controller& c, int n) {
   REQUIRE(wait_until([&] { return c.cluster()["nodes"]["healthy"] == n; }, 30s));
 }
 
+// Pushes a test build as a release; its version.
+std::string push(const Controller& c, const std::string& build) {
+  auto [st, j] = c.push(agentd_build(build));
+  INFO(j.dump());
+  REQUIRE(st == 201);
+  return j["version"];
+}
+
+// The cluster runs `version`, its rollout finished (bounded wait).
+bool cluster_on(const Controller& c, const std::string& version,
+                std::chrono::seconds limit = 120s) {
+  return wait_until(
+      [&] {
+        auto j = c.cluster();
+        return j["cluster"]["state"] == "running" && j["cluster"]["current_version"] == version;
+      },
+      limit);
+}
+
 std::string node_version(const Controller& c, const std::string& node) {
   auto [st, j] = c.get("/v1/nodes/" + node);
   return st == 200 ? j.value("version", "") : "";
@@ -322,9 +341,7 @@ TEST_CASE(
   TempDir dir;
   Controller c(dir);
   auto nodes = start_nodes(dir, c, 3);
-  auto [pst, pj] = c.push(agentd_build("agentd-next"));
-  REQUIRE(pst == 201);
-  std::string next = pj["version"];
+  std::string next = push(c, "agentd-next");
   CHECK(next == std::string(LOGCTL_NEXT_PATCH) + "-next");
 
   // A dry run's plan token is refused once the cluster changed; a fresh one applies.
@@ -353,12 +370,7 @@ TEST_CASE(
   auto [rst, rj] =
       c.post("/v1/cluster/resume", R"({"strategy":{"batch_size":1,"min_healthy_time_ms":1000}})");
   REQUIRE(rst == 200);
-  bool done = wait_until(
-      [&] {
-        auto j = c.cluster();
-        return j["cluster"]["state"] == "running" && j["cluster"]["current_version"] == next;
-      },
-      120s);
+  bool done = cluster_on(c, next);
   auto status = c.cluster();
   INFO(status.dump(2));
   REQUIRE(done);
@@ -384,9 +396,7 @@ TEST_CASE(
   Controller c(dir);
   auto nodes = start_nodes(dir, c, 3);
   start_cluster(c, 3);
-  auto [pst, pj] = c.push(agentd_build("agentd-broken-hang"));
-  REQUIRE(pst == 201);
-  std::string bad = pj["version"];
+  std::string bad = push(c, "agentd-broken-hang");
   Traffic traffic(nodes);
   REQUIRE(wait_until([&] { return traffic.sent() > 20000; }));
   REQUIRE(c.post("/v1/cluster/upgrade", json{{"version", bad}}.dump()).first == 200);
@@ -418,9 +428,7 @@ TEST_CASE("controller: killed with -9 mid-rollout and restarted it finishes the 
   Controller c(dir);
   auto nodes = start_nodes(dir, c, 3);
   start_cluster(c, 3);
-  auto [pst, pj] = c.push(agentd_build("agentd-next"));
-  REQUIRE(pst == 201);
-  std::string next = pj["version"];
+  std::string next = push(c, "agentd-next");
   Traffic traffic(nodes);
   REQUIRE(c.post("/v1/cluster/upgrade", json{{"version", next}}.dump()).first == 200);
   REQUIRE(
@@ -433,12 +441,7 @@ TEST_CASE("controller: killed with -9 mid-rollout and restarted it finishes the 
   long before = traffic.sent();
   REQUIRE(wait_until([&] { return traffic.sent() > before + 5000; }));
   c.start();
-  bool done = wait_until(
-      [&] {
-        auto j = c.cluster();
-        return j["cluster"]["state"] == "running" && j["cluster"]["current_version"] == next;
-      },
-      120s);
+  bool done = cluster_on(c, next);
   INFO(c.cluster().dump(2));
   REQUIRE(done);
   for (const auto& n : nodes) CHECK(node_version(c, n.name) == next);
@@ -454,9 +457,7 @@ TEST_CASE(
   Controller c(dir);
   auto nodes = start_nodes(dir, c, 2);
   start_cluster(c, 2);
-  auto [pst, pj] = c.push(agentd_build("agentd-next"));
-  REQUIRE(pst == 201);
-  std::string next = pj["version"];
+  std::string next = push(c, "agentd-next");
   long seq = 0;
   auto send_batch = [&](int port, int n) {
     TcpSender s(port);
@@ -506,9 +507,7 @@ TEST_CASE("controller: stopped for 30 s the nodes keep serving and reconverge wh
   Controller c(dir);
   auto nodes = start_nodes(dir, c, 2);
   start_cluster(c, 2);
-  auto [pst, pj] = c.push(agentd_build("agentd-next"));
-  REQUIRE(pst == 201);
-  std::string next = pj["version"];
+  std::string next = push(c, "agentd-next");
   Traffic traffic(nodes);
   c.stop();
   auto down_until = std::chrono::steady_clock::now() + 30s;
