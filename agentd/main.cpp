@@ -97,23 +97,37 @@ int run_supervisor(const Flags& f, const std::string& self) {
   o.version = AGENTD_BUILD_VERSION;
   o.self_binary = self;
   o.args = f.args;
-  if (!f.controller.empty()) {
-    o.link.url = f.controller;
-    o.link.ca_file = absolute(f.controller_ca);
-    o.link.enroll_token_file = absolute(f.enroll_token_file);
-    o.link.node_name = f.node_name;
+  // The controller link: flags, else <system> (read again after a re-exec).
+  Flags lf = f;
+  if (!f.config.empty()) {
+    if (auto cfg = config::load_pipeline(f.config); cfg) {
+      auto from_system = [&](std::string& field, const char* key) {
+        if (field.empty()) field = cfg->system.str(key);
+      };
+      from_system(lf.controller, "controller");
+      from_system(lf.controller_ca, "controller_ca");
+      from_system(lf.enroll_token_file, "enroll_token_file");
+      from_system(lf.node_name, "node_name");
+      from_system(lf.labels, "node_labels");
+    }
+  }
+  if (!lf.controller.empty()) {
+    o.link.url = lf.controller;
+    o.link.ca_file = absolute(lf.controller_ca);
+    o.link.enroll_token_file = absolute(lf.enroll_token_file);
+    o.link.node_name = lf.node_name;
     if (o.link.node_name.empty()) {
       char host[256] = {};
       ::gethostname(host, sizeof host - 1);
       o.link.node_name = host;
     }
-    auto labels = parse_labels(f.labels);
+    auto labels = parse_labels(lf.labels);
     if (!labels) {
       std::cerr << "agentd: " << labels.error().message << "\n";
       return 2;
     }
     o.link.labels = *labels;
-    if (!f.controller.starts_with("https://") && !f.controller.starts_with("http://")) {
+    if (!lf.controller.starts_with("https://") && !lf.controller.starts_with("http://")) {
       std::cerr << "agentd: --controller wants https://HOST:PORT\n";
       return 2;
     }

@@ -15,6 +15,7 @@
 #include "logctl/schema/config.h"
 #include "logctl/schema/digest.h"
 #include "logctl/schema/pipeline_config.h"
+#include "logctl/schema/plugin_schema.h"
 #include "logctl/schema/release_manifest.h"
 
 namespace logctl::controller {
@@ -620,11 +621,24 @@ ApiResult<std::string> Controller::validate_config_text(const std::string& text,
                                                         const std::string& version) {
   auto root = config::parse_string(text, "config", [](const char*) -> const char* { return ""; });
   if (!root) return std::unexpected(api_error(422, "invalid_config", root.error().message));
-  if (version.empty()) return std::string();
-  auto r = store_->release(version);
-  if (!r || !*r) return std::string();  // no manifest to check against: the node validates
-  json m = json::parse((*r)->manifest, nullptr, false);
-  if (m.is_discarded() || !m.contains("plugin_schema")) return std::string();
+  auto r = version.empty() ? Result<std::optional<store::Release>>(std::nullopt)
+                           : store_->release(version);
+  json m = r && *r ? json::parse((*r)->manifest, nullptr, false) : json();
+  if (!m.is_object() || !m.contains("plugin_schema")) {
+    // No release record for this version (e.g. what nodes were installed
+    // with): the controller's own schema is the best knowledge there is.
+    // Names only, like a release's schema: values may come from each node's
+    // environment ("#{ENV['…']}") and are checked there.
+    if (auto v = compat::config_fits_schema(*root, config::plugin_schema_json()); !v) {
+      return std::unexpected(
+          api_error(422, "invalid_config",
+                    v.error().message +
+                        " (checked with this controller's plugin schema: no release "
+                        "record for " +
+                        (version.empty() ? std::string("the running version") : version) + ")"));
+    }
+    return std::string();
+  }
   if (auto s = compat::config_fits_schema(*root, m["plugin_schema"]); !s) {
     return std::unexpected(api_error(422, "invalid_config",
                                      "does not fit release " + version + ": " + s.error().message));
