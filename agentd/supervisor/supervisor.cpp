@@ -79,6 +79,10 @@ std::string HandoverReport::json() const {
   nlohmann::json ph = nlohmann::json::object();
   for (const auto& [name, ms] : phases) ph[name] = ms;
   j["phases_ms"] = ph;
+  if (result == HandoverResult::kCommitted) {
+    j["connections_handed_over"] = connections_handed_over;
+    j["events_through_spool"] = events_through_spool;
+  }
   return j.dump();
 }
 
@@ -364,7 +368,9 @@ void Supervisor::step_ingest(Attempt& a) {
   if (!m || m->type != MessageType::kIngested) {
     log::error("handover: spool " + a.spool + " not ingested (" +
                (m ? m->reason : m.error().message) + "); it stays on disk for the next start");
+    return;
   }
+  a.ingested = m->count;
 }
 
 HandoverReport Supervisor::handover(const GenerationSpec& next) {
@@ -426,6 +432,8 @@ HandoverReport Supervisor::handover(const GenerationSpec& next) {
   report.phases.emplace_back("total", ms_since(t0));
   report.result = HandoverResult::kCommitted;
   report.generation = current_.generation;
+  report.connections_handed_over = a.handed;
+  report.events_through_spool = a.ingested;
   ++c_committed_;
   std::string phases;
   for (const auto& [name, ms] : report.phases) {
@@ -840,6 +848,8 @@ Status Supervisor::restore_state(int fd) {
                                         : HandoverResult::kRejected;
       r.generation = l.value("generation", 0);
       r.reason = l.value("reason", "");
+      r.connections_handed_over = l.value("connections_handed_over", std::int64_t{0});
+      r.events_through_spool = l.value("events_through_spool", std::int64_t{0});
       json phases = l.value("phases_ms", json::object());
       for (const auto& [name, ms] : phases.items()) {
         r.phases.emplace_back(name, ms.get<double>());

@@ -76,6 +76,11 @@ struct HandoverReport {
   std::int64_t generation = 0;                         // the generation serving afterwards
   std::string reason;                                  // why it was not committed
   std::vector<std::pair<std::string, double>> phases;  // name -> milliseconds
+  // What crossed a committed handover: TCP connections handed to the new
+  // generation with their unparsed bytes, and events it took over from the
+  // old one's spool (read while the core moved, or held in memory buffers).
+  std::int64_t connections_handed_over = 0;
+  std::int64_t events_through_spool = 0;
   std::string json() const;
 };
 
@@ -113,6 +118,7 @@ class Supervisor {
     Worker fresh;
     std::string spool;
     std::int64_t handed = 0;
+    std::int64_t ingested = 0;  // events the new generation took from the spool
     std::int64_t new_reading_ns = 0, old_stopped_ns = 0;  // CLOCK_MONOTONIC
   };
   HandoverReport handover(const GenerationSpec& next);

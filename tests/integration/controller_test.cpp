@@ -392,6 +392,9 @@ TEST_CASE(
   for (const auto& s : status["rollout"]["steps"]) {
     CHECK(s["state"] == "done");
     CHECK(s["report"]["handover"]["result"] == "committed");
+    // What crossed each node's handover: its one long-lived sender connection.
+    CHECK(s["report"]["handover"]["connections_handed_over"] == 1);
+    CHECK(s["report"]["handover"].contains("events_through_spool"));
   }
   for (const auto& n : nodes) CHECK(node_version(c, n.name) == next);
   long sent = traffic.stop();
