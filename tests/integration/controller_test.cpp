@@ -599,7 +599,8 @@ TEST_CASE("controller: a config revision is rolled out to every node under load 
   INFO(status.dump(2));
   REQUIRE(done);
   CHECK(status["rollout"]["state"] == "succeeded");
-  for (const auto& n : c.get("/v1/nodes").second["nodes"]) CHECK(n["config_revision"] == rev);
+  json after = c.get("/v1/nodes").second;
+  for (const auto& n : after["nodes"]) CHECK(n["config_revision"] == rev);
   long sent = traffic.stop();
   CHECK(traffic.ok());
   expect_all_delivered(dir, nodes, sent);
@@ -618,4 +619,64 @@ TEST_CASE("controller: a node configured by <system> alone enrols with its name 
   auto node = c.get("/v1/nodes/from-system").second;
   CHECK(node["labels"] == json{{"rack", "r9"}, {"zone", "z1"}});
   CHECK(wait_until([&] { return c.get("/v1/nodes/from-system").second["connected"] == true; }));
+}
+
+TEST_CASE(
+    "controller: pause holds a rollout between batches and abort leaves nodes where they are") {
+  TempDir dir;
+  Controller c(dir);
+  auto nodes = start_nodes(dir, c, 3);
+  start_cluster(c, 3);
+  std::string next = push(c, "agentd-next");
+  auto step_state = [&](const std::string& node) {
+    json status = c.cluster();
+    for (const auto& s : status["rollout"]["steps"]) {
+      if (s["node"] == node) return s["state"].get<std::string>();
+    }
+    return std::string();
+  };
+  // Two heartbeats of `node` seen by the controller: time passed, observed.
+  auto two_heartbeats = [&](const std::string& node) {
+    std::int64_t first = c.get("/v1/nodes/" + node).second["last_heartbeat"];
+    std::int64_t seen = first;
+    int beats = 0;
+    return wait_until([&] {
+      std::int64_t now = c.get("/v1/nodes/" + node).second["last_heartbeat"];
+      if (now != seen) ++beats, seen = now;
+      return beats >= 2;
+    });
+  };
+  REQUIRE(c.post("/v1/cluster/upgrade", json{{"version", next}}.dump()).first == 200);
+  REQUIRE(
+      c.post("/v1/cluster/resume", R"({"strategy":{"batch_size":1,"min_healthy_time_ms":1000}})")
+          .first == 200);
+  REQUIRE(wait_until(
+      [&] { return step_state("node-1") == "moving" || step_state("node-1") == "settling"; }));
+  auto [pst, pj] = c.post("/v1/cluster/pause", "");
+  REQUIRE(pst == 200);
+  CHECK(pj["cluster"]["state"] == "paused");
+  // The batch in flight finishes its gate; the next one does not start.
+  REQUIRE(wait_until([&] { return step_state("node-1") == "done"; }, 60s));
+  REQUIRE(two_heartbeats("node-2"));
+  CHECK(step_state("node-2") == "pending");
+  CHECK(node_version(c, "node-2") == LOGCTL_VERSION);
+  CHECK(c.cluster()["rollout"]["state"] == "paused");
+  // Abort: the rollout ends, node-1 keeps the new version, the others the old.
+  auto [ast, aj] = c.post("/v1/cluster/abort", "");
+  REQUIRE(ast == 200);
+  CHECK(aj["cluster"]["state"] == "running");
+  CHECK(aj["cluster"]["current_version"] == LOGCTL_VERSION);
+  REQUIRE(two_heartbeats("node-1"));
+  CHECK(c.cluster()["rollout"]["state"] == "aborted");
+  CHECK(node_version(c, "node-1") == next);
+  CHECK(node_version(c, "node-2") == LOGCTL_VERSION);
+  CHECK(node_version(c, "node-3") == LOGCTL_VERSION);
+  auto h = c.get("/v1/cluster/history?limit=20").second["history"];
+  bool paused = false, aborted = false;
+  for (const auto& e : h) {
+    paused = paused || (e["action"] == "pause" && e["outcome"] == "accepted");
+    aborted = aborted || (e["action"] == "abort" && e["outcome"] == "accepted");
+  }
+  CHECK(paused);
+  CHECK(aborted);
 }
