@@ -5,10 +5,18 @@ namespace {
 
 using nlohmann::json;
 
+// A string field of a schema object, "" when absent or not a string: the
+// schema comes from an uploaded manifest and may be anything.
+std::string str(const json& j, const char* key) {
+  if (!j.is_object()) return "";
+  auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
 const json* find_plugin(const json& schema, const std::string& kind, const std::string& type) {
   if (!schema.contains("plugins") || !schema["plugins"].is_array()) return nullptr;
   for (const auto& p : schema["plugins"]) {
-    if (p.is_object() && p.value("kind", "") == kind && p.value("type", "") == type) return &p;
+    if (str(p, "kind") == kind && str(p, "type") == type) return &p;
   }
   return nullptr;
 }
@@ -17,8 +25,10 @@ bool takes_param(const json& plugin, const std::string& key) {
   if (!plugin.contains("params") || !plugin["params"].is_array()) return false;
   for (const auto& p : plugin["params"]) {
     if (!p.is_object()) continue;
-    if (p.value("name", "") == key) return true;
-    for (const auto& a : p.value("aliases", json::array())) {
+    if (str(p, "name") == key) return true;
+    auto aliases = p.find("aliases");
+    if (aliases == p.end() || !aliases->is_array()) continue;
+    for (const auto& a : *aliases) {
       if (a.is_string() && a.get<std::string>() == key) return true;
     }
   }
@@ -49,15 +59,15 @@ Status check(const config::Element& e, const json& schema, const std::string& ki
     const json* rule = nullptr;
     if (plugin->contains("sections") && (*plugin)["sections"].is_array()) {
       for (const auto& r : (*plugin)["sections"]) {
-        if (r.is_object() && r.value("name", "") == child.name) rule = &r;
+        if (str(r, "name") == child.name) rule = &r;
       }
     }
     if (!rule) {
       return fail(child, "this release's " + kind + " '" + type + "' takes no <" + child.name +
                              "> section");
     }
-    std::string child_kind = rule->value("kind", "");
-    std::string child_type = child_kind == "section" ? child.name : rule->value("default_type", "");
+    std::string child_kind = str(*rule, "kind");
+    std::string child_type = child_kind == "section" ? child.name : str(*rule, "default_type");
     if (auto s = check(child, schema, child_kind, child_type); !s) return s;
   }
   return {};
