@@ -369,7 +369,9 @@ TEST_CASE_METHOD(
   REQUIRE(agent.ready());
   write_file(dir / "A.conf", config(p, dir, 'A'));
   write_file(dir / "B.conf", config(p, dir, 'B'));
-  Load load(p, dir / "app.log", 200'000, /*rotate_every=*/3000);  // a rotation every 1.5 s
+  // A rotation every 1.5 s; enough load to outlast 20 handovers (slower in
+  // the sanitizer build: there 200,000 per stream ran out before the last).
+  Load load(p, dir / "app.log", kSanitized ? 600'000 : 200'000, /*rotate_every=*/3000);
   REQUIRE(wait_until([&] { return load.total_sent() > 2000; }));
   std::vector<double> totals;
   for (int i = 1; i <= 20; ++i) {
