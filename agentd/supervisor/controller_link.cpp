@@ -49,6 +49,16 @@ std::string describe(const httplib::Result& r) {
   return "HTTP " + std::to_string(r->status) + (msg.empty() ? "" : ": " + msg);
 }
 
+// A token file's content without its line end (no link followed).
+Result<std::string> read_secret(const std::string& path) {
+  auto f = fs::File::open(path, O_RDONLY);
+  if (!f) return std::unexpected(f.error());
+  auto text = fs::read_all(f->fd(), path);
+  if (!text) return std::unexpected(text.error());
+  while (!text->empty() && (text->back() == '\n' || text->back() == '\r')) text->pop_back();
+  return *text;
+}
+
 }  // namespace
 
 Result<std::map<std::string, std::string>> parse_labels(const std::string& text) {
@@ -104,23 +114,17 @@ std::int64_t ControllerLink::config_of(const std::string& root, const std::strin
 
 Result<std::string> ControllerLink::token() {
   std::string path = o_.root_dir + "/node.token";
-  if (auto f = fs::File::open(path, O_RDONLY); f) {
-    auto text = fs::read_all(f->fd(), path);
-    if (!text) return std::unexpected(text.error());
-    std::string t = *text;
-    while (!t.empty() && (t.back() == '\n' || t.back() == '\r')) t.pop_back();
-    if (!t.empty()) return t;
+  if (::access(path.c_str(), F_OK) == 0) {
+    auto t = read_secret(path);
+    if (!t) return std::unexpected(t.error());
+    if (!t->empty()) return *t;
   }
   // Enrol with the enrolment token.
-  auto ef = fs::File::open(o_.enroll_token_file, O_RDONLY);
-  if (!ef) return std::unexpected(ef.error());
-  auto et = fs::read_all(ef->fd(), o_.enroll_token_file);
-  if (!et) return std::unexpected(et.error());
-  std::string enroll = *et;
-  while (!enroll.empty() && (enroll.back() == '\n' || enroll.back() == '\r')) enroll.pop_back();
+  auto enroll = read_secret(o_.enroll_token_file);
+  if (!enroll) return std::unexpected(enroll.error());
   auto c = client(o_);
   json body = {{"name", o_.node_name}, {"labels", o_.labels}};
-  auto r = c->Post("/v1/nodes/enroll", {{"Authorization", "Bearer " + enroll}}, body.dump(),
+  auto r = c->Post("/v1/nodes/enroll", {{"Authorization", "Bearer " + *enroll}}, body.dump(),
                    "application/json");
   if (!r || r->status != 201) return make_error(ErrorCode::kUnavailable, "enrol: " + describe(r));
   json j = json::parse(r->body, nullptr, false);

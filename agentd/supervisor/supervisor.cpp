@@ -638,34 +638,27 @@ void Supervisor::start_link() {
   o_.link.root_dir = o_.root_dir;
   ControllerLink::Hooks h;
   h.actual = [this] { return actual_state(); };
-  h.handover = [this](const std::string& binary, const std::string& config) {
-    GenerationSpec spec{binary, config};
-    auto trusted = fs::check_trusted_executable(binary);
-    if (!trusted) {
-      return nlohmann::json{
-          {"ok", false}, {"result", "rejected"}, {"reason", trusted.error().message}};
+  // Queues one request and answers with its report; a binary must be trusted
+  // (as on the control socket) and runs as its resolved path.
+  auto run = [this](Request::Op op, GenerationSpec spec) {
+    auto refuse = [](const std::string& why) {
+      return nlohmann::json{{"ok", false}, {"result", "rejected"}, {"reason", why}};
+    };
+    if (op != Request::Op::kStop) {
+      auto trusted = fs::check_trusted_executable(spec.binary);
+      if (!trusted) return refuse(trusted.error().message);
+      spec.binary = *trusted;
     }
-    spec.binary = *trusted;
-    auto report = queue_and_wait(spec);
-    if (!report)
-      return nlohmann::json{
-          {"ok", false}, {"result", "rejected"}, {"reason", "agentd is stopping"}};
+    auto report = queue_and_wait(spec, op);
+    if (!report) return refuse("agentd is stopping");
     return nlohmann::json::parse(report->json());
   };
-  h.stop = [this] {
-    auto report = queue_and_wait(GenerationSpec{}, Request::Op::kStop);
-    if (!report) return nlohmann::json{{"ok", false}, {"reason", "agentd is stopping"}};
-    return nlohmann::json::parse(report->json());
+  h.handover = [run](const std::string& binary, const std::string& config) {
+    return run(Request::Op::kHandover, GenerationSpec{binary, config});
   };
-  h.start = [this](const std::string& binary, const std::string& config) {
-    auto trusted = fs::check_trusted_executable(binary);
-    if (!trusted) {
-      return nlohmann::json{
-          {"ok", false}, {"result", "rejected"}, {"reason", trusted.error().message}};
-    }
-    auto report = queue_and_wait(GenerationSpec{*trusted, config}, Request::Op::kStart);
-    if (!report) return nlohmann::json{{"ok", false}, {"reason", "agentd is stopping"}};
-    return nlohmann::json::parse(report->json());
+  h.stop = [run] { return run(Request::Op::kStop, GenerationSpec{}); };
+  h.start = [run](const std::string& binary, const std::string& config) {
+    return run(Request::Op::kStart, GenerationSpec{binary, config});
   };
   h.current_spec = [this] {
     std::lock_guard lock(mu_);

@@ -300,8 +300,9 @@ Controller::Desired Controller::desired_for(const std::string& node, const store
   if (rollout_ && (rollout_active(*rollout_) || rollout_->state == "aborted")) {
     auto it = steps_.find(node);
     if (it != steps_.end()) {
+      // Rolling back, every node goes to the source; otherwise (running,
+      // paused, aborted) a node whose step started has the target.
       bool moved = step_moved(it->second.state) && rollout_->state != "rolling_back";
-      if (rollout_->state == "aborted") moved = step_moved(it->second.state);
       d.version = moved ? rollout_->to_version : rollout_->from_version;
       d.config = moved ? rollout_->to_config : rollout_->from_config;
     }
