@@ -309,10 +309,11 @@ bool quiesce(Load& load, Agent& agent) {
   });
 }
 
-// How long a new worker may take to be prepared and ready: 2 s, 8 s in the
+// How long a new worker may take to be prepared and ready: 2 s, 20 s in the
 // sanitizer build, whose workers start several times slower (two such tests
-// side by side on 2 cores missed 2 s there).
-const std::string kReadyMs = kSanitized ? "8000" : "2000";
+// side by side on 2 cores missed 2 s there, and a loaded CI machine runs the
+// sanitizer tests up to ten times slower than an idle one).
+const std::string kReadyMs = kSanitized ? "20000" : "2000";
 const std::vector<std::string> kFast = {"--settle-ms", "0", "--ready-timeout-ms", kReadyMs};
 
 // One agentd on config A with the fast handover flags, for TEST_CASE_METHOD.
@@ -357,9 +358,13 @@ TEST_CASE_METHOD(
   REQUIRE(agent.ready());
   write_file(dir / "A.conf", config(p, dir, 'A'));
   write_file(dir / "B.conf", config(p, dir, 'B'));
-  // A rotation every 1.5 s; enough load to outlast 20 handovers (slower in
-  // the sanitizer build: there 200,000 per stream ran out before the last).
-  Load load(p, dir / "app.log", kSanitized ? 600'000 : 200'000, /*rotate_every=*/3000);
+  // A rotation every 1.5 s (5 s in the sanitizer build, whose new workers can
+  // take seconds to become ready on a loaded machine: the tail stops from
+  // source-only to activate, and a file rotated twice in that window is
+  // lost to any tailer); enough load to outlast 20 handovers (slower in the
+  // sanitizer build: there 200,000 per stream ran out before the last).
+  Load load(p, dir / "app.log", kSanitized ? 600'000 : 200'000,
+            /*rotate_every=*/kSanitized ? 10'000 : 3000);
   REQUIRE(wait_until([&] { return load.total_sent() > 2000; }));
   std::vector<double> totals;
   for (int i = 1; i <= 20; ++i) {
@@ -403,11 +408,12 @@ TEST_CASE_METHOD(
     Node,
     "handover: each broken build is rolled back and the node keeps serving with nothing lost") {
   REQUIRE(agent.ready());
-  // A never-ready build stops the old core for the whole ready timeout (8 s
-  // in the sanitizer build): the log rotates less often than that, since a
-  // core stopped across two rotations loses the file rotated away in between
-  // (any tailer would), which is not what this test is about.
-  Load load(p, dir / "app.log", 40'000, kSanitized ? 40'000 : 10'000);
+  // A never-ready build stops the old core for the whole ready timeout (20 s
+  // in the sanitizer build): the log rotates less often than that (not at all
+  // in the sanitizer build), since a core stopped across two rotations loses
+  // the file rotated away in between (any tailer would), which is not what
+  // this test is about.
+  Load load(p, dir / "app.log", 40'000, kSanitized ? 1'000'000 : 10'000);
   REQUIRE(wait_until([&] { return load.total_sent() > 2000; }));
   long worker = agent.worker_pid();
   struct Case {
@@ -559,7 +565,11 @@ TEST_CASE(
   write_file(dir / "app.log", "");
   Agent agent(config(p, dir, 'A'), dir, "agentd", {"--settle-ms", "3000"});
   REQUIRE(agent.ready());
-  Load load(p, dir / "app.log", 60'000);
+  // The log is not rotated here: no agent runs between the kill and the
+  // restarted one's start (seconds in the sanitizer build on a loaded machine),
+  // and a file rotated twice in that time is lost to any tailer; a rotation
+  // across a stopped tail is the tail and handover tests' subject.
+  Load load(p, dir / "app.log", 60'000, /*rotate_every=*/1'000'000);
   REQUIRE(wait_until([&] { return load.total_sent() > 2000; }));
   long old_worker = agent.worker_pid();
   std::thread trigger([&] { request(agent, "reload"); });  // its answer never comes
