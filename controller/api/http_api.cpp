@@ -6,6 +6,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 
@@ -351,6 +353,18 @@ void ApiServer::routes() {
   // Config revisions: the body is the config text.
   s.Post("/v1/configs", admin([&c](const Request& req, Response& res, const Principal& who) {
            reply(res, c.add_config(req.body, who), 201);
+         }));
+  s.Post("/v1/configs/check", admin([&c](const Request& req, Response& res, const Principal&) {
+           std::string version = req.get_param_value("version");
+           bool bad =
+               version.size() > 64 || !std::all_of(version.begin(), version.end(), [](char ch) {
+                 return std::isalnum(static_cast<unsigned char>(ch)) || ch == '.' || ch == '+' ||
+                        ch == '-';
+               });
+           if (bad) {
+             return send_error(res, api_error(400, "bad_request", "bad version"));
+           }
+           reply(res, c.check_config(req.body, version));
          }));
   s.Get("/v1/configs",
         admin([&c](const Request&, Response& res, const Principal&) { reply(res, c.configs()); }));

@@ -647,16 +647,50 @@ ApiResult<std::string> Controller::validate_config_text(const std::string& text,
   return std::string();
 }
 
+std::set<std::string> Controller::cluster_versions(const store::Cluster& c) const {
+  std::set<std::string> versions;
+  for (const auto& v : {c.current_version, c.target_version}) {
+    if (!v.empty()) versions.insert(v);
+  }
+  for (const auto& [name, l] : live_) {
+    if (!l.row.version.empty()) versions.insert(l.row.version);
+  }
+  if (versions.empty()) versions.insert("");
+  return versions;
+}
+
+ApiResult<json> Controller::check_config(const std::string& text, const std::string& version) {
+  std::lock_guard lock(mu_);
+  auto c = store_->cluster();
+  if (!c) return std::unexpected(api_error(c.error()));
+  std::set<std::string> versions = {version};
+  if (version.empty()) {
+    versions = cluster_versions(*c);
+  } else if (auto r = store_->release(version); !r || !*r) {
+    return std::unexpected(api_error(404, "not_found", "no release " + version));
+  }
+  for (const auto& v : versions) {
+    if (auto ok = validate_config_text(text, v); !ok) return std::unexpected(ok.error());
+  }
+  std::string current;
+  if (c->current_config != 0) {
+    if (auto r = store_->config(c->current_config); r && *r) current = (*r)->text;
+  }
+  json checked = json::array();
+  for (const auto& v : versions) checked.push_back(v);
+  return json{{"valid", true},
+              {"checked_against", checked},
+              {"sha256", digest::sha256_hex(text)},
+              {"diff_from", c->current_config},
+              {"diff", config_diff(current, text)}};
+}
+
 ApiResult<json> Controller::add_config(const std::string& text, const Principal& who) {
   std::lock_guard lock(mu_);
   // Validated against every version the cluster runs or is moving to.
-  std::set<std::string> versions;
   auto c = store_->cluster();
   if (!c) return std::unexpected(api_error(c.error()));
-  for (const auto& v : {c->current_version, c->target_version}) versions.insert(v);
-  for (const auto& [name, l] : live_) versions.insert(l.row.version);
-  if (versions.empty()) versions.insert("");
-  for (const auto& v : versions) {
+  for (const auto& v : cluster_versions(*c)) {
     if (auto ok = validate_config_text(text, v); !ok) return std::unexpected(ok.error());
   }
   store::ConfigRevision rev{0, text, digest::sha256_hex(text), who.name(), 0};

@@ -17,6 +17,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -91,6 +92,10 @@ class Controller {
   std::string artifacts_dir() const;
 
   ApiResult<json> add_config(const std::string& text, const Principal& who);
+  // Validates a config without storing it: against `version`'s plugin schema,
+  // or every version the cluster runs or targets; with its diff from the
+  // cluster's current config revision.
+  ApiResult<json> check_config(const std::string& text, const std::string& version);
   ApiResult<json> config(std::int64_t id, const Principal& who);
   ApiResult<json> configs();
 
@@ -138,6 +143,7 @@ class Controller {
   json node_json(const Live& l, const store::Cluster& c);
   std::vector<rollout::NodeRef> node_refs() const;
   ApiResult<std::string> validate_config_text(const std::string& text, const std::string& version);
+  std::set<std::string> cluster_versions(const store::Cluster& c) const;
 
   ControllerOptions o_;
   std::unique_ptr<store::Store> store_;

@@ -1,0 +1,235 @@
+#include "cli/client.h"
+
+#include <fcntl.h>
+#include <httplib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+namespace logctl::cli {
+namespace {
+
+std::string env(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? v : "";
+}
+
+std::string trim(std::string s) {
+  auto space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };
+  while (!s.empty() && space(s.back())) s.pop_back();
+  std::size_t i = 0;
+  while (i < s.size() && space(s[i])) ++i;
+  return s.substr(i);
+}
+
+Status mkdirs(const std::string& dir) {
+  for (std::size_t i = 1; i <= dir.size(); ++i) {
+    if (i < dir.size() && dir[i] != '/') continue;
+    std::string part = dir.substr(0, i);
+    if (::mkdir(part.c_str(), 0700) != 0 && errno != EEXIST) {
+      return make_error(ErrorCode::kIo, "cannot create " + part + ": " + std::strerror(errno));
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
+std::string config_path() {
+  if (auto p = env("LOGCTL_CONFIG"); !p.empty()) return p;
+  if (auto x = env("XDG_CONFIG_HOME"); !x.empty()) return x + "/logctl/config";
+  return env("HOME") + "/.config/logctl/config";
+}
+
+Result<json> read_config_file() {
+  std::string path = config_path();
+  std::ifstream in(path);
+  if (!in) return json{{"contexts", json::object()}};
+  std::stringstream ss;
+  ss << in.rdbuf();
+  auto doc = json::parse(ss.str(), nullptr, false);
+  if (doc.is_discarded() || !doc.is_object()) {
+    return make_error(ErrorCode::kInvalidArgument, path + ": not a JSON object");
+  }
+  if (!doc.contains("contexts") || !doc["contexts"].is_object()) doc["contexts"] = json::object();
+  return doc;
+}
+
+Status write_config_file(const json& doc) {
+  std::string path = config_path();
+  auto slash = path.rfind('/');
+  if (slash != std::string::npos && slash > 0) {
+    if (auto s = mkdirs(path.substr(0, slash)); !s) return s;
+  }
+  std::string tmp = path + ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0)
+    return make_error(ErrorCode::kIo, "cannot write " + tmp + ": " + std::strerror(errno));
+  std::string text = doc.dump(2) + "\n";
+  bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  ok = ::fchmod(fd, 0600) == 0 && ok;
+  ::close(fd);
+  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
+    ::unlink(tmp.c_str());
+    return make_error(ErrorCode::kIo, "cannot write " + path + ": " + std::strerror(errno));
+  }
+  return {};
+}
+
+Result<std::string> read_secret_file(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    return make_error(ErrorCode::kNotFound,
+                      "cannot read token file " + path + ": " + std::strerror(errno));
+  }
+  char buf[4097];
+  ssize_t n = ::read(fd, buf, sizeof buf);
+  ::close(fd);
+  if (n < 0 || n > 4096) {
+    return make_error(ErrorCode::kInvalidArgument, "token file " + path + " is not a token");
+  }
+  auto token = trim(std::string(buf, static_cast<std::size_t>(n)));
+  if (token.empty())
+    return make_error(ErrorCode::kInvalidArgument, "token file " + path + " is empty");
+  return token;
+}
+
+Result<Settings> resolve_settings(const GlobalFlags& f) {
+  auto file = read_config_file();
+  if (!file) return std::unexpected(file.error());
+  Settings s;
+  std::string ctx_name = !f.context.empty() ? f.context : env("LOGCTL_CONTEXT");
+  if (ctx_name.empty()) ctx_name = file->value("current_context", "");
+  json ctx = json::object();
+  if (!ctx_name.empty()) {
+    const auto& contexts = (*file)["contexts"];
+    if (!contexts.contains(ctx_name) || !contexts[ctx_name].is_object()) {
+      if (!f.context.empty() || !env("LOGCTL_CONTEXT").empty()) {
+        return make_error(ErrorCode::kNotFound,
+                          "no context '" + ctx_name + "' in " + config_path());
+      }
+    } else {
+      ctx = contexts[ctx_name];
+      s.context = ctx_name;
+    }
+  }
+  auto from_ctx = [&](const char* key) {
+    return ctx.contains(key) && ctx[key].is_string() ? ctx[key].get<std::string>() : "";
+  };
+  // Each value on its own: flag, environment, context.
+  if (!f.server.empty()) {
+    s.server = f.server, s.where = "--server";
+  } else if (auto e = env("LOGCTL_SERVER"); !e.empty()) {
+    s.server = e, s.where = "LOGCTL_SERVER";
+  } else {
+    s.server = from_ctx("server"), s.where = "context " + ctx_name;
+  }
+  s.ca = !f.ca.empty() ? f.ca : !env("LOGCTL_CA").empty() ? env("LOGCTL_CA") : from_ctx("ca");
+  if (!f.token.empty()) {
+    s.token = f.token;
+  } else if (!f.token_file.empty()) {
+    auto t = read_secret_file(f.token_file);
+    if (!t) return std::unexpected(t.error());
+    s.token = *t;
+  } else if (auto e = env("LOGCTL_TOKEN"); !e.empty()) {
+    s.token = e;
+  } else if (auto tf = from_ctx("token_file"); !tf.empty()) {
+    auto t = read_secret_file(tf);
+    if (!t) return std::unexpected(t.error());
+    s.token = *t;
+  } else {
+    s.token = from_ctx("token");
+  }
+  if (s.server.empty()) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "no controller: pass --server, set LOGCTL_SERVER, or start a local "
+                      "cluster with `logctl cluster start --local`");
+  }
+  if (s.server.rfind("https://", 0) != 0 && s.server.rfind("http://", 0) != 0) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "server '" + s.server + "' (" + s.where + ") is not an http(s):// URL");
+  }
+  if (s.token.empty()) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "no token: pass --token or --token-file, or set LOGCTL_TOKEN");
+  }
+  return s;
+}
+
+Client::Client(Settings s, int timeout_s) : s_(std::move(s)) {
+  http_ = std::make_unique<httplib::Client>(s_.server);
+  if (!s_.ca.empty()) http_->set_ca_cert_path(s_.ca.c_str());
+  http_->enable_server_certificate_verification(true);
+  http_->set_connection_timeout(5, 0);
+  http_->set_read_timeout(timeout_s, 0);
+  http_->set_write_timeout(timeout_s, 0);
+  http_->set_keep_alive(true);
+}
+
+Client::~Client() = default;
+
+template <typename F>
+ApiReply Client::call(const char* what, const std::string& path, F&& send) {
+  httplib::Headers h = {{"Authorization", "Bearer " + s_.token}};
+  httplib::Result r = send(h);
+  if (!r) {
+    std::string why = httplib::to_string(r.error());
+    auto ssl = http_->get_openssl_verify_result();
+    if (ssl != X509_V_OK) {
+      why += " (certificate: " + std::string(X509_verify_cert_error_string(ssl)) + "; is " +
+             (s_.ca.empty() ? std::string("no CA given") : "the CA " + s_.ca) +
+             " the controller's?)";
+    }
+    return std::unexpected(ApiFailure{
+        0, "unreachable", std::string("cannot ") + what + " " + s_.server + path + ": " + why,
+        json::object()});
+  }
+  auto body = json::parse(r->body, nullptr, false);
+  if (r->status >= 200 && r->status < 300) {
+    if (body.is_discarded()) {
+      return std::unexpected(ApiFailure{r->status, "bad_response",
+                                        "the controller's answer to " + path + " is not JSON",
+                                        json::object()});
+    }
+    return body;
+  }
+  ApiFailure f{r->status, "http_" + std::to_string(r->status),
+               "HTTP " + std::to_string(r->status) + " from " + path, json::object()};
+  if (!body.is_discarded() && body.contains("error") && body["error"].is_object()) {
+    const auto& e = body["error"];
+    f.code = e.value("code", f.code);
+    f.message = e.value("message", f.message);
+    if (e.contains("details")) f.details = e["details"];
+  }
+  return std::unexpected(f);
+}
+
+ApiReply Client::get(const std::string& path) {
+  return call("GET", path, [&](const httplib::Headers& h) { return http_->Get(path, h); });
+}
+
+ApiReply Client::post(const std::string& path, const json& body) {
+  return call("POST", path, [&](const httplib::Headers& h) {
+    return http_->Post(path, h, body.dump(), "application/json");
+  });
+}
+
+ApiReply Client::post_text(const std::string& path, const std::string& body) {
+  return call("POST", path,
+              [&](const httplib::Headers& h) { return http_->Post(path, h, body, "text/plain"); });
+}
+
+ApiReply Client::post_release(const std::string& manifest, const std::string& artifact) {
+  httplib::MultipartFormDataItems items = {
+      {"manifest", manifest, "manifest.json", "application/json"},
+      {"artifact", artifact, "agentd", "application/octet-stream"}};
+  return call("POST", "/v1/releases",
+              [&](const httplib::Headers& h) { return http_->Post("/v1/releases", h, items); });
+}
+
+}  // namespace logctl::cli

@@ -1,0 +1,100 @@
+// logctl node list | show NAME: what each node runs and reports.
+#include <algorithm>
+#include <cctype>
+#include <iostream>
+
+#include "cli/cli.h"
+
+namespace logctl::cli {
+namespace {
+
+std::string labels_of(json n) {
+  std::string out;
+  for (const auto& [k, v] : n["labels"].items())
+    out += (out.empty() ? "" : ",") + k + "=" + cell(v);
+  return out.empty() ? "-" : out;
+}
+
+std::string listeners_of(json n) {
+  std::string out;
+  for (auto l : n["listeners"]) out += (out.empty() ? "" : " ") + cell(l);
+  return out.empty() ? "-" : out;
+}
+
+void print_nodes(json doc) {
+  Table t(
+      {"NAME", "VERSION", "CONFIG", "GEN", "RUNNING", "HEALTHY", "LAST HEARTBEAT", "LISTENERS"});
+  for (auto n : doc["nodes"]) {
+    t.row({cell(n["name"]), cell(n["version"]), cell(n["config_revision"]), cell(n["generation"]),
+           cell(n["running"]), n.value("connected", false) ? cell(n["healthy"]) : "lost",
+           when(n.value("last_heartbeat", std::int64_t{0})), listeners_of(n)});
+  }
+  t.print(std::cout);
+}
+
+void print_node(json n) {
+  Table t({"NODE", cell(n["name"])});
+  t.row({"labels", labels_of(n)});
+  t.row({"version", cell(n["version"]) + "   desired " + cell(n["desired"]["version"])});
+  t.row({"config",
+         cell(n["config_revision"]) + "   desired " + cell(n["desired"]["config_revision"])});
+  t.row({"generation", cell(n["generation"])});
+  t.row({"state", std::string(n.value("running", false) ? "running" : "stopped") +
+                      (n.value("worker_up", false) ? ", worker up" : ", worker down") +
+                      (n.value("connected", false) ? ", connected" : ", not heard from") +
+                      (n.value("healthy", false) ? ", healthy" : ", unhealthy")});
+  t.row({"last heartbeat", when(n.value("last_heartbeat", std::int64_t{0}))});
+  t.row({"listeners", listeners_of(n)});
+  for (const auto& [k, v] : n["figures"].items()) t.row({"  " + k, cell(v)});
+  if (n["last_handover"].is_object()) {
+    json h = n["last_handover"];
+    t.row({"last handover", h.value("result", "?") + " (generation " + cell(h["generation"]) +
+                                ", " + std::to_string(h.value("connections_handed_over", 0)) +
+                                " connection(s) handed over, " +
+                                std::to_string(h.value("events_through_spool", 0)) +
+                                " event(s) through the spool)"});
+  }
+  if (n["converge"].is_object() && n["converge"].value("state", "") == "failed") {
+    t.row({"converge", "failed: " + n["converge"].value("error", "")});
+  }
+  t.print(std::cout);
+}
+
+int get_and_print(Cli& cli, const std::string& path, void (*human)(json)) {
+  auto client = cli.client();
+  if (!client) return client.error();
+  auto r = (*client)->get(path);
+  if (!r) return fail(cli.format(), r.error());
+  if (cli.format() == Format::kTable) {
+    human(*r);
+  } else {
+    print_json(*r);
+  }
+  return 0;
+}
+
+}  // namespace
+
+void setup_node(CLI::App& app, Cli& cli) {
+  auto* node = app.add_subcommand("node", "The nodes: what each runs and reports");
+  node->require_subcommand(1);
+  auto* list = node->add_subcommand("list", "Every node: version, config, health, listeners");
+  list->footer("Example:\n  logctl node list --output json");
+  list->callback([&cli] { cli.rc = get_and_print(cli, "/v1/nodes", print_nodes); });
+  auto name = std::make_shared<std::string>();
+  auto* show = node->add_subcommand("show", "One node in full: figures, last handover");
+  show->add_option("NAME", *name, "The node's name")->required();
+  show->footer("Example:\n  logctl node show node-1");
+  show->callback([&cli, name] {
+    bool ok = !name->empty() && name->size() <= 63 &&
+              std::all_of(name->begin(), name->end(), [](char ch) {
+                return std::isalnum(static_cast<unsigned char>(ch)) || ch == '.' || ch == '_' ||
+                       ch == '-';
+              });
+    cli.rc = ok ? get_and_print(cli, "/v1/nodes/" + *name, print_node)
+                : fail(cli.format(), Exit::kUsage, "usage",
+                       "'" + name->substr(0, 64) + "' is not a node name (1-63 of A-Za-z0-9._-)");
+  });
+}
+
+}  // namespace logctl::cli
