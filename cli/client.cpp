@@ -131,12 +131,12 @@ Result<Settings> resolve_settings(const GlobalFlags& f) {
   }
   s.ca = !f.ca.empty() ? f.ca : !env("LOGCTL_CA").empty() ? env("LOGCTL_CA") : from_ctx("ca");
   if (!f.token.empty()) {
-    s.token = f.token;
+    s.token = trim(f.token);
   } else if (!f.token_file.empty()) {
     auto t = read_secret_file(f.token_file);
     if (!t) return std::unexpected(t.error());
     s.token = *t;
-  } else if (auto e = env("LOGCTL_TOKEN"); !e.empty()) {
+  } else if (auto e = trim(env("LOGCTL_TOKEN")); !e.empty()) {
     s.token = e;
   } else if (auto tf = from_ctx("token_file"); !tf.empty()) {
     auto t = read_secret_file(tf);

@@ -140,6 +140,9 @@ int wait_after(Cli& cli, Client& client, const json& answer, const WaitFlags& w)
 }
 
 int run_verb(Cli& cli, const std::string& verb, const json& body, const WaitFlags* w) {
+  if (w && w->wait && !parse_duration(w->timeout)) {  // before anything changes
+    return fail(cli.format(), Exit::kUsage, "usage", "bad --timeout " + w->timeout);
+  }
   auto client = cli.client();
   if (!client) return client.error();
   auto r = (*client)->post("/v1/cluster/" + verb, body);
@@ -268,6 +271,10 @@ void setup_cluster(CLI::App& app, Cli& cli) {
                     "Local: the agentd binary (default: beside logctl)");
   start->add_option("--controller-bin", o->local.controller_bin,
                     "Local: the logctl-controller binary (default: beside logctl)");
+  start
+      ->add_option("--node-ready-timeout", o->local.ready_timeout,
+                   "Local: how long a node's new worker may take to be ready (handovers)")
+      ->capture_default_str();
   start->add_option("--pipeline-config", o->local.config,
                     "Local: the nodes' starting pipeline config (default: a built-in one)");
   start->footer("Example:\n  logctl cluster start --local --nodes 3");

@@ -131,9 +131,9 @@ Result<pid_t> spawn(const std::vector<std::string>& argv, const std::string& log
     ::dup2(out, STDOUT_FILENO);
     ::dup2(out, STDERR_FILENO);
     ::syscall(SYS_close_range, 3U, ~0U, 0U);  // nothing of this CLI leaks into it
-    for (auto e : extra_env) ::putenv(const_cast<char*>(e.c_str()));
+    for (const auto& e : extra_env) ::putenv(const_cast<char*>(e.c_str()));
     std::vector<char*> args;
-    for (auto a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
     ::execv(args[0], args.data());
     ::_exit(127);
@@ -191,6 +191,7 @@ class Starter {
   Cli& cli_;
   LocalOptions o_;
   std::string dir_, url_;
+  long ready_ms_ = 30000;
   json rec_ = json::object();
   std::unique_ptr<Client> client_;
 };
@@ -242,7 +243,9 @@ int Starter::start_controller() {
   save();
   auto deadline = Clock::now() + std::chrono::seconds(o_.timeout_s);
   std::string port;
-  while (Clock::now() < deadline && port.empty() && ours(*pid, dir_)) {
+  // Our own child: waitpid tells whether it died (its /proc entry may read
+  // empty while it execs).
+  while (Clock::now() < deadline && port.empty() && ::waitpid(*pid, nullptr, WNOHANG) == 0) {
     port = read_file(port_file);
     if (port.empty()) std::this_thread::sleep_for(50ms);  // polling for the port file
   }
@@ -276,7 +279,8 @@ int Starter::start_nodes() {
     auto pid = spawn(
         {o_.agentd, "--config", dir_ + "/pipeline.conf", "--root-dir", ndir, "--controller", url_,
          "--controller-ca", cdir + "/tls/ca.pem", "--enroll-token-file", cdir + "/enroll.token",
-         "--node-name", name, "--labels", "local=true,index=" + std::to_string(i)},
+         "--node-name", name, "--labels", "local=true,index=" + std::to_string(i),
+         "--ready-timeout-ms", std::to_string(ready_ms_)},
         ndir + "/agentd.log",
         {"LOGCTL_NODE_NAME=" + name, "LOGCTL_NODE_ADDR=" + addr, "LOGCTL_NODE_DIR=" + ndir});
     if (!pid) return fail(cli_.format(), pid.error());
@@ -350,6 +354,11 @@ int Starter::run() {
       return error(Exit::kUsage, *bin + " is not an executable (pass --agentd / --controller-bin)");
     }
   }
+  auto ready = parse_duration(o_.ready_timeout);
+  if (!ready || ready->count() < 1) {
+    return error(Exit::kUsage, "bad --node-ready-timeout " + o_.ready_timeout);
+  }
+  ready_ms_ = static_cast<long>(ready->count()) * 1000;
   if (int rc = check_existing()) return rc;
   if (auto s = mkdir_p(dir_, 0700); !s) return fail(cli_.format(), s.error());
   rec_["created_by"] = "logctl " LOGCTL_VERSION;

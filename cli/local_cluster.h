@@ -25,7 +25,8 @@ struct LocalOptions {
   std::string controller_bin;  // default: next to this logctl binary
   std::string config;          // the nodes' starting config (default: a built-in one)
   int heartbeat_ms = 1000;
-  int timeout_s = 60;  // for the cluster to come up
+  std::string ready_timeout = "30s";  // how long a node's new worker may take to be ready
+  int timeout_s = 60;                 // for the cluster to come up
 };
 
 std::string default_local_dir();

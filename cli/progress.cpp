@@ -105,7 +105,7 @@ void Progress::draw(json rollout) {
     lines.push_back(fit(row));
   }
   for (int i = 0; i < drawn_lines_; ++i) std::cerr << "\x1b[1A\x1b[2K";
-  for (auto l : lines) std::cerr << l << "\n";
+  for (const auto& l : lines) std::cerr << l << "\n";
   std::cerr << std::flush;
   drawn_lines_ = static_cast<int>(lines.size());
 }

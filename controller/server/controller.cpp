@@ -135,12 +135,12 @@ json config_diff(const std::string& a, const std::string& b) {
   while (i < x.size() || k < y.size()) {
     if (i < x.size() && k < y.size() && x[i] == y[k]) {
       ++i, ++k;
-    } else if (k < y.size() && (i == x.size() || l[i][k + 1] >= l[i + 1][k])) {
+    } else if (i < x.size() && (k == y.size() || l[i + 1][k] >= l[i][k + 1])) {
+      out.push_back("-" + std::to_string(i + 1) + ": " + x[i]);  // removals first, as diff(1)
+      ++i;
+    } else {
       out.push_back("+" + std::to_string(k + 1) + ": " + y[k]);
       ++k;
-    } else {
-      out.push_back("-" + std::to_string(i + 1) + ": " + x[i]);
-      ++i;
     }
   }
   return out;

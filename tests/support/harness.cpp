@@ -223,12 +223,12 @@ double Agent::metric(const std::string& name, const std::string& labels) const {
   return sum;
 }
 
-TcpSender::TcpSender(int port) {
+TcpSender::TcpSender(int port, const std::string& host) {
   fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_port = htons(static_cast<uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::inet_pton(AF_INET, host.c_str(), &a.sin_addr) != 1) a.sin_addr.s_addr = 0;
   if (::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) close();
 }
 TcpSender::~TcpSender() {

@@ -101,7 +101,7 @@ class Agent {
 // Sends lines over one TCP connection; false on any error (refused, reset).
 class TcpSender {
  public:
-  explicit TcpSender(int port);
+  explicit TcpSender(int port, const std::string& host = "127.0.0.1");
   ~TcpSender();
   bool connected() const { return fd_ >= 0; }
   bool send(const std::string& data);

@@ -1,0 +1,433 @@
+// logctl, the real binary, against a real controller and real agentd nodes
+// that `logctl cluster start --local` boots: every command group, human and
+// JSON output, every exit code, the precedence of flags, environment and
+// config file, the live progress view on a terminal, examples/ci-upgrade.sh,
+// and upgrades under load with every numbered event counted at the nodes'
+// outputs.
+#include <signal.h>
+
+#include <atomic>
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+
+#include "support/harness.h"
+
+using namespace logctl::test;
+using nlohmann::json;
+
+namespace {
+
+std::string bin_dir() {
+  return std::string(AGENTD_BIN).substr(0, std::string(AGENTD_BIN).rfind('/'));
+}
+
+std::string quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+struct Run {
+  int rc = -1;
+  std::string out, err;
+  json doc() const { return json::parse(out, nullptr, false); }
+};
+
+// Runs logctl with HOME in the test's directory and no LOGCTL_* from outside.
+class Logctl {
+ public:
+  explicit Logctl(const TempDir& dir) : dir_(dir) {}
+  Run operator()(const std::vector<std::string>& args,
+                 const std::map<std::string, std::string>& env = {}) const {
+    std::string cmd = "env -u LOGCTL_SERVER -u LOGCTL_TOKEN -u LOGCTL_CA -u LOGCTL_CONTEXT "
+                      "-u LOGCTL_CONFIG -u XDG_CONFIG_HOME -u XDG_DATA_HOME HOME=" +
+                      quote(dir_ / "home");
+    for (const auto& [k, v] : env) cmd += " " + k + "=" + quote(v);
+    cmd += " " + bin_dir() + "/logctl";
+    for (const auto& a : args) cmd += " " + quote(a);
+    cmd += " > " + dir_ / "out" + " 2> " + dir_ / "err";
+    Run r;
+    r.rc = sh(cmd);
+    r.out = read_file(dir_ / "out");
+    r.err = read_file(dir_ / "err");
+    return r;
+  }
+
+ private:
+  const TempDir& dir_;
+};
+
+std::string describe(const Run& r) {
+  return "rc " + std::to_string(r.rc) + "\nstdout: " + r.out + "\nstderr: " + r.err;
+}
+
+// A local cluster for one test, deleted afterwards.
+struct LocalCluster {
+  explicit LocalCluster(int nodes, const TempDir& d) : dir(d), logctl(d), data(d / "local") {
+    started = logctl({"cluster", "start", "--local", "--nodes", std::to_string(nodes),
+                      "--data-dir", data, "--node-ready-timeout", kSanitized ? "20s" : "5s"});
+  }
+  ~LocalCluster() { logctl({"cluster", "delete", "--local", "--data-dir", data}); }
+  json nodes() const { return logctl({"node", "list", "-o", "json"}).doc()["nodes"]; }
+  json record() const { return json::parse(read_file(data + "/local.json"), nullptr, false); }
+  std::string out_dir(int i) const { return data + "/nodes/node-" + std::to_string(i) + "/out"; }
+  // Every node connected, running or not as asked.
+  bool nodes_running(bool running) const {
+    auto ns = nodes();
+    if (!ns.is_array() || ns.empty()) return false;
+    for (const auto& n : ns) {
+      if (!n["connected"].get<bool>() || n["running"].get<bool>() != running) return false;
+    }
+    return true;
+  }
+
+  const TempDir& dir;
+  Logctl logctl;
+  std::string data;
+  Run started;
+};
+
+// Numbered lines to every node of a local cluster (127.0.1.i:5170), one
+// connection per node, round robin; a reset is a failure, never retried.
+class Traffic {
+ public:
+  explicit Traffic(int nodes) : nodes_(nodes) {
+    thread_ = std::thread([this] { run(); });
+  }
+  ~Traffic() { stop(); }
+  void stop() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+  long sent() const { return sent_; }
+  bool ok() const { return ok_; }
+
+ private:
+  void run() {
+    std::vector<std::unique_ptr<TcpSender>> s;
+    for (int i = 1; i <= nodes_; ++i) {
+      s.push_back(std::make_unique<TcpSender>(5170, "127.0.1." + std::to_string(i)));
+    }
+    auto deadline = std::chrono::steady_clock::now() + 240s;
+    while (!stop_ && std::chrono::steady_clock::now() < deadline && sent_ < 2'000'000) {
+      std::string batch;
+      auto& to = *s[static_cast<std::size_t>(sent_ / 100) % s.size()];
+      for (int k = 0; k < 100; ++k) batch += "seq=" + std::to_string(sent_ + k) + " cli\n";
+      if (!to.send(batch)) {
+        ok_ = false;
+        return;
+      }
+      sent_ += 100;
+      std::this_thread::sleep_for(kSanitized ? 6ms : 2ms);  // bounded load, not a wait
+    }
+    for (auto& c : s) ok_ = c->finish() && ok_;
+  }
+  int nodes_;
+  std::atomic<bool> stop_{false}, ok_{true};
+  std::atomic<long> sent_{0};
+  std::thread thread_;
+};
+
+long missing(const LocalCluster& c, int nodes, long sent) {
+  std::vector<std::string> files;
+  for (int i = 1; i <= nodes; ++i) {
+    for (auto& f : files_under(c.out_dir(i))) files.push_back(f);
+  }
+  return count_numbers(files).missing_in(0, sent - 1);
+}
+
+std::string version_of(const std::string& binary) {
+  TempDir dir;
+  std::string out = dir / "v";
+  sh(binary + " version > " + out);
+  std::string v = read_file(out);
+  while (!v.empty() && (v.back() == '\n' || v.back() == ' ')) v.pop_back();
+  return v.substr(v.rfind(' ') + 1);
+}
+
+const std::vector<std::string> kFastGate = {"--batch-size", "3", "--min-healthy-time", "1s"};
+
+std::vector<std::string> with(std::vector<std::string> a, const std::vector<std::string>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+}  // namespace
+
+TEST_CASE("cli: a local cluster in one command runs the lifecycle verbs and is deleted whole") {
+  TempDir dir;
+  LocalCluster c(3, dir);
+  INFO(describe(c.started));
+  REQUIRE(c.started.rc == 0);
+  CHECK_THAT(c.started.out, Catch::Contains("127.0.1.3"));
+  // Each node has its own address for one config with fixed ports.
+  auto nodes = c.nodes();
+  REQUIRE(nodes.size() == 3);
+  for (const auto& n : nodes) {
+    std::string i = n["name"].get<std::string>().substr(5);
+    CHECK(n["listeners"] == json::array({"tcp://127.0.1." + i + ":5170"}));
+    CHECK(n["healthy"] == true);
+  }
+  // The context is written: later commands need no flags.
+  auto status = c.logctl({"cluster", "status"});
+  CHECK(status.rc == 0);
+  CHECK_THAT(status.out, Catch::Contains("running"));
+  CHECK_THAT(status.out, Catch::Contains("3 total, 3 connected, 3 healthy"));
+  auto sj = c.logctl({"cluster", "status", "-o", "json"});
+  CHECK(sj.doc()["cluster"]["state"] == "running");
+  CHECK(sj.doc()["cluster"]["current_config"] == 1);
+
+  // A second start on a running one says so.
+  auto again = c.logctl({"cluster", "start", "--local", "--data-dir", c.data});
+  CHECK(again.rc == 7);
+  CHECK_THAT(again.err, Catch::Contains("already running"));
+
+  // Events flow; shutdown stops the workers (buffers persisted), start
+  // brings them back, and nothing sent before the shutdown is lost.
+  long sent = 0;
+  {
+    Traffic t(3);
+    REQUIRE(wait_until([&] { return t.sent() >= 3000; }));
+    t.stop();
+    REQUIRE(t.ok());
+    sent = t.sent();
+  }
+  auto down = c.logctl({"cluster", "shutdown"});
+  CHECK(down.rc == 0);
+  REQUIRE(wait_until([&] { return c.nodes_running(false); }, 60s));
+  auto nothing = c.logctl({"cluster", "resume"});
+  CHECK(nothing.rc == 7);  // nothing pending: start is the verb
+  CHECK_THAT(nothing.err, Catch::Contains("legal now: start"));
+  auto up = c.logctl({"cluster", "start"});
+  CHECK(up.rc == 0);
+  REQUIRE(wait_until([&] { return c.nodes_running(true); }, 60s));
+  CHECK(wait_until([&] { return missing(c, 3, sent) == 0; }, 30s));
+  auto history = c.logctl({"cluster", "history", "-o", "json"});
+  REQUIRE(history.rc == 0);
+  std::set<std::string> actions;
+  json entries = history.doc()["history"];
+  for (const auto& e : entries) actions.insert(e["action"].get<std::string>());
+  CHECK(actions.count("shutdown") == 1);
+  CHECK(actions.count("start") == 1);
+
+  // delete stops every recorded process and removes the directory and context.
+  auto rec = c.record();
+  auto del = c.logctl({"cluster", "delete", "--local", "--data-dir", c.data});
+  INFO(describe(del));
+  CHECK(del.rc == 0);
+  CHECK(sh("test -e " + quote(c.data)) != 0);
+  for (const auto& n : rec["nodes"]) {
+    long pid = n["pid"].get<long>();
+    CHECK(wait_until([&] {
+      std::string st = read_file("/proc/" + std::to_string(pid) + "/stat");
+      return st.empty() || st.find(") Z") != std::string::npos;
+    }));
+  }
+  auto cfg = json::parse(read_file(dir / "home/.config/logctl/config"), nullptr, false);
+  CHECK_FALSE(cfg["contexts"].contains("local"));
+  auto gone = c.logctl({"cluster", "delete", "--local", "--data-dir", c.data});
+  CHECK(gone.rc == 8);
+}
+
+TEST_CASE("cli: a stale local cluster is detected and replaced") {
+  TempDir dir;
+  LocalCluster c(1, dir);
+  REQUIRE(c.started.rc == 0);
+  long pid = c.record()["nodes"][0]["pid"].get<long>();
+  ::kill(static_cast<pid_t>(pid), SIGKILL);
+  auto again = c.logctl({"cluster", "start", "--local", "--nodes", "1", "--data-dir", c.data});
+  INFO(describe(again));
+  CHECK(again.rc == 0);
+  CHECK_THAT(again.err, Catch::Contains("stale local cluster"));
+  CHECK(c.record()["nodes"][0]["pid"].get<long>() != pid);
+  CHECK(c.nodes_running(true));
+}
+
+TEST_CASE("cli: upgrades under load through logctl lose nothing and a broken release is rolled back") {
+  TempDir dir;
+  LocalCluster c(3, dir);
+  REQUIRE(c.started.rc == 0);
+  const std::string next = agentd_build("agentd-next"), hang = agentd_build("agentd-broken-hang");
+  auto push = c.logctl({"release", "push", next, "-o", "json"});
+  INFO(describe(push));
+  REQUIRE(push.rc == 0);
+  std::string v = push.doc()["version"].get<std::string>();
+  CHECK(v == version_of(next));
+  CHECK(push.doc()["sha256"].get<std::string>().size() == 64);
+
+  Traffic t(3);
+  REQUIRE(wait_until([&] { return t.sent() >= 2000; }));
+
+  // A dry run's plan, applied by its token; then resume --wait as ndjson.
+  auto dry = c.logctl({"cluster", "upgrade", "--to", v, "--dry-run", "-o", "json"});
+  REQUIRE(dry.rc == 0);
+  std::string token = dry.doc()["plan"]["plan_token"].get<std::string>();
+  auto human_plan = c.logctl({"cluster", "upgrade", "--to", v, "--dry-run"});
+  CHECK_THAT(human_plan.out, Catch::Contains("semver_policy"));
+  CHECK_THAT(human_plan.out, Catch::Contains("plan token: " + token));
+  auto apply = c.logctl({"cluster", "upgrade", "--to", v, "--plan-token", token});
+  CHECK(apply.rc == 0);
+  auto resume =
+      c.logctl(with({"cluster", "resume", "--wait", "--timeout", "3m", "-o", "ndjson"}, kFastGate));
+  INFO(describe(resume));
+  REQUIRE(resume.rc == 0);
+  std::istringstream lines(resume.out);
+  std::set<std::string> done_nodes;
+  json last;
+  for (std::string line; std::getline(lines, line);) {
+    last = json::parse(line, nullptr, false);
+    REQUIRE_FALSE(last.is_discarded());  // nothing but JSON lines on stdout
+    if (last["event"] == "step" && last["state"] == "done") {
+      done_nodes.insert(last["node"].get<std::string>());
+    }
+  }
+  CHECK(done_nodes.size() == 3);
+  CHECK(last["event"] == "rollout");
+  CHECK(last["state"] == "succeeded");
+  for (const auto& n : c.nodes()) CHECK(n["version"] == v);
+
+  // Back with rollback, watched on a terminal: the live view, 80 columns.
+  std::string typescript = dir / "typescript";
+  std::string cmd = "env HOME=" + quote(dir / "home") + " " + bin_dir() +
+                    "/logctl cluster rollback --wait --timeout 3m --batch-size 3 "
+                    "--min-healthy-time 1s";
+  int rc = sh("script -q -e -c " + quote(cmd) + " " + quote(typescript) + " > /dev/null");
+  std::string screen = read_file(typescript);
+  INFO(screen);
+  CHECK(rc == 0);
+  CHECK_THAT(screen, Catch::Contains("3/3 nodes"));
+  CHECK_THAT(screen, Catch::Contains("[#####"));
+  CHECK_THAT(screen, Catch::Contains("\x1b[1A"));  // redrawn in place
+  CHECK_THAT(screen, Catch::Contains("succeeded"));
+  std::istringstream rows(screen);
+  for (std::string row; std::getline(rows, row);) {
+    auto last_clear = row.rfind("\x1b[2K");
+    std::string visible = last_clear == std::string::npos ? row : row.substr(last_clear + 4);
+    if (!visible.empty() && visible.back() == '\r') visible.pop_back();
+    if (visible.rfind("Script ", 0) == 0) continue;  // script(1)'s own trailer
+    CHECK(visible.size() <= 80);
+  }
+
+  // A release whose worker never becomes ready: the batch fails its gate, the
+  // rollout rolls back by itself, exit 5, every node still on the old version.
+  auto pushed = c.logctl({"release", "push", hang, "-o", "json"});
+  REQUIRE(pushed.rc == 0);
+  std::string bad = pushed.doc()["version"].get<std::string>();
+  CHECK(c.logctl({"cluster", "upgrade", "--to", bad, "--force"}).rc == 0);
+  auto failed = c.logctl(
+      with({"cluster", "resume", "--wait", "--timeout", "3m", "--healthy-deadline", "60s"},
+           kFastGate));
+  INFO(describe(failed));
+  CHECK(failed.rc == 5);
+  CHECK_THAT(failed.out, Catch::Contains("rolled_back"));
+  std::string before = version_of(agentd_bin());
+  for (const auto& n : c.nodes()) CHECK(n["version"] == before);
+
+  // The scripted CI upgrade (examples/ci-upgrade.sh) to the good release.
+  std::string script = std::string(LOGCTL_TESTS_DIR) + "/../examples/ci-upgrade.sh";
+  Run ci;
+  ci.rc = sh("env HOME=" + quote(dir / "home") + " LOGCTL=" + bin_dir() + "/logctl bash " +
+             quote(script) + " " + quote(next) + " > " + dir / "ci.out" + " 2>&1");
+  ci.out = read_file(dir / "ci.out");
+  INFO(ci.out);
+  CHECK(ci.rc == 0);
+  CHECK_THAT(ci.out, Catch::Contains("upgraded to " + v));
+  for (const auto& n : c.nodes()) CHECK(n["version"] == v);
+
+  t.stop();
+  REQUIRE(t.ok());  // no connection reset through four rollouts
+  long sent = t.sent();
+  CHECK(wait_until([&] { return missing(c, 3, sent) == 0; }, 60s));
+  INFO("sent " << sent << ", missing " << missing(c, 3, sent));
+  CHECK(missing(c, 3, sent) == 0);
+}
+
+TEST_CASE("cli: exit codes name each failure and settings go flag then env then file") {
+  TempDir dir;
+  LocalCluster c(1, dir);
+  REQUIRE(c.started.rc == 0);
+  auto& l = c.logctl;
+  std::string ctl = c.data + "/controller";
+  auto ctx = json::parse(read_file(dir / "home/.config/logctl/config"))["contexts"]["local"];
+  std::string server = ctx["server"], ca = ctx["ca"];
+
+  // 2: usage.
+  CHECK(l({"cluster", "upgrade"}).rc == 2);
+  CHECK(l({"cluster", "status", "--no-such-flag"}).rc == 2);
+  CHECK(l({"cluster", "status", "-o", "yaml"}).rc == 2);
+  CHECK(l({"cluster", "resume", "--timeout", "soon", "--wait"}).rc == 2);
+  // 3: cannot reach, trust or authenticate.
+  CHECK(l({"cluster", "status", "--server", "https://127.0.0.1:1"}).rc == 3);
+  auto bad_token = l({"cluster", "status", "--token", "not-the-token"});
+  CHECK(bad_token.rc == 3);
+  CHECK_THAT(bad_token.err, Catch::Contains("token"));
+  CHECK(bad_token.err.find("not-the-token") == std::string::npos);  // never echoed
+  write_file(dir / "other-ca.pem", read_file("/etc/ssl/certs/ca-certificates.crt"));
+  auto untrusted = l({"cluster", "status", "--ca", dir / "other-ca.pem"});
+  CHECK(untrusted.rc == 3);
+  CHECK_THAT(untrusted.err, Catch::Contains("certificate"));
+  // 4: checks failed / invalid.
+  write_file(dir / "bad.conf", "<source>\n  @type tcpx\n</source>\n");
+  auto invalid = l({"config", "validate", dir / "bad.conf"});
+  CHECK(invalid.rc == 4);
+  CHECK_THAT(invalid.err, Catch::Contains("tcpx"));
+  auto same = l({"cluster", "upgrade", "--to", version_of(agentd_bin())});
+  CHECK(same.rc == 4);
+  CHECK_THAT(same.err, Catch::Contains("semver_policy"));
+  // 8: not found.
+  CHECK(l({"node", "show", "nope"}).rc == 8);
+  CHECK(l({"node", "show", "../etc"}).rc == 2);
+  write_file(dir / "good.conf", read_file(c.data + "/pipeline.conf"));
+  auto no_release = l({"config", "validate", dir / "good.conf", "--version", "9.9.9"});
+  CHECK(no_release.rc == 8);
+  CHECK_THAT(no_release.err, Catch::Contains("logctl release push"));
+  CHECK(l({"cluster", "status", "--context", "nope"}).rc == 8);
+  // 7: conflicts.
+  CHECK(l({"cluster", "resume"}).rc == 7);
+  CHECK(l({"cluster", "abort"}).rc == 7);
+  auto next = l({"release", "push", agentd_build("agentd-next"), "-o", "json"});
+  REQUIRE(next.rc == 0);
+  std::string v = next.doc()["version"];
+  auto dry = l({"cluster", "upgrade", "--to", v, "--dry-run", "-o", "json"});
+  std::string token = dry.doc()["plan"]["plan_token"];
+  write_file(dir / "changed.conf",
+             read_file(c.data + "/pipeline.conf") + "# a comment changes the revision\n");
+  REQUIRE(l({"config", "apply", dir / "changed.conf"}).rc == 0);  // the cluster moved on
+  auto stale = l({"cluster", "upgrade", "--to", v, "--plan-token", token, "-o", "json"});
+  CHECK(stale.rc == 7);
+  CHECK(stale.doc()["error"]["code"] == "stale_plan");  // one JSON document on stdout
+  CHECK(stale.doc()["exit_code"] == 7);
+  // 6: a wait that gives up (the rollout goes on, and then succeeds).
+  REQUIRE(l({"cluster", "upgrade", "--to", v}).rc == 0);
+  auto impatient = l({"cluster", "resume", "--wait", "--timeout", "1s", "--min-healthy-time", "5s"});
+  CHECK(impatient.rc == 6);
+  CHECK_THAT(impatient.err, Catch::Contains("goes on"));
+  auto patient = l({"cluster", "status", "-o", "json"});
+  std::int64_t id = patient.doc()["rollout"]["id"];
+  CHECK(wait_until(
+      [&] { return l({"cluster", "status", "-o", "json"}).doc()["rollout"]["state"] == "succeeded"; },
+      120s));
+  CHECK(l({"cluster", "status", "-o", "json"}).doc()["rollout"]["id"] == id);
+
+  // Precedence: flag over environment over the config file's context.
+  std::map<std::string, std::string> bad_env = {{"LOGCTL_SERVER", "https://127.0.0.1:1"}};
+  CHECK(l({"cluster", "status"}, bad_env).rc == 3);                      // env over file
+  CHECK(l({"cluster", "status", "--server", server}, bad_env).rc == 0);  // flag over env
+  std::map<std::string, std::string> bad_token_env = {{"LOGCTL_TOKEN", "wrong"}};
+  CHECK(l({"cluster", "status"}, bad_token_env).rc == 3);
+  CHECK(l({"cluster", "status", "--token-file", ctl + "/admin.token"}, bad_token_env).rc == 0);
+  // Environment alone, with no config file at all.
+  std::map<std::string, std::string> env_only = {
+      {"LOGCTL_SERVER", server},
+      {"LOGCTL_CA", ca},
+      {"LOGCTL_TOKEN", read_file(ctl + "/admin.token")},
+      {"LOGCTL_CONFIG", dir / "no-such-config"}};
+  auto by_env = l({"version", "-o", "json"}, env_only);
+  CHECK(by_env.rc == 0);
+  CHECK(by_env.doc()["controller"] == by_env.doc()["client"]);
+  auto none = l({"cluster", "status"}, {{"LOGCTL_CONFIG", dir / "no-such-config"}});
+  CHECK(none.rc == 2);
+  CHECK_THAT(none.err, Catch::Contains("cluster start --local"));
+}
