@@ -168,7 +168,10 @@ Client::Client(Settings s, int timeout_s) : s_(std::move(s)) {
   http_->set_connection_timeout(5, 0);
   http_->set_read_timeout(timeout_s, 0);
   http_->set_write_timeout(timeout_s, 0);
-  http_->set_keep_alive(true);
+  // A connection per request: the controller closes idle kept-alive ones
+  // after 2 s, and a request racing that close fails with nothing to show
+  // for it; a CLI makes few requests (two a second at most while waiting).
+  http_->set_keep_alive(false);
 }
 
 Client::~Client() = default;

@@ -266,7 +266,8 @@ void setup_cluster(CLI::App& app, Cli& cli) {
       ->check(CLI::Range(1, 64))
       ->capture_default_str();
   start->add_option("--data-dir", o->local.data_dir,
-                    "Local: data directory (default " + default_local_dir() + ")");
+                    "Local: data directory (default ~/.local/share/logctl/local, or under "
+                    "$XDG_DATA_HOME)");
   start->add_option("--agentd", o->local.agentd,
                     "Local: the agentd binary (default: beside logctl)");
   start->add_option("--controller-bin", o->local.controller_bin,

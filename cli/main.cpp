@@ -101,7 +101,9 @@ int main(int argc, char** argv) {
   setup_node(app, cli);
   setup_config(app, cli);
   setup_release(app, cli);
+  setup_docs(app, cli);
   auto* v = app.add_subcommand("version", "Print this client's and the controller's versions");
+  v->footer("Example:\n  logctl version --output json");
   v->callback([&cli] { cli.rc = version(cli); });
   try {
     app.parse(argc, argv);

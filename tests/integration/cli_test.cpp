@@ -41,9 +41,10 @@ class Logctl {
   explicit Logctl(const TempDir& dir) : dir_(dir) {}
   Run operator()(const std::vector<std::string>& args,
                  const std::map<std::string, std::string>& env = {}) const {
-    std::string cmd = "env -u LOGCTL_SERVER -u LOGCTL_TOKEN -u LOGCTL_CA -u LOGCTL_CONTEXT "
-                      "-u LOGCTL_CONFIG -u XDG_CONFIG_HOME -u XDG_DATA_HOME HOME=" +
-                      quote(dir_ / "home");
+    std::string cmd =
+        "env -u LOGCTL_SERVER -u LOGCTL_TOKEN -u LOGCTL_CA -u LOGCTL_CONTEXT "
+        "-u LOGCTL_CONFIG -u XDG_CONFIG_HOME -u XDG_DATA_HOME HOME=" +
+        quote(dir_ / "home");
     for (const auto& [k, v] : env) cmd += " " + k + "=" + quote(v);
     cmd += " " + bin_dir() + "/logctl";
     for (const auto& a : args) cmd += " " + quote(a);
@@ -66,8 +67,8 @@ std::string describe(const Run& r) {
 // A local cluster for one test, deleted afterwards.
 struct LocalCluster {
   explicit LocalCluster(int nodes, const TempDir& d) : dir(d), logctl(d), data(d / "local") {
-    started = logctl({"cluster", "start", "--local", "--nodes", std::to_string(nodes),
-                      "--data-dir", data, "--node-ready-timeout", kSanitized ? "20s" : "5s"});
+    started = logctl({"cluster", "start", "--local", "--nodes", std::to_string(nodes), "--data-dir",
+                      data, "--node-ready-timeout", kSanitized ? "20s" : "5s"});
   }
   ~LocalCluster() { logctl({"cluster", "delete", "--local", "--data-dir", data}); }
   json nodes() const { return logctl({"node", "list", "-o", "json"}).doc()["nodes"]; }
@@ -234,6 +235,7 @@ TEST_CASE("cli: a local cluster in one command runs the lifecycle verbs and is d
 TEST_CASE("cli: a stale local cluster is detected and replaced") {
   TempDir dir;
   LocalCluster c(1, dir);
+  INFO(describe(c.started));
   REQUIRE(c.started.rc == 0);
   long pid = c.record()["nodes"][0]["pid"].get<long>();
   ::kill(static_cast<pid_t>(pid), SIGKILL);
@@ -245,9 +247,11 @@ TEST_CASE("cli: a stale local cluster is detected and replaced") {
   CHECK(c.nodes_running(true));
 }
 
-TEST_CASE("cli: upgrades under load through logctl lose nothing and a broken release is rolled back") {
+TEST_CASE(
+    "cli: upgrades under load through logctl lose nothing and a broken release is rolled back") {
   TempDir dir;
   LocalCluster c(3, dir);
+  INFO(describe(c.started));
   REQUIRE(c.started.rc == 0);
   const std::string next = agentd_build("agentd-next"), hang = agentd_build("agentd-broken-hang");
   auto push = c.logctl({"release", "push", next, "-o", "json"});
@@ -316,9 +320,8 @@ TEST_CASE("cli: upgrades under load through logctl lose nothing and a broken rel
   REQUIRE(pushed.rc == 0);
   std::string bad = pushed.doc()["version"].get<std::string>();
   CHECK(c.logctl({"cluster", "upgrade", "--to", bad, "--force"}).rc == 0);
-  auto failed = c.logctl(
-      with({"cluster", "resume", "--wait", "--timeout", "3m", "--healthy-deadline", "60s"},
-           kFastGate));
+  auto failed = c.logctl(with(
+      {"cluster", "resume", "--wait", "--timeout", "3m", "--healthy-deadline", "60s"}, kFastGate));
   INFO(describe(failed));
   CHECK(failed.rc == 5);
   CHECK_THAT(failed.out, Catch::Contains("rolled_back"));
@@ -347,6 +350,7 @@ TEST_CASE("cli: upgrades under load through logctl lose nothing and a broken rel
 TEST_CASE("cli: exit codes name each failure and settings go flag then env then file") {
   TempDir dir;
   LocalCluster c(1, dir);
+  INFO(describe(c.started));
   REQUIRE(c.started.rc == 0);
   auto& l = c.logctl;
   std::string ctl = c.data + "/controller";
@@ -401,13 +405,16 @@ TEST_CASE("cli: exit codes name each failure and settings go flag then env then 
   CHECK(stale.doc()["exit_code"] == 7);
   // 6: a wait that gives up (the rollout goes on, and then succeeds).
   REQUIRE(l({"cluster", "upgrade", "--to", v}).rc == 0);
-  auto impatient = l({"cluster", "resume", "--wait", "--timeout", "1s", "--min-healthy-time", "5s"});
+  auto impatient =
+      l({"cluster", "resume", "--wait", "--timeout", "1s", "--min-healthy-time", "5s"});
   CHECK(impatient.rc == 6);
   CHECK_THAT(impatient.err, Catch::Contains("goes on"));
   auto patient = l({"cluster", "status", "-o", "json"});
   std::int64_t id = patient.doc()["rollout"]["id"];
   CHECK(wait_until(
-      [&] { return l({"cluster", "status", "-o", "json"}).doc()["rollout"]["state"] == "succeeded"; },
+      [&] {
+        return l({"cluster", "status", "-o", "json"}).doc()["rollout"]["state"] == "succeeded";
+      },
       120s));
   CHECK(l({"cluster", "status", "-o", "json"}).doc()["rollout"]["id"] == id);
 
@@ -419,15 +426,33 @@ TEST_CASE("cli: exit codes name each failure and settings go flag then env then 
   CHECK(l({"cluster", "status"}, bad_token_env).rc == 3);
   CHECK(l({"cluster", "status", "--token-file", ctl + "/admin.token"}, bad_token_env).rc == 0);
   // Environment alone, with no config file at all.
-  std::map<std::string, std::string> env_only = {
-      {"LOGCTL_SERVER", server},
-      {"LOGCTL_CA", ca},
-      {"LOGCTL_TOKEN", read_file(ctl + "/admin.token")},
-      {"LOGCTL_CONFIG", dir / "no-such-config"}};
+  std::map<std::string, std::string> env_only = {{"LOGCTL_SERVER", server},
+                                                 {"LOGCTL_CA", ca},
+                                                 {"LOGCTL_TOKEN", read_file(ctl + "/admin.token")},
+                                                 {"LOGCTL_CONFIG", dir / "no-such-config"}};
   auto by_env = l({"version", "-o", "json"}, env_only);
   CHECK(by_env.rc == 0);
   CHECK(by_env.doc()["controller"] == by_env.doc()["client"]);
   auto none = l({"cluster", "status"}, {{"LOGCTL_CONFIG", dir / "no-such-config"}});
   CHECK(none.rc == 2);
   CHECK_THAT(none.err, Catch::Contains("cluster start --local"));
+}
+
+TEST_CASE("cli: docs/cli.md holds the command reference that logctl docs prints") {
+  TempDir dir;
+  Logctl l(dir);
+  auto r = l({"docs"});
+  REQUIRE(r.rc == 0);
+  std::string doc = read_file(std::string(LOGCTL_TESTS_DIR) + "/../docs/cli.md");
+  const std::string marker = "fails when this part is not current. -->\n\n";
+  auto at = doc.find(marker);
+  REQUIRE(at != std::string::npos);
+  // Regenerate with: (sed '/not current. -->/q' docs/cli.md; echo; logctl docs) > new
+  CHECK(doc.substr(at + marker.size()) == r.out);
+  // Every command has an example.
+  CHECK(r.out.find("### `logctl cluster resume`") != std::string::npos);
+  std::size_t commands = 0, examples = 0;
+  for (std::size_t p = 0; (p = r.out.find("### `", p)) != std::string::npos; ++p) ++commands;
+  for (std::size_t p = 0; (p = r.out.find("Example", p)) != std::string::npos; ++p) ++examples;
+  CHECK(examples >= commands - 1);  // all but `logctl` itself
 }
