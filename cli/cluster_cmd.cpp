@@ -243,7 +243,7 @@ int run_status(Cli& cli, bool watch, const std::string& timeout) {
 // Every flag of the group; it lives as long as the app (the callbacks hold it).
 struct ClusterOptions {
   LocalOptions local;
-  bool is_local = false, del_local = false;
+  bool is_local = false, del_local = false, flush = false;
   UpgradeFlags up;
   StrategyFlags resume_strategy, rollback_strategy;
   WaitFlags resume_wait, rollback_wait;
@@ -295,8 +295,13 @@ void setup_cluster(CLI::App& app, Cli& cli) {
 
   auto* shutdown = cluster->add_subcommand(
       "shutdown", "Stop every node's worker (buffers flushed or persisted; supervisors stay)");
-  shutdown->footer("Example:\n  logctl cluster shutdown");
-  shutdown->callback([&cli, o] { cli.rc = run_verb(cli, "shutdown", json::object(), nullptr); });
+  shutdown->add_flag("--flush", o->flush,
+                     "Deliver every buffer before stopping (file buffers too), not only "
+                     "what each buffer's flush_at_shutdown says");
+  shutdown->footer("Example:\n  logctl cluster shutdown --flush");
+  shutdown->callback([&cli, o] {
+    cli.rc = run_verb(cli, "shutdown", o->flush ? json{{"flush", true}} : json::object(), nullptr);
+  });
 
   auto* upgrade = cluster->add_subcommand(
       "upgrade", "Check and record a target version and/or config (resume carries it out)");

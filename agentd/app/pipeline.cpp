@@ -211,10 +211,10 @@ void Pipeline::Core::stop_tails() {
   started_tails = 0;
 }
 
-void Pipeline::stop_core(Core& core) {
+void Pipeline::stop_core(Core& core, Drain drain) {
   core.stop_tails();
   auto deadline = clock_.steady() + options_.shutdown_timeout;
-  for (std::size_t i = 0; i < core.started_outputs; ++i) core.outputs[i]->stop(deadline);
+  for (std::size_t i = 0; i < core.started_outputs; ++i) core.outputs[i]->stop(deadline, drain);
   core.started_outputs = 0;
 }
 
@@ -238,10 +238,10 @@ Status Pipeline::activate() {
   return {};
 }
 
-void Pipeline::stop() {
+void Pipeline::stop(Drain drain) {
   for (std::size_t i = started_network_; i-- > 0;) network_[i]->stop();
   started_network_ = 0;
-  if (core_) stop_core(*core_);
+  if (core_) stop_core(*core_, drain);
   if (spool_) spool_->seal();
 }
 

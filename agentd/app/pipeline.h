@@ -58,7 +58,7 @@ class Pipeline {
   Status start(Reading reading = Reading::kNow);
   // Starts held tails and lets network inputs read.
   Status activate();
-  void stop();
+  void stop(Drain drain = Drain::kAsConfigured);
 
   // Phase 1 of a handover: stops tails (positions saved), stops outputs
   // without flushing (memory-buffer chunks go to a spool in `spool_dir`,
@@ -91,7 +91,7 @@ class Pipeline {
     void stop_tails();
   };
   Result<std::unique_ptr<Core>> build_core();
-  void stop_core(Core& core);
+  void stop_core(Core& core, Drain drain = Drain::kAsConfigured);
   Result<std::unique_ptr<OutputRunner>> build_output(const config::Section& out);
   OutputRunner* output_by_id(const std::string& id) const;
 

@@ -120,6 +120,9 @@ int Worker::run() {
     log::error("fault injected: crashing after ready");
     std::abort();
   }
+  // SIGTERM / SIGINT stop with each buffer per its flush_at_shutdown; SIGUSR1
+  // (the supervisor's stop for `shutdown --flush`) delivers every buffer.
+  Drain drain = Drain::kAsConfigured;
   for (;;) {
     pollfd fds[2] = {{channel_.fd(), POLLIN, 0}, {signals_, POLLIN, 0}};
     if (::poll(fds, 2, -1) < 0) continue;  // EINTR
@@ -127,6 +130,10 @@ int Worker::run() {
       signalfd_siginfo si{};
       if (::read(signals_, &si, sizeof si) == sizeof si) {
         log::info(std::string("stopping on ") + strsignal(static_cast<int>(si.ssi_signo)));
+        if (si.ssi_signo == SIGUSR1) {
+          drain = Drain::kEverything;
+          log::info("delivering every buffer before stopping (file buffers too)");
+        }
         break;
       }
     }
@@ -141,7 +148,7 @@ int Worker::run() {
     }
   }
   admin_.set_ready(false);
-  pipeline_->stop();
+  pipeline_->stop(drain);
   admin_.stop();
   log::info("stopped");
   return 0;
@@ -247,13 +254,14 @@ int run_worker(const WorkerOptions& o) {
   log::set_process("worker " + std::to_string(o.generation));
   sigset_t sigs;
   sigemptyset(&sigs);
-  for (int s : {SIGTERM, SIGINT, SIGHUP, SIGUSR2}) sigaddset(&sigs, s);
+  for (int s : {SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2}) sigaddset(&sigs, s);
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
   signal(SIGPIPE, SIG_IGN);
   sigset_t stop;
   sigemptyset(&stop);
   sigaddset(&stop, SIGTERM);
   sigaddset(&stop, SIGINT);
+  sigaddset(&stop, SIGUSR1);
   int sfd = ::signalfd(-1, &stop, SFD_CLOEXEC);
   Worker w(o, sfd);
   int rc = w.run();

@@ -216,8 +216,8 @@ Result<std::uint64_t> OutputRunner::stop_for_handover(
   return kept;
 }
 
-void OutputRunner::stop(steady_clock::time_point deadline) {
-  if (buffer_->options().flush_at_shutdown) {
+void OutputRunner::stop(steady_clock::time_point deadline, Drain drain) {
+  if (buffer_->options().flush_at_shutdown || drain == Drain::kEverything) {
     buffer_->enqueue_all();
     // Flush while writes succeed; a failing output keeps its chunks (a file
     // buffer resumes them at the next start).

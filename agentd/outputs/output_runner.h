@@ -23,6 +23,7 @@
 
 #include "agentd/buffer/buffer.h"
 #include "agentd/buffer/retry.h"
+#include "agentd/core/drain.h"
 #include "agentd/outputs/output.h"
 
 namespace logctl::agentd {
@@ -40,7 +41,9 @@ class OutputRunner {
   Status start();
   Status emit(EventBatch& batch);
   // Flushes what flush_at_shutdown asks for (bounded by `deadline`), then stops.
-  void stop(std::chrono::steady_clock::time_point deadline);
+  // Delivers what `drain` asks within `deadline` (a failing output keeps its
+  // chunks), then closes the buffer.
+  void stop(std::chrono::steady_clock::time_point deadline, Drain drain = Drain::kAsConfigured);
   // Handover: stops at once without flushing (a write in progress finishes),
   // gives a memory buffer's chunks to `keep`, closes the buffer (a file
   // buffer's chunks stay on disk for the next worker). Returns the events kept.

@@ -281,8 +281,10 @@ void ControllerLink::converge(const std::string& tok, const json& d) {
   bool running = actual.value("running", false);
   if (!want_running) {
     if (running) {
-      log::info("controller: stopping the worker (cluster shutdown)");
-      json r = h_.stop();
+      bool flush = d.value("flush", false);
+      log::info(std::string("controller: stopping the worker (cluster shutdown") +
+                (flush ? ", every buffer delivered first)" : ")"));
+      json r = h_.stop(flush ? Drain::kEverything : Drain::kAsConfigured);
       std::lock_guard lock(mu_);
       converge_ = {{"running", false}, {"state", r.value("ok", false) ? "ok" : "failed"}};
     }

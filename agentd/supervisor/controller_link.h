@@ -33,6 +33,7 @@
 #include <string>
 #include <thread>
 
+#include "agentd/core/drain.h"
 #include "logctl/schema/result.h"
 
 namespace logctl::agentd {
@@ -58,8 +59,9 @@ class ControllerLink {
     std::function<nlohmann::json()> actual;
     // Queues a staged handover and waits for its report (JSON).
     std::function<nlohmann::json(const std::string& binary, const std::string& config)> handover;
-    // Stops the worker and keeps it stopped / starts a generation of {binary, config}.
-    std::function<nlohmann::json()> stop;
+    // Stops the worker (delivering its buffers as `Drain` says) and keeps it
+    // stopped / starts a generation of {binary, config}.
+    std::function<nlohmann::json(Drain)> stop;
     std::function<nlohmann::json(const std::string& binary, const std::string& config)> start;
     // The spec the current generation runs.
     std::function<std::pair<std::string, std::string>()> current_spec;

@@ -567,11 +567,12 @@ void Supervisor::answer(int client) {
   reply(report->json());
 }
 
-std::optional<HandoverReport> Supervisor::queue_and_wait(const GenerationSpec& spec,
-                                                         Request::Op op) {
+std::optional<HandoverReport> Supervisor::queue_and_wait(const GenerationSpec& spec, Request::Op op,
+                                                         Drain drain) {
   auto r = std::make_shared<Request>();
   r->spec = spec;
   r->op = op;
+  r->drain = drain;
   std::unique_lock lock(mu_);
   if (stopping_) return std::nullopt;
   queue_.push_back(r);
@@ -640,7 +641,7 @@ void Supervisor::start_link() {
   h.actual = [this] { return actual_state(); };
   // Queues one request and answers with its report; a binary must be trusted
   // (as on the control socket) and runs as its resolved path.
-  auto run = [this](Request::Op op, GenerationSpec spec) {
+  auto run = [this](Request::Op op, GenerationSpec spec, Drain drain = Drain::kAsConfigured) {
     auto refuse = [](const std::string& why) {
       return nlohmann::json{{"ok", false}, {"result", "rejected"}, {"reason", why}};
     };
@@ -649,14 +650,14 @@ void Supervisor::start_link() {
       if (!trusted) return refuse(trusted.error().message);
       spec.binary = *trusted;
     }
-    auto report = queue_and_wait(spec, op);
+    auto report = queue_and_wait(spec, op, drain);
     if (!report) return refuse("agentd is stopping");
     return nlohmann::json::parse(report->json());
   };
   h.handover = [run](const std::string& binary, const std::string& config) {
     return run(Request::Op::kHandover, GenerationSpec{binary, config});
   };
-  h.stop = [run] { return run(Request::Op::kStop, GenerationSpec{}); };
+  h.stop = [run](Drain drain) { return run(Request::Op::kStop, GenerationSpec{}, drain); };
   h.start = [run](const std::string& binary, const std::string& config) {
     return run(Request::Op::kStart, GenerationSpec{binary, config});
   };
@@ -957,7 +958,7 @@ void Supervisor::drain_queue() {
     }
     HandoverReport rep;
     if (r->op == Request::Op::kStop) {
-      rep = stop_worker();
+      rep = stop_worker(r->drain);
     } else if (r->op == Request::Op::kStart) {
       rep = start_worker(r->spec);
     } else {
@@ -970,15 +971,17 @@ void Supervisor::drain_queue() {
   }
 }
 
-HandoverReport Supervisor::stop_worker() {
+HandoverReport Supervisor::stop_worker(Drain drain) {
   HandoverReport rep;
   rep.result = HandoverResult::kCommitted;
   held_ = true;
   restart_at_.reset();
   if (current_.pid > 0) {
     log::info("stopping the worker of generation " + std::to_string(current_.generation) +
-              " on request (its buffers are flushed or persisted; listeners stay open)");
-    ::kill(current_.pid, SIGTERM);
+              (drain == Drain::kEverything
+                   ? " on request, every buffer delivered first (listeners stay open)"
+                   : " on request (its buffers are flushed or persisted; listeners stay open)"));
+    ::kill(current_.pid, drain == Drain::kEverything ? SIGUSR1 : SIGTERM);
     int status =
         reap(current_, steady_clock::now() + std::chrono::seconds(o_.shutdown_timeout + 5));
     if (status < 0) log::warn("the worker did not stop in time; killed");

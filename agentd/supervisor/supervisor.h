@@ -104,6 +104,7 @@ class Supervisor {
     enum class Op { kHandover, kStop, kStart };
     Op op = Op::kHandover;
     GenerationSpec spec;
+    Drain drain = Drain::kAsConfigured;  // kStop
     std::optional<HandoverReport> report;
   };
 
@@ -137,10 +138,11 @@ class Supervisor {
   // Queues a handover to `spec` and waits for its report (control socket and
   // controller link); nullopt when agentd is stopping.
   std::optional<HandoverReport> queue_and_wait(const GenerationSpec& spec,
-                                               Request::Op op = Request::Op::kHandover);
+                                               Request::Op op = Request::Op::kHandover,
+                                               Drain drain = Drain::kAsConfigured);
   // Stops the worker on purpose (its buffers flushed or persisted) and keeps
   // it stopped; start() brings a generation of `spec` up again.
-  HandoverReport stop_worker();
+  HandoverReport stop_worker(Drain drain);
   HandoverReport start_worker(const GenerationSpec& spec);
   nlohmann::json actual_state();
   void start_link();

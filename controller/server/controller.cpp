@@ -103,6 +103,7 @@ json cluster_json(const store::Cluster& c) {
     j["target_strategy"] = strategy.is_discarded() ? json::object() : strategy;
     j["target_forced"] = c.target_forced;
   }
+  if (c.state == ClusterState::kStopped) j["stop_flush"] = c.stop_flush;
   json legal = json::array();
   for (auto cmd : lifecycle::legal_commands(c)) legal.push_back(lifecycle::command_name(cmd));
   j["legal_commands"] = legal;
@@ -295,6 +296,7 @@ bool Controller::healthy(const Live& l, const store::Cluster& c) const {
 Controller::Desired Controller::desired_for(const std::string& node, const store::Cluster& c) {
   Desired d;
   d.running = c.state != ClusterState::kStopped;
+  d.flush = !d.running && c.stop_flush;
   d.version = c.current_version;
   d.config = c.current_config;
   if (rollout_ && (rollout_active(*rollout_) || rollout_->state == "aborted")) {
@@ -312,6 +314,7 @@ Controller::Desired Controller::desired_for(const std::string& node, const store
 
 json Controller::desired_json(const Desired& d) {
   json j = {{"running", d.running}, {"version", d.version}, {"config_revision", d.config}};
+  if (d.flush) j["flush"] = true;
   if (!d.version.empty()) {
     if (auto r = store_->release(d.version); r && *r) {
       j["artifact"] = {{"url", "/v1/releases/" + d.version + "/artifact"},
@@ -1069,6 +1072,13 @@ ApiResult<json> Controller::command(Command cmd, const json& body, const Princip
   if (!body.is_object() && !body.is_null()) {
     return std::unexpected(api_error(400, "bad_request", "body: not an object"));
   }
+  bool flush = false;
+  if (body.is_object() && body.contains("flush")) {
+    if (cmd != Command::kShutdown || !body["flush"].is_boolean()) {
+      return std::unexpected(api_error(400, "bad_request", "flush: a boolean, for shutdown only"));
+    }
+    flush = body["flush"].get<bool>();
+  }
   std::optional<rollout::Strategy> strategy;
   if (body.is_object() && body.contains("strategy")) {
     auto s = rollout::parse_strategy(body["strategy"]);
@@ -1123,6 +1133,7 @@ ApiResult<json> Controller::command(Command cmd, const json& body, const Princip
     }
     (void)store_->put_rollout(*rollout_);
   }
+  if (cmd == Command::kShutdown) next->stop_flush = flush;
   if (cmd == Command::kResume && c->state == ClusterState::kStopped) {
     next->target_strategy = "{}";
     next->target_forced = false;

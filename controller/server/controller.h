@@ -118,6 +118,7 @@ class Controller {
   };
   struct Desired {
     bool running = false;
+    bool flush = false;  // stopped by `shutdown --flush`
     std::string version;
     std::int64_t config = 0;
   };

@@ -36,6 +36,7 @@ struct Cluster {
   std::int64_t updated_at = 0;         // Unix ms
   std::string target_strategy = "{}";  // JSON: the strategy `upgrade` planned with
   bool target_forced = false;          // `upgrade --force`
+  bool stop_flush = false;             // `shutdown --flush`: workers deliver every buffer
 };
 
 struct Release {

@@ -6,6 +6,7 @@
 // outputs.
 #include <signal.h>
 
+#include <algorithm>
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
@@ -66,9 +67,19 @@ std::string describe(const Run& r) {
 
 // A local cluster for one test, deleted afterwards.
 struct LocalCluster {
-  explicit LocalCluster(int nodes, const TempDir& d) : dir(d), logctl(d), data(d / "local") {
-    started = logctl({"cluster", "start", "--local", "--nodes", std::to_string(nodes), "--data-dir",
-                      data, "--node-ready-timeout", kSanitized ? "20s" : "5s"});
+  LocalCluster(int nodes, const TempDir& d, const std::vector<std::string>& extra = {})
+      : dir(d), logctl(d), data(d / "local") {
+    std::vector<std::string> args = {"cluster",
+                                     "start",
+                                     "--local",
+                                     "--nodes",
+                                     std::to_string(nodes),
+                                     "--data-dir",
+                                     data,
+                                     "--node-ready-timeout",
+                                     kSanitized ? "20s" : "5s"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    started = logctl(args);
   }
   ~LocalCluster() { logctl({"cluster", "delete", "--local", "--data-dir", data}); }
   json nodes() const { return logctl({"node", "list", "-o", "json"}).doc()["nodes"]; }
@@ -159,7 +170,30 @@ std::vector<std::string> with(std::vector<std::string> a, const std::vector<std:
 
 TEST_CASE("cli: a local cluster in one command runs the lifecycle verbs and is deleted whole") {
   TempDir dir;
-  LocalCluster c(3, dir);
+  // The nodes' config: file buffers that hold their chunks for a minute, so
+  // only `shutdown --flush` can deliver them before the workers stop.
+  write_file(dir / "slow.conf", R"(<source>
+  @type tcp
+  tag app
+  bind "#{ENV['LOGCTL_NODE_ADDR']}"
+  port 5170
+  <parse>
+    @type none
+  </parse>
+</source>
+<match **>
+  @type file
+  path "#{ENV['LOGCTL_NODE_DIR']}/out/events"
+  append true
+  <buffer>
+    @type file
+    path "#{ENV['LOGCTL_NODE_DIR']}/buffer"
+    flush_mode interval
+    flush_interval 60s
+  </buffer>
+</match>
+)");
+  LocalCluster c(3, dir, {"--pipeline-config", dir / "slow.conf"});
   INFO(describe(c.started));
   REQUIRE(c.started.rc == 0);
   CHECK_THAT(c.started.out, Catch::Contains("127.0.1.3"));
@@ -185,8 +219,8 @@ TEST_CASE("cli: a local cluster in one command runs the lifecycle verbs and is d
   CHECK(again.rc == 7);
   CHECK_THAT(again.err, Catch::Contains("already running"));
 
-  // Events flow; shutdown stops the workers (buffers persisted), start
-  // brings them back, and nothing sent before the shutdown is lost.
+  // Events flow into the nodes' file buffers; shutdown --flush delivers
+  // every one before the workers stop; start brings them back.
   long sent = 0;
   {
     Traffic t(3);
@@ -195,16 +229,22 @@ TEST_CASE("cli: a local cluster in one command runs the lifecycle verbs and is d
     REQUIRE(t.ok());
     sent = t.sent();
   }
-  auto down = c.logctl({"cluster", "shutdown"});
+  REQUIRE(wait_until([&] {
+    double in = 0;
+    for (const auto& n : c.nodes()) in += n["figures"].value("events_in", 0.0);
+    return in >= static_cast<double>(sent);
+  }));
+  CHECK(missing(c, 3, sent) == sent);  // all of it still in the buffers
+  auto down = c.logctl({"cluster", "shutdown", "--flush"});
   CHECK(down.rc == 0);
   REQUIRE(wait_until([&] { return c.nodes_running(false); }, 60s));
+  CHECK(missing(c, 3, sent) == 0);  // delivered before the workers stopped
   auto nothing = c.logctl({"cluster", "resume"});
   CHECK(nothing.rc == 7);  // nothing pending: start is the verb
   CHECK_THAT(nothing.err, Catch::Contains("legal now: start"));
   auto up = c.logctl({"cluster", "start"});
   CHECK(up.rc == 0);
   REQUIRE(wait_until([&] { return c.nodes_running(true); }, 60s));
-  CHECK(wait_until([&] { return missing(c, 3, sent) == 0; }, 30s));
   auto history = c.logctl({"cluster", "history", "-o", "json"});
   REQUIRE(history.rc == 0);
   std::set<std::string> actions;
@@ -391,6 +431,33 @@ TEST_CASE("cli: exit codes name each failure and settings go flag then env then 
   // 7: conflicts.
   CHECK(l({"cluster", "resume"}).rc == 7);
   CHECK(l({"cluster", "abort"}).rc == 7);
+  CHECK(l({"cluster", "pause"}).rc == 7);
+
+  // The read commands, human and JSON.
+  auto node = l({"node", "show", "node-1"});
+  CHECK(node.rc == 0);
+  CHECK_THAT(node.out, Catch::Contains("tcp://127.0.1.1:5170"));
+  CHECK_THAT(node.out, Catch::Contains("events_in"));
+  CHECK(l({"node", "show", "node-1", "-o", "json"}).doc()["name"] == "node-1");
+  auto shown = l({"config", "show"});
+  CHECK(shown.rc == 0);
+  CHECK(shown.out == read_file(c.data + "/pipeline.conf"));
+  CHECK(l({"config", "show", "1", "-o", "json"}).doc()["text"] == shown.out);
+  auto unchanged = l({"config", "diff", dir / "good.conf"});
+  CHECK(unchanged.rc == 0);
+  CHECK_THAT(unchanged.out, Catch::Contains("(no change)"));
+  auto valid = l({"config", "validate", dir / "good.conf"});
+  CHECK(valid.rc == 0);
+  CHECK_THAT(valid.out, Catch::Contains("valid for " + version_of(agentd_bin())));
+  auto releases = l({"release", "list"});
+  CHECK(releases.rc == 0);
+  CHECK_THAT(releases.out, Catch::Contains(version_of(agentd_bin())));
+  auto versions = l({"version"});
+  CHECK(versions.rc == 0);
+  CHECK_THAT(versions.out, Catch::Contains("controller " + version_of(agentd_bin())));
+  auto watched = l({"cluster", "status", "--watch", "--timeout", "2s"});
+  CHECK(watched.rc == 0);
+  CHECK(std::count(watched.out.begin(), watched.out.end(), '\n') > 10);  // refreshed
   auto next = l({"release", "push", agentd_build("agentd-next"), "-o", "json"});
   REQUIRE(next.rc == 0);
   std::string v = next.doc()["version"];
@@ -398,7 +465,12 @@ TEST_CASE("cli: exit codes name each failure and settings go flag then env then 
   std::string token = dry.doc()["plan"]["plan_token"];
   write_file(dir / "changed.conf",
              read_file(c.data + "/pipeline.conf") + "# a comment changes the revision\n");
-  REQUIRE(l({"config", "apply", dir / "changed.conf"}).rc == 0);  // the cluster moved on
+  auto diff = l({"config", "diff", dir / "changed.conf"});
+  CHECK_THAT(diff.out, Catch::Contains("+"));
+  CHECK_THAT(diff.out, Catch::Contains("# a comment changes the revision"));
+  auto applied = l({"config", "apply", dir / "changed.conf"});  // the cluster moved on
+  REQUIRE(applied.rc == 0);
+  CHECK_THAT(applied.out, Catch::Contains("config revision 2"));
   auto stale = l({"cluster", "upgrade", "--to", v, "--plan-token", token, "-o", "json"});
   CHECK(stale.rc == 7);
   CHECK(stale.doc()["error"]["code"] == "stale_plan");  // one JSON document on stdout
