@@ -276,6 +276,8 @@ void setup_cluster(CLI::App& app, Cli& cli) {
       ->add_option("--node-ready-timeout", o->local.ready_timeout,
                    "Local: how long a node's new worker may take to be ready (handovers)")
       ->capture_default_str();
+  start->add_option("--subnet", o->local.subnet, "Local: node I listens on SUBNET.I (in 127/8)")
+      ->capture_default_str();
   start->add_option("--pipeline-config", o->local.config,
                     "Local: the nodes' starting pipeline config (default: a built-in one)");
   start->footer("Example:\n  logctl cluster start --local --nodes 3");

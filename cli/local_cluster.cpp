@@ -173,6 +173,26 @@ std::vector<long> recorded_pids(json rec) {
   return pids;
 }
 
+// "127.A.B" with A and B in 0-255: node I gets 127.A.B.I (all of 127/8 is
+// loopback on Linux).
+bool loopback_subnet(const std::string& s) {
+  if (s.rfind("127.", 0) != 0) return false;
+  int octets = 1, value = -1;
+  for (std::size_t i = 4; i <= s.size(); ++i) {
+    if (i == s.size() || s[i] == '.') {
+      if (value < 0 || value > 255) return false;
+      ++octets;
+      value = -1;
+    } else if (s[i] >= '0' && s[i] <= '9') {
+      value = (value < 0 ? 0 : value * 10) + (s[i] - '0');
+      if (value > 255) return false;
+    } else {
+      return false;
+    }
+  }
+  return octets == 3;
+}
+
 class Starter {
  public:
   Starter(Cli& cli, LocalOptions o) : cli_(cli), o_(std::move(o)), dir_(o_.data_dir) {}
@@ -273,7 +293,7 @@ int Starter::start_nodes() {
   rec_["nodes"] = json::array();
   for (int i = 1; i <= o_.nodes; ++i) {
     std::string name = "node-" + std::to_string(i);
-    std::string addr = "127.0.1." + std::to_string(i);
+    std::string addr = o_.subnet + "." + std::to_string(i);
     std::string ndir = dir_ + "/nodes/" + name;
     if (auto s = mkdir_p(ndir, 0700); !s) return fail(cli_.format(), s.error());
     auto pid = spawn(
@@ -359,6 +379,9 @@ int Starter::run() {
     return error(Exit::kUsage, "bad --node-ready-timeout " + o_.ready_timeout);
   }
   ready_ms_ = static_cast<long>(ready->count()) * 1000;
+  if (!loopback_subnet(o_.subnet)) {
+    return error(Exit::kUsage, "--subnet " + o_.subnet + ": three octets in 127/8, e.g. 127.0.1");
+  }
   if (int rc = check_existing()) return rc;
   if (auto s = mkdir_p(dir_, 0700); !s) return fail(cli_.format(), s.error());
   rec_["created_by"] = "logctl " LOGCTL_VERSION;
@@ -400,7 +423,7 @@ int Starter::run() {
   std::cout << "local cluster up: controller " << url_ << " (pid " << rec_["controller_pid"]
             << "), agentd " << cell(rec_["version"]) << ", context 'local'\n";
   t.print(std::cout);
-  std::cout << "\nsend events:  echo hello | nc -q0 127.0.1.1 5170\n"
+  std::cout << "\nsend events:  echo hello > /dev/tcp/" << o_.subnet << ".1/5170   (bash)\n"
             << "see them:     tail " << dir_ << "/nodes/node-1/out/events*\n"
             << "next:         logctl cluster status; logctl node list\n"
             << "remove it:    logctl cluster delete --local\n";

@@ -5,7 +5,8 @@
 // Layout: DIR/controller/ (logctl-controller's data), DIR/controller.log,
 // DIR/pipeline.conf (the nodes' starting config), DIR/nodes/NAME/ (each
 // node's root directory, log and output), DIR/local.json (pids, ports,
-// addresses). Node i listens on its own loopback address 127.0.1.i, given
+// addresses). Node i listens on its own loopback address 127.0.1.i (the
+// prefix is --subnet), given
 // to the config as ENV['LOGCTL_NODE_ADDR'], so one config with fixed ports
 // serves every node.
 //
@@ -25,6 +26,7 @@ struct LocalOptions {
   std::string controller_bin;  // default: next to this logctl binary
   std::string config;          // the nodes' starting config (default: a built-in one)
   int heartbeat_ms = 1000;
+  std::string subnet = "127.0.1";     // node i listens on SUBNET.i
   std::string ready_timeout = "30s";  // how long a node's new worker may take to be ready
   int timeout_s = 60;                 // for the cluster to come up
 };

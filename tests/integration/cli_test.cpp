@@ -5,6 +5,7 @@
 // and upgrades under load with every numbered event counted at the nodes'
 // outputs.
 #include <signal.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -78,6 +79,10 @@ struct LocalCluster {
                                      data,
                                      "--node-ready-timeout",
                                      kSanitized ? "20s" : "5s"};
+    // Nodes on 127.0.X.I, X from this process: another local cluster on this
+    // machine (a developer's, a parallel run) keeps 127.0.1.I.
+    subnet = "127.0." + std::to_string(10 + ::getpid() % 240);
+    args.insert(args.end(), {"--subnet", subnet});
     args.insert(args.end(), extra.begin(), extra.end());
     started = logctl(args);
   }
@@ -98,14 +103,15 @@ struct LocalCluster {
   const TempDir& dir;
   Logctl logctl;
   std::string data;
+  std::string subnet;
   Run started;
 };
 
-// Numbered lines to every node of a local cluster (127.0.1.i:5170), one
+// Numbered lines to every node of a local cluster (SUBNET.i:5170), one
 // connection per node, round robin; a reset is a failure, never retried.
 class Traffic {
  public:
-  explicit Traffic(int nodes) : nodes_(nodes) {
+  Traffic(std::string subnet, int nodes) : subnet_(std::move(subnet)), nodes_(nodes) {
     thread_ = std::thread([this] { run(); });
   }
   ~Traffic() { stop(); }
@@ -120,7 +126,7 @@ class Traffic {
   void run() {
     std::vector<std::unique_ptr<TcpSender>> s;
     for (int i = 1; i <= nodes_; ++i) {
-      s.push_back(std::make_unique<TcpSender>(5170, "127.0.1." + std::to_string(i)));
+      s.push_back(std::make_unique<TcpSender>(5170, subnet_ + "." + std::to_string(i)));
     }
     auto deadline = std::chrono::steady_clock::now() + 240s;
     while (!stop_ && std::chrono::steady_clock::now() < deadline && sent_ < 2'000'000) {
@@ -136,6 +142,7 @@ class Traffic {
     }
     for (auto& c : s) ok_ = c->finish() && ok_;
   }
+  std::string subnet_;
   int nodes_;
   std::atomic<bool> stop_{false}, ok_{true};
   std::atomic<long> sent_{0};
@@ -196,13 +203,13 @@ TEST_CASE("cli: a local cluster in one command runs the lifecycle verbs and is d
   LocalCluster c(3, dir, {"--pipeline-config", dir / "slow.conf"});
   INFO(describe(c.started));
   REQUIRE(c.started.rc == 0);
-  CHECK_THAT(c.started.out, Catch::Contains("127.0.1.3"));
+  CHECK_THAT(c.started.out, Catch::Contains(c.subnet + ".3"));
   // Each node has its own address for one config with fixed ports.
   auto nodes = c.nodes();
   REQUIRE(nodes.size() == 3);
   for (const auto& n : nodes) {
     std::string i = n["name"].get<std::string>().substr(5);
-    CHECK(n["listeners"] == json::array({"tcp://127.0.1." + i + ":5170"}));
+    CHECK(n["listeners"] == json::array({"tcp://" + c.subnet + "." + i + ":5170"}));
     CHECK(n["healthy"] == true);
   }
   // The context is written: later commands need no flags.
@@ -223,7 +230,7 @@ TEST_CASE("cli: a local cluster in one command runs the lifecycle verbs and is d
   // every one before the workers stop; start brings them back.
   long sent = 0;
   {
-    Traffic t(3);
+    Traffic t(c.subnet, 3);
     REQUIRE(wait_until([&] { return t.sent() >= 3000; }));
     t.stop();
     REQUIRE(t.ok());
@@ -301,7 +308,7 @@ TEST_CASE(
   CHECK(v == version_of(next));
   CHECK(push.doc()["sha256"].get<std::string>().size() == 64);
 
-  Traffic t(3);
+  Traffic t(c.subnet, 3);
   REQUIRE(wait_until([&] { return t.sent() >= 2000; }));
 
   // A dry run's plan, applied by its token; then resume --wait as ndjson.
@@ -436,7 +443,7 @@ TEST_CASE("cli: exit codes name each failure and settings go flag then env then 
   // The read commands, human and JSON.
   auto node = l({"node", "show", "node-1"});
   CHECK(node.rc == 0);
-  CHECK_THAT(node.out, Catch::Contains("tcp://127.0.1.1:5170"));
+  CHECK_THAT(node.out, Catch::Contains("tcp://" + c.subnet + ".1:5170"));
   CHECK_THAT(node.out, Catch::Contains("events_in"));
   CHECK(l({"node", "show", "node-1", "-o", "json"}).doc()["name"] == "node-1");
   auto shown = l({"config", "show"});
