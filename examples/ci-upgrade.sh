@@ -12,11 +12,7 @@ binary=${1:?usage: ci-upgrade.sh AGENTD_BINARY [TIMEOUT]}
 timeout=${2:-10m}
 logctl=${LOGCTL:-logctl}
 
-json_field() {  # json_field FIELD < document: one top-level string field
-  python3 -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"
-}
-
-version=$("$logctl" release push "$binary" --output json | json_field version)
+version=$("$logctl" release push "$binary" --output json | jq -er .version)
 echo "pushed $version"
 "$logctl" cluster upgrade --to "$version" --force --output json > /dev/null
 result=$(mktemp)
@@ -25,7 +21,7 @@ set +e
 "$logctl" cluster resume --wait --timeout "$timeout" --output json > "$result"
 rc=$?
 set -e
-state=$(json_field state < "$result" 2>/dev/null || echo "unknown")
+state=$(jq -r '.state // "unknown"' < "$result" 2>/dev/null || echo "unknown")
 if [ "$rc" -ne 0 ] || [ "$state" != "succeeded" ]; then
   echo "upgrade to $version failed: rollout $state (logctl exit $rc)" >&2
   exit $((rc == 0 ? 1 : rc))

@@ -19,6 +19,7 @@ packages=(
   rsyslog                                         # benchmark comparison peer
   bsdutils                                        # logger(1): real syslog client in tests
   procps psmisc                                   # ps/pkill in scripts
+  jq                                              # examples/ci-upgrade.sh reads logctl's JSON
 )
 
 missing=()
