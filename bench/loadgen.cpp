@@ -1,6 +1,7 @@
 // tcp_loadgen: sends N numbered lines of a fixed size over one TCP connection
-// to 127.0.0.1:PORT as fast as the receiver takes them, then prints the send
-// duration. Usage: tcp_loadgen PORT COUNT [LINE_BYTES] [EVENTS_PER_SECOND]
+// to HOST:PORT (default 127.0.0.1) as fast as the receiver takes them, then
+// prints the send duration.
+// Usage: tcp_loadgen PORT COUNT [LINE_BYTES] [EVENTS_PER_SECOND] [HOST]
 // With a rate, lines go out in batches of rate/100 every 10 ms (bounded load
 // for demos and latency runs); without one, as fast as the receiver reads.
 #include <arpa/inet.h>
@@ -17,7 +18,8 @@
 
 int main(int argc, char** argv) {
   if (argc < 3) {
-    std::fprintf(stderr, "usage: %s PORT COUNT [LINE_BYTES]\n", argv[0]);
+    std::fprintf(stderr, "usage: %s PORT COUNT [LINE_BYTES] [EVENTS_PER_SECOND] [HOST]\n",
+                 argv[0]);
     return 2;
   }
   int port = std::atoi(argv[1]);
@@ -29,7 +31,11 @@ int main(int argc, char** argv) {
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_port = htons(static_cast<uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const char* host = argc > 5 ? argv[5] : "127.0.0.1";
+  if (::inet_pton(AF_INET, host, &a.sin_addr) != 1) {
+    std::fprintf(stderr, "bad host %s\n", host);
+    return 2;
+  }
   if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
     std::perror("connect");
     return 1;

@@ -384,6 +384,15 @@ int Starter::run() {
   }
   if (int rc = check_existing()) return rc;
   if (auto s = mkdir_p(dir_, 0700); !s) return fail(cli_.format(), s.error());
+  // Ours alone: a directory another user made (or a symlink planted in its
+  // place, e.g. under /tmp) would hand them the tokens and the configs.
+  struct stat st {};
+  if (::lstat(dir_.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != ::geteuid() ||
+      (st.st_mode & 0077) != 0) {
+    return error(Exit::kConflict, dir_ +
+                                      " is not a directory of this user's with mode 0700; "
+                                      "choose another --data-dir");
+  }
   rec_["created_by"] = "logctl " LOGCTL_VERSION;
   rec_["data_dir"] = dir_;
   std::string pipeline = kDefaultPipeline;
@@ -424,7 +433,7 @@ int Starter::run() {
             << "), agentd " << cell(rec_["version"]) << ", context 'local'\n";
   t.print(std::cout);
   std::cout << "\nsend events:  echo hello > /dev/tcp/" << o_.subnet << ".1/5170   (bash)\n"
-            << "see them:     tail " << dir_ << "/nodes/node-1/out/events*\n"
+            << "see them:     ls " << dir_ << "/nodes/node-1/out/\n"
             << "next:         logctl cluster status; logctl node list\n"
             << "remove it:    logctl cluster delete --local\n";
   return 0;

@@ -3,7 +3,8 @@
 # examples/agentd.conf, sends numbered events over TCP and syslog (logger(1)),
 # and shows every one arriving; then, under steady load, reloads the config,
 # upgrades to another build, tries a broken build (rolled back by itself) and
-# shows that no event was lost and the supervisor's PID never changed.
+# shows that no event was lost and the supervisor's PID never changed; then
+# the control plane on a local cluster (scripts/cluster-demo.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -68,3 +69,7 @@ curl -s 127.0.0.1:24220/metrics | grep -E '^agentd_(handover_total|generation|in
 echo "== the supervisor's log of the handovers ($demo/agentd.log)"
 grep -E 'supervisor: (handover|re-exec)|fault injected|resumed normal' "$demo/agentd.log" | cut -c1-200
 kill "$pid"; wait "$pid" || true
+
+echo
+echo "== the control plane: a local cluster upgraded under load (scripts/cluster-demo.sh)"
+bash scripts/cluster-demo.sh
