@@ -18,8 +18,7 @@
 
 int main(int argc, char** argv) {
   if (argc < 3) {
-    std::fprintf(stderr, "usage: %s PORT COUNT [LINE_BYTES] [EVENTS_PER_SECOND] [HOST]\n",
-                 argv[0]);
+    std::fprintf(stderr, "usage: %s PORT COUNT [LINE_BYTES] [EVENTS_PER_SECOND] [HOST]\n", argv[0]);
     return 2;
   }
   int port = std::atoi(argv[1]);
