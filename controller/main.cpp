@@ -20,6 +20,7 @@
 #include "controller/api/tls_init.h"
 #include "controller/server/controller.h"
 #include "logctl/schema/digest.h"
+#include "logctl/schema/sd_notify.h"
 
 using namespace logctl;
 using namespace logctl::controller;
@@ -157,9 +158,13 @@ int serve(const std::string& dir, const std::string& listen, bool insecure, int 
     int sig = 0;
     sigwait(&set, &sig);
     std::cerr << "logctl-controller: signal " << sig << ", stopping\n";
+    sd_notify("STOPPING=1");
     api.stop();
   });
   (*c)->start();
+  // Ready once SIGTERM is handled and the listening socket (bound above)
+  // queues connections for serve().
+  sd_notify("READY=1\nMAINPID=" + std::to_string(::getpid()));
   api.serve();
   (*c)->stop();
   if (waiter.joinable()) {

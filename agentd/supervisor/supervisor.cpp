@@ -20,6 +20,7 @@
 #include "agentd/core/log.h"
 #include "agentd/platform/fd_passing.h"
 #include "agentd/platform/fs.h"
+#include "logctl/schema/sd_notify.h"
 
 namespace logctl::agentd {
 namespace {
@@ -49,20 +50,6 @@ const char* result_name(HandoverResult r) {
       return "rejected";
   }
   return "?";
-}
-
-// systemd's sd_notify protocol (Type=notify / notify-reload), without libsystemd.
-void sd_notify(const std::string& state) {
-  const char* path = ::getenv("NOTIFY_SOCKET");
-  if (!path || !*path) return;
-  int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return;
-  sockaddr_un a{};
-  a.sun_family = AF_UNIX;
-  std::strncpy(a.sun_path, path, sizeof a.sun_path - 1);
-  if (a.sun_path[0] == '@') a.sun_path[0] = '\0';
-  ::sendto(fd, state.data(), state.size(), MSG_NOSIGNAL, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  ::close(fd);
 }
 
 double ms_since(steady_clock::time_point t) {
