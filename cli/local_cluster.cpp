@@ -311,10 +311,29 @@ int Starter::start_nodes() {
 }
 
 // Every node enrolled, heard from, running (or not) as asked, on `config`.
+// The last error line of a node's log (what to show when it did not come up).
+std::string last_error(const std::string& log) {
+  std::string text = read_file(log), found;
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.find("[error]") != std::string::npos) found = line;
+  }
+  return found;
+}
+
 int Starter::wait_nodes(bool running, std::int64_t config) {
   auto deadline = Clock::now() + std::chrono::seconds(o_.timeout_s);
   std::string last;
   while (Clock::now() < deadline) {
+    for (auto n : rec_["nodes"]) {  // our children: one that exited will not come up
+      auto pid = static_cast<pid_t>(n.value("pid", 0L));
+      if (pid > 0 && ::waitpid(pid, nullptr, WNOHANG) == pid) {
+        std::string dir = n.value("dir", "");
+        return error(Exit::kError, n.value("name", "?") +
+                                       " exited: " + last_error(dir + "/agentd.log") +
+                                       " (log: " + dir + "/agentd.log)");
+      }
+    }
     auto r = client_->get("/v1/nodes");
     if (r) {
       std::size_t ok = 0;
@@ -328,9 +347,14 @@ int Starter::wait_nodes(bool running, std::int64_t config) {
     }
     std::this_thread::sleep_for(200ms);  // polling the nodes' state
   }
+  std::string why;
+  for (auto n : rec_["nodes"]) {
+    auto e = last_error(n.value("dir", "") + "/agentd.log");
+    if (!e.empty()) why += "\n  " + n.value("name", "?") + ": " + e;
+  }
   return error(Exit::kTimeout, "the nodes did not come up within " + std::to_string(o_.timeout_s) +
                                    " s (" + last + "); their logs are under " + dir_ +
-                                   "/nodes/*/agentd.log");
+                                   "/nodes/*/agentd.log" + why);
 }
 
 // The release the nodes run, the starting config as revision 1, and the

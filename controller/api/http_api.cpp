@@ -9,7 +9,9 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
+#include <thread>
 
 #include "logctl/schema/digest.h"
 
@@ -125,11 +127,19 @@ Result<int> ApiServer::bind() {
 }
 
 void ApiServer::serve() {
-  server_->listen_after_bind();
+  serving_ = true;
+  if (!stop_requested_) server_->listen_after_bind();
+  serving_ = false;
 }
 
 void ApiServer::stop() {
-  if (server_) server_->stop();
+  stop_requested_ = true;
+  // httplib's stop() does nothing until its accept loop has begun, so a
+  // stop that races serve()'s start is repeated until serve() returns.
+  while (serving_) {
+    if (server_) server_->stop();
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
 }
 
 void ApiServer::routes() {

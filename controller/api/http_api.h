@@ -8,6 +8,7 @@
 // Controller, which serialises.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <string>
 
@@ -36,8 +37,10 @@ class ApiServer {
   ~ApiServer();
   // Binds (port 0: any free port); the port actually bound.
   Result<int> bind();
-  // Serves until stop().
+  // Serves until stop(). A stop() that comes first, or while serve() is
+  // still starting, is not lost: serve() then returns at once.
   void serve();
+  // Thread-safe; returns once serve() has returned (or was never entered).
   void stop();
 
  private:
@@ -45,6 +48,8 @@ class ApiServer {
   Controller& c_;
   ApiOptions o_;
   std::unique_ptr<httplib::Server> server_;
+  std::atomic<bool> stop_requested_{false};
+  std::atomic<bool> serving_{false};
 };
 
 }  // namespace logctl::controller
