@@ -6,9 +6,14 @@
 // was told) one heartbeat after it is told, with its ingest figures growing.
 //
 //   heartbeat_bench --url https://127.0.0.1:P --ca CA --admin-token-file F
-//                   --nodes N --seconds S [--threads T] [--keep-alive]
+//                   --nodes N --seconds S [--threads T]
+//                   [--keep-alive | --connection-per-node]
 //                   [--rollout-to V --batch-size B --min-healthy-ms M]
 //
+// --keep-alive: each thread reuses one connection for its share of nodes;
+// --connection-per-node: every node keeps its own TLS connection open, as
+// agentd's link does (each node's first heartbeat, which opens it, is not in
+// the latencies).
 // Enrols its nodes through the API (names bench-00001...), so run it on a
 // fresh controller. Every loop is bounded by --seconds (and 300 s overall).
 #include <httplib.h>
@@ -38,6 +43,7 @@ struct Options {
   std::string url, ca, admin_token_file, rollout_to;
   int nodes = 1000, seconds = 30, threads = 8, batch_size = 100, min_healthy_ms = 1000;
   bool keep_alive = false;
+  bool per_node = false;
   int controller_pid = 0;  // for its CPU time over the heartbeat phase
 };
 
@@ -64,6 +70,8 @@ struct SimNode {
   std::int64_t events = 0;
   std::chrono::milliseconds interval{1000};  // as the controller says
   Clock::time_point next{};
+  std::unique_ptr<httplib::Client> conn;  // --connection-per-node
+  bool warm = false;                      // its first heartbeat is done
 };
 
 std::unique_ptr<httplib::Client> client(const Options& o) {
@@ -103,7 +111,9 @@ int main(int argc, char** argv) {
   app.add_option("--nodes", o.nodes)->check(CLI::Range(1, 20000));
   app.add_option("--seconds", o.seconds)->check(CLI::Range(1, 300));
   app.add_option("--threads", o.threads)->check(CLI::Range(1, 256));
-  app.add_flag("--keep-alive", o.keep_alive, "Reuse each thread's connection");
+  auto* ka = app.add_flag("--keep-alive", o.keep_alive, "Reuse each thread's connection");
+  app.add_flag("--connection-per-node", o.per_node, "Every node keeps its own connection")
+      ->excludes(ka);
   app.add_option("--rollout-to", o.rollout_to, "Release to roll the simulated nodes to");
   app.add_option("--batch-size", o.batch_size);
   app.add_option("--min-healthy-ms", o.min_healthy_ms);
@@ -115,7 +125,7 @@ int main(int argc, char** argv) {
   // Enrol.
   std::vector<SimNode> nodes(static_cast<std::size_t>(o.nodes));
   {
-    auto c = client(Options{o.url, o.ca, "", "", 0, 0, 0, 0, 0, true, 0});
+    auto c = client(Options{o.url, o.ca, "", "", 0, 0, 0, 0, 0, true, false, 0});
     for (int i = 0; i < o.nodes; ++i) {
       char name[32];
       std::snprintf(name, sizeof name, "bench-%05d", i + 1);
@@ -145,7 +155,7 @@ int main(int argc, char** argv) {
   std::vector<std::thread> workers;
   for (int t = 0; t < o.threads; ++t) {
     workers.emplace_back([&, t] {
-      auto c = client(o);
+      auto shared = client(o);
       std::vector<double> mine;
       while (!stop && Clock::now() < hard_deadline) {
         // The due node of this thread's share with the earliest time.
@@ -174,6 +184,15 @@ int main(int argc, char** argv) {
                      {"parse_errors", 0},
                      {"buffer_queue_bytes", 0}}},
                    {"handover", {{"result", "committed"}}}};
+        httplib::Client* c = shared.get();
+        if (o.per_node) {
+          if (!due->conn) {
+            Options one = o;
+            one.keep_alive = true;
+            due->conn = client(one);
+          }
+          c = due->conn.get();
+        }
         auto t0 = Clock::now();
         auto r =
             c->Post("/v1/nodes/" + due->name + "/heartbeat",
@@ -182,7 +201,8 @@ int main(int argc, char** argv) {
         if (!r || r->status != 200) {
           ++errors;
         } else {
-          mine.push_back(ms);
+          if (due->warm || !o.per_node) mine.push_back(ms);
+          due->warm = true;
           auto j = json::parse(r->body, nullptr, false);
           if (j.is_object()) {
             std::string want = j["desired"].value("version", "");
@@ -199,7 +219,7 @@ int main(int argc, char** argv) {
   }
 
   double rollout_s = -1;
-  auto admin_client = client(Options{o.url, o.ca, "", "", 0, 0, 0, 0, 0, true, 0});
+  auto admin_client = client(Options{o.url, o.ca, "", "", 0, 0, 0, 0, 0, true, false, 0});
   auto api = [&](const std::string& path, const std::string& body) {
     auto r =
         admin_client->Post(path, {{"Authorization", "Bearer " + admin}}, body, "application/json");
@@ -250,14 +270,16 @@ int main(int argc, char** argv) {
   }
   stop = true;
   for (auto& w : workers) w.join();
+  for (auto& n : nodes) n.conn.reset();
   double secs = std::chrono::duration<double>(Clock::now() - start).count();
   double cpu = cpu_seconds(o.controller_pid) - cpu0;
   std::printf(
-      "nodes=%d keep_alive=%d threads=%d seconds=%.1f requests=%zu errors=%ld rate=%.0f/s "
+      "nodes=%d keep_alive=%d connection_per_node=%d threads=%d seconds=%.1f requests=%zu "
+      "errors=%ld rate=%.0f/s "
       "p50=%.2fms p90=%.2fms p99=%.2fms max=%.2fms",
-      o.nodes, o.keep_alive ? 1 : 0, o.threads, secs, latencies.size(), errors.load(),
-      static_cast<double>(latencies.size()) / secs, pct(latencies, 50), pct(latencies, 90),
-      pct(latencies, 99), pct(latencies, 100));
+      o.nodes, o.keep_alive ? 1 : 0, o.per_node ? 1 : 0, o.threads, secs, latencies.size(),
+      errors.load(), static_cast<double>(latencies.size()) / secs, pct(latencies, 50),
+      pct(latencies, 90), pct(latencies, 99), pct(latencies, 100));
   if (!o.rollout_to.empty()) {
     std::printf(" rollout_to=%s batch_size=%d min_healthy_ms=%d rollout_seconds=%.1f",
                 o.rollout_to.c_str(), o.batch_size, o.min_healthy_ms, rollout_s);

@@ -130,6 +130,7 @@ int serve(const std::string& dir, const std::string& listen, bool insecure, int 
   ao.insecure_http = insecure;
   ao.cert = f.server_cert;
   ao.key = f.server_key;
+  ao.backend_socket = dir + "/api.sock";
   ApiServer api(**c, ao);
   auto bound = api.bind();
   if (!bound) {

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "agentd/core/log.h"
+#include "logctl/schema/http_status.h"
 
 namespace logctl::agentd {
 
@@ -29,31 +30,8 @@ struct AdminServer::Conn {
   }
 };
 
-namespace {
-
-const char* reason(int status) {
-  switch (status) {
-    case 200:
-      return "OK";
-    case 400:
-      return "Bad Request";
-    case 404:
-      return "Not Found";
-    case 405:
-      return "Method Not Allowed";
-    case 408:
-      return "Request Timeout";
-    case 431:
-      return "Request Header Fields Too Large";
-    default:
-      return "Service Unavailable";
-  }
-}
-
-}  // namespace
-
 std::string AdminServer::serialize(const Reply& r) {
-  return "HTTP/1.1 " + std::to_string(r.status) + " " + reason(r.status) +
+  return "HTTP/1.1 " + std::to_string(r.status) + " " + http_reason(r.status) +
          "\r\nContent-Type: " + r.type + "\r\nContent-Length: " + std::to_string(r.body.size()) +
          "\r\nConnection: close\r\n\r\n" + r.body;
 }

@@ -145,9 +145,22 @@ Result<json> ControllerLink::heartbeat(const std::string& tok) {
     std::lock_guard lock(mu_);
     body["converge"] = converge_;
   }
-  auto c = client(o_);
-  auto r = c->Post("/v1/nodes/" + o_.node_name + "/heartbeat", {{"Authorization", "Bearer " + tok}},
-                   body.dump(), "application/json");
+  const std::string path = "/v1/nodes/" + o_.node_name + "/heartbeat", text = body.dump();
+  const httplib::Headers auth = {{"Authorization", "Bearer " + tok}};
+  // The kept-alive connection may have been closed by the controller while
+  // idle: a failure on it is retried once on a new connection.
+  auto post = [&] {
+    if (!heartbeat_client_) heartbeat_client_ = client(o_);
+    return heartbeat_client_->Post(path, auth, text, "application/json");
+  };
+  bool reused = heartbeat_client_ != nullptr;
+  auto r = post();
+  if (!r) {
+    heartbeat_client_.reset();
+    if (reused) r = post();
+    if (!r) heartbeat_client_.reset();
+  }
+  if (r && r->get_header_value("Connection") == "close") heartbeat_client_.reset();
   if (!r || r->status != 200) {
     return make_error(r && r->status == 401 ? ErrorCode::kInvalidArgument : ErrorCode::kUnavailable,
                       "heartbeat: " + describe(r));

@@ -14,6 +14,9 @@
 //                   supervisor and its listeners stay; running true again
 //                   starts it directly on the desired version and config
 //
+// Heartbeats keep one TLS connection open (the controller's front door holds
+// a fleet's connections on one thread), reopened after any failure; downloads
+// use their own.
 // A controller that is down or unreachable changes nothing on the node: the
 // current generation keeps serving; the link retries with backoff (capped,
 // with jitter, at most 10 s). A desired state that failed is not retried until it changes
@@ -27,6 +30,7 @@
 #include <condition_variable>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -35,6 +39,10 @@
 
 #include "agentd/core/drain.h"
 #include "logctl/schema/result.h"
+
+namespace httplib {
+class Client;
+}
 
 namespace logctl::agentd {
 
@@ -88,6 +96,7 @@ class ControllerLink {
 
   LinkOptions o_;
   Hooks h_;
+  std::unique_ptr<httplib::Client> heartbeat_client_;  // the link thread's kept-alive connection
   std::thread thread_;
   std::mutex mu_;
   std::condition_variable cv_;

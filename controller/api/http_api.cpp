@@ -4,9 +4,11 @@
 #include <fcntl.h>
 #include <httplib.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <cerrno>
 #include <chrono>
@@ -26,9 +28,12 @@ void send_json(Response& res, int status, const json& body) {
   res.set_content(body.dump() + "\n", "application/json");
 }
 
+json error_json(const ApiError& e) {
+  return {{"error", {{"code", e.code}, {"message", e.message}, {"details", e.details}}}};
+}
+
 void send_error(Response& res, const ApiError& e) {
-  send_json(res, e.status,
-            {{"error", {{"code", e.code}, {"message", e.message}, {"details", e.details}}}});
+  send_json(res, e.status, error_json(e));
 }
 
 void reply(Response& res, const ApiResult<json>& r, int ok = 200) {
@@ -39,14 +44,28 @@ void reply(Response& res, const ApiResult<json>& r, int ok = 200) {
   }
 }
 
-// The request's JSON body: an empty body is null; anything else must parse.
-ApiResult<json> body_json(const Request& req) {
-  if (req.body.empty()) return json();
-  json j = json::parse(req.body, nullptr, false);
+// A JSON body: an empty body is null; anything else must parse.
+ApiResult<json> body_json(const std::string& body) {
+  if (body.empty()) return json();
+  json j = json::parse(body, nullptr, false);
   if (j.is_discarded()) {
     return std::unexpected(api_error(400, "bad_request", "the body is not valid JSON"));
   }
   return j;
+}
+
+ApiResult<json> body_json(const Request& req) {
+  return body_json(req.body);
+}
+
+// POST /v1/nodes/NODE/heartbeat, wherever it arrives.
+ApiResult<json> heartbeat(Controller& c, const std::string& authorization, const std::string& node,
+                          const std::string& body) {
+  auto who = c.authenticate(authorization);
+  if (!who) return std::unexpected(who.error());
+  auto j = body_json(body);
+  if (!j) return std::unexpected(j.error());
+  return c.heartbeat(node, *j, *who);
 }
 
 std::size_t query_limit(const Request& req, std::size_t dflt) {
@@ -85,11 +104,29 @@ struct Upload {
 }  // namespace
 
 ApiServer::ApiServer(Controller& c, ApiOptions o) : c_(c), o_(std::move(o)) {
-  if (o_.insecure_http) {
-    server_ = std::make_unique<httplib::Server>();
-  } else {
-    server_ = std::make_unique<httplib::SSLServer>(o_.cert.c_str(), o_.key.c_str());
-  }
+  FrontDoorOptions fo;
+  fo.host = o_.host;
+  fo.port = o_.port;
+  fo.tls = !o_.insecure_http;
+  fo.cert = o_.cert;
+  fo.key = o_.key;
+  fo.backend = o_.backend_socket;
+  fo.max_body = o_.max_body;
+  fo.handler_threads = o_.handler_threads;
+  fo.idle_timeout = o_.idle_timeout;
+  front_ = std::make_unique<FrontDoor>(
+      fo,
+      [&c](const FastRequest& r) {
+        auto res = heartbeat(c, r.authorization, r.node, r.body);
+        if (!res) return FastReply{res.error().status, error_json(res.error()).dump() + "\n"};
+        return FastReply{200, res->dump() + "\n"};
+      },
+      [](int status, const std::string& code, const std::string& message) {
+        return error_json(api_error(status, code, message)).dump() + "\n";
+      });
+  // TLS ends at the front door; this server sees only relayed plaintext.
+  server_ = std::make_unique<httplib::Server>();
+  server_->set_address_family(AF_UNIX);
   int threads = o_.threads;
   server_->new_task_queue = [threads] {
     return new httplib::ThreadPool(static_cast<size_t>(threads));
@@ -97,7 +134,7 @@ ApiServer::ApiServer(Controller& c, ApiOptions o) : c_(c), o_(std::move(o)) {
   server_->set_tcp_nodelay(true);  // a reply is several writes: no Nagle delay between them
   server_->set_read_timeout(10, 0);
   server_->set_write_timeout(30, 0);
-  // An idle keep-alive connection holds a pool thread: keep that short.
+  // An idle kept-alive relayed connection holds a pool thread: keep that short.
   server_->set_keep_alive_timeout(2);
   server_->set_keep_alive_max_count(1000);
   server_->set_payload_max_length(o_.max_artifact + (1 << 20));
@@ -113,33 +150,45 @@ Result<int> ApiServer::bind() {
     return make_error(ErrorCode::kInvalidArgument,
                       "--insecure-http serves plain HTTP on loopback only (not " + o_.host + ")");
   }
-  if (!o_.insecure_http && !server_->is_valid()) {
-    return make_error(ErrorCode::kInvalidArgument,
-                      "cannot load the TLS certificate " + o_.cert + " and key " + o_.key);
+  const std::string& path = o_.backend_socket;
+  sockaddr_un probe{};
+  if (path.empty() || path.size() >= sizeof probe.sun_path) {
+    return make_error(ErrorCode::kInvalidArgument, "bad API socket path '" + path + "'");
   }
-  int port = o_.port == 0 ? server_->bind_to_any_port(o_.host) : o_.port;
-  if (o_.port != 0 && !server_->bind_to_port(o_.host, o_.port)) port = -1;
-  if (port <= 0) {
-    return make_error(ErrorCode::kIo, "cannot listen on " + o_.host + ":" +
-                                          std::to_string(o_.port) + ": " + std::strerror(errno));
+  // A socket left by an earlier run is ours to replace; anything else is not.
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) == 0) {
+    if (!S_ISSOCK(st.st_mode)) {
+      return make_error(ErrorCode::kInvalidArgument, path + " exists and is not a socket");
+    }
+    ::unlink(path.c_str());
   }
-  return port;
+  if (!server_->bind_to_port(path, 80)) {
+    return make_error(ErrorCode::kIo, "cannot listen on " + path + ": " + std::strerror(errno));
+  }
+  ::chmod(path.c_str(), 0600);
+  return front_->bind();
 }
 
 void ApiServer::serve() {
-  serving_ = true;
-  if (!stop_requested_) server_->listen_after_bind();
-  serving_ = false;
+  std::atomic<bool> backend_done{false};
+  std::thread backend([&] {
+    server_->listen_after_bind();
+    backend_done = true;
+  });
+  front_->serve();
+  // httplib's stop() does nothing until its accept loop has begun: repeat
+  // it until the loop has returned.
+  while (!backend_done) {
+    server_->stop();
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  backend.join();
+  ::unlink(o_.backend_socket.c_str());
 }
 
 void ApiServer::stop() {
-  stop_requested_ = true;
-  // httplib's stop() does nothing until its accept loop has begun, so a
-  // stop that races serve()'s start is repeated until serve() returns.
-  while (serving_) {
-    if (server_) server_->stop();
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  if (front_) front_->stop();
 }
 
 void ApiServer::routes() {
@@ -390,12 +439,10 @@ void ApiServer::routes() {
            reply(res, c.enroll(*body, who), 201);
          }));
   static const std::string kName = R"(([^/]{1,128}))";
-  s.Post("/v1/nodes/" + kName + "/heartbeat",
-         anyone([&c](const Request& req, Response& res, const Principal& who) {
-           auto body = body_json(req);
-           if (!body) return send_error(res, body.error());
-           reply(res, c.heartbeat(req.matches[1], *body, who));
-         }));
+  // Heartbeats normally end at the front door; these are the ones it relays.
+  s.Post("/v1/nodes/" + kName + "/heartbeat", [&c](const Request& req, Response& res) {
+    reply(res, heartbeat(c, req.get_header_value("Authorization"), req.matches[1], req.body));
+  });
   s.Post("/v1/nodes/" + kName + "/revoke",
          admin([&c](const Request& req, Response& res, const Principal& who) {
            reply(res, c.revoke_node(req.matches[1], who));

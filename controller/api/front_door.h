@@ -1,0 +1,102 @@
+// The controller's public socket. One I/O thread (epoll) terminates TLS
+// (OpenSSL, non-blocking) for every connection, so a fleet whose nodes each
+// keep one connection open costs memory, not threads: cpp-httplib would pin
+// a pool thread to every kept-alive connection until it closes.
+//
+// Node heartbeats — the fleet's hot path, one request per node per interval —
+// are parsed here and answered by a small handler pool (the FastHandler).
+// Any other request (the admin API, enrolment, release uploads, artifact
+// downloads) turns its connection into a byte relay to the cpp-httplib
+// server listening on a private unix socket, which serves it as before; the
+// relay stays until either side closes.
+//
+// Bounds: a request head at most kMaxHead bytes; a heartbeat body at most
+// max_body (413 otherwise, from Content-Length, before the body is read);
+// from accept, or from the first byte of a request, to a complete request:
+// request_timeout; an idle or stalled connection (kept-alive or relayed):
+// idle_timeout; at max_connections a new connection is closed at once; at
+// the descriptor limit accepting pauses instead of spinning. Relay buffers
+// are bounded in each direction (the slower side throttles the faster).
+//
+// Thread safety: bind() and serve() from one thread; stop() and counters()
+// from any thread. serve() returns after stop(), even a stop() that came
+// before serve() began.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "logctl/schema/result.h"
+
+namespace logctl::controller {
+
+struct FrontDoorOptions {
+  std::string host = "127.0.0.1";
+  int port = 7443;        // 0: any free port
+  bool tls = true;        // false: plain HTTP (loopback development)
+  std::string cert, key;  // PEM files, when tls
+  std::string backend;    // unix socket of the relay target
+  std::size_t max_body = 1 << 20;
+  int handler_threads = 2;
+  int max_connections = 16384;
+  std::chrono::milliseconds request_timeout{10000};
+  std::chrono::milliseconds idle_timeout{120000};
+};
+
+// A heartbeat as the front door parsed it.
+struct FastRequest {
+  std::string node;           // from /v1/nodes/NODE/heartbeat
+  std::string authorization;  // the header's value, "" when absent
+  std::string body;
+};
+
+// What the front door answers: a status and a JSON body.
+struct FastReply {
+  int status = 200;
+  std::string body;
+};
+
+// Answers a heartbeat; runs on a handler thread.
+using FastHandler = std::function<FastReply(const FastRequest&)>;
+// The JSON error body for a request the front door itself refuses.
+using ErrorBody =
+    std::function<std::string(int status, const std::string& code, const std::string& message)>;
+
+class FrontDoor {
+ public:
+  static constexpr std::size_t kMaxHead = 16384;
+  static constexpr std::size_t kRelayBuffer = 256 * 1024;  // per direction
+
+  struct Counters {
+    std::atomic<std::uint64_t> accepted{0};
+    std::atomic<std::uint64_t> refused_full{0};   // at max_connections
+    std::atomic<std::uint64_t> fast_requests{0};  // heartbeats answered here
+    std::atomic<std::uint64_t> relayed{0};        // connections handed to the relay
+    std::atomic<std::uint64_t> bad_requests{0};   // refused here (400/411/413/431/503)
+    std::atomic<std::uint64_t> tls_failures{0};   // handshakes that failed
+    std::atomic<std::uint64_t> timeouts{0};       // closed by request or idle timeout
+  };
+
+  FrontDoor(FrontDoorOptions o, FastHandler fast, ErrorBody error_body);
+  ~FrontDoor();
+  FrontDoor(const FrontDoor&) = delete;
+  FrontDoor& operator=(const FrontDoor&) = delete;
+
+  // Loads the certificate and binds; the port actually bound.
+  Result<int> bind();
+  // Serves until stop().
+  void serve();
+  void stop();
+  const Counters& counters() const { return counters_; }
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  Counters counters_;
+};
+
+}  // namespace logctl::controller
