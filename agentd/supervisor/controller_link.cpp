@@ -144,6 +144,7 @@ Result<json> ControllerLink::heartbeat(const std::string& tok) {
   {
     std::lock_guard lock(mu_);
     body["converge"] = converge_;
+    if (redeployed_ != 0) body["redeployed"] = redeployed_;
   }
   const std::string path = "/v1/nodes/" + o_.node_name + "/heartbeat", text = body.dump();
   const httplib::Headers auth = {{"Authorization", "Bearer " + tok}};
@@ -305,8 +306,14 @@ void ControllerLink::converge(const std::string& tok, const json& d) {
   }
   bool move_v = !want_v.empty() && want_v != have_v;
   bool move_c = want_c != 0 && want_c != have_c;
-  if (!move_v && !move_c && running) return;
-  std::string key = want_v + "|" + std::to_string(want_c);
+  std::int64_t want_r = d.value("redeploy", std::int64_t{0});
+  bool again;
+  {
+    std::lock_guard lock(mu_);
+    again = want_r != 0 && want_r != redeployed_;
+  }
+  if (!move_v && !move_c && !again && running) return;
+  std::string key = want_v + "|" + std::to_string(want_c) + "|" + std::to_string(want_r);
   {
     std::lock_guard lock(mu_);
     if (key == failed_key_ &&
@@ -352,6 +359,7 @@ void ControllerLink::converge(const std::string& tok, const json& d) {
   }
   std::lock_guard lock(mu_);
   failed_key_.clear();
+  if (want_r != 0) redeployed_ = want_r;
   converge_ = {
       {"version", want_v}, {"config_revision", want_c}, {"state", "ok"}, {"handover", report}};
   prune_versions(want_v, have_v);

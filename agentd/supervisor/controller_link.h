@@ -10,6 +10,8 @@
 //   new config N:   fetch it, verify its SHA-256, write ROOT/configs/N.conf
 //   then:           one staged handover to {binary, config}; its report goes
 //                   into the next heartbeat ("converge")
+//   redeploy R:     (a forced rollout to what the node runs) one staged
+//                   handover to the same spec, reported as "redeployed": R
 //   running false:  the worker stops (buffers flushed or persisted), the
 //                   supervisor and its listeners stay; running true again
 //                   starts it directly on the desired version and config
@@ -103,6 +105,7 @@ class ControllerLink {
   bool stop_ = false;
   nlohmann::json converge_ = nlohmann::json::object();  // reported in heartbeats
   std::string failed_key_;                              // desired state that failed
+  std::int64_t redeployed_ = 0;  // the last redeploy request carried out (a rollout id)
   std::chrono::steady_clock::time_point failed_at_{};
 };
 

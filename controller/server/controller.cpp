@@ -82,6 +82,12 @@ bool rollout_active(const store::Rollout& r) {
   return r.state == "running" || r.state == "paused" || r.state == "rolling_back";
 }
 
+// A forced rollout to what the cluster already runs (CI re-running a
+// deploy): every node hands over to the same version and config once.
+bool redeploy(const store::Rollout& r) {
+  return r.forced && r.from_version == r.to_version && r.from_config == r.to_config;
+}
+
 // Steps whose node should run the rollout's target.
 bool step_moved(const std::string& state) {
   return state == "moving" || state == "settling" || state == "done";
@@ -307,6 +313,7 @@ Controller::Desired Controller::desired_for(const std::string& node, const store
       bool moved = step_moved(it->second.state) && rollout_->state != "rolling_back";
       d.version = moved ? rollout_->to_version : rollout_->from_version;
       d.config = moved ? rollout_->to_config : rollout_->from_config;
+      if (moved && redeploy(*rollout_)) d.redeploy = rollout_->id;
     }
   }
   return d;
@@ -315,6 +322,7 @@ Controller::Desired Controller::desired_for(const std::string& node, const store
 json Controller::desired_json(const Desired& d) {
   json j = {{"running", d.running}, {"version", d.version}, {"config_revision", d.config}};
   if (d.flush) j["flush"] = true;
+  if (d.redeploy != 0) j["redeploy"] = d.redeploy;
   if (!d.version.empty()) {
     if (auto r = store_->release(d.version); r && *r) {
       j["artifact"] = {{"url", "/v1/releases/" + d.version + "/artifact"},
@@ -415,7 +423,7 @@ ApiResult<json> Controller::heartbeat(const std::string& node, const json& body,
   std::string version = body.value("version", std::string());
   if (body.contains("version") && !body["version"].is_string()) return bad("'version' is a string");
   if (!version.empty() && !compat::SemVer::parse(version)) return bad("'version' is not SemVer");
-  for (const char* k : {"config_revision", "generation", "chunk_format_written"}) {
+  for (const char* k : {"config_revision", "generation", "chunk_format_written", "redeployed"}) {
     if (body.contains(k) && (!body[k].is_number_integer() || body[k].get<std::int64_t>() < 0)) {
       return bad(std::string("'") + k + "' is an integer >= 0");
     }
@@ -1178,8 +1186,9 @@ void Controller::judge(store::RolloutStep& st, const store::Rollout& r, const ro
     const Live& l = it->second;
     const json& h = l.health;
     std::int64_t started = rep.value("started_at", now);
-    bool at_target =
-        l.row.version == r.to_version && (r.to_config == 0 || l.row.config_revision == r.to_config);
+    bool at_target = l.row.version == r.to_version &&
+                     (r.to_config == 0 || l.row.config_revision == r.to_config) &&
+                     (!redeploy(r) || h.value("redeployed", std::int64_t{0}) == r.id);
     if (st.state == "moving") {
       const json conv = h.value("converge", json::object());
       if (at_target && fresh(l) && h.value("worker_up", false)) {

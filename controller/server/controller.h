@@ -121,6 +121,9 @@ class Controller {
     bool flush = false;  // stopped by `shutdown --flush`
     std::string version;
     std::int64_t config = 0;
+    // A forced rollout to what the node runs: hand over to it once; the
+    // rollout id names the request (0: none).
+    std::int64_t redeploy = 0;
   };
 
   Controller(ControllerOptions o, std::unique_ptr<store::Store> s);

@@ -13,6 +13,7 @@
 
 #include <atomic>
 #include <catch2/catch.hpp>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -501,13 +502,50 @@ TEST_CASE(
     CHECK(s["report"]["handover"].contains("events_through_spool"));
   }
   for (const auto& n : nodes) CHECK(node_version(c, n.name) == next);
+
+  // The same version again: refused without force; with force (CI re-running
+  // a deploy) every node hands over to what it runs, under the same load.
+  std::map<std::string, std::int64_t> generation;
+  for (const auto& n : nodes)
+    generation[n.name] = c.get("/v1/nodes/" + n.name).second["generation"];
+  CHECK(c.post("/v1/cluster/upgrade", json{{"version", next}}.dump()).first == 422);
+  REQUIRE(c.post("/v1/cluster/upgrade", json{{"version", next}, {"force", true}}.dump()).first ==
+          200);
+  auto [r2, rj2] =
+      c.post("/v1/cluster/resume", R"({"strategy":{"batch_size":2,"min_healthy_time_ms":500}})");
+  REQUIRE(r2 == 200);
+  std::int64_t again = rj2["rollout"];
+  REQUIRE(wait_until(
+      [&] {
+        auto r = c.get("/v1/rollouts/" + std::to_string(again)).second;
+        return r.value("state", "") != "running";
+      },
+      120s));
+  auto rerun = c.get("/v1/rollouts/" + std::to_string(again)).second;
+  INFO(rerun.dump(2));
+  CHECK(rerun["state"] == "succeeded");
+  CHECK(rerun["forced"] == true);
+  for (const auto& s : rerun["steps"]) {
+    CHECK(s["state"] == "done");
+    CHECK(s["report"]["handover"]["result"] == "committed");
+  }
+  for (const auto& n : nodes) {
+    auto j = c.get("/v1/nodes/" + n.name).second;
+    CHECK(j["version"] == next);
+    CHECK(j["generation"].get<std::int64_t>() > generation[n.name]);
+  }
+
   long sent = traffic.stop();
   CHECK(traffic.ok());
   expect_all_delivered(dir, nodes, sent);
   auto h = c.get("/v1/cluster/history?limit=50").second["history"];
-  bool succeeded = false;
-  for (const auto& e : h) succeeded = succeeded || e["action"] == "rollout.succeeded";
+  bool succeeded = false, forced = false;
+  for (const auto& e : h) {
+    succeeded = succeeded || e["action"] == "rollout.succeeded";
+    forced = forced || (e["action"] == "upgrade" && e["forced"] == true);
+  }
   CHECK(succeeded);
+  CHECK(forced);
 }
 
 TEST_CASE(
