@@ -1,4 +1,5 @@
-// logctl node list | show NAME: what each node runs and reports.
+// logctl node list | show NAME | revoke NAME: what each node runs and reports,
+// and shutting a node out.
 #include <algorithm>
 #include <cctype>
 #include <iostream>
@@ -60,6 +61,32 @@ void print_node(json n) {
   t.print(std::cout);
 }
 
+bool node_name(const std::string& n) {
+  return !n.empty() && n.size() <= 63 && std::all_of(n.begin(), n.end(), [](char ch) {
+    return std::isalnum(static_cast<unsigned char>(ch)) || ch == '.' || ch == '_' || ch == '-';
+  });
+}
+
+int bad_name(Cli& cli, const std::string& n) {
+  return fail(cli.format(), Exit::kUsage, "usage",
+              "'" + n.substr(0, 64) + "' is not a node name (1-63 of A-Za-z0-9._-)");
+}
+
+int revoke(Cli& cli, const std::string& name) {
+  auto client = cli.client();
+  if (!client) return client.error();
+  auto r = (*client)->post("/v1/nodes/" + name + "/revoke", json::object());
+  if (!r) return fail(cli.format(), r.error());
+  if (cli.format() == Format::kTable) {
+    std::cout << "node " << name << ": " << r->value("revoked_tokens", 0)
+              << " token(s) revoked; it is refused until it enrols again (remove ROOT/node.token "
+                 "on the node; it needs the enrolment token)\n";
+  } else {
+    print_json(*r);
+  }
+  return 0;
+}
+
 int get_and_print(Cli& cli, const std::string& path, void (*human)(json)) {
   auto client = cli.client();
   if (!client) return client.error();
@@ -86,15 +113,17 @@ void setup_node(CLI::App& app, Cli& cli) {
   show->add_option("NAME", *name, "The node's name")->required();
   show->footer("Example:\n  logctl node show node-1");
   show->callback([&cli, name] {
-    bool ok = !name->empty() && name->size() <= 63 &&
-              std::all_of(name->begin(), name->end(), [](char ch) {
-                return std::isalnum(static_cast<unsigned char>(ch)) || ch == '.' || ch == '_' ||
-                       ch == '-';
-              });
-    cli.rc = ok ? get_and_print(cli, "/v1/nodes/" + *name, print_node)
-                : fail(cli.format(), Exit::kUsage, "usage",
-                       "'" + name->substr(0, 64) + "' is not a node name (1-63 of A-Za-z0-9._-)");
+    cli.rc = node_name(*name) ? get_and_print(cli, "/v1/nodes/" + *name, print_node)
+                              : bad_name(cli, *name);
   });
+  auto* rev = node->add_subcommand("revoke", "Revoke a node's tokens: the controller refuses it");
+  rev->add_option("NAME", *name, "The node's name")->required();
+  rev->footer(
+      "The node keeps serving its data plane; its heartbeats are refused (HTTP 401) until it\n"
+      "enrols again (remove ROOT/node.token on the node).\n"
+      "Example:\n  logctl node revoke node-7");
+  rev->callback(
+      [&cli, name] { cli.rc = node_name(*name) ? revoke(cli, *name) : bad_name(cli, *name); });
 }
 
 }  // namespace logctl::cli

@@ -2,6 +2,8 @@
 //
 //   logctl-controller init  --data-dir D [--san NAME]...   database, CA, tokens
 //   logctl-controller serve --data-dir D [--listen H:P] [--insecure-http]
+//   logctl-controller rotate-token --data-dir D --kind admin|enrollment
+//   logctl-controller rotate-cert  --data-dir D [--san NAME]...
 //
 // Exit codes: 0 ok, 1 runtime failure, 2 usage error.
 #include <signal.h>
@@ -86,6 +88,55 @@ int init(const std::string& dir, const std::vector<std::string>& sans) {
             << "  CA            " << f.ca_cert << "  (clients pin this)\n"
             << "  admin token   " << dir << "/admin.token  (0600)\n"
             << "  enrol token   " << dir << "/enroll.token (0600)\n";
+  return 0;
+}
+
+// A new admin or enrolment token: its hash stored and every other token of
+// that kind revoked (while `serve` runs too: SQLite serialises), then the
+// secret renamed over DIR/admin.token or DIR/enroll.token.
+int rotate_token(const std::string& dir, const std::string& kind_name) {
+  auto kind = kind_name == "admin"        ? store::TokenKind::kAdmin
+              : kind_name == "enrollment" ? store::TokenKind::kEnrollment
+                                          : store::TokenKind::kNode;
+  if (kind == store::TokenKind::kNode) {
+    std::cerr << "logctl-controller rotate-token: --kind is admin or enrollment (node tokens are "
+                 "revoked with `logctl node revoke`)\n";
+    return 2;
+  }
+  std::string file = dir + (kind == store::TokenKind::kAdmin ? "/admin.token" : "/enroll.token");
+  std::string tmp = file + ".new";
+  auto c = Controller::open(ControllerOptions{dir});
+  if (!c) {
+    std::cerr << "logctl-controller rotate-token: " << c.error().message << "\n";
+    return 1;
+  }
+  std::string secret =
+      std::string("lct_") + store::token_kind_name(kind) + "_" + digest::random_hex(32);
+  ::unlink(tmp.c_str());  // left by an interrupted run
+  if (auto s = write_secret(tmp, secret); !s) {
+    std::cerr << "logctl-controller rotate-token: " << s.error().message << "\n";
+    return 1;
+  }
+  auto n = (*c)->rotate_token(kind, digest::sha256_hex(secret));
+  if (!n || ::rename(tmp.c_str(), file.c_str()) != 0) {
+    ::unlink(tmp.c_str());
+    std::cerr << "logctl-controller rotate-token: "
+              << (n ? "rename " + tmp + ": " + std::strerror(errno) : n.error().message) << "\n";
+    return 1;
+  }
+  std::cout << "new " << kind_name << " token in " << file << " (0600); " << *n
+            << " old one(s) revoked\n";
+  return 0;
+}
+
+int rotate_cert(const std::string& dir, const std::vector<std::string>& sans) {
+  if (auto s = reissue_server_cert(dir, sans); !s) {
+    std::cerr << "logctl-controller rotate-cert: " << s.error().message << "\n";
+    return 1;
+  }
+  std::cout << "new server certificate " << tls_files(dir).server_cert
+            << " from the same CA; restart `serve` to use it (clients pin the CA: nothing to "
+               "change on them)\n";
   return 0;
 }
 
@@ -198,6 +249,17 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--heartbeat-interval-ms", heartbeat_ms, "What nodes are told")
       ->check(CLI::Range(100, 600000));
   serve_cmd->add_option("--port-file", port_file, "Write the bound port here");
+  std::string kind;
+  auto* rotate_token_cmd =
+      app.add_subcommand("rotate-token", "Replace the admin or enrolment token (old ones revoked)");
+  rotate_token_cmd->add_option("--data-dir", dir, "Data directory made by init")->required();
+  rotate_token_cmd->add_option("--kind", kind, "admin or enrollment")
+      ->required()
+      ->check(CLI::IsMember({"admin", "enrollment"}));
+  auto* rotate_cert_cmd = app.add_subcommand(
+      "rotate-cert", "Re-issue the server certificate from the same CA (restart serve after)");
+  rotate_cert_cmd->add_option("--data-dir", dir, "Data directory made by init")->required();
+  rotate_cert_cmd->add_option("--san", sans, "Extra DNS name or IP address for the certificate");
   auto* version_cmd = app.add_subcommand("version", "Print the version");
   CLI11_PARSE(app, argc, argv);
   if (*version_cmd) {
@@ -205,5 +267,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (*init_cmd) return init(dir, sans);
+  if (*rotate_token_cmd) return rotate_token(dir, kind);
+  if (*rotate_cert_cmd) return rotate_cert(dir, sans);
   return serve(dir, listen, insecure, heartbeat_ms, port_file);
 }

@@ -118,11 +118,11 @@ TlsFiles tls_files(const std::string& data_dir) {
   return {d + "ca.pem", d + "ca.key", d + "server.pem", d + "server.key"};
 }
 
-Status make_tls(const std::string& data_dir, const std::vector<std::string>& names) {
-  std::string dir = data_dir + "/tls";
-  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
-    return make_error(ErrorCode::kIo, "mkdir " + dir + ": " + std::strerror(errno));
-  }
+namespace {
+
+// The server certificate's subjectAltName for `names` (plus localhost,
+// 127.0.0.1 and ::1).
+Result<std::string> san_of(const std::vector<std::string>& names) {
   std::string san = "DNS:localhost,IP:127.0.0.1,IP:::1";
   for (const auto& n : names) {
     unsigned char buf[16];
@@ -139,25 +139,84 @@ Status make_tls(const std::string& data_dir, const std::vector<std::string>& nam
     }
     san += ",DNS:" + n;
   }
+  return san;
+}
+
+auto pem_key(EVP_PKEY* k) {
+  return [k](FILE* out) {
+    return PEM_write_PrivateKey(out, k, nullptr, nullptr, 0, nullptr, nullptr);
+  };
+}
+auto pem_cert(X509* c) {
+  return [c](FILE* out) { return PEM_write_X509(out, c); };
+}
+
+// A new server key and certificate signed by the CA, written to
+// `cert_path` and `key_path`.
+Status write_server(X509* ca, EVP_PKEY* ca_key, const std::string& san,
+                    const std::string& cert_path, const std::string& key_path) {
+  auto key = new_key();
+  if (!key) return std::unexpected(key.error());
+  auto cert = make_cert(key->get(), "logctl-controller", ca, ca_key, 730, false, san);
+  if (!cert) return std::unexpected(cert.error());
+  if (auto s = write_pem(key_path, 0600, pem_key(key->get())); !s) return s;
+  return write_pem(cert_path, 0644, pem_cert(cert->get()));
+}
+
+// Reads a PEM file (no link followed) with `read`.
+template <typename T, typename Read>
+Result<T> read_pem(const std::string& path, Read read) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return make_error(ErrorCode::kIo, "open " + path + ": " + std::strerror(errno));
+  FILE* f = ::fdopen(fd, "r");
+  if (!f) {
+    ::close(fd);
+    return make_error(ErrorCode::kIo, "fdopen " + path);
+  }
+  T v(read(f));
+  std::fclose(f);
+  if (!v) return make_error(ErrorCode::kCorrupt, ssl_error("read " + path));
+  return v;
+}
+
+}  // namespace
+
+Status make_tls(const std::string& data_dir, const std::vector<std::string>& names) {
+  std::string dir = data_dir + "/tls";
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    return make_error(ErrorCode::kIo, "mkdir " + dir + ": " + std::strerror(errno));
+  }
+  auto san = san_of(names);
+  if (!san) return std::unexpected(san.error());
   auto ca_key = new_key();
   if (!ca_key) return std::unexpected(ca_key.error());
   auto ca = make_cert(ca_key->get(), "logctl controller CA", nullptr, nullptr, 3650, true, "");
   if (!ca) return std::unexpected(ca.error());
-  auto key = new_key();
-  if (!key) return std::unexpected(key.error());
-  auto cert = make_cert(key->get(), "logctl-controller", ca->get(), ca_key->get(), 730, false, san);
-  if (!cert) return std::unexpected(cert.error());
   auto f = tls_files(data_dir);
-  auto write_key = [](EVP_PKEY* k) {
-    return [k](FILE* out) {
-      return PEM_write_PrivateKey(out, k, nullptr, nullptr, 0, nullptr, nullptr);
-    };
-  };
-  auto write_cert = [](X509* c) { return [c](FILE* out) { return PEM_write_X509(out, c); }; };
-  if (auto s = write_pem(f.ca_key, 0600, write_key(ca_key->get())); !s) return s;
-  if (auto s = write_pem(f.ca_cert, 0644, write_cert(ca->get())); !s) return s;
-  if (auto s = write_pem(f.server_key, 0600, write_key(key->get())); !s) return s;
-  return write_pem(f.server_cert, 0644, write_cert(cert->get()));
+  if (auto s = write_pem(f.ca_key, 0600, pem_key(ca_key->get())); !s) return s;
+  if (auto s = write_pem(f.ca_cert, 0644, pem_cert(ca->get())); !s) return s;
+  return write_server(ca->get(), ca_key->get(), *san, f.server_cert, f.server_key);
+}
+
+Status reissue_server_cert(const std::string& data_dir, const std::vector<std::string>& names) {
+  auto san = san_of(names);
+  if (!san) return std::unexpected(san.error());
+  auto f = tls_files(data_dir);
+  auto ca = read_pem<Cert>(f.ca_cert,
+                           [](FILE* in) { return PEM_read_X509(in, nullptr, nullptr, nullptr); });
+  if (!ca) return std::unexpected(ca.error());
+  auto ca_key = read_pem<Key>(
+      f.ca_key, [](FILE* in) { return PEM_read_PrivateKey(in, nullptr, nullptr, nullptr); });
+  if (!ca_key) return std::unexpected(ca_key.error());
+  std::string cert_new = f.server_cert + ".new", key_new = f.server_key + ".new";
+  ::unlink(cert_new.c_str());  // left by an interrupted run
+  ::unlink(key_new.c_str());
+  if (auto s = write_server(ca->get(), ca_key->get(), *san, cert_new, key_new); !s) return s;
+  if (::rename(key_new.c_str(), f.server_key.c_str()) != 0 ||
+      ::rename(cert_new.c_str(), f.server_cert.c_str()) != 0) {
+    return make_error(ErrorCode::kIo, "rename into " + f.server_cert + ": " + std::strerror(errno));
+  }
+  return {};
 }
 
 }  // namespace logctl::controller

@@ -22,4 +22,9 @@ TlsFiles tls_files(const std::string& data_dir);
 // (localhost, 127.0.0.1 and ::1 are always in it).
 Status make_tls(const std::string& data_dir, const std::vector<std::string>& names);
 
+// A new server key and certificate from the CA already in data_dir/tls (the
+// CA, which clients pin, stays), renamed over the old ones; `serve` loads
+// them when it starts.
+Status reissue_server_cert(const std::string& data_dir, const std::vector<std::string>& names);
+
 }  // namespace logctl::controller

@@ -272,6 +272,17 @@ Status Controller::add_token_for_init(store::TokenKind kind, const std::string& 
   return {};
 }
 
+Result<int> Controller::rotate_token(store::TokenKind kind, const std::string& sha256) {
+  std::lock_guard lock(mu_);
+  auto id = store_->add_token(store::Token{0, kind, sha256, "", 0, 0});
+  if (!id) return std::unexpected(id.error());
+  auto n = store_->revoke_tokens_of_kind(kind, *id);
+  if (!n) return std::unexpected(n.error());
+  record_system("token.rotate", {{"kind", store::token_kind_name(kind)}, {"revoked", *n}},
+                "accepted");
+  return *n;
+}
+
 Status Controller::record(const Principal& who, const std::string& action, const json& detail,
                           bool forced, const std::string& outcome) {
   auto r = store_->append_history(

@@ -71,6 +71,9 @@ class Controller {
   ApiResult<Principal> authenticate(std::string_view authorization_header);
   // `init` only: stores the hash of an admin or enrolment token.
   Status add_token_for_init(store::TokenKind kind, const std::string& sha256);
+  // Token rotation (`logctl-controller rotate-token`): the token with this
+  // hash becomes the only valid one of its kind; how many were revoked.
+  Result<int> rotate_token(store::TokenKind kind, const std::string& sha256);
 
   // Operator commands (admin): start, shutdown, resume, rollback, pause, abort.
   ApiResult<json> command(lifecycle::Command cmd, const json& body, const Principal& who);

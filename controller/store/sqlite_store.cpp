@@ -348,6 +348,15 @@ class SqliteStore final : public Store {
     return sqlite3_changes(db_);
   }
 
+  Result<int> revoke_tokens_of_kind(TokenKind kind, std::int64_t keep) override {
+    Stmt s(db_,
+           "UPDATE tokens SET revoked_at = ?3 WHERE kind = ?1 AND id <> ?2 AND revoked_at IS NULL");
+    if (!s.ok()) return std::unexpected(sql_error(db_, "revoke tokens"));
+    s.bind(1, std::string(token_kind_name(kind))).bind(2, keep).bind(3, now_ms());
+    if (s.step() != SQLITE_DONE) return std::unexpected(sql_error(db_, "revoke tokens"));
+    return sqlite3_changes(db_);
+  }
+
   Result<int> valid_node_tokens(const std::string& node) override {
     Stmt s(db_, "SELECT COUNT(*) FROM tokens WHERE node = ?1 AND revoked_at IS NULL");
     if (!s.ok()) return std::unexpected(sql_error(db_, "count tokens"));

@@ -142,6 +142,8 @@ class Store {
   virtual Result<std::optional<Token>> token_by_hash(const std::string& hash) = 0;
   // Revokes every valid token of the node; returns how many.
   virtual Result<int> revoke_node_tokens(const std::string& node) = 0;
+  // Revokes every valid token of `kind` but `keep` (token rotation); how many.
+  virtual Result<int> revoke_tokens_of_kind(TokenKind kind, std::int64_t keep) = 0;
   virtual Result<int> valid_node_tokens(const std::string& node) = 0;
   virtual Status revoke_token(std::int64_t id) = 0;
 

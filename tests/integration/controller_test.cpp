@@ -294,6 +294,46 @@ int established_on(int port) {
   return n;
 }
 
+TEST_CASE("controller: admin and enrolment tokens and the server certificate are rotated") {
+  TempDir dir;
+  Controller c(dir);
+  std::string ctl = dir / "ctl";
+  std::string old_admin = c.admin_token(), old_enroll = trim(read_file(c.enroll_file()));
+  REQUIRE(c.get("/v1/cluster", old_admin).first == 200);
+  // While it serves: the new token works at once, the old one is refused.
+  REQUIRE(sh(controller_bin() + " rotate-token --data-dir " + ctl + " --kind admin > " +
+             dir / "rot.out 2>&1") == 0);
+  CHECK_THAT(read_file(dir / "rot.out"), Catch::Contains("1 old one(s) revoked"));
+  CHECK(c.admin_token() != old_admin);
+  CHECK(c.get("/v1/cluster", old_admin).first == 401);
+  CHECK(c.get("/v1/cluster").first == 200);
+  struct stat st {};
+  REQUIRE(::stat((ctl + "/admin.token").c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0600);
+  REQUIRE(sh(controller_bin() + " rotate-token --data-dir " + ctl + " --kind enrollment > " +
+             dir / "rot.out 2>&1") == 0);
+  std::string new_enroll = trim(read_file(c.enroll_file()));
+  CHECK(c.post("/v1/nodes/enroll", R"({"name":"late"})", old_enroll).first == 401);
+  CHECK(c.post("/v1/nodes/enroll", R"({"name":"late"})", new_enroll).first == 201);
+  CHECK(sh(controller_bin() + " rotate-token --data-dir " + ctl +
+           " --kind node > /dev/null 2>&1") != 0);
+  // The certificate: re-issued from the same CA, used after a restart, and
+  // clients that pin the CA do not notice.
+  std::string old_cert = read_file(ctl + "/tls/server.pem");
+  REQUIRE(sh(controller_bin() + " rotate-cert --data-dir " + ctl + " --san logs.example > " +
+             dir / "rot.out 2>&1") == 0);
+  CHECK(read_file(ctl + "/tls/server.pem") != old_cert);
+  c.stop();
+  c.start();
+  CHECK(c.get("/v1/version").first == 200);
+  CHECK(sh("openssl x509 -noout -ext subjectAltName -in " + ctl +
+           "/tls/server.pem | grep -q logs.example") == 0);
+  auto h = c.get("/v1/cluster/history?limit=20").second["history"];
+  int rotations = 0;
+  for (const auto& e : h) rotations += e["action"] == "token.rotate";
+  CHECK(rotations == 2);
+}
+
 TEST_CASE(
     "controller: the front door keeps hundreds of node connections open and bounds slow clients") {
   TempDir dir;
