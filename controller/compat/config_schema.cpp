@@ -1,5 +1,9 @@
 #include "controller/compat/config_schema.h"
 
+#include <algorithm>
+
+#include "logctl/schema/values.h"
+
 namespace logctl::compat {
 namespace {
 
@@ -21,18 +25,44 @@ const json* find_plugin(const json& schema, const std::string& kind, const std::
   return nullptr;
 }
 
-bool takes_param(const json& plugin, const std::string& key) {
-  if (!plugin.contains("params") || !plugin["params"].is_array()) return false;
+// The schema's entry for parameter `key` (by name or alias), or null.
+const json* param_spec(const json& plugin, const std::string& key) {
+  if (!plugin.contains("params") || !plugin["params"].is_array()) return nullptr;
   for (const auto& p : plugin["params"]) {
     if (!p.is_object()) continue;
-    if (str(p, "name") == key) return true;
+    if (str(p, "name") == key) return &p;
     auto aliases = p.find("aliases");
     if (aliases == p.end() || !aliases->is_array()) continue;
     for (const auto& a : *aliases) {
-      if (a.is_string() && a.get<std::string>() == key) return true;
+      if (a.is_string() && a.get<std::string>() == key) return &p;
     }
   }
-  return false;
+  return nullptr;
+}
+
+// A value against the type the release declares; "" when it fits. Types this
+// controller does not know are the release's business (a newer release).
+template <typename T>
+std::string why(const Result<T>& r) {
+  return r ? "" : r.error().message;
+}
+
+std::string type_error(const json& spec, const std::string& value) {
+  const std::string type = str(spec, "type");
+  if (type == "integer") return why(config::parse_integer(value));
+  if (type == "float") return why(config::parse_float(value));
+  if (type == "size") return why(config::parse_size(value));
+  if (type == "time") return why(config::parse_time(value));
+  if (type == "bool") return why(config::parse_bool(value));
+  if (type == "array") return why(config::parse_array(value));
+  if (type == "hash") return why(config::parse_hash(value));
+  if (type == "enum" && spec.contains("choices") && spec["choices"].is_array()) {
+    const json& c = spec["choices"];
+    if (std::none_of(c.begin(), c.end(), [&](const json& v) { return v == value; })) {
+      return "'" + value + "' is not one of " + c.dump();
+    }
+  }
+  return "";
 }
 
 Status fail(const config::Element& e, const std::string& what) {
@@ -51,8 +81,26 @@ Status check(const config::Element& e, const json& schema, const std::string& ki
   }
   for (const auto& p : e.params) {
     if (p.key.starts_with("@")) continue;  // @type, @id, @log_level, @label: the framework's
-    if (!takes_param(*plugin, p.key)) {
+    const json* spec = param_spec(*plugin, p.key);
+    if (!spec) {
       return fail(e, "this release's " + kind + " '" + type + "' has no parameter '" + p.key + "'");
+    }
+    if (p.value.find(kNodeEnvironment) != std::string::npos) continue;
+    if (std::string why = type_error(*spec, p.value); !why.empty()) {
+      return make_error(ErrorCode::kInvalidArgument, p.where.str() + ": parameter '" + p.key +
+                                                         "' of this release's " + kind + " '" +
+                                                         type + "': " + why);
+    }
+  }
+  if (plugin->contains("params") && (*plugin)["params"].is_array()) {
+    for (const auto& spec : (*plugin)["params"]) {
+      if (!spec.is_object() || !spec.value("required", false)) continue;
+      bool given = std::any_of(e.params.begin(), e.params.end(),
+                               [&](const auto& p) { return param_spec(*plugin, p.key) == &spec; });
+      if (!given) {
+        return fail(e, "this release's " + kind + " '" + type + "' needs parameter '" +
+                           str(spec, "name") + "'");
+      }
     }
   }
   for (const auto& child : e.children) {

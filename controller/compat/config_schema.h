@@ -1,9 +1,10 @@
 // Does a pipeline config fit a release's plugin schema (the "plugin_schema"
 // of its manifest, docs/release-manifest.md)? Every plugin a config names
 // must exist in that release with the same kind, every parameter must be one
-// the plugin takes (or an alias), every nested section one it accepts. The
-// release's own agentd checks values when it loads the config; this check
-// catches what would make it refuse the config before a rollout starts.
+// the plugin takes (or an alias), every nested section one it accepts, every
+// value of the type the release declares, every required parameter given:
+// what would make the release's agentd refuse the config is caught before a
+// rollout starts (agentd checks again when it loads it).
 // Thread safety: pure functions.
 #pragma once
 
@@ -15,7 +16,13 @@
 
 namespace logctl::compat {
 
-// kInvalidArgument names file:line and what the release lacks.
+// What the controller's parser substitutes for "#{ENV['X']}": such values
+// come from each node's environment and are checked there, not here.
+inline constexpr const char* kNodeEnvironment = "\x1f(from the node's environment)\x1f";
+
+// Checks plugin, parameter and section names, each parameter's value against
+// its declared type (unless it holds kNodeEnvironment), and required
+// parameters. kInvalidArgument names file:line and what is wrong.
 Status config_fits_schema(const config::Element& root, const nlohmann::json& plugin_schema);
 
 }  // namespace logctl::compat

@@ -642,7 +642,8 @@ ApiResult<std::string> Controller::artifact_path(const std::string& version, con
 
 ApiResult<std::string> Controller::validate_config_text(const std::string& text,
                                                         const std::string& version) {
-  auto root = config::parse_string(text, "config", [](const char*) -> const char* { return ""; });
+  auto root = config::parse_string(
+      text, "config", [](const char*) -> const char* { return compat::kNodeEnvironment; });
   if (!root) return std::unexpected(api_error(422, "invalid_config", root.error().message));
   auto r = version.empty() ? Result<std::optional<store::Release>>(std::nullopt)
                            : store_->release(version);
@@ -650,8 +651,7 @@ ApiResult<std::string> Controller::validate_config_text(const std::string& text,
   if (!m.is_object() || !m.contains("plugin_schema")) {
     // No release record for this version (e.g. what nodes were installed
     // with): the controller's own schema is the best knowledge there is.
-    // Names only, like a release's schema: values may come from each node's
-    // environment ("#{ENV['…']}") and are checked there.
+    // Values from each node's environment ("#{ENV['…']}") are checked there.
     if (auto v = compat::config_fits_schema(*root, config::plugin_schema_json()); !v) {
       return std::unexpected(
           api_error(422, "invalid_config",

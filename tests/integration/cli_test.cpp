@@ -15,156 +15,12 @@
 #include <thread>
 
 #include "support/harness.h"
+#include "support/local_cluster.h"
 
 using namespace logctl::test;
 using nlohmann::json;
 
 namespace {
-
-std::string bin_dir() {
-  return std::string(AGENTD_BIN).substr(0, std::string(AGENTD_BIN).rfind('/'));
-}
-
-std::string quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
-
-struct Run {
-  int rc = -1;
-  std::string out, err;
-  json doc() const { return json::parse(out, nullptr, false); }
-};
-
-// Runs logctl with HOME in the test's directory and no LOGCTL_* from outside.
-class Logctl {
- public:
-  explicit Logctl(const TempDir& dir) : dir_(dir) {}
-  Run operator()(const std::vector<std::string>& args,
-                 const std::map<std::string, std::string>& env = {}) const {
-    std::string cmd =
-        "env -u LOGCTL_SERVER -u LOGCTL_TOKEN -u LOGCTL_CA -u LOGCTL_CONTEXT "
-        "-u LOGCTL_CONFIG -u XDG_CONFIG_HOME -u XDG_DATA_HOME HOME=" +
-        quote(dir_ / "home");
-    for (const auto& [k, v] : env) cmd += " " + k + "=" + quote(v);
-    cmd += " " + bin_dir() + "/logctl";
-    for (const auto& a : args) cmd += " " + quote(a);
-    cmd += " > " + dir_ / "out" + " 2> " + dir_ / "err";
-    Run r;
-    r.rc = sh(cmd);
-    r.out = read_file(dir_ / "out");
-    r.err = read_file(dir_ / "err");
-    return r;
-  }
-
- private:
-  const TempDir& dir_;
-};
-
-std::string describe(const Run& r) {
-  return "rc " + std::to_string(r.rc) + "\nstdout: " + r.out + "\nstderr: " + r.err;
-}
-
-// A local cluster for one test, deleted afterwards.
-struct LocalCluster {
-  LocalCluster(int nodes, const TempDir& d, const std::vector<std::string>& extra = {})
-      : dir(d), logctl(d), data(d / "local") {
-    std::vector<std::string> args = {"cluster",
-                                     "start",
-                                     "--local",
-                                     "--nodes",
-                                     std::to_string(nodes),
-                                     "--data-dir",
-                                     data,
-                                     "--node-ready-timeout",
-                                     kSanitized ? "20s" : "5s"};
-    // Nodes on 127.0.X.I, X from this process: another local cluster on this
-    // machine (a developer's, a parallel run) keeps 127.0.1.I.
-    subnet = "127.0." + std::to_string(10 + ::getpid() % 240);
-    args.insert(args.end(), {"--subnet", subnet});
-    args.insert(args.end(), extra.begin(), extra.end());
-    started = logctl(args);
-  }
-  ~LocalCluster() { logctl({"cluster", "delete", "--local", "--data-dir", data}); }
-  json nodes() const { return logctl({"node", "list", "-o", "json"}).doc()["nodes"]; }
-  json record() const { return json::parse(read_file(data + "/local.json"), nullptr, false); }
-  std::string out_dir(int i) const { return data + "/nodes/node-" + std::to_string(i) + "/out"; }
-  // Every node connected, running or not as asked.
-  bool nodes_running(bool running) const {
-    auto ns = nodes();
-    if (!ns.is_array() || ns.empty()) return false;
-    for (const auto& n : ns) {
-      if (!n["connected"].get<bool>() || n["running"].get<bool>() != running) return false;
-    }
-    return true;
-  }
-
-  const TempDir& dir;
-  Logctl logctl;
-  std::string data;
-  std::string subnet;
-  Run started;
-};
-
-// Numbered lines to every node of a local cluster (SUBNET.i:5170), one
-// connection per node, round robin; a reset is a failure, never retried.
-class Traffic {
- public:
-  Traffic(std::string subnet, int nodes) : subnet_(std::move(subnet)), nodes_(nodes) {
-    thread_ = std::thread([this] { run(); });
-  }
-  ~Traffic() { stop(); }
-  void stop() {
-    stop_ = true;
-    if (thread_.joinable()) thread_.join();
-  }
-  long sent() const { return sent_; }
-  bool ok() const { return ok_; }
-
- private:
-  void run() {
-    std::vector<std::unique_ptr<TcpSender>> s;
-    for (int i = 1; i <= nodes_; ++i) {
-      s.push_back(std::make_unique<TcpSender>(5170, subnet_ + "." + std::to_string(i)));
-    }
-    auto deadline = std::chrono::steady_clock::now() + 240s;
-    while (!stop_ && std::chrono::steady_clock::now() < deadline && sent_ < 2'000'000) {
-      std::string batch;
-      auto& to = *s[static_cast<std::size_t>(sent_ / 100) % s.size()];
-      for (int k = 0; k < 100; ++k) batch += "seq=" + std::to_string(sent_ + k) + " cli\n";
-      if (!to.send(batch)) {
-        ok_ = false;
-        return;
-      }
-      sent_ += 100;
-      std::this_thread::sleep_for(kSanitized ? 6ms : 2ms);  // bounded load, not a wait
-    }
-    for (auto& c : s) ok_ = c->finish() && ok_;
-  }
-  std::string subnet_;
-  int nodes_;
-  std::atomic<bool> stop_{false}, ok_{true};
-  std::atomic<long> sent_{0};
-  std::thread thread_;
-};
-
-long missing(const LocalCluster& c, int nodes, long sent) {
-  std::vector<std::string> files;
-  for (int i = 1; i <= nodes; ++i) {
-    for (auto& f : files_under(c.out_dir(i))) files.push_back(f);
-  }
-  return count_numbers(files).missing_in(0, sent - 1);
-}
-
-std::string version_of(const std::string& binary) {
-  TempDir dir;
-  std::string out = dir / "v";
-  sh(binary + " version > " + out);
-  std::string v = read_file(out);
-  while (!v.empty() && (v.back() == '\n' || v.back() == ' ')) v.pop_back();
-  return v.substr(v.rfind(' ') + 1);
-}
 
 const std::vector<std::string> kFastGate = {"--batch-size", "3", "--min-healthy-time", "1s"};
 
@@ -265,7 +121,7 @@ TEST_CASE("cli: a local cluster in one command runs the lifecycle verbs and is d
   auto del = c.logctl({"cluster", "delete", "--local", "--data-dir", c.data});
   INFO(describe(del));
   CHECK(del.rc == 0);
-  CHECK(sh("test -e " + quote(c.data)) != 0);
+  CHECK(sh("test -e " + shell_quote(c.data)) != 0);
   for (const auto& n : rec["nodes"]) {
     long pid = n["pid"].get<long>();
     CHECK(wait_until([&] {
@@ -341,10 +197,11 @@ TEST_CASE(
 
   // Back with rollback, watched on a terminal: the live view, 80 columns.
   std::string typescript = dir / "typescript";
-  std::string cmd = "env HOME=" + quote(dir / "home") + " " + bin_dir() +
+  std::string cmd = "env HOME=" + shell_quote(dir / "home") + " " + bin_dir() +
                     "/logctl cluster rollback --wait --timeout 3m --batch-size 3 "
                     "--min-healthy-time 1s";
-  int rc = sh("script -q -e -c " + quote(cmd) + " " + quote(typescript) + " > /dev/null");
+  int rc =
+      sh("script -q -e -c " + shell_quote(cmd) + " " + shell_quote(typescript) + " > /dev/null");
   std::string screen = read_file(typescript);
   INFO(screen);
   CHECK(rc == 0);
@@ -378,8 +235,8 @@ TEST_CASE(
   // The scripted CI upgrade (examples/ci-upgrade.sh) to the good release.
   std::string script = std::string(LOGCTL_TESTS_DIR) + "/../examples/ci-upgrade.sh";
   Run ci;
-  ci.rc = sh("env HOME=" + quote(dir / "home") + " LOGCTL=" + bin_dir() + "/logctl bash " +
-             quote(script) + " " + quote(next) + " > " + dir / "ci.out" + " 2>&1");
+  ci.rc = sh("env HOME=" + shell_quote(dir / "home") + " LOGCTL=" + bin_dir() + "/logctl bash " +
+             shell_quote(script) + " " + shell_quote(next) + " > " + dir / "ci.out" + " 2>&1");
   ci.out = read_file(dir / "ci.out");
   INFO(ci.out);
   CHECK(ci.rc == 0);

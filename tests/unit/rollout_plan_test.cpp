@@ -167,6 +167,23 @@ TEST_CASE("config schema: a config is checked against a release's plugin schema"
   auto unknown_section = check("<match **>\n  @type null\n  <store>\n  </store>\n</match>\n");
   REQUIRE_FALSE(unknown_section);
   CHECK_THAT(unknown_section.error().message, Catch::Contains("takes no <store> section"));
+  // Values against the declared types, and required parameters.
+  auto bad_port = check("<source>\n  @type tcp\n  tag x\n  port nope\n</source>\n");
+  REQUIRE_FALSE(bad_port);
+  CHECK_THAT(bad_port.error().message,
+             Catch::Contains("c.conf:4") && Catch::Contains("'port'") && Catch::Contains("nope"));
+  auto bad_enum = check("<source>\n  @type tcp\n  tag x\n  frame_type nope\n</source>\n");
+  REQUIRE_FALSE(bad_enum);
+  CHECK_THAT(bad_enum.error().message, Catch::Contains("not one of"));
+  auto no_tag = check("<source>\n  @type tcp\n  port 5170\n</source>\n");
+  REQUIRE_FALSE(no_tag);
+  CHECK_THAT(no_tag.error().message, Catch::Contains("needs parameter 'tag'"));
+  // A value from each node's environment is checked on the node, not here.
+  auto from_env = config::parse_string(
+      "<source>\n  @type tcp\n  tag x\n  port \"#{ENV['PORT']}\"\n</source>\n", "c.conf",
+      [](const char*) -> const char* { return compat::kNodeEnvironment; });
+  REQUIRE(from_env);
+  CHECK(compat::config_fits_schema(*from_env, schema));
   // A release whose schema lacks a plugin the config uses.
   json older = schema;
   auto& plugins = older["plugins"];
