@@ -20,6 +20,7 @@ packages=(
   bsdutils                                        # logger(1): real syslog client in tests
   procps psmisc                                   # ps/pkill in scripts
   jq                                              # examples/ci-upgrade.sh reads logctl's JSON
+  python3-fluent-logger                           # a real forward-protocol client in tests
 )
 
 missing=()

@@ -22,8 +22,41 @@ Status FrameSplitter::feed(std::string_view data,
     return feed_octet(on_frame);
   }
   buf_.append(data);
+  if (framing_ == Framing::kMsgpack) return feed_msgpack(on_frame);
   feed_delimited(on_frame);
   return {};
+}
+
+Status FrameSplitter::feed_msgpack(const std::function<void(std::string_view)>& on_frame) {
+  if (cut_) {
+    buf_.clear();
+    return make_error(ErrorCode::kInvalidArgument,
+                      "an incomplete MessagePack message was cut (partial_limit_size)");
+  }
+  std::size_t start = 0;
+  Status result;
+  for (;;) {
+    auto end = scanner_.end_of_object(std::string_view(buf_).substr(start));
+    if (!end) {
+      result = std::unexpected(end.error());
+      break;
+    }
+    if (!*end) {
+      if (buf_.size() - start > max_) {
+        ++oversized_;
+        result = make_error(ErrorCode::kInvalidArgument, "a MessagePack message longer than " +
+                                                             std::to_string(max_) +
+                                                             " bytes (chunk_size_limit)");
+      }
+      break;
+    }
+    on_frame(std::string_view(buf_).substr(start, **end));
+    start += **end;
+    scanner_.reset();
+  }
+  buf_.erase(0, start);
+  if (!result) buf_.clear();
+  return result;
 }
 
 void FrameSplitter::feed_delimited(const std::function<void(std::string_view)>& on_frame) {
@@ -61,6 +94,12 @@ void FrameSplitter::feed_delimited(const std::function<void(std::string_view)>& 
 
 void FrameSplitter::cut_partial() {
   if (buf_.empty()) return;
+  if (framing_ == Framing::kMsgpack) {
+    ++oversized_;
+    buf_.clear();
+    cut_ = true;
+    return;
+  }
   if (framing_ == Framing::kDelimiter) {
     if (skipping_ || buf_.size() < delimiter_.size()) return;
     ++oversized_;

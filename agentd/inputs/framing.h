@@ -1,5 +1,8 @@
 // Splits a byte stream into frames: delimiter-terminated (in_tcp's
-// "delimiter", default "\n") or RFC 6587 octet counting ("LEN SP MSG").
+// "delimiter", default "\n"), RFC 6587 octet counting ("LEN SP MSG"), or one
+// MessagePack object each (the forward protocol; an object over the limit, or
+// bytes that are no MessagePack, end the stream with an error, as Fluentd
+// closes such a connection).
 // A frame longer than the limit is skipped up to its end and counted, never
 // buffered without bound. Unconsumed bytes stay inside the splitter, so a
 // connection can be handed over with them (see the handover protocol).
@@ -11,11 +14,12 @@
 #include <string>
 #include <string_view>
 
+#include "agentd/inputs/msgpack_framing.h"
 #include "logctl/schema/result.h"
 
 namespace logctl::agentd {
 
-enum class Framing { kDelimiter, kOctetCount };
+enum class Framing { kDelimiter, kOctetCount, kMsgpack };
 
 class FrameSplitter {
  public:
@@ -37,6 +41,7 @@ class FrameSplitter {
 
  private:
   Status feed_octet(const std::function<void(std::string_view)>& on_frame);
+  Status feed_msgpack(const std::function<void(std::string_view)>& on_frame);
   void feed_delimited(const std::function<void(std::string_view)>& on_frame);
 
   Framing framing_;
@@ -47,6 +52,8 @@ class FrameSplitter {
   bool skipping_ = false;        // inside an oversized delimited frame
   std::uint64_t skip_left_ = 0;  // bytes of an oversized counted frame to skip
   std::uint64_t oversized_ = 0;
+  MsgpackScanner scanner_;  // kMsgpack
+  bool cut_ = false;        // kMsgpack: an object was cut; the stream cannot resync
 };
 
 }  // namespace logctl::agentd

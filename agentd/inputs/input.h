@@ -98,6 +98,8 @@ class BatchSet {
   void clear() { batches_.clear(); }
   // Emits every batch; on failure keeps the failed and later batches.
   Status emit_to(Emitter& e);
+  // Bytes for the sender once every batch is emitted (forward acks).
+  std::vector<std::string> replies;
 
  private:
   std::vector<EventBatch> batches_;

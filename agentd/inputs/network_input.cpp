@@ -1,6 +1,7 @@
 #include "agentd/inputs/network_input.h"
 
 #include <netdb.h>
+#include <poll.h>
 #include <sys/socket.h>
 
 #include <asio.hpp>
@@ -10,6 +11,7 @@
 #include <thread>
 #include <unordered_set>
 
+#include "agentd/inputs/forward_handler.h"
 #include "agentd/inputs/framing.h"
 #include "agentd/inputs/message_handler.h"
 #include "logctl/schema/handover_protocol.h"
@@ -41,6 +43,9 @@ struct Settings {
 // accept() failing for want of descriptors or memory is retried after a pause
 // (doubling up to the maximum), not at once: the listener stays readable, and
 // re-arming at once spins a core while the condition lasts.
+// Bytes of replies a sender may leave unread before its connection is cut.
+constexpr std::size_t kMaxReplyBacklog = 1 << 20;
+
 constexpr auto kAcceptBackoffMin = std::chrono::milliseconds(20);
 constexpr auto kAcceptBackoffMax = std::chrono::milliseconds(1000);
 
@@ -169,6 +174,8 @@ class NetworkInput final : public Input {
     bool eof = false;
     std::uint64_t oversized_seen = 0;
     std::size_t held = 0;  // split.held() as last counted in held_total_
+    std::string out;       // replies (forward acks) the socket has not taken yet
+    bool writing = false;  // waiting for the socket to take `out`
   };
 
   Status fail(const std::string& what, const asio::error_code& ec) {
@@ -421,10 +428,43 @@ class NetworkInput final : public Input {
       return;
     }
     c->backoff = std::chrono::milliseconds(10);
+    if (!c->pending.replies.empty()) send_replies(c);
     if (read_more && !stopping_) {
       wait_readable(c);
     } else if (c->eof) {
       close(c);
+    }
+  }
+
+  // Replies go out once their events are buffered (deliver); a sender that
+  // does not read them is cut off at kMaxReplyBacklog.
+  void send_replies(const std::shared_ptr<Conn>& c) {
+    for (auto& r : c->pending.replies) c->out += r;
+    c->pending.replies.clear();
+    flush_out(c);
+  }
+
+  void flush_out(const std::shared_ptr<Conn>& c) {
+    while (!c->out.empty()) {
+      asio::error_code ec;
+      std::size_t n = c->sock.write_some(asio::buffer(c->out), ec);
+      if (ec == asio::error::would_block || ec == asio::error::try_again) {
+        if (c->out.size() > kMaxReplyBacklog) {
+          log_.write(log::Level::kWarn, "input " + s_.id + ": " + c->peer.address +
+                                            " does not read its acks; closing the connection");
+          return close(c);
+        }
+        if (!c->writing) {
+          c->writing = true;
+          c->sock.async_wait(asio::socket_base::wait_write, [this, c](const asio::error_code& e) {
+            c->writing = false;
+            if (!e) flush_out(c);
+          });
+        }
+        return;
+      }
+      if (ec) return;  // a broken connection: the read side closes it
+      c->out.erase(0, n);
     }
   }
 
@@ -505,8 +545,9 @@ class NetworkInput final : public Input {
 
   Peer peer_of(const sockaddr_storage& from, socklen_t len) {
     asio::ip::udp::endpoint ep;
-    std::memcpy(ep.data(), &from, std::min<std::size_t>(len, sizeof from));
-    ep.resize(len);
+    std::size_t n = std::min<std::size_t>(len, ep.capacity());  // sockaddr_in or _in6
+    std::memcpy(ep.data(), &from, n);
+    ep.resize(n);
     auto addr = ep.address();
     return Peer{addr.to_string(), hostname_of(addr, s_.resolve_hostname)};
   }
@@ -533,6 +574,23 @@ class NetworkInput final : public Input {
     for (const auto& c : std::vector<std::shared_ptr<Conn>>(conns_.begin(), conns_.end())) {
       flush_parsed(*c, "handover");
       c->timer.cancel();
+      // Acks owed for what is now buffered go out before the socket changes
+      // hands (a sender that does not get one resends: a duplicate, not a loss).
+      if (c->pending.empty()) {
+        for (auto& r : c->pending.replies) c->out += r;
+        c->pending.replies.clear();
+      }
+      for (int tries = 0; !c->out.empty() && tries < 20; ++tries) {
+        asio::error_code wec;
+        std::size_t n = c->sock.write_some(asio::buffer(c->out), wec);
+        if (wec && wec != asio::error::would_block && wec != asio::error::try_again) break;
+        c->out.erase(0, n);
+        if (wec) {  // full: wait a little, bounded (the handover must not hang on a sender)
+          pollfd p{c->sock.native_handle(), POLLOUT, 0};
+          ::poll(&p, 1, 5);
+        }
+      }
+      c->out.clear();
       HandedConnection h{listener_key(), -1, std::string(c->split.pending())};
       if (c->eof) {
         close(c);  // the peer is gone: nothing to hand over
@@ -622,7 +680,7 @@ Result<std::unique_ptr<Input>> make_network_input(const config::Section& src, In
   HandlerOptions h;
   h.id = s.id;
   h.type = s.type;
-  h.tag = src.str("tag");
+  h.tag = src.type() == "forward" ? "" : src.str("tag");
   h.source_hostname_key = src.str("source_hostname_key");
   h.source_address_key = src.str("source_address_key");
   Result<std::unique_ptr<MessageHandler>> handler;
@@ -637,6 +695,12 @@ Result<std::unique_ptr<Input>> make_network_input(const config::Section& src, In
     if (src.is_set("receive_buffer_size")) s.receive_buffer = src.size("receive_buffer_size");
     h.remove_newline = src.flag("remove_newline");
     handler = make_line_handler(src, h, ctx.metrics);
+  } else if (s.type == "forward") {
+    s.framing = Framing::kMsgpack;
+    s.max_message = src.is_set("chunk_size_limit") ? src.size("chunk_size_limit") : 32 << 20;
+    ForwardOptions f;
+    f.add_tag_prefix = src.str("add_tag_prefix");
+    handler = make_forward_handler(h, f, ctx.metrics);
   } else {  // syslog
     const auto* transport = src.child("transport");
     std::string proto = src.is_set("protocol_type") ? src.str("protocol_type")

@@ -33,9 +33,9 @@ std::vector<ParamSpec> join(std::vector<ParamSpec> a, const std::vector<ParamSpe
   return a;
 }
 
-const std::vector<ParamSpec>& listener_params() {
+// What every input with a listening socket takes.
+const std::vector<ParamSpec>& connection_params() {
   static const std::vector<ParamSpec> p = {
-      req("tag", T::kString, "Tag of the emitted events."),
       opt("bind", T::kString, "0.0.0.0", "Address to listen on."),
       opt("source_hostname_key", T::kString, std::nullopt,
           "Record field for the client's hostname."),
@@ -43,11 +43,19 @@ const std::vector<ParamSpec>& listener_params() {
           "Record field for the client's IP address."),
       opt("resolve_hostname", T::kBool, "false", "Resolve the client's address to a name."),
       opt("send_keepalive_packet", T::kBool, "false", "Enable TCP keepalive on connections."),
-      opt("blocking_timeout", T::kTime, "0.5", "Accepted for compatibility; no effect."),
       opt("partial_limit_size", T::kSize, "64m",
           "(logctl) Bytes of incomplete messages held across all TCP connections; over it the "
           "longest are cut and counted as oversized."),
   };
+  return p;
+}
+
+// tcp/udp/syslog: the above, and a tag of their own.
+const std::vector<ParamSpec>& listener_params() {
+  static const std::vector<ParamSpec> p =
+      join({req("tag", T::kString, "Tag of the emitted events."),
+            opt("blocking_timeout", T::kTime, "0.5", "Accepted for compatibility; no effect.")},
+           connection_params());
   return p;
 }
 
@@ -177,6 +185,29 @@ std::vector<PluginSpec> build_inputs() {
                 SectionRule{"transport", PluginKind::kSection, "udp", Need::kOptional}},
                {},
                ""});
+  v.push_back(
+      {PluginKind::kInput,
+       "forward",
+       "Fluentd Forward Protocol v1 over TCP: Message, Forward, PackedForward and "
+       "CompressedPackedForward; a chunk option is acknowledged once its events are in "
+       "the buffer.",
+       join(connection_params(),
+            {
+                opt("port", T::kInteger, "24224", "Port to listen on."),
+                opt("add_tag_prefix", T::kString, std::nullopt, "Prefix for incoming tags."),
+                opt("linger_timeout", T::kInteger, "0", "Accepted; no effect."),
+                opt("chunk_size_limit", T::kSize, std::nullopt,
+                    "Largest message; a larger one closes its connection (unset: 32m, logctl's "
+                    "safety cap; Fluentd has none)."),
+                opt("chunk_size_warn_limit", T::kSize, std::nullopt, "Accepted; no effect."),
+                opt("skip_invalid_event", T::kBool, "true",
+                    "Invalid events are always skipped, counted and logged (records must be "
+                    "maps)."),
+                opt("deny_keepalive", T::kBool, "false", "Accepted; no effect."),
+            }),
+       {},
+       {},
+       ""});
   v.push_back(
       {PluginKind::kInput,
        "tail",

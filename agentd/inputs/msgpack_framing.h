@@ -1,0 +1,40 @@
+// Where a MessagePack object ends in a byte stream (the Fluentd forward
+// protocol sends one top-level object per message, with no other framing).
+// Resumable: bytes arrive in pieces, and the scan continues where it stopped
+// instead of starting over, so a large object costs O(size) in total.
+// Thread safety: one scanner per stream.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string_view>
+#include <vector>
+
+#include "logctl/schema/result.h"
+
+namespace logctl::agentd {
+
+class MsgpackScanner {
+ public:
+  // The length of the first complete object in `buf` (which starts where the
+  // previous object ended and only grows between calls), nullopt while it is
+  // incomplete. kInvalidArgument for bytes no MessagePack object starts with
+  // (0xc1) or nesting deeper than kMaxDepth.
+  Result<std::optional<std::size_t>> end_of_object(std::string_view buf);
+  // Forget the scan (after an object was taken, or the stream was cut).
+  void reset() {
+    pos_ = 0;
+    open_.assign(1, 1);
+  }
+
+  static constexpr std::size_t kMaxDepth = 64;
+
+ private:
+  std::size_t pos_ = 0;  // next unread header
+  // Values still to read in each open container, outermost first; the
+  // object ends when none is open.
+  std::vector<std::uint64_t> open_{1};
+};
+
+}  // namespace logctl::agentd

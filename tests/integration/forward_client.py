@@ -1,0 +1,86 @@
+#!/usr/bin/python3
+"""Sends numbered events to an in_forward listener and checks the acks.
+
+    forward_client.py HOST PORT MODE FIRST COUNT
+
+MODE: logger (python3-fluent-logger's FluentSender, Message mode with
+EventTime), message, forward, packed, gzip (Forward Protocol v1 modes built
+with python3-msgpack; every message carries a chunk option and its ack is
+awaited and compared). Each event's record is {"message": "seq=N MODE"}.
+Exits 0 when every event was sent (and acked), 1 otherwise.
+"""
+import base64
+import gzip
+import os
+import socket
+import struct
+import sys
+import time
+
+import msgpack
+
+host, port, mode, first, count = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+
+
+def event_time():
+    now = time.time()
+    return msgpack.ExtType(0, struct.pack(">II", int(now), int((now % 1) * 1e9)))
+
+
+def record(n):
+    return {"message": "seq=%d %s" % (n, mode), "n": n}
+
+
+if mode == "logger":
+    from fluent import sender
+    s = sender.FluentSender("py", host=host, port=port, nanosecond_precision=True, timeout=10)
+    for n in range(first, first + count):
+        if not s.emit("app", record(n)):
+            print("emit failed:", s.last_error, file=sys.stderr)
+            sys.exit(1)
+    s.close()
+    sys.exit(0)
+
+sock = socket.create_connection((host, port), timeout=30)
+unpacker = msgpack.Unpacker(raw=False)
+
+
+def send_and_ack(message, chunk):
+    sock.sendall(msgpack.packb(message, use_bin_type=True))
+    while True:
+        for reply in unpacker:
+            if reply.get("ack") != chunk:
+                print("ack", reply, "for chunk", chunk, file=sys.stderr)
+                sys.exit(1)
+            return
+        data = sock.recv(65536)
+        if not data:
+            print("connection closed before the ack of", chunk, file=sys.stderr)
+            sys.exit(1)
+        unpacker.feed(data)
+
+
+batch = 100
+n = first
+while n < first + count:
+    ids = range(n, min(n + batch, first + count))
+    chunk = base64.b64encode(os.urandom(16)).decode()
+    if mode == "message":
+        for i in ids:
+            # integer seconds, float seconds and EventTime in turn
+            t = [int(time.time()), time.time(), event_time()][i % 3]
+            c = base64.b64encode(os.urandom(16)).decode()
+            send_and_ack(["app", t, record(i), {"chunk": c}], c)
+    elif mode == "forward":
+        send_and_ack(["app", [[event_time(), record(i)] for i in ids], {"chunk": chunk, "size": len(ids)}], chunk)
+    else:
+        stream = b"".join(msgpack.packb([event_time(), record(i)], use_bin_type=True) for i in ids)
+        option = {"chunk": chunk, "size": len(ids)}
+        if mode == "gzip":
+            # two gzip members, as a sender appending to a compressed chunk makes
+            half = len(stream) // 2
+            stream = gzip.compress(stream[:half]) + gzip.compress(stream[half:])
+            option["compressed"] = "gzip"
+        send_and_ack(["app", stream, option], chunk)
+    n += len(ids)
+sock.close()

@@ -1,0 +1,174 @@
+// in_forward with real clients: python3-fluent-logger's FluentSender
+// (Message mode, EventTime), and tests/integration/forward_client.py sending
+// Message, Forward, PackedForward and gzip CompressedPackedForward messages
+// with a chunk option whose ack it awaits. Every numbered event is counted in
+// the output files; malformed streams are refused without hurting others.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <thread>
+
+#include "support/harness.h"
+
+using namespace logctl::test;
+
+namespace {
+
+std::string forward_config(int port, const TempDir& dir) {
+  return "<source>\n  @type forward\n  bind 127.0.0.1\n  port " + std::to_string(port) +
+         "\n  source_address_key src\n</source>\n<match **>\n  @type file\n  path " + dir.path() +
+         "/out/${tag}\n  append true\n  <format>\n    @type json\n  </format>\n  <buffer tag>\n"
+         "    @type file\n    path " +
+         dir.path() +
+         "/buffer\n    flush_mode interval\n    flush_interval 0.2s\n  </buffer>\n"
+         "</match>\n";
+}
+
+int client(int port, const std::string& mode, long first, long count, const TempDir& dir) {
+  return sh("/usr/bin/python3 " + std::string(LOGCTL_TESTS_DIR) +
+            "/integration/forward_client.py 127.0.0.1 " + std::to_string(port) + " " + mode + " " +
+            std::to_string(first) + " " + std::to_string(count) + " >> " + dir / "client.log" +
+            " 2>&1");
+}
+
+enum class Then { kWait, kHalfClose };
+
+// Raw bytes to the listener (then, with kHalfClose, the end of what we
+// send); returns what came back before it closed or went quiet for `quiet`.
+std::string raw(int port, const std::string& bytes, Then then = Then::kWait,
+                std::chrono::milliseconds quiet = 500ms) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<std::uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    ::close(fd);
+    return "<connect failed>";
+  }
+  [[maybe_unused]] auto w = ::write(fd, bytes.data(), bytes.size());
+  if (then == Then::kHalfClose) ::shutdown(fd, SHUT_WR);
+  std::string got;
+  char buf[4096];
+  pollfd p{fd, POLLIN, 0};
+  while (::poll(&p, 1, static_cast<int>(quiet.count())) == 1) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n <= 0) {
+      got += "<closed>";
+      break;
+    }
+    got.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  return got;
+}
+
+}  // namespace
+
+TEST_CASE("forward: every mode and python3-fluent-logger deliver every numbered event") {
+  TempDir dir;
+  int port = free_port();
+  Agent agent(forward_config(port, dir), dir);
+  REQUIRE(agent.ready());
+  const std::vector<std::string> modes = {"logger", "message", "forward", "packed", "gzip"};
+  constexpr long kEach = 3000;
+  std::vector<std::thread> senders;
+  std::atomic<int> failed{0};
+  for (std::size_t m = 0; m < modes.size(); ++m) {
+    senders.emplace_back([&, m] {
+      if (client(port, modes[m], static_cast<long>(m) * kEach, kEach, dir) != 0) ++failed;
+    });
+  }
+  for (auto& t : senders) t.join();
+  INFO(read_file(dir / "client.log"));
+  CHECK(failed == 0);  // every chunk acked
+  const long total = static_cast<long>(modes.size()) * kEach;
+  CHECK(wait_until(
+      [&] { return count_numbers(files_under(dir / "out")).missing_in(0, total - 1) == 0; }, 30s));
+  auto count = count_numbers(files_under(dir / "out"));
+  CHECK(count.missing_in(0, total - 1) == 0);
+  CHECK(count.duplicates() == 0);
+  CHECK(agent.metric("agentd_input_records_total") == total);
+  CHECK(agent.metric("agentd_input_parse_errors_total") == 0);
+  // Tags as sent (py.app from the logger, app from the others), the source
+  // address added.
+  std::string out = read_file(files_under(dir / "out").front());
+  CHECK_THAT(out, Catch::Contains("\"src\":\"127.0.0.1\""));
+  bool py = false;
+  for (const auto& f : files_under(dir / "out")) py = py || f.find("py.app") != std::string::npos;
+  CHECK(py);
+}
+
+TEST_CASE("forward: malformed and truncated streams are refused and counted and others go on") {
+  TempDir dir;
+  int port = free_port();
+  Agent agent(forward_config(port, dir), dir);
+  REQUIRE(agent.ready());
+  std::atomic<bool> ok{true};
+  std::thread good([&] { ok = client(port, "forward", 0, 20000, dir) == 0; });
+  // A byte no MessagePack value starts with: the connection is closed.
+  CHECK_THAT(raw(port, "\xc1garbage"), Catch::Contains("<closed>"));
+  // A record that is not a map is skipped; the next message on the same
+  // connection is delivered and acked. [tag, time, "str", {chunk: c1}] then
+  // [tag, time, {message: seq=20000}, {chunk: c2}].
+  std::string bad_record =
+      "\x94\xa3"
+      "bad"
+      "\x01\xa3str\x81\xa5"
+      "chunk\xa2"
+      "c1";
+  std::string good_record =
+      "\x94\xa3"
+      "bad"
+      "\x01\x81\xa7message\xa9seq=20000\x81\xa5"
+      "chunk\xa2"
+      "c2";
+  std::string replies = raw(port, bad_record + good_record);
+  CHECK_THAT(replies, Catch::Contains("c1") && Catch::Contains("c2"));
+  CHECK_THAT(replies, !Catch::Contains("<closed>"));
+  // A message cut off by the sender's close: nothing of it, counted.
+  CHECK_THAT(raw(port,
+                 "\x93\xa3"
+                 "cut\x92\x92\x01\x81\xa1m\xa1x",
+                 Then::kHalfClose),
+             Catch::Contains("<closed>"));
+  // Not an array at all: skipped and counted; the connection stays.
+  CHECK_THAT(raw(port, std::string("\x81\xa1k\xa1v", 5)), !Catch::Contains("<closed>"));
+  good.join();
+  INFO(read_file(dir / "client.log"));
+  CHECK(ok);
+  CHECK(wait_until(
+      [&] { return count_numbers(files_under(dir / "out")).missing_in(0, 20000) == 0; }));
+  CHECK(agent.metric("agentd_input_parse_errors_total") >= 2);
+  CHECK(agent.metric("agentd_input_framing_errors_total") >= 1);
+  CHECK(agent.ready());
+}
+
+TEST_CASE("forward: staged handovers under acked load lose nothing and reset no sender") {
+  TempDir dir;
+  int port = free_port();
+  Agent agent(forward_config(port, dir), dir);
+  REQUIRE(agent.ready());
+  constexpr long kEvents = kSanitized ? 30000 : 100000;
+  std::atomic<bool> ok{true}, done{false};
+  std::thread sender([&] {
+    ok = client(port, "forward", 0, kEvents, dir) == 0;
+    done = true;
+  });
+  int handovers = 0;
+  for (; handovers < 3 && !done; ++handovers) {
+    CHECK_THAT(agent.control(R"({"op":"reload"})"), Catch::Contains("committed"));
+  }
+  sender.join();
+  INFO(read_file(dir / "client.log"));
+  CHECK(handovers >= 1);
+  CHECK(ok);  // one connection throughout, every chunk acked
+  CHECK(wait_until(
+      [&] { return count_numbers(files_under(dir / "out")).missing_in(0, kEvents - 1) == 0; },
+      30s));
+  CHECK(count_numbers(files_under(dir / "out")).duplicates() == 0);
+}
