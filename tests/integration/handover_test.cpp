@@ -358,13 +358,15 @@ TEST_CASE_METHOD(
   REQUIRE(agent.ready());
   write_file(dir / "A.conf", config(p, dir, 'A'));
   write_file(dir / "B.conf", config(p, dir, 'B'));
-  // A rotation every 1.5 s (5 s in the sanitizer build, whose new workers can
-  // take seconds to become ready on a loaded machine: the tail stops from
-  // source-only to activate, and a file rotated twice in that window is
-  // lost to any tailer); enough load to outlast 20 handovers (slower in the
-  // sanitizer build: there 200,000 per stream ran out before the last).
+  // A rotation every 3 s (5 s in the sanitizer build), about 30 in all: new
+  // workers can take seconds to become ready on a loaded machine, the tail
+  // stops from source-only to activate, and a file rotated twice in that
+  // window (the previous one deleted unread) is lost to any tailer — at
+  // 1.5 s a CI run with a concurrent build lost one. Enough load to outlast
+  // 20 handovers (slower in the sanitizer build: there 200,000 per stream ran
+  // out before the last).
   Load load(p, dir / "app.log", kSanitized ? 600'000 : 200'000,
-            /*rotate_every=*/kSanitized ? 10'000 : 3000);
+            /*rotate_every=*/kSanitized ? 10'000 : 6000);
   REQUIRE(wait_until([&] { return load.total_sent() > 2000; }));
   std::vector<double> totals;
   for (int i = 1; i <= 20; ++i) {
