@@ -1,5 +1,7 @@
 #include "agentd/inputs/forward_handler.h"
 
+#include <openssl/evp.h>
+#include <openssl/rand.h>
 #include <zlib.h>
 
 #include <cstring>
@@ -296,7 +298,75 @@ class ForwardHandler final : public MessageHandler {
   log::RateLimited log_;
 };
 
+std::string sha512_hex(std::string_view data) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  EVP_Digest(data.data(), data.size(), md, &n, EVP_sha512(), nullptr);
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (unsigned int i = 0; i < n; ++i) {
+    out += hex[md[i] >> 4];
+    out += hex[md[i] & 15];
+  }
+  return out;
+}
+
+void pack_bin(std::string& out, std::string_view b) {
+  out.push_back(static_cast<char>(0xc4));
+  out.push_back(static_cast<char>(b.size()));
+  out.append(b);
+}
+
 }  // namespace
+
+std::pair<std::string, std::string> forward_helo() {
+  std::string nonce(16, '\0');
+  RAND_bytes(reinterpret_cast<unsigned char*>(nonce.data()), static_cast<int>(nonce.size()));
+  std::string m;
+  m.push_back(static_cast<char>(0x92));
+  RecordWriter::pack_str(m, "HELO");
+  RecordWriter::pack_map_header(m, 3);
+  RecordWriter::pack_str(m, "nonce");
+  pack_bin(m, nonce);
+  RecordWriter::pack_str(m, "auth");
+  RecordWriter::pack_str(m, "");  // no user authentication: no salt
+  RecordWriter::pack_str(m, "keepalive");
+  m.push_back(static_cast<char>(0xc3));  // true
+  return {nonce, m};
+}
+
+Pong forward_pong(std::string_view ping, const ForwardSecurity& s, const std::string& nonce) {
+  Pong p;
+  auto el = elements(ping);
+  std::optional<std::string_view> kind, host, salt, digest;
+  if (el && el->size() >= 4) {
+    kind = bytes_of((*el)[0]);
+    host = bytes_of((*el)[1]);
+    salt = bytes_of((*el)[2]);
+    digest = bytes_of((*el)[3]);
+  }
+  if (!kind || *kind != "PING" || !host || !salt || !digest) {
+    p.why = "the first message is not a PING";
+  } else {
+    std::string want = sha512_hex(std::string(*salt) + std::string(*host) + nonce + s.shared_key);
+    if (*digest != want) {
+      p.why = "shared_key mismatch (from '" + std::string(host->substr(0, 64)) + "')";
+    } else {
+      p.ok = true;
+    }
+  }
+  std::string& m = p.packed;
+  m.push_back(static_cast<char>(0x95));
+  RecordWriter::pack_str(m, "PONG");
+  m.push_back(static_cast<char>(p.ok ? 0xc3 : 0xc2));
+  RecordWriter::pack_str(m, p.ok                      ? ""
+                            : kind && *kind == "PING" ? "shared_key mismatch"
+                                                      : "the first message is not a PING");
+  RecordWriter::pack_str(m, p.ok ? s.self_hostname : "");
+  RecordWriter::pack_str(
+      m, p.ok ? sha512_hex(std::string(*salt) + s.self_hostname + nonce + s.shared_key) : "");
+  return p;
+}
 
 std::unique_ptr<MessageHandler> make_forward_handler(HandlerOptions o, ForwardOptions f,
                                                      Metrics& metrics) {

@@ -37,7 +37,8 @@ struct Settings {
   std::optional<std::size_t> receive_buffer;
   bool resolve_hostname = false;
   bool keepalive = false;
-  std::size_t partial_limit = 64 << 20;  // bytes of incomplete frames, all connections
+  std::size_t partial_limit = 64 << 20;     // bytes of incomplete frames, all connections
+  std::optional<ForwardSecurity> security;  // forward's <security>
 };
 
 // accept() failing for want of descriptors or memory is retried after a pause
@@ -78,6 +79,9 @@ struct Counters : InputCounters {
         partial_cuts(m.counter("agentd_input_partial_cuts_total",
                                "Incomplete messages cut because partial_limit_size was reached.",
                                {{"plugin_id", id}})),
+        auth_failures(m.counter("agentd_input_auth_failures_total",
+                                "Connections closed for failing the shared-key handshake.",
+                                {{"plugin_id", id}})),
         partial_bytes(m.gauge("agentd_input_partial_bytes",
                               "Bytes held in incomplete messages across connections.",
                               {{"plugin_id", id}})) {}
@@ -90,6 +94,7 @@ struct Counters : InputCounters {
   std::atomic<std::uint64_t>& adopted;
   std::atomic<std::uint64_t>& accept_errors;
   std::atomic<std::uint64_t>& partial_cuts;
+  std::atomic<std::uint64_t>& auth_failures;
   std::atomic<std::int64_t>& partial_bytes;
 };
 
@@ -176,6 +181,9 @@ class NetworkInput final : public Input {
     std::size_t held = 0;  // split.held() as last counted in held_total_
     std::string out;       // replies (forward acks) the socket has not taken yet
     bool writing = false;  // waiting for the socket to take `out`
+    std::string nonce;     // forward <security>: sent in HELO
+    bool authenticated = true;
+    bool auth_failed = false;
   };
 
   Status fail(const std::string& what, const asio::error_code& ec) {
@@ -284,6 +292,13 @@ class NetworkInput final : public Input {
         accept_backoff_ = kAcceptBackoffMin;
         ++c_.accepted;
         track(c);
+        if (s_.security) {  // HELO first; nothing counts as events before PING/PONG
+          auto [nonce, helo] = forward_helo();
+          c->nonce = std::move(nonce);
+          c->authenticated = false;
+          c->out = std::move(helo);
+          flush_out(c);
+        }
         wait_readable(c);
       }
       accept();
@@ -346,7 +361,17 @@ class NetworkInput final : public Input {
       }
       total += n;
       auto st = c->split.feed({scratch_.data(), n}, [&](std::string_view frame) {
-        handler_->handle(frame, c->peer, now, c->pending);
+        if (c->authenticated) return handler_->handle(frame, c->peer, now, c->pending);
+        if (c->auth_failed) return;  // the rest is ignored; the connection closes
+        Pong pong = forward_pong(frame, *s_.security, c->nonce);
+        c->pending.replies.push_back(std::move(pong.packed));
+        c->authenticated = pong.ok;
+        c->auth_failed = !pong.ok;
+        if (!pong.ok) {
+          ++c_.auth_failures;
+          log_.write(log::Level::kWarn, "input " + s_.id + ": " + c->peer.address +
+                                            " failed the shared-key handshake: " + pong.why);
+        }
       });
       if (!st) {
         ++c_.framing_errors;
@@ -358,6 +383,10 @@ class NetworkInput final : public Input {
       }
     }
     c_.bytes += total;
+    if (c->auth_failed) {  // PONG(false), then the connection ends
+      send_replies(c);
+      return close(c);
+    }
     account_partial(*c);
     note_oversized(*c);
     if (c->eof && !c->split.pending().empty()) {
@@ -592,8 +621,8 @@ class NetworkInput final : public Input {
       }
       c->out.clear();
       HandedConnection h{listener_key(), -1, std::string(c->split.pending())};
-      if (c->eof) {
-        close(c);  // the peer is gone: nothing to hand over
+      if (c->eof || !c->authenticated) {  // a handshake is not handed over: it ends here
+        close(c);                         // the peer is gone: nothing to hand over
         continue;
       }
       h.fd = c->sock.release(ec);
@@ -700,6 +729,9 @@ Result<std::unique_ptr<Input>> make_network_input(const config::Section& src, In
     s.max_message = src.is_set("chunk_size_limit") ? src.size("chunk_size_limit") : 32 << 20;
     ForwardOptions f;
     f.add_tag_prefix = src.str("add_tag_prefix");
+    if (const auto* sec = src.child("security")) {  // user_auth: only false (the schema)
+      s.security = ForwardSecurity{sec->str("self_hostname"), sec->str("shared_key")};
+    }
     handler = make_forward_handler(h, f, ctx.metrics);
   } else {  // syslog
     const auto* transport = src.child("transport");

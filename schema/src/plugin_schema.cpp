@@ -205,7 +205,7 @@ std::vector<PluginSpec> build_inputs() {
                     "maps)."),
                 opt("deny_keepalive", T::kBool, "false", "Accepted; no effect."),
             }),
-       {},
+       {SectionRule{"security", PluginKind::kSection, "", Need::kOptional}},  // absent: none
        {},
        ""});
   v.push_back(
@@ -458,6 +458,18 @@ std::vector<PluginSpec> build_sections() {
                ""});
   v.push_back(
       {PluginKind::kSection, "transport", "Transport of a listener (udp or tcp).", {}, {}, {}, ""});
+  v.push_back({PluginKind::kSection,
+               "security",
+               "in_forward's shared-key handshake (HELO, PING, PONG).",
+               {req("self_hostname", T::kString, "This server's name, sent in PONG."),
+                req("shared_key", T::kString, "The key both sides hold (never logged)."),
+                choice("user_auth", {"false"}, "false",
+                       "Username/password authentication is not supported: only false."),
+                opt("allow_anonymous_source", T::kBool, "true",
+                    "Accepted; <client> sections are not supported.")},
+               {},
+               {},
+               ""});
   return v;
 }
 

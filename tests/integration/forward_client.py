@@ -8,6 +8,10 @@ EventTime), message, forward, packed, gzip (Forward Protocol v1 modes built
 with python3-msgpack; every message carries a chunk option and its ack is
 awaited and compared). Each event's record is {"message": "seq=N MODE"}.
 Exits 0 when every event was sent (and acked), 1 otherwise.
+
+With FORWARD_SHARED_KEY set, the client first does the <security> handshake
+(HELO, PING with the key's digest, PONG checked against the server's digest);
+a PONG that refuses exits 3.
 """
 import base64
 import gzip
@@ -43,6 +47,38 @@ if mode == "logger":
 
 sock = socket.create_connection((host, port), timeout=30)
 unpacker = msgpack.Unpacker(raw=False)
+
+
+def next_message():
+    while True:
+        for m in unpacker:
+            return m
+        data = sock.recv(65536)
+        if not data:
+            print("connection closed", file=sys.stderr)
+            sys.exit(1)
+        unpacker.feed(data)
+
+
+key = os.environ.get("FORWARD_SHARED_KEY")
+if key is not None:
+    import hashlib
+    helo = next_message()
+    assert helo[0] == "HELO", helo
+    nonce = helo[1]["nonce"]
+    nonce = nonce if isinstance(nonce, bytes) else nonce.encode("latin-1")
+    salt, me = os.urandom(16).hex(), "client.test"
+    digest = hashlib.sha512(salt.encode() + me.encode() + nonce + key.encode()).hexdigest()
+    sock.sendall(msgpack.packb(["PING", me, salt, digest, "", ""], use_bin_type=True))
+    pong = next_message()
+    if pong[0] != "PONG" or not pong[1]:
+        print("refused:", pong, file=sys.stderr)
+        sys.exit(3)
+    server = pong[3]
+    want = hashlib.sha512(salt.encode() + server.encode() + nonce + key.encode()).hexdigest()
+    if pong[4] != want:
+        print("the server does not hold the key:", pong, file=sys.stderr)
+        sys.exit(1)
 
 
 def send_and_ack(message, chunk):

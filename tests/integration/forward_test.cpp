@@ -18,9 +18,10 @@ using namespace logctl::test;
 
 namespace {
 
-std::string forward_config(int port, const TempDir& dir) {
+std::string forward_config(int port, const TempDir& dir, const std::string& extra = "") {
   return "<source>\n  @type forward\n  bind 127.0.0.1\n  port " + std::to_string(port) +
-         "\n  source_address_key src\n</source>\n<match **>\n  @type file\n  path " + dir.path() +
+         "\n  source_address_key src\n" + extra + "</source>\n<match **>\n  @type file\n  path " +
+         dir.path() +
          "/out/${tag}\n  append true\n  <format>\n    @type json\n  </format>\n  <buffer tag>\n"
          "    @type file\n    path " +
          dir.path() +
@@ -28,8 +29,9 @@ std::string forward_config(int port, const TempDir& dir) {
          "</match>\n";
 }
 
-int client(int port, const std::string& mode, long first, long count, const TempDir& dir) {
-  return sh("/usr/bin/python3 " + std::string(LOGCTL_TESTS_DIR) +
+int client(int port, const std::string& mode, long first, long count, const TempDir& dir,
+           const std::string& env = "") {
+  return sh(env + " /usr/bin/python3 " + std::string(LOGCTL_TESTS_DIR) +
             "/integration/forward_client.py 127.0.0.1 " + std::to_string(port) + " " + mode + " " +
             std::to_string(first) + " " + std::to_string(count) + " >> " + dir / "client.log" +
             " 2>&1");
@@ -96,7 +98,9 @@ TEST_CASE("forward: every mode and python3-fluent-logger deliver every numbered 
   CHECK(agent.metric("agentd_input_parse_errors_total") == 0);
   // Tags as sent (py.app from the logger, app from the others), the source
   // address added.
-  std::string out = read_file(files_under(dir / "out").front());
+  auto files = files_under(dir / "out");
+  REQUIRE_FALSE(files.empty());
+  std::string out = read_file(files.front());
   CHECK_THAT(out, Catch::Contains("\"src\":\"127.0.0.1\""));
   bool py = false;
   for (const auto& f : files_under(dir / "out")) py = py || f.find("py.app") != std::string::npos;
@@ -171,4 +175,35 @@ TEST_CASE("forward: staged handovers under acked load lose nothing and reset no 
       [&] { return count_numbers(files_under(dir / "out")).missing_in(0, kEvents - 1) == 0; },
       30s));
   CHECK(count_numbers(files_under(dir / "out")).duplicates() == 0);
+}
+
+TEST_CASE("forward: the shared-key handshake admits who holds the key and only them") {
+  TempDir dir;
+  int port = free_port();
+  Agent agent(forward_config(port, dir,
+                             "  <security>\n    self_hostname collector.test\n"
+                             "    shared_key s3cret-k3y\n  </security>\n"),
+              dir);
+  REQUIRE(agent.ready());
+  // The right key: every event delivered and acked.
+  CHECK(client(port, "forward", 0, 2000, dir, "FORWARD_SHARED_KEY=s3cret-k3y") == 0);
+  // A wrong key: PONG refuses (exit 3), nothing of it is taken.
+  CHECK(client(port, "forward", 5000, 100, dir, "FORWARD_SHARED_KEY=wrong") == 3);
+  // No handshake at all: the first message is no PING; refused, nothing taken.
+  CHECK(client(port, "forward", 6000, 100, dir) == 1);
+  INFO(read_file(dir / "client.log"));
+  CHECK(
+      wait_until([&] { return count_numbers(files_under(dir / "out")).missing_in(0, 1999) == 0; }));
+  auto count = count_numbers(files_under(dir / "out"));
+  CHECK(count.missing_in(5000, 6099) == 1100);  // none of the refused clients' events
+  CHECK(agent.metric("agentd_input_auth_failures_total") == 2);
+  // The key is never written to the log.
+  CHECK(agent.process().log().find("s3cret-k3y") == std::string::npos);
+  // user_auth is refused when the config is checked, naming where.
+  write_file(dir / "ua.conf", forward_config(port, dir,
+                                             "  <security>\n    self_hostname a\n    shared_key b\n"
+                                             "    user_auth true\n  </security>\n"));
+  Process dry({agentd_bin(), "-c", dir / "ua.conf", "--dry-run"}, dir / "dry.log");
+  CHECK(dry.wait() == 1);
+  CHECK_THAT(dry.log(), Catch::Contains("ua.conf:9") && Catch::Contains("user_auth"));
 }
