@@ -32,4 +32,15 @@ if ((${#missing[@]})); then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
-echo "setup: all ${#packages[@]} packages present"
+# Real forward-protocol clients from the npm registry, pinned in
+# tests/clients/package.json, installed under the tests' own folder with the
+# machine's Node.js (Debian's nodejs and npm when there is none).
+if ! command -v npm >/dev/null; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -qq --no-install-recommends nodejs npm
+fi
+clients="$(dirname "$0")/../tests/clients"
+if [ ! -d "$clients/node_modules/fluent-logger" ] || [ ! -d "$clients/node_modules/@fluent-org/logger" ]; then
+  npm install --prefix "$clients" --no-audit --no-fund --no-package-lock --loglevel=error >/dev/null
+fi
+echo "setup: all ${#packages[@]} packages present, and the test clients"

@@ -1,5 +1,8 @@
 // in_forward with real clients: python3-fluent-logger's FluentSender
-// (Message mode, EventTime), and tests/integration/forward_client.py sending
+// (Message mode, EventTime), npm's fluent-logger (requireAckResponse) and
+// @fluent-org/logger (acks), with and without the shared-key handshake
+// (tests/clients, installed by scripts/setup.sh), and
+// tests/clients/forward_client.py sending
 // Message, Forward, PackedForward and gzip CompressedPackedForward messages
 // with a chunk option whose ack it awaits. Every numbered event is counted in
 // the output files; malformed streams are refused without hurting others.
@@ -32,7 +35,7 @@ std::string forward_config(int port, const TempDir& dir, const std::string& extr
 int client(int port, const std::string& mode, long first, long count, const TempDir& dir,
            const std::string& env = "") {
   return sh(env + " /usr/bin/python3 " + std::string(LOGCTL_TESTS_DIR) +
-            "/integration/forward_client.py 127.0.0.1 " + std::to_string(port) + " " + mode + " " +
+            "/clients/forward_client.py 127.0.0.1 " + std::to_string(port) + " " + mode + " " +
             std::to_string(first) + " " + std::to_string(count) + " >> " + dir / "client.log" +
             " 2>&1");
 }
@@ -206,4 +209,40 @@ TEST_CASE("forward: the shared-key handshake admits who holds the key and only t
   Process dry({agentd_bin(), "-c", dir / "ua.conf", "--dry-run"}, dir / "dry.log");
   CHECK(dry.wait() == 1);
   CHECK_THAT(dry.log(), Catch::Contains("ua.conf:9") && Catch::Contains("user_auth"));
+}
+
+TEST_CASE("forward: npm fluent-logger and @fluent-org/logger with acks and the shared key") {
+  const std::string clients = std::string(LOGCTL_TESTS_DIR) + "/clients";
+  INFO("the npm clients are installed by scripts/setup.sh under " << clients);
+  REQUIRE(sh("test -d " + clients + "/node_modules/fluent-logger -a -d " + clients +
+             "/node_modules/@fluent-org/logger") == 0);
+  TempDir dir;
+  int plain = free_port(), secure = free_port();
+  Agent agent(forward_config(plain, dir) + "<source>\n  @type forward\n  bind 127.0.0.1\n  port " +
+                  std::to_string(secure) +
+                  "\n  <security>\n    self_hostname collector.test\n    shared_key n0de-k3y\n"
+                  "  </security>\n</source>\n",
+              dir);
+  REQUIRE(agent.ready());
+  auto node = [&](const std::string& lib, int port, long first, long count,
+                  const std::string& key = "", int seconds = 60) {
+    return sh("timeout " + std::to_string(seconds) + " node " + clients +
+              "/fluent_logger_client.js " + lib + " 127.0.0.1 " + std::to_string(port) + " " +
+              std::to_string(first) + " " + std::to_string(count) + " " + key + " >> " +
+              dir / "client.log" + " 2>&1");
+  };
+  CHECK(node("fluent-logger", plain, 0, 2000) == 0);
+  CHECK(node("fluent-org", plain, 2000, 2000) == 0);
+  CHECK(node("fluent-logger", secure, 4000, 1000, "n0de-k3y") == 0);
+  CHECK(node("fluent-org", secure, 5000, 1000, "n0de-k3y") == 0);
+  // A wrong key never gets an event in (the client gives up or is stopped).
+  CHECK(node("fluent-org", secure, 9000, 10, "wrong", 8) != 0);
+  INFO(read_file(dir / "client.log"));
+  CHECK(
+      wait_until([&] { return count_numbers(files_under(dir / "out")).missing_in(0, 5999) == 0; }));
+  auto count = count_numbers(files_under(dir / "out"));
+  CHECK(count.missing_in(0, 5999) == 0);
+  CHECK(count.missing_in(9000, 9009) == 10);
+  CHECK(count.duplicates() == 0);
+  CHECK(agent.metric("agentd_input_auth_failures_total") >= 1);
 }
