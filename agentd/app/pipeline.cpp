@@ -7,6 +7,7 @@
 #include "agentd/buffer/file_chunk.h"
 #include "agentd/core/log.h"
 #include "agentd/outputs/file_output.h"
+#include "agentd/outputs/http_output.h"
 
 namespace logctl::agentd {
 namespace {
@@ -113,6 +114,8 @@ Result<std::unique_ptr<OutputRunner>> Pipeline::build_output(const config::Secti
     primary = make_stdout_output(out);
   } else if (out.type() == "null") {
     primary = make_null_output();
+  } else if (out.type() == "http") {
+    primary = make_http_output(out);
   } else {
     return fail(out, "@type " + out.type() + " can only be used in <secondary>");
   }

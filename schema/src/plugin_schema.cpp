@@ -279,6 +279,29 @@ std::vector<PluginSpec> build_outputs() {
         secondary},
        {{"flush_at_shutdown", "true"}, {"chunk_limit_size", "10k"}, {"flush_mode", "immediate"}},
        "tag"});
+  v.push_back(
+      {PluginKind::kOutput,
+       "http",
+       "Sends each chunk's events in one HTTP request: NDJSON or a JSON array.",
+       {
+           req("endpoint", T::kString, "http:// or https:// URL."),
+           choice("http_method", {"post", "put"}, "post", "Request method."),
+           opt("content_type", T::kString, std::nullopt,
+               "Unset: application/x-ndjson, or application/json with json_array."),
+           opt("json_array", T::kBool, "false", "One JSON array instead of NDJSON."),
+           opt("headers", T::kHash, std::nullopt, "Extra request headers."),
+           opt("retryable_response_codes", T::kArray, "[\"503\"]",
+               "Statuses retried; any other error sets the chunk aside (<secondary>, else "
+               "quarantine)."),
+           opt("open_timeout", T::kInteger, std::nullopt, "Seconds to connect (unset: 10)."),
+           opt("read_timeout", T::kInteger, std::nullopt, "Seconds to answer (unset: 60)."),
+           opt("tls_ca_cert_path", T::kString, std::nullopt, "CA certificates for https."),
+           choice("tls_verify_mode", {"peer", "none"}, "peer", "Verify the server's certificate."),
+       },
+       {SectionRule{"buffer", PluginKind::kBuffer, "memory", Need::kOptional},
+        SectionRule{"format", PluginKind::kFormatter, "json", Need::kOptional}, secondary},
+       {},
+       ""});
   v.push_back({PluginKind::kOutput,
                "null",
                "Discards events (benchmarks, tests).",

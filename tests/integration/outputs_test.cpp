@@ -2,8 +2,12 @@
 // retries give up, stdout, and the retry counters.
 #include <stdlib.h>
 
+#include <httplib.h>
 #include <catch2/catch.hpp>
 #include <filesystem>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <thread>
 
 #include "support/harness.h"
 
@@ -119,4 +123,84 @@ TEST_CASE("file output: the default format is Fluentd's time<TAB>tag<TAB>json, t
   auto text = read_file(files_under(dir / "out").at(0));
   CHECK_THAT(text, Catch::Matches("([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\+00:00"
                                   "\tapp\\.web\t\\{\"message\":\"seq=[0-2] hello\"\\}\n){3}"));
+}
+
+TEST_CASE("http output: NDJSON and JSON arrays arrive whole and 503 is retried and 400 set aside") {
+  TempDir dir;
+  // A real HTTP server in this process: the first two requests get 503.
+  httplib::Server server;
+  std::mutex mu;
+  std::string ndjson, arrays;
+  int requests = 0, rejected = 0;
+  server.Post("/ndjson", [&](const httplib::Request& req, httplib::Response& res) {
+    std::lock_guard lock(mu);
+    if (++requests <= 2) {
+      res.status = 503;
+      return;
+    }
+    if (req.get_header_value("Content-Type") != "application/x-ndjson" ||
+        req.get_header_value("X-Team") != "logs") {
+      res.status = 500;
+      return;
+    }
+    ndjson += req.body;
+  });
+  server.Put("/array", [&](const httplib::Request& req, httplib::Response& res) {
+    std::lock_guard lock(mu);
+    auto j = nlohmann::json::parse(req.body, nullptr, false);
+    if (!j.is_array()) {
+      res.status = 500;
+      return;
+    }
+    for (const auto& e : j) arrays += e.value("message", "") + "\n";
+  });
+  server.Post("/reject", [&](const httplib::Request&, httplib::Response& res) {
+    std::lock_guard lock(mu);
+    ++rejected;
+    res.status = 400;
+    res.set_content("no thanks", "text/plain");
+  });
+  int hp = server.bind_to_any_port("127.0.0.1");
+  std::thread serving([&] { server.listen_after_bind(); });
+  REQUIRE(wait_until([&] { return server.is_running(); }));
+  auto match = [&](const std::string& tag, const std::string& extra) {
+    return "<match " + tag + ">\n @type http\n endpoint http://127.0.0.1:" + std::to_string(hp) +
+           extra +
+           "\n <buffer>\n  flush_mode interval\n  flush_interval 0.2s\n  retry_wait 0.2s\n"
+           " </buffer>\n</match>\n";
+  };
+  int p1 = free_port(), p2 = free_port(), p3 = free_port();
+  auto source = [](int port, const std::string& tag) {
+    return "<source>\n @type tcp\n tag " + tag + "\n bind 127.0.0.1\n port " +
+           std::to_string(port) + "\n <parse>\n @type none\n </parse>\n</source>\n";
+  };
+  Agent agent(source(p1, "a") + source(p2, "b") + source(p3, "c") +
+                  match("a", "/ndjson\n headers {\"X-Team\":\"logs\"}") +
+                  match("b", "/array\n http_method put\n json_array true") + match("c", "/reject"),
+              dir);
+  REQUIRE(agent.ready());
+  {
+    TcpSender a(p1), b(p2), c(p3);
+    REQUIRE(a.send(lines(0, 3000)));
+    REQUIRE(b.send(lines(3000, 6000)));
+    REQUIRE(c.send(lines(6000, 6100)));
+  }
+  auto count = [&](const std::string& text) {
+    write_file(dir / "got", text);
+    return count_numbers({dir / "got"});
+  };
+  CHECK(wait_until([&] {
+    std::lock_guard lock(mu);
+    return count(ndjson).missing_in(0, 2999) == 0 && count(arrays).missing_in(3000, 5999) == 0;
+  }));
+  CHECK(wait_until([&] { return agent.metric("agentd_output_quarantined_records_total") == 100; }));
+  {
+    std::lock_guard lock(mu);
+    CHECK(count(ndjson).duplicates() == 0);
+    CHECK(requests >= 3);  // two 503s, then accepted
+    CHECK(rejected == 1);  // 400 is not retried
+  }
+  CHECK(agent.metric("agentd_output_retries_total") >= 2);
+  server.stop();
+  serving.join();
 }
