@@ -32,7 +32,7 @@ if [ -f fuzz/CMakeLists.txt ]; then
   for f in build-fuzz/fuzz_*; do
     name=$(basename "$f" | sed 's/^fuzz_//')
     mkdir -p "build-fuzz/corpus-$name"   # new inputs go here; fuzz/corpus stays the seed
-    "$f" -max_total_time=15 -rss_limit_mb=2048 -artifact_prefix=build-fuzz/ \
+    "$f" -max_total_time=10 -rss_limit_mb=2048 -artifact_prefix=build-fuzz/ \
       "build-fuzz/corpus-$name" "fuzz/corpus/$name" 2>&1 | tail -n 1
   done
 fi
