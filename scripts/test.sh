@@ -26,7 +26,7 @@ cmake --build build-asan -j "$jobs"
   ctest --output-on-failure -j "$jobs" --timeout 600)
 
 if [ -f fuzz/CMakeLists.txt ]; then
-  echo "== libFuzzer targets (clang-19), 15 s each"
+  echo "== libFuzzer targets (clang-19), 10 s each"
   CXX=clang++-19 cmake -S fuzz -B build-fuzz -G Ninja >/dev/null
   cmake --build build-fuzz -j "$jobs"
   for f in build-fuzz/fuzz_*; do
