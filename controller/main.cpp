@@ -29,6 +29,11 @@ using namespace logctl::controller;
 
 namespace {
 
+// A new token: "lct_KIND_" and 256 random bits in hex (only its hash is stored).
+std::string new_secret(store::TokenKind kind) {
+  return std::string("lct_") + store::token_kind_name(kind) + "_" + digest::random_hex(32);
+}
+
 // Writes a secret to a new 0600 file (never over an existing one or a link).
 Status write_secret(const std::string& path, const std::string& secret) {
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
@@ -68,8 +73,7 @@ int init(const std::string& dir, const std::vector<std::string>& sans) {
     return 1;
   }
   auto add = [&](store::TokenKind kind, const std::string& file) -> Status {
-    std::string secret =
-        std::string("lct_") + store::token_kind_name(kind) + "_" + digest::random_hex(32);
+    std::string secret = new_secret(kind);
     if (auto s = write_secret(dir + "/" + file, secret); !s) return s;
     auto st2 = (*c)->add_token_for_init(kind, digest::sha256_hex(secret));
     if (!st2) return std::unexpected(st2.error());
@@ -110,8 +114,7 @@ int rotate_token(const std::string& dir, const std::string& kind_name) {
     std::cerr << "logctl-controller rotate-token: " << c.error().message << "\n";
     return 1;
   }
-  std::string secret =
-      std::string("lct_") + store::token_kind_name(kind) + "_" + digest::random_hex(32);
+  std::string secret = new_secret(kind);
   ::unlink(tmp.c_str());  // left by an interrupted run
   if (auto s = write_secret(tmp, secret); !s) {
     std::cerr << "logctl-controller rotate-token: " << s.error().message << "\n";

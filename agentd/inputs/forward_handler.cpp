@@ -33,51 +33,35 @@ std::size_t value_len(std::string_view v) {
 }
 
 struct Header {
-  std::uint64_t count;
+  std::uint64_t count;  // elements, or pairs of a map
   std::size_t size;
 };
 
+std::optional<Header> container_header(std::string_view v, MsgpackKind kind) {
+  auto h = msgpack_header(v);
+  if (!h || h->kind != kind) return std::nullopt;
+  return Header{kind == MsgpackKind::kMap ? h->children / 2 : h->children, h->size};
+}
+
 std::optional<Header> array_header(std::string_view v) {
-  if (v.empty()) return std::nullopt;
-  U8 t = first(v);
-  if (t >= 0x90 && t <= 0x9f) return Header{t & 0x0fu, 1};
-  if (t == 0xdc && v.size() >= 3) return Header{be(v, 1, 2), 3};
-  if (t == 0xdd && v.size() >= 5) return Header{be(v, 1, 4), 5};
-  return std::nullopt;
+  return container_header(v, MsgpackKind::kArray);
 }
 
 std::optional<Header> map_header(std::string_view v) {
-  if (v.empty()) return std::nullopt;
-  U8 t = first(v);
-  if (t >= 0x80 && t <= 0x8f) return Header{t & 0x0fu, 1};
-  if (t == 0xde && v.size() >= 3) return Header{be(v, 1, 2), 3};
-  if (t == 0xdf && v.size() >= 5) return Header{be(v, 1, 4), 5};
-  return std::nullopt;
+  return container_header(v, MsgpackKind::kMap);
+}
+
+bool is_str_or_bin(std::string_view v) {
+  auto h = msgpack_header(v);
+  return h && (h->kind == MsgpackKind::kString || h->kind == MsgpackKind::kBinary);
 }
 
 // The payload of a complete str or bin value.
 std::optional<std::string_view> bytes_of(std::string_view v) {
-  if (v.empty()) return std::nullopt;
-  U8 t = first(v);
-  std::size_t h = 0, n = 0;
-  if (t >= 0xa0 && t <= 0xbf) {
-    h = 1, n = t & 0x1fu;
-  } else if ((t == 0xd9 || t == 0xc4) && v.size() >= 2) {
-    h = 2, n = be(v, 1, 1);
-  } else if ((t == 0xda || t == 0xc5) && v.size() >= 3) {
-    h = 3, n = be(v, 1, 2);
-  } else if ((t == 0xdb || t == 0xc6) && v.size() >= 5) {
-    h = 5, n = be(v, 1, 4);
-  } else {
-    return std::nullopt;
-  }
-  if (h + n > v.size()) return std::nullopt;
-  return v.substr(h, n);
-}
-
-bool is_str_or_bin(std::string_view v) {
-  U8 t = first(v);
-  return (t >= 0xa0 && t <= 0xbf) || (t >= 0xd9 && t <= 0xdb) || (t >= 0xc4 && t <= 0xc6);
+  if (!is_str_or_bin(v)) return std::nullopt;
+  auto h = msgpack_header(v);
+  if (h->size + h->payload > v.size()) return std::nullopt;
+  return v.substr(h->size, h->payload);
 }
 
 // EventTime ext, integer or float seconds; nullopt for anything else.

@@ -2,7 +2,9 @@
 // protocol sends one top-level object per message, with no other framing).
 // Resumable: bytes arrive in pieces, and the scan continues where it stopped
 // instead of starting over, so a large object costs O(size) in total.
-// Thread safety: one scanner per stream.
+// msgpack_header() is the one decoder of value headers, shared with the
+// forward handler's field access.
+// Thread safety: one scanner per stream; msgpack_header is pure.
 #pragma once
 
 #include <cstddef>
@@ -14,6 +16,20 @@
 #include "logctl/schema/result.h"
 
 namespace logctl::agentd {
+
+enum class MsgpackKind { kScalar, kString, kBinary, kArray, kMap, kExt, kInvalid };
+
+// The header of the value `v` starts with: `size` bytes of header (for
+// numbers, nil, booleans and fixext: the whole value), then `payload` bytes
+// (str, bin, ext data), then `children` values (array: n, map: 2n). nullopt
+// while the header itself is incomplete (or `v` is empty); kInvalid for 0xc1.
+struct MsgpackHeader {
+  MsgpackKind kind;
+  std::size_t size;
+  std::uint64_t payload = 0;
+  std::uint64_t children = 0;
+};
+std::optional<MsgpackHeader> msgpack_header(std::string_view v);
 
 class MsgpackScanner {
  public:

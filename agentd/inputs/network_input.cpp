@@ -468,9 +468,13 @@ class NetworkInput final : public Input {
   // Replies go out once their events are buffered (deliver); a sender that
   // does not read them is cut off at kMaxReplyBacklog.
   void send_replies(const std::shared_ptr<Conn>& c) {
-    for (auto& r : c->pending.replies) c->out += r;
-    c->pending.replies.clear();
+    take_replies(*c);
     flush_out(c);
+  }
+
+  static void take_replies(Conn& c) {
+    for (auto& r : c.pending.replies) c.out += r;
+    c.pending.replies.clear();
   }
 
   void flush_out(const std::shared_ptr<Conn>& c) {
@@ -605,10 +609,7 @@ class NetworkInput final : public Input {
       c->timer.cancel();
       // Acks owed for what is now buffered go out before the socket changes
       // hands (a sender that does not get one resends: a duplicate, not a loss).
-      if (c->pending.empty()) {
-        for (auto& r : c->pending.replies) c->out += r;
-        c->pending.replies.clear();
-      }
+      if (c->pending.empty()) take_replies(*c);
       for (int tries = 0; !c->out.empty() && tries < 20; ++tries) {
         asio::error_code wec;
         std::size_t n = c->sock.write_some(asio::buffer(c->out), wec);
