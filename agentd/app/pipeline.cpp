@@ -7,6 +7,7 @@
 #include "agentd/buffer/file_chunk.h"
 #include "agentd/core/log.h"
 #include "agentd/outputs/file_output.h"
+#include "agentd/outputs/forward_output.h"
 #include "agentd/outputs/http_output.h"
 
 namespace logctl::agentd {
@@ -116,6 +117,8 @@ Result<std::unique_ptr<OutputRunner>> Pipeline::build_output(const config::Secti
     primary = make_null_output();
   } else if (out.type() == "http") {
     primary = make_http_output(out);
+  } else if (out.type() == "forward") {
+    primary = make_forward_output(out, metrics_);
   } else {
     return fail(out, "@type " + out.type() + " can only be used in <secondary>");
   }
@@ -142,6 +145,33 @@ Result<std::unique_ptr<OutputRunner>> Pipeline::build_output(const config::Secti
       options_.root_dir.empty() ? "" : options_.root_dir + "/quarantine/" + out.id());
 }
 
+Result<Emitter*> Pipeline::build_target(Core& core, const config::Section& out) {
+  using Kind = OutputGroup::Kind;
+  std::optional<Kind> kind;
+  if (out.type() == "copy") kind = Kind::kCopy;
+  if (out.type() == "failover") kind = Kind::kFailover;
+  if (out.type() == "load_balance") kind = Kind::kLoadBalance;
+  if (!kind) {
+    auto runner = build_output(out);
+    if (!runner) return std::unexpected(runner.error());
+    core.outputs.push_back(std::move(*runner));
+    return core.outputs.back().get();
+  }
+  std::vector<OutputGroup::Store> stores;
+  for (const config::Section* st : out.children("store")) {
+    auto runner = build_output(*st);
+    if (!runner) return std::unexpected(runner.error());
+    core.outputs.push_back(std::move(*runner));
+    stores.push_back(OutputGroup::Store{core.outputs.back().get(), st->store_param("priority", 0),
+                                        st->store_param("weight", 1), st->ignore_error()});
+  }
+  bool random = *kind == Kind::kLoadBalance && out.str("strategy") == "random";
+  double max_penalty = *kind == Kind::kCopy ? 0 : out.number("max_penalty");
+  core.groups.push_back(std::make_unique<OutputGroup>(out.id(), *kind, std::move(stores),
+                                                      max_penalty, random, clock_, metrics_));
+  return core.groups.back().get();
+}
+
 Status Gate::emit(EventBatch& batch) {
   std::shared_lock lock(mu_);
   if (!target_) return make_error(ErrorCode::kResourceExhausted, "pipeline is not accepting");
@@ -157,12 +187,11 @@ Result<std::unique_ptr<Pipeline::Core>> Pipeline::build_core() {
   auto core = std::make_unique<Core>();
   core->router = std::make_unique<Router>(metrics_);
   for (const auto& m : config_.matches) {
-    auto runner = build_output(m.output);
-    if (!runner) return std::unexpected(runner.error());
+    auto target = build_target(*core, m.output);
+    if (!target) return std::unexpected(target.error());
     std::vector<TagPattern> patterns;
     for (const auto& pat : m.patterns) patterns.emplace_back(pat);
-    core->router->add_route(std::move(patterns), runner->get());
-    core->outputs.push_back(std::move(*runner));
+    core->router->add_route(std::move(patterns), *target);
   }
   for (const auto& src : config_.sources) {
     if (src.type() != "tail") continue;

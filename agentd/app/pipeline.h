@@ -24,6 +24,7 @@
 #include "agentd/core/metrics.h"
 #include "agentd/handover/spool.h"
 #include "agentd/inputs/input.h"
+#include "agentd/outputs/group.h"
 #include "agentd/outputs/output_runner.h"
 #include "agentd/router/router.h"
 #include "logctl/schema/pipeline_config.h"
@@ -83,7 +84,8 @@ class Pipeline {
   // Router, outputs and tail inputs: what may run in one worker at a time.
   struct Core {
     std::unique_ptr<Router> router;
-    std::vector<std::unique_ptr<OutputRunner>> outputs;
+    std::vector<std::unique_ptr<OutputGroup>> groups;    // destroyed after their stores
+    std::vector<std::unique_ptr<OutputRunner>> outputs;  // a group's stores too
     std::vector<std::unique_ptr<Input>> tails;
     std::size_t started_outputs = 0, started_tails = 0;
     Status start_outputs();
@@ -93,6 +95,9 @@ class Pipeline {
   Result<std::unique_ptr<Core>> build_core();
   void stop_core(Core& core, Drain drain = Drain::kAsConfigured);
   Result<std::unique_ptr<OutputRunner>> build_output(const config::Section& out);
+  // What a <match> emits into: its output, or a group over its <store>s
+  // (whose runners join core.outputs).
+  Result<Emitter*> build_target(Core& core, const config::Section& out);
   OutputRunner* output_by_id(const std::string& id) const;
 
   config::PipelineConfig config_;

@@ -3,6 +3,8 @@
 #include <cassert>
 #include <cstring>
 
+#include "agentd/core/msgpack_view.h"
+
 namespace logctl::agentd {
 namespace {
 
@@ -116,6 +118,15 @@ void RecordWriter::end() {
   batch_.entries.push_back(EntryRef{static_cast<std::uint32_t>(start_),
                                     static_cast<std::uint32_t>(batch_.data.size() - start_),
                                     time_});
+}
+
+Status unit_to_batch(std::string_view unit, EventBatch& batch) {
+  RecordWriter w(batch);
+  return for_each_entry(unit, [&](EventTime t, std::string_view record) {
+    w.begin(t, 0);
+    w.record_packed(record);
+    w.end();
+  });
 }
 
 }  // namespace logctl::agentd

@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "agentd/core/event.h"
+#include "logctl/schema/result.h"
 
 namespace logctl::agentd {
 
@@ -39,5 +40,9 @@ class RecordWriter {
   std::uint32_t written_ = 0;
   EventTime time_;
 };
+
+// Re-packs a chunk unit (concatenated [time, record] entries) into `batch`,
+// appending an EntryRef per event.
+Status unit_to_batch(std::string_view unit, EventBatch& batch);
 
 }  // namespace logctl::agentd

@@ -24,16 +24,6 @@ std::unique_ptr<ChunkStore> spool_store(const std::string& dir) {
   return make_file_store(o);
 }
 
-// Re-packs a chunk unit as a batch (our entry layout).
-Status unit_to_batch(std::string_view unit, EventBatch& batch) {
-  RecordWriter w(batch);
-  return for_each_entry(unit, [&](EventTime t, std::string_view record) {
-    w.begin(t, 0);
-    w.record_packed(record);
-    w.end();
-  });
-}
-
 }  // namespace
 
 Result<std::unique_ptr<Spool>> Spool::open(const std::string& dir) {

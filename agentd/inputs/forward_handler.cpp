@@ -1,17 +1,16 @@
 #include "agentd/inputs/forward_handler.h"
 
-#include <openssl/evp.h>
-#include <openssl/rand.h>
-#include <zlib.h>
-
 #include <cstring>
 #include <optional>
 
 #include "agentd/core/record_writer.h"
+#include "agentd/forward/protocol.h"
 #include "agentd/inputs/msgpack_framing.h"
 
 namespace logctl::agentd {
 namespace {
+
+using namespace forward;
 
 using U8 = unsigned char;
 
@@ -23,45 +22,6 @@ std::uint64_t be(std::string_view v, std::size_t at, int n) {
   std::uint64_t x = 0;
   for (int i = 0; i < n; ++i) x = (x << 8) | static_cast<U8>(v[at + static_cast<std::size_t>(i)]);
   return x;
-}
-
-// The length of the complete MessagePack value `v` starts with; 0 if none.
-std::size_t value_len(std::string_view v) {
-  MsgpackScanner s;
-  auto r = s.end_of_object(v);
-  return r && *r ? **r : 0;
-}
-
-struct Header {
-  std::uint64_t count;  // elements, or pairs of a map
-  std::size_t size;
-};
-
-std::optional<Header> container_header(std::string_view v, MsgpackKind kind) {
-  auto h = msgpack_header(v);
-  if (!h || h->kind != kind) return std::nullopt;
-  return Header{kind == MsgpackKind::kMap ? h->children / 2 : h->children, h->size};
-}
-
-std::optional<Header> array_header(std::string_view v) {
-  return container_header(v, MsgpackKind::kArray);
-}
-
-std::optional<Header> map_header(std::string_view v) {
-  return container_header(v, MsgpackKind::kMap);
-}
-
-bool is_str_or_bin(std::string_view v) {
-  auto h = msgpack_header(v);
-  return h && (h->kind == MsgpackKind::kString || h->kind == MsgpackKind::kBinary);
-}
-
-// The payload of a complete str or bin value.
-std::optional<std::string_view> bytes_of(std::string_view v) {
-  if (!is_str_or_bin(v)) return std::nullopt;
-  auto h = msgpack_header(v);
-  if (h->size + h->payload > v.size()) return std::nullopt;
-  return v.substr(h->size, h->payload);
 }
 
 // EventTime ext, integer or float seconds; nullopt for anything else.
@@ -101,56 +61,6 @@ std::optional<EventTime> time_of(std::string_view v) {
   return std::nullopt;
 }
 
-// Splits a complete array into its elements.
-std::optional<std::vector<std::string_view>> elements(std::string_view v) {
-  auto h = array_header(v);
-  if (!h || h->count > 8) return std::nullopt;
-  std::vector<std::string_view> out;
-  std::size_t off = h->size;
-  for (std::uint64_t i = 0; i < h->count; ++i) {
-    std::size_t n = value_len(v.substr(off));
-    if (n == 0) return std::nullopt;
-    out.push_back(v.substr(off, n));
-    off += n;
-  }
-  return out;
-}
-
-// Inflates one or more concatenated gzip members, at most `limit` bytes.
-Result<std::string> gunzip(std::string_view in, std::size_t limit) {
-  std::string out;
-  z_stream z{};
-  if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK) {
-    return make_error(ErrorCode::kInternal, "zlib inflateInit2 failed");
-  }
-  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
-  z.avail_in = static_cast<uInt>(in.size());
-  char buf[65536];
-  int rc = Z_OK;
-  while (true) {
-    z.next_out = reinterpret_cast<Bytef*>(buf);
-    z.avail_out = sizeof buf;
-    rc = inflate(&z, Z_NO_FLUSH);
-    out.append(buf, sizeof buf - z.avail_out);
-    if (out.size() > limit) {
-      inflateEnd(&z);
-      return make_error(ErrorCode::kInvalidArgument,
-                        "gzip payload inflates beyond " + std::to_string(limit) + " bytes");
-    }
-    if (rc == Z_STREAM_END) {
-      if (z.avail_in == 0) break;
-      inflateReset(&z);  // the next member
-      continue;
-    }
-    if (rc != Z_OK) break;
-  }
-  inflateEnd(&z);
-  if (rc != Z_STREAM_END) {
-    return make_error(ErrorCode::kInvalidArgument, "corrupt or truncated gzip payload");
-  }
-  return out;
-}
-
 class ForwardHandler final : public MessageHandler {
  public:
   ForwardHandler(HandlerOptions o, ForwardOptions f, Metrics& m)
@@ -170,10 +80,10 @@ class ForwardHandler final : public MessageHandler {
     std::string_view e1 = (*el)[1];
     std::optional<std::string_view> option;
     EventBatch& batch = out.for_tag(full_tag);
-    if (array_header(e1)) {  // Forward
+    if (is_array(e1)) {  // Forward
       if (el->size() == 3) option = (*el)[2];
       if (el->size() > 3) return bad(peer, "Forward mode takes [tag, entries, option]");
-      each_entry(e1.substr(array_header(e1)->size), peer, now, batch);
+      each_entry(e1.substr(msgpack_header(e1)->size), peer, now, batch);
     } else if (is_str_or_bin(e1)) {  // PackedForward, CompressedPackedForward
       if (el->size() == 3) option = (*el)[2];
       if (el->size() > 3) return bad(peer, "PackedForward mode takes [tag, entries, option]");
@@ -193,7 +103,7 @@ class ForwardHandler final : public MessageHandler {
       add(e1, (*el)[2], peer, now, batch);
     }
     if (option) {
-      if (auto chunk = option_str(*option, "chunk"); chunk && !chunk->empty()) {
+      if (auto chunk = map_str(*option, "chunk"); chunk && !chunk->empty()) {
         std::string ack;
         RecordWriter::pack_map_header(ack, 1);
         RecordWriter::pack_str(ack, "ack");
@@ -205,25 +115,8 @@ class ForwardHandler final : public MessageHandler {
 
  private:
   std::string compressed(std::string_view option) {
-    auto v = option_str(option, "compressed");
+    auto v = map_str(option, "compressed");
     return v ? std::string(*v) : "";
-  }
-
-  // A string value of the option map, by key.
-  static std::optional<std::string_view> option_str(std::string_view option, std::string_view key) {
-    auto h = map_header(option);
-    if (!h) return std::nullopt;
-    std::size_t off = h->size;
-    for (std::uint64_t i = 0; i < h->count && off < option.size(); ++i) {
-      std::size_t kn = value_len(option.substr(off));
-      if (kn == 0) return std::nullopt;
-      std::size_t vn = value_len(option.substr(off + kn));
-      if (vn == 0) return std::nullopt;
-      auto k = bytes_of(option.substr(off, kn));
-      if (k && *k == key) return bytes_of(option.substr(off + kn, vn));
-      off += kn + vn;
-    }
-    return std::nullopt;
   }
 
   // Each [time, record] entry of a packed stream.
@@ -257,7 +150,7 @@ class ForwardHandler final : public MessageHandler {
     if (extra == 0) {
       batch.data.append(record);
     } else {
-      RecordWriter::pack_map_header(batch.data, static_cast<std::uint32_t>(m->count) + extra);
+      RecordWriter::pack_map_header(batch.data, static_cast<std::uint32_t>(m->pairs) + extra);
       batch.data.append(record.substr(m->size));
       if (!o_.source_address_key.empty()) {
         RecordWriter::pack_str(batch.data, o_.source_address_key);
@@ -282,75 +175,7 @@ class ForwardHandler final : public MessageHandler {
   log::RateLimited log_;
 };
 
-std::string sha512_hex(std::string_view data) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  EVP_Digest(data.data(), data.size(), md, &n, EVP_sha512(), nullptr);
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < n; ++i) {
-    out += hex[md[i] >> 4];
-    out += hex[md[i] & 15];
-  }
-  return out;
-}
-
-void pack_bin(std::string& out, std::string_view b) {
-  out.push_back(static_cast<char>(0xc4));
-  out.push_back(static_cast<char>(b.size()));
-  out.append(b);
-}
-
 }  // namespace
-
-std::pair<std::string, std::string> forward_helo() {
-  std::string nonce(16, '\0');
-  RAND_bytes(reinterpret_cast<unsigned char*>(nonce.data()), static_cast<int>(nonce.size()));
-  std::string m;
-  m.push_back(static_cast<char>(0x92));
-  RecordWriter::pack_str(m, "HELO");
-  RecordWriter::pack_map_header(m, 3);
-  RecordWriter::pack_str(m, "nonce");
-  pack_bin(m, nonce);
-  RecordWriter::pack_str(m, "auth");
-  RecordWriter::pack_str(m, "");  // no user authentication: no salt
-  RecordWriter::pack_str(m, "keepalive");
-  m.push_back(static_cast<char>(0xc3));  // true
-  return {nonce, m};
-}
-
-Pong forward_pong(std::string_view ping, const ForwardSecurity& s, const std::string& nonce) {
-  Pong p;
-  auto el = elements(ping);
-  std::optional<std::string_view> kind, host, salt, digest;
-  if (el && el->size() >= 4) {
-    kind = bytes_of((*el)[0]);
-    host = bytes_of((*el)[1]);
-    salt = bytes_of((*el)[2]);
-    digest = bytes_of((*el)[3]);
-  }
-  if (!kind || *kind != "PING" || !host || !salt || !digest) {
-    p.why = "the first message is not a PING";
-  } else {
-    std::string want = sha512_hex(std::string(*salt) + std::string(*host) + nonce + s.shared_key);
-    if (*digest != want) {
-      p.why = "shared_key mismatch (from '" + std::string(host->substr(0, 64)) + "')";
-    } else {
-      p.ok = true;
-    }
-  }
-  std::string& m = p.packed;
-  m.push_back(static_cast<char>(0x95));
-  RecordWriter::pack_str(m, "PONG");
-  m.push_back(static_cast<char>(p.ok ? 0xc3 : 0xc2));
-  RecordWriter::pack_str(m, p.ok                      ? ""
-                            : kind && *kind == "PING" ? "shared_key mismatch"
-                                                      : "the first message is not a PING");
-  RecordWriter::pack_str(m, p.ok ? s.self_hostname : "");
-  RecordWriter::pack_str(
-      m, p.ok ? sha512_hex(std::string(*salt) + s.self_hostname + nonce + s.shared_key) : "");
-  return p;
-}
 
 std::unique_ptr<MessageHandler> make_forward_handler(HandlerOptions o, ForwardOptions f,
                                                      Metrics& metrics) {

@@ -24,26 +24,7 @@ struct ForwardOptions {
   std::size_t max_decompressed = 64 << 20;  // a gzip bomb stops here
 };
 
-// <security> (shared key): on connect the server sends HELO with a random
-// nonce; the client's first message must be PING with
-// hex(SHA-512(salt + client_hostname + nonce + shared_key)); the server
-// answers PONG (true, with its own digest) or PONG (false, why) and closes.
-// Until then nothing the client sends is taken as events.
-struct ForwardSecurity {
-  std::string self_hostname;
-  std::string shared_key;
-};
-
-// A new nonce (16 random bytes) and the packed HELO that carries it.
-std::pair<std::string, std::string> forward_helo();
-// The packed PONG for `ping`, and whether the client proved the key.
-struct Pong {
-  std::string packed;
-  bool ok = false;
-  std::string why;  // when !ok
-};
-Pong forward_pong(std::string_view ping, const ForwardSecurity& s, const std::string& nonce);
-
+// The <security> handshake lives in agentd/forward/protocol.h.
 std::unique_ptr<MessageHandler> make_forward_handler(HandlerOptions o, ForwardOptions f,
                                                      Metrics& metrics);
 

@@ -11,6 +11,7 @@
 #include <thread>
 #include <unordered_set>
 
+#include "agentd/forward/protocol.h"
 #include "agentd/inputs/forward_handler.h"
 #include "agentd/inputs/framing.h"
 #include "agentd/inputs/message_handler.h"
@@ -37,8 +38,8 @@ struct Settings {
   std::optional<std::size_t> receive_buffer;
   bool resolve_hostname = false;
   bool keepalive = false;
-  std::size_t partial_limit = 64 << 20;     // bytes of incomplete frames, all connections
-  std::optional<ForwardSecurity> security;  // forward's <security>
+  std::size_t partial_limit = 64 << 20;       // bytes of incomplete frames, all connections
+  std::optional<forward::Security> security;  // forward's <security>
 };
 
 // accept() failing for want of descriptors or memory is retried after a pause
@@ -293,7 +294,7 @@ class NetworkInput final : public Input {
         ++c_.accepted;
         track(c);
         if (s_.security) {  // HELO first; nothing counts as events before PING/PONG
-          auto [nonce, helo] = forward_helo();
+          auto [nonce, helo] = forward::helo();
           c->nonce = std::move(nonce);
           c->authenticated = false;
           c->out = std::move(helo);
@@ -363,7 +364,7 @@ class NetworkInput final : public Input {
       auto st = c->split.feed({scratch_.data(), n}, [&](std::string_view frame) {
         if (c->authenticated) return handler_->handle(frame, c->peer, now, c->pending);
         if (c->auth_failed) return;  // the rest is ignored; the connection closes
-        Pong pong = forward_pong(frame, *s_.security, c->nonce);
+        forward::Pong pong = forward::pong(frame, *s_.security, c->nonce);
         c->pending.replies.push_back(std::move(pong.packed));
         c->authenticated = pong.ok;
         c->auth_failed = !pong.ok;
@@ -731,7 +732,7 @@ Result<std::unique_ptr<Input>> make_network_input(const config::Section& src, In
     ForwardOptions f;
     f.add_tag_prefix = src.str("add_tag_prefix");
     if (const auto* sec = src.child("security")) {  // user_auth: only false (the schema)
-      s.security = ForwardSecurity{sec->str("self_hostname"), sec->str("shared_key")};
+      s.security = forward::Security{sec->str("self_hostname"), sec->str("shared_key")};
     }
     handler = make_forward_handler(h, f, ctx.metrics);
   } else {  // syslog

@@ -121,6 +121,7 @@ bool OutputRunner::flush_one() {
   }
   (to_secondary ? c_secondary_ : c_write_records_) += chunk->records();
   ++c_write_chunks_;
+  if (observer_ && !to_secondary) observer_->on_written(*this);
   {
     std::lock_guard lock(retry_mu_);
     if (retry_) log::info("output " + id_ + ": write succeeded, retry state cleared");
@@ -170,6 +171,11 @@ void OutputRunner::on_failure(std::shared_ptr<Chunk> chunk, const Error& e) {
   ++c_errors_;
   if (e.code == ErrorCode::kInvalidArgument && set_aside(chunk, e)) {
     buffer_->purge(chunk);
+    return;
+  }
+  if (e.code != ErrorCode::kInvalidArgument && observer_ &&
+      observer_->on_failed(*this, *chunk, e)) {
+    buffer_->purge(chunk);  // its events are in another store's buffer now
     return;
   }
   std::lock_guard lock(retry_mu_);

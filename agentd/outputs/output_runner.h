@@ -25,12 +25,27 @@
 #include "agentd/buffer/retry.h"
 #include "agentd/core/drain.h"
 #include "agentd/outputs/output.h"
+#include "agentd/router/router.h"
 
 namespace logctl::agentd {
 
 enum class ShutdownFlush { kFlush, kKeep };
 
-class OutputRunner {
+class OutputRunner;
+
+// Watches a runner's writes: an output group (group.h) over its stores.
+// Called on the runner's flush threads.
+class StoreObserver {
+ public:
+  virtual ~StoreObserver() = default;
+  virtual void on_written(OutputRunner& store) = 0;
+  // A write failed with a retryable error. True when the observer took the
+  // chunk's events elsewhere: the runner then purges the chunk instead of
+  // retrying it.
+  virtual bool on_failed(OutputRunner& store, const Chunk& chunk, const Error& e) = 0;
+};
+
+class OutputRunner final : public Emitter {
  public:
   OutputRunner(std::string id, std::string type, std::unique_ptr<Buffer> buffer,
                std::unique_ptr<Output> primary, std::unique_ptr<Output> secondary,
@@ -39,7 +54,7 @@ class OutputRunner {
   ~OutputRunner();
 
   Status start();
-  Status emit(EventBatch& batch);
+  Status emit(EventBatch& batch) override;
   // Flushes what flush_at_shutdown asks for (bounded by `deadline`), then stops.
   // Delivers what `drain` asks within `deadline` (a failing output keeps its
   // chunks), then closes the buffer.
@@ -52,6 +67,8 @@ class OutputRunner {
 
   const std::string& id() const { return id_; }
   Buffer& buffer() { return *buffer_; }
+  // Before start(); the observer outlives the runner's flush threads.
+  void set_observer(StoreObserver* o) { observer_ = o; }
 
  private:
   void flush_loop();
@@ -71,6 +88,7 @@ class OutputRunner {
   int thread_count_;
   const Clock& clock_;
 
+  StoreObserver* observer_ = nullptr;
   std::string quarantine_dir_;
   std::mutex quarantine_mu_;
   std::mutex retry_mu_;

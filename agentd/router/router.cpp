@@ -1,7 +1,5 @@
 #include "agentd/router/router.h"
 
-#include "agentd/outputs/output_runner.h"
-
 namespace logctl::agentd {
 
 namespace {
@@ -12,14 +10,14 @@ Router::Router(Metrics& metrics)
     : c_unmatched_(metrics.counter("agentd_router_unmatched_records_total",
                                    "Events whose tag matched no <match>.", {})) {}
 
-void Router::add_route(std::vector<TagPattern> patterns, OutputRunner* target) {
+void Router::add_route(std::vector<TagPattern> patterns, Emitter* target) {
   routes_.push_back(Route{std::move(patterns), target});
 }
 
-OutputRunner* Router::lookup(const std::string& tag) {
+Emitter* Router::lookup(const std::string& tag) {
   std::lock_guard lock(mu_);
   if (auto it = cache_.find(tag); it != cache_.end()) return it->second;
-  OutputRunner* found = nullptr;
+  Emitter* found = nullptr;
   for (const auto& r : routes_) {
     for (const auto& p : r.patterns) {
       if (!found && p.matches(tag)) found = r.target;
@@ -33,7 +31,7 @@ OutputRunner* Router::lookup(const std::string& tag) {
 
 Status Router::emit(EventBatch& batch) {
   if (batch.empty()) return {};
-  OutputRunner* target = lookup(batch.tag);
+  Emitter* target = lookup(batch.tag);
   if (!target) {
     c_unmatched_ += batch.entries.size();
     unmatched_log_.write(log::Level::kWarn, "no <match> for tag '" + batch.tag + "'; " +

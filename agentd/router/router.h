@@ -18,8 +18,6 @@
 
 namespace logctl::agentd {
 
-class OutputRunner;
-
 // What inputs emit into. The seam lets input tests capture batches.
 class Emitter {
  public:
@@ -32,19 +30,20 @@ class Emitter {
 class Router final : public Emitter {
  public:
   explicit Router(Metrics& metrics);
-  void add_route(std::vector<TagPattern> patterns, OutputRunner* target);
+  // `target`: an OutputRunner or an output group.
+  void add_route(std::vector<TagPattern> patterns, Emitter* target);
   Status emit(EventBatch& batch) override;
 
  private:
-  OutputRunner* lookup(const std::string& tag);
+  Emitter* lookup(const std::string& tag);
 
   struct Route {
     std::vector<TagPattern> patterns;
-    OutputRunner* target;
+    Emitter* target;
   };
   std::vector<Route> routes_;
   std::mutex mu_;
-  std::unordered_map<std::string, OutputRunner*> cache_;
+  std::unordered_map<std::string, Emitter*> cache_;
   std::atomic<std::uint64_t>& c_unmatched_;
   log::RateLimited unmatched_log_;
 };

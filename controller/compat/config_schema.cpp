@@ -81,6 +81,7 @@ Status check(const config::Element& e, const json& schema, const std::string& ki
   }
   for (const auto& p : e.params) {
     if (p.key.starts_with("@")) continue;  // @type, @id, @log_level, @label: the framework's
+    if (e.name == "store" && (p.key == "priority" || p.key == "weight")) continue;  // the group's
     const json* spec = param_spec(*plugin, p.key);
     if (!spec) {
       return fail(e, "this release's " + kind + " '" + type + "' has no parameter '" + p.key + "'");

@@ -113,7 +113,9 @@ class Validator {
     s.arg_ = e.arg;
     for (const auto& [k, v] : defaults) s.defaults_[k] = v;
     std::string label = what + " @type " + type;
-    if (auto st = fill_params(s, e, label, {"@type"}); !st) return std::unexpected(st.error());
+    std::set<std::string> skip = {"@type"};
+    if (what.starts_with("<store>")) skip.insert({"priority", "weight"});  // store_params()
+    if (auto st = fill_params(s, e, label, skip); !st) return std::unexpected(st.error());
     const Param* id = e.find("@id");
     s.id_ = id ? id->value : next_id(*s.spec_);
     if (id && !ids_.insert(id->value).second) {
@@ -144,12 +146,12 @@ class Validator {
           if (r.name == c.name) rule = &r;
         }
         if (!rule) return fail(c.where, "unexpected section <" + c.name + "> in " + label);
-        if (!seen.insert(c.name).second) {
+        if (!seen.insert(c.name).second && !rule->repeated) {
           return fail(c.where, "section <" + c.name + "> given twice in " + label);
         }
         auto child = child_section(s, *rule, &c, label);
         if (!child) return std::unexpected(child.error());
-        s.children_[c.name] = std::make_shared<Section>(std::move(*child));
+        s.children_[c.name].push_back(std::make_shared<Section>(std::move(*child)));
       }
     }
     for (const auto& r : s.spec_->sections) {
@@ -160,7 +162,7 @@ class Validator {
       if (r.default_type.empty()) continue;
       auto child = child_section(s, r, nullptr, label);
       if (!child) return std::unexpected(child.error());
-      s.children_[r.name] = std::make_shared<Section>(std::move(*child));
+      s.children_[r.name].push_back(std::make_shared<Section>(std::move(*child)));
     }
     return {};
   }
@@ -180,10 +182,40 @@ class Validator {
         c ? typed(*c, rule.kind, rule.default_type, "<" + rule.name + "> of " + label, defaults)
           : implicit(rule.kind, rule.default_type, parent.where_, defaults);
     if (!s) return s;
+    if (rule.name == "store") {
+      if (auto st = store_params(*s, *c, parent.type()); !st) return std::unexpected(st.error());
+    }
     if (rule.kind == PluginKind::kBuffer && !(c && !c->arg.empty())) {
       s->arg_ = parent.spec_->default_chunk_keys;
     }
     return s;
+  }
+
+  // A group's parameters of one <store>: priority (failover), weight
+  // (load_balance); a store may not be a group itself.
+  static Status store_params(Section& s, const Element& e, const std::string& group) {
+    if (s.type() == "copy" || s.type() == "failover" || s.type() == "load_balance") {
+      return fail(e.where,
+                  "a <store> of @type " + group + " cannot be a group (@type " + s.type() + ")");
+    }
+    if (!e.arg.empty() && e.arg != "ignore_error") {
+      return fail(e.where, "<store " + e.arg + ">: only 'ignore_error' may follow 'store'");
+    }
+    for (const auto& p : e.params) {
+      if (p.key != "priority" && p.key != "weight") continue;
+      bool used = (p.key == "priority" && group == "failover") ||
+                  (p.key == "weight" && group == "load_balance");
+      if (!used) {
+        return fail(p.where, "'" + p.key + "' in a <store> of @type " + group +
+                                 " has no meaning (priority: failover, weight: load_balance)");
+      }
+      auto v = parse_integer(p.value);
+      if (!v || *v < 0 || *v > 1000000) {
+        return fail(p.where, "'" + p.key + "' must be an integer from 0 to 1000000");
+      }
+      s.store_values_[p.key] = p.value;
+    }
+    return {};
   }
 
   static std::string supported(PluginKind kind) {
@@ -326,7 +358,20 @@ std::vector<std::pair<std::string, std::string>> Section::hash(const std::string
 
 const Section* Section::child(const std::string& name) const {
   auto it = children_.find(name);
-  return it == children_.end() ? nullptr : it->second.get();
+  return it == children_.end() || it->second.empty() ? nullptr : it->second.front().get();
+}
+
+std::vector<const Section*> Section::children(const std::string& name) const {
+  std::vector<const Section*> out;
+  if (auto it = children_.find(name); it != children_.end()) {
+    for (const auto& c : it->second) out.push_back(c.get());
+  }
+  return out;
+}
+
+std::int64_t Section::store_param(const std::string& name, std::int64_t fallback) const {
+  auto it = store_values_.find(name);
+  return it == store_values_.end() ? fallback : parse_integer(it->second).value_or(fallback);
 }
 
 Result<PipelineConfig> validate(const Element& root) {

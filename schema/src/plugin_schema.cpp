@@ -302,6 +302,83 @@ std::vector<PluginSpec> build_outputs() {
         SectionRule{"format", PluginKind::kFormatter, "json", Need::kOptional}, secondary},
        {},
        ""});
+  v.push_back(
+      {PluginKind::kOutput,
+       "forward",
+       "Sends each chunk to a Fluentd Forward Protocol v1 server (in_forward) in "
+       "PackedForward mode; with require_ack_response a chunk leaves the buffer only when "
+       "acknowledged.",
+       {
+           opt("require_ack_response", T::kBool, "false",
+               "Wait for the server's ack of each chunk; without one it is sent again."),
+           opt("ack_response_timeout", T::kTime, "190", "How long to wait for an ack."),
+           opt("send_timeout", T::kTime, "60", "Timeout of one send."),
+           opt("connect_timeout", T::kTime, std::nullopt, "Timeout to connect (unset: 10s)."),
+           choice("heartbeat_type", {"transport", "tcp", "udp", "none"}, "transport",
+                  "How failed servers are found alive again: a TCP connection (transport, tcp) "
+                  "every heartbeat_interval, or none (retried after recover_wait). udp is not "
+                  "supported."),
+           opt("heartbeat_interval", T::kTime, "1", "Seconds between heartbeats."),
+           opt("recover_wait", T::kTime, "10",
+               "With heartbeat_type none: a failed server is tried again after this long."),
+           opt("hard_timeout", T::kTime, "60", "Accepted; a failed write marks a server down."),
+           opt("phi_failure_detector", T::kBool, "true", "Accepted; no effect."),
+           opt("phi_threshold", T::kInteger, "16", "Accepted; no effect."),
+           opt("expire_dns_cache", T::kTime, std::nullopt, "Accepted; names resolve per connect."),
+           opt("dns_round_robin", T::kBool, "false", "Accepted; no effect."),
+           opt("ignore_network_errors_at_startup", T::kBool, "false", "Accepted; no effect."),
+           opt("verify_connection_at_startup", T::kBool, "false",
+               "Connect (and handshake) to every server at start; fail the start if one fails."),
+           choice("compress", {"text", "gzip"}, "text",
+                  "gzip: CompressedPackedForward (each chunk's entries gzipped)."),
+           opt("keepalive", T::kBool, "false", "Reuse connections between chunks."),
+           opt("keepalive_timeout", T::kTime, std::nullopt,
+               "Close an idle kept-alive connection after this long (unset: 60s)."),
+           choice("transport", {"tcp", "tls"}, "tcp", "TCP, or TLS (OpenSSL)."),
+           opt("tls_cert_path", T::kArray, std::nullopt,
+               "CA certificate files to verify the server with (unset: the system's)."),
+           opt("tls_verify_hostname", T::kBool, "true",
+               "Check the server certificate's name against the host."),
+           opt("tls_insecure_mode", T::kBool, "false", "Skip server certificate verification."),
+           opt("tls_client_cert_path", T::kString, std::nullopt, "Client certificate (mTLS)."),
+           opt("tls_client_private_key_path", T::kString, std::nullopt, "Client private key."),
+           opt("tls_client_private_key_passphrase", T::kString, std::nullopt,
+               "Passphrase of the client key (never logged)."),
+       },
+       {SectionRule{"buffer", PluginKind::kBuffer, "memory", Need::kOptional},
+        SectionRule{"server", PluginKind::kSection, "", Need::kRequired, true},
+        SectionRule{"security", PluginKind::kSection, "", Need::kOptional}, secondary},
+       {},
+       "tag"});
+  SectionRule stores{"store", PluginKind::kOutput, "", Need::kRequired, true};
+  v.push_back({PluginKind::kOutput,
+               "copy",
+               "Every <store> gets every event (each store with its own buffer).",
+               {choice("copy_mode", {"no_copy", "shallow", "deep", "marshal"}, "no_copy",
+                       "Accepted; events are immutable here.")},
+               {stores},
+               {},
+               ""});
+  v.push_back({PluginKind::kOutput,
+               "failover",
+               "(logctl) Flume's failover sink group: events go to the available <store> with the "
+               "highest priority; a store whose write fails is penalised (1s, doubling up to "
+               "max_penalty) and its queued chunks move to the next store.",
+               {opt("max_penalty", T::kTime, "30", "Longest penalty of a failed store.")},
+               {stores},
+               {},
+               ""});
+  v.push_back(
+      {PluginKind::kOutput,
+       "load_balance",
+       "(logctl) Flume's load-balancing sink group: each batch goes to the next available "
+       "<store> (round_robin, weighted) or a random one; a failed store is penalised (1s, "
+       "doubling up to max_penalty) and its queued chunks move to the others.",
+       {choice("strategy", {"round_robin", "random"}, "round_robin", "How a store is chosen."),
+        opt("max_penalty", T::kTime, "30", "Longest penalty of a failed store.")},
+       {stores},
+       {},
+       ""});
   v.push_back({PluginKind::kOutput,
                "null",
                "Discards events (benchmarks, tests).",
@@ -482,8 +559,24 @@ std::vector<PluginSpec> build_sections() {
   v.push_back(
       {PluginKind::kSection, "transport", "Transport of a listener (udp or tcp).", {}, {}, {}, ""});
   v.push_back({PluginKind::kSection,
+               "server",
+               "One server of out_forward.",
+               {req("host", T::kString, "Name or address of the server."),
+                opt("port", T::kInteger, "24224", "Its port."),
+                opt("name", T::kString, std::nullopt, "Name in logs and metrics (host:port)."),
+                opt("weight", T::kInteger, "60", "Share of chunks among the regular servers."),
+                opt("standby", T::kBool, "false", "Used only while no regular server is up."),
+                opt("shared_key", T::kString, std::nullopt,
+                    "This server's key (overrides <security>'s; never logged)."),
+                opt("username", T::kString, std::nullopt, "Not supported (user_auth)."),
+                opt("password", T::kString, std::nullopt, "Not supported (user_auth).")},
+               {},
+               {},
+               ""});
+  v.push_back({PluginKind::kSection,
                "security",
-               "in_forward's shared-key handshake (HELO, PING, PONG).",
+               "The forward protocol's shared-key handshake (HELO, PING, PONG): in_forward and "
+               "out_forward.",
                {req("self_hostname", T::kString, "This server's name, sent in PONG."),
                 req("shared_key", T::kString, "The key both sides hold (never logged)."),
                 choice("user_auth", {"false"}, "false",
@@ -581,7 +674,8 @@ nlohmann::json plugin_schema_json() {
       sections.push_back({{"name", s.name},
                           {"kind", plugin_kind_name(s.kind)},
                           {"default_type", s.default_type},
-                          {"required", s.need == Need::kRequired}});
+                          {"required", s.need == Need::kRequired},
+                          {"repeated", s.repeated}});
     }
     plugins.push_back({{"kind", plugin_kind_name(p.kind)},
                        {"type", p.type},

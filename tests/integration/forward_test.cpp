@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -245,4 +246,134 @@ TEST_CASE("forward: npm fluent-logger and @fluent-org/logger with acks and the s
   CHECK(count.missing_in(9000, 9009) == 10);
   CHECK(count.duplicates() == 0);
   CHECK(agent.metric("agentd_input_auth_failures_total") >= 1);
+}
+
+namespace {
+
+// An agent reading numbered lines over TCP and sending them on with
+// out_forward (file buffer, acks), `server` and `extra` inside the <match>.
+std::string sender_config(int tcp_port, const TempDir& dir, const std::string& servers,
+                          const std::string& extra = "") {
+  return tcp_lines_source(tcp_port, "app") + "<match **>\n  @type forward\n" + extra + servers +
+         "  <buffer tag>\n    @type file\n    path " + dir.path() +
+         "/fwd-buffer\n    flush_mode interval\n    flush_interval 0.2s\n    retry_wait 0.2s\n"
+         "    retry_max_interval 1s\n    retry_forever true\n  </buffer>\n</match>\n";
+}
+
+std::string server(int port, const std::string& extra = "") {
+  return "  <server>\n    host 127.0.0.1\n    port " + std::to_string(port) + "\n" + extra +
+         "  </server>\n";
+}
+
+void send_lines(int port, long first, long count, const std::string& what = "fwd") {
+  TcpSender c(port);
+  REQUIRE(c.connected());
+  std::string batch;
+  for (long n = first; n < first + count; ++n) {
+    batch += "seq=" + std::to_string(n) + " " + what + "\n";
+    if (batch.size() > 64 * 1024) {
+      REQUIRE(c.send(batch));
+      batch.clear();
+    }
+  }
+  REQUIRE(c.send(batch));
+  REQUIRE(c.finish());
+}
+
+}  // namespace
+
+TEST_CASE("out_forward: agentd to agentd with acks gzip and the shared key loses nothing") {
+  TempDir dir;
+  int fwd = free_port(), tcp = free_port();
+  TempDir cdir;
+  Agent collector(forward_config(fwd, cdir,
+                                 "  <security>\n    self_hostname collector.test\n"
+                                 "    shared_key t1er-k3y\n  </security>\n"),
+                  cdir, "collector");
+  REQUIRE(collector.ready());
+  Agent sender(sender_config(tcp, dir, server(fwd),
+                             "  require_ack_response true\n  compress gzip\n"
+                             "  <security>\n    self_hostname agent.test\n"
+                             "    shared_key t1er-k3y\n  </security>\n"),
+               dir, "sender");
+  REQUIRE(sender.ready());
+  constexpr long kEvents = 20000;
+  send_lines(tcp, 0, kEvents);
+  CHECK(wait_until(
+      [&] { return count_numbers(files_under(cdir / "out")).missing_in(0, kEvents - 1) == 0; },
+      30s));
+  auto count = count_numbers(files_under(cdir / "out"));
+  CHECK(count.duplicates() == 0);
+  CHECK(sender.metric("agentd_output_forward_acked_chunks_total") >= 1);
+  CHECK(sender.metric("agentd_output_forward_unacked_records_total") == 0);
+  CHECK(collector.metric("agentd_input_auth_failures_total") == 0);
+  CHECK(sender.process().log().find("t1er-k3y") == std::string::npos);
+
+  SECTION("a sender with the wrong key delivers nothing and keeps its events") {
+    TempDir wdir;
+    int wtcp = free_port();
+    Agent wrong(sender_config(wtcp, wdir, server(fwd),
+                              "  require_ack_response true\n  heartbeat_type none\n"
+                              "  <security>\n    self_hostname intruder.test\n"
+                              "    shared_key guess\n  </security>\n"),
+                wdir, "wrong");
+    REQUIRE(wrong.ready());
+    send_lines(wtcp, 100000, 50, "intruder");
+    CHECK(wait_until(
+        [&] { return wrong.metric("agentd_output_forward_server_failures_total") >= 1; }));
+    CHECK(wait_until([&] { return collector.metric("agentd_input_auth_failures_total") >= 1; }));
+    CHECK(count_numbers(files_under(cdir / "out")).missing_in(100000, 100049) == 50);
+    CHECK_THAT(wrong.process().log(), Catch::Contains("shared_key mismatch"));
+    CHECK(wrong.process().log().find("guess") == std::string::npos);
+  }
+}
+
+TEST_CASE("out_forward: @fluent-org/logger FluentServer receives over TLS with the key and acks") {
+  const std::string clients = std::string(LOGCTL_TESTS_DIR) + "/clients";
+  REQUIRE(sh("test -d " + clients + "/node_modules/@fluent-org/logger") == 0);
+  TempDir dir;
+  // A self-signed certificate for 127.0.0.1, the CA out_forward pins.
+  REQUIRE(sh("openssl req -x509 -newkey rsa:2048 -nodes -keyout " + dir / "key.pem" + " -out " +
+             dir / "cert.pem" +
+             " -days 1 -subj /CN=collector -addext subjectAltName=IP:127.0.0.1 2>/dev/null") == 0);
+  int port = free_port(), tcp = free_port();
+  Process receiver({"/usr/bin/node", clients + "/fluent_server.js", std::to_string(port),
+                    dir / "got.txt", "fluent-k3y", dir / "key.pem", dir / "cert.pem"},
+                   dir / "server.log");
+  REQUIRE(wait_until(
+      [&] { return read_file(dir / "server.log").find("listening") != std::string::npos; }));
+  std::string tls = "  transport tls\n  tls_cert_path " + dir / "cert.pem" + "\n";
+  Agent sender(sender_config(tcp, dir, server(port),
+                             tls + "  require_ack_response true\n"
+                                   "  <security>\n    self_hostname agent.test\n"
+                                   "    shared_key fluent-k3y\n  </security>\n"),
+               dir, "sender");
+  REQUIRE(sender.ready());
+  constexpr long kEvents = 5000;
+  send_lines(tcp, 0, kEvents);
+  CHECK(wait_until([&] { return count_numbers({dir / "got.txt"}).missing_in(0, kEvents - 1) == 0; },
+                   30s));
+  CHECK(count_numbers({dir / "got.txt"}).duplicates() == 0);
+  CHECK(sender.metric("agentd_output_forward_acked_chunks_total") >= 1);
+
+  SECTION("a server whose certificate the sender does not trust gets nothing") {
+    TempDir odir;
+    REQUIRE(sh("openssl req -x509 -newkey rsa:2048 -nodes -keyout " + odir / "k.pem" + " -out " +
+               odir / "other.pem" + " -days 1 -subj /CN=other 2>/dev/null") == 0);
+    int otcp = free_port();
+    Agent distrust(sender_config(otcp, odir, server(port),
+                                 "  transport tls\n  tls_cert_path " + odir / "other.pem" +
+                                     "\n  require_ack_response true\n  heartbeat_type none\n"
+                                     "  <security>\n    self_hostname agent.test\n"
+                                     "    shared_key fluent-k3y\n  </security>\n"),
+                   odir, "distrust");
+    REQUIRE(distrust.ready());
+    send_lines(otcp, 200000, 20, "distrust");
+    CHECK(wait_until(
+        [&] { return distrust.metric("agentd_output_forward_server_failures_total") >= 1; }));
+    CHECK_THAT(distrust.process().log(), Catch::Contains("certificate verification"));
+    CHECK(count_numbers({dir / "got.txt"}).missing_in(200000, 200019) == 20);
+  }
+  receiver.signal(SIGTERM);
+  CHECK(receiver.wait() == 0);
 }

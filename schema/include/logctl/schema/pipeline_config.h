@@ -45,6 +45,13 @@ class Section {
   // The child section by rule name; implicit sections (not written, with a
   // default type) are present too. Null only when optional with no default.
   const Section* child(const std::string& name) const;
+  // Every section of a repeated rule (<server>, <store>), in written order.
+  std::vector<const Section*> children(const std::string& name) const;
+
+  // A <store>'s own parameters, read by its group: priority (failover),
+  // weight (load_balance); `fallback` when not written. Validated integers.
+  std::int64_t store_param(const std::string& name, std::int64_t fallback) const;
+  bool ignore_error() const { return arg_ == "ignore_error"; }  // <store ignore_error>
 
  private:
   friend class Validator;
@@ -55,7 +62,8 @@ class Section {
   std::string log_level_;
   std::map<std::string, std::string> values_;    // explicit, by canonical name
   std::map<std::string, std::string> defaults_;  // parent-imposed defaults
-  std::map<std::string, std::shared_ptr<Section>> children_;
+  std::map<std::string, std::vector<std::shared_ptr<Section>>> children_;
+  std::map<std::string, std::string> store_values_;
 
   const ParamSpec& param(const std::string& name) const;
 };

@@ -51,6 +51,7 @@ struct SectionRule {
   PluginKind kind;              // which plugin family its @type selects (kSection: plain)
   std::string default_type;     // @type when the section or @type is absent
   Need need = Need::kOptional;  // must the section be written?
+  bool repeated = false;        // may be given more than once (<server>, <store>)
 };
 
 struct PluginSpec {
