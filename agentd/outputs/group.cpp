@@ -45,13 +45,16 @@ std::vector<OutputGroup::State*> OutputGroup::choose(const OutputRunner* except,
   auto now = clock_.steady();
   std::vector<State*> ok;
   for (auto& s : states_) {
-    if (s->store.runner == except) continue;
-    if (all || s->until <= now) ok.push_back(s.get());
+    if (s->store.runner != except && (all || s->until <= now)) ok.push_back(s.get());
   }
   if (kind_ == Kind::kFailover) {
     std::stable_sort(ok.begin(), ok.end(), [](const State* a, const State* b) {
       return a->store.priority > b->store.priority;
     });
+    return ok;
+  }
+  if (except && !ok.empty()) {  // a move: the others in turn, the batches' rotation untouched
+    std::rotate(ok.begin(), ok.begin() + static_cast<long>(moves_++ % ok.size()), ok.end());
     return ok;
   }
   // load_balance: the chosen store first, the others after it in written order.

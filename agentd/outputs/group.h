@@ -63,8 +63,8 @@ class OutputGroup final : public Emitter, public StoreObserver {
   };
 
   Status copy(EventBatch& batch);
-  // The stores to try for a batch, best first (under mu_); `except` excluded.
-  // Penalised stores are left out unless `all`.
+  // The stores to try, best first (under mu_); penalised ones are left out
+  // unless `all`. With `except`: where that store's failed chunk may move.
   std::vector<State*> choose(const OutputRunner* except, bool all);
   State* state_of(const OutputRunner& r);
 
@@ -76,6 +76,7 @@ class OutputGroup final : public Emitter, public StoreObserver {
   std::mutex mu_;
   std::vector<std::unique_ptr<State>> states_;  // written order
   std::uint64_t rng_;
+  std::uint64_t moves_ = 0;  // load_balance: moved chunks go to the others in turn
 };
 
 }  // namespace logctl::agentd

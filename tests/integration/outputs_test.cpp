@@ -204,3 +204,55 @@ TEST_CASE("http output: NDJSON and JSON arrays arrive whole and 503 is retried a
   server.stop();
   serving.join();
 }
+
+TEST_CASE("copy: every store gets every event with its own buffer") {
+  TempDir dir;
+  int port = free_port();
+  auto file_store = [&](const std::string& name) {
+    return " <store>\n  @type file\n  @id " + name + "\n  path " + (dir / name) +
+           "/${tag}\n  append true\n  <buffer tag>\n   @type memory\n   flush_mode interval\n"
+           "   flush_interval 0.2s\n  </buffer>\n </store>\n";
+  };
+  Agent agent(tcp_source(port) + "<match app.**>\n @type copy\n" + file_store("one") +
+                  file_store("two") + "</match>\n",
+              dir);
+  REQUIRE(agent.ready());
+  TcpSender s(port);
+  REQUIRE(s.send(lines(0, 3000)));
+  REQUIRE(s.finish());
+  for (const std::string name : {"one", "two"}) {
+    CHECK(wait_until(
+        [&] { return count_numbers(files_under(dir / name)).missing_in(0, 2999) == 0; }));
+    CHECK(count_numbers(files_under(dir / name)).duplicates() == 0);
+    CHECK(agent.metric("agentd_output_write_records_total",
+                       "plugin_id=\"" + name + "\",type=\"file\"") == 3000);
+  }
+}
+
+TEST_CASE("groups and out_forward: config mistakes are refused naming the line") {
+  TempDir dir;
+  auto refused = [&](const std::string& match, const std::string& why) {
+    write_file(dir / "g.conf", tcp_source(free_port()) + match);
+    Process dry({agentd_bin(), "-c", dir / "g.conf", "--dry-run"}, dir / "dry.log");
+    INFO(match);
+    CHECK(dry.wait() == 1);
+    CHECK_THAT(dry.log(), Catch::Contains("g.conf:") && Catch::Contains(why));
+  };
+  std::string fwd = "  @type forward\n  <server>\n   host 127.0.0.1\n  </server>\n";
+  refused("<match **>\n @type forward\n</match>\n", "needs a <server> section");
+  refused("<match **>\n @type failover\n</match>\n", "needs a <store> section");
+  refused("<match **>\n @type copy\n <store>\n  priority 1\n" + fwd + " </store>\n</match>\n",
+          "'priority' in a <store> of @type copy has no meaning");
+  refused("<match **>\n @type failover\n <store>\n  priority x\n" + fwd + " </store>\n</match>\n",
+          "'priority' must be an integer");
+  refused(
+      "<match **>\n @type failover\n <store>\n  @type copy\n  <store>\n   @type null\n"
+      "  </store>\n </store>\n</match>\n",
+      "cannot be a group");
+  refused(
+      "<match **>\n @type forward\n heartbeat_type udp\n <server>\n  host h\n </server>\n"
+      "</match>\n",
+      "heartbeat_type udp is not supported");
+  refused("<match **>\n @type forward\n <server>\n  host h\n  password p\n </server>\n</match>\n",
+          "user_auth");
+}
