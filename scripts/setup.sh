@@ -12,7 +12,8 @@ packages=(
   nlohmann-json3-dev                              # JSON records, schema dump, parsers
   libmsgpack-cxx-dev                              # chunk payloads, forward protocol
   libcli11-dev                                    # command line parsing
-  libcpp-httplib-dev libssl-dev                   # admin HTTP endpoint (and TLS later)
+  libcpp-httplib-dev libssl-dev                   # HTTPS API, out_forward TLS, handshake digests
+  openssl                                         # the tests' throwaway TLS certificates
   libsqlite3-dev                                  # controller store
   zlib1g-dev                                      # gzip output, chunk checksums
   libpcre2-dev                                    # <parse> @type regexp (named captures)
