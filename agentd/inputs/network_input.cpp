@@ -1,6 +1,8 @@
 #include "agentd/inputs/network_input.h"
 
 #include <netdb.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <poll.h>
 #include <sys/socket.h>
 
@@ -15,6 +17,7 @@
 #include "agentd/inputs/forward_handler.h"
 #include "agentd/inputs/framing.h"
 #include "agentd/inputs/message_handler.h"
+#include "agentd/platform/tls.h"
 #include "logctl/schema/handover_protocol.h"
 
 namespace logctl::agentd {
@@ -40,6 +43,7 @@ struct Settings {
   bool keepalive = false;
   std::size_t partial_limit = 64 << 20;       // bytes of incomplete frames, all connections
   std::optional<forward::Security> security;  // forward's <security>
+  std::shared_ptr<SSL_CTX> tls;               // forward's <transport tls>
 };
 
 // accept() failing for want of descriptors or memory is retried after a pause
@@ -83,6 +87,9 @@ struct Counters : InputCounters {
         auth_failures(m.counter("agentd_input_auth_failures_total",
                                 "Connections closed for failing the shared-key handshake.",
                                 {{"plugin_id", id}})),
+        tls_failures(m.counter("agentd_input_tls_failures_total",
+                               "Connections closed for a failed TLS handshake or TLS error.",
+                               {{"plugin_id", id}})),
         partial_bytes(m.gauge("agentd_input_partial_bytes",
                               "Bytes held in incomplete messages across connections.",
                               {{"plugin_id", id}})) {}
@@ -96,6 +103,7 @@ struct Counters : InputCounters {
   std::atomic<std::uint64_t>& accept_errors;
   std::atomic<std::uint64_t>& partial_cuts;
   std::atomic<std::uint64_t>& auth_failures;
+  std::atomic<std::uint64_t>& tls_failures;
   std::atomic<std::int64_t>& partial_bytes;
 };
 
@@ -171,6 +179,11 @@ class NetworkInput final : public Input {
   struct Conn {
     explicit Conn(asio::io_context& io, Framing f, const std::string& d, std::size_t max)
         : sock(io), timer(io), split(f, d, max) {}
+    ~Conn() {
+      if (ssl) SSL_free(ssl);
+    }
+    Conn(const Conn&) = delete;
+    Conn& operator=(const Conn&) = delete;
     asio::ip::tcp::socket sock;
     asio::steady_timer timer;
     FrameSplitter split;
@@ -185,7 +198,48 @@ class NetworkInput final : public Input {
     std::string nonce;     // forward <security>: sent in HELO
     bool authenticated = true;
     bool auth_failed = false;
+    SSL* ssl = nullptr;  // <transport tls>: the session (never handed over)
   };
+
+  // The socket or the TLS session: bytes in, as read_some (would_block, eof).
+  std::size_t read_some(Conn& c, asio::error_code& ec) {
+    if (!c.ssl) return c.sock.read_some(asio::buffer(scratch_), ec);
+    std::size_t n = 0;
+    int rc = SSL_read_ex(c.ssl, scratch_.data(), scratch_.size(), &n);
+    if (rc == 1) return n;
+    int e = SSL_get_error(c.ssl, rc);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+      ec = asio::error::would_block;
+    } else if (e == SSL_ERROR_ZERO_RETURN) {
+      ec = asio::error::eof;
+    } else {
+      ++c_.tls_failures;
+      log_.write(log::Level::kWarn, "input " + s_.id + ": TLS with " + c.peer.address +
+                                        " failed: " + tls::error_text());
+      ec = asio::error::connection_aborted;
+    }
+    return 0;
+  }
+
+  // Bytes out; kTlsNeedsRead when the TLS session must read first (its
+  // handshake): the next on_readable flushes again.
+  static constexpr int kTlsNeedsRead = -2;
+  std::size_t write_some(Conn& c, std::string_view data, asio::error_code& ec,
+                         int* state = nullptr) {
+    if (!c.ssl) return c.sock.write_some(asio::buffer(data), ec);
+    std::size_t n = 0;
+    int rc = SSL_write_ex(c.ssl, data.data(), data.size(), &n);
+    if (rc == 1) return n;
+    int e = SSL_get_error(c.ssl, rc);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+      ec = asio::error::would_block;
+      if (state && e == SSL_ERROR_WANT_READ) *state = kTlsNeedsRead;
+    } else {
+      ERR_clear_error();
+      ec = asio::error::connection_aborted;
+    }
+    return 0;
+  }
 
   Status fail(const std::string& what, const asio::error_code& ec) {
     return make_error(ErrorCode::kUnavailable,
@@ -293,6 +347,15 @@ class NetworkInput final : public Input {
         accept_backoff_ = kAcceptBackoffMin;
         ++c_.accepted;
         track(c);
+        if (s_.tls) {  // the handshake runs in the first reads
+          c->ssl = SSL_new(s_.tls.get());
+          if (!c->ssl || SSL_set_fd(c->ssl, fd) != 1) {
+            log_.write(log::Level::kError, "input " + s_.id + ": " + tls::error_text());
+            close(c);
+            continue;
+          }
+          SSL_set_accept_state(c->ssl);
+        }
         if (s_.security) {  // HELO first; nothing counts as events before PING/PONG
           auto [nonce, helo] = forward::helo();
           c->nonce = std::move(nonce);
@@ -334,6 +397,12 @@ class NetworkInput final : public Input {
   }
 
   void wait_readable(const std::shared_ptr<Conn>& c) {
+    if (c->ssl && SSL_has_pending(c->ssl)) {  // decrypted bytes the socket will not announce
+      asio::post(io_, [this, c] {
+        if (conns_.count(c)) on_readable(c);
+      });
+      return;
+    }
     c->sock.async_wait(asio::socket_base::wait_read, [this, c](const asio::error_code& ec) {
       if (ec) return close(c);
       on_readable(c);
@@ -346,7 +415,7 @@ class NetworkInput final : public Input {
     bool again = true;
     while (total < kMaxReadPerWake) {
       asio::error_code ec;
-      std::size_t n = c->sock.read_some(asio::buffer(scratch_), ec);
+      std::size_t n = read_some(*c, ec);
       if (ec == asio::error::would_block || ec == asio::error::try_again) break;
       if (ec == asio::error::eof || (!ec && n == 0)) {
         c->eof = true;
@@ -390,6 +459,7 @@ class NetworkInput final : public Input {
     }
     account_partial(*c);
     note_oversized(*c);
+    if (c->ssl && !c->out.empty() && !c->writing) flush_out(c);  // e.g. HELO after the handshake
     if (c->eof && !c->split.pending().empty()) {
       handler_->handle(c->split.pending(), c->peer, now, c->pending);  // last unterminated line
     }
@@ -481,7 +551,9 @@ class NetworkInput final : public Input {
   void flush_out(const std::shared_ptr<Conn>& c) {
     while (!c->out.empty()) {
       asio::error_code ec;
-      std::size_t n = c->sock.write_some(asio::buffer(c->out), ec);
+      int state = 0;
+      std::size_t n = write_some(*c, c->out, ec, &state);
+      if (state == kTlsNeedsRead) return;  // on_readable flushes once the session can write
       if (ec == asio::error::would_block || ec == asio::error::try_again) {
         if (c->out.size() > kMaxReplyBacklog) {
           log_.write(log::Level::kWarn, "input " + s_.id + ": " + c->peer.address +
@@ -508,6 +580,7 @@ class NetworkInput final : public Input {
     forget_partial(*c);
     asio::error_code ec;
     c->timer.cancel();
+    if (c->ssl) SSL_shutdown(c->ssl);  // close_notify, best effort; never waits
     c->sock.close(ec);
   }
 
@@ -613,7 +686,7 @@ class NetworkInput final : public Input {
       if (c->pending.empty()) take_replies(*c);
       for (int tries = 0; !c->out.empty() && tries < 20; ++tries) {
         asio::error_code wec;
-        std::size_t n = c->sock.write_some(asio::buffer(c->out), wec);
+        std::size_t n = write_some(*c, c->out, wec);
         if (wec && wec != asio::error::would_block && wec != asio::error::try_again) break;
         c->out.erase(0, n);
         if (wec) {  // full: wait a little, bounded (the handover must not hang on a sender)
@@ -623,8 +696,11 @@ class NetworkInput final : public Input {
       }
       c->out.clear();
       HandedConnection h{listener_key(), -1, std::string(c->split.pending())};
-      if (c->eof || !c->authenticated) {  // a handshake is not handed over: it ends here
-        close(c);                         // the peer is gone: nothing to hand over
+      // The peer is gone, or the connection's state is ours alone (a shared-key
+      // handshake, a TLS session): it ends here; a sender resends what it has
+      // no ack for.
+      if (c->eof || !c->authenticated || c->ssl) {
+        close(c);
         continue;
       }
       h.fd = c->sock.release(ec);
@@ -699,6 +775,39 @@ class NetworkInput final : public Input {
 
 }  // namespace
 
+// in_forward's <transport tls>: TLS 1.2+ (min_version), the server certificate
+// and key, optionally client certificates verified against ca_path.
+Result<std::shared_ptr<SSL_CTX>> tls_server_context(const config::Section& t,
+                                                    const std::string& id) {
+  auto bad = [&](const std::string& what) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      t.where().str() + ": <transport tls> of " + id + ": " + what);
+  };
+  std::shared_ptr<SSL_CTX> ctx(SSL_CTX_new(TLS_server_method()), SSL_CTX_free);
+  if (!ctx) return bad(tls::error_text());
+  SSL_CTX_set_min_proto_version(
+      ctx.get(), t.str("min_version") == "TLSv1_3" ? TLS1_3_VERSION : TLS1_2_VERSION);
+  SSL_CTX_set_mode(ctx.get(), SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  if (t.is_set("ciphers") && SSL_CTX_set_cipher_list(ctx.get(), t.str("ciphers").c_str()) != 1) {
+    return bad("ciphers '" + t.str("ciphers") + "': " + tls::error_text());
+  }
+  std::string cert = t.str("cert_path");
+  if (auto st = tls::load_cert_and_key(
+          ctx.get(), cert, t.is_set("private_key_path") ? t.str("private_key_path") : cert,
+          t.str("private_key_passphrase"));
+      !st) {
+    return bad(st.error().message);
+  }
+  if (t.flag("client_cert_auth")) {
+    if (!t.is_set("ca_path")) return bad("client_cert_auth needs ca_path");
+    if (SSL_CTX_load_verify_locations(ctx.get(), t.str("ca_path").c_str(), nullptr) != 1) {
+      return bad("ca_path '" + t.str("ca_path") + "': " + tls::error_text());
+    }
+    SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
+  }
+  return ctx;
+}
+
 Result<std::unique_ptr<Input>> make_network_input(const config::Section& src, InputContext ctx) {
   Settings s;
   s.id = src.id();
@@ -733,6 +842,11 @@ Result<std::unique_ptr<Input>> make_network_input(const config::Section& src, In
     f.add_tag_prefix = src.str("add_tag_prefix");
     if (const auto* sec = src.child("security")) {  // user_auth: only false (the schema)
       s.security = forward::Security{sec->str("self_hostname"), sec->str("shared_key")};
+    }
+    if (const auto* t = src.child("transport"); t && t->arg() == "tls") {
+      auto server_tls = tls_server_context(*t, s.id);
+      if (!server_tls) return std::unexpected(server_tls.error());
+      s.tls = std::move(*server_tls);
     }
     handler = make_forward_handler(h, f, ctx.metrics);
   } else {  // syslog

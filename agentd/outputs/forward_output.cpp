@@ -25,6 +25,7 @@
 #include "agentd/core/record_writer.h"
 #include "agentd/forward/protocol.h"
 #include "agentd/inputs/msgpack_framing.h"
+#include "agentd/platform/tls.h"
 
 namespace logctl::agentd {
 namespace {
@@ -40,15 +41,6 @@ Deadline after(double seconds) {
 int ms_left(Deadline d) {
   auto left = std::chrono::duration_cast<std::chrono::milliseconds>(d - Clock::now()).count();
   return left <= 0 ? 0 : static_cast<int>(std::min<long long>(left, 60'000));
-}
-
-std::string ssl_error_text() {
-  unsigned long e = ERR_get_error();
-  if (e == 0) return "TLS error";
-  char buf[256];
-  ERR_error_string_n(e, buf, sizeof buf);
-  ERR_clear_error();
-  return buf;
 }
 
 Error unavailable(const std::string& what) {
@@ -72,7 +64,7 @@ class Conn {
 
   Status start_tls(SSL_CTX* ctx, const std::string& host, bool verify_host, Deadline d) {
     ssl_ = SSL_new(ctx);
-    if (!ssl_) return std::unexpected(unavailable(name_ + ": " + ssl_error_text()));
+    if (!ssl_) return std::unexpected(unavailable(name_ + ": " + tls::error_text()));
     SSL_set_fd(ssl_, fd_);
     in6_addr ip6;
     in_addr ip4;
@@ -192,7 +184,7 @@ class Conn {
       }
       return {};
     }
-    return std::unexpected(unavailable(name_ + ": " + what + ": " + ssl_error_text()));
+    return std::unexpected(unavailable(name_ + ": " + what + ": " + tls::error_text()));
   }
 
   Status io_error(const std::string& what) const {
@@ -327,7 +319,7 @@ class ForwardOutput final : public Output {
     if (s.str("transport") != "tls") return {};
     verify_host_ = s.flag("tls_verify_hostname") && !s.flag("tls_insecure_mode");
     ctx_.reset(SSL_CTX_new(TLS_client_method()));
-    if (!ctx_) return fail(s, "cannot create a TLS context: " + ssl_error_text());
+    if (!ctx_) return fail(s, "cannot create a TLS context: " + tls::error_text());
     SSL_CTX_set_min_proto_version(ctx_.get(), TLS1_2_VERSION);
     if (s.flag("tls_insecure_mode")) {
       log::warn("output " + id_ +
@@ -341,27 +333,18 @@ class ForwardOutput final : public Output {
       }
       for (const auto& ca : cas) {
         if (SSL_CTX_load_verify_locations(ctx_.get(), ca.c_str(), nullptr) != 1) {
-          return fail(s, "tls_cert_path '" + ca + "': " + ssl_error_text());
+          return fail(s, "tls_cert_path '" + ca + "': " + tls::error_text());
         }
       }
     }
     if (s.is_set("tls_client_cert_path")) {
-      passphrase_ = s.str("tls_client_private_key_passphrase");
-      SSL_CTX_set_default_passwd_cb_userdata(ctx_.get(), &passphrase_);
-      SSL_CTX_set_default_passwd_cb(ctx_.get(), [](char* buf, int size, int, void* u) -> int {
-        const auto* p = static_cast<const std::string*>(u);
-        int n = static_cast<int>(std::min<std::size_t>(p->size(), static_cast<std::size_t>(size)));
-        std::memcpy(buf, p->data(), static_cast<std::size_t>(n));
-        return n;
-      });
       std::string cert = s.str("tls_client_cert_path");
-      std::string key =
-          s.is_set("tls_client_private_key_path") ? s.str("tls_client_private_key_path") : cert;
-      if (SSL_CTX_use_certificate_chain_file(ctx_.get(), cert.c_str()) != 1 ||
-          SSL_CTX_use_PrivateKey_file(ctx_.get(), key.c_str(), SSL_FILETYPE_PEM) != 1 ||
-          SSL_CTX_check_private_key(ctx_.get()) != 1) {
-        return fail(s,
-                    "client certificate '" + cert + "' / key '" + key + "': " + ssl_error_text());
+      if (auto st = tls::load_cert_and_key(
+              ctx_.get(), cert,
+              s.is_set("tls_client_private_key_path") ? s.str("tls_client_private_key_path") : cert,
+              s.str("tls_client_private_key_passphrase"));
+          !st) {
+        return fail(s, st.error().message);
       }
     }
     return {};
@@ -388,9 +371,13 @@ class ForwardOutput final : public Output {
       return {};
     });
     if (!st) return st;
-    for (auto& m : msgs) {
-      auto n = for_each_entry(m.entries, [&](EventTime, std::string_view) { ++m.count; });
-      if (!n) return n;
+    if (msgs.size() == 1) {
+      msgs[0].count = chunk.records();
+    } else {
+      for (auto& m : msgs) {
+        auto n = for_each_entry(m.entries, [&](EventTime, std::string_view) { ++m.count; });
+        if (!n) return n;
+      }
     }
     std::vector<std::string> packed;
     for (std::size_t i = 0; i < msgs.size(); ++i) {
@@ -620,7 +607,6 @@ class ForwardOutput final : public Output {
   double heartbeat_interval_ = 1, recover_wait_ = 10, keepalive_timeout_ = 60;
   std::string heartbeat_;
   std::unique_ptr<SSL_CTX, CtxFree> ctx_;
-  std::string passphrase_;
 
   std::mutex mu_;
   std::condition_variable cv_;

@@ -173,8 +173,19 @@ class Validator {
     if (rule.kind == PluginKind::kBuffer) defaults = parent.spec_->buffer_defaults;
     if (rule.kind == PluginKind::kSection) {
       auto s = plain(c, rule.name, parent.where_);
-      if (s && rule.name == "transport" && c && c->arg != "udp" && c->arg != "tcp") {
-        return fail(c->where, "<transport " + c->arg + "> is not supported (udp or tcp)");
+      if (s && rule.name == "transport" && c) {
+        bool forward = parent.type() == "forward";
+        std::string args = forward ? "tcp or tls" : "udp or tcp";
+        if (c->arg != "tcp" && c->arg != (forward ? "tls" : "udp")) {
+          return fail(c->where, "<transport " + c->arg + "> is not supported here (" + args + ")");
+        }
+        if (c->arg != "tls" && !c->params.empty()) {
+          return fail(c->params[0].where,
+                      "'" + c->params[0].key + "' belongs in <transport tls> (of @type forward)");
+        }
+        if (c->arg == "tls" && !s->is_set("cert_path")) {
+          return fail(c->where, "<transport tls> needs cert_path (and private_key_path)");
+        }
       }
       return s;
     }

@@ -205,7 +205,8 @@ std::vector<PluginSpec> build_inputs() {
                     "maps)."),
                 opt("deny_keepalive", T::kBool, "false", "Accepted; no effect."),
             }),
-       {SectionRule{"security", PluginKind::kSection, "", Need::kOptional}},  // absent: none
+       {SectionRule{"security", PluginKind::kSection, "", Need::kOptional},    // absent: none
+        SectionRule{"transport", PluginKind::kSection, "", Need::kOptional}},  // absent: tcp
        {},
        ""});
   v.push_back(
@@ -557,7 +558,25 @@ std::vector<PluginSpec> build_sections() {
                {},
                ""});
   v.push_back(
-      {PluginKind::kSection, "transport", "Transport of a listener (udp or tcp).", {}, {}, {}, ""});
+      {PluginKind::kSection,
+       "transport",
+       "Transport of a listener: <transport udp|tcp> (syslog); <transport tcp|tls> (forward, "
+       "with these TLS parameters).",
+       {opt("cert_path", T::kString, std::nullopt, "tls: the server certificate (PEM, chain)."),
+        opt("private_key_path", T::kString, std::nullopt, "tls: its private key (PEM)."),
+        opt("private_key_passphrase", T::kString, std::nullopt,
+            "tls: the key's passphrase (never logged)."),
+        opt("client_cert_auth", T::kBool, "false",
+            "tls: require a client certificate signed by ca_path."),
+        opt("ca_path", T::kString, std::nullopt, "tls: CA certificates for client certificates."),
+        choice("min_version", {"TLSv1_2", "TLSv1_3"}, "TLSv1_2", "tls: lowest TLS version."),
+        choice("version", {"TLSv1_2", "TLSv1_3"}, std::nullopt,
+               "tls: accepted; min_version decides the lowest."),
+        opt("ciphers", T::kString, std::nullopt, "tls: OpenSSL cipher list (TLS 1.2)."),
+        opt("insecure", T::kBool, "false", "tls: accepted; no effect (server side).")},
+       {},
+       {},
+       ""});
   v.push_back({PluginKind::kSection,
                "server",
                "One server of out_forward.",

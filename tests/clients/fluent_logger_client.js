@@ -5,6 +5,7 @@
 //   node fluent_logger_client.js LIB HOST PORT FIRST COUNT [SHARED_KEY]
 //
 // LIB: fluent-logger | fluent-org. Records: {"message": "seq=N LIB"}.
+// With FLUENT_TLS_CA=FILE in the environment, fluent-org connects over TLS.
 'use strict';
 const [lib, host, port, first, count, sharedKey] = process.argv.slice(2);
 const N0 = Number(first), N = Number(count);
@@ -28,6 +29,10 @@ async function viaFluentLogger() {
 async function viaFluentOrg() {
   const { FluentClient } = require('@fluent-org/logger');
   const opts = { socket: { host, port: Number(port) }, ack: { ackTimeout: 10000 } };
+  // FLUENT_TLS_CA: connect over TLS, trusting that CA file only.
+  if (process.env.FLUENT_TLS_CA) {
+    opts.socket.tls = { ca: require('fs').readFileSync(process.env.FLUENT_TLS_CA) };
+  }
   if (sharedKey) opts.security = { clientHostname: 'org-client', sharedKey };
   const client = new FluentClient('org', opts);
   const pending = [];

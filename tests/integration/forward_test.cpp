@@ -265,6 +265,14 @@ std::string server(int port, const std::string& extra = "") {
          "  </server>\n";
 }
 
+// A throwaway self-signed certificate DIR/NAME.pem with its key DIR/NAME.key,
+// for 127.0.0.1 (or without a SAN: a name nothing matches).
+bool make_cert(const TempDir& dir, const std::string& name, bool for_loopback = true) {
+  return sh("openssl req -x509 -newkey rsa:2048 -nodes -keyout " + dir / (name + ".key") +
+            " -out " + dir / (name + ".pem") + " -days 1 -subj /CN=" + name +
+            (for_loopback ? " -addext subjectAltName=IP:127.0.0.1" : "") + " 2>/dev/null") == 0;
+}
+
 void send_lines(int port, long first, long count, const std::string& what = "fwd") {
   TcpSender c(port);
   REQUIRE(c.connected());
@@ -333,16 +341,14 @@ TEST_CASE("out_forward: @fluent-org/logger FluentServer receives over TLS with t
   REQUIRE(sh("test -d " + clients + "/node_modules/@fluent-org/logger") == 0);
   TempDir dir;
   // A self-signed certificate for 127.0.0.1, the CA out_forward pins.
-  REQUIRE(sh("openssl req -x509 -newkey rsa:2048 -nodes -keyout " + dir / "key.pem" + " -out " +
-             dir / "cert.pem" +
-             " -days 1 -subj /CN=collector -addext subjectAltName=IP:127.0.0.1 2>/dev/null") == 0);
+  REQUIRE(make_cert(dir, "collector"));
   int port = free_port(), tcp = free_port();
   Process receiver({"/usr/bin/node", clients + "/fluent_server.js", std::to_string(port),
-                    dir / "got.txt", "fluent-k3y", dir / "key.pem", dir / "cert.pem"},
+                    dir / "got.txt", "fluent-k3y", dir / "collector.key", dir / "collector.pem"},
                    dir / "server.log");
   REQUIRE(wait_until(
       [&] { return read_file(dir / "server.log").find("listening") != std::string::npos; }));
-  std::string tls = "  transport tls\n  tls_cert_path " + dir / "cert.pem" + "\n";
+  std::string tls = "  transport tls\n  tls_cert_path " + dir / "collector.pem" + "\n";
   Agent sender(sender_config(tcp, dir, server(port),
                              tls + "  require_ack_response true\n"
                                    "  <security>\n    self_hostname agent.test\n"
@@ -358,8 +364,7 @@ TEST_CASE("out_forward: @fluent-org/logger FluentServer receives over TLS with t
 
   SECTION("a server whose certificate the sender does not trust gets nothing") {
     TempDir odir;
-    REQUIRE(sh("openssl req -x509 -newkey rsa:2048 -nodes -keyout " + odir / "k.pem" + " -out " +
-               odir / "other.pem" + " -days 1 -subj /CN=other 2>/dev/null") == 0);
+    REQUIRE(make_cert(odir, "other", false));
     int otcp = free_port();
     Agent distrust(sender_config(otcp, odir, server(port),
                                  "  transport tls\n  tls_cert_path " + odir / "other.pem" +
@@ -376,4 +381,54 @@ TEST_CASE("out_forward: @fluent-org/logger FluentServer receives over TLS with t
   }
   receiver.signal(SIGTERM);
   CHECK(receiver.wait() == 0);
+}
+
+TEST_CASE("forward: <transport tls> takes npm and agentd senders and refuses plaintext") {
+  const std::string clients = std::string(LOGCTL_TESTS_DIR) + "/clients";
+  REQUIRE(sh("test -d " + clients + "/node_modules/@fluent-org/logger") == 0);
+  TempDir cdir, dir;
+  REQUIRE(make_cert(cdir, "collector"));
+  int fwd = free_port(), tcp = free_port();
+  Agent collector(forward_config(fwd, cdir,
+                                 "  <transport tls>\n    cert_path " + cdir / "collector.pem" +
+                                     "\n    private_key_path " + cdir / "collector.key" +
+                                     "\n  </transport>\n  <security>\n"
+                                     "    self_hostname collector.test\n    shared_key tls-k3y\n"
+                                     "  </security>\n"),
+                  cdir, "collector");
+  REQUIRE(collector.ready());
+  // npm @fluent-org/logger over TLS with the shared key and acks.
+  CHECK(sh("FLUENT_TLS_CA=" + cdir / "collector.pem" + " timeout 60 node " + clients +
+           "/fluent_logger_client.js fluent-org 127.0.0.1 " + std::to_string(fwd) +
+           " 0 2000 tls-k3y >> " + cdir / "client.log" + " 2>&1") == 0);
+  // agentd's out_forward over TLS, while the collector hands over twice.
+  Agent sender(sender_config(tcp, dir, server(fwd),
+                             "  transport tls\n  tls_cert_path " + cdir / "collector.pem" +
+                                 "\n  require_ack_response true\n"
+                                 "  <security>\n    self_hostname agent.test\n"
+                                 "    shared_key tls-k3y\n  </security>\n"),
+               dir, "sender");
+  REQUIRE(sender.ready());
+  std::thread load([&] {
+    for (long i = 0; i < 10; ++i) send_lines(tcp, 100000 + i * 2000, 2000);
+  });
+  for (int i = 0; i < 2; ++i) {
+    CHECK_THAT(collector.control(R"({"op":"reload"})"), Catch::Contains("committed"));
+  }
+  load.join();
+  // A plaintext sender gets nothing in.
+  CHECK(client(fwd, "forward", 900000, 10, cdir) != 0);
+  INFO(read_file(cdir / "client.log"));
+  CHECK(wait_until(
+      [&] {
+        auto c = count_numbers(files_under(cdir / "out"));
+        return c.missing_in(0, 1999) == 0 && c.missing_in(100000, 119999) == 0;
+      },
+      30s));
+  auto count = count_numbers(files_under(cdir / "out"));
+  CHECK(count.missing_in(900000, 900009) == 10);
+  CHECK(static_cast<double>(count.duplicates()) <=
+        sender.metric("agentd_output_forward_unacked_records_total"));
+  CHECK(collector.metric("agentd_input_tls_failures_total") >= 1);
+  CHECK(collector.metric("agentd_input_auth_failures_total") == 0);
 }
