@@ -24,7 +24,13 @@ peak_rss_kib() {  # PID...
   for p in $(for r in "$@"; do tree "$r"; done); do k=$((k + $(awk '/VmHWM/{print $2}' "/proc/$p/status"))); done
   echo "$k"
 }
-lines_in() { cat "$@" 2>/dev/null | wc -l; }
+# Lines in the outputs while waiting, from their sizes (every line is BYTES
+# long): reading gigabytes every 50 ms would load the machine being measured.
+lines_in() {
+  local b
+  b=$(stat -c %s "$@" 2>/dev/null | awk '{s += $1} END {print s + 0}')
+  echo $((b / BYTES))
+}
 
 # measure NAME "PID..." PORT OUTPUT_GLOB...: $LOADGEN (default tcp_loadgen)
 # sends N events of BYTES to PORT; done when the outputs hold N lines. CPU and
@@ -42,6 +48,8 @@ measure() {
   local t1; t1=$(date +%s.%N)
   local c1; c1=$(cpu_ticks $pids)
   local rss; rss=$(peak_rss_kib $pids)
+  local exact; exact=$(cat $@ | wc -l)  # after the clock stopped (globs expand now)
+  [ "$exact" -eq "$N" ] || echo "$name: $exact lines in the output, expected $N"
   python3 - "$name" "$N" "$BYTES" "$t0" "$t1" "$c0" "$c1" "$clk" "$rss" <<'PY'
 import sys
 name, n, b, t0, t1, c0, c1, clk, rss = sys.argv[1:]

@@ -2,7 +2,8 @@
 // complete object, MsgpackScanner must end it at the same byte, fed whole or
 // in two pieces; where msgpack-c needs more bytes the scanner must not claim
 // an object. (The scanner bounds nesting at 64, msgpack-c does not: deeper
-// inputs only have to fail cleanly.)
+// inputs only have to fail cleanly.) msgpack_value_len, the stateless decoder
+// the forward handler uses per event, must agree with both.
 #include <cstddef>
 #include <cstdint>
 #include <msgpack.hpp>
@@ -24,6 +25,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   auto b = b1 && !*b1 ? pieces.end_of_object(in) : b1;
   if (a && b && *a && *b && **a != **b && **b > cut) __builtin_trap();
   if (a && *a && **a > size) __builtin_trap();
+  // The stateless one-shot decoder agrees with the scanner.
+  std::size_t n = logctl::agentd::msgpack_value_len(in);
+  if (n > size) __builtin_trap();
+  if (n != 0 && a && *a && **a != n) __builtin_trap();
 
   std::size_t off = 0;
   msgpack::null_visitor v;
@@ -35,6 +40,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   if (complete && a && *a && **a != off) __builtin_trap();
   if (complete && a && !*a) __builtin_trap();  // msgpack-c found an object, scanner did not
-  if (!complete && a && *a) __builtin_trap();  // scanner claims one msgpack-c does not
+  if (n != 0 && (!complete || n != off)) __builtin_trap();  // nor may the one-shot decoder
+  if (!complete && a && *a) __builtin_trap();               // scanner claims one msgpack-c does not
   return 0;
 }

@@ -35,9 +35,7 @@ std::string to_hex(const unsigned char* p, std::size_t n) {
 }  // namespace
 
 std::size_t value_len(std::string_view v) {
-  MsgpackScanner s;
-  auto r = s.end_of_object(v);
-  return r && *r ? **r : 0;
+  return msgpack_value_len(v);
 }
 
 bool is_array(std::string_view v) {

@@ -123,7 +123,16 @@ class ForwardHandler final : public MessageHandler {
   void each_entry(std::string_view stream, const Peer& peer, EventTime now, EventBatch& batch) {
     std::size_t off = 0;
     while (off < stream.size()) {
-      std::size_t n = value_len(stream.substr(off));
+      std::string_view rest = stream.substr(off);
+      if (static_cast<unsigned char>(rest[0]) == 0x92) {  // fixarray [time, record]: no copies
+        std::size_t tn = value_len(rest.substr(1));
+        std::size_t rn = tn == 0 ? 0 : value_len(rest.substr(1 + tn));
+        if (rn == 0) return bad(peer, "an entry is cut short or is not MessagePack");
+        add(rest.substr(1, tn), rest.substr(1 + tn, rn), peer, now, batch);
+        off += 1 + tn + rn;
+        continue;
+      }
+      std::size_t n = value_len(rest);
       if (n == 0) return bad(peer, "an entry is cut short or is not MessagePack");
       auto pair = elements(stream.substr(off, n));
       off += n;

@@ -31,6 +31,11 @@ struct MsgpackHeader {
 };
 std::optional<MsgpackHeader> msgpack_header(std::string_view v);
 
+// The length of the complete value `v` starts with (nesting at most
+// MsgpackScanner::kMaxDepth), or 0 when it is incomplete or invalid. For a
+// whole buffer at once: no state, no allocation.
+std::size_t msgpack_value_len(std::string_view v);
+
 class MsgpackScanner {
  public:
   // The length of the first complete object in `buf` (which starts where the

@@ -254,8 +254,11 @@ struct Server {
 
 // One message of a chunk: the entries of a run of units with one tag.
 struct Message {
-  std::string tag, entries;
+  std::string tag;
+  std::string packed;  // [tag, bin(entries), option]
+  std::size_t payload_at = 0;
   std::uint64_t count = 0;
+  std::string chunk_id;
 };
 
 class ForwardOutput final : public Output {
@@ -364,31 +367,64 @@ class ForwardOutput final : public Output {
   }
 
   Status write(const Chunk& chunk) override {
-    std::vector<Message> msgs;
+    // Messages are packed straight from the chunk's units into buffers this
+    // flush thread keeps (no page faults of fresh multi-MiB strings per chunk).
+    thread_local std::vector<Message> scratch;
+    std::size_t used = 0;
     auto st = chunk.read([&](std::string_view tag, std::string_view entries) -> Status {
-      if (msgs.empty() || msgs.back().tag != tag) msgs.push_back(Message{std::string(tag), {}, 0});
-      msgs.back().entries.append(entries);
+      if (used == 0 || scratch[used - 1].tag != tag) {
+        if (used == scratch.size()) scratch.emplace_back();
+        Message& m = scratch[used++];
+        m.tag = tag;
+        m.count = 0;
+        m.packed.clear();
+        m.packed.push_back(static_cast<char>(0x93));
+        RecordWriter::pack_str(m.packed, tag);
+        m.packed.push_back(static_cast<char>(0xc6));  // bin 32; the length is set below
+        m.packed.append(4, '\0');
+        m.payload_at = m.packed.size();
+      }
+      scratch[used - 1].packed.append(entries);
       return {};
     });
     if (!st) return st;
-    if (msgs.size() == 1) {
-      msgs[0].count = chunk.records();
-    } else {
-      for (auto& m : msgs) {
-        auto n = for_each_entry(m.entries, [&](EventTime, std::string_view) { ++m.count; });
-        if (!n) return n;
+    std::vector<Message*> msgs;
+    for (std::size_t i = 0; i < used; ++i) {
+      Message& m = scratch[i];
+      std::string_view payload = std::string_view(m.packed).substr(m.payload_at);
+      if (used == 1) {
+        m.count = chunk.records();
+      } else if (auto n = for_each_entry(payload, [&](EventTime, std::string_view) { ++m.count; });
+                 !n) {
+        return n;
       }
+      if (gzip_) {
+        std::string z = forward::gzip(payload);
+        m.packed.resize(m.payload_at);
+        m.packed += z;
+      }
+      auto len = static_cast<std::uint32_t>(m.packed.size() - m.payload_at);
+      for (int b = 0; b < 4; ++b) {
+        m.packed[m.payload_at - 4 + static_cast<std::size_t>(b)] =
+            static_cast<char>(len >> (24 - 8 * b));
+      }
+      m.chunk_id = used == 1 ? chunk.id() : chunk.id() + "." + std::to_string(i);
+      pack_option(m);
+      msgs.push_back(&m);
     }
-    std::vector<std::string> packed;
-    for (std::size_t i = 0; i < msgs.size(); ++i) {
-      packed.push_back(
-          pack(msgs[i], msgs.size() == 1 ? chunk.id() : chunk.id() + "." + std::to_string(i)));
-    }
+    struct Trim {  // a huge chunk's buffers are not kept
+      std::size_t n;
+      ~Trim() {
+        for (std::size_t i = 0; i < n; ++i) {
+          if (scratch[i].packed.capacity() > (32u << 20)) std::string().swap(scratch[i].packed);
+        }
+      }
+    } trim{used};
     std::string last;
     for (std::size_t attempt = 0; attempt < servers_.size(); ++attempt) {
       Server* s = pick();
       if (!s) break;
-      auto r = deliver(*s, msgs, packed, chunk);
+      auto r = deliver(*s, msgs);
       if (r) return {};
       mark_down(*s, r.error().message);
       last = r.error().message;
@@ -404,27 +440,20 @@ class ForwardOutput final : public Output {
     return make_error(ErrorCode::kInvalidArgument, s.where().str() + ": " + what);
   }
 
-  std::string pack(const Message& m, const std::string& chunk_id) const {
-    std::string out;
-    out.push_back(static_cast<char>(0x93));
-    RecordWriter::pack_str(out, m.tag);
-    if (gzip_) {
-      forward::pack_bin(out, forward::gzip(m.entries));
-    } else {
-      forward::pack_bin(out, m.entries);
-    }
+  // The option map after the entries: size, chunk (with acks), compressed.
+  void pack_option(Message& m) const {
+    std::string& out = m.packed;
     RecordWriter::pack_map_header(out, (require_ack_ ? 1 : 0) + (gzip_ ? 1 : 0) + 1);
     RecordWriter::pack_str(out, "size");
     RecordWriter::pack_int(out, static_cast<std::int64_t>(m.count));
     if (require_ack_) {
       RecordWriter::pack_str(out, "chunk");
-      RecordWriter::pack_str(out, chunk_id);
+      RecordWriter::pack_str(out, m.chunk_id);
     }
     if (gzip_) {
       RecordWriter::pack_str(out, "compressed");
       RecordWriter::pack_str(out, "gzip");
     }
-    return out;
   }
 
   // A new connection to `s`, through TLS and the shared-key handshake.
@@ -452,14 +481,13 @@ class ForwardOutput final : public Output {
     return c;
   }
 
-  Status deliver(Server& s, const std::vector<Message>& msgs,
-                 const std::vector<std::string>& packed, const Chunk& chunk) {
+  Status deliver(Server& s, const std::vector<Message*>& msgs) {
     std::unique_ptr<Conn> c = take_idle(s);
     bool reused = c != nullptr;
-    auto r = deliver_on(s, c, msgs, packed, chunk);
+    auto r = deliver_on(s, c, msgs);
     if (!r && reused) {
       c.reset();  // a kept-alive connection the server had closed: once more on a new one
-      r = deliver_on(s, c, msgs, packed, chunk);
+      r = deliver_on(s, c, msgs);
     }
     if (r && keepalive_ && c) {
       std::lock_guard lock(mu_);
@@ -468,26 +496,25 @@ class ForwardOutput final : public Output {
     return r;
   }
 
-  Status deliver_on(Server& s, std::unique_ptr<Conn>& c, const std::vector<Message>& msgs,
-                    const std::vector<std::string>& packed, const Chunk& chunk) {
+  Status deliver_on(Server& s, std::unique_ptr<Conn>& c, const std::vector<Message*>& msgs) {
     if (!c) {
       auto o = open(s);
       if (!o) return std::unexpected(o.error());
       c = std::move(*o);
     }
     std::uint64_t sent_records = 0;
-    for (std::size_t i = 0; i < packed.size(); ++i) {
-      if (auto st = c->send_all(packed[i], after(send_timeout_)); !st) {
+    for (const Message* m : msgs) {
+      if (auto st = c->send_all(m->packed, after(send_timeout_)); !st) {
         c.reset();
         if (require_ack_) c_unacked_ += sent_records;
         return st;
       }
-      sent_records += msgs[i].count;
+      sent_records += m->count;
     }
     if (!require_ack_) return {};
     Deadline d = after(ack_timeout_);
-    for (std::size_t i = 0; i < packed.size(); ++i) {
-      std::string want = packed.size() == 1 ? chunk.id() : chunk.id() + "." + std::to_string(i);
+    for (const Message* m : msgs) {
+      const std::string& want = m->chunk_id;
       auto ack = c->read_object(d, "ack");
       std::optional<std::string_view> got = ack ? forward::map_str(*ack, "ack") : std::nullopt;
       if (!ack || !got || *got != want) {
@@ -497,7 +524,7 @@ class ForwardOutput final : public Output {
         return make_error(ErrorCode::kUnavailable,
                           s.name + ": an answer that is not the ack of chunk " + want);
       }
-      sent_records -= msgs[i].count;
+      sent_records -= m->count;
       ++c_acked_;
     }
     return {};
