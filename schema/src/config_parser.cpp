@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "logctl/schema/config.h"
+#include "logctl/schema/config_expr.h"
 
 namespace logctl::config {
 namespace {
@@ -144,6 +145,10 @@ class Parser {
     p.value = std::move(*value);
     if (auto s = expect_line_end(); !s) return s;
     if (p.key == "@include") return include(into, p);
+    if (use_default_) {  // "#{use_default}": as if the parameter were not written
+      use_default_ = false;
+      return {};
+    }
     into.params.push_back(std::move(p));
     return {};
   }
@@ -188,14 +193,20 @@ class Parser {
         v.push_back(unescape(take()));
       } else if (c == '#' && peek() == '{') {
         auto embedded = parse_embedded();
-        if (!embedded) return embedded;
-        v += *embedded;
+        if (!embedded) return std::unexpected(embedded.error());
+        if (embedded->kind == ExprValue::Kind::kUseDefault) use_default_ = true;
+        v += embedded->str();
       } else {
         v.push_back(c);
       }
     }
     if (eof()) return fail(start, "unterminated double-quoted string");
     take();
+    if (use_default_ && !v.empty()) {
+      return fail(start,
+                  "use_default / use_nil must be the whole value (\"#{ENV['X'] || "
+                  "use_default}\")");
+    }
     return v;
   }
 
@@ -226,37 +237,21 @@ class Parser {
     }
   }
 
-  // "#{ENV['NAME']}" (or ENV["NAME"]) only; Fluentd would run any Ruby here.
-  Result<std::string> parse_embedded() {
+  // "#{...}": the embedded Ruby idioms of config_expr.h; Fluentd would run any
+  // Ruby here, agentd evaluates only those.
+  Result<ExprValue> parse_embedded() {
     Location start = here();
     take();  // '{'
-    std::string code;
-    while (!eof() && peek() != '}' && peek() != '\n') code.push_back(take());
-    if (peek() != '}') return fail(start, "unterminated #{...} in double-quoted string");
-    take();
-    auto name = env_name(code);
-    if (name.empty()) {
-      return fail(start, "embedded Ruby '#{" + code +
-                             "}' is not supported; only #{ENV['NAME']} is allowed");
+    std::size_t end = embedded_end(std::string_view(text_).substr(pos_));
+    if (end == std::string_view::npos) {
+      return fail(start, "unterminated #{...} in double-quoted string");
     }
-    const char* value = getenv_ ? getenv_(name.c_str()) : std::getenv(name.c_str());
-    return std::string(value ? value : "");
-  }
-
-  static std::string env_name(const std::string& code) {
-    std::string s;
-    for (char c : code) {
-      if (c != ' ') s.push_back(c);
-    }
-    if (s.size() < 8 || s.rfind("ENV[", 0) != 0 || s.back() != ']') return "";
-    char q = s[4];
-    if ((q != '\'' && q != '"') || s[s.size() - 2] != q) return "";
-    std::string name = s.substr(5, s.size() - 7);
-    if (name.empty()) return "";
-    for (char c : name) {
-      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_') return "";
-    }
-    return name;
+    std::string code = text_.substr(pos_, end);
+    pos_ += end + 1;
+    ExprEnv env{getenv_ ? std::function<const char*(const char*)>(getenv_) : nullptr, nullptr};
+    auto v = eval_embedded(code, env);
+    if (!v) return fail(start, v.error().message);
+    return v;
   }
 
   // A JSON array or object, possibly over several lines; returned as raw text.
@@ -322,6 +317,7 @@ class Parser {
   const std::string& text_;
   std::string file_;
   const GetEnv& getenv_;
+  bool use_default_ = false;  // the value being parsed said use_default / use_nil
   int depth_;
   size_t pos_ = 0;
   int line_ = 1;

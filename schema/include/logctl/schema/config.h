@@ -10,8 +10,9 @@
 //   @include conf.d/*.conf   expanded in place (relative to the including file, sorted)
 //
 // Values: unquoted text to end of line ("#" after whitespace starts a comment),
-// "double quoted" with escapes (\n \t \" \\ ...) and Fluentd's "#{ENV['NAME']}"
-// idiom (any other embedded Ruby is an error), 'single quoted' (no escapes),
+// "double quoted" with escapes (\n \t \" \\ ...) and the embedded-Ruby idioms
+// of config_expr.h ("#{ENV['X'] || 'default'}", File.join, hostname,
+// use_default; any other Ruby is an error), 'single quoted' (no escapes),
 // and JSON arrays/objects that may span lines.
 //
 // The parser only builds the tree; what parameters mean and whether they are
