@@ -148,7 +148,8 @@ int run_supervisor(const Flags& f, const std::string& self) {
     std::cerr << "agentd: config error: " << cfg.error().message << "\n";
     return 1;
   }
-  if (f.dry_run) {
+  if (f.dry_run) {  // a running agent's worker logs them
+    for (const auto& w : cfg->warnings) std::cerr << "agentd: warning: " << w << "\n";
     std::cout << "agentd: " << f.config << " is valid\n";
     return 0;
   }

@@ -70,6 +70,7 @@ Status Worker::prepare() {
     return make_error(ErrorCode::kInvalidArgument, "unknown log level '" + level + "'");
   }
   log::set_level(lv);
+  for (const auto& w : cfg->warnings) log::warn("config: " + w);
   PipelineOptions po;
   po.root_dir = o_.root_dir.empty() ? cfg->system.str("root_dir") : o_.root_dir;
   po.shutdown_timeout = o_.shutdown_timeout;

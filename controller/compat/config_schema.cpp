@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "logctl/schema/config_compat.h"
 #include "logctl/schema/values.h"
 
 namespace logctl::compat {
@@ -124,7 +125,11 @@ Status check(const config::Element& e, const json& schema, const std::string& ki
 
 }  // namespace
 
-Status config_fits_schema(const config::Element& root, const json& plugin_schema) {
+Status config_fits_schema(const config::Element& original, const json& plugin_schema) {
+  // v0.12 spellings are read as their v1 form first, as agentd reads them.
+  config::Element root = original;
+  std::vector<std::string> warnings;
+  if (auto s = config::apply_v012_spellings(root, warnings); !s) return s;
   for (const auto& e : root.children) {
     Status s;
     if (e.name == "source") {

@@ -5,6 +5,7 @@
 #include <set>
 #include <sstream>
 
+#include "logctl/schema/config_compat.h"
 #include "logctl/schema/values.h"
 
 namespace logctl::config {
@@ -33,8 +34,14 @@ class Validator {
     for (const auto& e : root.children) {
       if (auto s = top_level(e, out); !s) return std::unexpected(s.error());
     }
-    if (out.sources.empty()) return fail(root.where, "no <source> section");
-    if (out.matches.empty()) return fail(root.where, "no <match> section");
+    // Fluentd runs such configs; so does agentd, saying what they will do.
+    if (out.sources.empty()) {
+      out.warnings.push_back(root.where.str() + ": no <source> section: nothing will be read");
+    }
+    if (out.matches.empty()) {
+      out.warnings.push_back(root.where.str() +
+                             ": no <match> section: every event will be dropped (counted)");
+    }
     return out;
   }
 
@@ -386,7 +393,12 @@ std::int64_t Section::store_param(const std::string& name, std::int64_t fallback
 }
 
 Result<PipelineConfig> validate(const Element& root) {
-  return Validator().run(root);
+  Element upgraded = root;
+  std::vector<std::string> warnings;
+  if (auto s = apply_v012_spellings(upgraded, warnings); !s) return std::unexpected(s.error());
+  auto out = Validator().run(upgraded);
+  if (out) out->warnings.insert(out->warnings.begin(), warnings.begin(), warnings.end());
+  return out;
 }
 
 Result<PipelineConfig> load_pipeline(const std::string& path, const GetEnv& getenv_fn) {

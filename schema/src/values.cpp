@@ -36,6 +36,9 @@ bool split_unit(std::string_view s, double& number, char& unit) {
 
 Result<std::uint64_t> parse_size(std::string_view text) {
   auto s = trim(text);
+  // Fluentd also reads "4KB", "1MB", "2gb" and "512B" (its size pattern ignores what
+  // follows the unit letter; only a trailing b/B is accepted here).
+  if (s.size() >= 2 && (s.back() == 'b' || s.back() == 'B')) s.remove_suffix(1);
   double n = 0;
   char unit = 0;
   if (!split_unit(s, n, unit) || n < 0) return bad("size (e.g. 8m, 1g)", text);

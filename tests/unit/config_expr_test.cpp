@@ -5,6 +5,7 @@
 #include "logctl/schema/config.h"
 #include "logctl/schema/config_expr.h"
 #include "logctl/schema/pipeline_config.h"
+#include "logctl/schema/values.h"
 
 using namespace logctl::config;
 
@@ -107,4 +108,88 @@ TEST_CASE("embedded Ruby in a config: values and use_default") {
   auto ruby = parse_string("<source>\n  x \"#{Dir.glob('*')}\"\n</source>\n", "t.conf", fake_env);
   REQUIRE_FALSE(ruby);
   CHECK_THAT(ruby.error().message, Catch::Contains("t.conf:2") && Catch::Contains("Dir"));
+}
+
+TEST_CASE("v0.12 spellings are read as their v1 form with a warning naming the line") {
+  auto root = parse_string(R"(<source>
+  type tail
+  path /var/log/app.log
+  pos_file /var/lib/app.pos
+  tag app
+  format /^(?<host>[^ ]*) (?<msg>.*)$/
+  time_format %d/%b/%Y:%H:%M:%S %z
+</source>
+<source>
+  type tcp
+  port 5170
+  tag raw
+  delimiter "\n"
+  format json
+  source_host_key host
+</source>
+<match app.**>
+  type file
+  path /var/log/out
+  buffer_type file
+  buffer_path /var/lib/buf
+  buffer_chunk_limit 4MB
+  buffer_queue_limit 64
+  flush_interval 5s
+  time_slice_format %Y%m%d%H
+  format json
+  retry_limit 5
+  num_threads 2
+</match>
+<match other>
+  type forward
+  buffer_queue_full_action exception
+  <server>
+    host 127.0.0.1
+  </server>
+</match>
+)",
+                           "old.conf");
+  REQUIRE(root);
+  auto cfg = validate(*root);
+  INFO((cfg ? "" : cfg.error().message));
+  REQUIRE(cfg);
+  const Section* tail_parse = cfg->sources[0].child("parse");
+  CHECK(tail_parse->type() == "regexp");
+  CHECK(tail_parse->str("expression") == "/^(?<host>[^ ]*) (?<msg>.*)$/");
+  CHECK(tail_parse->str("time_format") == "%d/%b/%Y:%H:%M:%S %z");
+  const Section& tcp = cfg->sources[1];
+  CHECK(tcp.child("parse")->type() == "json");
+  CHECK(tcp.str("delimiter") == "\n");  // in_tcp's own: kept
+  CHECK(tcp.str("source_hostname_key") == "host");
+  const Section& file = cfg->matches[0].output;
+  const Section* buf = file.child("buffer");
+  CHECK(buf->type() == "file");
+  CHECK(buf->arg() == "time");
+  CHECK(buf->str("path") == "/var/lib/buf");
+  CHECK(buf->size("chunk_limit_size") == 4u << 20);
+  CHECK(buf->integer("queue_limit_length") == 64);
+  CHECK(buf->number("flush_interval") == 5);
+  CHECK(buf->number("timekey") == 3600);
+  CHECK(buf->integer("retry_max_times") == 5);
+  CHECK(buf->integer("flush_thread_count") == 2);
+  CHECK(file.child("format")->type() == "json");
+  CHECK(cfg->matches[1].output.child("buffer")->str("overflow_action") == "throw_exception");
+  std::string all;
+  for (const auto& w : cfg->warnings) all += w + "\n";
+  CHECK_THAT(all, Catch::Contains("old.conf:2: 'type' is the v0.12 spelling of '@type'"));
+  CHECK_THAT(all, Catch::Contains("old.conf:6: v0.12 parser parameters"));
+  CHECK_THAT(all, Catch::Contains("old.conf:15: 'source_host_key'"));
+  CHECK_THAT(all, Catch::Contains("<buffer time> @type file;"));
+}
+
+TEST_CASE("configs without <source> or <match> run with a warning") {
+  auto root = parse_string("<match **>\n  @type null\n</match>\n", "m.conf");
+  REQUIRE(root);
+  auto cfg = validate(*root);
+  REQUIRE(cfg);
+  REQUIRE(cfg->warnings.size() == 1);
+  CHECK_THAT(cfg->warnings[0], Catch::Contains("no <source>"));
+  CHECK(logctl::config::parse_size("4KB") == 4096u);
+  CHECK(logctl::config::parse_size("512B") == 512u);
+  CHECK_FALSE(logctl::config::parse_size("B"));
 }

@@ -78,8 +78,12 @@ struct PipelineConfig {
   Section system;
   std::vector<Section> sources;
   std::vector<MatchConfig> matches;
+  // "file:line: what": v0.12 spellings read as v1 (config_compat.h), a config
+  // without <source> or <match>. The config runs; agentd logs these.
+  std::vector<std::string> warnings;
 };
 
+// Rewrites v0.12 spellings (config_compat.h), then validates.
 Result<PipelineConfig> validate(const Element& root);
 
 // parse_file + validate.
