@@ -1,5 +1,6 @@
 #include "logctl/schema/pipeline_config.h"
 
+#include <algorithm>
 #include <cassert>
 #include <cstdlib>
 #include <set>
@@ -9,6 +10,41 @@
 #include "logctl/schema/values.h"
 
 namespace logctl::config {
+
+namespace {
+
+// Levenshtein distance, for "did you mean" (short names only).
+std::size_t distance(const std::string& a, const std::string& b) {
+  std::vector<std::size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      cur[j] =
+          std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+    }
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+// "; did you mean 'X'?" for the closest candidate within 2 edits (or a
+// third of the name), else "".
+std::string did_you_mean(const std::string& got, const std::vector<std::string>& candidates) {
+  if (got.size() > 64) return "";
+  std::string best;
+  std::size_t best_d = std::max<std::size_t>(2, got.size() / 3) + 1;
+  for (const auto& c : candidates) {
+    std::size_t d = distance(got, c);
+    if (d < best_d) {
+      best_d = d;
+      best = c;
+    }
+  }
+  return best.empty() ? "" : "; did you mean '" + best + "'?";
+}
+
+}  // namespace
 
 class Validator {
  public:
@@ -74,7 +110,9 @@ class Validator {
       return fail(e.where, "<filter> is not supported yet (no filter plugins are implemented)");
     }
     if (e.name == "label") return fail(e.where, "<label> is not supported");
-    return fail(e.where, "unknown section <" + e.name + ">");
+    return fail(e.where,
+                "unknown section <" + e.name + ">" +
+                    did_you_mean(e.name, {"source", "match", "system", "filter", "label"}));
   }
 
   std::string next_id(const PluginSpec& spec) {
@@ -152,7 +190,12 @@ class Validator {
         for (const auto& r : s.spec_->sections) {
           if (r.name == c.name) rule = &r;
         }
-        if (!rule) return fail(c.where, "unexpected section <" + c.name + "> in " + label);
+        if (!rule) {
+          std::vector<std::string> names;
+          for (const auto& r : s.spec_->sections) names.push_back(r.name);
+          return fail(c.where, "unexpected section <" + c.name + "> in " + label +
+                                   did_you_mean(c.name, names));
+        }
         if (!seen.insert(c.name).second && !rule->repeated) {
           return fail(c.where, "section <" + c.name + "> given twice in " + label);
         }
@@ -263,7 +306,13 @@ class Validator {
           if (a == p.key) spec = &ps;
         }
       }
-      if (!spec) return fail(p.where, "unknown parameter '" + p.key + "' in " + label);
+      if (!spec) {
+        std::vector<std::string> names;
+        for (const auto& ps : s.spec_->params) names.push_back(ps.name);
+        std::string hint = did_you_mean(p.key, names);
+        if (hint.empty() && p.key == "type") hint = "; 'type' is the v0.12 spelling of '@type'";
+        return fail(p.where, "unknown parameter '" + p.key + "' in " + label + hint);
+      }
       if (s.values_.count(spec->name)) {
         return fail(p.where, "parameter '" + p.key + "' given twice in " + label);
       }

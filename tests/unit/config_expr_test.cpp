@@ -193,3 +193,23 @@ TEST_CASE("configs without <source> or <match> run with a warning") {
   CHECK(logctl::config::parse_size("512B") == 512u);
   CHECK_FALSE(logctl::config::parse_size("B"));
 }
+
+TEST_CASE("near-miss names get a did-you-mean naming the line") {
+  auto err = [](const std::string& text) {
+    auto root = parse_string(text, "dym.conf");
+    REQUIRE(root);
+    auto cfg = validate(*root);
+    REQUIRE_FALSE(cfg);
+    return cfg.error().message;
+  };
+  std::string tail = "<source>\n  @type tail\n  path /x\n  tag t\n";
+  CHECK_THAT(err(tail + "  pos_fle /p\n  <parse>\n    @type none\n  </parse>\n</source>\n"),
+             Catch::Contains("dym.conf:5: unknown parameter 'pos_fle'") &&
+                 Catch::Contains("did you mean 'pos_file'?"));
+  CHECK_THAT(err(tail + "  <parser>\n    @type none\n  </parser>\n</source>\n"),
+             Catch::Contains("dym.conf:5: unexpected section <parser>") &&
+                 Catch::Contains("did you mean 'parse'?"));
+  CHECK_THAT(err("<sorce>\n</sorce>\n"), Catch::Contains("did you mean 'source'?"));
+  CHECK_THAT(err(tail + "  <parse>\n    @type none\n  </parse>\n  zzzzzz 1\n</source>\n"),
+             !Catch::Contains("did you mean"));
+}
