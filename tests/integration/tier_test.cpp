@@ -161,6 +161,17 @@ TEST_CASE("tier: three agents to a failover pair survive kill -9 of the primary 
   auto primary_before = at_primary();
   primary.agent->restart();
   REQUIRE(primary.agent->ready());
+  // Every agent writes to it again (its penalty cleared by a successful
+  // write), and new events arrive there.
+  auto primary_up_everywhere = [&] {
+    for (auto& a : agents) {
+      if (a->metric("agentd_group_store_up", "group=\"tier\",store=\"to-primary\"") != 1) {
+        return false;
+      }
+    }
+    return true;
+  };
+  CHECK(wait_until(primary_up_everywhere, 30s));
   CHECK(wait_until([&] { return at_primary() > primary_before + 3000; }, 30s));
 
   // 4. A staged handover of the primary under load: no agent sees a failure.
