@@ -19,8 +19,8 @@ namespace {
 // Parses the time field of json/regexp records (time_format, time_type).
 class TimeParser {
  public:
-  explicit TimeParser(const config::Section& s)
-      : format_(s.str("time_format")),
+  explicit TimeParser(const config::Section& s, std::string default_format = "")
+      : format_(s.is_set("time_format") ? s.str("time_format") : std::move(default_format)),
         type_(s.str("time_type")),
         utc_(s.flag("utc") || !s.flag("localtime")) {}
 
@@ -122,7 +122,7 @@ class JsonParser final : public Parser {
         null_empty_(s.flag("null_empty_string")) {}
   Status parse(std::string_view text, EventTime now, std::span<const Extra> extra,
                EventBatch& out) override {
-    auto j = nlohmann::json::parse(text, nullptr, false);
+    auto j = nlohmann::ordered_json::parse(text, nullptr, false);
     if (j.is_discarded() || !j.is_object()) {
       return make_error(ErrorCode::kInvalidArgument, "not a JSON object");
     }
@@ -142,7 +142,7 @@ class JsonParser final : public Parser {
     for (const auto& e : extra) j[std::string(e.key)] = std::string(e.value);
     std::vector<std::uint8_t> packed;
     try {
-      nlohmann::json::to_msgpack(j, packed);
+      nlohmann::ordered_json::to_msgpack(j, packed);
     } catch (const std::exception& e) {
       return make_error(ErrorCode::kInvalidArgument, e.what());
     }
@@ -271,6 +271,427 @@ class SyslogParser final : public Parser {
   SyslogOptions o_;
 };
 
+// Text fields of one record, written with the parser's `types` (Fluentd's
+// types parameter: integer, float, bool, string, array; anything else is a
+// string) and `null_empty_string`.
+class FieldWriter {
+ public:
+  explicit FieldWriter(const config::Section& s) : null_empty_(s.flag("null_empty_string")) {
+    for (const auto& [k, v] : s.hash("types")) {
+      std::string t = v.substr(0, v.find(':'));  // "time:%Y..." keeps its kind
+      types_.emplace_back(k, t);
+    }
+  }
+  struct Field {
+    std::string_view key;
+    std::optional<std::string_view> value;  // nullopt: nil
+    bool integer = false;                   // written as Ruby's to_i of the text
+  };
+  void write(EventTime t, const std::vector<Field>& fields, std::span<const Extra> extra,
+             EventBatch& out) const {
+    RecordWriter w(out);
+    w.begin(t, static_cast<std::uint32_t>(fields.size() + extra.size()));
+    for (const auto& f : fields) one(w, f);
+    pack_extra(w, extra);
+    w.end();
+  }
+
+ private:
+  void one(RecordWriter& w, const Field& f) const {
+    if (!f.value || (null_empty_ && f.value->empty())) return w.field_nil(f.key);
+    std::string_view v = *f.value;
+    auto to_i = [](std::string_view t) {  // Ruby's to_i: leading digits, else 0
+      std::int64_t n = 0;
+      std::from_chars(t.data() + (t.starts_with('+') ? 1 : 0), t.data() + t.size(), n);
+      return n;
+    };
+    if (f.integer) return w.field_int(f.key, to_i(v));
+    for (const auto& [k, type] : types_) {
+      if (k != f.key) continue;
+      std::string packed;
+      if (type == "integer") return w.field_int(f.key, to_i(v));
+      if (type == "float") {
+        double d = 0;
+        std::from_chars(v.data(), v.data() + v.size(), d);
+        packed.push_back(static_cast<char>(0xcb));
+        std::uint64_t bits;
+        std::memcpy(&bits, &d, sizeof bits);
+        for (int b = 56; b >= 0; b -= 8) packed.push_back(static_cast<char>(bits >> b));
+        return w.field_packed(f.key, packed);
+      }
+      if (type == "bool") {
+        packed.push_back(static_cast<char>(v == "true" || v == "yes" || v == "1" ? 0xc3 : 0xc2));
+        return w.field_packed(f.key, packed);
+      }
+      if (type == "array") {
+        std::vector<std::string_view> parts;
+        for (std::size_t at = 0; at <= v.size();) {
+          std::size_t comma = v.find(',', at);
+          if (comma == std::string_view::npos) comma = v.size();
+          parts.push_back(v.substr(at, comma - at));
+          at = comma + 1;
+        }
+        packed.push_back(static_cast<char>(0xdd));  // array 32
+        auto n = static_cast<std::uint32_t>(parts.size());
+        for (int b = 24; b >= 0; b -= 8) packed.push_back(static_cast<char>(n >> b));
+        for (auto part : parts) RecordWriter::pack_str(packed, part);
+        return w.field_packed(f.key, packed);
+      }
+    }
+    w.field(f.key, v);
+  }
+
+  bool null_empty_;
+  std::vector<std::pair<std::string, std::string>> types_;
+};
+
+// The parsers that cut a line into named text fields: csv, tsv, ltsv and
+// the access/error log formats. `split` fills the fields; the time field
+// (time_key) sets the event time and stays only with keep_time_key.
+class FieldsParser : public Parser {
+ public:
+  explicit FieldsParser(const config::Section& s, std::string time_format = "")
+      : time_(s, std::move(time_format)),
+        time_key_(s.str("time_key")),
+        keep_time_(s.flag("keep_time_key")),
+        writer_(s) {}
+
+  Status parse(std::string_view text, EventTime now, std::span<const Extra> extra,
+               EventBatch& out) override {
+    fields_.clear();
+    if (auto st = split(text, fields_); !st) return st;
+    EventTime t = now;
+    if (!time_key_.empty()) {
+      for (auto it = fields_.begin(); it != fields_.end(); ++it) {
+        if (it->key != time_key_ || !it->value) continue;
+        auto parsed = time_.parse(*it->value);
+        if (!parsed) {
+          return make_error(ErrorCode::kInvalidArgument,
+                            "time '" + std::string(it->value->substr(0, 64)) + "' does not parse");
+        }
+        t = *parsed;
+        if (!keep_time_) fields_.erase(it);
+        break;
+      }
+    }
+    writer_.write(t, fields_, extra, out);
+    return {};
+  }
+
+ protected:
+  using Fields = std::vector<FieldWriter::Field>;
+  virtual Status split(std::string_view text, Fields& out) = 0;
+  static std::unexpected<Error> no(const char* what) {
+    return make_error(ErrorCode::kInvalidArgument, what);
+  }
+
+ private:
+  TimeParser time_;
+  std::string time_key_;
+  bool keep_time_;
+  FieldWriter writer_;
+  Fields fields_;
+};
+
+// csv (RFC 4180: "quoted, with "" inside") and tsv (no quoting).
+class DelimitedParser final : public FieldsParser {
+ public:
+  DelimitedParser(const config::Section& s, bool quoting)
+      : FieldsParser(s), delimiter_(s.str("delimiter")), quoting_(quoting) {
+    for (const auto& k : s.array("keys")) keys_.push_back(k);
+    if (delimiter_.empty()) delimiter_ = quoting ? "," : "\t";
+  }
+
+ private:
+  Status split(std::string_view text, Fields& out) override {
+    scratch_.clear();
+    std::size_t at = 0;
+    while (at <= text.size()) {
+      std::string value;
+      if (quoting_ && at < text.size() && text[at] == '"') {
+        std::size_t i = at + 1;
+        for (;;) {
+          if (i >= text.size()) return no("unterminated quoted field");
+          if (text[i] == '"') {
+            if (i + 1 < text.size() && text[i + 1] == '"') {
+              value.push_back('"');
+              i += 2;
+              continue;
+            }
+            ++i;
+            break;
+          }
+          value.push_back(text[i++]);
+        }
+        if (i < text.size() && text.substr(i, delimiter_.size()) != delimiter_) {
+          return no("text after a closing quote");
+        }
+        at = i;
+      } else {
+        std::size_t end = text.find(delimiter_, at);
+        if (end == std::string_view::npos) end = text.size();
+        value = std::string(text.substr(at, end - at));
+        at = end;
+      }
+      scratch_.push_back(std::move(value));
+      if (at >= text.size()) break;
+      at += delimiter_.size();
+      if (at == text.size()) scratch_.emplace_back();  // a trailing empty column
+    }
+    for (std::size_t i = 0; i < keys_.size(); ++i) {
+      if (i < scratch_.size()) {
+        out.push_back({keys_[i], std::string_view(scratch_[i])});
+      } else {
+        out.push_back({keys_[i], std::nullopt});  // fewer columns than keys: nil, as Ruby's CSV
+      }
+    }
+    return {};
+  }
+
+  std::string delimiter_;
+  bool quoting_;
+  std::vector<std::string> keys_;
+  std::vector<std::string> scratch_;
+};
+
+class LtsvParser final : public FieldsParser {
+ public:
+  explicit LtsvParser(const config::Section& s)
+      : FieldsParser(s), delimiter_(s.str("delimiter")), label_(s.str("label_delimiter")) {}
+
+ private:
+  Status split(std::string_view text, Fields& out) override {
+    for (std::size_t at = 0; at <= text.size();) {
+      std::size_t end = text.find(delimiter_, at);
+      if (end == std::string_view::npos) end = text.size();
+      std::string_view pair = text.substr(at, end - at);
+      std::size_t colon = pair.find(label_);
+      if (colon != std::string_view::npos) {
+        out.push_back({pair.substr(0, colon), pair.substr(colon + label_.size())});
+      } else if (!pair.empty()) {
+        return no("a field without a label");
+      }
+      at = end + delimiter_.size();
+    }
+    return {};
+  }
+
+  std::string delimiter_, label_;
+};
+
+// Helpers for the access-log parsers: a cursor over the line.
+struct Cursor {
+  std::string_view s;
+  std::size_t at = 0;
+  bool eat(char c) {
+    if (at < s.size() && s[at] == c) {
+      ++at;
+      return true;
+    }
+    return false;
+  }
+  bool eat(std::string_view t) {
+    if (s.substr(at, t.size()) != t) return false;
+    at += t.size();
+    return true;
+  }
+  std::string_view until(char c) {  // up to (not including) c, or the end
+    std::size_t e = s.find(c, at);
+    if (e == std::string_view::npos) e = s.size();
+    auto v = s.substr(at, e - at);
+    at = e;
+    return v;
+  }
+  // The inside of "...", where \" does not end it; the cursor after the quote.
+  std::optional<std::string_view> quoted() {
+    if (!eat('"')) return std::nullopt;
+    std::size_t b = at;
+    while (at < s.size() && s[at] != '"') at += s[at] == '\\' && at + 1 < s.size() ? 2 : 1;
+    if (at >= s.size()) return std::nullopt;
+    return s.substr(b, at++ - b);
+  }
+  bool done() const { return at >= s.size(); }
+};
+
+// host ident user [time] "method path protocol" code size ["referer" "agent"]:
+// apache2 (a "-" becomes nil, code and size numbers) and nginx (text as is).
+class AccessLogParser final : public FieldsParser {
+ public:
+  AccessLogParser(const config::Section& s, bool apache)
+      : FieldsParser(s, "%d/%b/%Y:%H:%M:%S %z"), apache_(apache), time_key_(s.str("time_key")) {}
+
+ private:
+  Status split(std::string_view text, Fields& out) override {
+    Cursor c{text};
+    auto first = c.until(' ');
+    if (!c.eat(' ')) return no("not an access log line");
+    auto second = c.until(' ');
+    if (!c.eat(' ')) return no("not an access log line");
+    auto user = c.until(' ');
+    if (!c.eat(" [")) return no("no [time]");
+    auto time = c.until(']');
+    if (!c.eat("] ")) return no("no [time]");
+    auto request = c.quoted();
+    if (!request || !c.eat(' ')) return no("no \"request\"");
+    auto code = c.until(' ');
+    if (!c.eat(' ')) return no("no size");
+    auto size = c.until(' ');
+    std::optional<std::string_view> referer, agent;
+    if (c.eat(' ')) {
+      referer = c.quoted();
+      if (!referer || !c.eat(' ')) return no("no \"referer\" \"agent\"");
+      agent = c.quoted();
+      if (!agent) return no("no \"agent\"");
+    }
+    if (!c.done()) return no("text after the access log fields");
+    Cursor r{*request};
+    auto method = r.until(' ');
+    std::optional<std::string_view> path;
+    if (r.eat(' ')) {
+      std::string_view rest = request->substr(r.at);
+      std::size_t sp = rest.rfind(' ');
+      path = sp == std::string_view::npos ? rest : rest.substr(0, sp);
+    }
+    if (method.empty()) return no("no method");
+    auto dash = [&](std::optional<std::string_view> v) -> std::optional<std::string_view> {
+      return apache_ && v && *v == "-" ? std::nullopt : v;
+    };
+    if (apache_) {
+      out.push_back({"host", dash(first)});
+      out.push_back({"user", dash(user)});
+    } else {
+      out.push_back({"remote", first});
+      out.push_back({"host", second});
+      out.push_back({"user", user});
+    }
+    out.push_back({time_key_, time});
+    out.push_back({"method", method});
+    out.push_back({"path", path});
+    if (apache_) {  // Fluentd's apache2: numbers; a code of 0 and a size of "-" are nil
+      bool zero = code.empty() || code.find_first_not_of('0') == std::string_view::npos ||
+                  !std::isdigit(static_cast<unsigned char>(code[0]));
+      out.push_back({"code", zero ? std::nullopt : std::optional(code), true});
+      out.push_back({"size", dash(size), true});
+    } else {
+      out.push_back({"code", code});
+      out.push_back({"size", size});
+    }
+    out.push_back({"referer", dash(referer)});
+    out.push_back({"agent", dash(agent)});
+    return {};
+  }
+
+  bool apache_;
+  std::string time_key_;
+};
+
+// [Wday Mon dd hh:mm:ss[.usec] yyyy] [module:level|level] [pid N[:tid M]] [client A] message
+class ApacheErrorParser final : public FieldsParser {
+ public:
+  explicit ApacheErrorParser(const config::Section& s)
+      : FieldsParser(s, "%b %d %H:%M:%S %Y"), time_key_(s.str("time_key")) {}
+
+ private:
+  Status split(std::string_view text, Fields& out) override {
+    Cursor c{text};
+    if (!c.eat('[')) return no("not an Apache error log line");
+    c.until(' ');  // the weekday
+    if (!c.eat(' ')) return no("no time");
+    auto time = c.until(']');
+    if (!c.eat("] [")) return no("no [level]");
+    auto level = c.until(']');
+    if (!c.eat(']')) return no("no [level]");
+    std::optional<std::string_view> pid, client;
+    if (c.eat(" [pid ")) {
+      pid = c.until(']');
+      if (!c.eat(']')) return no("no ] after pid");
+    }
+    if (c.eat(" [client ")) {
+      client = c.until(']');
+      if (!c.eat(']')) return no("no ] after client");
+    }
+    if (!c.eat(' ')) return no("no message");
+    // Apache 2.4 writes microseconds ("14:32:52.123456"): dropped for the time.
+    time_buf_ = std::string(time);
+    if (auto dot = time_buf_.find('.'); dot != std::string::npos) {
+      auto sp = time_buf_.find(' ', dot);
+      time_buf_.erase(dot, sp == std::string::npos ? std::string::npos : sp - dot);
+    }
+    out.push_back({time_key_, std::string_view(time_buf_)});
+    out.push_back({"level", level});
+    if (pid) out.push_back({"pid", pid});
+    if (client) out.push_back({"client", client});
+    out.push_back({"message", text.substr(c.at)});
+    return {};
+  }
+
+  std::string time_key_;
+  std::string time_buf_;
+};
+
+// time stream logtag message. Without a nested <parse>: {stream, logtag,
+// message, time (keep_time_key, default true)}. With one: its record of the
+// message, plus stream and logtag (merge_cri_fields).
+class CriParser final : public Parser {
+ public:
+  static Result<std::unique_ptr<Parser>> make(const config::Section& s) {
+    std::unique_ptr<Parser> sub;
+    if (const auto* nested = s.child("parse")) {
+      auto p = make_parser(*nested);
+      if (!p) return std::unexpected(p.error());
+      sub = std::move(*p);
+    }
+    return std::unique_ptr<Parser>(new CriParser(s, std::move(sub)));
+  }
+
+  Status parse(std::string_view text, EventTime now, std::span<const Extra> extra,
+               EventBatch& out) override {
+    std::string_view part[4];
+    std::size_t at = 0;
+    for (int i = 0; i < 3; ++i) {
+      std::size_t sp = text.find(' ', at);
+      if (sp == std::string_view::npos)
+        return make_error(ErrorCode::kInvalidArgument, "not a CRI line");
+      part[i] = text.substr(at, sp - at);
+      at = sp + 1;
+    }
+    part[3] = text.substr(at);
+    if (sub_) {
+      extra_.assign(extra.begin(), extra.end());
+      if (merge_) {
+        extra_.push_back({"stream", part[1]});
+        extra_.push_back({"logtag", part[2]});
+      }
+      return sub_->parse(part[3], now, extra_, out);
+    }
+    auto t = time_.parse(part[0]);
+    if (!t) return make_error(ErrorCode::kInvalidArgument, "CRI time does not parse");
+    RecordWriter w(out);
+    w.begin(*t, static_cast<std::uint32_t>(3 + (keep_time_ ? 1 : 0) + extra.size()));
+    w.field("stream", part[1]);
+    w.field("logtag", part[2]);
+    w.field("message", part[3]);
+    if (keep_time_) w.field(time_key_, part[0]);
+    pack_extra(w, extra);
+    w.end();
+    return {};
+  }
+
+ private:
+  CriParser(const config::Section& s, std::unique_ptr<Parser> sub)
+      : sub_(std::move(sub)),
+        time_(s),
+        time_key_(s.str("time_key")),
+        keep_time_(!s.explicitly_set("keep_time_key") || s.flag("keep_time_key")),
+        merge_(s.flag("merge_cri_fields")) {}
+
+  std::unique_ptr<Parser> sub_;
+  TimeParser time_;
+  std::string time_key_;
+  bool keep_time_, merge_;
+  std::vector<Extra> extra_;
+};
+
 }  // namespace
 
 void pack_syslog(const SyslogMessage& m, IncludePri pri, std::span<const Extra> extra,
@@ -319,6 +740,13 @@ Result<std::unique_ptr<Parser>> make_parser(const config::Section& s) {
   if (t == "json") return std::make_unique<JsonParser>(s);
   if (t == "regexp") return RegexpParser::make(s);
   if (t == "syslog") return std::make_unique<SyslogParser>(s);
+  if (t == "csv") return std::make_unique<DelimitedParser>(s, true);
+  if (t == "tsv") return std::make_unique<DelimitedParser>(s, false);
+  if (t == "ltsv") return std::make_unique<LtsvParser>(s);
+  if (t == "apache2") return std::make_unique<AccessLogParser>(s, true);
+  if (t == "nginx") return std::make_unique<AccessLogParser>(s, false);
+  if (t == "apache_error") return std::make_unique<ApacheErrorParser>(s);
+  if (t == "cri") return CriParser::make(s);
   return make_error(ErrorCode::kInvalidArgument, s.where().str() + ": unknown parser " + t);
 }
 

@@ -71,6 +71,8 @@ const std::vector<ParamSpec>& parser_common() {
       opt("utc", T::kBool, "false", "Parse times without a zone as UTC."),
       opt("timezone", T::kString, std::nullopt, "Zone offset such as +09:00 for parsed times."),
       opt("null_empty_string", T::kBool, "false", "Replace empty string fields with null."),
+      opt("types", T::kHash, std::nullopt,
+          "Field types, name:type,... (integer, float, bool, string, array); text parsers."),
   };
   return p;
 }
@@ -432,6 +434,67 @@ std::vector<PluginSpec> build_parsers() {
                {},
                {},
                ""});
+  v.push_back({PluginKind::kParser,
+               "csv",
+               "Comma-separated values (RFC 4180 quoting) into the fields named by keys.",
+               join(parser_common(),
+                    {req("keys", T::kArray, "Field names, in column order."),
+                     opt("delimiter", T::kString, ",", "Column separator."),
+                     choice("parser_engine", {"normal", "fast"}, "normal", "Accepted; one parser."),
+                     opt("time_key", T::kString, std::nullopt, "Field holding the event time.")}),
+               {},
+               {},
+               ""});
+  v.push_back({PluginKind::kParser,
+               "tsv",
+               "Tab-separated values into the fields named by keys.",
+               join(parser_common(),
+                    {req("keys", T::kArray, "Field names, in column order."),
+                     opt("delimiter", T::kString, "\t", "Column separator."),
+                     opt("time_key", T::kString, std::nullopt, "Field holding the event time.")}),
+               {},
+               {},
+               ""});
+  v.push_back({PluginKind::kParser,
+               "ltsv",
+               "Labeled tab-separated values: label:value pairs.",
+               join(parser_common(),
+                    {opt("delimiter", T::kString, "\t", "Pair separator."),
+                     opt("delimiter_pattern", T::kRegexp, std::nullopt, "Not supported."),
+                     opt("label_delimiter", T::kString, ":", "Label/value separator."),
+                     opt("time_key", T::kString, "time", "Field holding the event time.")}),
+               {},
+               {},
+               ""});
+  for (const char* t : {"apache2", "nginx", "apache_error"}) {
+    std::string type = t;
+    const char* doc = type == "apache2" ? "Apache combined/common log (host, user, method, path, "
+                                          "code, size, referer, agent)."
+                      : type == "nginx" ? "nginx's default access log (remote, host, user, method, "
+                                          "path, code, size, referer, agent)."
+                                        : "Apache error log (level, pid, client, message).";
+    v.push_back({PluginKind::kParser,
+                 type,
+                 doc,
+                 join(parser_common(), {opt("time_key", T::kString, "time",
+                                            "Field name of the time (keep_time_key).")}),
+                 {},
+                 {},
+                 ""});
+  }
+  v.push_back(
+      {PluginKind::kParser,
+       "cri",
+       "containerd/CRI-O log lines: time stream logtag message (a nested <parse> parses the "
+       "message).",
+       join(parser_common(),
+            {opt("merge_cri_fields", T::kBool, "true",
+                 "With a nested <parse>: add stream and logtag to its record."),
+             // keep_time_key defaults to true here (the plugin's own default).
+             opt("time_key", T::kString, "time", "Field holding the CRI time (keep_time_key).")}),
+       {SectionRule{"parse", PluginKind::kParser, "", Need::kOptional}},
+       {},
+       ""});
   v.push_back(
       {PluginKind::kParser,
        "syslog",

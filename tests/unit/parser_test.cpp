@@ -77,3 +77,79 @@ TEST_CASE("none parser: the whole text under message_key, event time is now") {
   CHECK(t.ns == 42'000'000'000);
   CHECK(json == R"({"log":"raw \"text\"","src":"10.0.0.1"})");
 }
+
+// The examples of Fluentd's parser documentation, with the records it gives.
+TEST_CASE("apache2 nginx and apache_error parsers give Fluentd's records") {
+  auto [t, json] =
+      parse_one(load("@type apache2"), R"(192.168.0.1 - - [28/Feb/2013:12:00:00 +0900] )"
+                                       R"("GET / HTTP/1.1" 200 777 "-" "Opera/12.0")");
+  CHECK(json == R"({"host":"192.168.0.1","user":null,"method":"GET","path":"/","code":200,)"
+                R"("size":777,"referer":null,"agent":"Opera/12.0","src":"10.0.0.1"})");
+  CHECK(t.ns == 1362020400LL * 1'000'000'000);  // 2013-02-28T03:00:00Z
+  // Common log format (no referer/agent), a request with an escaped quote.
+  auto common = parse_one(load("@type apache2"),
+                          R"(::1 - bob [28/Feb/2013:12:00:00 +0900] "GET /a\"b HTTP/1.0" 404 -)");
+  CHECK(common.second == R"({"host":"::1","user":"bob","method":"GET","path":"/a\\\"b",)"
+                         R"("code":404,"size":null,"referer":null,"agent":null,"src":"10.0.0.1"})");
+  parse_one(load("@type apache2"), "not an access log", false);
+
+  auto nginx =
+      parse_one(load("@type nginx"), R"(127.0.0.1 192.168.0.1 - [28/Feb/2013:12:00:00 +0900] )"
+                                     R"("GET / HTTP/1.1" 200 777 "-" "Opera/12.0")");
+  CHECK(nginx.second == R"({"remote":"127.0.0.1","host":"192.168.0.1","user":"-","method":"GET",)"
+                        R"("path":"/","code":"200","size":"777","referer":"-",)"
+                        R"("agent":"Opera/12.0","src":"10.0.0.1"})");
+  CHECK(nginx.first.ns == 1362020400LL * 1'000'000'000);
+
+  auto err = parse_one(load("@type apache_error\n  utc true"),
+                       "[Wed Oct 11 14:32:52 2000] [error] [client 127.0.0.1] client denied by "
+                       "server configuration");
+  CHECK(err.second == R"({"level":"error","client":"127.0.0.1","message":"client denied by )"
+                      R"(server configuration","src":"10.0.0.1"})");
+  CHECK(err.first.ns == 971274772LL * 1'000'000'000);
+  auto err24 =
+      parse_one(load("@type apache_error\n  utc true"),
+                "[Wed Oct 11 14:32:52.123456 2000] [core:error] [pid 35708:tid 4328636416] "
+                "[client 72.15.99.187] File does not exist: /x");
+  CHECK(err24.second == R"({"level":"core:error","pid":"35708:tid 4328636416",)"
+                        R"("client":"72.15.99.187","message":"File does not exist: /x",)"
+                        R"("src":"10.0.0.1"})");
+}
+
+TEST_CASE("csv tsv and ltsv parsers with keys time_key and types") {
+  auto csv = parse_one(load("@type csv\n  keys time,host,req_id,user\n  time_key time\n"
+                            "  time_format %Y/%m/%d %H:%M:%S\n  utc true"),
+                       "2013/02/28 12:00:00,192.168.0.1,111,-");
+  CHECK(csv.second == R"({"host":"192.168.0.1","req_id":"111","user":"-","src":"10.0.0.1"})");
+  CHECK(csv.first.ns == 1362052800LL * 1'000'000'000);
+  auto quoted =
+      parse_one(load("@type csv\n  keys a,b,c\n  types b:integer,c:bool"), R"("x, ""y""",42,true)");
+  CHECK(quoted.second == R"({"a":"x, \"y\"","b":42,"c":true,"src":"10.0.0.1"})");
+  auto short_row = parse_one(load("@type csv\n  keys a,b,c"), "1,2");
+  CHECK(short_row.second == R"({"a":"1","b":"2","c":null,"src":"10.0.0.1"})");
+  parse_one(load("@type csv\n  keys a"), "\"open", false);
+
+  auto tsv = parse_one(load("@type tsv\n  keys a,b\n  types a:float"), "1.5\tx y");
+  CHECK(tsv.second == R"({"a":1.5,"b":"x y","src":"10.0.0.1"})");
+
+  auto ltsv = parse_one(load("@type ltsv\n  time_format %Y/%m/%d %H:%M:%S\n  utc true\n"
+                             "  types ids:array"),
+                        "time:2013/02/28 12:00:00\thost:192.168.0.1\treq_id:111\tuser:-\tids:1,2");
+  CHECK(ltsv.second == R"({"host":"192.168.0.1","req_id":"111","user":"-","ids":["1","2"],)"
+                       R"("src":"10.0.0.1"})");
+  CHECK(ltsv.first.ns == 1362052800LL * 1'000'000'000);
+}
+
+TEST_CASE("cri parser: containerd lines with and without a nested parse") {
+  auto [t, json] =
+      parse_one(load("@type cri"), "2020-10-10T00:10:00.333333333Z stdout F Hello Fluentd");
+  CHECK(json == R"({"stream":"stdout","logtag":"F","message":"Hello Fluentd",)"
+                R"("time":"2020-10-10T00:10:00.333333333Z","src":"10.0.0.1"})");
+  CHECK(t.ns == 1602288600333333333LL);
+  auto nested = parse_one(load("@type cri\n  <parse>\n   @type json\n   time_key time\n"
+                               "  </parse>"),
+                          R"(2020-10-10T00:10:00.333333333Z stderr P {"foo":"bar","num":100})");
+  CHECK(nested.second ==
+        R"({"foo":"bar","num":100,"src":"10.0.0.1","stream":"stderr","logtag":"P"})");
+  parse_one(load("@type cri"), "2020-10-10T00:10:00Z stdout", false);
+}
