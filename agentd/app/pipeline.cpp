@@ -191,7 +191,15 @@ Result<std::unique_ptr<Pipeline::Core>> Pipeline::build_core() {
     if (!target) return std::unexpected(target.error());
     std::vector<TagPattern> patterns;
     for (const auto& pat : m.patterns) patterns.emplace_back(pat);
-    core->router->add_route(std::move(patterns), *target);
+    core->router->add_route(std::move(patterns), *target, m.order);
+  }
+  for (const auto& f : config_.filters) {
+    auto filter = make_filter(f.filter, metrics_);
+    if (!filter) return std::unexpected(filter.error());
+    std::vector<TagPattern> patterns;
+    for (const auto& pat : f.patterns) patterns.emplace_back(pat);
+    core->router->add_filter(std::move(patterns), filter->get(), f.order);
+    core->filters.push_back(std::move(*filter));
   }
   for (const auto& src : config_.sources) {
     if (src.type() != "tail") continue;

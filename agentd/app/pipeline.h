@@ -83,6 +83,7 @@ class Pipeline {
       : config_(config), clock_(clock), metrics_(metrics), options_(std::move(o)) {}
   // Router, outputs and tail inputs: what may run in one worker at a time.
   struct Core {
+    std::vector<std::unique_ptr<Filter>> filters;  // outlive the router's use of them
     std::unique_ptr<Router> router;
     std::vector<std::unique_ptr<OutputGroup>> groups;    // destroyed after their stores
     std::vector<std::unique_ptr<OutputRunner>> outputs;  // a group's stores too

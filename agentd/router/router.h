@@ -1,6 +1,8 @@
 // Router: sends each batch to the first <match> whose patterns match its tag
-// (Fluentd's first-match-wins). Unmatched events are counted and logged
-// (rate-limited), as Fluentd warns "no patterns matched".
+// (Fluentd's first-match-wins), through the <filter>s whose patterns match
+// and that stand before that <match> in the config, in their order. Unmatched
+// events are counted and logged (rate-limited), as Fluentd warns "no
+// patterns matched".
 // Thread safety: route() from any thread; the tag cache has its own lock.
 #pragma once
 
@@ -13,6 +15,7 @@
 #include "agentd/core/event.h"
 #include "agentd/core/log.h"
 #include "agentd/core/metrics.h"
+#include "agentd/filters/filter.h"
 #include "agentd/router/tag_pattern.h"
 #include "logctl/schema/result.h"
 
@@ -30,20 +33,34 @@ class Emitter {
 class Router final : public Emitter {
  public:
   explicit Router(Metrics& metrics);
-  // `target`: an OutputRunner or an output group.
-  void add_route(std::vector<TagPattern> patterns, Emitter* target);
+  // `target`: an OutputRunner or an output group. `order`: the section's
+  // position among <filter> and <match> sections.
+  void add_route(std::vector<TagPattern> patterns, Emitter* target, std::size_t order = 0);
+  void add_filter(std::vector<TagPattern> patterns, const Filter* filter, std::size_t order);
   Status emit(EventBatch& batch) override;
 
  private:
-  Emitter* lookup(const std::string& tag);
+  struct Path {
+    Emitter* target = nullptr;
+    std::vector<const Filter*> filters;
+  };
+  Path lookup(const std::string& tag);
+  Status emit_filtered(EventBatch& batch, const Path& path);
 
   struct Route {
     std::vector<TagPattern> patterns;
     Emitter* target;
+    std::size_t order;
+  };
+  struct FilterRoute {
+    std::vector<TagPattern> patterns;
+    const Filter* filter;
+    std::size_t order;
   };
   std::vector<Route> routes_;
+  std::vector<FilterRoute> filters_;
   std::mutex mu_;
-  std::unordered_map<std::string, Emitter*> cache_;
+  std::unordered_map<std::string, Path> cache_;
   std::atomic<std::uint64_t>& c_unmatched_;
   log::RateLimited unmatched_log_;
 };

@@ -80,7 +80,9 @@ Status check(const config::Element& e, const json& schema, const std::string& ki
   if (!plugin) {
     return fail(e, "this release has no " + kind + " plugin '" + type + "' (in <" + e.name + ">)");
   }
+  bool free = plugin->value("free_params", false);  // <record>: any names
   for (const auto& p : e.params) {
+    if (free) break;
     if (p.key.starts_with("@")) continue;  // @type, @id, @log_level, @label: the framework's
     if (e.name == "store" && (p.key == "priority" || p.key == "weight")) continue;  // the group's
     const json* spec = param_spec(*plugin, p.key);
@@ -136,6 +138,8 @@ Status config_fits_schema(const config::Element& original, const json& plugin_sc
       s = check(e, plugin_schema, "input", "");
     } else if (e.name == "match") {
       s = check(e, plugin_schema, "output", "");
+    } else if (e.name == "filter") {
+      s = check(e, plugin_schema, "filter", "");
     } else if (e.name == "system") {
       s = check(e, plugin_schema, "section", "system");
     } else {

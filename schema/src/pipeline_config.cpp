@@ -103,11 +103,22 @@ class Validator {
       auto s = typed(e, PluginKind::kOutput, "", "<match " + e.arg + ">", {});
       if (!s) return std::unexpected(s.error());
       m.output = std::move(*s);
+      m.order = ++order_;
       out.matches.push_back(std::move(m));
       return {};
     }
     if (e.name == "filter") {
-      return fail(e.where, "<filter> is not supported yet (no filter plugins are implemented)");
+      FilterConfig f;
+      f.where = e.where;
+      f.order = ++order_;
+      std::istringstream words(e.arg);
+      for (std::string w; words >> w;) f.patterns.push_back(w);
+      if (f.patterns.empty()) f.patterns.push_back("**");  // Fluentd: <filter> alone is **
+      auto s = typed(e, PluginKind::kFilter, "", "<filter " + e.arg + ">", {});
+      if (!s) return std::unexpected(s.error());
+      f.filter = std::move(*s);
+      out.filters.push_back(std::move(f));
+      return {};
     }
     if (e.name == "label") return fail(e.where, "<label> is not supported");
     return fail(e.where,
@@ -128,13 +139,17 @@ class Validator {
     s.where_ = e ? e->where : parent;
     s.arg_ = e ? e->arg : "";
     s.id_ = name;
-    if (e) {
+    if (e && s.spec_->free_params) {
+      for (const auto& p : e->params) s.free_.emplace_back(p.key, p.value);
+    } else if (e) {
       if (auto st = fill_params(s, *e, "<" + name + ">", {}); !st)
         return std::unexpected(st.error());
-      if (!e->children.empty()) {
-        return fail(e->children[0].where,
-                    "unexpected section <" + e->children[0].name + "> inside <" + name + ">");
-      }
+    }
+    if (e && !s.spec_->sections.empty()) {
+      if (auto st = children(s, e, "<" + name + ">"); !st) return std::unexpected(st.error());
+    } else if (e && !e->children.empty()) {
+      return fail(e->children[0].where,
+                  "unexpected section <" + e->children[0].name + "> inside <" + name + ">");
     }
     return s;
   }
@@ -368,6 +383,7 @@ class Validator {
   }
 
   int counter_ = 0;
+  std::size_t order_ = 0;
   std::set<std::string> ids_;
 };
 

@@ -595,6 +595,57 @@ std::vector<PluginSpec> build_buffers() {
   return v;
 }
 
+std::vector<PluginSpec> build_filters() {
+  SectionRule regexp{"regexp", PluginKind::kSection, "", Need::kOptional, true};
+  SectionRule exclude{"exclude", PluginKind::kSection, "", Need::kOptional, true};
+  std::vector<PluginSpec> v;
+  v.push_back(
+      {PluginKind::kFilter,
+       "grep",
+       "Keeps events whose fields match every <regexp> and no <exclude>; <and> and <or> group "
+       "them.",
+       {},
+       {regexp, exclude, SectionRule{"and", PluginKind::kSection, "", Need::kOptional, true},
+        SectionRule{"or", PluginKind::kSection, "", Need::kOptional, true}},
+       {},
+       ""});
+  v.push_back(
+      {PluginKind::kFilter,
+       "record_transformer",
+       "Adds or rewrites fields from <record> with placeholders (${tag}, ${tag_parts[N]}, "
+       "${hostname}, ${time}, ${record[\"k\"]}); removes or keeps fields.",
+       {opt("enable_ruby", T::kBool, "false",
+            "Ruby expressions are not supported: only false (placeholders work without it)."),
+        opt("auto_typecast", T::kBool, "false",
+            "A value that is one placeholder keeps the field's type (else a string)."),
+        opt("renew_record", T::kBool, "false", "Start from an empty record."),
+        opt("renew_time_key", T::kString, std::nullopt, "Field whose value becomes the time."),
+        opt("keep_keys", T::kArray, std::nullopt, "With renew_record: fields to keep."),
+        opt("remove_keys", T::kArray, std::nullopt, "Fields to remove (top level or $.a.b)."),
+        opt("tag", T::kString, std::nullopt, "Not supported (use a <match> to rename).")},
+       {SectionRule{"record", PluginKind::kSection, "", Need::kOptional}},
+       {},
+       ""});
+  v.push_back(
+      {PluginKind::kFilter,
+       "parser",
+       "Parses one field of the record with a <parse> plugin.",
+       {req("key_name", T::kString, "The field to parse."),
+        opt("reserve_data", T::kBool, "false", "Keep the record's other fields."),
+        opt("reserve_time", T::kBool, "false", "Keep the event's time."),
+        opt("remove_key_name_field", T::kBool, "false", "Drop key_name (with reserve_data)."),
+        opt("inject_key_prefix", T::kString, std::nullopt, "Prefix for the parsed fields."),
+        opt("hash_value_field", T::kString, std::nullopt, "Put the parsed fields under this key."),
+        opt("emit_invalid_record_to_error", T::kBool, "true",
+            "An event whose field does not parse is counted and kept unchanged (agentd has no "
+            "@ERROR label yet)."),
+        opt("replace_invalid_sequence", T::kBool, "false", "Accepted.")},
+       {parse_section("", Need::kRequired)},
+       {},
+       ""});
+  return v;
+}
+
 std::vector<PluginSpec> build_sections() {
   std::vector<PluginSpec> v;
   v.push_back({PluginKind::kSection,
@@ -641,6 +692,40 @@ std::vector<PluginSpec> build_sections() {
        {},
        ""});
   v.push_back({PluginKind::kSection,
+               "regexp",
+               "grep: a field that must match (or, in <exclude>, must not).",
+               {req("key", T::kString, "Field name or $.a.b path."),
+                req("pattern", T::kRegexp, "Regular expression (/.../ or bare).")},
+               {},
+               {},
+               ""});
+  v.push_back({PluginKind::kSection,
+               "exclude",
+               "grep: a field that, matching, drops the event.",
+               {req("key", T::kString, "Field name or $.a.b path."),
+                req("pattern", T::kRegexp, "Regular expression (/.../ or bare).")},
+               {},
+               {},
+               ""});
+  v.push_back({PluginKind::kSection,
+               "record",
+               "record_transformer: field -> value with placeholders (any names).",
+               {},
+               {},
+               {},
+               "",
+               true});
+  for (const char* group : {"and", "or"}) {
+    v.push_back({PluginKind::kSection,
+                 group,
+                 "grep: <regexp>/<exclude> sections combined with AND or OR.",
+                 {},
+                 {SectionRule{"regexp", PluginKind::kSection, "", Need::kOptional, true},
+                  SectionRule{"exclude", PluginKind::kSection, "", Need::kOptional, true}},
+                 {},
+                 ""});
+  }
+  v.push_back({PluginKind::kSection,
                "server",
                "One server of out_forward.",
                {req("host", T::kString, "Name or address of the server."),
@@ -677,7 +762,7 @@ const std::vector<PluginSpec>& all_plugins() {
   static const std::vector<PluginSpec> all = [] {
     std::vector<PluginSpec> a;
     for (auto* build : {build_inputs, build_outputs, build_parsers, build_formatters, build_buffers,
-                        build_sections}) {
+                        build_sections, build_filters}) {
       auto part = build();
       a.insert(a.end(), part.begin(), part.end());
     }
@@ -707,6 +792,8 @@ const char* plugin_kind_name(PluginKind kind) {
       return "buffer";
     case PluginKind::kSection:
       return "section";
+    case PluginKind::kFilter:
+      return "filter";
   }
   return "?";
 }
@@ -759,11 +846,13 @@ nlohmann::json plugin_schema_json() {
                           {"required", s.need == Need::kRequired},
                           {"repeated", s.repeated}});
     }
-    plugins.push_back({{"kind", plugin_kind_name(p.kind)},
-                       {"type", p.type},
-                       {"doc", p.doc},
-                       {"params", std::move(params)},
-                       {"sections", std::move(sections)}});
+    nlohmann::json plugin = {{"kind", plugin_kind_name(p.kind)},
+                             {"type", p.type},
+                             {"doc", p.doc},
+                             {"params", std::move(params)},
+                             {"sections", std::move(sections)}};
+    if (p.free_params) plugin["free_params"] = true;
+    plugins.push_back(std::move(plugin));
   }
   return {{"schema_version", kPluginSchemaVersion}, {"plugins", std::move(plugins)}};
 }

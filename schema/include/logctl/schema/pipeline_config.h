@@ -52,6 +52,8 @@ class Section {
   // weight (load_balance); `fallback` when not written. Validated integers.
   std::int64_t store_param(const std::string& name, std::int64_t fallback) const;
   bool ignore_error() const { return arg_ == "ignore_error"; }  // <store ignore_error>
+  // A free-form section's pairs (PluginSpec::free_params), in written order.
+  const std::vector<std::pair<std::string, std::string>>& free_params() const { return free_; }
 
  private:
   friend class Validator;
@@ -64,6 +66,7 @@ class Section {
   std::map<std::string, std::string> defaults_;  // parent-imposed defaults
   std::map<std::string, std::vector<std::shared_ptr<Section>>> children_;
   std::map<std::string, std::string> store_values_;
+  std::vector<std::pair<std::string, std::string>> free_;
 
   const ParamSpec& param(const std::string& name) const;
 };
@@ -72,12 +75,23 @@ struct MatchConfig {
   std::vector<std::string> patterns;  // "<match a.** b.*>" -> {"a.**", "b.*"}
   Section output;
   Location where;
+  std::size_t order = 0;  // position among <filter> and <match> sections
+};
+
+// A <filter PATTERN>: applied to events whose tag matches, before the first
+// <match> after it that takes them (Fluentd's order of appearance).
+struct FilterConfig {
+  std::vector<std::string> patterns;
+  Section filter;
+  Location where;
+  std::size_t order = 0;
 };
 
 struct PipelineConfig {
   Section system;
   std::vector<Section> sources;
   std::vector<MatchConfig> matches;
+  std::vector<FilterConfig> filters;
   // "file:line: what": v0.12 spellings read as v1 (config_compat.h), a config
   // without <source> or <match>. The config runs; agentd logs these.
   std::vector<std::string> warnings;

@@ -43,7 +43,7 @@ struct ParamSpec {
 
 // kSection: a plain section with fixed parameters and no @type (<system>,
 // <transport>); its PluginSpec `type` is the section name.
-enum class PluginKind { kInput, kOutput, kParser, kFormatter, kBuffer, kSection };
+enum class PluginKind { kInput, kOutput, kParser, kFormatter, kBuffer, kSection, kFilter };
 
 // A nested section a plugin accepts, e.g. <parse> in a tcp source.
 struct SectionRule {
@@ -64,6 +64,9 @@ struct PluginSpec {
   // config_set_default), e.g. out_file's chunk keys "time" and timekey 1d.
   std::vector<std::pair<std::string, std::string>> buffer_defaults;
   std::string default_chunk_keys;
+  // A section of free key/value pairs (record_transformer's <record>): any
+  // parameter name, every value a string, kept in written order.
+  bool free_params = false;
 };
 
 const std::vector<PluginSpec>& all_plugins();

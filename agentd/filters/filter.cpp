@@ -1,0 +1,540 @@
+#include "agentd/filters/filter.h"
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+#include <unistd.h>
+
+#include <ctime>
+#include <mutex>
+#include <vector>
+
+#include "agentd/core/log.h"
+#include "agentd/core/msgpack_view.h"
+#include "agentd/core/record_writer.h"
+#include "agentd/inputs/msgpack_framing.h"
+#include "agentd/parsers/parser.h"
+
+namespace logctl::agentd {
+namespace {
+
+// One top-level field of a packed record map.
+struct Pair {
+  std::string key;
+  std::string_view value;  // packed
+};
+
+// The fields of a packed map in order; false when it is not a map.
+bool pairs_of(std::string_view rec, std::vector<Pair>& out) {
+  auto h = msgpack_header(rec);
+  if (!h || h->kind != MsgpackKind::kMap) return false;
+  std::size_t off = h->size;
+  for (std::uint64_t i = 0; i < h->children / 2; ++i) {
+    std::size_t kn = msgpack_value_len(rec.substr(off));
+    std::size_t vn = kn ? msgpack_value_len(rec.substr(off + kn)) : 0;
+    if (vn == 0) return false;
+    std::string_view k = rec.substr(off, kn);
+    auto kh = msgpack_header(k);
+    std::string key = kh && (kh->kind == MsgpackKind::kString || kh->kind == MsgpackKind::kBinary)
+                          ? std::string(k.substr(kh->size, kh->payload))
+                          : std::string(k);
+    out.push_back({std::move(key), rec.substr(off + kn, vn)});
+    off += kn + vn;
+  }
+  return true;
+}
+
+void write(EventTime t, const std::vector<Pair>& pairs, EventBatch& out) {
+  RecordWriter w(out);
+  w.begin(t, static_cast<std::uint32_t>(pairs.size()));
+  for (const auto& p : pairs) w.field_packed(p.key, p.value);
+  w.end();
+}
+
+void copy_through(EventTime t, std::string_view record, EventBatch& out) {
+  RecordWriter w(out);
+  w.begin(t, 0);
+  w.record_packed(record);
+  w.end();
+}
+
+std::vector<std::string> split_dots(std::string_view s) {
+  std::vector<std::string> out(1);
+  for (char c : s) {
+    if (c == '.') {
+      out.emplace_back();
+    } else {
+      out.back().push_back(c);
+    }
+  }
+  return out;
+}
+
+// "name" or "$.a.b" (record_accessor's dot form) as a path.
+std::vector<std::string> path_of(const std::string& key) {
+  if (!key.starts_with("$.")) return {key};
+  return split_dots(std::string_view(key).substr(2));
+}
+
+struct Counters {
+  Counters(Metrics& m, const config::Section& s)
+      : dropped(m.counter("agentd_filter_dropped_records_total",
+                          "Events a filter did not pass on (grep, or a field that did not parse).",
+                          {{"plugin_id", s.id()}, {"type", s.type()}})),
+        errors(m.counter("agentd_filter_errors_total",
+                         "Events a filter could not process (logged).",
+                         {{"plugin_id", s.id()}, {"type", s.type()}})) {}
+  std::atomic<std::uint64_t>& dropped;
+  std::atomic<std::uint64_t>& errors;
+};
+
+// A compiled pattern; matched with per-call match data (thread-safe).
+class Pattern {
+ public:
+  static Result<std::shared_ptr<Pattern>> make(const config::Section& s) {
+    std::string expr = s.str("pattern");
+    std::uint32_t flags = 0;
+    if (expr.size() >= 2 && expr.front() == '/') {
+      auto end = expr.rfind('/');
+      if (end > 0) {
+        for (char f : expr.substr(end + 1)) {
+          if (f == 'i') flags |= PCRE2_CASELESS;
+          if (f == 'm') flags |= PCRE2_DOTALL;
+          if (f == 'x') flags |= PCRE2_EXTENDED;
+        }
+        expr = expr.substr(1, end - 1);
+      }
+    }
+    int err = 0;
+    PCRE2_SIZE off = 0;
+    pcre2_code* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(expr.c_str()), expr.size(), flags,
+                                     &err, &off, nullptr);
+    if (!code) {
+      PCRE2_UCHAR msg[256];
+      pcre2_get_error_message(err, msg, sizeof msg);
+      return make_error(ErrorCode::kInvalidArgument, s.where().str() + ": bad pattern at offset " +
+                                                         std::to_string(off) + ": " +
+                                                         reinterpret_cast<char*>(msg));
+    }
+    auto p = std::make_shared<Pattern>();
+    p->code_ = code;
+    p->path_ = path_of(s.str("key"));
+    return p;
+  }
+  ~Pattern() { pcre2_code_free(code_); }
+
+  // The field exists (not nil) and its text matches.
+  bool matches(std::string_view record) const {
+    auto v = lookup_field(record, path_);
+    if (!v) return false;
+    pcre2_match_data* md = pcre2_match_data_create(1, nullptr);
+    int rc =
+        pcre2_match(code_, reinterpret_cast<PCRE2_SPTR>(v->data()), v->size(), 0, 0, md, nullptr);
+    pcre2_match_data_free(md);
+    return rc >= 0;
+  }
+
+ private:
+  pcre2_code* code_ = nullptr;
+  std::vector<std::string> path_;
+};
+
+class GrepFilter final : public Filter {
+ public:
+  struct Group {
+    bool all;  // <and> (and the top level's regexps); <or>: any
+    std::vector<std::shared_ptr<Pattern>> regexps, excludes;
+  };
+
+  static Result<std::unique_ptr<Filter>> make(const config::Section& s, Metrics& m) {
+    auto f = std::unique_ptr<GrepFilter>(new GrepFilter(s, m));
+    Group top{true, {}, {}};
+    if (auto st = fill(s, top); !st) return std::unexpected(st.error());
+    f->top_regexps_ = std::move(top.regexps);
+    f->top_excludes_ = std::move(top.excludes);
+    for (const char* kind : {"and", "or"}) {
+      for (const config::Section* g : s.children(kind)) {
+        Group grp{std::string(kind) == "and", {}, {}};
+        if (auto st = fill(*g, grp); !st) return std::unexpected(st.error());
+        f->groups_.push_back(std::move(grp));
+      }
+    }
+    return std::unique_ptr<Filter>(std::move(f));
+  }
+
+  void filter(const std::string&, EventTime t, std::string_view record,
+              EventBatch& out) const override {
+    if (!keep(record)) {
+      ++c_.dropped;
+      return;
+    }
+    copy_through(t, record, out);
+  }
+
+ private:
+  GrepFilter(const config::Section& s, Metrics& m) : c_(m, s) {}
+
+  static Status fill(const config::Section& s, Group& g) {
+    for (const char* kind : {"regexp", "exclude"}) {
+      for (const config::Section* r : s.children(kind)) {
+        auto p = Pattern::make(*r);
+        if (!p) return std::unexpected(p.error());
+        (std::string(kind) == "regexp" ? g.regexps : g.excludes).push_back(std::move(*p));
+      }
+    }
+    return {};
+  }
+
+  bool keep(std::string_view record) const {
+    for (const auto& r : top_regexps_) {
+      if (!r->matches(record)) return false;
+    }
+    for (const auto& e : top_excludes_) {
+      if (e->matches(record)) return false;
+    }
+    for (const auto& g : groups_) {
+      if (!g.regexps.empty()) {  // <and>: every one matches; <or>: one does
+        bool pass = g.all;
+        for (const auto& r : g.regexps) {
+          bool m = r->matches(record);
+          pass = g.all ? pass && m : pass || m;
+        }
+        if (!pass) return false;
+      }
+      if (!g.excludes.empty()) {  // <and>: dropped when every one matches; <or>: when one does
+        bool drop = g.all;
+        for (const auto& e : g.excludes) {
+          bool m = e->matches(record);
+          drop = g.all ? drop && m : drop || m;
+        }
+        if (drop) return false;
+      }
+    }
+    return true;
+  }
+
+  std::vector<std::shared_ptr<Pattern>> top_regexps_, top_excludes_;
+  std::vector<Group> groups_;
+  mutable Counters c_;
+};
+
+std::string hostname() {
+  char buf[256] = {};
+  if (::gethostname(buf, sizeof buf - 1) != 0) return "localhost";
+  return buf;
+}
+
+class RecordTransformer final : public Filter {
+ public:
+  static Result<std::unique_ptr<Filter>> make(const config::Section& s, Metrics& m) {
+    if (s.flag("enable_ruby")) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        s.where().str() +
+                            ": enable_ruby true is not supported: agentd runs no Ruby; the "
+                            "placeholders ${tag}, ${tag_parts[N]}, ${record[\"k\"]}, ${hostname}, "
+                            "${time} work without it");
+    }
+    if (s.is_set("tag")) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        s.where().str() + ": record_transformer 'tag' is not supported");
+    }
+    return std::unique_ptr<Filter>(new RecordTransformer(s, m));
+  }
+
+  void filter(const std::string& tag, EventTime t, std::string_view record,
+              EventBatch& out) const override {
+    std::vector<Pair> in, pairs;
+    if (!pairs_of(record, in)) {
+      ++c_.errors;
+      return copy_through(t, record, out);
+    }
+    if (!renew_) {
+      pairs = in;
+    } else {
+      for (const auto& k : keep_keys_) {
+        for (const auto& p : in) {
+          if (p.key == k) pairs.push_back(p);
+        }
+      }
+    }
+    std::vector<std::string> values;  // owns what `pairs` points into
+    values.reserve(fields_.size());
+    for (const auto& [key, tmpl] : fields_) {
+      values.push_back(expand(tmpl, tag, t, in));
+      std::string_view v = values.back();
+      bool found = false;
+      for (auto& p : pairs) {
+        if (p.key == key) {
+          p.value = v;
+          found = true;
+        }
+      }
+      if (!found) pairs.push_back({key, v});
+    }
+    for (const auto& k : remove_keys_) {
+      std::erase_if(pairs, [&](const Pair& p) { return p.key == k; });
+    }
+    if (!renew_time_key_.empty()) {
+      for (const auto& p : pairs) {
+        if (p.key != renew_time_key_) continue;
+        std::string text = render_value(p.value);
+        char* end = nullptr;
+        double secs = std::strtod(text.c_str(), &end);
+        if (end && *end == '\0' && !text.empty())
+          t = EventTime{static_cast<std::int64_t>(secs * 1e9)};
+      }
+    }
+    write(t, pairs, out);
+  }
+
+ private:
+  RecordTransformer(const config::Section& s, Metrics& m)
+      : renew_(s.flag("renew_record")),
+        typecast_(s.flag("auto_typecast")),
+        renew_time_key_(s.str("renew_time_key")),
+        keep_keys_(s.array("keep_keys")),
+        remove_keys_(s.array("remove_keys")),
+        host_(hostname()),
+        c_(m, s) {
+    if (const auto* r = s.child("record")) fields_ = r->free_params();
+  }
+
+  // A packed value as text: strings raw, the rest as JSON (Ruby's to_s is close).
+  static std::string render_value(std::string_view packed) {
+    auto h = msgpack_header(packed);
+    if (h && h->kind == MsgpackKind::kString)
+      return std::string(packed.substr(h->size, h->payload));
+    if (h && h->kind == MsgpackKind::kScalar && packed.size() == 1 &&
+        static_cast<unsigned char>(packed[0]) == 0xc0) {
+      return "";  // nil
+    }
+    std::string out;
+    append_json(out, packed);
+    return out;
+  }
+
+  static std::string packed_str(std::string_view s) {
+    std::string out;
+    RecordWriter::pack_str(out, s);
+    return out;
+  }
+
+  // The packed value of one placeholder's inside, or nullopt when unknown.
+  std::optional<std::string> resolve(std::string_view inside, const std::string& tag, EventTime t,
+                                     const std::vector<Pair>& rec) const {
+    auto parts = [&] { return split_dots(tag); };
+    if (inside == "tag") return packed_str(tag);
+    if (inside == "hostname") return packed_str(host_);
+    if (inside == "time") {
+      std::time_t secs = static_cast<std::time_t>(t.seconds());
+      std::tm tm{};
+      localtime_r(&secs, &tm);
+      char buf[64];
+      std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S %z", &tm);
+      return packed_str(buf);
+    }
+    for (const char* fn : {"tag_parts[", "tag_prefix[", "tag_suffix["}) {
+      std::string_view f = fn;
+      if (!inside.starts_with(f) || !inside.ends_with("]")) continue;
+      std::string num(inside.substr(f.size(), inside.size() - f.size() - 1));
+      char* end = nullptr;
+      long n = std::strtol(num.c_str(), &end, 10);
+      if (num.empty() || *end != '\0') return std::nullopt;
+      auto p = parts();
+      long size = static_cast<long>(p.size());
+      long i = n < 0 ? size + n : n;
+      if (i < 0 || i >= size) return packed_str("");
+      std::string out;
+      if (f == "tag_parts[") out = p[static_cast<std::size_t>(i)];
+      if (f == "tag_prefix[") {
+        for (long k = 0; k <= i; ++k) out += (k ? "." : "") + p[static_cast<std::size_t>(k)];
+      }
+      if (f == "tag_suffix[") {
+        for (long k = i; k < size; ++k) out += (k > i ? "." : "") + p[static_cast<std::size_t>(k)];
+      }
+      return packed_str(out);
+    }
+    // record["k"] / record['k'], chained for nested maps; or a bare field name.
+    std::vector<std::string> path;
+    if (inside.starts_with("record[")) {
+      std::string_view rest = inside.substr(6);
+      while (!rest.empty()) {
+        if (rest.size() < 4 || rest[0] != '[' || (rest[1] != '"' && rest[1] != '\'')) return {};
+        char q = rest[1];
+        auto close = rest.find(q, 2);
+        if (close == std::string_view::npos || close + 1 >= rest.size() || rest[close + 1] != ']') {
+          return std::nullopt;
+        }
+        path.emplace_back(rest.substr(2, close - 2));
+        rest.remove_prefix(close + 2);
+      }
+    } else {
+      path.emplace_back(inside);
+    }
+    std::string_view cur;
+    bool first = true;
+    for (const auto& k : path) {
+      std::vector<Pair> level;
+      if (first) {
+        level = rec;
+        first = false;
+      } else if (!pairs_of(cur, level)) {
+        return packed_str("");
+      }
+      bool found = false;
+      for (const auto& p : level) {
+        if (p.key == k) {
+          cur = p.value;
+          found = true;
+        }
+      }
+      if (!found)
+        return path.size() == 1 && !inside.starts_with("record[")
+                   ? std::nullopt  // an unknown bare name stays as written
+                   : std::optional<std::string>(std::string(1, '\xc0'));
+    }
+    return std::string(cur);
+  }
+
+  // The packed value of a template: one placeholder with auto_typecast keeps
+  // its type; otherwise the text with every placeholder replaced.
+  std::string expand(const std::string& tmpl, const std::string& tag, EventTime t,
+                     const std::vector<Pair>& rec) const {
+    if (typecast_ && tmpl.starts_with("${") && tmpl.find("${", 2) == std::string::npos &&
+        tmpl.find('}') == tmpl.size() - 1) {
+      if (auto v = resolve(std::string_view(tmpl).substr(2, tmpl.size() - 3), tag, t, rec)) {
+        return *v;
+      }
+    }
+    std::string text;
+    for (std::size_t i = 0; i < tmpl.size();) {
+      auto open = tmpl.find("${", i);
+      auto close = open == std::string::npos ? open : tmpl.find('}', open);
+      if (close == std::string::npos) {
+        text += tmpl.substr(i);
+        break;
+      }
+      text += tmpl.substr(i, open - i);
+      auto v = resolve(std::string_view(tmpl).substr(open + 2, close - open - 2), tag, t, rec);
+      text += v ? render_value(*v) : tmpl.substr(open, close - open + 1);
+      i = close + 1;
+    }
+    return packed_str(text);
+  }
+
+  bool renew_, typecast_;
+  std::string renew_time_key_;
+  std::vector<std::string> keep_keys_, remove_keys_;
+  std::vector<std::pair<std::string, std::string>> fields_;
+  std::string host_;
+  mutable Counters c_;
+};
+
+class ParserFilter final : public Filter {
+ public:
+  static Result<std::unique_ptr<Filter>> make(const config::Section& s, Metrics& m) {
+    auto p = make_parser(*s.child("parse"));
+    if (!p) return std::unexpected(p.error());
+    return std::unique_ptr<Filter>(new ParserFilter(s, m, std::move(*p)));
+  }
+
+  void filter(const std::string& tag, EventTime t, std::string_view record,
+              EventBatch& out) const override {
+    std::vector<Pair> in;
+    if (!pairs_of(record, in)) return fail(tag, "the record is not a map", t, {}, out);
+    std::optional<std::string> text;
+    for (const auto& p : in) {
+      if (p.key != key_) continue;
+      auto h = msgpack_header(p.value);
+      if (h && (h->kind == MsgpackKind::kString || h->kind == MsgpackKind::kBinary)) {
+        text = std::string(p.value.substr(h->size, h->payload));
+      }
+    }
+    if (!text) return fail(tag, "'" + key_ + "' does not exist or is not a string", t, in, out);
+    EventBatch parsed;
+    Status st;
+    {
+      std::lock_guard lock(mu_);  // a parser serves one thread at a time
+      st = parser_->parse(*text, t, {}, parsed);
+    }
+    if (!st || parsed.entries.empty()) {
+      return fail(tag, "'" + key_ + "' does not parse: " + (st ? "" : st.error().message), t, in,
+                  out);
+    }
+    std::vector<Pair> fields;
+    pairs_of(record_of(parsed.entry(parsed.entries[0])), fields);
+    for (auto& f : fields) f.key = prefix_ + f.key;
+    EventTime time = reserve_time_ ? t : parsed.entries[0].time;
+    std::vector<Pair> result;
+    if (reserve_data_) {
+      for (const auto& p : in) {
+        if (remove_key_ && p.key == key_) continue;
+        result.push_back(p);
+      }
+    }
+    std::string nested;
+    if (!hash_field_.empty()) {
+      RecordWriter::pack_map_header(nested, static_cast<std::uint32_t>(fields.size()));
+      for (const auto& f : fields) {
+        RecordWriter::pack_str(nested, f.key);
+        nested.append(f.value);
+      }
+      fields = {{hash_field_, nested}};
+    }
+    for (const auto& f : fields) {
+      std::erase_if(result, [&](const Pair& p) { return p.key == f.key; });
+      result.push_back(f);
+    }
+    write(time, result, out);
+  }
+
+ private:
+  ParserFilter(const config::Section& s, Metrics& m, std::unique_ptr<Parser> p)
+      : key_(s.str("key_name")),
+        reserve_data_(s.flag("reserve_data")),
+        reserve_time_(s.flag("reserve_time")),
+        remove_key_(s.flag("remove_key_name_field")),
+        prefix_(s.str("inject_key_prefix")),
+        hash_field_(s.str("hash_value_field")),
+        id_(s.id()),
+        parser_(std::move(p)),
+        c_(m, s) {}
+
+  // As Fluentd without an @ERROR label: the event goes on unchanged with
+  // reserve_data, else it is dropped; counted and logged either way.
+  void fail(const std::string& tag, const std::string& why, EventTime t,
+            const std::vector<Pair>& in, EventBatch& out) const {
+    ++c_.errors;
+    log_.write(log::Level::kWarn, "filter " + id_ + ": event of '" + tag + "': " + why +
+                                      (reserve_data_ ? "; passed on unchanged" : "; dropped"));
+    if (!reserve_data_) {
+      ++c_.dropped;
+      return;
+    }
+    write(t, in, out);
+  }
+
+  std::string key_;
+  bool reserve_data_, reserve_time_, remove_key_;
+  std::string prefix_, hash_field_, id_;
+  mutable std::mutex mu_;
+  std::unique_ptr<Parser> parser_;
+  mutable Counters c_;
+  mutable log::RateLimited log_;
+};
+
+}  // namespace
+
+std::string_view record_of(std::string_view entry) {
+  if (entry.empty()) return entry;
+  std::size_t tn = msgpack_value_len(entry.substr(1));  // after the [time, record] header
+  return entry.substr(1 + tn);
+}
+
+Result<std::unique_ptr<Filter>> make_filter(const config::Section& s, Metrics& m) {
+  if (s.type() == "grep") return GrepFilter::make(s, m);
+  if (s.type() == "record_transformer") return RecordTransformer::make(s, m);
+  if (s.type() == "parser") return ParserFilter::make(s, m);
+  return make_error(ErrorCode::kInvalidArgument, s.where().str() + ": unknown filter " + s.type());
+}
+
+}  // namespace logctl::agentd

@@ -1,0 +1,122 @@
+// <filter> sections on the real agentd: grep, record_transformer and parser
+// in order of appearance, only before the <match> that takes the events,
+// with the exact records written.
+#include <catch2/catch.hpp>
+#include <sstream>
+
+#include "support/harness.h"
+
+using namespace logctl::test;
+
+namespace {
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  for (std::string l; std::getline(in, l);) out.push_back(l);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("filters: grep then record_transformer then parser give Fluentd's records") {
+  TempDir dir;
+  int port = free_port(), raw = free_port();
+  std::string config =
+      "<source>\n @type tcp\n tag app.web.frontend\n bind 127.0.0.1\n port " +
+      std::to_string(port) + "\n <parse>\n  @type json\n </parse>\n</source>\n" +
+      tcp_lines_source(raw, "raw.kv") +
+      R"(<filter app.**>
+ @type grep
+ @id levels
+ <regexp>
+  key level
+  pattern /^(info|warn)$/
+ </regexp>
+ <exclude>
+  key $.user.name
+  pattern /^bot/
+ </exclude>
+</filter>
+<filter other.**>
+ @type grep
+ <regexp>
+  key nothing
+  pattern /x/
+ </regexp>
+</filter>
+<filter app.**>
+ @type record_transformer
+ <record>
+  service ${tag_parts[1]}
+  origin ${tag}
+  summary ${record["level"]}:${record["msg"]}
+  user ${record["user"]["name"]}
+ </record>
+ remove_keys level
+</filter>
+<filter raw.**>
+ @type parser
+ key_name message
+ reserve_data true
+ remove_key_name_field true
+ <parse>
+  @type ltsv
+ </parse>
+</filter>
+)" + json_file_match(dir) +
+      // After the <match>: never applied to what it took.
+      "<filter **>\n @type grep\n <regexp>\n  key msg\n  pattern /never/\n </regexp>\n</filter>\n";
+  Agent agent(config, dir);
+  REQUIRE(agent.ready());
+  TcpSender s(port);
+  REQUIRE(s.send(R"({"level":"info","msg":"seq=1 a","user":{"name":"alice"}})"
+                 "\n"
+                 R"({"level":"debug","msg":"seq=2 b","user":{"name":"alice"}})"
+                 "\n"
+                 R"({"level":"warn","msg":"seq=3 c","user":{"name":"bot-7"}})"
+                 "\n"
+                 R"({"level":"warn","msg":"seq=4 d"})"
+                 "\n"));
+  REQUIRE(s.finish());
+  TcpSender r(raw);
+  REQUIRE(r.send("seq:5\thost:web1\n"));
+  REQUIRE(r.send("not ltsv at all\n"));  // does not parse: passed on unchanged, counted
+  REQUIRE(r.finish());
+  std::string out;
+  INFO(agent.process().log());
+  REQUIRE(wait_until([&] {
+    out.clear();
+    for (const auto& f : files_under(dir / "out")) out += read_file(f);
+    return lines_of(out).size() >= 4;
+  }));
+  auto lines = lines_of(out);
+  REQUIRE(lines.size() == 4);
+  std::set<std::string> got(lines.begin(), lines.end());
+  CHECK(got.count(
+      R"({"msg":"seq=1 a","user":"alice","service":"web","origin":"app.web.frontend","summary":"info:seq=1 a"})"));
+  CHECK(got.count(
+      R"({"msg":"seq=4 d","service":"web","origin":"app.web.frontend","summary":"warn:seq=4 d","user":""})"));
+  CHECK(got.count(R"({"seq":"5","host":"web1"})"));
+  CHECK(got.count(R"({"message":"not ltsv at all"})"));
+  CHECK(agent.metric("agentd_filter_dropped_records_total", "plugin_id=\"levels\",type=\"grep\"") ==
+        2);
+  CHECK(agent.metric("agentd_filter_errors_total") == 1);
+}
+
+TEST_CASE("filters: config mistakes are refused naming the line") {
+  TempDir dir;
+  auto refused = [&](const std::string& filter, const std::string& why) {
+    write_file(dir / "f.conf", tcp_lines_source(free_port(), "t") + filter + null_match());
+    Process dry({agentd_bin(), "-c", dir / "f.conf", "--dry-run"}, dir / "dry.log");
+    INFO(filter);
+    CHECK(dry.wait() == 1);
+    CHECK_THAT(dry.log(), Catch::Contains("f.conf:") && Catch::Contains(why));
+  };
+  refused("<filter **>\n @type record_transformer\n enable_ruby true\n</filter>\n",
+          "enable_ruby true is not supported");
+  refused("<filter **>\n @type grep\n <regexp>\n  key a\n  pattern /(/\n </regexp>\n</filter>\n",
+          "bad pattern");
+  refused("<filter **>\n @type parser\n</filter>\n", "needs parameter 'key_name'");
+  refused("<filter **>\n @type nope\n</filter>\n", "unknown filter plugin 'nope'");
+}
