@@ -522,6 +522,143 @@ class ParserFilter final : public Filter {
   mutable log::RateLimited log_;
 };
 
+// kubernetes_metadata without the API: what the log file's path says. Paths
+// (the tag's dotted form, or a record field with the path):
+//   /var/log/containers/<pod>_<namespace>_<container>-<64 hex id>.log
+//   /var/log/pods/<namespace>_<pod>_<pod uid>/<container>/<N>.log
+//   /var/lib/kubelet/pods/<pod uid>/...            (hostPath volumes: the uid)
+// Adds "docker": {"container_id"} and "kubernetes": {"container_name",
+// "namespace_name", "pod_name", "pod_id", "host"} (what is known); a path of
+// none of these forms passes unchanged. A seam for API enrichment later:
+// `Metadata` is what a lookup by namespace/pod would extend.
+class KubernetesMetadata final : public Filter {
+ public:
+  struct Metadata {
+    std::string pod, ns, container, container_id, pod_uid;
+  };
+
+  static std::optional<Metadata> from_path(std::string p) {
+    // The tag form: dots for slashes; names may hold dots too, so match
+    // on the known directory prefixes and split the file name ourselves.
+    auto after = [&](std::string_view dir_slash,
+                     std::string_view dir_dot) -> std::optional<std::string> {
+      for (auto d : {dir_slash, dir_dot}) {
+        auto at = p.find(d);
+        if (at != std::string::npos) return p.substr(at + d.size());
+      }
+      return std::nullopt;
+    };
+    Metadata m;
+    if (auto rest = after("/var/log/containers/", "var.log.containers.")) {
+      // <pod>_<namespace>_<container>-<id>.log
+      std::string f = *rest;
+      if (!f.ends_with(".log") || f.size() < 4 + 65) return std::nullopt;
+      f.resize(f.size() - 4);
+      m.container_id = f.substr(f.size() - 64);
+      if (f[f.size() - 65] != '-' ||
+          m.container_id.find_first_not_of("0123456789abcdef") != std::string::npos) {
+        return std::nullopt;
+      }
+      f.resize(f.size() - 65);
+      auto u1 = f.find('_');
+      auto u2 = u1 == std::string::npos ? u1 : f.find('_', u1 + 1);
+      if (u2 == std::string::npos) return std::nullopt;
+      m.pod = f.substr(0, u1);
+      m.ns = f.substr(u1 + 1, u2 - u1 - 1);
+      m.container = f.substr(u2 + 1);
+      return m;
+    }
+    if (auto rest = after("/var/log/pods/", "var.log.pods.")) {
+      // <namespace>_<pod>_<uid>/<container>/<N>.log (dots in the tag form)
+      std::string r = *rest;
+      auto u1 = r.find('_');
+      auto u2 = u1 == std::string::npos ? u1 : r.find('_', u1 + 1);
+      if (u2 == std::string::npos) return std::nullopt;
+      m.ns = r.substr(0, u1);
+      m.pod = r.substr(u1 + 1, u2 - u1 - 1);
+      std::string tail = r.substr(u2 + 1);  // <uid>/<container>/<N>.log
+      char sep = tail.find('/') != std::string::npos ? '/' : '.';
+      if (sep == '.') {  // a uid has no dots: the first dot ends it
+        auto d = tail.find('.');
+        if (d == std::string::npos) return std::nullopt;
+        m.pod_uid = tail.substr(0, d);
+        std::string c = tail.substr(d + 1);  // <container>.<N>.log
+        auto log = c.rfind(".log");
+        auto n = log == std::string::npos ? log : c.rfind('.', log - 1);
+        if (n == std::string::npos) return std::nullopt;
+        m.container = c.substr(0, n);
+      } else {
+        auto s1 = tail.find('/');
+        auto s2 = tail.find('/', s1 + 1);
+        if (s2 == std::string::npos) return std::nullopt;
+        m.pod_uid = tail.substr(0, s1);
+        m.container = tail.substr(s1 + 1, s2 - s1 - 1);
+      }
+      return m;
+    }
+    if (auto rest = after("/var/lib/kubelet/pods/", "var.lib.kubelet.pods.")) {
+      std::string r = *rest;
+      auto end = r.find_first_of("/.");
+      m.pod_uid = r.substr(0, end);
+      if (m.pod_uid.size() != 36) return std::nullopt;  // a UID: 8-4-4-4-12
+      return m;
+    }
+    return std::nullopt;
+  }
+
+  static Result<std::unique_ptr<Filter>> make(const config::Section& s, Metrics& m) {
+    return std::unique_ptr<Filter>(new KubernetesMetadata(s, m));
+  }
+
+  void filter(const std::string& tag, EventTime t, std::string_view record,
+              EventBatch& out) const override {
+    std::vector<Pair> in;
+    if (!pairs_of(record, in)) return copy_through(t, record, out);
+    std::string path = tag;
+    if (!path_key_.empty()) {
+      for (const auto& p : in) {
+        auto h = msgpack_header(p.value);
+        if (p.key == path_key_ && h && h->kind == MsgpackKind::kString) {
+          path = std::string(p.value.substr(h->size, h->payload));
+        }
+      }
+    }
+    auto md = from_path(path);
+    if (!md) {
+      ++c_.errors;
+      return copy_through(t, record, out);
+    }
+    std::string docker, kube;
+    if (!md->container_id.empty()) {
+      RecordWriter::pack_map_header(docker, 1);
+      RecordWriter::pack_str(docker, "container_id");
+      RecordWriter::pack_str(docker, md->container_id);
+    }
+    std::vector<std::pair<const char*, const std::string*>> fields;
+    if (!md->container.empty()) fields.emplace_back("container_name", &md->container);
+    if (!md->ns.empty()) fields.emplace_back("namespace_name", &md->ns);
+    if (!md->pod.empty()) fields.emplace_back("pod_name", &md->pod);
+    if (!md->pod_uid.empty()) fields.emplace_back("pod_id", &md->pod_uid);
+    fields.emplace_back("host", &host_);
+    RecordWriter::pack_map_header(kube, static_cast<std::uint32_t>(fields.size()));
+    for (const auto& [k, v] : fields) {
+      RecordWriter::pack_str(kube, k);
+      RecordWriter::pack_str(kube, *v);
+    }
+    std::erase_if(in, [](const Pair& p) { return p.key == "docker" || p.key == "kubernetes"; });
+    if (!docker.empty()) in.push_back({"docker", docker});
+    in.push_back({"kubernetes", kube});
+    write(t, in, out);
+  }
+
+ private:
+  KubernetesMetadata(const config::Section& s, Metrics& m)
+      : path_key_(s.str("path_key")), host_(hostname()), c_(m, s) {}
+
+  std::string path_key_, host_;
+  mutable Counters c_;
+};
+
 }  // namespace
 
 std::string_view record_of(std::string_view entry) {
@@ -534,6 +671,7 @@ Result<std::unique_ptr<Filter>> make_filter(const config::Section& s, Metrics& m
   if (s.type() == "grep") return GrepFilter::make(s, m);
   if (s.type() == "record_transformer") return RecordTransformer::make(s, m);
   if (s.type() == "parser") return ParserFilter::make(s, m);
+  if (s.type() == "kubernetes_metadata") return KubernetesMetadata::make(s, m);
   return make_error(ErrorCode::kInvalidArgument, s.where().str() + ": unknown filter " + s.type());
 }
 

@@ -628,6 +628,29 @@ std::vector<PluginSpec> build_filters() {
        ""});
   v.push_back(
       {PluginKind::kFilter,
+       "kubernetes_metadata",
+       "Pod, namespace, container, container id and pod uid from the log file's path "
+       "(/var/log/containers, /var/log/pods, /var/lib/kubelet/pods), read from the tag that "
+       "in_tail's 'tag kubernetes.*' makes of it, or from a record field; no API lookups.",
+       {opt("path_key", T::kString, std::nullopt,
+            "(logctl) A record field holding the file's path (in_tail's path_key); else the "
+            "tag."),
+        opt("kubernetes_url", T::kString, std::nullopt, "Accepted; the API is not queried."),
+        opt("verify_ssl", T::kBool, "true", "Accepted; the API is not queried."),
+        opt("ca_file", T::kString, std::nullopt, "Accepted; the API is not queried."),
+        opt("skip_labels", T::kBool, "false", "Accepted; no labels without the API."),
+        opt("skip_container_metadata", T::kBool, "false", "Accepted."),
+        opt("skip_master_url", T::kBool, "false", "Accepted."),
+        opt("skip_namespace_metadata", T::kBool, "false", "Accepted."),
+        opt("watch", T::kBool, "true", "Accepted; no API watch."),
+        opt("de_dot", T::kBool, "true", "Accepted."),
+        opt("annotation_match", T::kArray, std::nullopt,
+            "Accepted; no annotations without the API.")},
+       {},
+       {},
+       ""});
+  v.push_back(
+      {PluginKind::kFilter,
        "parser",
        "Parses one field of the record with a <parse> plugin.",
        {req("key_name", T::kString, "The field to parse."),

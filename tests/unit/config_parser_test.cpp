@@ -148,8 +148,8 @@ TEST_CASE("validate: unknown plugins, parameters, sections and bad values are er
   CHECK_THAT(validate_err(base + "<match x>\n @type file\n path /tmp/x\n <buffer>\n flush_mode "
                                  "sometimes\n </buffer>\n</match>"),
              Catch::Contains("'sometimes' is not one of: default, lazy, interval, immediate"));
-  CHECK_THAT(validate_err(base + "<filter **>\n @type grep\n</filter>"),
-             Catch::Contains("<filter>"));
+  CHECK_THAT(validate_err(base + "<filter **>\n @type grepp\n</filter>"),
+             Catch::Contains("unknown filter plugin 'grepp'"));
   CHECK_THAT(validate_err(base + "<system>\n workers 4\n</system>"), Catch::Contains("workers 4"));
 }
 

@@ -1,0 +1,91 @@
+// Filters built from validated config sections, on packed records.
+#include <unistd.h>
+#include <catch2/catch.hpp>
+
+#include "agentd/core/msgpack_view.h"
+#include "agentd/core/record_writer.h"
+#include "agentd/filters/filter.h"
+#include "logctl/schema/pipeline_config.h"
+
+using namespace logctl;
+using namespace logctl::agentd;
+
+namespace {
+
+std::string run(const std::string& body, const std::string& tag, const std::string& message) {
+  auto tree = config::parse_string("<filter **>\n" + body +
+                                       "\n</filter>\n<match **>\n @type null\n"
+                                       "</match>\n",
+                                   "f.conf");
+  REQUIRE(tree);
+  auto cfg = config::validate(*tree);
+  INFO((cfg ? "" : cfg.error().message));
+  REQUIRE(cfg);
+  Metrics metrics;
+  auto f = make_filter(cfg->filters[0].filter, metrics);
+  REQUIRE(f);
+  EventBatch in, out;
+  RecordWriter w(in);
+  w.begin(EventTime{1}, 1);
+  w.field("log", message);
+  w.end();
+  (*f)->filter(tag, EventTime{1}, record_of(in.entry(in.entries[0])), out);
+  if (out.entries.empty()) return "<dropped>";
+  std::string json;
+  append_json(json, record_of(out.entry(out.entries[0])));
+  return json;
+}
+
+std::string host() {
+  char buf[256] = {};
+  ::gethostname(buf, sizeof buf - 1);
+  return buf;
+}
+
+}  // namespace
+
+TEST_CASE("kubernetes_metadata: pod, namespace, container and ids from the file's path") {
+  const std::string id(64, 'a');
+  std::string meta = "@type kubernetes_metadata";
+  CHECK(run(meta, "kubernetes.var.log.containers.web-7d9f_shop_nginx-" + id + ".log", "hi") ==
+        R"({"log":"hi","docker":{"container_id":")" + id +
+            R"("},"kubernetes":{"container_name":"nginx","namespace_name":"shop",)"
+            R"("pod_name":"web-7d9f","host":")" +
+            host() + R"("}})");
+  CHECK(run(meta,
+            "kubernetes.var.log.pods.shop_web.1_0f3c2a4e-1b2c-4d5e-8f90-123456789abc.nginx.0.log",
+            "hi") ==
+        R"({"log":"hi","kubernetes":{"container_name":"nginx","namespace_name":"shop",)"
+        R"("pod_name":"web.1","pod_id":"0f3c2a4e-1b2c-4d5e-8f90-123456789abc","host":")" +
+            host() + R"("}})");
+  CHECK(run("@type kubernetes_metadata\n path_key path", "any",
+            "x") == R"({"log":"x"})");  // no path field: unchanged
+  CHECK(run(meta, "app.other", "x") == R"({"log":"x"})");
+  CHECK(run(meta, "k.var.lib.kubelet.pods.0f3c2a4e-1b2c-4d5e-8f90-123456789abc.volumes.x.log",
+            "v") == R"({"log":"v","kubernetes":{"pod_id":"0f3c2a4e-1b2c-4d5e-8f90-123456789abc",)"
+                    R"("host":")" +
+                        host() + R"("}})");
+}
+
+TEST_CASE("record_transformer and grep on single records") {
+  CHECK(run("@type record_transformer\n auto_typecast true\n <record>\n  copy ${record[\"log\"]}\n"
+            "  last ${tag_parts[-1]}\n  pre ${tag_prefix[1]}\n  suf ${tag_suffix[1]}\n"
+            "  keep ${unknown}\n </record>",
+            "a.b.c", "m") ==
+        R"({"log":"m","copy":"m","last":"c","pre":"a.b","suf":"b.c","keep":"${unknown}"})");
+  CHECK(run("@type record_transformer\n renew_record true\n keep_keys log\n <record>\n"
+            "  t ${tag}\n </record>",
+            "x", "m") == R"({"log":"m","t":"x"})");
+  CHECK(run("@type grep\n <or>\n  <regexp>\n   key log\n   pattern /^a/\n  </regexp>\n"
+            "  <regexp>\n   key log\n   pattern /^b/\n  </regexp>\n </or>",
+            "t", "b1") == R"({"log":"b1"})");
+  CHECK(run("@type grep\n <or>\n  <regexp>\n   key log\n   pattern /^a/\n  </regexp>\n"
+            "  <regexp>\n   key log\n   pattern /^b/\n  </regexp>\n </or>",
+            "t", "c1") == "<dropped>");
+  CHECK(run("@type grep\n <and>\n  <exclude>\n   key log\n   pattern /x/\n  </exclude>\n"
+            "  <exclude>\n   key log\n   pattern /y/\n  </exclude>\n </and>",
+            "t", "x1") == R"({"log":"x1"})");
+  CHECK(run("@type grep\n <and>\n  <exclude>\n   key log\n   pattern /x/\n  </exclude>\n"
+            "  <exclude>\n   key log\n   pattern /y/\n  </exclude>\n </and>",
+            "t", "x and y") == "<dropped>");
+}
