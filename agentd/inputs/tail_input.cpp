@@ -1,5 +1,7 @@
 #include "agentd/inputs/tail_input.h"
 
+#include <ctime>
+
 #include <fcntl.h>
 #include <glob.h>
 #include <sys/stat.h>
@@ -8,6 +10,7 @@
 #include <cerrno>
 #include <cinttypes>
 #include <cstdlib>
+#include <ctime>
 #include <map>
 #include <thread>
 
@@ -54,8 +57,28 @@ struct Settings {
   double rotate_wait = 5;
   std::size_t max_line = kDefaultMaxLine;
   bool follow_inodes = false;
+  std::optional<double> limit_recently_modified;  // seconds
+  bool path_utc = false;                          // path_timezone: strftime in UTC
   FollowSymlinks follow_symlinks = FollowSymlinks::kTrusted;
 };
+
+// Fluentd expands strftime fields in a tail path (/var/log/app-%Y%m%d.log)
+// with the current time at every refresh.
+std::string strftime_path(const std::string& pattern, bool utc) {
+  if (pattern.find('%') == std::string::npos) return pattern;
+  std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  if (utc) {
+    gmtime_r(&now, &tm);
+  } else {
+    localtime_r(&now, &tm);
+  }
+  std::string out(pattern.size() + 256, '\0');
+  std::size_t n = std::strftime(out.data(), out.size(), pattern.c_str(), &tm);
+  if (n == 0) return pattern;
+  out.resize(n);
+  return out;
+}
 
 class TailInput final : public Input {
  public:
@@ -129,11 +152,20 @@ class TailInput final : public Input {
 
   std::vector<std::string> expand() const {
     std::vector<std::string> out;
-    for (const auto& pattern : s_.paths) {
+    auto now = std::time(nullptr);
+    for (const auto& raw : s_.paths) {
+      std::string pattern = strftime_path(raw, s_.path_utc);
       glob_t g{};
       if (glob(pattern.c_str(), 0, nullptr, &g) == 0) {
         for (std::size_t i = 0; i < g.gl_pathc; ++i) {
           std::string p = g.gl_pathv[i];
+          if (s_.limit_recently_modified) {  // only files written lately
+            struct stat st {};
+            if (::stat(p.c_str(), &st) == 0 &&
+                static_cast<double>(now - st.st_mtime) > *s_.limit_recently_modified) {
+              continue;
+            }
+          }
           bool excluded = false;
           for (const auto& ex : s_.exclude) {
             glob_t e{};
@@ -445,6 +477,15 @@ Result<std::unique_ptr<Input>> make_tail_input(const config::Section& src, Input
   s.refresh_interval = src.number("refresh_interval");
   s.rotate_wait = src.number("rotate_wait");
   s.follow_inodes = src.flag("follow_inodes");
+  if (s.follow_inodes && src.str("pos_file").empty()) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      src.where().str() + ": follow_inodes needs pos_file (as in Fluentd)");
+  }
+  if (src.is_set("limit_recently_modified")) {
+    s.limit_recently_modified = src.number("limit_recently_modified");
+  }
+  std::string tz = src.str("path_timezone");
+  s.path_utc = tz == "UTC" || tz == "+00:00" || tz == "+0000" || tz == "Z";
   std::string follow = src.str("follow_symlinks");
   s.follow_symlinks = follow == "always"  ? FollowSymlinks::kAlways
                       : follow == "never" ? FollowSymlinks::kNever

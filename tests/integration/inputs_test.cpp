@@ -338,3 +338,43 @@ TEST_CASE("agentd manifest prints a manifest the controller can read") {
   CHECK(next->version == std::string(LOGCTL_NEXT_PATCH) + "-next");
   CHECK(next->handover_protocol.overlaps(m->handover_protocol));
 }
+
+TEST_CASE("tail: strftime fields in path, limit_recently_modified, follow_inodes needs pos_file") {
+  TempDir dir;
+  std::filesystem::create_directories(dir / "logs");
+  std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char today[32];
+  std::strftime(today, sizeof today, "%Y%m%d", &tm);
+  auto write_lines = [&](const std::string& file, long from, long to) {
+    std::ofstream out(file, std::ios::app);
+    for (long i = from; i < to; ++i) out << line(i);
+  };
+  write_lines(dir / ("logs/app-" + std::string(today) + ".log"), 0, 300);
+  write_lines(dir / "logs/app-19990101.log", 5000, 5100);  // another day: not the path
+  write_lines(dir / "logs/old-1.log", 6000, 6100);
+  write_lines(dir / "logs/new-1.log", 300, 400);
+  // old-1.log was last written two hours ago: limit_recently_modified skips it.
+  REQUIRE(sh("touch -d '2 hours ago' " + dir / "logs/old-1.log") == 0);
+  Agent agent(config("<source>\n @type tail\n tag tail.*\n path " + dir / "logs/app-%Y%m%d.log," +
+                         dir / "logs/*-1.log" + "\n path_timezone UTC\n pos_file " + dir / "pos" +
+                         "\n read_from_head true\n limit_recently_modified 1h\n"
+                         " <parse>\n @type none\n </parse>\n</source>\n",
+                     dir),
+              dir);
+  REQUIRE(agent.ready());
+  CHECK(wait_until([&] { return all_arrived(dir, 0, 399); }));
+  auto count = count_numbers(files_under(dir / "out"));
+  CHECK(count.missing_in(5000, 5099) == 100);
+  CHECK(count.missing_in(6000, 6099) == 100);
+
+  write_file(dir / "fi.conf",
+             config("<source>\n @type tail\n tag t\n path /x\n follow_inodes true\n"
+                    " <parse>\n @type none\n </parse>\n</source>\n",
+                    dir));
+  Process dry({agentd_bin(), "-c", dir / "fi.conf", "--dry-run"}, dir / "dry.log");
+  CHECK(dry.wait() == 1);
+  CHECK_THAT(dry.log(),
+             Catch::Contains("fi.conf:1") && Catch::Contains("follow_inodes needs pos_file"));
+}
