@@ -151,6 +151,7 @@ Result<Emitter*> Pipeline::build_target(Core& core, const config::Section& out) 
   if (out.type() == "copy") kind = Kind::kCopy;
   if (out.type() == "failover") kind = Kind::kFailover;
   if (out.type() == "load_balance") kind = Kind::kLoadBalance;
+  if (out.type() == "relabel") return core.router_for(out.label());  // validated: it exists
   if (!kind) {
     auto runner = build_output(out);
     if (!runner) return std::unexpected(runner.error());
@@ -172,6 +173,16 @@ Result<Emitter*> Pipeline::build_target(Core& core, const config::Section& out) 
   return core.groups.back().get();
 }
 
+Gate& Pipeline::gate_for(const std::string& label) {
+  auto& g = gates_[label];
+  if (!g) g = std::make_unique<Gate>();
+  return *g;
+}
+
+void Pipeline::gates_to_routers() {
+  for (auto& [label, gate] : gates_) gate->set(core_->router_for(label));
+}
+
 Status Gate::emit(EventBatch& batch) {
   std::shared_lock lock(mu_);
   if (!target_) return make_error(ErrorCode::kResourceExhausted, "pipeline is not accepting");
@@ -186,24 +197,38 @@ void Gate::set(Emitter* target) {
 Result<std::unique_ptr<Pipeline::Core>> Pipeline::build_core() {
   auto core = std::make_unique<Core>();
   core->router = std::make_unique<Router>(metrics_);
-  for (const auto& m : config_.matches) {
-    auto target = build_target(*core, m.output);
-    if (!target) return std::unexpected(target.error());
-    std::vector<TagPattern> patterns;
-    for (const auto& pat : m.patterns) patterns.emplace_back(pat);
-    core->router->add_route(std::move(patterns), *target, m.order);
+  for (const auto& l : config_.labels) core->labels[l.name] = std::make_unique<Router>(metrics_);
+  auto routes = [&](Router& router, const std::vector<config::MatchConfig>& matches,
+                    const std::vector<config::FilterConfig>& filters) -> Status {
+    for (const auto& m : matches) {
+      auto target = build_target(*core, m.output);
+      if (!target) return std::unexpected(target.error());
+      std::vector<TagPattern> patterns;
+      for (const auto& pat : m.patterns) patterns.emplace_back(pat);
+      router.add_route(std::move(patterns), *target, m.order);
+    }
+    for (const auto& f : filters) {
+      auto filter = make_filter(f.filter, metrics_);
+      if (!filter) return std::unexpected(filter.error());
+      std::vector<TagPattern> patterns;
+      for (const auto& pat : f.patterns) patterns.emplace_back(pat);
+      router.add_filter(std::move(patterns), filter->get(), f.order);
+      core->filters.push_back(std::move(*filter));
+    }
+    return {};
+  };
+  if (auto st = routes(*core->router, config_.matches, config_.filters); !st) {
+    return std::unexpected(st.error());
   }
-  for (const auto& f : config_.filters) {
-    auto filter = make_filter(f.filter, metrics_);
-    if (!filter) return std::unexpected(filter.error());
-    std::vector<TagPattern> patterns;
-    for (const auto& pat : f.patterns) patterns.emplace_back(pat);
-    core->router->add_filter(std::move(patterns), filter->get(), f.order);
-    core->filters.push_back(std::move(*filter));
+  for (const auto& l : config_.labels) {
+    if (auto st = routes(*core->labels[l.name], l.matches, l.filters); !st) {
+      return std::unexpected(st.error());
+    }
   }
   for (const auto& src : config_.sources) {
     if (src.type() != "tail") continue;
-    auto in = make_input(src, InputContext{*core->router, clock_, metrics_, options_.root_dir, {}});
+    auto in = make_input(
+        src, InputContext{*core->router_for(src.label()), clock_, metrics_, options_.root_dir, {}});
     if (!in) return std::unexpected(in.error());
     core->tails.push_back(std::move(*in));
   }
@@ -219,8 +244,8 @@ Result<std::unique_ptr<Pipeline>> Pipeline::build(const config::PipelineConfig& 
   p->core_ = std::move(*core);
   for (const auto& src : config.sources) {
     if (src.type() == "tail") continue;
-    auto in = make_input(
-        src, InputContext{p->gate_, clock, metrics, p->options_.root_dir, p->options_.listen});
+    auto in = make_input(src, InputContext{p->gate_for(src.label()), clock, metrics,
+                                           p->options_.root_dir, p->options_.listen});
     if (!in) return std::unexpected(in.error());
     p->network_.push_back(std::move(*in));
   }
@@ -265,7 +290,7 @@ Status Pipeline::start(Reading reading) {
   if (reading == Reading::kNow) {
     if (auto s = core_->start_tails(); !s) return s;
   }
-  gate_.set(core_->router.get());
+  gates_to_routers();
   for (; started_network_ < network_.size(); ++started_network_) {
     if (auto s = network_[started_network_]->start(reading); !s) return s;
   }
@@ -299,7 +324,13 @@ Result<std::uint64_t> Pipeline::enter_source_only(const std::string& spool_dir) 
   // Tails read to where they are and save their positions while the router
   // still takes their events; then network inputs switch to the spool.
   core_->stop_tails();
-  gate_.set(spool_.get());
+  for (auto& [label, gate] : gates_) {
+    auto& to = spool_gates_[label];
+    if (!to) to = std::make_unique<LabelledSpool>();
+    to->spool = spool_.get();
+    to->label = label;
+    gate->set(to.get());
+  }
   std::uint64_t kept = 0;
   Status first_error;
   for (std::size_t i = 0; i < core_->started_outputs; ++i) {
@@ -323,7 +354,7 @@ Status Pipeline::resume() {
   if (!core) return std::unexpected(core.error());
   core_ = std::move(*core);
   if (auto s = core_->start_outputs(); !s) return s;
-  gate_.set(core_->router.get());
+  gates_to_routers();
   if (spool_) {
     std::string dir = spool_->dir();
     spool_->seal();
@@ -362,7 +393,11 @@ Status Pipeline::adopt(HandedConnection c) {
 }
 
 Result<std::uint64_t> Pipeline::ingest(const std::string& spool_dir) {
-  SpoolTargets t{[this](const std::string& id) { return output_by_id(id); }, core_->router.get()};
+  SpoolTargets t{[this](const std::string& id) { return output_by_id(id); }, core_->router.get(),
+                 [this](const std::string& label) -> Emitter* {
+                   auto it = core_->labels.find(label);
+                   return it == core_->labels.end() ? nullptr : it->second.get();
+                 }};
   auto n = ingest_spool(spool_dir, t, clock_.steady() + options_.shutdown_timeout);
   if (n) log::info("handover: ingested " + std::to_string(*n) + " event(s) from " + spool_dir);
   return n;

@@ -16,6 +16,7 @@
 // Thread safety: every method from one thread (the worker's control thread).
 #pragma once
 
+#include <map>
 #include <memory>
 #include <shared_mutex>
 #include <vector>
@@ -83,8 +84,12 @@ class Pipeline {
       : config_(config), clock_(clock), metrics_(metrics), options_(std::move(o)) {}
   // Router, outputs and tail inputs: what may run in one worker at a time.
   struct Core {
-    std::vector<std::unique_ptr<Filter>> filters;  // outlive the router's use of them
-    std::unique_ptr<Router> router;
+    std::vector<std::unique_ptr<Filter>> filters;           // outlive the router's use of them
+    std::unique_ptr<Router> router;                         // the top-level routes
+    std::map<std::string, std::unique_ptr<Router>> labels;  // <label @NAME>
+    Router* router_for(const std::string& label) const {
+      return label.empty() ? router.get() : labels.at(label).get();
+    }
     std::vector<std::unique_ptr<OutputGroup>> groups;    // destroyed after their stores
     std::vector<std::unique_ptr<OutputRunner>> outputs;  // a group's stores too
     std::vector<std::unique_ptr<Input>> tails;
@@ -105,7 +110,18 @@ class Pipeline {
   const Clock& clock_;
   Metrics& metrics_;
   PipelineOptions options_;
-  Gate gate_;
+  // Network inputs emit through a gate per label ("" for the top level): to
+  // that label's router, or to the spool during a handover.
+  Gate& gate_for(const std::string& label);
+  void gates_to_routers();
+  std::map<std::string, std::unique_ptr<Gate>> gates_;
+  // What a gate points at during the source-only phase: the spool, with the label.
+  struct LabelledSpool final : Emitter {
+    Spool* spool = nullptr;
+    std::string label;
+    Status emit(EventBatch& batch) override { return spool->emit_for_label(batch, label); }
+  };
+  std::map<std::string, std::unique_ptr<LabelledSpool>> spool_gates_;
   std::unique_ptr<Core> core_;
   std::vector<std::unique_ptr<Input>> network_;
   std::size_t started_network_ = 0;

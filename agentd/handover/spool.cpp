@@ -14,6 +14,7 @@ namespace {
 
 constexpr std::uint64_t kSpoolChunkBytes = 8 << 20;
 constexpr const char* kOutputVariable = "@output";
+constexpr const char* kLabelVariable = "@label";
 
 std::unique_ptr<ChunkStore> spool_store(const std::string& dir) {
   FileStoreOptions o;
@@ -49,11 +50,16 @@ Result<Chunk*> Spool::chunk_for(const ChunkMetadata& m) {
 }
 
 Status Spool::emit(EventBatch& batch) {
+  return emit_for_label(batch, "");
+}
+
+Status Spool::emit_for_label(EventBatch& batch, const std::string& label) {
   if (batch.empty()) return {};
   std::lock_guard lock(mu_);
   if (sealed_) return make_error(ErrorCode::kUnavailable, "handover spool " + dir_ + " is sealed");
   ChunkMetadata m;
   m.tag = batch.tag;
+  if (!label.empty()) m.variables.emplace_back(kLabelVariable, label);
   auto c = chunk_for(m);
   if (!c) return std::unexpected(c.error());
   if (auto s =
@@ -103,6 +109,14 @@ Result<std::uint64_t> ingest_spool(const std::string& dir, const SpoolTargets& t
     OutputRunner* output = nullptr;
     for (const auto& [k, v] : m.variables) {
       if (k == kOutputVariable && targets.output) output = targets.output(v);
+      if (k == kLabelVariable && targets.label) {
+        if (Emitter* l = targets.label(v)) {
+          router = l;
+        } else {
+          log::warn("handover spool " + dir + ": <label " + v +
+                    "> is not in this config; its events go to the top-level routes");
+        }
+      }
     }
     auto st = chunk->read([&](std::string_view tag, std::string_view unit) -> Status {
       EventBatch batch;

@@ -5,7 +5,8 @@
 //
 // Chunks carry the events' tag; chunks that came from a memory buffer also
 // name their output (variable "@output"), so the next worker gives them to
-// the output with the same @id (or routes them by tag when it has none).
+// the output with the same @id (or routes them by tag when it has none);
+// events of a labelled source name their <label> (variable "@label").
 // A spool left by a crash is found again by the supervisor's next start
 // (every directory under <data>/handover/ is ingested) — see docs.
 // Thread safety: Spool::emit from any thread (one lock); the rest from one.
@@ -31,6 +32,8 @@ class Spool final : public Emitter {
   ~Spool() override;
 
   Status emit(EventBatch& batch) override;
+  // As emit(), for the events of a source with @label `label`.
+  Status emit_for_label(EventBatch& batch, const std::string& label);
   // Copies a memory-buffer chunk, keeping its metadata and output id.
   Status keep(const std::string& output_id, const Chunk& chunk);
   // Closes every chunk and releases the lock; emit() fails afterwards.
@@ -54,6 +57,8 @@ class Spool final : public Emitter {
 struct SpoolTargets {
   std::function<OutputRunner*(const std::string& id)> output;
   Emitter* router = nullptr;
+  // The router of a <label> (null: unknown now; then `router`).
+  std::function<Emitter*(const std::string& label)> label;
 };
 
 // Delivers every event of a sealed spool and deletes it. A target that

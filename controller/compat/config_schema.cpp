@@ -140,6 +140,13 @@ Status config_fits_schema(const config::Element& original, const json& plugin_sc
       s = check(e, plugin_schema, "output", "");
     } else if (e.name == "filter") {
       s = check(e, plugin_schema, "filter", "");
+    } else if (e.name == "label") {
+      for (const auto& c : e.children) {
+        if (!s) break;
+        s = c.name == "filter"  ? check(c, plugin_schema, "filter", "")
+            : c.name == "match" ? check(c, plugin_schema, "output", "")
+                                : fail(c, "this release does not know <" + c.name + "> in <label>");
+      }
     } else if (e.name == "system") {
       s = check(e, plugin_schema, "section", "system");
     } else {

@@ -70,11 +70,36 @@ class Validator {
     for (const auto& e : root.children) {
       if (auto s = top_level(e, out); !s) return std::unexpected(s.error());
     }
+    auto known = [&](const std::string& name) {
+      return std::any_of(out.labels.begin(), out.labels.end(),
+                         [&](const LabelConfig& l) { return l.name == name; });
+    };
+    for (const auto& src : out.sources) {
+      if (!src.label().empty() && !known(src.label())) {
+        return fail(src.where(),
+                    "@label " + src.label() + ": there is no <label " + src.label() + ">");
+      }
+    }
+    auto check_relabel = [&](const std::vector<MatchConfig>& ms) -> Status {
+      for (const auto& m : ms) {
+        if (m.output.type() != "relabel") continue;
+        if (m.output.label().empty()) return fail(m.where, "@type relabel needs @label @NAME");
+        if (!known(m.output.label())) {
+          return fail(m.where, "@label " + m.output.label() + ": there is no <label " +
+                                   m.output.label() + ">");
+        }
+      }
+      return {};
+    };
+    if (auto st = check_relabel(out.matches); !st) return std::unexpected(st.error());
+    for (const auto& l : out.labels) {
+      if (auto st = check_relabel(l.matches); !st) return std::unexpected(st.error());
+    }
     // Fluentd runs such configs; so does agentd, saying what they will do.
     if (out.sources.empty()) {
       out.warnings.push_back(root.where.str() + ": no <source> section: nothing will be read");
     }
-    if (out.matches.empty()) {
+    if (out.matches.empty() && out.labels.empty()) {
       out.warnings.push_back(root.where.str() +
                              ": no <match> section: every event will be dropped (counted)");
     }
@@ -86,14 +111,10 @@ class Validator {
     return make_error(ErrorCode::kInvalidArgument, where.str() + ": " + what);
   }
 
-  Status top_level(const Element& e, PipelineConfig& out) {
-    if (e.name == "system") return {};
-    if (e.name == "source") {
-      auto s = typed(e, PluginKind::kInput, "", "<source>", {});
-      if (!s) return std::unexpected(s.error());
-      out.sources.push_back(std::move(*s));
-      return {};
-    }
+  // Filters and matches, at the top level or inside a <label>.
+  Status routing(const Element& e, std::vector<FilterConfig>& filters,
+                 std::vector<MatchConfig>& matches, bool& handled) {
+    handled = true;
     if (e.name == "match") {
       MatchConfig m;
       m.where = e.where;
@@ -104,7 +125,7 @@ class Validator {
       if (!s) return std::unexpected(s.error());
       m.output = std::move(*s);
       m.order = ++order_;
-      out.matches.push_back(std::move(m));
+      matches.push_back(std::move(m));
       return {};
     }
     if (e.name == "filter") {
@@ -117,10 +138,47 @@ class Validator {
       auto s = typed(e, PluginKind::kFilter, "", "<filter " + e.arg + ">", {});
       if (!s) return std::unexpected(s.error());
       f.filter = std::move(*s);
-      out.filters.push_back(std::move(f));
+      filters.push_back(std::move(f));
       return {};
     }
-    if (e.name == "label") return fail(e.where, "<label> is not supported");
+    handled = false;
+    return {};
+  }
+
+  Status top_level(const Element& e, PipelineConfig& out) {
+    if (e.name == "system") return {};
+    if (e.name == "source") {
+      auto s = typed(e, PluginKind::kInput, "", "<source>", {});
+      if (!s) return std::unexpected(s.error());
+      out.sources.push_back(std::move(*s));
+      return {};
+    }
+    bool handled = false;
+    if (auto st = routing(e, out.filters, out.matches, handled); !st || handled) return st;
+    if (e.name == "label") {
+      if (e.arg.size() < 2 || e.arg[0] != '@' || e.arg.find(' ') != std::string::npos) {
+        return fail(e.where, "<label> needs a name starting with @ (<label @NAME>)");
+      }
+      for (const auto& l : out.labels) {
+        if (l.name == e.arg) return fail(e.where, "<label " + e.arg + "> given twice");
+      }
+      LabelConfig l;
+      l.name = e.arg;
+      l.where = e.where;
+      if (!e.params.empty()) {
+        return fail(e.params[0].where, "parameter '" + e.params[0].key + "' inside <label>");
+      }
+      for (const auto& c : e.children) {
+        bool done = false;
+        if (auto st = routing(c, l.filters, l.matches, done); !st) return st;
+        if (!done) {
+          return fail(c.where,
+                      "<" + c.name + "> inside <label " + e.arg + "> (only <filter> and <match>)");
+        }
+      }
+      out.labels.push_back(std::move(l));
+      return {};
+    }
     return fail(e.where,
                 "unknown section <" + e.name + ">" +
                     did_you_mean(e.name, {"source", "match", "system", "filter", "label"}));
@@ -313,7 +371,16 @@ class Validator {
         s.log_level_ = p.value;
         continue;
       }
-      if (p.key == "@label") return fail(p.where, "@label is not supported");
+      if (p.key == "@label") {
+        bool allowed = s.spec_->kind == PluginKind::kInput ||
+                       (s.spec_->kind == PluginKind::kOutput && s.spec_->type == "relabel");
+        if (!allowed) return fail(p.where, "@label is taken by sources and @type relabel only");
+        if (p.value.size() < 2 || p.value[0] != '@') {
+          return fail(p.where, "@label names a label starting with @");
+        }
+        s.label_ = p.value;
+        continue;
+      }
       const ParamSpec* spec = nullptr;
       for (const auto& ps : s.spec_->params) {
         if (ps.name == p.key) spec = &ps;

@@ -386,6 +386,13 @@ std::vector<PluginSpec> build_outputs() {
        {},
        ""});
   v.push_back({PluginKind::kOutput,
+               "relabel",
+               "Sends the events on to the <label> named by @label (no buffer).",
+               {},
+               {},
+               {},
+               ""});
+  v.push_back({PluginKind::kOutput,
                "null",
                "Discards events (benchmarks, tests).",
                {},

@@ -120,3 +120,75 @@ TEST_CASE("filters: config mistakes are refused naming the line") {
   refused("<filter **>\n @type parser\n</filter>\n", "needs parameter 'key_name'");
   refused("<filter **>\n @type nope\n</filter>\n", "unknown filter plugin 'nope'");
 }
+
+TEST_CASE("labels: @label on sources, relabel, and a label's own filters and matches") {
+  TempDir dir;
+  int a = free_port(), b = free_port();
+  std::string config = "<source>\n @type tcp\n tag in.a\n bind 127.0.0.1\n port " +
+                       std::to_string(a) +
+                       "\n @label @STAGED\n <parse>\n  @type none\n </parse>\n"
+                       "</source>\n" +
+                       tcp_lines_source(b, "in.b") + R"(<match in.b>
+ @type relabel
+ @label @STAGED
+</match>
+<label @STAGED>
+ <filter **>
+  @type record_transformer
+  <record>
+   via staged-${tag}
+  </record>
+ </filter>
+ <match **>
+  @type file
+  path )" + dir / "out/staged" +
+                       R"(
+  append true
+  <format>
+   @type json
+  </format>
+  <buffer>
+   @type memory
+   flush_mode interval
+   flush_interval 0.1s
+  </buffer>
+ </match>
+</label>
+<label @UNUSED>
+ <match **>
+  @type null
+ </match>
+</label>
+)";
+  Agent agent(config, dir);
+  REQUIRE(agent.ready());
+  TcpSender sa(a), sb(b);
+  REQUIRE(sa.send("seq=1 a\n"));
+  REQUIRE(sb.send("seq=2 b\n"));
+  REQUIRE(sa.finish());
+  REQUIRE(sb.finish());
+  std::string out;
+  REQUIRE(wait_until([&] {
+    out.clear();
+    for (const auto& f : files_under(dir / "out")) out += read_file(f);
+    return lines_of(out).size() >= 2;
+  }));
+  CHECK_THAT(out, Catch::Contains(R"({"message":"seq=1 a","via":"staged-in.a"})"));
+  CHECK_THAT(out, Catch::Contains(R"({"message":"seq=2 b","via":"staged-in.b"})"));
+  // A handover keeps a labelled source's events on its label.
+  CHECK_THAT(agent.control(R"({"op":"reload"})"), Catch::Contains("committed"));
+  TcpSender again(a);
+  REQUIRE(again.send("seq=3 a\n"));
+  REQUIRE(again.finish());
+  CHECK(wait_until([&] {
+    out.clear();
+    for (const auto& f : files_under(dir / "out")) out += read_file(f);
+    return out.find(R"({"message":"seq=3 a","via":"staged-in.a"})") != std::string::npos;
+  }));
+
+  write_file(dir / "bad.conf",
+             tcp_lines_source(free_port(), "t", " @label @NOPE\n") + null_match());
+  Process dry({agentd_bin(), "-c", dir / "bad.conf", "--dry-run"}, dir / "dry.log");
+  CHECK(dry.wait() == 1);
+  CHECK_THAT(dry.log(), Catch::Contains("there is no <label @NOPE>"));
+}

@@ -28,6 +28,9 @@ class Section {
   // "@id" if given, else "<kind>.<type>#<n>" unique within the pipeline.
   const std::string& id() const { return id_; }
   const std::string& log_level() const { return log_level_; }
+  // "@label @NAME" on a source (its events go to <label @NAME>) or on a
+  // relabel output; "" when not given.
+  const std::string& label() const { return label_; }
 
   // The configured text or the default; nullopt for an unset nil parameter.
   std::optional<std::string> raw(const std::string& name) const;
@@ -62,6 +65,7 @@ class Section {
   Location where_;
   std::string id_;
   std::string log_level_;
+  std::string label_;
   std::map<std::string, std::string> values_;    // explicit, by canonical name
   std::map<std::string, std::string> defaults_;  // parent-imposed defaults
   std::map<std::string, std::vector<std::shared_ptr<Section>>> children_;
@@ -87,11 +91,21 @@ struct FilterConfig {
   std::size_t order = 0;
 };
 
+// <label @NAME>: filters and matches of their own, for the events of the
+// sources (or relabel outputs) that name it.
+struct LabelConfig {
+  std::string name;  // "@NAME"
+  std::vector<MatchConfig> matches;
+  std::vector<FilterConfig> filters;
+  Location where;
+};
+
 struct PipelineConfig {
   Section system;
   std::vector<Section> sources;
   std::vector<MatchConfig> matches;
   std::vector<FilterConfig> filters;
+  std::vector<LabelConfig> labels;
   // "file:line: what": v0.12 spellings read as v1 (config_compat.h), a config
   // without <source> or <match>. The config runs; agentd logs these.
   std::vector<std::string> warnings;
