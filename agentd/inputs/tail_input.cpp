@@ -33,6 +33,9 @@ struct Watched {
   fs::File file;
   ino_t inode = 0;
   std::uint64_t offset = 0;  // everything before it was emitted
+  // Lines before it were emitted already though `offset` is earlier (an open
+  // containerd partial run is read again): they are not emitted twice.
+  std::uint64_t emitted_until = 0;
   bool rotated = false;
   steady_clock::time_point rotated_at;
 };
@@ -59,6 +62,7 @@ struct Settings {
   bool follow_inodes = false;
   std::optional<double> limit_recently_modified;  // seconds
   bool path_utc = false;                          // path_timezone: strftime in UTC
+  bool cri_join = false;                          // <parse> @type cri: join P parts
   FollowSymlinks follow_symlinks = FollowSymlinks::kTrusted;
 };
 
@@ -83,7 +87,8 @@ std::string strftime_path(const std::string& pattern, bool utc) {
 class TailInput final : public Input {
  public:
   TailInput(Settings s, std::unique_ptr<Parser> p, InputContext ctx)
-      : s_(std::move(s)),
+      : cri_join_(s.cri_join),
+        s_(std::move(s)),
         parser_(std::move(p)),
         ctx_(ctx),
         c_(ctx.metrics, s_.id, "tail"),
@@ -276,6 +281,7 @@ class TailInput final : public Input {
         ++c_rotations_;
         log::info("input " + s_.id + ": " + w.path + " was truncated; reading from its head");
         w.offset = 0;
+        w.emitted_until = 0;  // new content: nothing of it was emitted
       }
       return;
     }
@@ -317,6 +323,8 @@ class TailInput final : public Input {
     bool at_end = false;
     std::string carry;
     bool skipping = false;
+    CriJoin join;
+    std::uint64_t emitted = w.emitted_until;  // kept only if the batch is taken
     while (budget > 0) {
       auto n = w.file.pread(buf_.data(), buf_.size(), pos);
       if (!n || *n == 0) {
@@ -330,16 +338,21 @@ class TailInput final : public Input {
       for (std::size_t nl; (nl = data.find('\n', start)) != std::string_view::npos;
            start = nl + 1) {
         std::string_view piece = data.substr(start, nl - start);
+        std::uint64_t line_start = pos - *n + start - carry.size();
+        std::uint64_t line_end = pos - *n + nl + 1;
+        bool replay = cri_join_ && line_start < emitted;
         if (skipping) {
           skipping = false;
         } else if (!carry.empty()) {
           carry.append(piece);
-          emit_line(carry, w.path, now, b);
+          line(carry, line_start, w.path, now, b, join, replay);
           carry.clear();
         } else {
-          emit_line(piece, w.path, now, b);
+          line(piece, line_start, w.path, now, b, join, replay);
         }
-        consumed = pos - *n + nl + 1;
+        emitted = std::max(emitted, line_end);
+        // A containerd partial run not yet finished is read again next time.
+        consumed = join.pending() ? join.start() : line_end;
       }
       if (!skipping) carry.append(data.substr(start));
       if (carry.size() > s_.max_line) {
@@ -361,9 +374,68 @@ class TailInput final : public Input {
       return false;  // position unchanged: the same lines are read again next tick
     }
     c_.records += events;
+    w.emitted_until = emitted;
     if (consumed != w.offset) dirty_ = true;
     w.offset = consumed;
     return at_end;
+  }
+
+  // containerd/CRI-O split lines longer than their buffer into "P" parts
+  // and a final "F": with a cri <parse>, tail joins each stream's parts into
+  // one line before parsing. A run still open is not consumed (its position
+  // is where it began), so a handover or restart reads it again; a run over
+  // max_line_size is emitted as it is (logtag P) and counted as oversized.
+  struct CriJoin {
+    struct Run {
+      std::string head;  // "time stream " of the first part
+      std::string message;
+      std::uint64_t start = 0;
+      bool open = false;
+    };
+    Run runs[2];  // stdout, stderr
+    bool pending() const { return runs[0].open || runs[1].open; }
+    std::uint64_t start() const {
+      if (runs[0].open && runs[1].open) return std::min(runs[0].start, runs[1].start);
+      return runs[0].open ? runs[0].start : runs[1].start;
+    }
+  };
+
+  // `replay`: the line was handled by an earlier read (only the partial-run
+  // bookkeeping is redone).
+  void line(std::string_view text, std::uint64_t at, const std::string& path, EventTime now,
+            EventBatch& b, CriJoin& join, bool replay) {
+    auto emit = [&](std::string_view l) {
+      if (!replay) emit_line(l, path, now, b);
+    };
+    if (!cri_join_) return emit(text);
+    // time SP stream SP logtag SP message
+    auto s1 = text.find(' ');
+    auto s2 = s1 == std::string_view::npos ? s1 : text.find(' ', s1 + 1);
+    auto s3 = s2 == std::string_view::npos ? s2 : text.find(' ', s2 + 1);
+    if (s3 == std::string_view::npos) return emit(text);
+    std::string_view stream = text.substr(s1 + 1, s2 - s1 - 1);
+    std::string_view tag = text.substr(s2 + 1, s3 - s2 - 1);
+    CriJoin::Run& run = join.runs[stream == "stderr" ? 1 : 0];
+    std::string_view message = text.substr(s3 + 1);
+    if (tag == "P") {
+      if (!run.open) {
+        run.open = true;
+        run.start = at;
+        run.head = std::string(text.substr(0, s2 + 1));
+        run.message.clear();
+      }
+      run.message.append(message);
+      if (run.message.size() > s_.max_line) {  // give up joining: as it is
+        if (!replay) ++c_.oversized;
+        emit(run.head + "P " + run.message);
+        run.open = false;
+      }
+      return;
+    }
+    if (!run.open) return emit(text);
+    run.message.append(message);
+    emit(run.head + std::string(tag) + " " + run.message);
+    run.open = false;
   }
 
   void emit_line(std::string_view line, const std::string& path, EventTime now, EventBatch& b) {
@@ -441,6 +513,7 @@ class TailInput final : public Input {
     dirty_ = false;
   }
 
+  bool cri_join_;
   Settings s_;
   std::unique_ptr<Parser> parser_;
   InputContext ctx_;
@@ -494,6 +567,7 @@ Result<std::unique_ptr<Input>> make_tail_input(const config::Section& src, Input
   if (s.paths.empty()) {
     return make_error(ErrorCode::kInvalidArgument, src.where().str() + ": tail needs a path");
   }
+  s.cri_join = src.child("parse")->type() == "cri";
   auto p = make_parser(*src.child("parse"));
   if (!p) return std::unexpected(p.error());
   return std::make_unique<TailInput>(std::move(s), std::move(*p), ctx);

@@ -378,3 +378,39 @@ TEST_CASE("tail: strftime fields in path, limit_recently_modified, follow_inodes
   CHECK_THAT(dry.log(),
              Catch::Contains("fi.conf:1") && Catch::Contains("follow_inodes needs pos_file"));
 }
+
+TEST_CASE("tail: containerd partial lines are joined per stream before the cri parser") {
+  TempDir dir;
+  std::string log = dir / "c.log";
+  write_file(log,
+             "2026-11-25T10:00:00.000000001Z stdout P seq=1 part-a|\n"
+             "2026-11-25T10:00:00.000000002Z stderr F seq=2 whole\n"
+             "2026-11-25T10:00:00.000000003Z stdout P |part-b|\n");
+  Agent agent(
+      config("<source>\n @type tail\n tag k8s\n path " + log + "\n pos_file " + dir / "pos" +
+                 "\n read_from_head true\n <parse>\n @type cri\n </parse>\n"
+                 "</source>\n",
+             dir),
+      dir);
+  REQUIRE(agent.ready());
+  auto out = [&] {
+    std::string all;
+    for (const auto& f : files_under(dir / "out")) all += read_file(f);
+    return all;
+  };
+  REQUIRE(wait_until([&] { return out().find("seq=2 whole") != std::string::npos; }));
+  CHECK(out().find("seq=1") == std::string::npos);  // its run is still open
+  {
+    std::ofstream more(log, std::ios::app);
+    more << "2026-11-25T10:00:00.000000004Z stdout F |part-c\n";
+  }
+  REQUIRE(wait_until([&] { return out().find("seq=1") != std::string::npos; }));
+  std::string all = out();
+  CHECK_THAT(
+      all,
+      Catch::Contains(
+          R"("stream":"stdout","logtag":"F","message":"seq=1 part-a||part-b||part-c","time":"2026-11-25T10:00:00.000000001Z")"));
+  // The stderr line read while stdout's run was open is written once.
+  CHECK(count_numbers(files_under(dir / "out")).duplicates() == 0);
+  CHECK(count_numbers(files_under(dir / "out")).missing_in(1, 2) == 0);
+}
