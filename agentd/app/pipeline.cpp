@@ -198,6 +198,12 @@ Result<std::unique_ptr<Pipeline::Core>> Pipeline::build_core() {
   auto core = std::make_unique<Core>();
   core->router = std::make_unique<Router>(metrics_);
   for (const auto& l : config_.labels) core->labels[l.name] = std::make_unique<Router>(metrics_);
+  if (auto e = core->labels.find("@ERROR"); e != core->labels.end()) {
+    core->router->set_errors(e->second.get());  // not @ERROR's own: no loops
+    for (auto& [name, r] : core->labels) {
+      if (name != "@ERROR") r->set_errors(e->second.get());
+    }
+  }
   auto routes = [&](Router& router, const std::vector<config::MatchConfig>& matches,
                     const std::vector<config::FilterConfig>& filters) -> Status {
     for (const auto& m : matches) {
@@ -227,8 +233,14 @@ Result<std::unique_ptr<Pipeline::Core>> Pipeline::build_core() {
   }
   for (const auto& src : config_.sources) {
     if (src.type() != "tail") continue;
+    auto errors = core->labels.find("@ERROR");
     auto in = make_input(
-        src, InputContext{*core->router_for(src.label()), clock_, metrics_, options_.root_dir, {}});
+        src, InputContext{*core->router_for(src.label()),
+                          clock_,
+                          metrics_,
+                          options_.root_dir,
+                          {},
+                          errors == core->labels.end() ? nullptr : errors->second.get()});
     if (!in) return std::unexpected(in.error());
     core->tails.push_back(std::move(*in));
   }
@@ -244,8 +256,9 @@ Result<std::unique_ptr<Pipeline>> Pipeline::build(const config::PipelineConfig& 
   p->core_ = std::move(*core);
   for (const auto& src : config.sources) {
     if (src.type() == "tail") continue;
+    Emitter* errors = p->core_->labels.contains("@ERROR") ? &p->gate_for("@ERROR") : nullptr;
     auto in = make_input(src, InputContext{p->gate_for(src.label()), clock, metrics,
-                                           p->options_.root_dir, p->options_.listen});
+                                           p->options_.root_dir, p->options_.listen, errors});
     if (!in) return std::unexpected(in.error());
     p->network_.push_back(std::move(*in));
   }

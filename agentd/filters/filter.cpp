@@ -161,8 +161,8 @@ class GrepFilter final : public Filter {
     return std::unique_ptr<Filter>(std::move(f));
   }
 
-  void filter(const std::string&, EventTime t, std::string_view record,
-              EventBatch& out) const override {
+  void filter(const std::string&, EventTime t, std::string_view record, EventBatch& out,
+              EventBatch* /*errors*/) const override {
     if (!keep(record)) {
       ++c_.dropped;
       return;
@@ -240,8 +240,8 @@ class RecordTransformer final : public Filter {
     return std::unique_ptr<Filter>(new RecordTransformer(s, m));
   }
 
-  void filter(const std::string& tag, EventTime t, std::string_view record,
-              EventBatch& out) const override {
+  void filter(const std::string& tag, EventTime t, std::string_view record, EventBatch& out,
+              EventBatch* /*errors*/) const override {
     std::vector<Pair> in, pairs;
     if (!pairs_of(record, in)) {
       ++c_.errors;
@@ -437,10 +437,13 @@ class ParserFilter final : public Filter {
     return std::unique_ptr<Filter>(new ParserFilter(s, m, std::move(*p)));
   }
 
-  void filter(const std::string& tag, EventTime t, std::string_view record,
-              EventBatch& out) const override {
+  void filter(const std::string& tag, EventTime t, std::string_view record, EventBatch& out,
+              EventBatch* errors) const override {
     std::vector<Pair> in;
-    if (!pairs_of(record, in)) return fail(tag, "the record is not a map", t, {}, out);
+    auto fail = [&](const std::string& why, const std::vector<Pair>& pairs) {
+      failed(tag, why, t, record, pairs, out, errors);
+    };
+    if (!pairs_of(record, in)) return fail("the record is not a map", {});
     std::optional<std::string> text;
     for (const auto& p : in) {
       if (p.key != key_) continue;
@@ -449,7 +452,7 @@ class ParserFilter final : public Filter {
         text = std::string(p.value.substr(h->size, h->payload));
       }
     }
-    if (!text) return fail(tag, "'" + key_ + "' does not exist or is not a string", t, in, out);
+    if (!text) return fail("'" + key_ + "' does not exist or is not a string", in);
     EventBatch parsed;
     Status st;
     {
@@ -457,8 +460,7 @@ class ParserFilter final : public Filter {
       st = parser_->parse(*text, t, {}, parsed);
     }
     if (!st || parsed.entries.empty()) {
-      return fail(tag, "'" + key_ + "' does not parse: " + (st ? "" : st.error().message), t, in,
-                  out);
+      return fail("'" + key_ + "' does not parse: " + (st ? "" : st.error().message), in);
     }
     std::vector<Pair> fields;
     pairs_of(record_of(parsed.entry(parsed.entries[0])), fields);
@@ -496,18 +498,28 @@ class ParserFilter final : public Filter {
         prefix_(s.str("inject_key_prefix")),
         hash_field_(s.str("hash_value_field")),
         id_(s.id()),
+        to_error_(s.flag("emit_invalid_record_to_error")),
         parser_(std::move(p)),
         c_(m, s) {}
 
-  // As Fluentd without an @ERROR label: the event goes on unchanged with
-  // reserve_data, else it is dropped; counted and logged either way.
-  void fail(const std::string& tag, const std::string& why, EventTime t,
-            const std::vector<Pair>& in, EventBatch& out) const {
+  // As Fluentd: the original event goes to @ERROR when there is one (and
+  // emit_invalid_record_to_error), and on unchanged with reserve_data, else
+  // it is dropped here; counted and logged either way.
+  void failed(const std::string& tag, const std::string& why, EventTime t, std::string_view record,
+              const std::vector<Pair>& in, EventBatch& out, EventBatch* errors) const {
     ++c_.errors;
+    bool to_error = errors && to_error_;
     log_.write(log::Level::kWarn, "filter " + id_ + ": event of '" + tag + "': " + why +
+                                      (to_error ? "; sent to @ERROR" : "") +
                                       (reserve_data_ ? "; passed on unchanged" : "; dropped"));
+    if (to_error) {
+      RecordWriter w(*errors);
+      w.begin(t, 0);
+      w.record_packed(record);
+      w.end();
+    }
     if (!reserve_data_) {
-      ++c_.dropped;
+      if (!to_error) ++c_.dropped;
       return;
     }
     write(t, in, out);
@@ -516,6 +528,7 @@ class ParserFilter final : public Filter {
   std::string key_;
   bool reserve_data_, reserve_time_, remove_key_;
   std::string prefix_, hash_field_, id_;
+  bool to_error_;
   mutable std::mutex mu_;
   std::unique_ptr<Parser> parser_;
   mutable Counters c_;
@@ -610,8 +623,8 @@ class KubernetesMetadata final : public Filter {
     return std::unique_ptr<Filter>(new KubernetesMetadata(s, m));
   }
 
-  void filter(const std::string& tag, EventTime t, std::string_view record,
-              EventBatch& out) const override {
+  void filter(const std::string& tag, EventTime t, std::string_view record, EventBatch& out,
+              EventBatch* /*errors*/) const override {
     std::vector<Pair> in;
     if (!pairs_of(record, in)) return copy_through(t, record, out);
     std::string path = tag;

@@ -24,8 +24,11 @@ namespace logctl::agentd {
 class Filter {
  public:
   virtual ~Filter() = default;
+  // `errors`: where error events go (the <label @ERROR> route), or null when
+  // the config has none; only the parser filter sends any (Fluentd's
+  // emit_invalid_record_to_error).
   virtual void filter(const std::string& tag, EventTime time, std::string_view record,
-                      EventBatch& out) const = 0;
+                      EventBatch& out, EventBatch* errors) const = 0;
 };
 
 Result<std::unique_ptr<Filter>> make_filter(const config::Section& section, Metrics& metrics);

@@ -1,5 +1,6 @@
 #include "agentd/inputs/input.h"
 
+#include "agentd/core/record_writer.h"
 #include "agentd/inputs/network_input.h"
 #include "agentd/inputs/tail_input.h"
 
@@ -11,7 +12,7 @@ InputCounters::InputCounters(Metrics& m, const std::string& id, const std::strin
       bytes(m.counter("agentd_input_bytes_total", "Bytes received.",
                       {{"plugin_id", id}, {"type", type}})),
       parse_errors(m.counter("agentd_input_parse_errors_total",
-                             "Messages that did not parse (delivered as unmatched_line).",
+                             "Messages that did not parse (see emit_unmatched_lines and @ERROR).",
                              {{"plugin_id", id}})),
       oversized(m.counter("agentd_input_oversized_messages_total",
                           "Messages over message_length_limit (skipped or truncated).",
@@ -20,22 +21,59 @@ InputCounters::InputCounters(Metrics& m, const std::string& id, const std::strin
                        "Times reading paused because the buffer refused a batch.",
                        {{"plugin_id", id}})) {}
 
+Unmatched::Unmatched(const config::Section& source, const InputContext& ctx,
+                     InputCounters& counters)
+    : id_(source.id()),
+      emit_(source.flag("emit_unmatched_lines")),
+      to_error_(ctx.errors != nullptr),
+      parse_errors_(counters.parse_errors),
+      dropped_(ctx.metrics.counter("agentd_input_unmatched_dropped_total",
+                                   "Unparsable messages dropped (no emit_unmatched_lines and no "
+                                   "<label @ERROR>), as Fluentd does.",
+                                   {{"plugin_id", source.id()}})) {}
+
+void Unmatched::handle(std::string_view text, std::string_view why, EventTime now,
+                       std::span<const Extra> extra, BatchSet& out, const std::string& tag) {
+  ++parse_errors_;
+  const char* fate = emit_ ? "emitted as unmatched_line" : to_error_ ? "sent to @ERROR" : "dropped";
+  log_.write(log::Level::kWarn, "input " + id_ + ": " + std::string(why) + " (" + fate + "): '" +
+                                    std::string(text.substr(0, 80)) + "'");
+  if (emit_) {
+    RecordWriter w(out.for_tag(tag));
+    w.begin(now, static_cast<std::uint32_t>(1 + extra.size()));
+    w.field("unmatched_line", text);
+    for (const auto& e : extra) w.field(e.key, e.value);
+    w.end();
+  } else if (to_error_) {
+    pack_unmatched(text, why, now, extra, out.for_error(tag));
+  } else {
+    ++dropped_;
+  }
+}
+
 void parse_or_unmatched(Parser& parser, std::string_view text, EventTime now,
-                        std::span<const Extra> extra, EventBatch& out, const std::string& id,
-                        std::atomic<std::uint64_t>& parse_errors, log::RateLimited& log) {
-  auto s = parser.parse(text, now, extra, out);
-  if (s) return;
-  ++parse_errors;
-  log.write(log::Level::kWarn, "input " + id + ": " + s.error().message + ": '" +
-                                   std::string(text.substr(0, 80)) + "'");
-  pack_unmatched(text, s.error().message, now, extra, out);
+                        std::span<const Extra> extra, BatchSet& out, const std::string& tag,
+                        Unmatched& unmatched) {
+  auto s = parser.parse(text, now, extra, out.for_tag(tag));
+  if (!s) unmatched.handle(text, s.error().message, now, extra, out, tag);
 }
 
 EventBatch& BatchSet::for_tag(const std::string& tag) {
-  for (auto& b : batches_) {
-    if (b.tag == tag) return b;
+  for (std::size_t i = 0; i < batches_.size(); ++i) {
+    if (!error_[i] && batches_[i].tag == tag) return batches_[i];
   }
   auto& b = batches_.emplace_back();
+  error_.push_back(false);
+  b.tag = tag;
+  return b;
+}
+
+EventBatch& BatchSet::for_error(const std::string& tag) {
+  for (std::size_t i = 0; i < batches_.size(); ++i) {
+    if (error_[i] && batches_[i].tag == tag) return batches_[i];
+  }
+  auto& b = batches_.emplace_back();
+  error_.push_back(true);
   b.tag = tag;
   return b;
 }
@@ -46,15 +84,18 @@ std::size_t BatchSet::events() const {
   return n;
 }
 
-Status BatchSet::emit_to(Emitter& e) {
+Status BatchSet::emit_to(Emitter& e, Emitter* errors) {
   std::size_t done = 0;
   Status result;
   for (; done < batches_.size(); ++done) {
     if (batches_[done].empty()) continue;
-    result = e.emit(batches_[done]);
+    Emitter* to = error_[done] ? errors : &e;
+    if (!to) continue;  // no @ERROR route: nothing is put in an error batch then
+    result = to->emit(batches_[done]);
     if (!result) break;
   }
   batches_.erase(batches_.begin(), batches_.begin() + static_cast<std::ptrdiff_t>(done));
+  error_.erase(error_.begin(), error_.begin() + static_cast<std::ptrdiff_t>(done));
   return result;
 }
 

@@ -66,6 +66,8 @@ struct InputContext {
   Metrics& metrics;
   std::string data_dir;  // for position files when pos_file is relative or unset
   ListenerSource listen;
+  // <label @ERROR> when the config has one: where unparsable text goes.
+  Emitter* errors = nullptr;
 };
 
 Result<std::unique_ptr<Input>> make_input(const config::Section& source, InputContext ctx);
@@ -81,28 +83,59 @@ struct InputCounters {
   std::atomic<std::uint64_t>& paused;
 };
 
-// Parses one message into `out`. Text that does not parse is delivered as
-// {"unmatched_line", "parse_error"} (never dropped), counted in
-// `parse_errors` and logged (rate-limited) with the input's id.
+class BatchSet;
+
+// What an input does with text its parser refuses, as Fluentd does: it is
+// always counted (agentd_input_parse_errors_total) and logged (rate-limited,
+// naming the input), then
+//   emit_unmatched_lines true: {"unmatched_line": text} (+ path/source keys)
+//     goes on the input's own route (in_syslog: tag "<tag>.unmatched");
+//   else, with a <label @ERROR>: {"unmatched_line", "parse_error"} goes there
+//     under the input's tag;
+//   else it is dropped (counted in agentd_input_unmatched_dropped_total).
+class Unmatched {
+ public:
+  Unmatched(const config::Section& source, const InputContext& ctx, InputCounters& counters);
+  void handle(std::string_view text, std::string_view why, EventTime now,
+              std::span<const Extra> extra, BatchSet& out, const std::string& tag);
+
+ private:
+  std::string id_;
+  bool emit_;
+  bool to_error_;
+  std::atomic<std::uint64_t>& parse_errors_;
+  std::atomic<std::uint64_t>& dropped_;
+  log::RateLimited log_;
+};
+
+// Parses one message into `out`'s batch for `tag`; text that does not parse
+// goes to `unmatched`.
 void parse_or_unmatched(Parser& parser, std::string_view text, EventTime now,
-                        std::span<const Extra> extra, EventBatch& out, const std::string& id,
-                        std::atomic<std::uint64_t>& parse_errors, log::RateLimited& log);
+                        std::span<const Extra> extra, BatchSet& out, const std::string& tag,
+                        Unmatched& unmatched);
 
 // Groups events by tag while one read is processed.
 class BatchSet {
  public:
   EventBatch& for_tag(const std::string& tag);
+  // A batch for the <label @ERROR> route.
+  EventBatch& for_error(const std::string& tag);
   std::vector<EventBatch>& batches() { return batches_; }
   std::size_t events() const;
   bool empty() const { return events() == 0; }
-  void clear() { batches_.clear(); }
-  // Emits every batch; on failure keeps the failed and later batches.
-  Status emit_to(Emitter& e);
+  void clear() {
+    batches_.clear();
+    error_.clear();
+  }
+  // Emits every batch (error batches to `errors`); on failure keeps the
+  // failed and later batches.
+  Status emit_to(Emitter& e, Emitter* errors = nullptr);
   // Bytes for the sender once every batch is emitted (forward acks).
   std::vector<std::string> replies;
 
  private:
   std::vector<EventBatch> batches_;
+  std::vector<bool> error_;  // per batch: for the @ERROR route
 };
 
 }  // namespace logctl::agentd

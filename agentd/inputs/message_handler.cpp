@@ -21,30 +21,39 @@ class ExtraFields {
 
 class LineHandler final : public MessageHandler {
  public:
-  LineHandler(std::unique_ptr<Parser> p, HandlerOptions o, Metrics& m)
-      : parser_(std::move(p)), o_(std::move(o)), c_(m, o_.id, o_.type) {}
+  LineHandler(const config::Section& src, std::unique_ptr<Parser> p, HandlerOptions o,
+              const InputContext& ctx)
+      : parser_(std::move(p)),
+        o_(std::move(o)),
+        c_(ctx.metrics, o_.id, o_.type),
+        unmatched_(src, ctx, c_) {}
 
   void handle(std::string_view msg, const Peer& peer, EventTime now, BatchSet& out) override {
     if (o_.remove_newline) {
       while (!msg.empty() && (msg.back() == '\n' || msg.back() == '\r')) msg.remove_suffix(1);
     }
     ExtraFields extra(o_, peer);
-    parse_or_unmatched(*parser_, msg, now, extra.span(), out.for_tag(o_.tag), o_.id,
-                       c_.parse_errors, log_);
+    parse_or_unmatched(*parser_, msg, now, extra.span(), out, o_.tag, unmatched_);
   }
 
  private:
   std::unique_ptr<Parser> parser_;
   HandlerOptions o_;
   InputCounters c_;
-  log::RateLimited log_;
+  Unmatched unmatched_;
 };
 
 class SyslogHandler final : public MessageHandler {
  public:
-  SyslogHandler(const config::Section& parse, std::unique_ptr<Parser> other, HandlerOptions o,
-                Metrics& m)
-      : other_(std::move(other)), o_(std::move(o)), c_(m, o_.id, o_.type) {
+  SyslogHandler(const config::Section& src, std::unique_ptr<Parser> other, HandlerOptions o,
+                const InputContext& ctx)
+      : other_(std::move(other)),
+        o_(std::move(o)),
+        unmatched_tag_(o_.tag + ".unmatched"),
+        c_(ctx.metrics, o_.id, o_.type),
+        unmatched_(src, ctx, c_),
+        emit_unmatched_(src.flag("emit_unmatched_lines")) {
+    const auto& parse = *src.child("parse");
     if (parse.type() == "syslog") opts_ = syslog_options(parse);
     opts_.with_priority = true;  // in_syslog always reads <PRI> for the tag
   }
@@ -78,13 +87,13 @@ class SyslogHandler final : public MessageHandler {
     }
   }
 
+  // in_syslog emits unmatched lines under "<tag>.unmatched"; @ERROR gets
+  // them under the input's tag.
   void unmatched(std::string_view msg, const std::string& why, const Peer& peer, EventTime now,
                  BatchSet& out) {
-    ++c_.parse_errors;
-    log_.write(log::Level::kWarn, "input " + o_.id + ": invalid syslog message (" + why + "): '" +
-                                      std::string(msg.substr(0, 80)) + "'");
     ExtraFields extra(o_, peer);
-    pack_unmatched(msg, why, now, extra.span(), out.for_tag(o_.tag + ".unmatched"));
+    unmatched_.handle(msg, "invalid syslog message: " + why, now, extra.span(), out,
+                      emit_unmatched_ ? unmatched_tag_ : o_.tag);
   }
 
   const std::string& tag_for(int pri) {
@@ -97,23 +106,27 @@ class SyslogHandler final : public MessageHandler {
 
   std::unique_ptr<Parser> other_;
   HandlerOptions o_;
+  std::string unmatched_tag_;
   SyslogOptions opts_;
   std::string tags_[192];
   InputCounters c_;
-  log::RateLimited log_;
+  Unmatched unmatched_;
+  bool emit_unmatched_;
 };
 
 }  // namespace
 
 Result<std::unique_ptr<MessageHandler>> make_line_handler(const config::Section& source,
-                                                          HandlerOptions o, Metrics& m) {
+                                                          HandlerOptions o,
+                                                          const InputContext& ctx) {
   auto p = make_parser(*source.child("parse"));
   if (!p) return std::unexpected(p.error());
-  return std::make_unique<LineHandler>(std::move(*p), std::move(o), m);
+  return std::make_unique<LineHandler>(source, std::move(*p), std::move(o), ctx);
 }
 
 Result<std::unique_ptr<MessageHandler>> make_syslog_handler(const config::Section& source,
-                                                            HandlerOptions o, Metrics& m) {
+                                                            HandlerOptions o,
+                                                            const InputContext& ctx) {
   const auto& parse = *source.child("parse");
   std::unique_ptr<Parser> other;
   if (parse.type() != "syslog") {
@@ -121,7 +134,7 @@ Result<std::unique_ptr<MessageHandler>> make_syslog_handler(const config::Sectio
     if (!p) return std::unexpected(p.error());
     other = std::move(*p);
   }
-  return std::make_unique<SyslogHandler>(parse, std::move(other), std::move(o), m);
+  return std::make_unique<SyslogHandler>(source, std::move(other), std::move(o), ctx);
 }
 
 }  // namespace logctl::agentd

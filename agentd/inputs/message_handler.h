@@ -1,7 +1,8 @@
 // Turns one received message (a frame or a datagram) into events, for the
 // tcp/udp inputs (any <parse>) and the syslog input (tag.facility.severity).
-// Unparsable messages are delivered as {"unmatched_line", "parse_error"} and
-// counted — never dropped (syslog: tag "<tag>.unmatched").
+// Unparsable messages go where Unmatched says (input.h): emitted as
+// unmatched_line (syslog: tag "<tag>.unmatched"), sent to @ERROR, or dropped;
+// always counted and logged.
 // Thread safety: used by one input thread.
 #pragma once
 
@@ -41,8 +42,10 @@ struct HandlerOptions {
 };
 
 Result<std::unique_ptr<MessageHandler>> make_line_handler(const config::Section& source,
-                                                          HandlerOptions o, Metrics& metrics);
+                                                          HandlerOptions o,
+                                                          const InputContext& ctx);
 Result<std::unique_ptr<MessageHandler>> make_syslog_handler(const config::Section& source,
-                                                            HandlerOptions o, Metrics& metrics);
+                                                            HandlerOptions o,
+                                                            const InputContext& ctx);
 
 }  // namespace logctl::agentd

@@ -512,7 +512,7 @@ class NetworkInput final : public Input {
   // Hands pending events to the router; on refusal pauses this connection.
   void deliver(const std::shared_ptr<Conn>& c, bool read_more) {
     std::size_t n = c->pending.events();
-    auto st = c->pending.emit_to(ctx_.emitter);
+    auto st = c->pending.emit_to(ctx_.emitter, ctx_.errors);
     c_.records += n - c->pending.events();
     if (!st) {
       if (c->backoff.count() == 10) {
@@ -623,7 +623,7 @@ class NetworkInput final : public Input {
       handler_->handle({dgram_.data(), len}, peer, now, batches);
     }
     std::size_t n = batches.events();
-    auto st = batches.emit_to(ctx_.emitter);
+    auto st = batches.emit_to(ctx_.emitter, ctx_.errors);
     c_.records += n - batches.events();
     if (!st) {
       c_.dropped += batches.events();
@@ -663,7 +663,7 @@ class NetworkInput final : public Input {
   // Emits what a connection has parsed (into the spool during a handover).
   void flush_parsed(Conn& c, const char* when) {
     std::size_t n = c.pending.events();
-    if (auto st = c.pending.emit_to(ctx_.emitter); !st) {
+    if (auto st = c.pending.emit_to(ctx_.emitter, ctx_.errors); !st) {
       c_.lost_at_stop += c.pending.events();
       log::error("input " + s_.id + ": " + std::to_string(c.pending.events()) + " event(s) from " +
                  c.peer.address + " could not be buffered at " + when + ": " + st.error().message);
@@ -828,13 +828,13 @@ Result<std::unique_ptr<Input>> make_network_input(const config::Section& src, In
     s.delimiter = src.str("delimiter");
     s.framing = src.str("frame_type") == "octet_count" ? Framing::kOctetCount : Framing::kDelimiter;
     if (src.is_set("message_length_limit")) s.max_message = src.size("message_length_limit");
-    handler = make_line_handler(src, h, ctx.metrics);
+    handler = make_line_handler(src, h, ctx);
   } else if (s.type == "udp") {
     s.transport = Transport::kUdp;
     s.max_message = src.size("message_length_limit");
     if (src.is_set("receive_buffer_size")) s.receive_buffer = src.size("receive_buffer_size");
     h.remove_newline = src.flag("remove_newline");
-    handler = make_line_handler(src, h, ctx.metrics);
+    handler = make_line_handler(src, h, ctx);
   } else if (s.type == "forward") {
     s.framing = Framing::kMsgpack;
     s.max_message = src.is_set("chunk_size_limit") ? src.size("chunk_size_limit") : 32 << 20;
@@ -860,7 +860,7 @@ Result<std::unique_ptr<Input>> make_network_input(const config::Section& src, In
     h.severity_key = src.str("severity_key");
     h.facility_key = src.str("facility_key");
     if (src.flag("include_source_host")) h.source_hostname_key = src.str("source_host_key");
-    handler = make_syslog_handler(src, h, ctx.metrics);
+    handler = make_syslog_handler(src, h, ctx);
   }
   if (!handler) return std::unexpected(handler.error());
   if (s.max_message == 0) {

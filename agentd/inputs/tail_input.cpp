@@ -36,6 +36,9 @@ struct Watched {
   // Lines before it were emitted already though `offset` is earlier (an open
   // containerd partial run is read again): they are not emitted twice.
   std::uint64_t emitted_until = 0;
+  // The end of the data seen so far and when it last grew (multiline_flush_interval).
+  std::uint64_t seen_end = 0;
+  steady_clock::time_point grew_at = steady_clock::now();
   bool rotated = false;
   steady_clock::time_point rotated_at;
 };
@@ -63,6 +66,7 @@ struct Settings {
   std::optional<double> limit_recently_modified;  // seconds
   bool path_utc = false;                          // path_timezone: strftime in UTC
   bool cri_join = false;                          // <parse> @type cri: join P parts
+  std::optional<double> multiline_flush;          // multiline_flush_interval, seconds
   FollowSymlinks follow_symlinks = FollowSymlinks::kTrusted;
 };
 
@@ -86,8 +90,9 @@ std::string strftime_path(const std::string& pattern, bool utc) {
 
 class TailInput final : public Input {
  public:
-  TailInput(Settings s, std::unique_ptr<Parser> p, InputContext ctx)
+  TailInput(const config::Section& src, Settings s, std::unique_ptr<Parser> p, InputContext ctx)
       : cri_join_(s.cri_join),
+        lines_(p->lines()),
         s_(std::move(s)),
         parser_(std::move(p)),
         ctx_(ctx),
@@ -100,7 +105,8 @@ class TailInput final : public Input {
         c_refused_links_(
             ctx.metrics.counter("agentd_tail_refused_symlinks_total",
                                 "Symbolic links not followed under the follow_symlinks policy.",
-                                {{"plugin_id", s_.id}})) {}
+                                {{"plugin_id", s_.id}})),
+        unmatched_(src, ctx, c_) {}
   ~TailInput() override { stop(); }
 
   Status start(Reading) override {
@@ -144,8 +150,9 @@ class TailInput final : public Input {
     for (auto& [path, w] : active_) check_rotation(w);
     for (auto& [path, w] : active_) read(w);
     for (auto it = rotated_.begin(); it != rotated_.end();) {
-      bool at_end = read(*it);
-      if (at_end && now - it->rotated_at >= std::chrono::duration<double>(s_.rotate_wait)) {
+      bool last = now - it->rotated_at >= std::chrono::duration<double>(s_.rotate_wait);
+      bool at_end = read(*it, last);
+      if (at_end && last) {
         it = rotated_.erase(it);
       } else {
         ++it;
@@ -313,17 +320,20 @@ class TailInput final : public Input {
   }
 
   // Reads complete lines from the position; returns true when at EOF.
-  bool read(Watched& w) {
+  // `finish`: the file is read for the last time (rotated away): a joined
+  // event still open at its end goes out as it is.
+  bool read(Watched& w, bool finish = false) {
     std::uint64_t pos = w.offset;
     std::size_t budget = kReadPerTick;
     BatchSet batches;
-    EventBatch& b = batches.for_tag(tag_for(w.path));
+    const std::string tag = tag_for(w.path);
+    Out b{batches, tag};
     EventTime now = ctx_.clock.now();
     std::uint64_t consumed = w.offset;
     bool at_end = false;
     std::string carry;
     bool skipping = false;
-    CriJoin join;
+    Join join;
     std::uint64_t emitted = w.emitted_until;  // kept only if the batch is taken
     while (budget > 0) {
       auto n = w.file.pread(buf_.data(), buf_.size(), pos);
@@ -340,7 +350,7 @@ class TailInput final : public Input {
         std::string_view piece = data.substr(start, nl - start);
         std::uint64_t line_start = pos - *n + start - carry.size();
         std::uint64_t line_end = pos - *n + nl + 1;
-        bool replay = cri_join_ && line_start < emitted;
+        bool replay = joins() && line_start < emitted;
         if (skipping) {
           skipping = false;
         } else if (!carry.empty()) {
@@ -364,9 +374,32 @@ class TailInput final : public Input {
       }
     }
     if (skipping) consumed = pos;  // the skipped part of an overlong line stays skipped
+    if (at_end) {
+      auto now_steady = steady_clock::now();
+      if (pos > w.seen_end) {
+        w.seen_end = pos;
+        w.grew_at = now_steady;
+      }
+      // multiline_flush_interval: the last event is complete when nothing
+      // came for that long.
+      if (join.multi.open &&
+          (finish || (s_.multiline_flush && now_steady - w.grew_at >= std::chrono::duration<double>(
+                                                                          *s_.multiline_flush)))) {
+        emit_line(join.multi.message, w.path, now, b);
+        join.multi.open = false;
+        consumed = join.pending() ? join.start() : join.multi_end;
+      }
+      for (auto& run : join.runs) {
+        if (finish && run.open) {
+          emit_line(run.head + "P " + run.message, w.path, now, b);
+          run.open = false;
+          consumed = pos - carry.size();
+        }
+      }
+    }
     c_.bytes += consumed - w.offset;
     std::size_t events = batches.events();
-    if (auto st = batches.emit_to(ctx_.emitter); !st) {
+    if (auto st = batches.emit_to(ctx_.emitter, ctx_.errors); !st) {
       ++c_.paused;
       pause_log_.write(log::Level::kWarn, "input " + s_.id + ": " + st.error().message +
                                               "; will re-read " + w.path + " from offset " +
@@ -385,28 +418,44 @@ class TailInput final : public Input {
   // one line before parsing. A run still open is not consumed (its position
   // is where it began), so a handover or restart reads it again; a run over
   // max_line_size is emitted as it is (logtag P) and counted as oversized.
-  struct CriJoin {
+  //
+  // A multiline <parse> joins lines the same way: the event being gathered
+  // is an open run, not consumed until a later first line (or
+  // multiline_flush_interval) ends it.
+  struct Join {
     struct Run {
-      std::string head;  // "time stream " of the first part
+      std::string head;  // cri: "time stream " of the first part
       std::string message;
       std::uint64_t start = 0;
       bool open = false;
     };
-    Run runs[2];  // stdout, stderr
-    bool pending() const { return runs[0].open || runs[1].open; }
+    Run runs[2];                  // cri: stdout, stderr
+    Run multi;                    // multiline
+    std::uint64_t multi_end = 0;  // where the open multiline run's last line ends
+    bool pending() const { return runs[0].open || runs[1].open || multi.open; }
     std::uint64_t start() const {
-      if (runs[0].open && runs[1].open) return std::min(runs[0].start, runs[1].start);
-      return runs[0].open ? runs[0].start : runs[1].start;
+      std::uint64_t s = ~std::uint64_t{0};
+      for (const Run* r : {&runs[0], &runs[1], &multi}) {
+        if (r->open) s = std::min(s, r->start);
+      }
+      return s;
     }
   };
+  bool joins() const { return cri_join_ || lines_ != Parser::Lines::kLine; }
 
   // `replay`: the line was handled by an earlier read (only the partial-run
   // bookkeeping is redone).
-  void line(std::string_view text, std::uint64_t at, const std::string& path, EventTime now,
-            EventBatch& b, CriJoin& join, bool replay) {
+  struct Out {
+    BatchSet& set;
+    const std::string& tag;
+  };
+
+  void line(std::string_view text, std::uint64_t at, const std::string& path, EventTime now, Out& b,
+            Join& join, bool replay) {
     auto emit = [&](std::string_view l) {
       if (!replay) emit_line(l, path, now, b);
     };
+    if (lines_ != Parser::Lines::kLine) return multiline(text, at, path, now, b, join, replay);
     if (!cri_join_) return emit(text);
     // time SP stream SP logtag SP message
     auto s1 = text.find(' ');
@@ -415,7 +464,7 @@ class TailInput final : public Input {
     if (s3 == std::string_view::npos) return emit(text);
     std::string_view stream = text.substr(s1 + 1, s2 - s1 - 1);
     std::string_view tag = text.substr(s2 + 1, s3 - s2 - 1);
-    CriJoin::Run& run = join.runs[stream == "stderr" ? 1 : 0];
+    Join::Run& run = join.runs[stream == "stderr" ? 1 : 0];
     std::string_view message = text.substr(s3 + 1);
     if (tag == "P") {
       if (!run.open) {
@@ -438,15 +487,65 @@ class TailInput final : public Input {
     run.open = false;
   }
 
-  void emit_line(std::string_view line, const std::string& path, EventTime now, EventBatch& b) {
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    Extra extra[1];
-    std::span<const Extra> ex;
-    if (!s_.path_key.empty()) {
-      extra[0] = Extra{s_.path_key, path};
-      ex = std::span<const Extra>(extra, 1);
+  // Fluentd's in_tail with a multiline parser: with format_firstline, a first
+  // line ends the event gathered so far and starts the next; lines before
+  // any first line are unmatched. Without it, lines join until the joined
+  // text parses. An event over max_line_size goes out as it is (counted).
+  void multiline(std::string_view text, std::uint64_t at, const std::string& path, EventTime now,
+                 Out& b, Join& join, bool replay) {
+    if (!text.empty() && text.back() == '\r') text.remove_suffix(1);
+    Join::Run& run = join.multi;
+    auto line_end = at + text.size() + 1;
+    if (lines_ == Parser::Lines::kFirstline) {
+      if (parser_->firstline(text)) {
+        if (run.open && !replay) emit_line(run.message, path, now, b);
+        run.open = true;
+        run.start = at;
+        run.message.assign(text);
+      } else if (run.open) {
+        run.message.push_back('\n');
+        run.message.append(text);
+      } else {
+        if (!replay) emit_line(text, path, now, b);  // before any first line: unmatched
+        return;
+      }
+    } else {
+      if (!run.open) {
+        run.open = true;
+        run.start = at;
+        run.message.clear();
+      } else {
+        run.message.push_back('\n');
+      }
+      run.message.append(text);
+      // A failed parse packs nothing: the run goes on with the next line.
+      Extra slot;
+      if (!replay &&
+          parser_->parse(run.message, now, path_extra(path, slot), b.set.for_tag(b.tag))) {
+        run.open = false;
+      }
     }
-    parse_or_unmatched(*parser_, line, now, ex, b, s_.id, c_.parse_errors, parse_log_);
+    join.multi_end = line_end;
+    if (run.open && run.message.size() > s_.max_line) {  // give up joining: as it is
+      if (!replay) {
+        ++c_.oversized;
+        emit_line(run.message, path, now, b);
+      }
+      run.open = false;
+    }
+  }
+
+  // path_key's field, in `slot`.
+  std::span<const Extra> path_extra(const std::string& path, Extra& slot) const {
+    if (s_.path_key.empty()) return {};
+    slot = Extra{s_.path_key, path};
+    return {&slot, 1};
+  }
+
+  void emit_line(std::string_view line, const std::string& path, EventTime now, Out& b) {
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    Extra slot;
+    parse_or_unmatched(*parser_, line, now, path_extra(path, slot), b.set, b.tag, unmatched_);
   }
 
   // Fluentd's pos file: "path<TAB>offset<TAB>inode", both 16 hex digits;
@@ -514,6 +613,7 @@ class TailInput final : public Input {
   }
 
   bool cri_join_;
+  Parser::Lines lines_;
   Settings s_;
   std::unique_ptr<Parser> parser_;
   InputContext ctx_;
@@ -531,7 +631,8 @@ class TailInput final : public Input {
   std::atomic<std::int64_t>& g_files_;
   std::atomic<std::uint64_t>& c_rotations_;
   std::atomic<std::uint64_t>& c_refused_links_;
-  log::RateLimited perm_log_, oversize_log_, pause_log_, parse_log_, pos_log_;
+  Unmatched unmatched_;
+  log::RateLimited perm_log_, oversize_log_, pause_log_, pos_log_;
 };
 
 }  // namespace
@@ -568,9 +669,12 @@ Result<std::unique_ptr<Input>> make_tail_input(const config::Section& src, Input
     return make_error(ErrorCode::kInvalidArgument, src.where().str() + ": tail needs a path");
   }
   s.cri_join = src.child("parse")->type() == "cri";
+  if (src.is_set("multiline_flush_interval")) {
+    s.multiline_flush = src.number("multiline_flush_interval");
+  }
   auto p = make_parser(*src.child("parse"));
   if (!p) return std::unexpected(p.error());
-  return std::make_unique<TailInput>(std::move(s), std::move(*p), ctx);
+  return std::make_unique<TailInput>(src, std::move(s), std::move(*p), ctx);
 }
 
 }  // namespace logctl::agentd

@@ -177,30 +177,42 @@ std::string strip_slashes(const std::string& expr, std::uint32_t& flags) {
 
 class RegexpParser final : public Parser {
  public:
-  static Result<std::unique_ptr<Parser>> make(const config::Section& s) {
-    std::uint32_t flags = PCRE2_UTF | PCRE2_NO_UTF_CHECK * 0;
+  static Result<std::unique_ptr<RegexpParser>> make(const config::Section& s) {
+    std::uint32_t flags = 0;
     if (s.flag("ignorecase")) flags |= PCRE2_CASELESS;
     if (s.flag("multiline")) flags |= PCRE2_DOTALL;
     std::string pattern = strip_slashes(s.str("expression"), flags);
+    return make(s, pattern, flags, "expression");
+  }
+  // `pattern` without slashes; `what` names it in errors.
+  static Result<std::unique_ptr<RegexpParser>> make(const config::Section& s,
+                                                    const std::string& pattern, std::uint32_t flags,
+                                                    const std::string& what) {
+    auto code = compile(s, pattern, flags, what);
+    if (!code) return std::unexpected(code.error());
+    std::uint32_t names = 0;
+    pcre2_pattern_info(*code, PCRE2_INFO_NAMECOUNT, &names);
+    if (names == 0) {
+      pcre2_code_free(*code);
+      return make_error(ErrorCode::kInvalidArgument,
+                        s.where().str() + ": " + what + " has no named captures (?<name>...)");
+    }
+    return std::unique_ptr<RegexpParser>(new RegexpParser(s, *code));
+  }
+  static Result<pcre2_code*> compile(const config::Section& s, const std::string& pattern,
+                                     std::uint32_t flags, const std::string& what) {
     int err = 0;
     PCRE2_SIZE off = 0;
     pcre2_code* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.c_str()), pattern.size(),
-                                     flags & ~PCRE2_UTF, &err, &off, nullptr);
+                                     flags, &err, &off, nullptr);
     if (!code) {
       PCRE2_UCHAR msg[256];
       pcre2_get_error_message(err, msg, sizeof msg);
-      return make_error(ErrorCode::kInvalidArgument,
-                        s.where().str() + ": bad expression at offset " + std::to_string(off) +
-                            ": " + reinterpret_cast<char*>(msg));
+      return make_error(ErrorCode::kInvalidArgument, s.where().str() + ": bad " + what +
+                                                         " at offset " + std::to_string(off) +
+                                                         ": " + reinterpret_cast<char*>(msg));
     }
-    std::uint32_t names = 0;
-    pcre2_pattern_info(code, PCRE2_INFO_NAMECOUNT, &names);
-    if (names == 0) {
-      pcre2_code_free(code);
-      return make_error(ErrorCode::kInvalidArgument,
-                        s.where().str() + ": expression has no named captures (?<name>...)");
-    }
-    return std::unique_ptr<Parser>(new RegexpParser(s, code));
+    return code;
   }
   ~RegexpParser() override {
     pcre2_match_data_free(match_);
@@ -692,6 +704,71 @@ class CriParser final : public Parser {
   std::vector<Extra> extra_;
 };
 
+// multiline: format1..format20 joined into one expression ('.' matches
+// newlines, as Ruby's /m), matched against the lines in_tail joined; a line
+// matching format_firstline (anywhere in it) starts the next message.
+class MultilineParser final : public Parser {
+ public:
+  static Result<std::unique_ptr<Parser>> make(const config::Section& s) {
+    std::string pattern;
+    std::uint32_t flags = PCRE2_DOTALL;
+    int last = 0;
+    for (int i = 1; i <= kMaxFormats; ++i) {
+      std::string key = "format" + std::to_string(i);
+      if (!s.is_set(key)) continue;
+      if (last != i - 1) {
+        return make_error(
+            ErrorCode::kInvalidArgument,
+            s.where().str() + ": " + key + " given without format" + std::to_string(i - 1));
+      }
+      last = i;
+      pattern += strip_slashes(s.str(key), flags);
+    }
+    if (last == 0) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        s.where().str() + ": multiline needs format1 (and format2..format" +
+                            std::to_string(kMaxFormats) + " as needed)");
+    }
+    auto body = RegexpParser::make(s, pattern, flags, "format1..format" + std::to_string(last));
+    if (!body) return std::unexpected(body.error());
+    pcre2_code* first = nullptr;
+    if (s.is_set("format_firstline")) {
+      std::uint32_t fflags = 0;
+      auto code = RegexpParser::compile(s, strip_slashes(s.str("format_firstline"), fflags), fflags,
+                                        "format_firstline");
+      if (!code) return std::unexpected(code.error());
+      first = *code;
+    }
+    return std::unique_ptr<Parser>(new MultilineParser(std::move(*body), first));
+  }
+  ~MultilineParser() override {
+    if (first_) {
+      pcre2_match_data_free(match_);
+      pcre2_code_free(first_);
+    }
+  }
+  Status parse(std::string_view text, EventTime now, std::span<const Extra> extra,
+               EventBatch& out) override {
+    return body_->parse(text, now, extra, out);
+  }
+  Lines lines() const override { return first_ ? Lines::kFirstline : Lines::kUntilParsed; }
+  bool firstline(std::string_view line) override {
+    return pcre2_match(first_, reinterpret_cast<PCRE2_SPTR>(line.data()), line.size(), 0, 0, match_,
+                       nullptr) >= 0;
+  }
+
+  static constexpr int kMaxFormats = 20;  // Fluentd's limit
+
+ private:
+  MultilineParser(std::unique_ptr<RegexpParser> body, pcre2_code* first)
+      : body_(std::move(body)), first_(first) {
+    if (first_) match_ = pcre2_match_data_create_from_pattern(first_, nullptr);
+  }
+  std::unique_ptr<RegexpParser> body_;
+  pcre2_code* first_;
+  pcre2_match_data* match_ = nullptr;
+};
+
 }  // namespace
 
 void pack_syslog(const SyslogMessage& m, IncludePri pri, std::span<const Extra> extra,
@@ -738,7 +815,11 @@ Result<std::unique_ptr<Parser>> make_parser(const config::Section& s) {
   const auto& t = s.type();
   if (t == "none") return std::make_unique<NoneParser>(s);
   if (t == "json") return std::make_unique<JsonParser>(s);
-  if (t == "regexp") return RegexpParser::make(s);
+  if (t == "regexp") {
+    auto p = RegexpParser::make(s);
+    if (!p) return std::unexpected(p.error());
+    return std::unique_ptr<Parser>(std::move(*p));
+  }
   if (t == "syslog") return std::make_unique<SyslogParser>(s);
   if (t == "csv") return std::make_unique<DelimitedParser>(s, true);
   if (t == "tsv") return std::make_unique<DelimitedParser>(s, false);
@@ -747,6 +828,7 @@ Result<std::unique_ptr<Parser>> make_parser(const config::Section& s) {
   if (t == "nginx") return std::make_unique<AccessLogParser>(s, false);
   if (t == "apache_error") return std::make_unique<ApacheErrorParser>(s);
   if (t == "cri") return CriParser::make(s);
+  if (t == "multiline") return MultilineParser::make(s);
   return make_error(ErrorCode::kInvalidArgument, s.where().str() + ": unknown parser " + t);
 }
 

@@ -1,7 +1,7 @@
 // <parse> plugins: turn one message (a line, a datagram, a frame) into one
 // packed event. A parser never drops input on its own: it reports failure and
-// the input decides (every input delivers unparsable text with a marker
-// rather than losing it; see docs/configuration.md).
+// the input decides (Unmatched in inputs/input.h: emit_unmatched_lines,
+// @ERROR, or counted drop; see docs/configuration.md).
 // Thread safety: a parser is used by one input thread (regexp match data and
 // time caches are per instance).
 #pragma once
@@ -30,6 +30,17 @@ class Parser {
   // failure nothing is packed and the error says why.
   virtual Status parse(std::string_view text, EventTime now, std::span<const Extra> extra,
                        EventBatch& out) = 0;
+
+  // How in_tail cuts a file into messages for this parser:
+  //   kLine       one line, one message;
+  //   kFirstline  (multiline with format_firstline) a line for which
+  //               firstline() is true starts a message, the lines after it
+  //               join it ("\n" between them);
+  //   kUntilParsed (multiline without format_firstline) lines join until
+  //               the joined text parses.
+  enum class Lines { kLine, kFirstline, kUntilParsed };
+  virtual Lines lines() const { return Lines::kLine; }
+  virtual bool firstline(std::string_view /*line*/) { return true; }
 };
 
 Result<std::unique_ptr<Parser>> make_parser(const config::Section& parse);

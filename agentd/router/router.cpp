@@ -12,7 +12,11 @@ constexpr std::size_t kMaxCachedTags = 4096;
 
 Router::Router(Metrics& metrics)
     : c_unmatched_(metrics.counter("agentd_router_unmatched_records_total",
-                                   "Events whose tag matched no <match>.", {})) {}
+                                   "Events whose tag matched no <match>.", {})),
+      c_error_dropped_(metrics.counter("agentd_router_error_events_dropped_total",
+                                       "Error events the @ERROR label did not take (its buffer "
+                                       "refused them).",
+                                       {})) {}
 
 void Router::add_route(std::vector<TagPattern> patterns, Emitter* target, std::size_t order) {
   routes_.push_back(Route{std::move(patterns), target, order});
@@ -49,11 +53,16 @@ Router::Path Router::lookup(const std::string& tag) {
 
 // Each event through the filters in order; the survivors to the target. On
 // a refusal, `batch` keeps the events from the first one whose result was not
-// accepted (filtering them again gives the same result).
+// accepted (filtering them again gives the same result). Error events (to
+// @ERROR) go out only for the events that are done with, so a retried event
+// does not send its error twice.
 Status Router::emit_filtered(EventBatch& batch, const Path& path) {
-  EventBatch out, a, b;
+  EventBatch out, a, b, errors;
   out.tag = batch.tag;
-  std::vector<std::size_t> origin;  // out entry -> batch entry
+  errors.tag = batch.tag;
+  std::vector<std::size_t> origin;        // out entry -> batch entry
+  std::vector<std::size_t> error_origin;  // errors entry -> batch entry
+  EventBatch* errs = errors_ ? &errors : nullptr;
   for (std::size_t i = 0; i < batch.entries.size(); ++i) {
     const EntryRef& e = batch.entries[i];
     EventTime t = e.time;
@@ -62,7 +71,8 @@ Status Router::emit_filtered(EventBatch& batch, const Path& path) {
     EventBatch* cur = &a;
     for (const Filter* f : path.filters) {
       cur->clear();
-      f->filter(batch.tag, t, record, *cur);
+      f->filter(batch.tag, t, record, *cur, errs);
+      while (error_origin.size() < errors.entries.size()) error_origin.push_back(i);
       if (cur->entries.empty()) {
         kept = false;
         break;
@@ -78,17 +88,35 @@ Status Router::emit_filtered(EventBatch& batch, const Path& path) {
     w.end();
     origin.push_back(i);
   }
-  if (out.entries.empty()) {
-    batch.clear();
-    return {};
+  Status st;
+  std::size_t done = batch.entries.size();  // events before it are done with
+  if (!out.entries.empty()) {
+    std::size_t total = out.entries.size();
+    st = path.target->emit(out);
+    if (!st) done = origin[total - out.entries.size()];
   }
-  std::size_t total = out.entries.size();
-  auto st = path.target->emit(out);
-  if (st) return st;
-  std::size_t accepted = total - out.entries.size();
-  batch.entries.erase(batch.entries.begin(),
-                      batch.entries.begin() + static_cast<std::ptrdiff_t>(origin[accepted]));
+  emit_errors(errors, error_origin, done);
+  if (st) {
+    batch.clear();
+  } else {
+    batch.entries.erase(batch.entries.begin(),
+                        batch.entries.begin() + static_cast<std::ptrdiff_t>(done));
+  }
   return st;
+}
+
+void Router::emit_errors(EventBatch& errors, const std::vector<std::size_t>& origin,
+                         std::size_t done) {
+  std::size_t n = 0;
+  while (n < origin.size() && origin[n] < done) ++n;
+  if (n == 0) return;
+  errors.entries.resize(n);
+  if (auto st = errors_->emit(errors); !st) {  // a full @ERROR buffer: counted, not retried
+    c_error_dropped_ += errors.entries.size();
+    error_log_.write(log::Level::kWarn, "@ERROR refused " + std::to_string(errors.entries.size()) +
+                                            " error event(s) of '" + errors.tag +
+                                            "': " + st.error().message);
+  }
 }
 
 Status Router::emit(EventBatch& batch) {

@@ -37,6 +37,8 @@ class Router final : public Emitter {
   // position among <filter> and <match> sections.
   void add_route(std::vector<TagPattern> patterns, Emitter* target, std::size_t order = 0);
   void add_filter(std::vector<TagPattern> patterns, const Filter* filter, std::size_t order);
+  // Where filters' error events go (the <label @ERROR> router); unset: none.
+  void set_errors(Emitter* errors) { errors_ = errors; }
   Status emit(EventBatch& batch) override;
 
  private:
@@ -46,6 +48,7 @@ class Router final : public Emitter {
   };
   Path lookup(const std::string& tag);
   Status emit_filtered(EventBatch& batch, const Path& path);
+  void emit_errors(EventBatch& errors, const std::vector<std::size_t>& origin, std::size_t done);
 
   struct Route {
     std::vector<TagPattern> patterns;
@@ -62,7 +65,9 @@ class Router final : public Emitter {
   std::mutex mu_;
   std::unordered_map<std::string, Path> cache_;
   std::atomic<std::uint64_t>& c_unmatched_;
-  log::RateLimited unmatched_log_;
+  std::atomic<std::uint64_t>& c_error_dropped_;
+  Emitter* errors_ = nullptr;
+  log::RateLimited unmatched_log_, error_log_;
 };
 
 }  // namespace logctl::agentd

@@ -143,6 +143,9 @@ std::vector<PluginSpec> build_inputs() {
                         opt("linger_timeout", T::kInteger, "0", "SO_LINGER on close."),
                         choice("frame_type", {"traditional", "octet_count"}, "traditional",
                                "(logctl) Delimited frames or RFC 6587 octet counting."),
+                        opt("emit_unmatched_lines", T::kBool, "false",
+                            "(logctl) Emit unparsable messages as {\"unmatched_line\": raw}; "
+                            "else they go to @ERROR if it exists, else are dropped."),
                     }),
                {parse_section("", Need::kRequired)},
                {},
@@ -157,6 +160,9 @@ std::vector<PluginSpec> build_inputs() {
                                   "Longest datagram; longer ones are truncated and counted."),
                               {"body_size_limit"}),
                         opt("remove_newline", T::kBool, "true", "Strip trailing newlines."),
+                        opt("emit_unmatched_lines", T::kBool, "false",
+                            "(logctl) Emit unparsable datagrams as {\"unmatched_line\": raw}; "
+                            "else they go to @ERROR if it exists, else are dropped."),
                         opt("receive_buffer_size", T::kSize, std::nullopt, "SO_RCVBUF."),
                     }),
                {parse_section("", Need::kRequired)},
@@ -179,7 +185,9 @@ std::vector<PluginSpec> build_inputs() {
                         opt("facility_key", T::kString, std::nullopt,
                             "Record field for the facility name."),
                         opt("emit_unmatched_lines", T::kBool, "false",
-                            "Emit unparsable messages as {\"unmatched_line\": raw}."),
+                            "Emit unparsable messages as {\"unmatched_line\": raw} under tag "
+                            "<tag>.unmatched; else they go to @ERROR if it exists, else are "
+                            "dropped."),
                         opt("include_source_host", T::kBool, "false", "Deprecated."),
                         opt("source_host_key", T::kString, "source_host", "Deprecated."),
                     }),
@@ -237,13 +245,18 @@ std::vector<PluginSpec> build_inputs() {
            opt("enable_watch_timer", T::kBool, "true", "Poll files on a timer."),
            opt("enable_stat_watcher", T::kBool, "true", "Accepted; inotify is not used."),
            opt("open_on_every_update", T::kBool, "false", "Accepted; no effect."),
-           opt("emit_unmatched_lines", T::kBool, "false", "Emit unparsable lines."),
+           opt("emit_unmatched_lines", T::kBool, "false",
+               "Emit unparsable lines as {\"unmatched_line\": line}; else they go to @ERROR if "
+               "it exists, else are dropped (always counted and logged)."),
            opt("ignore_repeated_permission_error", T::kBool, "false", "Log once per file."),
            opt("follow_inodes", T::kBool, "false", "Track files by inode across renames."),
            choice("follow_symlinks", {"trusted", "always", "never"}, "trusted",
                   "(logctl) Symlinks followed: owned by root or agentd's user, any, or none."),
            opt("max_line_size", T::kSize, std::nullopt,
                "Longer lines are skipped and counted (unset: 16m, logctl's safety cap)."),
+           opt("multiline_flush_interval", T::kTime, std::nullopt,
+               "multiline parser: emit the last event after this long without a new line "
+               "(unset: it waits for the next first line)."),
        },
        {parse_section("", Need::kRequired)},
        {},
@@ -492,6 +505,27 @@ std::vector<PluginSpec> build_parsers() {
                  {},
                  ""});
   }
+  {
+    std::vector<ParamSpec> ml = {
+        opt("format_firstline", T::kRegexp, std::nullopt,
+            "A line matching it starts an event (unset: lines join until they parse)."),
+        opt("time_key", T::kString, "time", "Field holding the event time."),
+    };
+    for (int i = 1; i <= 20; ++i) {
+      ml.push_back(opt("format" + std::to_string(i), T::kRegexp, std::nullopt,
+                       i == 1 ? "First part of the expression (named captures; '.' matches "
+                                "newlines); format2.. continue it."
+                              : "Next part of the expression."));
+    }
+    v.push_back({PluginKind::kParser,
+                 "multiline",
+                 "Events of several lines (stack traces): in_tail joins the lines of one event, "
+                 "format1..formatN parse them.",
+                 join(parser_common(), ml),
+                 {},
+                 {},
+                 ""});
+  }
   v.push_back(
       {PluginKind::kParser,
        "cri",
@@ -670,8 +704,8 @@ std::vector<PluginSpec> build_filters() {
         opt("inject_key_prefix", T::kString, std::nullopt, "Prefix for the parsed fields."),
         opt("hash_value_field", T::kString, std::nullopt, "Put the parsed fields under this key."),
         opt("emit_invalid_record_to_error", T::kBool, "true",
-            "An event whose field does not parse is counted and kept unchanged (agentd has no "
-            "@ERROR label yet)."),
+            "An event whose field does not parse goes to <label @ERROR> when there is one "
+            "(always counted and logged)."),
         opt("replace_invalid_sequence", T::kBool, "false", "Accepted.")},
        {parse_section("", Need::kRequired)},
        {},

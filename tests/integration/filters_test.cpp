@@ -2,6 +2,7 @@
 // in order of appearance, only before the <match> that takes the events,
 // with the exact records written.
 #include <catch2/catch.hpp>
+#include <filesystem>
 #include <sstream>
 
 #include "support/harness.h"
@@ -191,4 +192,42 @@ TEST_CASE("labels: @label on sources, relabel, and a label's own filters and mat
   Process dry({agentd_bin(), "-c", dir / "bad.conf", "--dry-run"}, dir / "dry.log");
   CHECK(dry.wait() == 1);
   CHECK_THAT(dry.log(), Catch::Contains("there is no <label @NOPE>"));
+}
+
+TEST_CASE("filters: a parser filter sends events it cannot parse to the @ERROR label") {
+  TempDir dir;
+  int port = free_port();
+  std::string config =
+      tcp_lines_source(port, "app") + R"(<filter app>
+ @type parser
+ @id kv
+ key_name message
+ reserve_data true
+ <parse>
+  @type ltsv
+ </parse>
+</filter>
+)" + json_file_match(dir) +
+      "<label @ERROR>\n <match app>\n  @type file\n  path " + (dir / "err/${tag}") +
+      "\n  append true\n  <format>\n   @type json\n  </format>\n"
+      "  <buffer tag>\n   flush_mode immediate\n  </buffer>\n </match>\n</label>\n";
+  Agent agent(config, dir);
+  REQUIRE(agent.ready());
+  TcpSender s(port);
+  REQUIRE(s.send("seq:1\tuser:a\nseq=2 no label here\nseq:3\tuser:c\n"));
+  REQUIRE(wait_until([&] { return std::filesystem::exists(dir / "err/app.log"); }));
+  // Fluentd: the original record goes to @ERROR; with reserve_data it also
+  // goes on unchanged.
+  CHECK(read_file(dir / "err/app.log") == R"({"message":"seq=2 no label here"})"
+                                          "\n");
+  auto events = [&] {
+    std::string all;
+    for (const auto& f : files_under(dir / "out")) all += read_file(f);
+    return lines_of(all);
+  };
+  REQUIRE(wait_until([&] { return events().size() == 3; }));
+  auto out = events();
+  CHECK(out[0] == R"({"message":"seq:1\tuser:a","seq":"1","user":"a"})");
+  CHECK(out[1] == R"({"message":"seq=2 no label here"})");
+  CHECK(agent.metric("agentd_filter_errors_total") == 1);
 }

@@ -102,8 +102,8 @@ TEST_CASE("tcp: octet-counted frames and JSON parsing") {
   int port = free_port();
   Agent agent(
       config("<source>\n @type tcp\n tag j\n bind 127.0.0.1\n port " + std::to_string(port) +
-                 "\n frame_type octet_count\n source_address_key addr\n <parse>\n @type json\n "
-                 "</parse>\n</source>\n",
+                 "\n frame_type octet_count\n source_address_key addr\n emit_unmatched_lines "
+                 "true\n <parse>\n @type json\n </parse>\n</source>\n",
              dir),
       dir);
   REQUIRE(agent.ready());
@@ -121,6 +121,8 @@ TEST_CASE("tcp: octet-counted frames and JSON parsing") {
   auto out = read_file(dir / "out/j.log");
   CHECK_THAT(out, Catch::Contains("\"addr\":\"127.0.0.1\""));
   CHECK_THAT(out, Catch::Contains("\"multi\":\"a\\nb\""));
+  // emit_unmatched_lines: Fluentd's record, the raw text (+ source keys).
+  CHECK_THAT(out, Catch::Contains(R"({"unmatched_line":"{bad}","addr":"127.0.0.1"})"));
   CHECK(agent.metric("agentd_input_parse_errors_total") == 1);
 }
 
@@ -150,7 +152,8 @@ TEST_CASE("syslog: logger(1) over UDP and TCP, RFC 5424 and RFC 3164") {
   int udp = free_port(true), tcp = free_port();
   std::string sources =
       "<source>\n @type syslog\n tag sys\n bind 127.0.0.1\n port " + std::to_string(udp) +
-      "\n severity_key severity\n <parse>\n message_format auto\n </parse>\n</source>\n"
+      "\n severity_key severity\n emit_unmatched_lines true\n <parse>\n message_format "
+      "auto\n </parse>\n</source>\n"
       "<source>\n @type syslog\n tag sys\n bind 127.0.0.1\n port " +
       std::to_string(tcp) +
       "\n frame_type octet_count\n <transport tcp>\n </transport>\n <parse>\n message_format "
@@ -175,12 +178,14 @@ TEST_CASE("syslog: logger(1) over UDP and TCP, RFC 5424 and RFC 3164") {
   CHECK_THAT(udp_out, Catch::Contains("\"severity\":\"warn\""));
   CHECK_THAT(udp_out, Catch::Contains("\"msgid\""));  // the RFC 5424 ones
   CHECK_THAT(read_file(dir / "out/sys.user.err.log"), Catch::Contains("\"extradata\""));
-  // Malformed syslog is delivered with the raw text and a marker, and counted.
+  // Malformed syslog with emit_unmatched_lines: the raw text under
+  // <tag>.unmatched, counted.
   REQUIRE(send_udp(udp, "this is not syslog seq=9999"));
   REQUIRE(wait_until([&] {
     return read_file(dir / "out/sys.unmatched.log").find("seq=9999") != std::string::npos;
   }));
-  CHECK_THAT(read_file(dir / "out/sys.unmatched.log"), Catch::Contains("parse_error"));
+  CHECK_THAT(read_file(dir / "out/sys.unmatched.log"),
+             Catch::Contains(R"({"unmatched_line":"this is not syslog seq=9999"})"));
   CHECK(agent.metric("agentd_input_parse_errors_total") == 1);
 }
 
@@ -413,4 +418,94 @@ TEST_CASE("tail: containerd partial lines are joined per stream before the cri p
   // The stderr line read while stdout's run was open is written once.
   CHECK(count_numbers(files_under(dir / "out")).duplicates() == 0);
   CHECK(count_numbers(files_under(dir / "out")).missing_in(1, 2) == 0);
+}
+
+TEST_CASE("unparsable messages: dropped and counted by default or sent to the @ERROR label") {
+  TempDir dir;
+  int plain = free_port(), errs = free_port();
+  auto source = [](int port, const std::string& tag) {
+    return "<source>\n @type tcp\n @id " + tag + "\n tag " + tag + "\n bind 127.0.0.1\n port " +
+           std::to_string(port) + "\n <parse>\n @type json\n </parse>\n</source>\n";
+  };
+  // Two agents: one without an @ERROR label (Fluentd drops, with a warning),
+  // one with it (the raw text and the reason go there).
+  Agent a(config(source(plain, "p"), dir), dir);
+  TempDir dir2;
+  Agent b(config(source(errs, "e"), dir2) + "<label @ERROR>\n <match **>\n  @type file\n  path " +
+              dir2.path() +
+              "/err/${tag}\n  append true\n  <format>\n   @type json\n  </format>\n"
+              "  <buffer tag>\n   flush_mode immediate\n  </buffer>\n </match>\n</label>\n",
+          dir2);
+  REQUIRE(a.ready());
+  REQUIRE(b.ready());
+  for (int port : {plain, errs}) {
+    TcpSender s(port);
+    REQUIRE(s.send("{\"n\":\"seq=1\"}\nnot json seq=2\n{\"n\":\"seq=3\"}\n"));
+  }
+  REQUIRE(wait_until([&] { return all_arrived(dir, 1, 1) && all_arrived(dir, 3, 3); }));
+  REQUIRE(wait_until([&] { return a.metric("agentd_input_unmatched_dropped_total") == 1; }));
+  CHECK(a.metric("agentd_input_parse_errors_total") == 1);
+  CHECK(count_numbers(files_under(dir / "out")).distinct() == 2);
+  CHECK_THAT(a.process().log(),
+             Catch::Contains("input p: not a JSON object (dropped): 'not json seq=2'"));
+
+  REQUIRE(wait_until([&] { return all_arrived(dir2, 1, 1) && all_arrived(dir2, 3, 3); }));
+  REQUIRE(wait_until([&] { return std::filesystem::exists(dir2 / "err/e.log"); }));
+  CHECK(read_file(dir2 / "err/e.log") ==
+        R"({"unmatched_line":"not json seq=2","parse_error":"not a JSON object"})"
+        "\n");
+  CHECK(b.metric("agentd_input_unmatched_dropped_total") == 0);
+  CHECK(b.metric("agentd_input_parse_errors_total") == 1);
+}
+
+TEST_CASE("tail: multiline events with format_firstline and multiline_flush_interval") {
+  TempDir dir;
+  std::string log = dir / "java.log", log2 = dir / "nolimit.log";
+  write_file(log,
+             "  at orphan.Line(before any first line)\n"
+             "2026-12-03 10:00:00 ERROR seq=1 boom\n"
+             "  at a.B.c(B.java:10)\n"
+             "  at d.E.f(E.java:20)\n"
+             "2026-12-03 10:00:01 INFO seq=2 fine\n");
+  write_file(log2, "2026-12-03 10:00:02 WARN seq=3 one\n  more\n");
+  std::string parse =
+      " <parse>\n  @type multiline\n  format_firstline /^\\d{4}-\\d{2}-\\d{2}/\n"
+      "  format1 /^(?<time>\\d{4}-\\d{2}-\\d{2} \\d{2}:\\d{2}:\\d{2}) (?<level>\\w+) /\n"
+      "  format2 /(?<message>.*)/\n  time_format %Y-%m-%d %H:%M:%S\n  utc true\n </parse>\n";
+  Agent agent(
+      config("<source>\n @type tail\n @id ml\n tag java\n path " + log + "\n pos_file " +
+                 dir / "pos" + "\n read_from_head true\n multiline_flush_interval 1s\n" + parse +
+                 "</source>\n<source>\n @type tail\n @id ml2\n tag plain\n path " + log2 +
+                 "\n pos_file " + dir / "pos2" + "\n read_from_head true\n" + parse + "</source>\n",
+             dir),
+      dir);
+  REQUIRE(agent.ready());
+  // seq=1 ends at the next first line; seq=2 when nothing came for 1 s.
+  REQUIRE(wait_until([&] { return all_arrived(dir, 1, 2); }));
+  CHECK(
+      read_file(dir / "out/java.log") ==
+      R"j({"level":"ERROR","message":"seq=1 boom\n  at a.B.c(B.java:10)\n  at d.E.f(E.java:20)"})j"
+      "\n"
+      R"({"level":"INFO","message":"seq=2 fine"})"
+      "\n");
+  // The line before any first line: unmatched, counted (and dropped).
+  CHECK(agent.metric("agentd_input_unmatched_dropped_total", "plugin_id=\"ml\"") == 1);
+  // Without multiline_flush_interval the last event waits for the next first line.
+  CHECK(!std::filesystem::exists(dir / "out/plain.log"));
+  {
+    std::ofstream more(log2, std::ios::app);
+    more << "2026-12-03 10:00:03 INFO seq=4 next\n";
+  }
+  REQUIRE(wait_until([&] { return all_arrived(dir, 3, 3); }));
+  CHECK(read_file(dir / "out/plain.log") == R"({"level":"WARN","message":"seq=3 one\n  more"})"
+                                            "\n");
+  // seq=4's event is open: its position is where it starts, so a restart
+  // reads it again and loses nothing.
+  agent.process().signal(SIGTERM);
+  REQUIRE(agent.process().wait() == 0);
+  auto pos = read_file(dir / "pos2");
+  char want[32];
+  std::snprintf(want, sizeof want, "\t%016zx\t",
+                std::string("2026-12-03 10:00:02 WARN seq=3 one\n  more\n").size());
+  CHECK_THAT(pos, Catch::Contains(want));
 }

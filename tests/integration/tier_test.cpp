@@ -152,9 +152,12 @@ TEST_CASE("tier: three agents to a failover pair survive kill -9 of the primary 
   kill_hard(*primary.agent);
   auto standby_before = at_standby();
   CHECK(wait_until([&] { return at_standby() > standby_before + 3000; }));
+  // Each agent penalises the primary at its next write to it.
   for (auto& a : agents) {
-    CHECK(a->metric("agentd_group_store_penalties_total", "group=\"tier\",store=\"to-primary\"") >=
-          1);
+    CHECK(wait_until([&] {
+      return a->metric("agentd_group_store_penalties_total",
+                       "group=\"tier\",store=\"to-primary\"") >= 1;
+    }));
   }
 
   // 3. The primary comes back: traffic returns to it.

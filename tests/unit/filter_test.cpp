@@ -29,7 +29,7 @@ std::string run(const std::string& body, const std::string& tag, const std::stri
   w.begin(EventTime{1}, 1);
   w.field("log", message);
   w.end();
-  (*f)->filter(tag, EventTime{1}, record_of(in.entry(in.entries[0])), out);
+  (*f)->filter(tag, EventTime{1}, record_of(in.entry(in.entries[0])), out, nullptr);
   if (out.entries.empty()) return "<dropped>";
   std::string json;
   append_json(json, record_of(out.entry(out.entries[0])));
