@@ -20,6 +20,7 @@
 #include "agentd/core/log.h"
 #include "agentd/platform/fd_passing.h"
 #include "agentd/platform/fs.h"
+#include "logctl/schema/pipeline_config.h"
 #include "logctl/schema/sd_notify.h"
 
 namespace logctl::agentd {
@@ -912,7 +913,17 @@ HandoverReport Supervisor::run_handover(const GenerationSpec& spec) {
   sd_notify("RELOADING=1");
   set_status("handover");
   g_in_progress_ = 1;
+  // What the new generation reads: the content it runs once committed.
+  std::string fingerprint =
+      config_watch_ && spec.config == watched_config_ ? config_watch_->snapshot() : "";
   HandoverReport r = handover(spec);
+  if (r.result == HandoverResult::kCommitted) {
+    if (!fingerprint.empty()) {
+      config_watch_->applied(fingerprint);
+    } else {
+      watch_config();  // another config path (or the first @include)
+    }
+  }
   g_in_progress_ = 0;
   g_last_ms_ = r.phases.empty() ? 0 : static_cast<std::int64_t>(r.phases.back().second);
   for (const auto& [name, ms] : r.phases) {
@@ -931,6 +942,42 @@ HandoverReport Supervisor::run_handover(const GenerationSpec& spec) {
   }
   sd_notify("READY=1");
   return r;
+}
+
+void Supervisor::watch_config() {
+  config_watch_.reset();
+  watched_config_ = current_.spec.config;
+  auto w = ConfigWatch::open(watched_config_);
+  if (!w) {
+    log::warn("config watch: " + w.error().message + "; not watching " + watched_config_);
+    return;
+  }
+  config_watch_ = std::move(*w);
+}
+
+// The watched config changed (and stayed quiet for the delay): reload it by
+// staged handover if it is valid; an invalid one is refused and the running
+// generation keeps serving. Either way the same content is not tried again.
+void Supervisor::config_changed() {
+  auto count = [this](const char* result) {
+    ++metrics_.counter("agentd_config_watch_reloads_total",
+                       "Reloads started by a change of the watched config files, by result.",
+                       {{"result", result}});
+  };
+  std::string fingerprint = config_watch_->snapshot();
+  if (auto cfg = config::load_pipeline(watched_config_); !cfg) {
+    log::error("config watch: " + watched_config_ +
+               " changed but is invalid: " + cfg.error().message + "; generation " +
+               std::to_string(current_.generation) + " keeps serving the previous config");
+    count("invalid");
+    config_watch_->applied(fingerprint);
+    return;
+  }
+  if (current_.pid <= 0) return;  // a restart reads it anyway
+  log::info("config watch: " + watched_config_ + " or an included file changed; reloading");
+  auto r = run_handover(current_.spec);
+  count(result_name(r.result));
+  if (config_watch_) config_watch_->applied(fingerprint);
 }
 
 // Runs every queued control request, in order, and answers it.
@@ -1119,6 +1166,7 @@ int Supervisor::run() {
   control_thread_ = std::thread([this] { serve_control(); });
   watch_thread_ = std::thread([this] { watch_worker(); });
   start_link();
+  watch_config();
   admin_.set_ready(true);
   sd_notify("READY=1\nMAINPID=" + std::to_string(::getpid()));
   log::info("agentd " + o_.version + " ready: generation " + std::to_string(current_.generation) +
@@ -1126,15 +1174,31 @@ int Supervisor::run() {
 
   auto backoff = std::chrono::milliseconds(0);
   while (!stopping_) {
-    pollfd fds[3] = {{signals_, POLLIN, 0}, {wake_, POLLIN, 0}, {current_.fd, POLLIN, 0}};
+    int watch_fd = config_watch_ ? config_watch_->fd() : -1;
+    pollfd fds[4] = {
+        {signals_, POLLIN, 0}, {wake_, POLLIN, 0}, {watch_fd, POLLIN, 0}, {current_.fd, POLLIN, 0}};
     int timeout = -1;
-    if (restart_at_) {
-      timeout = static_cast<int>(std::max<std::int64_t>(
+    auto wait_for = [&](steady_clock::time_point at) {
+      auto ms = std::max<std::int64_t>(
           0,
-          std::chrono::duration_cast<std::chrono::milliseconds>(*restart_at_ - steady_clock::now())
-              .count()));
+          std::chrono::duration_cast<std::chrono::milliseconds>(at - steady_clock::now()).count() +
+              1);
+      timeout = timeout < 0 ? static_cast<int>(ms) : std::min(timeout, static_cast<int>(ms));
+    };
+    if (restart_at_) wait_for(*restart_at_);
+    if (config_watch_ && config_watch_->due()) wait_for(*config_watch_->due());
+    if (::poll(fds, 4, timeout) < 0) continue;
+    if (fds[2].revents & POLLIN) config_watch_->on_readable();
+    if (config_watch_ && config_watch_->due() && steady_clock::now() >= *config_watch_->due()) {
+      if (config_watch_->changed()) {
+        config_changed();
+      } else {
+        ++metrics_.counter("agentd_config_watch_unchanged_total",
+                           "Changes seen in the watched directories that left the config's "
+                           "content as it was (no reload).",
+                           {});
+      }
     }
-    if (::poll(fds, current_.fd >= 0 ? 3 : 2, timeout) < 0) continue;
     if (fds[0].revents & POLLIN) {
       signalfd_siginfo si{};
       if (::read(signals_, &si, sizeof si) == sizeof si) {
@@ -1160,7 +1224,7 @@ int Supervisor::run() {
       drain_queue();
       if (current_.pid > 0 && current_.spec.binary != o_.self_binary) reexec(current_.spec.binary);
     }
-    if (current_.fd >= 0 && (fds[2].revents & (POLLIN | POLLHUP | POLLERR))) {
+    if (current_.fd >= 0 && (fds[3].revents & (POLLIN | POLLHUP | POLLERR))) {
       auto m = current_.channel->receive(nullptr);
       if (!m) {
         on_worker_exit();

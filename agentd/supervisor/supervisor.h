@@ -36,6 +36,7 @@
 #include "agentd/core/metrics.h"
 #include "agentd/platform/fs.h"
 #include "agentd/supervisor/channel.h"
+#include "agentd/supervisor/config_watch.h"
 #include "agentd/supervisor/controller_link.h"
 #include "agentd/supervisor/socket_manager.h"
 
@@ -154,6 +155,10 @@ class Supervisor {
   // worker unchanged). On failure it keeps running as it was.
   void reexec(std::string binary);
   HandoverReport run_handover(const GenerationSpec& spec);
+  // Config watch (config_watch.h): (re)opened for the serving config path;
+  // a due change is validated and reloaded by handover.
+  void watch_config();
+  void config_changed();
   void drain_queue();
   void stop_control_thread();
   std::string save_state();
@@ -188,6 +193,8 @@ class Supervisor {
   bool watch_stop_ = false;
   std::atomic<bool> worker_answering_{true};
   std::unique_ptr<ControllerLink> link_;
+  std::unique_ptr<ConfigWatch> config_watch_;
+  std::string watched_config_;
 
   std::mutex mu_;  // guards everything below
   std::condition_variable done_cv_;

@@ -29,8 +29,9 @@ bool is_name_char(char c) {
 
 class Parser {
  public:
-  Parser(const std::string& text, std::string file, const GetEnv& getenv_fn, int depth)
-      : text_(text), file_(std::move(file)), getenv_(getenv_fn), depth_(depth) {}
+  Parser(const std::string& text, std::string file, const GetEnv& getenv_fn, int depth,
+         ConfigSources* sources = nullptr)
+      : text_(text), file_(std::move(file)), getenv_(getenv_fn), sources_(sources), depth_(depth) {}
 
   // Parses elements and parameters into `into` until "</closing>" (or EOF at root).
   Status parse_body(Element& into, const std::string& closing) {
@@ -295,6 +296,7 @@ class Parser {
     bool has_glob = p.value.find_first_of("*?[") != std::string::npos;
     glob_t g{};
     int rc = glob(target.c_str(), 0, nullptr, &g);
+    if (sources_) sources_->patterns.push_back(target.lexically_normal().string());
     std::vector<std::string> files;
     if (rc == 0) files.assign(g.gl_pathv, g.gl_pathv + g.gl_pathc);  // glob(3) sorts
     globfree(&g);
@@ -304,7 +306,8 @@ class Parser {
     for (const auto& f : files) {
       auto text = read_whole_file(f);
       if (!text) return fail(p.where, text.error().message);
-      Parser sub(*text, f, getenv_, depth_ + 1);
+      if (sources_) sources_->files.push_back(f);
+      Parser sub(*text, f, getenv_, depth_ + 1, sources_);
       Element holder;
       holder.where = sub.here();
       if (auto s = sub.parse_body(holder, ""); !s) return s;
@@ -317,6 +320,7 @@ class Parser {
   const std::string& text_;
   std::string file_;
   const GetEnv& getenv_;
+  ConfigSources* sources_;
   bool use_default_ = false;  // the value being parsed said use_default / use_nil
   int depth_;
   size_t pos_ = 0;
@@ -340,9 +344,10 @@ std::vector<const Element*> Element::children_named(const std::string& want) con
   return out;
 }
 
-Result<Element> parse_string(const std::string& text, const std::string& file_name,
-                             const GetEnv& getenv_fn) {
-  Parser parser(text, file_name, getenv_fn, 0);
+namespace {
+Result<Element> parse_text(const std::string& text, const std::string& file_name,
+                           const GetEnv& getenv_fn, ConfigSources* sources) {
+  Parser parser(text, file_name, getenv_fn, 0, sources);
   Element root;
   root.name = "ROOT";
   root.where = Location{file_name, 1};
@@ -350,10 +355,19 @@ Result<Element> parse_string(const std::string& text, const std::string& file_na
   return root;
 }
 
-Result<Element> parse_file(const std::string& path, const GetEnv& getenv_fn) {
+}  // namespace
+
+Result<Element> parse_string(const std::string& text, const std::string& file_name,
+                             const GetEnv& getenv_fn) {
+  return parse_text(text, file_name, getenv_fn, nullptr);
+}
+
+Result<Element> parse_file(const std::string& path, const GetEnv& getenv_fn,
+                           ConfigSources* sources) {
+  if (sources) sources->files.push_back(path);
   auto text = read_whole_file(path);
   if (!text) return std::unexpected(text.error());
-  return parse_string(*text, path, getenv_fn);
+  return parse_text(*text, path, getenv_fn, sources);
 }
 
 }  // namespace logctl::config

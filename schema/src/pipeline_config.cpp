@@ -533,8 +533,9 @@ Result<PipelineConfig> validate(const Element& root) {
   return out;
 }
 
-Result<PipelineConfig> load_pipeline(const std::string& path, const GetEnv& getenv_fn) {
-  auto tree = parse_file(path, getenv_fn);
+Result<PipelineConfig> load_pipeline(const std::string& path, const GetEnv& getenv_fn,
+                                     ConfigSources* sources) {
+  auto tree = parse_file(path, getenv_fn, sources);
   if (!tree) return std::unexpected(tree.error());
   return validate(*tree);
 }

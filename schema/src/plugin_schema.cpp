@@ -734,7 +734,12 @@ std::vector<PluginSpec> build_sections() {
                     "(logctl) Enrolment token file, read at the first start."),
                 opt("node_name", T::kString, std::nullopt,
                     "(logctl) This node's name in the fleet (default: the host name)."),
-                opt("node_labels", T::kString, std::nullopt, "(logctl) Node labels: k=v,k2=v2.")},
+                opt("node_labels", T::kString, std::nullopt, "(logctl) Node labels: k=v,k2=v2."),
+                opt("config_watch", T::kBool, "true",
+                    "(logctl) With @include: watch the config and the included files "
+                    "(inotify) and reload by staged handover when they change."),
+                opt("config_watch_delay", T::kTime, "1",
+                    "(logctl) Quiet time after the last change before the reload.")},
                {},
                {},
                ""});

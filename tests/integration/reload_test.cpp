@@ -10,6 +10,7 @@
 
 #include <httplib.h>
 #include <catch2/catch.hpp>
+#include <filesystem>
 
 #include "support/harness.h"
 
@@ -104,4 +105,70 @@ TEST_CASE("admin endpoint: slow-header clients cannot starve health or metrics")
   }
   CHECK(agent.metric("agentd_admin_evicted_connections_total") > 0);
   for (int fd : slow) ::close(fd);
+}
+
+TEST_CASE("config.d: an added, changed or removed included file reloads by handover under load") {
+  TempDir dir;
+  int port = free_port();
+  std::string out = "<match **>\n @type file\n @id out\n path " + (dir / "out/events") +
+                    "\n append true\n <format>\n  @type json\n </format>\n <buffer>\n  @type file\n"
+                    "  path " +
+                    (dir / "buf") + "\n  flush_mode interval\n  flush_interval 0.2s\n </buffer>\n" +
+                    "</match>\n";
+  std::filesystem::create_directories(dir / "conf.d");
+  write_file(dir / "conf.d/50-out.conf", out);
+  Agent agent(tcp_lines_source(port, "app") +
+                  "<system>\n config_watch_delay 0.3s\n</system>\n@include conf.d/*.conf\n",
+              dir);
+  REQUIRE(agent.ready());
+  auto reloads = [&](const char* result) {
+    return agent.metric("agentd_config_watch_reloads_total",
+                        std::string("result=\"") + result + "\"");
+  };
+  auto events = [&] {
+    std::string all;
+    for (const auto& f : files_under(dir / "out")) all += read_file(f);
+    return all;
+  };
+  Feeder feeder(port, 1, 20, 400'000, "cfg");  // 2000 events/s over one connection
+  REQUIRE(wait_until([&] { return events().find("seq=") != std::string::npos; }));
+
+  // 1. A file appears in conf.d: a filter now adds a field.
+  write_file(dir / "conf.d/10-filter.conf",
+             "<filter app>\n @type record_transformer\n <record>\n  rev two\n </record>\n"
+             "</filter>\n");
+  REQUIRE(wait_until([&] { return reloads("committed") == 1; }));
+  REQUIRE(wait_until([&] { return events().find(R"("rev":"two")") != std::string::npos; }));
+
+  // 2. An invalid file: refused, counted, logged; the running config serves on.
+  write_file(dir / "conf.d/20-bad.conf", "<filter app>\n @type no_such_filter\n</filter>\n");
+  REQUIRE(wait_until([&] { return reloads("invalid") == 1; }));
+  CHECK_THAT(agent.process().log(), Catch::Contains("20-bad.conf:2"));
+  CHECK_THAT(agent.process().log(), Catch::Contains("keeps serving the previous config"));
+  CHECK(reloads("committed") == 1);
+
+  // 3. Changed and removed at once (one debounced reload).
+  write_file(dir / "conf.d/10-filter.conf",
+             "<filter app>\n @type record_transformer\n <record>\n  rev three\n </record>\n"
+             "</filter>\n");
+  std::filesystem::remove(dir / "conf.d/20-bad.conf");
+  REQUIRE(wait_until([&] { return reloads("committed") == 2; }));
+  REQUIRE(wait_until([&] { return events().find(R"("rev":"three")") != std::string::npos; }));
+
+  // 4. Rewriting a file with the same content reloads nothing; removing one does.
+  write_file(dir / "conf.d/50-out.conf", out);
+  REQUIRE(wait_until([&] { return agent.metric("agentd_config_watch_unchanged_total") >= 1; }));
+  CHECK(reloads("committed") == 2);
+  std::filesystem::remove(dir / "conf.d/10-filter.conf");
+  REQUIRE(wait_until([&] { return reloads("committed") == 3; }));
+
+  feeder.stop();
+  CHECK(feeder.failures() == 0);  // no reset, no refusal
+  REQUIRE(wait_until(
+      [&] { return count_numbers(files_under(dir / "out")).missing_in(1, feeder.sent()) == 0; }));
+  auto c = count_numbers(files_under(dir / "out"));
+  CHECK(c.duplicates() == 0);
+  CHECK(c.distinct() == static_cast<std::size_t>(feeder.sent()));
+  CHECK(reloads("committed") == 3);
+  CHECK(agent.metric("agentd_handover_total", "result=\"committed\"") == 3);
 }

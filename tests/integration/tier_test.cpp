@@ -55,51 +55,6 @@ std::string agent_config(int tcp_port, const std::string& group, const std::stri
          "\n  @id tier\n  max_penalty 2s\n" + stores + "</match>\n";
 }
 
-// Numbered lines into one agent over one TCP connection, `per_tick` lines
-// every 10 ms, from `base` on; bounded by `max` and by stop().
-class Feeder {
- public:
-  Feeder(int port, long base, int per_tick, long max)
-      : base_(base), thread_([this, port, per_tick, max] { run(port, per_tick, max); }) {}
-  ~Feeder() { stop(); }
-  void stop() {
-    stop_ = true;
-    if (thread_.joinable()) thread_.join();
-  }
-  long sent() const { return sent_; }
-  long failures() const { return failures_; }
-  long base() const { return base_; }
-
- private:
-  void run(int port, int per_tick, long max) {
-    TcpSender c(port);
-    if (!c.connected()) {
-      ++failures_;
-      return;
-    }
-    auto next = std::chrono::steady_clock::now();
-    while (!stop_ && sent_ < max) {
-      std::string batch;
-      for (int i = 0; i < per_tick; ++i) {
-        batch += "seq=" + std::to_string(base_ + sent_ + i) + " tier\n";
-      }
-      if (!c.send(batch)) {
-        ++failures_;
-        return;
-      }
-      sent_ += per_tick;
-      next += std::chrono::milliseconds(10);
-      std::this_thread::sleep_until(next);  // paces the load; not a wait for a condition
-    }
-    if (!c.finish()) ++failures_;
-  }
-
-  long base_;
-  std::atomic<bool> stop_{false};
-  std::atomic<long> sent_{0}, failures_{0};
-  std::thread thread_;
-};
-
 Count count_all(const std::vector<const Collector*>& cs) {
   std::vector<std::string> files;
   for (const auto* c : cs) {

@@ -347,4 +347,37 @@ int attacker_uid() {
   return uid;
 }
 
+Feeder::Feeder(int port, long base, int per_tick, long max, std::string word)
+    : base_(base),
+      word_(std::move(word)),
+      thread_([this, port, per_tick, max] { run(port, per_tick, max); }) {}
+
+void Feeder::stop() {
+  stop_ = true;
+  if (thread_.joinable()) thread_.join();
+}
+
+void Feeder::run(int port, int per_tick, long max) {
+  TcpSender c(port);
+  if (!c.connected()) {
+    ++failures_;
+    return;
+  }
+  auto next = std::chrono::steady_clock::now();
+  while (!stop_ && sent_ < max) {
+    std::string batch;
+    for (int i = 0; i < per_tick; ++i) {
+      batch += "seq=" + std::to_string(base_ + sent_ + i) + " " + word_ + "\n";
+    }
+    if (!c.send(batch)) {
+      ++failures_;
+      return;
+    }
+    sent_ += per_tick;
+    next += std::chrono::milliseconds(10);
+    std::this_thread::sleep_until(next);  // paces the load; not a wait for a condition
+  }
+  if (!c.finish()) ++failures_;
+}
+
 }  // namespace logctl::test

@@ -4,12 +4,14 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace logctl::test {
@@ -113,6 +115,29 @@ class TcpSender {
 
  private:
   int fd_ = -1;
+};
+
+// Numbered lines ("seq=N <word>") into one agent over one TCP connection,
+// `per_tick` lines every 10 ms, from `base` on; bounded by `max` and by stop().
+// stop() half-closes and waits for the agent to close: failures() counts
+// refused connections, failed writes and an unorderly close.
+class Feeder {
+ public:
+  Feeder(int port, long base, int per_tick, long max, std::string word = "tier");
+  ~Feeder() { stop(); }
+  void stop();
+  long sent() const { return sent_; }
+  long failures() const { return failures_; }
+  long base() const { return base_; }
+
+ private:
+  void run(int port, int per_tick, long max);
+
+  long base_;
+  std::string word_;
+  std::atomic<bool> stop_{false};
+  std::atomic<long> sent_{0}, failures_{0};
+  std::thread thread_;
 };
 
 bool send_udp(int port, const std::string& datagram);

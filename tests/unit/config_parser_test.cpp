@@ -107,6 +107,12 @@ TEST_CASE("config: @include expands relative paths and globs in order") {
   CHECK(root->children[0].arg == "a");
   CHECK(root->children[1].arg == "b");
   CHECK(root->children[1].where.file == dir / "conf.d/20-b.conf");
+  // What a watcher must watch: every file read and the include's pattern.
+  ConfigSources sources;
+  REQUIRE(parse_file(dir / "main.conf", nullptr, &sources));
+  CHECK(sources.files == std::vector<std::string>{dir / "main.conf", dir / "conf.d/10-a.conf",
+                                                  dir / "conf.d/20-b.conf"});
+  CHECK(sources.patterns == std::vector<std::string>{dir / "conf.d/*.conf"});
   logctl::test::write_file(dir / "bad.conf", "@include nope.conf\n");
   auto bad = parse_file(dir / "bad.conf");
   REQUIRE_FALSE(bad);

@@ -56,7 +56,16 @@ struct Element {
 // "#{ENV['X']}" go through `getenv_fn` so that tests can inject them.
 using GetEnv = std::function<const char*(const char*)>;
 
-Result<Element> parse_file(const std::string& path, const GetEnv& getenv_fn = nullptr);
+// What a config file is made of: the file itself, every file its @include
+// directives read (in order), and the absolute glob patterns of those
+// directives, so that a watcher sees included files appear, change or go.
+struct ConfigSources {
+  std::vector<std::string> files;
+  std::vector<std::string> patterns;
+};
+
+Result<Element> parse_file(const std::string& path, const GetEnv& getenv_fn = nullptr,
+                           ConfigSources* sources = nullptr);
 Result<Element> parse_string(const std::string& text, const std::string& file_name,
                              const GetEnv& getenv_fn = nullptr);
 

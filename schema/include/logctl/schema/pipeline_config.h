@@ -114,7 +114,8 @@ struct PipelineConfig {
 // Rewrites v0.12 spellings (config_compat.h), then validates.
 Result<PipelineConfig> validate(const Element& root);
 
-// parse_file + validate.
-Result<PipelineConfig> load_pipeline(const std::string& path, const GetEnv& getenv_fn = nullptr);
+// parse_file + validate; `sources` (optional) gets the files read.
+Result<PipelineConfig> load_pipeline(const std::string& path, const GetEnv& getenv_fn = nullptr,
+                                     ConfigSources* sources = nullptr);
 
 }  // namespace logctl::config
