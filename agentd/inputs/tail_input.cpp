@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <ctime>
 #include <map>
+#include <optional>
 #include <thread>
 
 #include "agentd/core/log.h"
@@ -41,6 +42,8 @@ struct Watched {
   steady_clock::time_point grew_at = steady_clock::now();
   bool rotated = false;
   steady_clock::time_point rotated_at;
+  // The path no longer exists (a container's log deleted): since when.
+  std::optional<steady_clock::time_point> gone_since;
 };
 
 // Which symlinks a tail follows (agentd reads as root; a link is how another
@@ -148,7 +151,22 @@ class TailInput final : public Input {
     auto now = steady_clock::now();
     if (now - last_refresh_ >= std::chrono::duration<double>(s_.refresh_interval)) refresh(false);
     for (auto& [path, w] : active_) check_rotation(w);
-    for (auto& [path, w] : active_) read(w);
+    for (auto it = active_.begin(); it != active_.end();) {
+      Watched& w = it->second;
+      // A deleted file is read to its end, then released after rotate_wait
+      // (its descriptor closed, its pos_file entry dropped).
+      bool last =
+          w.gone_since && now - *w.gone_since >= std::chrono::duration<double>(s_.rotate_wait);
+      bool at_end = read(w, last);
+      if (last && at_end) {
+        log::info("input " + s_.id + ": " + w.path + " no longer exists; released");
+        positions_.erase(w.path);
+        dirty_ = true;
+        it = active_.erase(it);
+      } else {
+        ++it;
+      }
+    }
     for (auto it = rotated_.begin(); it != rotated_.end();) {
       bool last = now - it->rotated_at >= std::chrono::duration<double>(s_.rotate_wait);
       bool at_end = read(*it, last);
@@ -281,6 +299,8 @@ class TailInput final : public Input {
   void check_rotation(Watched& w) {
     struct stat path_st {};
     bool exists = ::stat(w.path.c_str(), &path_st) == 0;
+    if (!exists && !w.gone_since) w.gone_since = steady_clock::now();
+    if (exists) w.gone_since.reset();
     if (exists && path_st.st_ino == w.inode) {
       struct stat fd_st {};
       if (::fstat(w.file.fd(), &fd_st) == 0 &&

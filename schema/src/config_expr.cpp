@@ -30,11 +30,12 @@ class Eval {
 
  private:
   std::unexpected<Error> fail(const std::string& what) const {
-    return make_error(ErrorCode::kInvalidArgument,
-                      "embedded Ruby '#{" + std::string(code_) + "}': " + what +
-                          " (supported: string literals, ENV['X'], ENV.fetch('X', default), "
-                          "||, +, File.join, Socket.gethostname, hostname, worker_id, "
-                          "use_default, use_nil, .to_s/.to_i/.strip/.downcase/.upcase)");
+    return make_error(
+        ErrorCode::kInvalidArgument,
+        "embedded Ruby '#{" + std::string(code_) + "}': " + what +
+            " (supported: string, number, true/false/nil literals, ENV['X'], "
+            "ENV.fetch('X', default), ||, +, File.join, Socket.gethostname, hostname, worker_id, "
+            "use_default, use_nil, .to_s/.to_i/.strip/.downcase/.upcase)");
   }
 
   void skip() {
@@ -233,6 +234,7 @@ class Eval {
     if (id == "worker_id") return str("0");
     if (id == "use_default" || id == "use_nil") return ExprValue{Kind::kUseDefault, ""};
     if (id == "nil") return ExprValue{};
+    if (id == "true" || id == "false") return str(id);  // interpolated as their text
     return fail(id.empty() ? "unexpected '" + std::string(1, c) + "'"
                            : "'" + id + "' is not supported");
   }

@@ -64,6 +64,10 @@ TEST_CASE("embedded Ruby: the idioms real configs use") {
   CHECK(eval("ENV['NOPE'].to_s") == "");
   CHECK(eval("ENV['FLUENT_PORT'].to_i") == "24225");
   CHECK(eval("  ENV['LOG_DIR']  ") == "/var/log/app");
+  // The DaemonSet's "#{ENV['KUBERNETES_VERIFY_SSL'] || true}" and "|| 60".
+  CHECK(eval("ENV['NOPE'] || true") == "true");
+  CHECK(eval("ENV['NOPE'] || false") == "false");
+  CHECK(eval("ENV['NOPE'] || 60") == "60");
 }
 
 TEST_CASE("embedded Ruby: anything else is refused naming the expression") {
