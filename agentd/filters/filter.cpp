@@ -636,16 +636,40 @@ class KubernetesMetadata final : public Filter {
         }
       }
     }
-    auto md = from_path(path);
-    if (!md) {
+    // The same path (a tag) comes again and again: its packed metadata is
+    // kept per thread for the last path seen.
+    thread_local Packed cache;
+    if (cache.owner != this || cache.path != path) {
+      cache.owner = this;
+      cache.path = path;
+      cache.found = pack(from_path(path), cache);
+    }
+    if (!cache.found) {
       ++c_.errors;
       return copy_through(t, record, out);
     }
-    std::string docker, kube;
+    std::erase_if(in, [](const Pair& p) { return p.key == "docker" || p.key == "kubernetes"; });
+    if (!cache.docker.empty()) in.push_back({"docker", cache.docker});
+    in.push_back({"kubernetes", cache.kube});
+    write(t, in, out);
+  }
+
+ private:
+  struct Packed {
+    const KubernetesMetadata* owner = nullptr;
+    std::string path;
+    bool found = false;
+    std::string docker, kube;  // packed maps
+  };
+
+  bool pack(const std::optional<Metadata>& md, Packed& p) const {
+    p.docker.clear();
+    p.kube.clear();
+    if (!md) return false;
     if (!md->container_id.empty()) {
-      RecordWriter::pack_map_header(docker, 1);
-      RecordWriter::pack_str(docker, "container_id");
-      RecordWriter::pack_str(docker, md->container_id);
+      RecordWriter::pack_map_header(p.docker, 1);
+      RecordWriter::pack_str(p.docker, "container_id");
+      RecordWriter::pack_str(p.docker, md->container_id);
     }
     std::vector<std::pair<const char*, const std::string*>> fields;
     if (!md->container.empty()) fields.emplace_back("container_name", &md->container);
@@ -653,18 +677,14 @@ class KubernetesMetadata final : public Filter {
     if (!md->pod.empty()) fields.emplace_back("pod_name", &md->pod);
     if (!md->pod_uid.empty()) fields.emplace_back("pod_id", &md->pod_uid);
     fields.emplace_back("host", &host_);
-    RecordWriter::pack_map_header(kube, static_cast<std::uint32_t>(fields.size()));
+    RecordWriter::pack_map_header(p.kube, static_cast<std::uint32_t>(fields.size()));
     for (const auto& [k, v] : fields) {
-      RecordWriter::pack_str(kube, k);
-      RecordWriter::pack_str(kube, *v);
+      RecordWriter::pack_str(p.kube, k);
+      RecordWriter::pack_str(p.kube, *v);
     }
-    std::erase_if(in, [](const Pair& p) { return p.key == "docker" || p.key == "kubernetes"; });
-    if (!docker.empty()) in.push_back({"docker", docker});
-    in.push_back({"kubernetes", kube});
-    write(t, in, out);
+    return true;
   }
 
- private:
   KubernetesMetadata(const config::Section& s, Metrics& m)
       : path_key_(s.str("path_key")), host_(hostname()), c_(m, s) {}
 

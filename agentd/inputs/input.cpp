@@ -59,23 +59,40 @@ void parse_or_unmatched(Parser& parser, std::string_view text, EventTime now,
 }
 
 EventBatch& BatchSet::for_tag(const std::string& tag) {
+  return take(tag, false);
+}
+
+EventBatch& BatchSet::for_error(const std::string& tag) {
+  return take(tag, true);
+}
+
+EventBatch& BatchSet::take(const std::string& tag, bool error) {
   for (std::size_t i = 0; i < batches_.size(); ++i) {
-    if (!error_[i] && batches_[i].tag == tag) return batches_[i];
+    if (error_[i] == error && batches_[i].tag == tag) return batches_[i];
   }
-  auto& b = batches_.emplace_back();
-  error_.push_back(false);
+  if (spare_.empty()) {
+    batches_.emplace_back();
+  } else {
+    batches_.push_back(std::move(spare_.back()));
+    spare_.pop_back();
+  }
+  error_.push_back(error);
+  EventBatch& b = batches_.back();
   b.tag = tag;
   return b;
 }
 
-EventBatch& BatchSet::for_error(const std::string& tag) {
-  for (std::size_t i = 0; i < batches_.size(); ++i) {
-    if (error_[i] && batches_[i].tag == tag) return batches_[i];
+void BatchSet::retire(std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) {
+    batches_[i].clear();
+    if (spare_.size() < 8) spare_.push_back(std::move(batches_[i]));
   }
-  auto& b = batches_.emplace_back();
-  error_.push_back(true);
-  b.tag = tag;
-  return b;
+  batches_.erase(batches_.begin(), batches_.begin() + static_cast<std::ptrdiff_t>(n));
+  error_.erase(error_.begin(), error_.begin() + static_cast<std::ptrdiff_t>(n));
+}
+
+void BatchSet::clear() {
+  retire(batches_.size());
 }
 
 std::size_t BatchSet::events() const {
@@ -94,8 +111,7 @@ Status BatchSet::emit_to(Emitter& e, Emitter* errors) {
     result = to->emit(batches_[done]);
     if (!result) break;
   }
-  batches_.erase(batches_.begin(), batches_.begin() + static_cast<std::ptrdiff_t>(done));
-  error_.erase(error_.begin(), error_.begin() + static_cast<std::ptrdiff_t>(done));
+  retire(done);
   return result;
 }
 

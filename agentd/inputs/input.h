@@ -114,7 +114,8 @@ void parse_or_unmatched(Parser& parser, std::string_view text, EventTime now,
                         std::span<const Extra> extra, BatchSet& out, const std::string& tag,
                         Unmatched& unmatched);
 
-// Groups events by tag while one read is processed.
+// Groups events by tag while one read is processed; reusable (clear(), or
+// emit_to() emptying it) without giving its memory back.
 class BatchSet {
  public:
   EventBatch& for_tag(const std::string& tag);
@@ -123,10 +124,7 @@ class BatchSet {
   std::vector<EventBatch>& batches() { return batches_; }
   std::size_t events() const;
   bool empty() const { return events() == 0; }
-  void clear() {
-    batches_.clear();
-    error_.clear();
-  }
+  void clear();
   // Emits every batch (error batches to `errors`); on failure keeps the
   // failed and later batches.
   Status emit_to(Emitter& e, Emitter* errors = nullptr);
@@ -134,8 +132,14 @@ class BatchSet {
   std::vector<std::string> replies;
 
  private:
+  EventBatch& take(const std::string& tag, bool error);
+  void retire(std::size_t n);  // the first n batches are done with
+
   std::vector<EventBatch> batches_;
   std::vector<bool> error_;  // per batch: for the @ERROR route
+  // Emptied batches kept with their capacity: a long-lived BatchSet does not
+  // allocate (and page-fault) megabytes again for every read.
+  std::vector<EventBatch> spare_;
 };
 
 }  // namespace logctl::agentd

@@ -345,7 +345,8 @@ class TailInput final : public Input {
   bool read(Watched& w, bool finish = false) {
     std::uint64_t pos = w.offset;
     std::size_t budget = kReadPerTick;
-    BatchSet batches;
+    BatchSet& batches = batches_;
+    batches.clear();  // what a refused emit left was read again from the position
     const std::string tag = tag_for(w.path);
     Out b{batches, tag};
     EventTime now = ctx_.clock.now();
@@ -647,6 +648,7 @@ class TailInput final : public Input {
   std::vector<Watched> rotated_;
   std::map<std::string, std::pair<ino_t, std::uint64_t>> positions_;
   std::vector<char> buf_ = std::vector<char>(1 << 20);
+  BatchSet batches_;  // one read's events (reused: its memory stays)
   InputCounters c_;
   std::atomic<std::int64_t>& g_files_;
   std::atomic<std::uint64_t>& c_rotations_;

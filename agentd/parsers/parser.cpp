@@ -81,9 +81,22 @@ class TimeParser {
       long off = tm.tm_gmtoff;
       secs = timegm(&tm) - off;
     } else {
-      secs = utc_ ? timegm(&tm) : mktime(&tm);
+      secs = utc_ ? timegm(&tm) : local_to_epoch(tm);
     }
     return EventTime{std::int64_t{secs} * 1'000'000'000 + frac_ns};
+  }
+
+  // mktime(3) without its cost: glibc's mktime re-reads the zone file's
+  // status (a stat(2) of /etc/localtime) on every call; localtime_r does not.
+  // The local offset at the wall time read as UTC, corrected once for a DST
+  // change in between.
+  static std::time_t local_to_epoch(std::tm tm) {
+    std::time_t guess = timegm(&tm);
+    std::tm lt{};
+    localtime_r(&guess, &lt);
+    std::time_t t = guess - lt.tm_gmtoff;
+    localtime_r(&t, &lt);
+    return guess - lt.tm_gmtoff;
   }
 
   std::string format_;

@@ -56,12 +56,35 @@ Router::Path Router::lookup(const std::string& tag) {
 // accepted (filtering them again gives the same result). Error events (to
 // @ERROR) go out only for the events that are done with, so a retried event
 // does not send its error twice.
-Status Router::emit_filtered(EventBatch& batch, const Path& path) {
+namespace {
+// Per-thread scratch batches for emit_filtered, one set per nesting level (a
+// relabel emits into another router from inside emit_filtered): reused, so
+// filtering a large batch does not allocate its size again every time.
+struct Scratch {
   EventBatch out, a, b, errors;
+  std::vector<std::size_t> origin, error_origin;
+};
+constexpr int kScratchLevels = 4;
+thread_local Scratch t_scratch[kScratchLevels];
+thread_local int t_depth = 0;
+}  // namespace
+
+Status Router::emit_filtered(EventBatch& batch, const Path& path) {
+  Scratch local;  // deeper than kScratchLevels: fresh buffers
+  Scratch& sc = t_depth < kScratchLevels ? t_scratch[t_depth] : local;
+  ++t_depth;
+  struct Leave {
+    ~Leave() { --t_depth; }
+  } leave;
+  EventBatch &out = sc.out, &a = sc.a, &b = sc.b, &errors = sc.errors;
+  out.clear();
+  errors.clear();
   out.tag = batch.tag;
   errors.tag = batch.tag;
-  std::vector<std::size_t> origin;        // out entry -> batch entry
-  std::vector<std::size_t> error_origin;  // errors entry -> batch entry
+  std::vector<std::size_t>& origin = sc.origin;              // out entry -> batch entry
+  std::vector<std::size_t>& error_origin = sc.error_origin;  // errors entry -> batch entry
+  origin.clear();
+  error_origin.clear();
   EventBatch* errs = errors_ ? &errors : nullptr;
   for (std::size_t i = 0; i < batch.entries.size(); ++i) {
     const EntryRef& e = batch.entries[i];
