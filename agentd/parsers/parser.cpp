@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <cstring>
@@ -270,6 +271,10 @@ class RegexpParser final : public Parser {
       const unsigned char* e = table + i * entry;
       names_.emplace_back(reinterpret_cast<const char*>(e + 2), (e[0] << 8) | e[1]);
     }
+    // PCRE2's table is sorted by name; records keep the captures' order in
+    // the expression, as Ruby's (and so Fluentd's) do.
+    std::sort(names_.begin(), names_.end(),
+              [](const auto& x, const auto& y) { return x.second < y.second; });
   }
 
   pcre2_code* code_;
