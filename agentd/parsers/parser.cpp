@@ -722,6 +722,39 @@ class CriParser final : public Parser {
   std::vector<Extra> extra_;
 };
 
+// multi_format: each <pattern> in order; the first that parses wins. A text
+// none parses fails with the last pattern's reason.
+class MultiFormatParser final : public Parser {
+ public:
+  static Result<std::unique_ptr<Parser>> make(const config::Section& s) {
+    std::vector<std::unique_ptr<Parser>> parsers;
+    for (const config::Section* p : s.children("pattern")) {
+      auto one = make_parser(*p);
+      if (!one) return std::unexpected(one.error());
+      parsers.push_back(std::move(*one));
+    }
+    if (parsers.empty()) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        s.where().str() + ": multi_format needs at least one <pattern>");
+    }
+    return std::unique_ptr<Parser>(new MultiFormatParser(std::move(parsers)));
+  }
+  Status parse(std::string_view text, EventTime now, std::span<const Extra> extra,
+               EventBatch& out) override {
+    Status last;
+    for (auto& p : parsers_) {
+      last = p->parse(text, now, extra, out);
+      if (last) return last;
+    }
+    return make_error(ErrorCode::kInvalidArgument,
+                      "no <pattern> parses it (last: " + last.error().message + ")");
+  }
+
+ private:
+  explicit MultiFormatParser(std::vector<std::unique_ptr<Parser>> p) : parsers_(std::move(p)) {}
+  std::vector<std::unique_ptr<Parser>> parsers_;
+};
+
 // multiline: format1..format20 joined into one expression ('.' matches
 // newlines, as Ruby's /m), matched against the lines in_tail joined; a line
 // matching format_firstline (anywhere in it) starts the next message.
@@ -847,6 +880,7 @@ Result<std::unique_ptr<Parser>> make_parser(const config::Section& s) {
   if (t == "apache_error") return std::make_unique<ApacheErrorParser>(s);
   if (t == "cri") return CriParser::make(s);
   if (t == "multiline") return MultilineParser::make(s);
+  if (t == "multi_format") return MultiFormatParser::make(s);
   return make_error(ErrorCode::kInvalidArgument, s.where().str() + ": unknown parser " + t);
 }
 

@@ -1,6 +1,7 @@
 #include "logctl/schema/config_compat.h"
 
 #include <algorithm>
+#include <optional>
 #include <set>
 
 #include "logctl/schema/plugin_schema.h"
@@ -105,6 +106,19 @@ class Upgrader {
     static const std::set<std::string> typed = {"source", "match",  "filter", "store",
                                                 "parse",  "format", "buffer", "secondary"};
     if (typed.contains(e.name)) rename(e, "type", "@type");
+    // multi_format's <pattern> names its parser with 'format' (the plugin's own syntax).
+    if (e.name == "pattern" && parent == "parse" && !e.find("@type")) {
+      std::optional<Param> expression;
+      for (auto& p : e.params) {
+        if (p.key != "format") continue;
+        p.key = "@type";
+        if (p.value.size() >= 2 && p.value.front() == '/' && p.value.back() == '/') {
+          expression = Param{"expression", p.value, p.where};  // format /re/: a regexp
+          p.value = "regexp";
+        }
+      }
+      if (expression) e.params.push_back(*expression);
+    }
     if (e.name == "source" || e.name == "match" || e.name == "filter" || e.name == "store") {
       rename(e, "log_level", "@log_level");
     }
@@ -117,7 +131,6 @@ class Upgrader {
     for (auto& c : e.children) {
       if (auto s = element(c, e.name); !s) return s;
     }
-    (void)parent;
     return {};
   }
 

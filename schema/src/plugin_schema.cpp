@@ -526,6 +526,14 @@ std::vector<PluginSpec> build_parsers() {
                  {},
                  ""});
   }
+  v.push_back({PluginKind::kParser,
+               "multi_format",
+               "Tries each <pattern> (a parser, chosen by 'format') in order; the first that "
+               "parses the text makes the record (fluent-plugin-multi-format-parser).",
+               parser_common(),
+               {SectionRule{"pattern", PluginKind::kParser, "", Need::kRequired, true}},
+               {},
+               ""});
   v.push_back(
       {PluginKind::kParser,
        "cri",
