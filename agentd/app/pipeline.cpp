@@ -139,10 +139,12 @@ Result<std::unique_ptr<OutputRunner>> Pipeline::build_output(const config::Secti
     secondary = std::move(*s);
   }
   auto buffer = std::make_unique<Buffer>(out.id(), *bo, std::move(store), clock_, metrics_);
-  return std::make_unique<OutputRunner>(
+  auto runner = std::make_unique<OutputRunner>(
       out.id(), out.type(), std::move(buffer), std::move(*primary), std::move(secondary),
       retry_options(*bsec), static_cast<int>(bsec->integer("flush_thread_count")), clock_, metrics_,
       options_.root_dir.empty() ? "" : options_.root_dir + "/quarantine/" + out.id());
+  runner->set_injector(Injector::make(out.child("inject")));
+  return runner;
 }
 
 Result<Emitter*> Pipeline::build_target(Core& core, const config::Section& out) {

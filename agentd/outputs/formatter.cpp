@@ -95,12 +95,6 @@ void TimeFormatter::append(std::string& out, EventTime t) {
   out.append(buf, n);
 }
 
-namespace {
-
-// Fluentd's default is Ruby's Time#iso8601: "2026-11-24T10:00:00+09:00" in
-// local time or a fixed zone, "...Z" in UTC.
-constexpr const char* kIso8601 = "";
-
 TimeFormatter time_formatter(const config::Section& s, const char* default_format) {
   bool utc = s.flag("utc") || !s.flag("localtime");
   std::string fmt = s.is_set("time_format") ? s.str("time_format") : default_format;
@@ -109,6 +103,8 @@ TimeFormatter time_formatter(const config::Section& s, const char* default_forma
   }
   return TimeFormatter(fmt, utc, s.str("timezone"));
 }
+
+namespace {
 
 void append_time(std::string& out, TimeFormatter& tf, const std::string& type, EventTime t) {
   if (type == "unixtime") {

@@ -30,6 +30,13 @@ class TimeFormatter {
   std::string cached_;
 };
 
+// Fluentd's default time format is Ruby's Time#iso8601:
+// "2026-11-24T10:00:00+09:00" in local time or a fixed zone, "...Z" in UTC.
+constexpr const char* kIso8601 = "";
+// The TimeFormatter a section's time_format / localtime / utc / timezone
+// describe (`default_format` when time_format is unset).
+TimeFormatter time_formatter(const config::Section& s, const char* default_format);
+
 class Formatter {
  public:
   virtual ~Formatter() = default;

@@ -68,6 +68,17 @@ Status OutputRunner::start() {
 
 Status OutputRunner::emit(EventBatch& batch) {
   std::size_t before = batch.entries.size();
+  if (injector_) {  // the caller's batch stays as it was (a copy group shares it)
+    EventBatch injected;
+    injector_->apply(batch, injected);
+    auto s = buffer_->write(injected);
+    std::size_t accepted = before - injected.entries.size();
+    batch.entries.erase(batch.entries.begin(),
+                        batch.entries.begin() + static_cast<std::ptrdiff_t>(accepted));
+    c_emit_records_ += accepted;
+    if (!s) ++c_emit_errors_;
+    return s;
+  }
   auto s = buffer_->write(batch);
   if (s) {
     c_emit_records_ += before;

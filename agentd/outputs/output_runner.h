@@ -24,6 +24,7 @@
 #include "agentd/buffer/buffer.h"
 #include "agentd/buffer/retry.h"
 #include "agentd/core/drain.h"
+#include "agentd/outputs/inject.h"
 #include "agentd/outputs/output.h"
 #include "agentd/router/router.h"
 
@@ -67,10 +68,13 @@ class OutputRunner final : public Emitter {
 
   const std::string& id() const { return id_; }
   Buffer& buffer() { return *buffer_; }
+  // <inject>: applied to every event at emit (before the buffer).
+  void set_injector(std::unique_ptr<Injector> i) { injector_ = std::move(i); }
   // Before start(); the observer outlives the runner's flush threads.
   void set_observer(StoreObserver* o) { observer_ = o; }
 
  private:
+  std::unique_ptr<Injector> injector_;
   void flush_loop();
   void join_flush_threads();
   bool flush_one();  // false when nothing was queued

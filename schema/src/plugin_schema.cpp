@@ -268,6 +268,7 @@ std::vector<PluginSpec> build_outputs() {
   SectionRule format_file{"format", PluginKind::kFormatter, "out_file", Need::kOptional};
   SectionRule format_stdout{"format", PluginKind::kFormatter, "stdout", Need::kOptional};
   SectionRule secondary{"secondary", PluginKind::kOutput, "", Need::kOptional};
+  SectionRule inject{"inject", PluginKind::kSection, "", Need::kOptional};
   std::vector<PluginSpec> v;
   v.push_back({PluginKind::kOutput,
                "file",
@@ -286,7 +287,7 @@ std::vector<PluginSpec> build_outputs() {
                        "Octal mode of directories the output creates."),
                },
                {SectionRule{"buffer", PluginKind::kBuffer, "file", Need::kOptional}, format_file,
-                secondary},
+                secondary, inject},
                {{"timekey", "86400"}},
                "time"});
   v.push_back(
@@ -295,7 +296,7 @@ std::vector<PluginSpec> build_outputs() {
        "Prints events to standard output.",
        {},
        {SectionRule{"buffer", PluginKind::kBuffer, "memory", Need::kOptional}, format_stdout,
-        secondary},
+        secondary, inject},
        {{"flush_at_shutdown", "true"}, {"chunk_limit_size", "10k"}, {"flush_mode", "immediate"}},
        "tag"});
   v.push_back(
@@ -318,7 +319,7 @@ std::vector<PluginSpec> build_outputs() {
            choice("tls_verify_mode", {"peer", "none"}, "peer", "Verify the server's certificate."),
        },
        {SectionRule{"buffer", PluginKind::kBuffer, "memory", Need::kOptional},
-        SectionRule{"format", PluginKind::kFormatter, "json", Need::kOptional}, secondary},
+        SectionRule{"format", PluginKind::kFormatter, "json", Need::kOptional}, secondary, inject},
        {},
        ""});
   v.push_back(
@@ -366,7 +367,7 @@ std::vector<PluginSpec> build_outputs() {
        },
        {SectionRule{"buffer", PluginKind::kBuffer, "memory", Need::kOptional},
         SectionRule{"server", PluginKind::kSection, "", Need::kRequired, true},
-        SectionRule{"security", PluginKind::kSection, "", Need::kOptional}, secondary},
+        SectionRule{"security", PluginKind::kSection, "", Need::kOptional}, secondary, inject},
        {},
        "tag"});
   SectionRule stores{"store", PluginKind::kOutput, "", Need::kRequired, true};
@@ -821,6 +822,24 @@ std::vector<PluginSpec> build_sections() {
                {},
                {},
                ""});
+  v.push_back(
+      {PluginKind::kSection,
+       "inject",
+       "Adds the event's time, tag or the host name to each record before the output buffers "
+       "it (Fluentd's inject).",
+       {opt("time_key", T::kString, std::nullopt, "Field for the event time."),
+        choice("time_type", {"float", "unixtime", "string"}, "float",
+               "float: seconds with fraction; unixtime: integer seconds; string: time_format."),
+        opt("time_format", T::kString, std::nullopt, "strftime format (default ISO 8601)."),
+        opt("localtime", T::kBool, "true", "Format in local time."),
+        opt("utc", T::kBool, "false", "Format in UTC."),
+        opt("timezone", T::kString, std::nullopt, "Zone offset such as +09:00."),
+        opt("tag_key", T::kString, std::nullopt, "Field for the tag."),
+        opt("hostname_key", T::kString, std::nullopt, "Field for the host name."),
+        opt("hostname", T::kString, std::nullopt, "Host name to write (default: this host's).")},
+       {},
+       {},
+       ""});
   v.push_back({PluginKind::kSection,
                "security",
                "The forward protocol's shared-key handshake (HELO, PING, PONG): in_forward and "

@@ -1,0 +1,130 @@
+#include "agentd/outputs/inject.h"
+
+#include <unistd.h>
+
+#include <cstring>
+
+#include "agentd/core/record_writer.h"
+#include "agentd/filters/filter.h"
+#include "agentd/inputs/msgpack_framing.h"
+
+namespace logctl::agentd {
+
+namespace {
+std::string this_host() {
+  char buf[256] = {};
+  if (::gethostname(buf, sizeof buf - 1) != 0) return "localhost";
+  return buf;
+}
+
+// Packs a double (msgpack float 64).
+void pack_double(std::string& out, double d) {
+  std::uint64_t bits;
+  std::memcpy(&bits, &d, sizeof bits);
+  out.push_back(static_cast<char>(0xcb));
+  for (int b = 56; b >= 0; b -= 8) out.push_back(static_cast<char>(bits >> b));
+}
+}  // namespace
+
+std::unique_ptr<Injector> Injector::make(const config::Section* s) {
+  if (!s) return nullptr;
+  if (!s->is_set("time_key") && !s->is_set("tag_key") && !s->is_set("hostname_key")) {
+    return nullptr;
+  }
+  return std::unique_ptr<Injector>(new Injector(*s));
+}
+
+Injector::Injector(const config::Section& s)
+    : time_key_(s.str("time_key")),
+      time_type_(s.str("time_type")),
+      tag_key_(s.str("tag_key")),
+      hostname_key_(s.str("hostname_key")),
+      hostname_(s.is_set("hostname") ? s.str("hostname") : this_host()),
+      tf_(time_formatter(s, kIso8601)) {}
+
+void Injector::apply(const EventBatch& batch, EventBatch& out) {
+  out.clear();
+  out.tag = batch.tag;
+  std::string value;
+  for (const auto& e : batch.entries) {
+    std::string_view record = record_of(batch.entry(e));
+    auto h = msgpack_header(record);
+    if (!h || h->kind != MsgpackKind::kMap) continue;  // records are maps (inputs see to it)
+    struct Add {
+      const std::string* key;
+      std::string packed;
+    };
+    std::vector<Add> adds;
+    // Fluentd's order: hostname, tag, time.
+    if (!hostname_key_.empty()) {
+      value.clear();
+      RecordWriter::pack_str(value, hostname_);
+      adds.push_back({&hostname_key_, value});
+    }
+    if (!tag_key_.empty()) {
+      value.clear();
+      RecordWriter::pack_str(value, batch.tag);
+      adds.push_back({&tag_key_, value});
+    }
+    if (!time_key_.empty()) {
+      value.clear();
+      if (time_type_ == "unixtime") {
+        RecordWriter::pack_int(value, e.time.seconds());
+      } else if (time_type_ == "string") {
+        std::string text;
+        {
+          std::lock_guard lock(mu_);
+          tf_.append(text, e.time);
+        }
+        RecordWriter::pack_str(value, text);
+      } else {  // float
+        pack_double(value, static_cast<double>(e.time.seconds()) + e.time.nanos() / 1e9);
+      }
+      adds.push_back({&time_key_, value});
+    }
+    // The record's fields; one the injection sets keeps its place (Ruby's
+    // record[key] = value), the others are appended in order.
+    std::string body;
+    std::uint32_t fields = 0;
+    std::vector<bool> placed(adds.size(), false);
+    std::string_view rest = record.substr(h->size);
+    for (std::uint64_t i = 0; i < h->children / 2; ++i) {
+      std::size_t klen = msgpack_value_len(rest);
+      std::size_t vlen = klen ? msgpack_value_len(rest.substr(klen)) : 0;
+      if (!klen || !vlen) break;
+      std::string_view key = rest.substr(0, klen);
+      auto kh = msgpack_header(key);
+      std::size_t which = adds.size();
+      if (kh && kh->kind == MsgpackKind::kString) {
+        std::string_view k = key.substr(kh->size, kh->payload);
+        for (std::size_t a = 0; a < adds.size(); ++a) {
+          if (k == *adds[a].key) which = a;
+        }
+      }
+      body.append(key);
+      if (which < adds.size()) {
+        body.append(adds[which].packed);
+        placed[which] = true;
+      } else {
+        body.append(rest.substr(klen, vlen));
+      }
+      ++fields;
+      rest.remove_prefix(klen + vlen);
+    }
+    for (std::size_t a = 0; a < adds.size(); ++a) {
+      if (placed[a]) continue;
+      RecordWriter::pack_str(body, *adds[a].key);
+      body.append(adds[a].packed);
+      ++fields;
+    }
+    RecordWriter w(out);
+    w.begin(e.time, 0);
+    std::string packed;
+    RecordWriter::pack_map_header(packed, fields);
+    packed += body;
+    w.record_packed(packed);
+    w.end();
+  }
+}
+
+}  // namespace logctl::agentd
