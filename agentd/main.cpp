@@ -160,6 +160,9 @@ int run_supervisor(const Flags& f, const std::string& self) {
     return 1;
   }
   log::set_level(lv);
+  if (const auto* l = cfg->system.child("log")) {
+    log::set_format(l->str("format") == "json" ? log::Format::kJson : log::Format::kText);
+  }
   raise_fd_limit();
   o.spec = GenerationSpec{self, absolute(f.config)};
   o.root_dir = absolute(!f.root_dir.empty()                    ? f.root_dir

@@ -175,6 +175,10 @@ Result<Emitter*> Pipeline::build_target(Core& core, const config::Section& out) 
   return core.groups.back().get();
 }
 
+Emitter* Pipeline::label_gate(const std::string& name) {
+  return core_->labels.contains(name) ? &gate_for(name) : nullptr;
+}
+
 Gate& Pipeline::gate_for(const std::string& label) {
   auto& g = gates_[label];
   if (!g) g = std::make_unique<Gate>();
@@ -256,9 +260,10 @@ Result<std::unique_ptr<Pipeline>> Pipeline::build(const config::PipelineConfig& 
   auto core = p->build_core();
   if (!core) return std::unexpected(core.error());
   p->core_ = std::move(*core);
+  (void)p->label_gate("@FLUENT_LOG");  // its gate exists before any handover maps gates
   for (const auto& src : config.sources) {
     if (src.type() == "tail") continue;
-    Emitter* errors = p->core_->labels.contains("@ERROR") ? &p->gate_for("@ERROR") : nullptr;
+    Emitter* errors = p->label_gate("@ERROR");
     auto in = make_input(src, InputContext{p->gate_for(src.label()), clock, metrics,
                                            p->options_.root_dir, p->options_.listen, errors});
     if (!in) return std::unexpected(in.error());

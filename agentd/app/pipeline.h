@@ -75,6 +75,9 @@ class Pipeline {
   // Stops the network inputs (what they parsed goes to the spool) and seals it.
   std::string seal_spool();
   Status adopt(HandedConnection c);
+  // The gate of <label NAME> (events cross a handover through it), or null
+  // when the config has no such label.
+  Emitter* label_gate(const std::string& name);
   // Delivers a sealed spool from another (or a crashed) worker.
   Result<std::uint64_t> ingest(const std::string& spool_dir);
 

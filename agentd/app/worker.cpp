@@ -1,5 +1,7 @@
 #include "agentd/app/worker.h"
 
+#include "agentd/app/fluent_log.h"
+
 #include <poll.h>
 #include <signal.h>
 #include <sys/signalfd.h>
@@ -59,6 +61,7 @@ class Worker {
   Metrics metrics_;
   AdminServer admin_;
   std::unique_ptr<Pipeline> pipeline_;
+  std::unique_ptr<FluentLog> fluent_log_;  // destroyed before the pipeline
 };
 
 Status Worker::prepare() {
@@ -70,7 +73,15 @@ Status Worker::prepare() {
     return make_error(ErrorCode::kInvalidArgument, "unknown log level '" + level + "'");
   }
   log::set_level(lv);
+  if (const auto* l = cfg->system.child("log")) {
+    log::set_format(l->str("format") == "json" ? log::Format::kJson : log::Format::kText);
+  }
   for (const auto& w : cfg->warnings) log::warn("config: " + w);
+  if (cfg->system.flag("without_source")) {
+    log::info("without_source: the config's " + std::to_string(cfg->sources.size()) +
+              " <source>(s) are not started");
+    cfg->sources.clear();
+  }
   PipelineOptions po;
   po.root_dir = o_.root_dir.empty() ? cfg->system.str("root_dir") : o_.root_dir;
   po.shutdown_timeout = o_.shutdown_timeout;
@@ -78,6 +89,9 @@ Status Worker::prepare() {
   auto p = Pipeline::build(*cfg, po, clock_, metrics_);
   if (!p) return make_error(ErrorCode::kInvalidArgument, "config error: " + p.error().message);
   pipeline_ = std::move(*p);
+  if (Emitter* fluent = pipeline_->label_gate("@FLUENT_LOG")) {
+    fluent_log_ = std::make_unique<FluentLog>(*fluent, clock_, metrics_);
+  }
   return {};
 }
 

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -16,6 +17,20 @@ void set_level(Level level);
 // Names the process in every line ("supervisor", "worker 3"); set once at start.
 void set_process(const std::string& name);
 bool parse_level(const std::string& name, Level& out);
+const char* level_name(Level level);
+// <system><log> format: text (above) or json, one object per line:
+// {"time":"…Z","level":"warn","process":"worker 3","message":"…"}.
+enum class Format { kText, kJson };
+void set_format(Format format);
+// Also hands every line written to `sink` (the @FLUENT_LOG label), after it
+// is written; not for lines written on a thread inside SinkScope (the sink's
+// own work: no feedback). Set before threads start; empty: none.
+using Sink = std::function<void(Level, const std::string& message)>;
+void set_sink(Sink sink);
+struct SinkScope {
+  SinkScope();
+  ~SinkScope();
+};
 bool enabled(Level level);
 // Writes one line. Messages quote input from the network and files, so every
 // control byte in them (newline, CR, ESC, ...) is written escaped ("\n",

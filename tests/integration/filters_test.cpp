@@ -231,3 +231,46 @@ TEST_CASE("filters: a parser filter sends events it cannot parse to the @ERROR l
   CHECK(out[1] == R"({"message":"seq=2 no label here"})");
   CHECK(agent.metric("agentd_filter_errors_total") == 1);
 }
+
+TEST_CASE("labels: @FLUENT_LOG gets agentd's own log as fluent.LEVEL events, <log> format json") {
+  TempDir dir;
+  int port = free_port();
+  std::string config =
+      "<system>\n <log>\n  format json\n </log>\n</system>\n"
+      "<source>\n @type tcp\n @id in\n tag app\n bind 127.0.0.1\n port " +
+      std::to_string(port) + "\n <parse>\n  @type json\n </parse>\n</source>\n" +
+      json_file_match(dir) + "<label @FLUENT_LOG>\n <match fluent.**>\n  @type file\n  path " +
+      (dir / "log/${tag}") +
+      "\n  append true\n  <format>\n   @type json\n  </format>\n"
+      "  <buffer tag>\n   flush_mode immediate\n  </buffer>\n </match>\n</label>\n";
+  Agent agent(config, dir);
+  REQUIRE(agent.ready());
+  TcpSender s(port);
+  REQUIRE(s.send("not json seq=1\n"));
+  // The input's warning about it, as an event of tag fluent.warn.
+  REQUIRE(wait_until([&] {
+    return read_file(dir / "log/fluent.warn.log").find("not json seq=1") != std::string::npos;
+  }));
+  auto warn = lines_of(read_file(dir / "log/fluent.warn.log"));
+  CHECK_THAT(warn.back(),
+             Catch::Matches(
+                 R"(\{"message":"input in: not a JSON object \(dropped\): 'not json seq=1'"\})"));
+  CHECK(std::filesystem::exists(dir / "log/fluent.info.log"));  // e.g. "ready"
+  // The process log itself is JSON lines.
+  auto first = lines_of(agent.process().log()).front();
+  CHECK_THAT(
+      first,
+      Catch::Matches(R"(\{"time":"[0-9T:.-]+Z","level":"info","process":".*","message":".*"\})"));
+}
+
+TEST_CASE("system: without_source runs the outputs without the sources") {
+  TempDir dir;
+  int port = free_port();
+  Agent agent(
+      "<system>\n without_source true\n</system>\n" + tcp_lines_source(port, "app") + null_match(),
+      dir);
+  REQUIRE(agent.ready());
+  CHECK_THAT(agent.process().log(), Catch::Contains("without_source: the config's 1 <source>(s)"));
+  TcpSender s(port);
+  CHECK_FALSE(s.connected());  // nothing listens
+}
