@@ -232,9 +232,17 @@ Result<std::unique_ptr<Pipeline::Core>> Pipeline::build_core() {
   if (auto st = routes(*core->router, config_.matches, config_.filters); !st) {
     return std::unexpected(st.error());
   }
+  std::size_t error_from = 0, error_to = 0;  // the outputs of <label @ERROR> itself
   for (const auto& l : config_.labels) {
+    if (l.name == "@ERROR") error_from = core->outputs.size();
     if (auto st = routes(*core->labels[l.name], l.matches, l.filters); !st) {
       return std::unexpected(st.error());
+    }
+    if (l.name == "@ERROR") error_to = core->outputs.size();
+  }
+  if (auto e = core->labels.find("@ERROR"); e != core->labels.end()) {
+    for (std::size_t i = 0; i < core->outputs.size(); ++i) {
+      if (i < error_from || i >= error_to) core->outputs[i]->set_errors(e->second.get());
     }
   }
   for (const auto& src : config_.sources) {

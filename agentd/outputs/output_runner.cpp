@@ -1,5 +1,7 @@
 #include "agentd/outputs/output_runner.h"
 
+#include "agentd/core/record_writer.h"
+
 #include "agentd/buffer/file_chunk.h"
 #include "agentd/core/log.h"
 
@@ -43,6 +45,9 @@ OutputRunner::OutputRunner(std::string id, std::string type, std::unique_ptr<Buf
                                labels(id_, type))),
       c_secondary_(m.counter("agentd_output_secondary_records_total",
                              "Events written to <secondary>.", labels(id_, type))),
+      c_to_error_(m.counter("agentd_output_error_label_records_total",
+                            "Events of chunks given up that went to <label @ERROR>.",
+                            labels(id_, type))),
       c_quarantined_(m.counter("agentd_output_quarantined_records_total",
                                "Events of chunks no retry could write, moved to the "
                                "quarantine directory.",
@@ -155,6 +160,7 @@ bool OutputRunner::set_aside(const std::shared_ptr<Chunk>& chunk, const Error& e
       log::error(what + "; <secondary> failed too: " + s.error().message);
     }
   }
+  if (to_error_label(*chunk, what)) return true;
   if (quarantine_dir_.empty()) return false;
   if (auto s = quarantine(*chunk); !s) {
     log::error(what + "; quarantine failed: " + s.error().message);
@@ -200,11 +206,36 @@ void OutputRunner::on_failure(std::shared_ptr<Chunk> chunk, const Error& e) {
     buffer_->takeback(std::move(chunk));
     return;
   }
-  c_dropped_ += chunk->records();
-  log::error("output " + id_ + ": retry limit reached; dropping chunk " + chunk->id() + " (" +
-             std::to_string(chunk->records()) + " events): " + e.message);
   retry_.reset();
+  std::string what = "output " + id_ + ": retry limit reached for chunk " + chunk->id() + " (" +
+                     std::to_string(chunk->records()) + " events): " + e.message;
+  if (!to_error_label(*chunk, what)) {
+    c_dropped_ += chunk->records();
+    log::error(what + "; dropped");
+  }
   buffer_->purge(chunk);
+}
+
+bool OutputRunner::to_error_label(const Chunk& chunk, const std::string& what) {
+  if (!errors_) return false;
+  std::uint64_t moved = 0;
+  auto st = chunk.read([&](std::string_view tag, std::string_view unit) -> Status {
+    EventBatch batch;
+    batch.tag = tag;
+    if (auto u = unit_to_batch(unit, batch); !u) return u;
+    std::size_t n = batch.entries.size();
+    if (auto w = errors_->emit(batch); !w) return w;
+    moved += n;
+    return {};
+  });
+  if (!st) {  // what went may arrive twice (also wherever the chunk goes next)
+    log::error(what + "; @ERROR refused it after " + std::to_string(moved) +
+               " events: " + st.error().message);
+    return false;
+  }
+  c_to_error_ += moved;
+  log::error(what + "; sent to @ERROR");
+  return true;
 }
 
 void OutputRunner::join_flush_threads() {

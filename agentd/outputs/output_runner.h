@@ -68,6 +68,9 @@ class OutputRunner final : public Emitter {
 
   const std::string& id() const { return id_; }
   Buffer& buffer() { return *buffer_; }
+  // <label @ERROR>: where a chunk given up goes (after <secondary>, before
+  // the quarantine directory or a drop). Null: none.
+  void set_errors(Emitter* errors) { errors_ = errors; }
   // <inject>: applied to every event at emit (before the buffer).
   void set_injector(std::unique_ptr<Injector> i) { injector_ = std::move(i); }
   // Before start(); the observer outlives the runner's flush threads.
@@ -75,6 +78,8 @@ class OutputRunner final : public Emitter {
 
  private:
   std::unique_ptr<Injector> injector_;
+  Emitter* errors_ = nullptr;
+  bool to_error_label(const Chunk& chunk, const std::string& what);
   void flush_loop();
   void join_flush_threads();
   bool flush_one();  // false when nothing was queued
@@ -108,6 +113,7 @@ class OutputRunner final : public Emitter {
   std::atomic<std::uint64_t>& c_dropped_;
   std::atomic<std::uint64_t>& c_emit_errors_;
   std::atomic<std::uint64_t>& c_secondary_;
+  std::atomic<std::uint64_t>& c_to_error_;
   std::atomic<std::uint64_t>& c_quarantined_;
 };
 

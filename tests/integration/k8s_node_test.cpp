@@ -204,7 +204,7 @@ TEST_CASE("k8s node: container logs through rotations, a restart, a handover and
 
   // Churn: short-lived containers appear, write, and are deleted (file and
   // link) once their lines are in — while another handover runs.
-  constexpr int kShortLived = kSanitized ? 60 : 300;
+  constexpr int kShortLived = kSanitized ? 100 : 1000;
   std::vector<Container> churn;
   for (int i = 0; i < kShortLived; ++i) {
     churn.push_back({"ci", "build-" + std::to_string(i), uid_of(100 + i), "step", hex_id(100 + i)});

@@ -256,3 +256,28 @@ TEST_CASE("groups and out_forward: config mistakes are refused naming the line")
   refused("<match **>\n @type forward\n <server>\n  host h\n  password p\n </server>\n</match>\n",
           "user_auth");
 }
+
+TEST_CASE("a chunk given up after its retries goes to the @ERROR label instead of being dropped") {
+  TempDir dir;
+  int port = free_port(), dead = free_port();  // nothing listens on `dead`
+  Agent agent(tcp_source(port) +
+                  "<match app.**>\n @type forward\n @id fwd\n <server>\n  host "
+                  "127.0.0.1\n  port " +
+                  std::to_string(dead) +
+                  "\n </server>\n <buffer>\n  flush_mode immediate\n  retry_max_times 1\n"
+                  "  retry_wait 0.1s\n  retry_randomize false\n </buffer>\n</match>\n"
+                  "<label @ERROR>\n <match **>\n  @type file\n  path " +
+                  (dir / "err/${tag}") +
+                  "\n  append true\n  <format>\n   @type json\n  </format>\n"
+                  "  <buffer tag>\n   flush_mode immediate\n  </buffer>\n </match>\n</label>\n",
+              dir);
+  REQUIRE(agent.ready());
+  TcpSender s(port);
+  REQUIRE(s.send(lines(0, 3)));
+  REQUIRE(wait_until([&] { return count_numbers(files_under(dir / "err")).distinct() == 3; }));
+  CHECK(count_numbers(files_under(dir / "err")).duplicates() == 0);
+  CHECK(agent.metric("agentd_output_error_label_records_total") == 3);
+  CHECK(agent.metric("agentd_output_dropped_records_total") == 0);
+  CHECK_THAT(agent.process().log(), Catch::Contains("retry limit reached"));
+  CHECK_THAT(agent.process().log(), Catch::Contains("sent to @ERROR"));
+}
