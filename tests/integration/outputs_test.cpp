@@ -88,7 +88,7 @@ TEST_CASE("retry limit without <secondary>: the chunk is dropped, logged and cou
   TcpSender s(port);
   REQUIRE(s.send(lines(0, 10)));
   REQUIRE(wait_until([&] { return agent.metric("agentd_output_dropped_records_total") == 10; }));
-  CHECK_THAT(agent.process().log(), Catch::Contains("retry limit reached; dropping chunk"));
+  CHECK_THAT(agent.process().log(), Catch::Contains("retry limit reached for chunk"));
 }
 
 TEST_CASE("stdout output prints time, tag and JSON") {
