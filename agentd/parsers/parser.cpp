@@ -173,6 +173,80 @@ class JsonParser final : public Parser {
   bool keep_time_, estimate_, null_empty_;
 };
 
+// Text fields of one record, written with the parser's `types` (Fluentd's
+// types parameter: integer, float, bool, string, array; anything else is a
+// string) and `null_empty_string`.
+class FieldWriter {
+ public:
+  explicit FieldWriter(const config::Section& s) : null_empty_(s.flag("null_empty_string")) {
+    for (const auto& [k, v] : s.hash("types")) {
+      std::string t = v.substr(0, v.find(':'));  // "time:%Y..." keeps its kind
+      types_.emplace_back(k, t);
+    }
+  }
+  struct Field {
+    std::string_view key;
+    std::optional<std::string_view> value;  // nullopt: nil
+    bool integer = false;                   // written as Ruby's to_i of the text
+  };
+  void write(EventTime t, const std::vector<Field>& fields, std::span<const Extra> extra,
+             EventBatch& out) const {
+    RecordWriter w(out);
+    w.begin(t, static_cast<std::uint32_t>(fields.size() + extra.size()));
+    for (const auto& f : fields) one(w, f);
+    pack_extra(w, extra);
+    w.end();
+  }
+
+ private:
+  void one(RecordWriter& w, const Field& f) const {
+    if (!f.value || (null_empty_ && f.value->empty())) return w.field_nil(f.key);
+    std::string_view v = *f.value;
+    auto to_i = [](std::string_view t) {  // Ruby's to_i: leading digits, else 0
+      std::int64_t n = 0;
+      std::from_chars(t.data() + (t.starts_with('+') ? 1 : 0), t.data() + t.size(), n);
+      return n;
+    };
+    if (f.integer) return w.field_int(f.key, to_i(v));
+    for (const auto& [k, type] : types_) {
+      if (k != f.key) continue;
+      std::string packed;
+      if (type == "integer") return w.field_int(f.key, to_i(v));
+      if (type == "float") {
+        double d = 0;
+        std::from_chars(v.data(), v.data() + v.size(), d);
+        packed.push_back(static_cast<char>(0xcb));
+        std::uint64_t bits;
+        std::memcpy(&bits, &d, sizeof bits);
+        for (int b = 56; b >= 0; b -= 8) packed.push_back(static_cast<char>(bits >> b));
+        return w.field_packed(f.key, packed);
+      }
+      if (type == "bool") {
+        packed.push_back(static_cast<char>(v == "true" || v == "yes" || v == "1" ? 0xc3 : 0xc2));
+        return w.field_packed(f.key, packed);
+      }
+      if (type == "array") {
+        std::vector<std::string_view> parts;
+        for (std::size_t at = 0; at <= v.size();) {
+          std::size_t comma = v.find(',', at);
+          if (comma == std::string_view::npos) comma = v.size();
+          parts.push_back(v.substr(at, comma - at));
+          at = comma + 1;
+        }
+        packed.push_back(static_cast<char>(0xdd));  // array 32
+        auto n = static_cast<std::uint32_t>(parts.size());
+        for (int b = 24; b >= 0; b -= 8) packed.push_back(static_cast<char>(n >> b));
+        for (auto part : parts) RecordWriter::pack_str(packed, part);
+        return w.field_packed(f.key, packed);
+      }
+    }
+    w.field(f.key, v);
+  }
+
+  bool null_empty_;
+  std::vector<std::pair<std::string, std::string>> types_;
+};
+
 // Fluentd writes expressions as /.../flags; PCRE2 takes the inside.
 std::string strip_slashes(const std::string& expr, std::uint32_t& flags) {
   if (expr.size() >= 2 && expr.front() == '/') {
@@ -250,17 +324,17 @@ class RegexpParser final : public Parser {
       }
       fields_.push_back({name, v});
     }
-    RecordWriter w(out);
-    w.begin(t, static_cast<std::uint32_t>(fields_.size() + extra.size()));
-    for (const auto& f : fields_) w.field(f.key, f.value);
-    pack_extra(w, extra);
-    w.end();
+    writer_.write(t, fields_, extra, out);  // types, null_empty_string
     return {};
   }
 
  private:
   RegexpParser(const config::Section& s, pcre2_code* code)
-      : code_(code), time_(s), time_key_(s.str("time_key")), keep_time_(s.flag("keep_time_key")) {
+      : code_(code),
+        time_(s),
+        time_key_(s.str("time_key")),
+        keep_time_(s.flag("keep_time_key")),
+        writer_(s) {
     match_ = pcre2_match_data_create_from_pattern(code_, nullptr);
     std::uint32_t count = 0, entry = 0;
     PCRE2_SPTR table = nullptr;
@@ -280,10 +354,11 @@ class RegexpParser final : public Parser {
   pcre2_code* code_;
   pcre2_match_data* match_;
   std::vector<std::pair<std::string, std::uint32_t>> names_;
-  std::vector<Extra> fields_;
+  std::vector<FieldWriter::Field> fields_;
   TimeParser time_;
   std::string time_key_;
   bool keep_time_;
+  FieldWriter writer_;
 };
 
 class SyslogParser final : public Parser {
@@ -299,80 +374,6 @@ class SyslogParser final : public Parser {
 
  private:
   SyslogOptions o_;
-};
-
-// Text fields of one record, written with the parser's `types` (Fluentd's
-// types parameter: integer, float, bool, string, array; anything else is a
-// string) and `null_empty_string`.
-class FieldWriter {
- public:
-  explicit FieldWriter(const config::Section& s) : null_empty_(s.flag("null_empty_string")) {
-    for (const auto& [k, v] : s.hash("types")) {
-      std::string t = v.substr(0, v.find(':'));  // "time:%Y..." keeps its kind
-      types_.emplace_back(k, t);
-    }
-  }
-  struct Field {
-    std::string_view key;
-    std::optional<std::string_view> value;  // nullopt: nil
-    bool integer = false;                   // written as Ruby's to_i of the text
-  };
-  void write(EventTime t, const std::vector<Field>& fields, std::span<const Extra> extra,
-             EventBatch& out) const {
-    RecordWriter w(out);
-    w.begin(t, static_cast<std::uint32_t>(fields.size() + extra.size()));
-    for (const auto& f : fields) one(w, f);
-    pack_extra(w, extra);
-    w.end();
-  }
-
- private:
-  void one(RecordWriter& w, const Field& f) const {
-    if (!f.value || (null_empty_ && f.value->empty())) return w.field_nil(f.key);
-    std::string_view v = *f.value;
-    auto to_i = [](std::string_view t) {  // Ruby's to_i: leading digits, else 0
-      std::int64_t n = 0;
-      std::from_chars(t.data() + (t.starts_with('+') ? 1 : 0), t.data() + t.size(), n);
-      return n;
-    };
-    if (f.integer) return w.field_int(f.key, to_i(v));
-    for (const auto& [k, type] : types_) {
-      if (k != f.key) continue;
-      std::string packed;
-      if (type == "integer") return w.field_int(f.key, to_i(v));
-      if (type == "float") {
-        double d = 0;
-        std::from_chars(v.data(), v.data() + v.size(), d);
-        packed.push_back(static_cast<char>(0xcb));
-        std::uint64_t bits;
-        std::memcpy(&bits, &d, sizeof bits);
-        for (int b = 56; b >= 0; b -= 8) packed.push_back(static_cast<char>(bits >> b));
-        return w.field_packed(f.key, packed);
-      }
-      if (type == "bool") {
-        packed.push_back(static_cast<char>(v == "true" || v == "yes" || v == "1" ? 0xc3 : 0xc2));
-        return w.field_packed(f.key, packed);
-      }
-      if (type == "array") {
-        std::vector<std::string_view> parts;
-        for (std::size_t at = 0; at <= v.size();) {
-          std::size_t comma = v.find(',', at);
-          if (comma == std::string_view::npos) comma = v.size();
-          parts.push_back(v.substr(at, comma - at));
-          at = comma + 1;
-        }
-        packed.push_back(static_cast<char>(0xdd));  // array 32
-        auto n = static_cast<std::uint32_t>(parts.size());
-        for (int b = 24; b >= 0; b -= 8) packed.push_back(static_cast<char>(n >> b));
-        for (auto part : parts) RecordWriter::pack_str(packed, part);
-        return w.field_packed(f.key, packed);
-      }
-    }
-    w.field(f.key, v);
-  }
-
-  bool null_empty_;
-  std::vector<std::pair<std::string, std::string>> types_;
 };
 
 // The parsers that cut a line into named text fields: csv, tsv, ltsv and
