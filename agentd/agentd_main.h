@@ -9,7 +9,7 @@
 namespace logctl::agentd {
 
 struct BuildIdentity {
-  std::string version;        // what `agentd version`, the manifest and the supervisor report
+  std::string version;         // what `agentd version`, the manifest and the supervisor report
   Fault fault = Fault::kNone;  // test builds only: see Fault in app/worker.h
 };
 
