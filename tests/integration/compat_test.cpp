@@ -2,9 +2,12 @@
 // is a Fluentd config run unchanged by agentd on its input.log; the output
 // files must equal expected/ byte for byte, and the pos file expected.pos
 // where a case has one. @DIR@ in expected text is the case's directory,
-// @INODE@ the input file's inode as 16 hex digits.
+// @INODE@ the input file's inode as 16 hex digits, @HOST@ this machine's name.
+// A case's files/ tree (e.g. a node's /var/log with its symlinks) is copied
+// into the case's directory as it is, links as links.
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <filesystem>
@@ -33,21 +36,31 @@ TEST_CASE("compat corpus: Fluentd configs run unchanged and write Fluentd's byte
     if (e.is_directory()) cases.push_back(e.path());
   }
   std::sort(cases.begin(), cases.end());
-  REQUIRE(cases.size() >= 14);
+  REQUIRE(cases.size() >= 22);
+  char host[256] = {};
+  REQUIRE(::gethostname(host, sizeof host - 1) == 0);
   for (const auto& c : cases) {
     DYNAMIC_SECTION(c.filename().string()) {
       TempDir dir;
       ::setenv("COMPAT_DIR", dir.path().c_str(), 1);
-      fs::copy_file(c / "input.log", dir / "input.log");
-      struct stat st {};
-      REQUIRE(::stat((dir / "input.log").c_str(), &st) == 0);
-      char inode[17];
-      std::snprintf(inode, sizeof inode, "%016llx", static_cast<unsigned long long>(st.st_ino));
+      char inode[17] = "";
+      if (fs::exists(c / "input.log")) {
+        fs::copy_file(c / "input.log", dir / "input.log");
+        struct stat st {};
+        REQUIRE(::stat((dir / "input.log").c_str(), &st) == 0);
+        std::snprintf(inode, sizeof inode, "%016llx", static_cast<unsigned long long>(st.st_ino));
+      }
+      if (fs::exists(c / "files")) {
+        fs::copy(c / "files", dir.path(),
+                 fs::copy_options::recursive | fs::copy_options::copy_symlinks);
+      }
       auto expand = [&](const std::string& text) {
-        return replace_all(replace_all(text, "@DIR@", dir.path()), "@INODE@", inode);
+        return replace_all(replace_all(replace_all(text, "@DIR@", dir.path()), "@INODE@", inode),
+                           "@HOST@", host);
       };
       Agent agent(read_file(c / "fluent.conf"), dir);
       REQUIRE(agent.ready());
+      REQUIRE_FALSE(fs::is_empty(c / "expected"));
       for (const auto& e : fs::directory_iterator(c / "expected")) {
         std::string want = expand(read_file(e.path()));
         std::string got_path = dir / ("out/" + e.path().filename().string());
