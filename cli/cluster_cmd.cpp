@@ -276,6 +276,11 @@ void setup_cluster(CLI::App& app, Cli& cli) {
       ->add_option("--node-ready-timeout", o->local.ready_timeout,
                    "Local: how long a node's new worker may take to be ready (handovers)")
       ->capture_default_str();
+  start
+      ->add_option("--heartbeat-interval-ms", o->local.heartbeat_ms,
+                   "Local: how often the nodes heartbeat the controller")
+      ->check(CLI::Range(100, 600000))
+      ->capture_default_str();
   start->add_option("--subnet", o->local.subnet, "Local: node I listens on SUBNET.I (in 127/8)")
       ->capture_default_str();
   start->add_option("--pipeline-config", o->local.config,

@@ -47,8 +47,10 @@ class Controller {
   ~Controller() { stop(); }
   void start() {
     proc_ = std::make_unique<Process>(
+        // Nodes heartbeat every 250 ms: rollout steps wait on heartbeats.
         std::vector<std::string>{controller_bin(), "serve", "--data-dir", dir_, "--listen",
-                                 "127.0.0.1:" + std::to_string(port_)},
+                                 "127.0.0.1:" + std::to_string(port_), "--heartbeat-interval-ms",
+                                 "250"},
         log_);
     REQUIRE(wait_until([&] { return get("/v1/version").first == 200; }));
   }

@@ -42,15 +42,11 @@ Run Logctl::operator()(const std::vector<std::string>& args,
 
 LocalCluster::LocalCluster(int nodes, const TempDir& d, const std::vector<std::string>& extra)
     : dir(d), logctl(d), data(d / "local") {
-  std::vector<std::string> args = {"cluster",
-                                   "start",
-                                   "--local",
-                                   "--nodes",
-                                   std::to_string(nodes),
-                                   "--data-dir",
-                                   data,
-                                   "--node-ready-timeout",
-                                   kSanitized ? "20s" : "5s"};
+  std::vector<std::string> args = {"cluster", "start", "--local", "--nodes", std::to_string(nodes),
+                                   "--data-dir", data, "--node-ready-timeout",
+                                   kSanitized ? "20s" : "5s",
+                                   // rollout steps wait on heartbeats
+                                   "--heartbeat-interval-ms", "250"};
   subnet = "127.0." + std::to_string(10 + ::getpid() % 240);
   args.insert(args.end(), {"--subnet", subnet});
   args.insert(args.end(), extra.begin(), extra.end());
