@@ -103,6 +103,11 @@ void RecordWriter::field_packed(std::string_view key, std::string_view packed) {
   ++written_;
 }
 
+void RecordWriter::fields_packed(std::string_view pairs, std::uint32_t n) {
+  batch_.data.append(pairs);
+  written_ += n;
+}
+
 void RecordWriter::record_packed(std::string_view packed_map) {
   // begin() wrote a map header for `expected_` fields; a packed record brings
   // its own header, so begin() must have been called with fields == 0 and we

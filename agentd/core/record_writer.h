@@ -23,6 +23,8 @@ class RecordWriter {
   void field_nil(std::string_view key);
   // Appends an already packed MessagePack value (e.g. a nested map).
   void field_packed(std::string_view key, std::string_view packed);
+  // `n` key/value pairs already packed back to back (e.g. a record map's body).
+  void fields_packed(std::string_view pairs, std::uint32_t n);
   // A whole packed record map (e.g. from a JSON parser); replaces field calls.
   void record_packed(std::string_view packed_map);
   void end();

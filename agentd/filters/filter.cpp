@@ -625,16 +625,28 @@ class KubernetesMetadata final : public Filter {
 
   void filter(const std::string& tag, EventTime t, std::string_view record, EventBatch& out,
               EventBatch* /*errors*/) const override {
-    std::vector<Pair> in;
-    if (!pairs_of(record, in)) return copy_through(t, record, out);
-    std::string path = tag;
-    if (!path_key_.empty()) {
-      for (const auto& p : in) {
-        auto h = msgpack_header(p.value);
-        if (p.key == path_key_ && h && h->kind == MsgpackKind::kString) {
-          path = std::string(p.value.substr(h->size, h->payload));
-        }
+    auto h = msgpack_header(record);
+    if (!h || h->kind != MsgpackKind::kMap) return copy_through(t, record, out);
+    // One pass over the keys: where the path is (the tag, or path_key's
+    // value) and whether the record has docker/kubernetes maps to replace.
+    std::string_view path = tag;
+    bool replaces = false;
+    std::size_t off = h->size;
+    for (std::uint64_t i = 0; i < h->children / 2; ++i) {
+      std::size_t kn = msgpack_value_len(record.substr(off));
+      std::size_t vn = kn ? msgpack_value_len(record.substr(off + kn)) : 0;
+      if (vn == 0) return copy_through(t, record, out);
+      auto kh = msgpack_header(record.substr(off, kn));
+      std::string_view key = kh && kh->kind == MsgpackKind::kString
+                                 ? record.substr(off + kh->size, kh->payload)
+                                 : std::string_view{};
+      if (key == "docker" || key == "kubernetes") replaces = true;
+      if (!path_key_.empty() && key == path_key_) {
+        auto vh = msgpack_header(record.substr(off + kn, vn));
+        if (vh && vh->kind == MsgpackKind::kString)
+          path = record.substr(off + kn + vh->size, vh->payload);
       }
+      off += kn + vn;
     }
     // The same path (a tag) comes again and again: its packed metadata is
     // kept per thread for the last path seen.
@@ -642,12 +654,24 @@ class KubernetesMetadata final : public Filter {
     if (cache.owner != this || cache.path != path) {
       cache.owner = this;
       cache.path = path;
-      cache.found = pack(from_path(path), cache);
+      cache.found = pack(from_path(std::string(path)), cache);
     }
     if (!cache.found) {
       ++c_.errors;
       return copy_through(t, record, out);
     }
+    auto n = static_cast<std::uint32_t>(h->children / 2);
+    if (!replaces) {  // the common case: the record's pairs as they are, then ours
+      RecordWriter w(out);
+      w.begin(t, n + (cache.docker.empty() ? 1 : 2));
+      w.fields_packed(record.substr(h->size, off - h->size), n);
+      if (!cache.docker.empty()) w.field_packed("docker", cache.docker);
+      w.field_packed("kubernetes", cache.kube);
+      w.end();
+      return;
+    }
+    std::vector<Pair> in;
+    pairs_of(record, in);
     std::erase_if(in, [](const Pair& p) { return p.key == "docker" || p.key == "kubernetes"; });
     if (!cache.docker.empty()) in.push_back({"docker", cache.docker});
     in.push_back({"kubernetes", cache.kube});

@@ -12,7 +12,9 @@ using namespace logctl::agentd;
 
 namespace {
 
-std::string run(const std::string& body, const std::string& tag, const std::string& message) {
+// The filter's output for one record {key: message}, as JSON.
+std::string run(const std::string& body, const std::string& tag, const std::string& message,
+                const std::string& key = "log") {
   auto tree = config::parse_string("<filter **>\n" + body +
                                        "\n</filter>\n<match **>\n @type null\n"
                                        "</match>\n",
@@ -27,7 +29,7 @@ std::string run(const std::string& body, const std::string& tag, const std::stri
   EventBatch in, out;
   RecordWriter w(in);
   w.begin(EventTime{1}, 1);
-  w.field("log", message);
+  w.field(key, message);
   w.end();
   (*f)->filter(tag, EventTime{1}, record_of(in.entry(in.entries[0])), out, nullptr);
   if (out.entries.empty()) return "<dropped>";
@@ -61,6 +63,16 @@ TEST_CASE("kubernetes_metadata: pod, namespace, container and ids from the file'
   CHECK(run("@type kubernetes_metadata\n path_key path", "any",
             "x") == R"({"log":"x"})");  // no path field: unchanged
   CHECK(run(meta, "app.other", "x") == R"({"log":"x"})");
+  // The path from a record field (path_key); a kubernetes field the record
+  // has is replaced, not doubled.
+  std::string web_path = "/var/log/containers/web-7d9f_shop_nginx-" + id + ".log";
+  std::string web_meta = R"("docker":{"container_id":")" + id +
+                         R"("},"kubernetes":{"container_name":"nginx","namespace_name":"shop",)"
+                         R"("pod_name":"web-7d9f","host":")" +
+                         host() + R"("}})";
+  CHECK(run("@type kubernetes_metadata\n path_key path", "any", web_path, "path") ==
+        R"({"path":")" + web_path + R"(",)" + web_meta);
+  CHECK(run(meta, "kubernetes" + web_path, "old", "kubernetes") == "{" + web_meta);
   CHECK(run(meta, "k.var.lib.kubelet.pods.0f3c2a4e-1b2c-4d5e-8f90-123456789abc.volumes.x.log",
             "v") == R"({"log":"v","kubernetes":{"pod_id":"0f3c2a4e-1b2c-4d5e-8f90-123456789abc",)"
                     R"("host":")" +
