@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <charconv>
 #include <cstring>
@@ -23,7 +24,8 @@ class TimeParser {
   explicit TimeParser(const config::Section& s, std::string default_format = "")
       : format_(s.is_set("time_format") ? s.str("time_format") : std::move(default_format)),
         type_(s.str("time_type")),
-        utc_(s.flag("utc") || !s.flag("localtime")) {}
+        utc_(s.flag("utc") || !s.flag("localtime")),
+        id_(next_id()) {}
 
   std::optional<EventTime> parse(std::string_view v) const {
     if (type_ == "unixtime" || type_ == "float" || (type_ != "string" && format_.empty()) ||
@@ -36,7 +38,16 @@ class TimeParser {
       if (type_ != "string" && type_ != "mixed") return std::nullopt;
     }
     if (format_.empty()) return parse_rfc3339(v);
-    return parse_strptime(std::string(v));
+    // Lines come in runs within the same second: the last text's seconds are
+    // kept per thread (a parser filter may run on several), and a text that
+    // differs from it only in the fraction's digits costs no strptime.
+    Last& last = last_parse();
+    if (last.owner == id_ && v.starts_with(last.head)) {
+      std::string_view r = v.substr(last.head.size());
+      std::int64_t frac_ns = last.fraction ? fraction_ns(r) : 0;
+      if (r == last.tail) return EventTime{last.secs * 1'000'000'000 + frac_ns};
+    }
+    return parse_strptime(std::string(v), last);
   }
 
  private:
@@ -45,8 +56,32 @@ class TimeParser {
       return std::isdigit(static_cast<unsigned char>(c)) || c == '.';
     });
   }
+  // The last text parsed on this thread: its part before the fraction's
+  // digits (all of it without a fraction), the part after them, its seconds.
+  struct Last {
+    std::uint64_t owner = 0;  // the TimeParser's id_ (an address may be reused)
+    std::string head, tail;
+    bool fraction = false;
+    std::int64_t secs = 0;
+  };
+  static Last& last_parse() {
+    thread_local Last last;
+    return last;
+  }
+  // Reads the fraction's digits off the front of `r` as nanoseconds.
+  static std::int64_t fraction_ns(std::string_view& r) {
+    std::int64_t ns = 0, scale = 100'000'000;
+    std::size_t i = 0;
+    for (; i < r.size() && std::isdigit(static_cast<unsigned char>(r[i])); ++i) {
+      ns += (r[i] - '0') * scale;
+      scale /= 10;
+    }
+    r.remove_prefix(i);
+    return ns;
+  }
+
   // strptime plus Fluentd's fraction tokens %L / %N / %3N / %6N / %9N.
-  std::optional<EventTime> parse_strptime(const std::string& v) const {
+  std::optional<EventTime> parse_strptime(const std::string& v, Last& last) const {
     std::string fmt = format_;
     std::size_t frac_at = std::string::npos, frac_len = 0;
     for (const char* tok : {"%3N", "%6N", "%9N", "%N", "%L"}) {
@@ -61,16 +96,16 @@ class TimeParser {
     tm.tm_isdst = -1;
     std::int64_t frac_ns = 0;
     const char* rest = v.c_str();
+    std::size_t head_len = v.size(), tail_at = v.size();
     if (frac_at != std::string::npos) {
       std::string head = fmt.substr(0, frac_at);
       rest = strptime(rest, head.c_str(), &tm);
       if (!rest) return std::nullopt;
-      std::int64_t scale = 100'000'000;
-      while (std::isdigit(static_cast<unsigned char>(*rest))) {
-        frac_ns += (*rest - '0') * scale;
-        scale /= 10;
-        ++rest;
-      }
+      head_len = static_cast<std::size_t>(rest - v.c_str());
+      std::string_view r(rest);
+      frac_ns = fraction_ns(r);
+      rest = r.data();
+      tail_at = static_cast<std::size_t>(rest - v.c_str());
       fmt = fmt.substr(frac_at + frac_len);
     }
     long gmtoff_before = tm.tm_gmtoff;
@@ -84,6 +119,11 @@ class TimeParser {
     } else {
       secs = utc_ ? timegm(&tm) : local_to_epoch(tm);
     }
+    last.owner = id_;
+    last.head.assign(v, 0, head_len);
+    last.tail.assign(v, tail_at);
+    last.fraction = frac_at != std::string::npos;
+    last.secs = secs;
     return EventTime{std::int64_t{secs} * 1'000'000'000 + frac_ns};
   }
 
@@ -100,10 +140,21 @@ class TimeParser {
     return guess - lt.tm_gmtoff;
   }
 
+  static std::uint64_t next_id() {
+    static std::atomic<std::uint64_t> n{0};
+    return ++n;
+  }
+
   std::string format_;
   std::string type_;
   bool utc_;
+  std::uint64_t id_;
 };
+
+Status bad_time(std::string_view v) {
+  return make_error(ErrorCode::kInvalidArgument,
+                    "time '" + std::string(v.substr(0, 64)) + "' does not match time_format");
+}
 
 void pack_extra(RecordWriter& w, std::span<const Extra> extra) {
   for (const auto& e : extra) w.field(e.key, e.value);
@@ -143,7 +194,9 @@ class JsonParser final : public Parser {
     EventTime t = now;
     if (auto it = j.find(time_key_); it != j.end()) {
       std::string v = it->is_string() ? it->get<std::string>() : it->dump();
-      if (auto parsed = time_.parse(v)) t = *parsed;
+      auto parsed = time_.parse(v);
+      if (!parsed) return bad_time(v);  // as Fluentd: the line does not parse
+      t = *parsed;
       if (!keep_time_) j.erase(it);
     } else if (!estimate_) {
       t = now;
@@ -319,7 +372,9 @@ class RegexpParser final : public Parser {
       if (static_cast<int>(group) >= rc || ov[2 * group] == PCRE2_UNSET) continue;
       std::string_view v = text.substr(ov[2 * group], ov[2 * group + 1] - ov[2 * group]);
       if (name == time_key_) {
-        if (auto parsed = time_.parse(v)) t = *parsed;
+        auto parsed = time_.parse(v);
+        if (!parsed) return bad_time(v);  // as Fluentd: the line does not parse
+        t = *parsed;
         if (!keep_time_) continue;
       }
       fields_.push_back({name, v});
@@ -396,10 +451,7 @@ class FieldsParser : public Parser {
       for (auto it = fields_.begin(); it != fields_.end(); ++it) {
         if (it->key != time_key_ || !it->value) continue;
         auto parsed = time_.parse(*it->value);
-        if (!parsed) {
-          return make_error(ErrorCode::kInvalidArgument,
-                            "time '" + std::string(it->value->substr(0, 64)) + "' does not parse");
-        }
+        if (!parsed) return bad_time(*it->value);
         t = *parsed;
         if (!keep_time_) fields_.erase(it);
         break;

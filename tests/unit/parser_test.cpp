@@ -153,3 +153,30 @@ TEST_CASE("cri parser: containerd lines with and without a nested parse") {
         R"({"foo":"bar","num":100,"src":"10.0.0.1","stream":"stderr","logtag":"P"})");
   parse_one(load("@type cri"), "2020-10-10T00:10:00Z stdout", false);
 }
+
+TEST_CASE("time_format: texts within one second reuse its seconds and still parse exactly") {
+  auto frac = make_parser(*load("@type json\n  time_format %Y-%m-%dT%H:%M:%S.%NZ\n  utc true")
+                               .sources[0]
+                               .child("parse"));
+  auto plain =
+      make_parser(*load("@type json\n  time_format %Y-%m-%d %H:%M:%S").sources[0].child("parse"));
+  REQUIRE(frac);
+  REQUIRE(plain);
+  auto parse = [](Parser& p, const std::string& time) -> std::optional<std::int64_t> {
+    EventBatch b;
+    if (!p.parse(R"({"time":")" + time + R"("})", EventTime{0}, {}, b)) return std::nullopt;
+    return b.entries.at(0).time.ns;
+  };
+  constexpr std::int64_t s0 = 1795392000LL * 1'000'000'000;  // 2026-11-23T00:00:00Z
+  CHECK(parse(**frac, "2026-11-23T00:00:01.250Z") == s0 + 1'250'000'000);
+  CHECK(parse(**frac, "2026-11-23T00:00:01.5Z") == s0 + 1'500'000'000);  // Docker trims zeros
+  CHECK(parse(**plain, "2026-11-23 00:00:01") == s0 + 1'000'000'000);    // another parser between
+  CHECK(parse(**frac, "2026-11-23T00:00:01.000000007Z") == s0 + 1'000'000'007);
+  CHECK_FALSE(parse(**frac, "2026-11-23T00:00:01.7Zjunk"));  // same second, bad tail
+  CHECK_FALSE(parse(**frac, "2026-11-23T00:00:01Z"));        // no fraction where one must be
+  CHECK(parse(**frac, "2026-11-23T00:00:02.1Z") == s0 + 2'100'000'000);
+  CHECK(parse(**frac, "2026-11-24T00:00:02.1Z") == s0 + 86400'000'000'000 + 2'100'000'000);
+  CHECK(parse(**plain, "2026-11-23 00:00:01") == s0 + 1'000'000'000);
+  CHECK_FALSE(parse(**plain, "2026-11-23 00:00:01x"));
+  CHECK(parse(**plain, "2026-11-23 00:00:03") == s0 + 3'000'000'000);
+}
