@@ -90,6 +90,18 @@ EventTime decode_time(const msgpack::object& o) {
   return EventTime{0};
 }
 
+// Whether the 8 bytes at p are all copied as they are (printable ASCII other
+// than '"' and '\\'): word-wide tests with no false "yes" (bit hacks: a byte
+// below n, a zero byte).
+bool plain8(const unsigned char* p) {
+  constexpr std::uint64_t k01 = 0x0101010101010101, k80 = 0x8080808080808080;
+  std::uint64_t w;
+  std::memcpy(&w, p, sizeof w);
+  auto zero_byte = [&](std::uint64_t v) { return (v - k01) & ~v & k80; };
+  return ((w & k80) | ((w - 0x20 * k01) & ~w & k80) | zero_byte(w ^ ('"' * k01)) |
+          zero_byte(w ^ ('\\' * k01))) == 0;
+}
+
 }  // namespace
 
 void append_json_string(std::string& out, std::string_view s) {
@@ -98,6 +110,11 @@ void append_json_string(std::string& out, std::string_view s) {
   auto p = reinterpret_cast<const unsigned char*>(s.data());
   std::size_t n = s.size(), run = 0;
   for (std::size_t i = 0; i < n;) {
+    if (i + 8 <= n && plain8(p + i)) {
+      i += 8;
+      run += 8;
+      continue;
+    }
     unsigned char c = p[i];
     if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
       ++i;

@@ -162,3 +162,24 @@ TEST_CASE("log escape: control bytes become visible escapes, the rest is kept") 
   CHECK(logctl::agentd::log::escape(std::string("nul\0end", 7)) == "nul\\x00end");
   CHECK(logctl::agentd::log::escape("päth ok") == "päth ok");
 }
+
+TEST_CASE("append_json_string escapes every special byte wherever it falls in a word") {
+  // (text, its JSON form) for the bytes that are not copied as they are.
+  const std::vector<std::pair<std::string, std::string>> specials = {
+      {"\"", "\\\""},      {"\\", "\\\\"},      {"\n", "\\n"},       {"\t", "\\t"},
+      {"\r", "\\r"},       {"\x01", "\\u0001"}, {"\x1f", "\\u001f"}, {"\xc3\xa9", "\xc3\xa9"},
+      {"\xff", "\\ufffd"}, {"\x7f", "\x7f"},    {" ", " "},          {"~", "~"}};
+  for (std::size_t len = 1; len <= 24; ++len) {
+    for (std::size_t at = 0; at < len; ++at) {
+      for (const auto& [raw, escaped] : specials) {
+        std::string text = std::string(at, 'a') + raw + std::string(len - at - 1, 'b');
+        std::string want =
+            "\"" + std::string(at, 'a') + escaped + std::string(len - at - 1, 'b') + "\"";
+        std::string got;
+        append_json_string(got, text);
+        INFO("length " << len << ", special at " << at);
+        REQUIRE(got == want);
+      }
+    }
+  }
+}
