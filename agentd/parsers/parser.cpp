@@ -9,6 +9,8 @@
 #include <atomic>
 #include <cctype>
 #include <charconv>
+#include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <vector>
@@ -33,6 +35,7 @@ class TimeParser {
       double d = 0;
       auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), d);
       if (ec == std::errc() && p == v.data() + v.size()) {
+        if (!(std::fabs(d) < kMaxSeconds)) return std::nullopt;  // also NaN
         return EventTime{static_cast<std::int64_t>(d * 1e9)};
       }
       if (type_ != "string" && type_ != "mixed") return std::nullopt;
@@ -119,6 +122,8 @@ class TimeParser {
     } else {
       secs = utc_ ? timegm(&tm) : local_to_epoch(tm);
     }
+    // Nanoseconds since the epoch fit in 64 bits until 2262 (and from 1677).
+    if (std::abs(std::int64_t{secs}) >= kMaxSeconds) return std::nullopt;
     last.owner = id_;
     last.head.assign(v, 0, head_len);
     last.tail.assign(v, tail_at);
@@ -139,6 +144,8 @@ class TimeParser {
     localtime_r(&t, &lt);
     return guess - lt.tm_gmtoff;
   }
+
+  static constexpr std::int64_t kMaxSeconds = 9'000'000'000;  // < 2^63 ns
 
   static std::uint64_t next_id() {
     static std::atomic<std::uint64_t> n{0};

@@ -179,4 +179,10 @@ TEST_CASE("time_format: texts within one second reuse its seconds and still pars
   CHECK(parse(**plain, "2026-11-23 00:00:01") == s0 + 1'000'000'000);
   CHECK_FALSE(parse(**plain, "2026-11-23 00:00:01x"));
   CHECK(parse(**plain, "2026-11-23 00:00:03") == s0 + 3'000'000'000);
+  // Past 2262 nanoseconds overflow 64 bits: the time does not parse (found by fuzz_parse).
+  CHECK_FALSE(parse(**frac, "7243-12-03T07:00:00.1Z"));
+  auto fl = make_parser(*load("@type json\n  time_type float").sources[0].child("parse"));
+  REQUIRE(fl);
+  EventBatch b;
+  CHECK_FALSE((*fl)->parse(R"({"time":1e300})", EventTime{0}, {}, b));
 }
