@@ -23,24 +23,37 @@ struct Pair {
   std::string_view value;  // packed
 };
 
-// The fields of a packed map in order; false when it is not a map.
-bool pairs_of(std::string_view rec, std::vector<Pair>& out) {
+// Calls fn(key, packed value) for each top-level field of a packed map, in
+// order; a string or binary key comes as its text, any other as its packed
+// bytes. The map's size in bytes, or nullopt when it is not a map or a field
+// is cut short (fn has seen the fields before it).
+template <typename Fn>
+std::optional<std::size_t> for_each_pair(std::string_view rec, Fn&& fn) {
   auto h = msgpack_header(rec);
-  if (!h || h->kind != MsgpackKind::kMap) return false;
+  if (!h || h->kind != MsgpackKind::kMap) return std::nullopt;
   std::size_t off = h->size;
   for (std::uint64_t i = 0; i < h->children / 2; ++i) {
     std::size_t kn = msgpack_value_len(rec.substr(off));
     std::size_t vn = kn ? msgpack_value_len(rec.substr(off + kn)) : 0;
-    if (vn == 0) return false;
+    if (vn == 0) return std::nullopt;
     std::string_view k = rec.substr(off, kn);
     auto kh = msgpack_header(k);
-    std::string key = kh && (kh->kind == MsgpackKind::kString || kh->kind == MsgpackKind::kBinary)
-                          ? std::string(k.substr(kh->size, kh->payload))
-                          : std::string(k);
-    out.push_back({std::move(key), rec.substr(off + kn, vn)});
+    if (kh && (kh->kind == MsgpackKind::kString || kh->kind == MsgpackKind::kBinary)) {
+      k = k.substr(kh->size, kh->payload);
+    }
+    fn(k, rec.substr(off + kn, vn));
     off += kn + vn;
   }
-  return true;
+  return off;
+}
+
+// The fields of a packed map in order; false when it is not a map.
+bool pairs_of(std::string_view rec, std::vector<Pair>& out) {
+  return for_each_pair(rec,
+                       [&](std::string_view key, std::string_view value) {
+                         out.push_back({std::string(key), value});
+                       })
+      .has_value();
 }
 
 void write(EventTime t, const std::vector<Pair>& pairs, EventBatch& out) {
@@ -625,29 +638,20 @@ class KubernetesMetadata final : public Filter {
 
   void filter(const std::string& tag, EventTime t, std::string_view record, EventBatch& out,
               EventBatch* /*errors*/) const override {
-    auto h = msgpack_header(record);
-    if (!h || h->kind != MsgpackKind::kMap) return copy_through(t, record, out);
     // One pass over the keys: where the path is (the tag, or path_key's
     // value) and whether the record has docker/kubernetes maps to replace.
     std::string_view path = tag;
     bool replaces = false;
-    std::size_t off = h->size;
-    for (std::uint64_t i = 0; i < h->children / 2; ++i) {
-      std::size_t kn = msgpack_value_len(record.substr(off));
-      std::size_t vn = kn ? msgpack_value_len(record.substr(off + kn)) : 0;
-      if (vn == 0) return copy_through(t, record, out);
-      auto kh = msgpack_header(record.substr(off, kn));
-      std::string_view key = kh && kh->kind == MsgpackKind::kString
-                                 ? record.substr(off + kh->size, kh->payload)
-                                 : std::string_view{};
+    std::uint32_t n = 0;
+    auto size = for_each_pair(record, [&](std::string_view key, std::string_view value) {
+      ++n;
       if (key == "docker" || key == "kubernetes") replaces = true;
       if (!path_key_.empty() && key == path_key_) {
-        auto vh = msgpack_header(record.substr(off + kn, vn));
-        if (vh && vh->kind == MsgpackKind::kString)
-          path = record.substr(off + kn + vh->size, vh->payload);
+        auto vh = msgpack_header(value);
+        if (vh && vh->kind == MsgpackKind::kString) path = value.substr(vh->size, vh->payload);
       }
-      off += kn + vn;
-    }
+    });
+    if (!size) return copy_through(t, record, out);
     // The same path (a tag) comes again and again: its packed metadata is
     // kept per thread for the last path seen.
     thread_local Packed cache;
@@ -660,11 +664,11 @@ class KubernetesMetadata final : public Filter {
       ++c_.errors;
       return copy_through(t, record, out);
     }
-    auto n = static_cast<std::uint32_t>(h->children / 2);
     if (!replaces) {  // the common case: the record's pairs as they are, then ours
+      std::size_t header = msgpack_header(record)->size;
       RecordWriter w(out);
       w.begin(t, n + (cache.docker.empty() ? 1 : 2));
-      w.fields_packed(record.substr(h->size, off - h->size), n);
+      w.fields_packed(record.substr(header, *size - header), n);
       if (!cache.docker.empty()) w.field_packed("docker", cache.docker);
       w.field_packed("kubernetes", cache.kube);
       w.end();
