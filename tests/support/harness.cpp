@@ -10,18 +10,23 @@
 #include <netinet/in.h>
 #include <pwd.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <httplib.h>
 
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <mutex>
 #include <random>
 #include <regex>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -107,16 +112,76 @@ int Process::wait(std::chrono::milliseconds timeout) {
   return WIFEXITED(status_) ? WEXITSTATUS(status_) : 128 + WTERMSIG(status_);
 }
 
-int free_port(bool udp) {
-  int fd = ::socket(AF_INET, udp ? SOCK_DGRAM : SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
+namespace {
+
+// Whether 127.0.0.1:port can be bound now for TCP (as a listener would, with
+// SO_REUSEADDR) and for UDP.
+bool bindable(int port) {
+  for (int type : {SOCK_STREAM, SOCK_DGRAM}) {
+    int fd = ::socket(AF_INET, type | SOCK_CLOEXEC, 0);
+    if (fd < 0) return false;
+    int one = 1;
+    if (type == SOCK_STREAM) ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+    ::close(fd);
+    if (!ok) return false;
+  }
+  return true;
+}
+
+// The directory of per-port lock files shared by every test process of this
+// user, or "" when it cannot be trusted (not ours, not a directory).
+std::string port_lock_dir() {
+  std::string dir = "/tmp/logctl-test-ports-" + std::to_string(::getuid());
+  ::mkdir(dir.c_str(), 0700);
+  struct stat st {};
+  if (::lstat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != ::getuid() ||
+      (st.st_mode & 077) != 0) {
+    return "";
+  }
+  return dir;
+}
+
+}  // namespace
+
+int free_port(bool) {
+  // Ports come from below the kernel's ephemeral range: a port the kernel
+  // handed out for port 0 is also what it hands to the next client connection
+  // as its source port, and with tests running side by side one of them took a
+  // port between this call and the agent's bind (the agent then exits at
+  // start). Test processes running at once each hold a lock on the ports they
+  // took (released when the process exits), so two never take the same one.
+  static std::mutex mu;
+  static std::set<int> taken;
+  static const std::string lock_dir = port_lock_dir();
+  std::lock_guard lock(mu);
+  int low = 32768;
+  if (std::ifstream range("/proc/sys/net/ipv4/ip_local_port_range"); range) range >> low;
+  int first = 10000, last = std::min(low, 65536) - 1;
+  if (last - first < 1000) first = 1024;  // an unusual range: use what is below it
+  int span = last - first + 1;
+  static int next = static_cast<int>(std::random_device{}() % static_cast<unsigned>(span));
+  for (int tries = 0; tries < span; ++tries) {
+    int port = first + (next++ % span);
+    if (taken.count(port)) continue;
+    if (!lock_dir.empty()) {
+      std::string path = lock_dir + "/" + std::to_string(port);
+      int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+      if (fd < 0) continue;
+      if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        ::close(fd);
+        continue;
+      }
+      // Kept open: the lock lasts as long as this process.
+    }
+    taken.insert(port);
+    if (bindable(port)) return port;
+  }
+  throw std::runtime_error("free_port: no free port below the ephemeral range");
 }
 
 std::string agentd_bin() {
@@ -190,16 +255,25 @@ void Agent::restart() {
 }
 
 bool Agent::ready(std::chrono::milliseconds timeout) {
-  return wait_until(
-             [&] {
-               if (!proc_->running()) return true;
-               httplib::Client c("127.0.0.1", admin_port_);
-               c.set_connection_timeout(0, 200000);
-               auto r = c.Get("/readyz");
-               return r && r->status == 200;
-             },
-             timeout) &&
-         proc_->running();
+  if (wait_until(
+          [&] {
+            if (!proc_->running()) return true;
+            httplib::Client c("127.0.0.1", admin_port_);
+            c.set_connection_timeout(0, 200000);
+            auto r = c.Get("/readyz");
+            return r && r->status == 200;
+          },
+          timeout) &&
+      proc_->running()) {
+    return true;
+  }
+  // What the agent said is the first thing a failed start needs.
+  std::string log = read_file(log_path_);
+  if (log.size() > 4000) log = "...\n" + log.substr(log.size() - 4000);
+  std::fprintf(stderr, "agentd (%s) not ready after %lld ms, %s; its log:\n%s\n",
+               config_path_.c_str(), static_cast<long long>(timeout.count()),
+               proc_->running() ? "still running" : "exited", log.c_str());
+  return false;
 }
 
 std::string Agent::metrics() const {

@@ -62,7 +62,9 @@ class Process {
   std::string log_path_;
 };
 
-// A TCP/UDP port that was free a moment ago (bound to port 0 and released).
+// A loopback port free for both TCP and UDP, below the kernel's ephemeral
+// range (so no client connection takes it as its source port) and locked
+// for this process's life against other test processes.
 int free_port(bool udp = false);
 
 // The agentd binary built by this tree, and its test builds by name
