@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <vector>
 
 namespace logctl::agentd {
 namespace {
@@ -35,8 +36,22 @@ class JsonVisitor : public msgpack::null_visitor {
   bool end_array_item() { return raw(","); }
   bool end_array() { return close(']'); }
   bool start_map(std::uint32_t) { return raw("{"); }
-  bool start_map_key() { return true; }
-  bool end_map_key() { return raw(":"); }
+  bool start_map_key() {
+    keys_.push_back(out_.size());
+    return true;
+  }
+  // JSON keys are strings: any other key is written as the string of its
+  // JSON text ({7:"x"} as {"7":"x"}, as Ruby's to_json does).
+  bool end_map_key() {
+    std::size_t at = keys_.back();
+    keys_.pop_back();
+    if (at < out_.size() && out_[at] != '"') {
+      std::string text = out_.substr(at);
+      out_.resize(at);
+      append_json_string(out_, text);
+    }
+    return raw(":");
+  }
   bool start_map_value() { return true; }
   bool end_map_value() { return raw(","); }
   bool end_map() { return close('}'); }
@@ -57,6 +72,7 @@ class JsonVisitor : public msgpack::null_visitor {
     return true;
   }
   std::string& out_;
+  std::vector<std::size_t> keys_;  // where each open map key began in out_
 };
 
 // Length of a valid UTF-8 sequence at p (1..4), or 0 if invalid.

@@ -23,36 +23,12 @@ struct Pair {
   std::string_view value;  // packed
 };
 
-// Calls fn(key, packed value) for each top-level field of a packed map, in
-// order; a string or binary key comes as its text, any other as its packed
-// bytes. The map's size in bytes, or nullopt when it is not a map or a field
-// is cut short (fn has seen the fields before it).
-template <typename Fn>
-std::optional<std::size_t> for_each_pair(std::string_view rec, Fn&& fn) {
-  auto h = msgpack_header(rec);
-  if (!h || h->kind != MsgpackKind::kMap) return std::nullopt;
-  std::size_t off = h->size;
-  for (std::uint64_t i = 0; i < h->children / 2; ++i) {
-    std::size_t kn = msgpack_value_len(rec.substr(off));
-    std::size_t vn = kn ? msgpack_value_len(rec.substr(off + kn)) : 0;
-    if (vn == 0) return std::nullopt;
-    std::string_view k = rec.substr(off, kn);
-    auto kh = msgpack_header(k);
-    if (kh && (kh->kind == MsgpackKind::kString || kh->kind == MsgpackKind::kBinary)) {
-      k = k.substr(kh->size, kh->payload);
-    }
-    fn(k, rec.substr(off + kn, vn));
-    off += kn + vn;
-  }
-  return off;
-}
-
 // The fields of a packed map in order; false when it is not a map.
 bool pairs_of(std::string_view rec, std::vector<Pair>& out) {
-  return for_each_pair(rec,
-                       [&](std::string_view key, std::string_view value) {
-                         out.push_back({std::string(key), value});
-                       })
+  return for_each_field(rec,
+                        [&](const MsgpackField& f) {
+                          out.push_back({std::string(f.key), f.value});
+                        })
       .has_value();
 }
 
@@ -643,12 +619,12 @@ class KubernetesMetadata final : public Filter {
     std::string_view path = tag;
     bool replaces = false;
     std::uint32_t n = 0;
-    auto size = for_each_pair(record, [&](std::string_view key, std::string_view value) {
+    auto size = for_each_field(record, [&](const MsgpackField& f) {
       ++n;
-      if (key == "docker" || key == "kubernetes") replaces = true;
-      if (!path_key_.empty() && key == path_key_) {
-        auto vh = msgpack_header(value);
-        if (vh && vh->kind == MsgpackKind::kString) path = value.substr(vh->size, vh->payload);
+      if (f.key == "docker" || f.key == "kubernetes") replaces = true;
+      if (!path_key_.empty() && f.key == path_key_) {
+        auto vh = msgpack_header(f.value);
+        if (vh && vh->kind == MsgpackKind::kString) path = f.value.substr(vh->size, vh->payload);
       }
     });
     if (!size) return copy_through(t, record, out);

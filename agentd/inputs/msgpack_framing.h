@@ -36,6 +36,40 @@ std::optional<MsgpackHeader> msgpack_header(std::string_view v);
 // whole buffer at once: no state, no allocation.
 std::size_t msgpack_value_len(std::string_view v);
 
+// One top-level field of a packed map: `key` is a string or binary key's
+// text (`text_key`), any other key's packed bytes; `packed_key` and `value`
+// are packed.
+struct MsgpackField {
+  std::string_view key;
+  std::string_view packed_key;
+  std::string_view value;
+  bool text_key = false;
+};
+
+// Calls fn(MsgpackField) for each top-level field of the packed map `map`,
+// in order. The map's size in bytes, or nullopt when it is not a map or a
+// field is cut short (fn has seen the fields before it).
+template <typename Fn>
+std::optional<std::size_t> for_each_field(std::string_view map, Fn&& fn) {
+  auto h = msgpack_header(map);
+  if (!h || h->kind != MsgpackKind::kMap) return std::nullopt;
+  std::size_t off = h->size;
+  for (std::uint64_t i = 0; i < h->children / 2; ++i) {
+    std::size_t kn = msgpack_value_len(map.substr(off));
+    std::size_t vn = kn ? msgpack_value_len(map.substr(off + kn)) : 0;
+    if (vn == 0) return std::nullopt;
+    MsgpackField f{map.substr(off, kn), map.substr(off, kn), map.substr(off + kn, vn)};
+    auto kh = msgpack_header(f.packed_key);
+    if (kh && (kh->kind == MsgpackKind::kString || kh->kind == MsgpackKind::kBinary)) {
+      f.key = f.packed_key.substr(kh->size, kh->payload);
+      f.text_key = true;
+    }
+    fn(f);
+    off += kn + vn;
+  }
+  return off;
+}
+
 class MsgpackScanner {
  public:
   // The length of the first complete object in `buf` (which starts where the

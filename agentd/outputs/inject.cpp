@@ -87,30 +87,22 @@ void Injector::apply(const EventBatch& batch, EventBatch& out) {
     std::string body;
     std::uint32_t fields = 0;
     std::vector<bool> placed(adds.size(), false);
-    std::string_view rest = record.substr(h->size);
-    for (std::uint64_t i = 0; i < h->children / 2; ++i) {
-      std::size_t klen = msgpack_value_len(rest);
-      std::size_t vlen = klen ? msgpack_value_len(rest.substr(klen)) : 0;
-      if (!klen || !vlen) break;
-      std::string_view key = rest.substr(0, klen);
-      auto kh = msgpack_header(key);
+    for_each_field(record, [&](const MsgpackField& f) {
       std::size_t which = adds.size();
-      if (kh && kh->kind == MsgpackKind::kString) {
-        std::string_view k = key.substr(kh->size, kh->payload);
+      if (f.text_key) {
         for (std::size_t a = 0; a < adds.size(); ++a) {
-          if (k == *adds[a].key) which = a;
+          if (f.key == *adds[a].key) which = a;
         }
       }
-      body.append(key);
+      body.append(f.packed_key);
       if (which < adds.size()) {
         body.append(adds[which].packed);
         placed[which] = true;
       } else {
-        body.append(rest.substr(klen, vlen));
+        body.append(f.value);
       }
       ++fields;
-      rest.remove_prefix(klen + vlen);
-    }
+    });
     for (std::size_t a = 0; a < adds.size(); ++a) {
       if (placed[a]) continue;
       RecordWriter::pack_str(body, *adds[a].key);

@@ -129,6 +129,21 @@ TEST_CASE("records pack as [EventTime, map] and render as JSON") {
   CHECK(seen == 1);
 }
 
+TEST_CASE("JSON keys are strings even when the MessagePack keys are not") {
+  // {7:1, -2:{true:[]}, [1,2]:"a", 1.5:nil, bin"b":{}} from a forward client.
+  const char bytes[] =
+      "\x85\x07\x01\xfe\x81\xc3\x90\x92\x01\x02\xa1"
+      "a\xcb\x3f\xf8\x00\x00\x00\x00\x00\x00\xc0\xc4\x01"
+      "b\x80";
+  std::string packed(bytes, sizeof bytes - 1);
+  std::string json;
+  append_json(json, packed);
+  CHECK(json == R"({"7":1,"-2":{"true":[]},"[1,2]":"a","1.5":null,"b":{}})");
+  json.clear();
+  append_json(json, "\x81\x80\x80");  // {{}:{}}
+  CHECK(json == R"({"{}":{}})");
+}
+
 TEST_CASE("retry: exponential backoff, max interval, limits") {
   RetryOptions o;
   o.randomize = false;

@@ -5,6 +5,7 @@
 #include "agentd/core/msgpack_view.h"
 #include "agentd/core/record_writer.h"
 #include "agentd/filters/filter.h"
+#include "agentd/outputs/inject.h"
 #include "logctl/schema/pipeline_config.h"
 
 using namespace logctl;
@@ -100,4 +101,38 @@ TEST_CASE("record_transformer and grep on single records") {
   CHECK(run("@type grep\n <and>\n  <exclude>\n   key log\n   pattern /x/\n  </exclude>\n"
             "  <exclude>\n   key log\n   pattern /y/\n  </exclude>\n </and>",
             "t", "x and y") == "<dropped>");
+}
+
+TEST_CASE("inject: a key the record has keeps its place and a binary key counts as its name") {
+  auto tree = config::parse_string(
+      "<match **>\n @type stdout\n <inject>\n  tag_key tag\n  hostname_key host\n"
+      "  hostname h1\n </inject>\n</match>\n",
+      "i.conf");
+  REQUIRE(tree);
+  auto cfg = config::validate(*tree);
+  INFO((cfg ? "" : cfg.error().message));
+  REQUIRE(cfg);
+  auto inject = Injector::make(cfg->matches[0].output.child("inject"));
+  REQUIRE(inject);
+  // {"a":1, bin"host":"old", 7:"x"}: the binary key is replaced in place (a
+  // Ruby Hash takes it as the same String), the integer key kept as it is.
+  std::string rec;
+  RecordWriter::pack_map_header(rec, 3);
+  RecordWriter::pack_str(rec, "a");
+  rec += '\x01';
+  rec += "\xc4\x04host";
+  RecordWriter::pack_str(rec, "old");
+  rec += '\x07';
+  RecordWriter::pack_str(rec, "x");
+  EventBatch in, out;
+  in.tag = "app.web";
+  RecordWriter w(in);
+  w.begin(EventTime{1}, 0);
+  w.record_packed(rec);
+  w.end();
+  inject->apply(in, out);
+  REQUIRE(out.entries.size() == 1);
+  std::string json;
+  append_json(json, record_of(out.entry(out.entries[0])));
+  CHECK(json == R"({"a":1,"host":"h1","7":"x","tag":"app.web"})");
 }
