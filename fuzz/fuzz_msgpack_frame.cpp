@@ -3,13 +3,17 @@
 // in two pieces; where msgpack-c needs more bytes the scanner must not claim
 // an object. (The scanner bounds nesting at 64, msgpack-c does not: deeper
 // inputs only have to fail cleanly.) msgpack_value_len, the stateless decoder
-// the forward handler uses per event, must agree with both.
+// the forward handler uses per event, must agree with both. A complete object
+// renders as valid JSON (append_json, what the outputs write), and a map's
+// fields walked by for_each_field end where the object does.
 #include <cstddef>
 #include <cstdint>
 #include <msgpack.hpp>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 
+#include "agentd/core/msgpack_view.h"
 #include "agentd/inputs/msgpack_framing.h"
 
 using logctl::agentd::MsgpackScanner;
@@ -29,6 +33,18 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::size_t n = logctl::agentd::msgpack_value_len(in);
   if (n > size) __builtin_trap();
   if (n != 0 && a && *a && **a != n) __builtin_trap();
+  if (n != 0) {
+    std::string json;
+    logctl::agentd::append_json(json, in.substr(0, n));
+    if (!nlohmann::json::accept(json)) __builtin_trap();
+    auto h = logctl::agentd::msgpack_header(in);
+    std::size_t fields = 0;
+    auto end = logctl::agentd::for_each_field(
+        in.substr(0, n), [&](const logctl::agentd::MsgpackField&) { ++fields; });
+    bool is_map = h && h->kind == logctl::agentd::MsgpackKind::kMap;
+    if (is_map != end.has_value()) __builtin_trap();
+    if (end && (*end != n || fields != h->children / 2)) __builtin_trap();
+  }
 
   std::size_t off = 0;
   msgpack::null_visitor v;
