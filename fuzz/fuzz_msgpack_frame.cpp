@@ -5,7 +5,7 @@
 // inputs only have to fail cleanly.) msgpack_value_len, the stateless decoder
 // the forward handler uses per event, must agree with both. A complete object
 // renders as valid JSON (append_json, what the outputs write), and a map's
-// fields walked by for_each_field end where the object does.
+// fields walked by for_each_packed_field end where the object does.
 #include <cstddef>
 #include <cstdint>
 #include <msgpack.hpp>
@@ -39,7 +39,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (!nlohmann::json::accept(json)) __builtin_trap();
     auto h = logctl::agentd::msgpack_header(in);
     std::size_t fields = 0;
-    auto end = logctl::agentd::for_each_field(
+    auto end = logctl::agentd::for_each_packed_field(
         in.substr(0, n), [&](const logctl::agentd::MsgpackField&) { ++fields; });
     bool is_map = h && h->kind == logctl::agentd::MsgpackKind::kMap;
     if (is_map != end.has_value()) __builtin_trap();

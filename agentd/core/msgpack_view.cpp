@@ -221,8 +221,11 @@ Status for_each_entry(std::string_view unit,
 
 namespace {
 
+// A string or binary value as its bytes (Fluentd reads both as a String),
+// any other as JSON text.
 std::string render(const msgpack::object& o) {
   if (o.type == msgpack::type::STR) return std::string(o.via.str.ptr, o.via.str.size);
+  if (o.type == msgpack::type::BIN) return std::string(o.via.bin.ptr, o.via.bin.size);
   msgpack::sbuffer b;
   msgpack::pack(b, o);
   std::string out;
@@ -234,8 +237,10 @@ const msgpack::object* find_key(const msgpack::object& map, std::string_view key
   if (map.type != msgpack::type::MAP) return nullptr;
   for (std::uint32_t i = 0; i < map.via.map.size; ++i) {
     const auto& kv = map.via.map.ptr[i];
-    if (kv.key.type == msgpack::type::STR &&
-        std::string_view(kv.key.via.str.ptr, kv.key.via.str.size) == key) {
+    if ((kv.key.type == msgpack::type::STR &&
+         std::string_view(kv.key.via.str.ptr, kv.key.via.str.size) == key) ||
+        (kv.key.type == msgpack::type::BIN &&
+         std::string_view(kv.key.via.bin.ptr, kv.key.via.bin.size) == key)) {
       return &kv.val;
     }
   }
@@ -323,8 +328,8 @@ std::optional<std::string> lookup_field(std::string_view packed_record,
   return render(*cur);
 }
 
-void for_each_field(std::string_view packed_record,
-                    const std::function<void(std::string_view, std::string_view, bool)>& fn) {
+void for_each_rendered_field(std::string_view packed_record,
+                             const std::function<void(std::string_view, std::string_view)>& fn) {
   msgpack::object_handle h;
   try {
     h = msgpack::unpack(packed_record.data(), packed_record.size());
@@ -336,8 +341,7 @@ void for_each_field(std::string_view packed_record,
   for (std::uint32_t i = 0; i < map.via.map.size; ++i) {
     const auto& kv = map.via.map.ptr[i];
     std::string key = render(kv.key);
-    bool is_str = kv.val.type == msgpack::type::STR;
-    fn(key, render(kv.val), is_str);
+    fn(key, render(kv.val));
   }
 }
 

@@ -30,9 +30,10 @@ void append_json_string(std::string& out, std::string_view s);
 std::optional<std::string> lookup_field(std::string_view packed_record,
                                         const std::vector<std::string>& path);
 
-// Calls fn(key, packed_value_json_or_raw) for each top-level field: strings raw,
-// other values as JSON text. For ltsv/single_value formatters.
-void for_each_field(std::string_view packed_record,
-                    const std::function<void(std::string_view, std::string_view, bool)>& fn);
+// Calls fn(key, value) for each top-level field, both rendered as text:
+// strings (and binaries) as they are, other values as JSON text. For the
+// ltsv and single_value formatters.
+void for_each_rendered_field(std::string_view packed_record,
+                             const std::function<void(std::string_view, std::string_view)>& fn);
 
 }  // namespace logctl::agentd

@@ -25,10 +25,10 @@ struct Pair {
 
 // The fields of a packed map in order; false when it is not a map.
 bool pairs_of(std::string_view rec, std::vector<Pair>& out) {
-  return for_each_field(rec,
-                        [&](const MsgpackField& f) {
-                          out.push_back({std::string(f.key), f.value});
-                        })
+  return for_each_packed_field(rec,
+                               [&](const MsgpackField& f) {
+                                 out.push_back({std::string(f.key), f.value});
+                               })
       .has_value();
 }
 
@@ -619,7 +619,7 @@ class KubernetesMetadata final : public Filter {
     std::string_view path = tag;
     bool replaces = false;
     std::uint32_t n = 0;
-    auto size = for_each_field(record, [&](const MsgpackField& f) {
+    auto size = for_each_packed_field(record, [&](const MsgpackField& f) {
       ++n;
       if (f.key == "docker" || f.key == "kubernetes") replaces = true;
       if (!path_key_.empty() && f.key == path_key_) {

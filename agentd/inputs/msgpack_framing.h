@@ -50,7 +50,7 @@ struct MsgpackField {
 // in order. The map's size in bytes, or nullopt when it is not a map or a
 // field is cut short (fn has seen the fields before it).
 template <typename Fn>
-std::optional<std::size_t> for_each_field(std::string_view map, Fn&& fn) {
+std::optional<std::size_t> for_each_packed_field(std::string_view map, Fn&& fn) {
   auto h = msgpack_header(map);
   if (!h || h->kind != MsgpackKind::kMap) return std::nullopt;
   std::size_t off = h->size;

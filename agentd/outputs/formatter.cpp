@@ -182,7 +182,7 @@ class LtsvFormatter final : public Formatter {
         newline_(s.flag("add_newline")) {}
   void format(std::string& out, std::string_view, EventTime, std::string_view record) override {
     bool first = true;
-    for_each_field(record, [&](std::string_view k, std::string_view v, bool) {
+    for_each_rendered_field(record, [&](std::string_view k, std::string_view v) {
       if (!first) out += delimiter_;
       first = false;
       out += k;
@@ -218,7 +218,7 @@ class StdoutFormatter final : public Formatter {
       out += lookup_field(record, {"message"}).value_or("");
     } else if (type_ == "ltsv") {
       bool first = true;
-      for_each_field(record, [&](std::string_view k, std::string_view v, bool) {
+      for_each_rendered_field(record, [&](std::string_view k, std::string_view v) {
         out += first ? "" : "\t";
         first = false;
         out += k;

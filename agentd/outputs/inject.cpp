@@ -87,7 +87,7 @@ void Injector::apply(const EventBatch& batch, EventBatch& out) {
     std::string body;
     std::uint32_t fields = 0;
     std::vector<bool> placed(adds.size(), false);
-    for_each_field(record, [&](const MsgpackField& f) {
+    for_each_packed_field(record, [&](const MsgpackField& f) {
       std::size_t which = adds.size();
       if (f.text_key) {
         for (std::size_t a = 0; a < adds.size(); ++a) {

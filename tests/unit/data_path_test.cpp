@@ -129,7 +129,8 @@ TEST_CASE("records pack as [EventTime, map] and render as JSON") {
   CHECK(seen == 1);
 }
 
-TEST_CASE("JSON keys are strings even when the MessagePack keys are not") {
+TEST_CASE(
+    "JSON keys are strings even when the MessagePack keys are not and binaries read as strings") {
   // {7:1, -2:{true:[]}, [1,2]:"a", 1.5:nil, bin"b":{}} from a forward client.
   const char bytes[] =
       "\x85\x07\x01\xfe\x81\xc3\x90\x92\x01\x02\xa1"
@@ -142,6 +143,12 @@ TEST_CASE("JSON keys are strings even when the MessagePack keys are not") {
   json.clear();
   append_json(json, "\x81\x80\x80");  // {{}:{}}
   CHECK(json == R"({"{}":{}})");
+  // Binary keys and values read as strings, as Fluentd's String.
+  std::string bin = "\x81\xc4\x04host\xc4\x02h1";
+  CHECK(lookup_field(bin, {"host"}).value() == "h1");
+  json.clear();
+  append_json(json, bin);
+  CHECK(json == R"({"host":"h1"})");
 }
 
 TEST_CASE("retry: exponential backoff, max interval, limits") {
