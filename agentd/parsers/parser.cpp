@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "agentd/parsers/syslog_message.h"
+#include "logctl/schema/json_bounded.h"
 
 namespace logctl::agentd {
 namespace {
@@ -194,10 +195,14 @@ class JsonParser final : public Parser {
         null_empty_(s.flag("null_empty_string")) {}
   Status parse(std::string_view text, EventTime now, std::span<const Extra> extra,
                EventBatch& out) override {
-    auto j = nlohmann::ordered_json::parse(text, nullptr, false);
-    if (j.is_discarded() || !j.is_object()) {
+    auto value = parse_json_bounded<nlohmann::ordered_json>(text);
+    if (!value && value.error().code == ErrorCode::kResourceExhausted) {  // too deep
+      return std::unexpected(value.error());
+    }
+    if (!value || !value->is_object()) {
       return make_error(ErrorCode::kInvalidArgument, "not a JSON object");
     }
+    auto& j = *value;
     EventTime t = now;
     if (auto it = j.find(time_key_); it != j.end()) {
       std::string v = it->is_string() ? it->get<std::string>() : it->dump();

@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "logctl/schema/digest.h"
+#include "logctl/schema/json_bounded.h"
 
 namespace logctl::controller {
 namespace {
@@ -47,11 +48,14 @@ void reply(Response& res, const ApiResult<json>& r, int ok = 200) {
 // A JSON body: an empty body is null; anything else must parse.
 ApiResult<json> body_json(const std::string& body) {
   if (body.empty()) return json();
-  json j = json::parse(body, nullptr, false);
-  if (j.is_discarded()) {
-    return std::unexpected(api_error(400, "bad_request", "the body is not valid JSON"));
+  auto j = parse_json_bounded(body);
+  if (!j) {
+    bool deep = j.error().code == ErrorCode::kResourceExhausted;
+    return std::unexpected(api_error(
+        400, "bad_request",
+        deep ? "the body is " + j.error().message : std::string("the body is not valid JSON")));
   }
-  return j;
+  return std::move(*j);
 }
 
 ApiResult<json> body_json(const Request& req) {

@@ -390,6 +390,12 @@ TEST_CASE(
              Catch::StartsWith("HTTP/1.1 431"));
   CHECK_THAT(c.raw(node0 + "Content-Length: 5\r\nConnection: close\r\n\r\n{oops"),
              Catch::StartsWith("HTTP/1.1 400") && Catch::Contains("not valid JSON"));
+  // A field nested 300,000 deep (kept, then written out when the node is
+  // listed, that recursion overflowed the stack): refused before it is built.
+  std::string deep = "{\"x\":" + std::string(300000, '[') + std::string(300000, ']') + "}";
+  CHECK_THAT(c.raw(node0 + "Content-Length: " + std::to_string(deep.size()) +
+                   "\r\nConnection: close\r\n\r\n" + deep),
+             Catch::StartsWith("HTTP/1.1 400") && Catch::Contains("nested deeper than 512"));
   auto wrong =
       "POST /v1/nodes/fd-0/heartbeat HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
       "lct_node_nope\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}";

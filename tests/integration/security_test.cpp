@@ -100,6 +100,31 @@ TEST_CASE("log injection: newlines and escape sequences from the network are esc
              Catch::Contains("garbage\\n2026-11-24T00:00:00.000Z [error] FORGED line\\x1b[2J"));
 }
 
+TEST_CASE("a JSON line nested a million deep is refused and the worker goes on") {
+  // Building the record from such a line recursed once per level and
+  // overflowed the worker's stack (a segfault from 400 KB of one line).
+  TempDir dir;
+  int port = free_port();
+  Agent agent("<source>\n @type tcp\n tag t\n bind 127.0.0.1\n port " + std::to_string(port) +
+                  "\n <parse>\n  @type json\n </parse>\n</source>\n" + json_file_match(dir),
+              dir);
+  REQUIRE(agent.ready());
+  long worker = agent.worker_pid();
+  TcpSender s(port);
+  const std::size_t depth = 1'000'000;
+  REQUIRE(s.send("{\"a\":" + std::string(depth, '[') + std::string(depth, ']') + "}\n"));
+  REQUIRE(s.send(R"({"a":)" + std::string(511, '[') + std::string(511, ']') + "}\n"));
+  REQUIRE(s.send("{\"seq\":1}\n"));
+  REQUIRE(s.finish());
+  REQUIRE(wait_until(
+      [&] { return count_numbers(files_under(dir / "out"), "\"seq\":").distinct() == 1; }));
+  CHECK(agent.worker_pid() == worker);  // never restarted
+  CHECK(agent.metric("agentd_input_parse_errors_total") == 1);
+  CHECK_THAT(agent.process().log(), Catch::Contains("JSON nested deeper than 512 levels"));
+  // 512 levels (the object and 511 arrays) is within the bound.
+  CHECK_THAT(read_file(files_under(dir / "out").at(0)), Catch::Contains(std::string(511, '[')));
+}
+
 namespace {
 
 // utime + stime of a process, in seconds.

@@ -3,6 +3,7 @@
 
 #include "agentd/core/msgpack_view.h"
 #include "agentd/parsers/parser.h"
+#include "logctl/schema/json_bounded.h"
 #include "logctl/schema/pipeline_config.h"
 
 using namespace logctl;
@@ -185,4 +186,32 @@ TEST_CASE("time_format: texts within one second reuse its seconds and still pars
   REQUIRE(fl);
   EventBatch b;
   CHECK_FALSE((*fl)->parse(R"({"time":1e300})", EventTime{0}, {}, b));
+}
+
+TEST_CASE("JSON from outside is parsed with its nesting bounded") {
+  auto at = [](std::size_t levels) { return std::string(levels, '[') + std::string(levels, ']'); };
+  CHECK(parse_json_bounded(at(512)));
+  auto deep = parse_json_bounded(at(513));
+  REQUIRE_FALSE(deep);
+  CHECK(deep.error().code == ErrorCode::kResourceExhausted);
+  CHECK(deep.error().message == "JSON nested deeper than 512 levels");
+  // Closing and opening again stays within the bound: depth, not count.
+  std::string wide;
+  for (int i = 0; i < 2000; ++i) wide += (i ? "," : "") + at(10);
+  CHECK(parse_json_bounded("[" + wide + "]"));
+  auto bad = parse_json_bounded("{\"a\":");
+  REQUIRE_FALSE(bad);
+  CHECK(bad.error().code == ErrorCode::kInvalidArgument);
+  CHECK_THAT(bad.error().message, Catch::StartsWith("not valid JSON"));
+  // Ten million levels: refused at 513, no stack overflow, no big allocation.
+  CHECK_FALSE(parse_json_bounded(at(10'000'000)));
+  // The json <parse> plugin refuses such a line and names why.
+  auto cfg = load("@type json");
+  auto p = make_parser(*cfg.sources[0].child("parse"));
+  REQUIRE(p);
+  EventBatch b;
+  auto s = (*p)->parse("{\"a\":" + at(1'000'000) + "}", EventTime{1}, {}, b);
+  REQUIRE_FALSE(s);
+  CHECK(s.error().message == "JSON nested deeper than 512 levels");
+  CHECK(b.entries.empty());
 }
