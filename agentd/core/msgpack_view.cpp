@@ -41,11 +41,14 @@ class JsonVisitor : public msgpack::null_visitor {
     return true;
   }
   // JSON keys are strings: any other key is written as the string of its
-  // JSON text ({7:"x"} as {"7":"x"}, as Ruby's to_json does).
+  // JSON text ({7:"x"} as {"7":"x"}, as Ruby's to_json does). Only the
+  // outermost key is quoted: keys within a key stay as they are inside its
+  // string, so nesting costs one escaping, not one per level (the size would
+  // double with each).
   bool end_map_key() {
     std::size_t at = keys_.back();
     keys_.pop_back();
-    if (at < out_.size() && out_[at] != '"') {
+    if (keys_.empty() && at < out_.size() && out_[at] != '"') {
       std::string text = out_.substr(at);
       out_.resize(at);
       append_json_string(out_, text);

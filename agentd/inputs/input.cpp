@@ -1,8 +1,6 @@
 #include "agentd/inputs/input.h"
 
 #include "agentd/core/record_writer.h"
-#include "agentd/inputs/network_input.h"
-#include "agentd/inputs/tail_input.h"
 
 namespace logctl::agentd {
 
@@ -113,11 +111,6 @@ Status BatchSet::emit_to(Emitter& e, Emitter* errors) {
   }
   retire(done);
   return result;
-}
-
-Result<std::unique_ptr<Input>> make_input(const config::Section& source, InputContext ctx) {
-  if (source.type() == "tail") return make_tail_input(source, ctx);
-  return make_network_input(source, ctx);
 }
 
 }  // namespace logctl::agentd

@@ -146,6 +146,13 @@ TEST_CASE("forward: malformed and truncated streams are refused and counted and 
              Catch::Contains("<closed>"));
   // Not an array at all: skipped and counted; the connection stays.
   CHECK_THAT(raw(port, std::string("\x81\xa1k\xa1v", 5)), !Catch::Contains("<closed>"));
+  // A time no int64 nanosecond count holds (the largest double, then NaN):
+  // skipped and counted (converting it was undefined behaviour).
+  double before = agent.metric("agentd_input_parse_errors_total");
+  std::string huge("\x93\xa4time\xcb\x7f\xef\xff\xff\xff\xff\xff\xff\x81\xa1m\xa1x", 20);
+  std::string nan("\x93\xa4time\xcb\x7f\xf8\x00\x00\x00\x00\x00\x00\x81\xa1m\xa1x", 20);
+  CHECK_THAT(raw(port, huge + nan), !Catch::Contains("<closed>"));
+  CHECK(wait_until([&] { return agent.metric("agentd_input_parse_errors_total") >= before + 2; }));
   good.join();
   INFO(read_file(dir / "client.log"));
   CHECK(ok);
