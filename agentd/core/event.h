@@ -9,7 +9,9 @@
 // Thread safety: plain values; a batch belongs to one thread at a time.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -22,6 +24,18 @@ struct EventTime {
   std::int64_t seconds() const { return ns / 1'000'000'000; }
   std::uint32_t nanos() const { return static_cast<std::uint32_t>(ns % 1'000'000'000); }
 };
+
+// The most seconds either side of the epoch an EventTime holds (int64
+// nanoseconds end in 2262; this is about 2255).
+inline constexpr double kMaxEventSeconds = 9e9;
+
+// Seconds (a number from outside: a record field, a forward message) as an
+// EventTime; nullopt past kMaxEventSeconds, for NaN and inf (converting those
+// to an integer is undefined behaviour).
+inline std::optional<EventTime> event_time_from_seconds(double s) {
+  if (!(std::fabs(s) < kMaxEventSeconds)) return std::nullopt;
+  return EventTime{static_cast<std::int64_t>(s * 1e9)};
+}
 
 struct EntryRef {
   std::uint32_t offset;  // into EventBatch::data

@@ -101,10 +101,10 @@ EventTime decode_time(const msgpack::object& o) {
     return EventTime{s * 1'000'000'000 + ns};
   }
   if (o.type == msgpack::type::POSITIVE_INTEGER) {
-    return EventTime{static_cast<std::int64_t>(o.via.u64) * 1'000'000'000};
+    return event_time_from_seconds(static_cast<double>(o.via.u64)).value_or(EventTime{0});
   }
   if (o.type == msgpack::type::FLOAT64 || o.type == msgpack::type::FLOAT32) {
-    return EventTime{static_cast<std::int64_t>(o.via.f64 * 1e9)};
+    return event_time_from_seconds(o.via.f64).value_or(EventTime{0});
   }
   return EventTime{0};
 }

@@ -268,8 +268,7 @@ class RecordTransformer final : public Filter {
         std::string text = render_value(p.value);
         char* end = nullptr;
         double secs = std::strtod(text.c_str(), &end);
-        if (end && *end == '\0' && !text.empty())
-          t = EventTime{static_cast<std::int64_t>(secs * 1e9)};
+        if (end && *end == '\0' && !text.empty()) t = event_time_from_seconds(secs).value_or(t);
       }
     }
     write(t, pairs, out);

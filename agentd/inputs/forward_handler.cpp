@@ -25,15 +25,11 @@ std::uint64_t be(std::string_view v, std::size_t at, int n) {
 }
 
 // EventTime ext, integer or float seconds; nullopt for anything else, and
-// for seconds that int64 nanoseconds cannot hold (past 2262, NaN, inf), as
-// the parsers do.
+// for seconds an EventTime cannot hold (event_time_from_seconds), as the
+// parsers do.
 std::optional<EventTime> time_of(std::string_view v) {
   U8 t = first(v);
-  auto secs = [](double s) -> std::optional<EventTime> {
-    double ns = s * 1e9;
-    if (!(ns > -9.2e18 && ns < 9.2e18)) return std::nullopt;
-    return EventTime{static_cast<std::int64_t>(ns)};
-  };
+  auto secs = event_time_from_seconds;
   if (t == 0xd7 && v.size() == 10 && v[1] == 0) {
     return EventTime{static_cast<std::int64_t>(be(v, 2, 4)) * 1'000'000'000 +
                      static_cast<std::int64_t>(be(v, 6, 4))};

@@ -36,8 +36,7 @@ class TimeParser {
       double d = 0;
       auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), d);
       if (ec == std::errc() && p == v.data() + v.size()) {
-        if (!(std::fabs(d) < kMaxSeconds)) return std::nullopt;  // also NaN
-        return EventTime{static_cast<std::int64_t>(d * 1e9)};
+        return event_time_from_seconds(d);
       }
       if (type_ != "string" && type_ != "mixed") return std::nullopt;
     }
@@ -146,7 +145,7 @@ class TimeParser {
     return guess - lt.tm_gmtoff;
   }
 
-  static constexpr std::int64_t kMaxSeconds = 9'000'000'000;  // < 2^63 ns
+  static constexpr auto kMaxSeconds = static_cast<std::int64_t>(kMaxEventSeconds);
 
   static std::uint64_t next_id() {
     static std::atomic<std::uint64_t> n{0};

@@ -13,19 +13,23 @@ using namespace logctl::agentd;
 
 namespace {
 
-// The filter's output for one record {key: message}, as JSON.
-std::string run(const std::string& body, const std::string& tag, const std::string& message,
-                const std::string& key = "log") {
-  auto tree = config::parse_string("<filter **>\n" + body +
-                                       "\n</filter>\n<match **>\n @type null\n"
-                                       "</match>\n",
-                                   "f.conf");
+// A validated config from its text.
+config::PipelineConfig load_config(const std::string& text) {
+  auto tree = config::parse_string(text, "f.conf");
   REQUIRE(tree);
   auto cfg = config::validate(*tree);
   INFO((cfg ? "" : cfg.error().message));
   REQUIRE(cfg);
+  return std::move(*cfg);
+}
+
+// The filter's output for one record {key: message}, as JSON.
+std::string run(const std::string& body, const std::string& tag, const std::string& message,
+                const std::string& key = "log") {
+  auto cfg =
+      load_config("<filter **>\n" + body + "\n</filter>\n<match **>\n @type null\n</match>\n");
   Metrics metrics;
-  auto f = make_filter(cfg->filters[0].filter, metrics);
+  auto f = make_filter(cfg.filters[0].filter, metrics);
   REQUIRE(f);
   EventBatch in, out;
   RecordWriter w(in);
@@ -104,15 +108,10 @@ TEST_CASE("record_transformer and grep on single records") {
 }
 
 TEST_CASE("inject: a key the record has keeps its place and a binary key counts as its name") {
-  auto tree = config::parse_string(
+  auto cfg = load_config(
       "<match **>\n @type stdout\n <inject>\n  tag_key tag\n  hostname_key host\n"
-      "  hostname h1\n </inject>\n</match>\n",
-      "i.conf");
-  REQUIRE(tree);
-  auto cfg = config::validate(*tree);
-  INFO((cfg ? "" : cfg.error().message));
-  REQUIRE(cfg);
-  auto inject = Injector::make(cfg->matches[0].output.child("inject"));
+      "  hostname h1\n </inject>\n</match>\n");
+  auto inject = Injector::make(cfg.matches[0].output.child("inject"));
   REQUIRE(inject);
   // {"a":1, bin"host":"old", 7:"x"}: the binary key is replaced in place (a
   // Ruby Hash takes it as the same String), the integer key kept as it is.
@@ -135,4 +134,30 @@ TEST_CASE("inject: a key the record has keeps its place and a binary key counts 
   std::string json;
   append_json(json, record_of(out.entry(out.entries[0])));
   CHECK(json == R"({"a":1,"host":"h1","7":"x","tag":"app.web"})");
+}
+
+TEST_CASE("record_transformer renew_time_key takes a time only when it is one") {
+  auto cfg = load_config(
+      "<filter **>\n @type record_transformer\n renew_time_key t\n</filter>\n"
+      "<match **>\n @type null\n</match>\n");
+  Metrics metrics;
+  auto f = make_filter(cfg.filters[0].filter, metrics);
+  REQUIRE(f);
+  auto time_after = [&](const std::string& value) {
+    EventBatch in, out;
+    RecordWriter w(in);
+    w.begin(EventTime{7}, 1);
+    w.field("t", value);
+    w.end();
+    (*f)->filter("tag", EventTime{7}, record_of(in.entry(in.entries[0])), out, nullptr);
+    REQUIRE(out.entries.size() == 1);
+    return out.entries[0].time.ns;
+  };
+  CHECK(time_after("1700000000.5") == 1'700'000'000'500'000'000);
+  // Past what int64 nanoseconds hold, inf and NaN: the event keeps its time
+  // (converting them was undefined behaviour).
+  CHECK(time_after("1e300") == 7);
+  CHECK(time_after("inf") == 7);
+  CHECK(time_after("nan") == 7);
+  CHECK(time_after("-1e11") == 7);
 }
