@@ -11,7 +11,6 @@
 #include <cstdint>
 #include <iterator>
 #include <memory>
-#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -20,6 +19,7 @@
 #include "agentd/core/msgpack_view.h"
 #include "agentd/filters/filter.h"
 #include "agentd/inputs/msgpack_framing.h"
+#include "fuzz/fuzz_checks.h"
 #include "logctl/schema/pipeline_config.h"
 
 using namespace logctl;
@@ -70,17 +70,6 @@ std::vector<Case>& cases() {
   return all;
 }
 
-void check(const EventBatch& b) {
-  std::size_t n = 0;
-  auto st = for_each_entry(b.data, [&](EventTime, std::string_view rec) {
-    ++n;
-    std::string json;
-    append_json(json, rec);
-    if (json.empty() || json[0] != '{' || !nlohmann::json::accept(json)) __builtin_trap();
-  });
-  if (!st || n != b.entries.size()) __builtin_trap();
-}
-
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -99,7 +88,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   record = record.substr(0, n);
   EventBatch out, errors;
   c.filter->filter(tag, EventTime{1'700'000'000'000'000'000}, record, out, &errors);
-  check(out);
-  check(errors);
+  fuzz::check_batch(out);
+  fuzz::check_batch(errors);
   return 0;
 }

@@ -14,6 +14,7 @@
 #include "agentd/core/metrics.h"
 #include "agentd/core/msgpack_view.h"
 #include "agentd/inputs/forward_handler.h"
+#include "fuzz/fuzz_checks.h"
 
 using namespace logctl;
 using namespace logctl::agentd;
@@ -52,17 +53,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (b.entries.empty()) continue;
     std::size_t max_tag = 1024 + ((data[0] & 2) ? 4 : 0);
     if (b.tag.empty() || b.tag.size() > max_tag) __builtin_trap();
-    std::size_t n = 0;
-    auto st = for_each_entry(b.data, [&](EventTime, std::string_view rec) {
-      ++n;
-      std::string json;
-      append_json(json, rec);
-      if (json.empty() || json[0] != '{' || !nlohmann::json::accept(json)) __builtin_trap();
-    });
-    if (!st || n != b.entries.size()) __builtin_trap();
-    for (const auto& e : b.entries) {
-      if (std::size_t{e.offset} + e.size > b.data.size()) __builtin_trap();
-    }
+    fuzz::check_batch(b);
   }
   for (const auto& r : out.replies) {
     std::string json;
