@@ -1,10 +1,13 @@
 #include "agentd/outputs/path_template.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cstdio>
 #include <ctime>
 #include <functional>
+#include <optional>
 #include <regex>
+#include <vector>
 
 namespace logctl::agentd {
 
@@ -64,10 +67,46 @@ Result<PathTemplate> PathTemplate::make(const PathTemplateOptions& o) {
   return t;
 }
 
+namespace {
+
+// The value of placeholder `name` (between "${" and "}") for a chunk, or
+// nullopt to leave it as written.
+std::optional<std::string> placeholder(std::string_view name, const Chunk& chunk) {
+  const auto& m = chunk.metadata();
+  if (name == "chunk_id") return chunk.id();
+  if (m.tag && name == "tag") return safe_component(*m.tag);
+  if (m.tag && name.starts_with("tag[") && name.ends_with("]")) {
+    std::string_view digits = name.substr(4, name.size() - 5);
+    long long i = 0;
+    auto [p, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), i);
+    if (ec != std::errc() || p != digits.data() + digits.size()) return std::nullopt;
+    std::vector<std::string_view> parts;
+    std::string_view tag = *m.tag;
+    for (std::size_t b = 0;;) {
+      auto e = tag.find('.', b);
+      parts.push_back(tag.substr(b, e == std::string_view::npos ? e : e - b));
+      if (e == std::string_view::npos) break;
+      b = e + 1;
+    }
+    auto n = static_cast<long long>(parts.size());
+    if (i < 0) i += n;
+    return i >= 0 && i < n ? safe_component(parts[static_cast<std::size_t>(i)]) : "";
+  }
+  for (const auto& [k, v] : m.variables) {
+    if (name == k) return safe_component(v);
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+// One pass over the template: a value is inserted once and never read again,
+// so a tag or record value that looks like a placeholder ("${tag[0]}", "_**")
+// stays text (read again, "${tag[0]}" as the tag replaced itself forever).
 std::string PathTemplate::render(const Chunk& chunk, int index) const {
   const auto& m = chunk.metadata();
-  std::string out = template_;
-  if (m.timekey) {
+  std::string pattern = template_;
+  if (m.timekey) {  // the template only: '%' in a value is never expanded
     std::time_t t = *m.timekey;
     std::tm tm{};
     if (utc_) {
@@ -76,35 +115,30 @@ std::string PathTemplate::render(const Chunk& chunk, int index) const {
       localtime_r(&t, &tm);
     }
     char buf[4096];
-    std::size_t n = std::strftime(buf, sizeof buf, out.c_str(), &tm);
-    if (n > 0) out.assign(buf, n);
+    std::size_t n = std::strftime(buf, sizeof buf, pattern.c_str(), &tm);
+    if (n > 0) pattern.assign(buf, n);
   }
-  auto replace_all = [&](const std::string& from, const std::string& to) {
-    for (std::size_t p = 0; (p = out.find(from, p)) != std::string::npos; p += to.size()) {
-      out.replace(p, from.size(), to);
+  std::string out;
+  out.reserve(pattern.size() + 64);
+  for (std::size_t i = 0; i < pattern.size();) {
+    if (pattern.compare(i, 2, "${") == 0) {
+      auto close = pattern.find('}', i + 2);
+      if (close != std::string::npos) {
+        auto v = placeholder(std::string_view(pattern).substr(i + 2, close - i - 2), chunk);
+        if (v) {
+          out += *v;
+          i = close + 1;
+          continue;
+        }
+      }
     }
-  };
-  if (m.tag) {
-    replace_all("${tag}", safe_component(*m.tag));
-    std::vector<std::string> parts;
-    for (std::size_t b = 0;;) {
-      auto e = m.tag->find('.', b);
-      parts.push_back(safe_component(m.tag->substr(b, e == std::string::npos ? e : e - b)));
-      if (e == std::string::npos) break;
-      b = e + 1;
+    if (indexed_ && pattern.compare(i, 3, "_**") == 0) {
+      out += "_" + std::to_string(index);
+      i += 3;
+      continue;
     }
-    std::regex part(R"(\$\{tag\[(-?\d+)\]\})");
-    std::smatch sm;
-    while (std::regex_search(out, sm, part)) {
-      int i = std::stoi(sm[1]);
-      if (i < 0) i += static_cast<int>(parts.size());
-      std::string v = i >= 0 && i < static_cast<int>(parts.size()) ? parts[i] : "";
-      out.replace(sm.position(0), sm.length(0), v);
-    }
+    out += pattern[i++];
   }
-  for (const auto& [k, v] : m.variables) replace_all("${" + k + "}", safe_component(v));
-  replace_all("${chunk_id}", chunk.id());
-  if (indexed_) replace_all("_**", "_" + std::to_string(index));
   return out;
 }
 

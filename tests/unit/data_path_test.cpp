@@ -8,6 +8,7 @@
 #include "agentd/core/msgpack_view.h"
 #include "agentd/core/record_writer.h"
 #include "agentd/inputs/framing.h"
+#include "agentd/outputs/path_template.h"
 #include "agentd/parsers/syslog_message.h"
 #include "agentd/router/tag_pattern.h"
 
@@ -216,4 +217,33 @@ TEST_CASE("append_json_string escapes every special byte wherever it falls in a 
       }
     }
   }
+}
+
+TEST_CASE("path templates insert each value once and never read it again") {
+  ChunkKeys keys;
+  keys.tag = true;
+  keys.fields = {"host"};
+  PathTemplateOptions o;
+  o.path = "/out/${tag}/${tag[0]}/${tag[-1]}/${tag[9]}/${host}/x";
+  o.append = true;
+  o.keys = &keys;
+  auto t = PathTemplate::make(o);
+  REQUIRE(t);
+  auto store = make_memory_store();
+  auto render = [&](const std::string& tag, const std::string& host) {
+    ChunkMetadata m;
+    m.tag = tag;
+    m.variables = {{"host", host}};
+    auto c = store->create(m, 0);
+    REQUIRE(c);
+    return t->render(**c, 1);
+  };
+  CHECK(render("app.web", "h1") == "/out/app.web/app/web//h1/x");
+  // A tag that is a placeholder stays text (it replaced itself forever), a
+  // huge index is not a number (std::stoi threw), a value's '/' and '..'
+  // cannot leave the directory.
+  CHECK(render("${tag[0]}", "${chunk_id}") == "/out/${tag[0]}/${tag[0]}/${tag[0]}//${chunk_id}/x");
+  CHECK(render("a.${tag[99999999999]}", "_**") ==
+        "/out/a.${tag[99999999999]}/a/${tag[99999999999]}//_**/x");
+  CHECK(render("..", "../../etc") == "/out/__////.._.._etc/x");
 }
