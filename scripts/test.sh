@@ -29,13 +29,13 @@ cmake --build build-asan -j "$jobs"
   ctest --output-on-failure -j "$jobs" --timeout 600)
 
 if [ -f fuzz/CMakeLists.txt ]; then
-  echo "== libFuzzer targets (clang-19), 10 s each"
+  echo "== libFuzzer targets (clang-19), 6 s each"
   CXX=clang++-19 cmake -S fuzz -B build-fuzz -G Ninja >/dev/null
   cmake --build build-fuzz -j "$jobs"
   for f in build-fuzz/fuzz_*; do
     name=$(basename "$f" | sed 's/^fuzz_//')
     mkdir -p "build-fuzz/corpus-$name"   # new inputs go here; fuzz/corpus stays the seed
-    "$f" -max_total_time=10 -rss_limit_mb=2048 -artifact_prefix=build-fuzz/ \
+    "$f" -max_total_time=6 -rss_limit_mb=2048 -artifact_prefix=build-fuzz/ \
       "build-fuzz/corpus-$name" "fuzz/corpus/$name" 2>&1 | tail -n 1
   done
 fi
