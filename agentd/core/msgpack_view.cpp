@@ -224,11 +224,16 @@ Status for_each_entry(std::string_view unit,
 
 namespace {
 
-// A string or binary value as its bytes (Fluentd reads both as a String),
-// any other as JSON text.
+// The bytes of a string or binary value (Fluentd reads both as a String).
+std::optional<std::string_view> text_of(const msgpack::object& o) {
+  if (o.type == msgpack::type::STR) return std::string_view(o.via.str.ptr, o.via.str.size);
+  if (o.type == msgpack::type::BIN) return std::string_view(o.via.bin.ptr, o.via.bin.size);
+  return std::nullopt;
+}
+
+// A string or binary value as its bytes, any other as JSON text.
 std::string render(const msgpack::object& o) {
-  if (o.type == msgpack::type::STR) return std::string(o.via.str.ptr, o.via.str.size);
-  if (o.type == msgpack::type::BIN) return std::string(o.via.bin.ptr, o.via.bin.size);
+  if (auto text = text_of(o)) return std::string(*text);
   msgpack::sbuffer b;
   msgpack::pack(b, o);
   std::string out;
@@ -240,10 +245,7 @@ const msgpack::object* find_key(const msgpack::object& map, std::string_view key
   if (map.type != msgpack::type::MAP) return nullptr;
   for (std::uint32_t i = 0; i < map.via.map.size; ++i) {
     const auto& kv = map.via.map.ptr[i];
-    if ((kv.key.type == msgpack::type::STR &&
-         std::string_view(kv.key.via.str.ptr, kv.key.via.str.size) == key) ||
-        (kv.key.type == msgpack::type::BIN &&
-         std::string_view(kv.key.via.bin.ptr, kv.key.via.bin.size) == key)) {
+    if (text_of(kv.key) == key) {
       return &kv.val;
     }
   }
