@@ -20,7 +20,7 @@ namespace {
 
 struct Ports {
   int tcp = free_port();
-  int udp = free_port(true);
+  int udp = free_port();
   int syslog = free_port();
 };
 

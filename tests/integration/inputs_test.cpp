@@ -128,7 +128,7 @@ TEST_CASE("tcp: octet-counted frames and JSON parsing") {
 
 TEST_CASE("udp: numbered datagrams arrive, kernel drops are counted") {
   TempDir dir;
-  int port = free_port(true);
+  int port = free_port();
   Agent agent(
       config("<source>\n @type udp\n tag u\n bind 127.0.0.1\n port " + std::to_string(port) +
                  "\n receive_buffer_size 4m\n <parse>\n @type none\n </parse>\n</source>\n",
@@ -149,7 +149,7 @@ TEST_CASE("udp: numbered datagrams arrive, kernel drops are counted") {
 
 TEST_CASE("syslog: logger(1) over UDP and TCP, RFC 5424 and RFC 3164") {
   TempDir dir;
-  int udp = free_port(true), tcp = free_port();
+  int udp = free_port(), tcp = free_port();
   std::string sources =
       "<source>\n @type syslog\n tag sys\n bind 127.0.0.1\n port " + std::to_string(udp) +
       "\n severity_key severity\n emit_unmatched_lines true\n <parse>\n message_format "

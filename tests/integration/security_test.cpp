@@ -83,7 +83,7 @@ TEST_CASE("chunk-key values cannot escape the output directory or block the queu
 
 TEST_CASE("log injection: newlines and escape sequences from the network are escaped") {
   TempDir dir;
-  int udp = free_port(true);
+  int udp = free_port();
   Agent agent("<source>\n @type syslog\n tag sys\n bind 127.0.0.1\n port " + std::to_string(udp) +
                   "\n</source>\n<match **>\n @type null\n</match>\n",
               dir);

@@ -148,7 +148,7 @@ std::string port_lock_dir() {
 
 }  // namespace
 
-int free_port(bool) {
+int free_port() {
   // Ports come from below the kernel's ephemeral range: a port the kernel
   // handed out for port 0 is also what it hands to the next client connection
   // as its source port, and with tests running side by side one of them took a
@@ -158,12 +158,14 @@ int free_port(bool) {
   static std::mutex mu;
   static std::set<int> taken;
   static const std::string lock_dir = port_lock_dir();
+  static const auto [first, span] = [] {
+    int low = 32768;
+    if (std::ifstream range("/proc/sys/net/ipv4/ip_local_port_range"); range) range >> low;
+    int from = 10000, to = std::min(low, 65536) - 1;
+    if (to - from < 1000) from = 1024;  // an unusual range: use what is below it
+    return std::pair{from, to - from + 1};
+  }();
   std::lock_guard lock(mu);
-  int low = 32768;
-  if (std::ifstream range("/proc/sys/net/ipv4/ip_local_port_range"); range) range >> low;
-  int first = 10000, last = std::min(low, 65536) - 1;
-  if (last - first < 1000) first = 1024;  // an unusual range: use what is below it
-  int span = last - first + 1;
   static int next = static_cast<int>(std::random_device{}() % static_cast<unsigned>(span));
   for (int tries = 0; tries < span; ++tries) {
     int port = first + (next++ % span);

@@ -65,7 +65,7 @@ class Process {
 // A loopback port free for both TCP and UDP, below the kernel's ephemeral
 // range (so no client connection takes it as its source port) and locked
 // for this process's life against other test processes.
-int free_port(bool udp = false);
+int free_port();
 
 // The agentd binary built by this tree, and its test builds by name
 // ("agentd-next", "agentd-broken-exit", "agentd-broken-hang", "agentd-broken-crash").
