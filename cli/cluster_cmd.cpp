@@ -17,6 +17,7 @@ namespace {
 
 struct StrategyFlags {
   int batch_size = 0, max_unavailable = 0, canary = 0, max_failed = -1;
+  bool skip_unreachable = false;
   std::string ramp, order_label, min_healthy_time, healthy_deadline;
   void add(CLI::App* c) {
     auto* g = c->add_option_group("strategy", "How the rollout moves (docs/api.md, Strategy)");
@@ -30,6 +31,8 @@ struct StrategyFlags {
     g->add_option("--min-healthy-time", min_healthy_time, "Gate: healthy this long (e.g. 5s)");
     g->add_option("--healthy-deadline", healthy_deadline, "Gate: reached within (e.g. 2m)");
     g->add_option("--max-failed", max_failed, "Node failures tolerated before rolling back");
+    g->add_flag("--skip-unreachable", skip_unreachable,
+                "Skip a node that cannot be heard when its batch starts (else it fails at once)");
   }
   // The strategy object, or the name of the flag that is malformed.
   std::expected<json, std::string> to_json() const {
@@ -40,6 +43,7 @@ struct StrategyFlags {
     if (canary > 0) s["canary"] = canary;
     if (!order_label.empty()) s["order_label"] = order_label;
     if (max_failed >= 0) s["max_failed"] = max_failed;
+    if (skip_unreachable) s["skip_unreachable"] = true;
     for (auto [flag, value, key] :
          {std::tuple{"--min-healthy-time", &min_healthy_time, "min_healthy_time_ms"},
           std::tuple{"--healthy-deadline", &healthy_deadline, "healthy_deadline_ms"}}) {
@@ -76,7 +80,8 @@ void print_cluster(json doc) {
                        rev("previous_config")});
   json n = doc["nodes"];
   t.row({"nodes", cell(n["total"]) + " total, " + cell(n["connected"]) + " connected, " +
-                      cell(n["healthy"]) + " healthy"});
+                      cell(n["healthy"]) + " healthy, " + cell(n.value("unreachable", json(0))) +
+                      " unreachable"});
   if (doc["rollout"].is_object()) {
     json r = doc["rollout"];
     std::size_t done = 0;
@@ -151,6 +156,11 @@ int run_verb(Cli& cli, const std::string& verb, const json& body, const WaitFlag
     json c = (*r)["cluster"];
     std::cout << "cluster " << c.value("state", "?") << " (revision " << cell(c["revision"]) << ")";
     if ((*r)["rollout"].is_number()) std::cout << ", rollout #" << (*r)["rollout"];
+    if ((*r)["rollback_to"].is_object()) {
+      json to = (*r)["rollback_to"];
+      std::cout << ", back to version " << cell(to["version"]) << " with config rev "
+                << cell(to["config"]) << " (one pair)";
+    }
     std::cout << std::endl;
   } else if (!(w && w->wait)) {
     print_json(*r);
@@ -331,7 +341,7 @@ void setup_cluster(CLI::App& app, Cli& cli) {
        {std::tuple{"resume", "Carry out the recorded target",
                    "logctl cluster resume --wait --timeout 10m --canary 1 --batch-size 2",
                    &o->resume_strategy, &o->resume_wait},
-        std::tuple{"rollback", "Back to the previous version and config",
+        std::tuple{"rollback", "Back to the (version, config) pair before the last rollout",
                    "logctl cluster rollback --wait", &o->rollback_strategy, &o->rollback_wait}}) {
     auto* c = cluster->add_subcommand(verb, help);
     wait->add(c);
@@ -348,7 +358,9 @@ void setup_cluster(CLI::App& app, Cli& cli) {
   }
   for (auto [verb, help] :
        {std::pair{"pause", "Let the batch in flight finish its gate; start no other"},
-        std::pair{"abort", "End the rollout, leaving nodes where they are"}}) {
+        std::pair{"abort",
+                  "End the rollout in any state (rolling back too), leaving nodes where they "
+                  "are"}}) {
     auto* c = cluster->add_subcommand(verb, help);
     c->footer(std::string("Example:\n  logctl cluster ") + verb);
     c->callback(

@@ -17,6 +17,7 @@ enum class Exit : int {
   kTimeout = 6,        // --wait gave up (the rollout goes on)
   kConflict = 7,       // illegal transition, rollout in flight, stale plan, name taken
   kNotFound = 8,       // no such node, release, config revision or rollout
+  kPartial = 9,        // the rollout finished but not every node moved (succeeded_partial)
 };
 
 inline int code(Exit e) {

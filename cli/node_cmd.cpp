@@ -1,5 +1,5 @@
-// logctl node list | show NAME | revoke NAME: what each node runs and reports,
-// and shutting a node out.
+// logctl node list | show NAME | revoke NAME | delete NAME: what each node
+// runs and reports, shutting a node out, and decommissioning it.
 #include <algorithm>
 #include <cctype>
 #include <iostream>
@@ -22,13 +22,22 @@ std::string listeners_of(json n) {
   return out.empty() ? "-" : out;
 }
 
+// What the node's last report says holds only while it is heard: an
+// unreachable node shows its liveness, never a stale RUNNING.
+std::string state_of(json n) {
+  std::string live = n.value("liveness", n.value("connected", false) ? "connected" : "unreachable");
+  if (n.value("revoked", false)) return "revoked";
+  if (live != "connected") return live;
+  return std::string(n.value("running", false) ? "running" : "stopped") +
+         (n.value("worker_up", false) ? "" : ", worker down");
+}
+
 void print_nodes(json doc) {
-  Table t(
-      {"NAME", "VERSION", "CONFIG", "GEN", "RUNNING", "HEALTHY", "LAST HEARTBEAT", "LISTENERS"});
+  Table t({"NAME", "VERSION", "CONFIG", "GEN", "STATE", "HEALTHY", "LAST HEARTBEAT", "LISTENERS"});
   for (auto n : doc["nodes"]) {
     t.row({cell(n["name"]), cell(n["version"]), cell(n["config_revision"]), cell(n["generation"]),
-           cell(n["running"]), n.value("connected", false) ? cell(n["healthy"]) : "lost",
-           when(n.value("last_heartbeat", std::int64_t{0})), listeners_of(n)});
+           state_of(n), cell(n["healthy"]), when(n.value("last_heartbeat", std::int64_t{0})),
+           listeners_of(n)});
   }
   t.print(std::cout);
 }
@@ -40,10 +49,8 @@ void print_node(json n) {
   t.row({"config",
          cell(n["config_revision"]) + "   desired " + cell(n["desired"]["config_revision"])});
   t.row({"generation", cell(n["generation"])});
-  t.row({"state", std::string(n.value("running", false) ? "running" : "stopped") +
-                      (n.value("worker_up", false) ? ", worker up" : ", worker down") +
-                      (n.value("connected", false) ? ", connected" : ", not heard from") +
-                      (n.value("healthy", false) ? ", healthy" : ", unhealthy")});
+  t.row({"state", state_of(n) + (n.value("healthy", false) ? ", healthy" : ", unhealthy")});
+  t.row({"liveness", n.value("liveness_detail", "?")});
   t.row({"last heartbeat", when(n.value("last_heartbeat", std::int64_t{0}))});
   t.row({"listeners", listeners_of(n)});
   for (const auto& [k, v] : n["figures"].items()) t.row({"  " + k, cell(v)});
@@ -87,6 +94,20 @@ int revoke(Cli& cli, const std::string& name) {
   return 0;
 }
 
+int remove(Cli& cli, const std::string& name) {
+  auto client = cli.client();
+  if (!client) return client.error();
+  auto r = (*client)->post("/v1/nodes/" + name + "/delete", json::object());
+  if (!r) return fail(cli.format(), r.error());
+  if (cli.format() == Format::kTable) {
+    std::cout << "node " << name << " deleted: " << r->value("revoked_tokens", 0)
+              << " token(s) revoked; it is in no list, plan or check (the name may enrol again)\n";
+  } else {
+    print_json(*r);
+  }
+  return 0;
+}
+
 int get_and_print(Cli& cli, const std::string& path, void (*human)(json)) {
   auto client = cli.client();
   if (!client) return client.error();
@@ -124,6 +145,15 @@ void setup_node(CLI::App& app, Cli& cli) {
       "Example:\n  logctl node revoke node-7");
   rev->callback(
       [&cli, name] { cli.rc = node_name(*name) ? revoke(cli, *name) : bad_name(cli, *name); });
+  auto* del = node->add_subcommand(
+      "delete", "Decommission a node: tokens revoked, out of every list, plan and check");
+  del->add_option("NAME", *name, "The node's name")->required();
+  del->footer(
+      "A rollout in flight skips its step. The history keeps the node; the name may enrol\n"
+      "again with the enrolment token (a replacement host).\n"
+      "Example:\n  logctl node delete node-7");
+  del->callback(
+      [&cli, name] { cli.rc = node_name(*name) ? remove(cli, *name) : bad_name(cli, *name); });
 }
 
 }  // namespace logctl::cli

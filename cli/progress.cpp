@@ -13,7 +13,7 @@ constexpr auto kPoll = std::chrono::milliseconds(500);  // the polling period
 constexpr std::size_t kColumns = 80;
 
 bool terminal_state(const std::string& s) {
-  return s == "succeeded" || s == "rolled_back" || s == "aborted";
+  return s == "succeeded" || s == "succeeded_partial" || s == "rolled_back" || s == "aborted";
 }
 
 std::string fit(std::string s) {
@@ -121,7 +121,9 @@ int Progress::finish(json rollout) {
     if (format_ == Format::kNdjson) doc["event"] = "rollout";
     print_json(doc);
   }
-  return state == "succeeded" ? 0 : code(Exit::kRolloutFailed);
+  if (state == "succeeded") return 0;
+  // A fleet that did not converge never passes a CI job.
+  return code(state == "succeeded_partial" ? Exit::kPartial : Exit::kRolloutFailed);
 }
 
 int Progress::follow_rollout(Client& c, std::int64_t id, std::chrono::seconds timeout) {

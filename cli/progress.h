@@ -8,7 +8,8 @@
 //   ndjson: one JSON object per step change on stdout ({"event": "step"…});
 //   json: nothing until the end.
 // The end: the rollout's final document on stdout (json/ndjson) or a summary
-// line; exit 0 succeeded, 5 rolled back or aborted, 6 timeout.
+// line; exit 0 succeeded, 9 succeeded_partial, 5 rolled back or aborted,
+// 6 timeout.
 //
 // Thread safety: one thread.
 #pragma once

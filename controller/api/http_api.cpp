@@ -451,6 +451,10 @@ void ApiServer::routes() {
          admin([&c](const Request& req, Response& res, const Principal& who) {
            reply(res, c.revoke_node(req.matches[1], who));
          }));
+  s.Post("/v1/nodes/" + kName + "/delete",
+         admin([&c](const Request& req, Response& res, const Principal& who) {
+           reply(res, c.delete_node(req.matches[1], who));
+         }));
   s.Get("/v1/nodes",
         admin([&c](const Request&, Response& res, const Principal&) { reply(res, c.nodes()); }));
   s.Get("/v1/nodes/" + kName, admin([&c](const Request& req, Response& res, const Principal&) {

@@ -96,9 +96,16 @@ CheckResult config_schema(const CheckInput& in) {
 
 CheckResult nodes_healthy(const CheckInput& in) {
   for (const auto& n : in.nodes) {
-    if (!n.healthy) return fail(kNodesHealthy, "node " + n.name + " is not healthy");
+    if (!n.healthy) {
+      return fail(kNodesHealthy,
+                  "node " + n.name + " is not healthy" +
+                      (n.unhealthy_because.empty() ? "" : " (" + n.unhealthy_because + ")"));
+    }
   }
-  return pass(kNodesHealthy, std::to_string(in.nodes.size()) + " node(s) healthy");
+  std::string skipped;
+  for (const auto& n : in.skipped_unreachable) skipped += (skipped.empty() ? "" : ", ") + n;
+  return pass(kNodesHealthy, std::to_string(in.nodes.size()) + " node(s) healthy" +
+                                 (skipped.empty() ? "" : "; unreachable, to be skipped: " + skipped));
 }
 
 CheckResult no_rollout_in_flight(const CheckInput& in) {

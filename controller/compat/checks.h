@@ -35,6 +35,7 @@ struct NodeFacts {
   int chunk_format_written = 0;  // the format its buffers hold on disk
   release::VersionRange handover_protocol;
   bool healthy = false;
+  std::string unhealthy_because;  // e.g. "unreachable: no heartbeat for 40 s"
 };
 
 struct CheckInput {
@@ -43,6 +44,9 @@ struct CheckInput {
   std::optional<release::Manifest> target;  // nullopt: no such release
   bool artifact_verified = false;           // its SHA-256 matched the record
   std::vector<NodeFacts> nodes;
+  // Unreachable nodes the rollout will skip (strategy skip_unreachable):
+  // not in `nodes`, named in nodes_healthy's detail.
+  std::vector<std::string> skipped_unreachable;
   std::optional<std::string> config_error;  // validating the config against V's schema
   bool rollout_in_flight = false;
   bool allow_downgrade = false;

@@ -13,15 +13,18 @@ Result<Cluster> refuse(const Cluster&, Command, const std::string& why) {
   return make_error(ErrorCode::kAlreadyExists, why);
 }
 
-// Current becomes previous, the target becomes current.
+// The (version, config) pair becomes the previous pair as one, and the
+// target (each half defaulting to the current one) the current pair. A
+// target equal to what runs (a forced re-run, a rollback after an abort)
+// keeps the previous pair.
 void promote(Cluster& c) {
-  if (!c.target_version.empty()) {
+  std::string version = c.target_version.empty() ? c.current_version : c.target_version;
+  std::int64_t config = c.target_config != 0 ? c.target_config : c.current_config;
+  if (version != c.current_version || config != c.current_config) {
     c.previous_version = c.current_version;
-    c.current_version = c.target_version;
-  }
-  if (c.target_config != 0) {
     c.previous_config = c.current_config;
-    c.current_config = c.target_config;
+    c.current_version = version;
+    c.current_config = config;
   }
   c.target_version.clear();
   c.target_config = 0;
@@ -73,18 +76,21 @@ Result<Cluster> on_resume(Cluster c) {
   }
 }
 
-Result<Cluster> on_rollback(Cluster c) {
+Result<Cluster> on_rollback(Cluster c, const UpgradeTarget& t) {
   if (c.state == ClusterState::kUpgrading || c.state == ClusterState::kPaused) {
     c.state = ClusterState::kRollingBack;  // the moved nodes go back to current
     return c;
   }
   if (c.state != ClusterState::kRunning) return refuse(c, Command::kRollback, "");
-  if (c.previous_version.empty() && c.previous_config == 0) {
+  // A rollout to the pair the fleet ran before (the caller may name it: after
+  // an aborted rollout that is the current pair, which not every node runs).
+  UpgradeTarget back = t;
+  if (back.version.empty() && back.config == 0) back = {c.previous_version, c.previous_config};
+  if (back.version.empty() && back.config == 0) {
     return refuse(c, Command::kRollback, "there is no previous version or config");
   }
-  // A rollout to the previous release, with the roles swapped.
-  c.target_version = c.previous_version;
-  c.target_config = c.previous_config;
+  c.target_version = back.version;
+  c.target_config = back.config;
   c.state = ClusterState::kUpgrading;
   return c;
 }
@@ -95,8 +101,11 @@ Result<Cluster> on_pause(Cluster c) {
   return c;
 }
 
+// Legal in every rollout state, rolling back included: the way out of any
+// rollout that cannot finish.
 Result<Cluster> on_abort(Cluster c) {
-  if (c.state != ClusterState::kUpgrading && c.state != ClusterState::kPaused) {
+  if (c.state != ClusterState::kUpgrading && c.state != ClusterState::kPaused &&
+      c.state != ClusterState::kRollingBack) {
     return refuse(c, Command::kAbort, "");
   }
   c.state = ClusterState::kRunning;
@@ -147,7 +156,7 @@ Result<Cluster> dispatch(const Cluster& c, Command cmd, const UpgradeTarget& tar
     case Command::kResume:
       return on_resume(c);
     case Command::kRollback:
-      return on_rollback(c);
+      return on_rollback(c, target);
     case Command::kPause:
       return on_pause(c);
     case Command::kAbort:
@@ -197,7 +206,9 @@ Result<Cluster> apply(const Cluster& c, Event e) {
 std::vector<Command> legal_commands(const Cluster& c) {
   std::vector<Command> out;
   for (auto cmd : all_commands()) {
-    if (dispatch(c, cmd, UpgradeTarget{"0.0.0-probe", 0})) out.push_back(cmd);
+    // upgrade is probed with a target; rollback with none (the previous pair).
+    auto probe = cmd == Command::kUpgrade ? UpgradeTarget{"0.0.0-probe", 0} : UpgradeTarget{};
+    if (dispatch(c, cmd, probe)) out.push_back(cmd);
   }
   return out;
 }

@@ -12,8 +12,11 @@
 //      |                                      ^   |  |  pause      |
 //    resume --> running(new)          resume  |   |  +---> paused  | gate failed
 //                                             +---+---------+      v
-//   running --rollback--> rolling_back --done--> running(old)  rolling_back
-//   upgrading / paused --abort--> running (nodes stay where they are)
+//   upgrading / paused --rollback--> rolling_back --done--> running(old)
+//   running --rollback--> upgrading: a rollout to the previous (version,
+//                         config) pair as one (after an abort: to the current)
+//   upgrading / paused / rolling_back --abort--> running: nodes keep what
+//                         they were told last; always legal mid-rollout
 //
 // Thread safety: pure functions.
 #pragma once
@@ -35,9 +38,9 @@ enum class Command {
   kShutdown,  // running -> stopped (workers flush or persist their buffers)
   kUpgrade,   // stopped | running: record the target version / config
   kResume,    // carry out the target: stopped starts on it, running rolls out
-  kRollback,  // back to the previous version and config
+  kRollback,  // back to the previous (version, config) pair, as one
   kPause,     // upgrading -> paused (the batch in flight finishes)
-  kAbort,     // upgrading | paused -> running, nodes left as they are
+  kAbort,     // upgrading | paused | rolling_back -> running, nodes left as they are
 };
 
 // What the rollout reports.
@@ -55,7 +58,8 @@ struct UpgradeTarget {
 const char* command_name(Command c);
 const std::vector<Command>& all_commands();
 
-// The cluster after `cmd`; kAlreadyExists (HTTP 409) when `cmd` is not legal
+// The cluster after `cmd` (`target`: upgrade's, or rollback's from running
+// when it is not the previous pair); kAlreadyExists (HTTP 409) when `cmd` is not legal
 // in this state, naming the state and the legal commands. The revision is
 // left as it was read: the store bumps it (and refuses a stale one).
 Result<Cluster> apply(const Cluster& c, Command cmd, const UpgradeTarget& target = {});

@@ -103,7 +103,8 @@ Result<Strategy> parse_strategy(const json& j) {
                                               "healthy_deadline_ms",
                                               "max_new_drops",
                                               "max_new_parse_errors",
-                                              "max_backlog_growth_bytes"};
+                                              "max_backlog_growth_bytes",
+                                              "skip_unreachable"};
   for (const auto& [k, v] : j.items()) {
     if (!known.contains(k)) {
       return make_error(ErrorCode::kInvalidArgument, "strategy: unknown field '" + k + "'");
@@ -139,6 +140,12 @@ Result<Strategy> parse_strategy(const json& j) {
     auto v = count_field(j, key, 0);
     if (!v) return std::unexpected(v.error());
     *field = *v;
+  }
+  if (j.contains("skip_unreachable")) {
+    if (!j["skip_unreachable"].is_boolean()) {
+      return make_error(ErrorCode::kInvalidArgument, "strategy: 'skip_unreachable' is a boolean");
+    }
+    s.skip_unreachable = j["skip_unreachable"].get<bool>();
   }
   if (j.contains("order_label")) {
     const auto& v = j["order_label"];
@@ -186,6 +193,7 @@ json to_json(const Strategy& s) {
   j["canary"] = s.canary;
   if (!s.order_label.empty()) j["order_label"] = s.order_label;
   j["max_failed"] = s.max_failed;
+  j["skip_unreachable"] = s.skip_unreachable;
   j["min_healthy_time_ms"] = s.gate.min_healthy_time.count();
   j["healthy_deadline_ms"] = s.gate.healthy_deadline.count();
   j["max_new_drops"] = s.gate.max_new_drops;

@@ -8,6 +8,9 @@
 //   ramp 1,10%,100%     cumulative targets: 1 node, then up to 10 %, then all
 //   canary N            a first batch of N nodes, before any of the above
 //   order_label L       nodes sorted by label L's value (unlabelled last), then name
+//   skip_unreachable    a node that cannot be heard when its batch starts is
+//                       skipped (and the rollout ends succeeded_partial)
+//                       instead of failing its step at once
 //
 // Thread safety: pure functions.
 #pragma once
@@ -40,6 +43,8 @@ struct Strategy {
   int canary = 0;
   std::string order_label;
   int max_failed = 0;  // nodes that may fail their gate before the rollout fails
+  // A node unreachable at the start of its batch: skipped (true) or failed.
+  bool skip_unreachable = false;
   Gate gate;
 };
 

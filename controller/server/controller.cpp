@@ -47,52 +47,6 @@ bool valid_label_value(std::string_view s) {
          std::all_of(s.begin(), s.end(), [](char ch) { return ch > 0x20 && ch < 0x7f; });
 }
 
-std::int64_t figure(const json& health, const char* key) {
-  if (!health.contains("figures")) return 0;
-  const auto& f = health["figures"];
-  if (!f.is_object() || !f.contains(key) || !f[key].is_number_integer()) return 0;
-  return f[key].get<std::int64_t>();
-}
-
-json rollout_json(const store::Rollout& r) {
-  json strategy = json::parse(r.strategy, nullptr, false);
-  return {{"id", r.id},
-          {"state", r.state},
-          {"from_version", r.from_version},
-          {"to_version", r.to_version},
-          {"from_config", r.from_config},
-          {"to_config", r.to_config},
-          {"strategy", strategy.is_discarded() ? json::object() : strategy},
-          {"forced", r.forced},
-          {"reason", r.reason},
-          {"created_at", r.created_at},
-          {"updated_at", r.updated_at}};
-}
-
-json step_json(const store::RolloutStep& s) {
-  json report = json::parse(s.report, nullptr, false);
-  return {{"node", s.node},
-          {"batch", s.batch},
-          {"state", s.state},
-          {"report", report.is_discarded() ? json::object() : report},
-          {"updated_at", s.updated_at}};
-}
-
-bool rollout_active(const store::Rollout& r) {
-  return r.state == "running" || r.state == "paused" || r.state == "rolling_back";
-}
-
-// A forced rollout to what the cluster already runs (CI re-running a
-// deploy): every node hands over to the same version and config once.
-bool redeploy(const store::Rollout& r) {
-  return r.forced && r.from_version == r.to_version && r.from_config == r.to_config;
-}
-
-// Steps whose node should run the rollout's target.
-bool step_moved(const std::string& state) {
-  return state == "moving" || state == "settling" || state == "done";
-}
-
 json cluster_json(const store::Cluster& c) {
   json strategy = json::parse(c.target_strategy, nullptr, false);
   json j = {{"state", store::cluster_state_name(c.state)},
@@ -187,7 +141,14 @@ Result<std::unique_ptr<Controller>> Controller::open(ControllerOptions o) {
 }
 
 Controller::Controller(ControllerOptions o, std::unique_ptr<store::Store> s)
-    : o_(std::move(o)), store_(std::move(s)) {}
+    : o_(std::move(o)),
+      store_(std::move(s)),
+      nodes_(o_.node_timeout, Clock::now(), now_ms()),
+      runner_(*store_, nodes_) {}
+
+Now Controller::now() const {
+  return Now{Clock::now(), now_ms()};
+}
 
 Controller::~Controller() {
   stop();
@@ -199,20 +160,11 @@ Status Controller::load() {
   auto nodes = store_->nodes();
   if (!nodes) return std::unexpected(nodes.error());
   for (auto& n : *nodes) {
-    Live l;
-    l.health = json::parse(n.health, nullptr, false);
-    if (l.health.is_discarded()) l.health = json::object();
-    l.row = std::move(n);
-    live_[l.row.name] = std::move(l);
+    auto valid = store_->valid_node_tokens(n.name);
+    if (!valid) return std::unexpected(valid.error());
+    nodes_.add(std::move(n)).revoked = *valid == 0;
   }
-  auto rs = store_->rollouts(1);
-  if (!rs) return std::unexpected(rs.error());
-  if (!rs->empty()) {
-    rollout_ = rs->front();
-    auto st = store_->steps(rollout_->id);
-    if (!st) return std::unexpected(st.error());
-    for (auto& s : *st) steps_[s.node] = s;
-  }
+  if (auto st = runner_.load(); !st) return st;
   std::error_code ec;
   std::filesystem::create_directories(artifacts_dir(), ec);
   ::chmod(artifacts_dir().c_str(), 0750);
@@ -297,15 +249,8 @@ void Controller::record_system(const std::string& action, const json& detail,
       store::HistoryEntry{0, 0, "controller", action, detail.dump(), false, outcome});
 }
 
-bool Controller::fresh(const Live& l) const {
-  return l.seen != std::chrono::steady_clock::time_point{} &&
-         std::chrono::steady_clock::now() - l.seen < o_.node_timeout;
-}
-
-bool Controller::healthy(const Live& l, const store::Cluster& c) const {
-  if (!fresh(l)) return false;
-  if (c.state == ClusterState::kStopped) return true;
-  return l.health.value("worker_up", false);
+bool Controller::healthy(const LiveNode& n, const store::Cluster& c) const {
+  return nodes_.healthy(n, c.state == ClusterState::kStopped, Clock::now());
 }
 
 // ---- desired state ---------------------------------------------------------
@@ -316,15 +261,10 @@ Controller::Desired Controller::desired_for(const std::string& node, const store
   d.flush = !d.running && c.stop_flush;
   d.version = c.current_version;
   d.config = c.current_config;
-  if (rollout_ && (rollout_active(*rollout_) || rollout_->state == "aborted")) {
-    auto it = steps_.find(node);
-    if (it != steps_.end()) {
-      // Rolling back, every node goes to the source; otherwise (running,
-      // paused, aborted) a node whose step started has the target.
-      bool moved = step_moved(it->second.state) && rollout_->state != "rolling_back";
-      d.version = moved ? rollout_->to_version : rollout_->from_version;
-      d.config = moved ? rollout_->to_config : rollout_->from_config;
-      if (moved && redeploy(*rollout_)) d.redeploy = rollout_->id;
+  if (runner_.governs(c)) {
+    if (auto p = runner_.desired(node, &d.redeploy)) {
+      d.version = p->version;
+      d.config = p->config;
     }
   }
   return d;
@@ -404,13 +344,12 @@ ApiResult<json> Controller::enroll(const json& body, const Principal& who) {
     n.labels = labels.dump();
     n.enrolled_at = now_ms();
     if (auto s = store_->add_node(n); !s) return std::unexpected(api_error(s.error()));
-    Live l;
-    l.row = n;
-    live_[name] = std::move(l);
+    nodes_.add(n);
   }
   auto id = store_->add_token(
       store::Token{0, store::TokenKind::kNode, digest::sha256_hex(secret), name, 0, 0});
   if (!id) return std::unexpected(api_error(id.error()));
+  if (auto* n = nodes_.find(name)) n->revoked = false;
   (void)record(who, "node.enroll",
                {{"node", name}, {"labels", labels}, {"reenrolled", bool(*existing)}}, false,
                "accepted");
@@ -462,17 +401,17 @@ ApiResult<json> Controller::heartbeat(const std::string& node, const json& body,
   }
   std::int64_t config = body.value("config_revision", std::int64_t{0});
   std::lock_guard lock(mu_);
-  auto it = live_.find(node);
-  if (it == live_.end()) return std::unexpected(api_error(404, "not_found", "node '" + node + "'"));
+  LiveNode* found = nodes_.find(node);
+  if (!found) return std::unexpected(api_error(404, "not_found", "node '" + node + "'"));
   if (config != 0) {
     // Only a revision this controller knows (the nodes table points at it).
     auto known = store_->config(config);
     if (!known || !*known) config = 0;
   }
-  Live& l = it->second;
+  LiveNode& l = *found;
   l.previous_health = l.health;
   l.health = body;
-  l.seen = std::chrono::steady_clock::now();
+  l.seen = Clock::now();
   l.row.version = version;
   l.row.config_revision = config;
   l.row.generation = body.value("generation", std::int64_t{0});
@@ -483,18 +422,12 @@ ApiResult<json> Controller::heartbeat(const std::string& node, const json& body,
   // A node whose rollout step is in flight reports 4x as often: its gate is
   // judged on fresh figures and the batch does not wait out a full interval.
   auto interval = o_.heartbeat_interval;
-  if (rollout_ && rollout_active(*rollout_)) {
-    auto st = steps_.find(node);
-    if (st != steps_.end() && (st->second.state == "moving" || st->second.state == "settling" ||
-                               st->second.state == "reverting")) {
-      interval = std::max(std::chrono::milliseconds(100), interval / 4);
-    }
-  }
+  if (runner_.in_flight(node)) interval = std::max(std::chrono::milliseconds(100), interval / 4);
   return json{{"desired", desired_json(desired_for(node, *c))},
               {"heartbeat_interval_ms", interval.count()}};
 }
 
-json Controller::node_json(const Live& l, const store::Cluster& c) {
+json Controller::node_json(const LiveNode& l, const store::Cluster& c) {
   json labels = json::parse(l.row.labels, nullptr, false);
   json j = {{"name", l.row.name},
             {"labels", labels.is_discarded() ? json::object() : labels},
@@ -503,7 +436,10 @@ json Controller::node_json(const Live& l, const store::Cluster& c) {
             {"generation", l.row.generation},
             {"last_heartbeat", l.row.last_heartbeat},
             {"enrolled_at", l.row.enrolled_at},
-            {"connected", fresh(l)},
+            {"connected", nodes_.connected(l, Clock::now())},
+            {"liveness", liveness_name(nodes_.liveness(l, Clock::now()))},
+            {"liveness_detail", nodes_.describe(l, Clock::now(), now_ms())},
+            {"revoked", l.revoked},
             {"healthy", healthy(l, c)},
             {"running", l.health.value("running", false)},
             {"worker_up", l.health.value("worker_up", false)},
@@ -521,38 +457,44 @@ ApiResult<json> Controller::nodes() {
   auto c = store_->cluster();
   if (!c) return std::unexpected(api_error(c.error()));
   json out = json::array();
-  for (const auto& [name, l] : live_) out.push_back(node_json(l, *c));
+  for (const auto& [name, l] : nodes_.all()) out.push_back(node_json(l, *c));
   return json{{"nodes", out}};
 }
 
 ApiResult<json> Controller::node(const std::string& name) {
   std::lock_guard lock(mu_);
-  auto it = live_.find(name);
-  if (it == live_.end()) return std::unexpected(api_error(404, "not_found", "node '" + name + "'"));
+  const LiveNode* n = nodes_.find(name);
+  if (!n) return std::unexpected(api_error(404, "not_found", "node '" + name + "'"));
   auto c = store_->cluster();
   if (!c) return std::unexpected(api_error(c.error()));
-  return node_json(it->second, *c);
+  return node_json(*n, *c);
 }
 
 ApiResult<json> Controller::revoke_node(const std::string& name, const Principal& who) {
   std::lock_guard lock(mu_);
-  if (!live_.contains(name))
-    return std::unexpected(api_error(404, "not_found", "node '" + name + "'"));
+  LiveNode* live = nodes_.find(name);
+  if (!live) return std::unexpected(api_error(404, "not_found", "node '" + name + "'"));
   auto n = store_->revoke_node_tokens(name);
   if (!n) return std::unexpected(api_error(n.error()));
+  live->revoked = true;
   (void)record(who, "node.revoke", {{"node", name}, {"tokens", *n}}, false, "accepted");
   return json{{"node", name}, {"revoked_tokens", *n}};
 }
 
+ApiResult<json> Controller::delete_node(const std::string& name, const Principal& who) {
+  std::lock_guard lock(mu_);
+  if (!nodes_.find(name)) return std::unexpected(api_error(404, "not_found", "node '" + name + "'"));
+  auto n = store_->delete_node(name);
+  if (!n) return std::unexpected(api_error(n.error()));
+  nodes_.erase(name);
+  runner_.forget(name, now());
+  (void)record(who, "node.delete", {{"node", name}, {"revoked_tokens", *n}}, false, "accepted");
+  cv_.notify_all();
+  return json{{"node", name}, {"deleted", true}, {"revoked_tokens", *n}};
+}
+
 void Controller::flush_nodes() {
-  std::vector<store::Node> dirty;
-  for (auto& [name, l] : live_) {
-    if (!l.dirty) continue;
-    l.row.health = l.health.dump();
-    dirty.push_back(l.row);
-    l.dirty = false;
-  }
-  (void)store_->put_node_states(dirty);
+  (void)store_->put_node_states(nodes_.take_dirty());
 }
 
 // ---- releases and configs ---------------------------------------------------
@@ -674,8 +616,8 @@ std::set<std::string> Controller::cluster_versions(const store::Cluster& c) cons
   for (const auto& v : {c.current_version, c.target_version}) {
     if (!v.empty()) versions.insert(v);
   }
-  for (const auto& [name, l] : live_) {
-    if (!l.row.version.empty()) versions.insert(l.row.version);
+  for (const auto& [name, l] : nodes_.all()) {
+    if (!l.revoked && !l.row.version.empty()) versions.insert(l.row.version);
   }
   if (versions.empty()) versions.insert("");
   return versions;
@@ -752,22 +694,6 @@ ApiResult<json> Controller::configs() {
   return json{{"configs", out}};
 }
 
-// Every enrolled node with its labels, as the planner takes them.
-std::vector<rollout::NodeRef> Controller::node_refs() const {
-  std::vector<rollout::NodeRef> refs;
-  for (const auto& [name, l] : live_) {
-    rollout::NodeRef ref{name, {}};
-    json labels = json::parse(l.row.labels, nullptr, false);
-    if (labels.is_object()) {
-      for (const auto& [k, v] : labels.items()) {
-        if (v.is_string()) ref.labels[k] = v.get<std::string>();
-      }
-    }
-    refs.push_back(std::move(ref));
-  }
-  return refs;
-}
-
 // ---- status and history -----------------------------------------------------
 
 ApiResult<json> Controller::status() {
@@ -775,24 +701,21 @@ ApiResult<json> Controller::status() {
   auto c = store_->cluster();
   if (!c) return std::unexpected(api_error(c.error()));
   json j = {{"cluster", cluster_json(*c)}};
-  int total = 0, healthy_n = 0, connected = 0;
-  for (const auto& [name, l] : live_) {
+  int total = 0, healthy_n = 0, connected = 0, unreachable = 0, revoked = 0;
+  auto t = Clock::now();
+  for (const auto& [name, l] : nodes_.all()) {
     ++total;
     healthy_n += healthy(l, *c);
-    connected += fresh(l);
+    connected += nodes_.connected(l, t);
+    unreachable += nodes_.liveness(l, t) == Liveness::kUnreachable;
+    revoked += l.revoked;
   }
-  j["nodes"] = {{"total", total}, {"connected", connected}, {"healthy", healthy_n}};
-  if (rollout_) {
-    json r = rollout_json(*rollout_);
-    json steps = json::array();
-    for (const auto& [n, s] : steps_) steps.push_back(step_json(s));
-    std::sort(steps.begin(), steps.end(), [](const json& a, const json& b) {
-      return std::pair(a["batch"].get<int>(), a["node"].get<std::string>()) <
-             std::pair(b["batch"].get<int>(), b["node"].get<std::string>());
-    });
-    r["steps"] = steps;
-    j["rollout"] = r;
-  }
+  j["nodes"] = {{"total", total},
+                {"connected", connected},
+                {"unreachable", unreachable},
+                {"revoked", revoked},
+                {"healthy", healthy_n}};
+  if (runner_.exists()) j["rollout"] = runner_.to_json();
   return j;
 }
 
@@ -862,7 +785,15 @@ ApiResult<json> Controller::plan(const store::Cluster& c, const json& body,
       in.artifact_verified = h && *h == (*r)->sha256;
     }
   }
-  for (const auto& [name, l] : live_) {
+  auto strategy = rollout::parse_strategy(body.value("strategy", json()));
+  if (!strategy) return std::unexpected(api_error(strategy.error()));
+  auto t = Clock::now();
+  for (const auto& [name, l] : nodes_.all()) {
+    if (l.revoked) continue;  // out of plans and checks
+    if (strategy->skip_unreachable && nodes_.liveness(l, t) == Liveness::kUnreachable) {
+      in.skipped_unreachable.push_back(name);
+      continue;
+    }
     compat::NodeFacts f;
     f.name = name;
     f.version = l.row.version;
@@ -870,9 +801,12 @@ ApiResult<json> Controller::plan(const store::Cluster& c, const json& body,
     auto hp = l.health.value("handover_protocol", json::object());
     f.handover_protocol = {hp.value("min", 0), hp.value("max", 0)};
     f.healthy = healthy(l, c);
+    if (!f.healthy) {
+      f.unhealthy_because = nodes_.connected(l, t) ? "worker down" : nodes_.describe(l, t, now_ms());
+    }
     in.nodes.push_back(f);
   }
-  in.rollout_in_flight = rollout_ && rollout_active(*rollout_);
+  in.rollout_in_flight = runner_.active();
   // The config the cluster will run, against the version it will run.
   std::int64_t cfg = config ? config : c.current_config;
   if (cfg != 0) {
@@ -905,9 +839,7 @@ ApiResult<json> Controller::plan(const store::Cluster& c, const json& body,
                                                                           : "skipped"},
                       {"detail", r.detail}});
   }
-  auto strategy = rollout::parse_strategy(body.value("strategy", json()));
-  if (!strategy) return std::unexpected(api_error(strategy.error()));
-  std::vector<rollout::NodeRef> refs = node_refs();
+  std::vector<rollout::NodeRef> refs = nodes_.plannable();
   json batches = json::array();
   if (!refs.empty()) {
     auto b = rollout::plan_batches(refs, *strategy);
@@ -915,8 +847,10 @@ ApiResult<json> Controller::plan(const store::Cluster& c, const json& body,
     batches = *b;
   }
   json changes = json::array();
-  for (const auto& [name, l] : live_) {
+  for (const auto& [name, l] : nodes_.all()) {
+    if (l.revoked) continue;
     changes.push_back({{"node", name},
+                       {"liveness", liveness_name(nodes_.liveness(l, t))},
                        {"from_version", l.row.version},
                        {"to_version", version.empty() ? l.row.version : version},
                        {"from_config", l.row.config_revision},
@@ -987,7 +921,9 @@ ApiResult<json> Controller::upgrade(const json& body, const Principal& who) {
   if (c->current_version.empty()) {
     // A new cluster adopts the version its nodes run, when they agree.
     std::set<std::string> running;
-    for (const auto& [name, l] : live_) running.insert(l.row.version);
+    for (const auto& [name, l] : nodes_.all()) {
+      if (!l.revoked) running.insert(l.row.version);
+    }
     if (running.size() == 1 && !running.begin()->empty()) {
       c->current_version = *running.begin();
       auto rev = store_->put_cluster(*c);
@@ -1047,44 +983,35 @@ ApiResult<json> Controller::upgrade(const json& body, const Principal& who) {
 ApiResult<std::int64_t> Controller::begin_rollout(const store::Cluster& c,
                                                   const rollout::Strategy& s, bool forced,
                                                   const Principal& who) {
-  store::Rollout r;
-  r.state = "running";
-  r.from_version = c.current_version;
-  r.to_version = c.target_version.empty() ? c.current_version : c.target_version;
-  r.from_config = c.current_config;
-  r.to_config = c.target_config ? c.target_config : c.current_config;
-  r.strategy = rollout::to_json(s).dump();
-  r.forced = forced;
-  std::vector<rollout::NodeRef> refs = node_refs();
-  std::vector<store::RolloutStep> steps;
-  if (!refs.empty()) {
-    auto batches = rollout::plan_batches(refs, s);
-    if (!batches) return std::unexpected(api_error(batches.error()));
-    for (std::size_t b = 0; b < batches->size(); ++b) {
-      for (const auto& n : (*batches)[b]) {
-        steps.push_back({0, n, static_cast<int>(b), "pending", "{}", 0});
-      }
-    }
+  // Each node's source is what it was told until now (after an aborted
+  // rollout, not every node runs the cluster's pair).
+  std::map<std::string, Pair> sources;
+  for (const auto& ref : nodes_.plannable()) {
+    Desired d = desired_for(ref.name, c);
+    sources[ref.name] = Pair{d.version, d.config};
   }
-  auto id = store_->add_rollout(r, steps);
+  auto id = runner_.begin(c, s, forced, sources, now());
   if (!id) return std::unexpected(api_error(id.error()));
-  r.id = *id;
-  r.created_at = r.updated_at = now_ms();
-  rollout_ = r;
-  steps_.clear();
-  for (auto& st : steps) {
-    st.rollout_id = *id;
-    steps_[st.node] = st;
-  }
+  const auto& r = runner_.rollout();
   (void)record(who, "rollout.start",
                {{"rollout", *id},
                 {"from_version", r.from_version},
                 {"to_version", r.to_version},
                 {"from_config", r.from_config},
                 {"to_config", r.to_config},
-                {"nodes", steps.size()}},
+                {"nodes", sources.size()}},
                forced, "started");
   return *id;
+}
+
+Pair Controller::rollback_target(const store::Cluster& c) const {
+  // After an aborted rollout the fleet is split between its source and its
+  // target: back means every node on the source, which is what the cluster
+  // still calls current. Otherwise back is the pair before the last change.
+  if (runner_.exists() && runner_.state() == RolloutState::kAborted && runner_.governs(c)) {
+    return {c.current_version, c.current_config};
+  }
+  return {c.previous_version, c.previous_config};
 }
 
 ApiResult<json> Controller::command(Command cmd, const json& body, const Principal& who) {
@@ -1108,7 +1035,12 @@ ApiResult<json> Controller::command(Command cmd, const json& body, const Princip
   auto c = store_->cluster();
   if (!c) return std::unexpected(api_error(c.error()));
   const char* name = lifecycle::command_name(cmd);
-  auto next = lifecycle::apply(*c, cmd);
+  lifecycle::UpgradeTarget back;
+  if (cmd == Command::kRollback && c->state == ClusterState::kRunning) {
+    Pair p = rollback_target(*c);
+    back = {p.version, p.config};
+  }
+  auto next = lifecycle::apply(*c, cmd, back);
   if (!next) {
     (void)record(who, name, body.is_object() ? body : json::object(), false,
                  "refused: " + next.error().message);
@@ -1133,24 +1065,14 @@ ApiResult<json> Controller::command(Command cmd, const json& body, const Princip
     auto id = begin_rollout(*next, *strategy, forced, who);
     if (!id) return std::unexpected(id.error());
     started = *id;
-  } else if (rollout_ && rollout_active(*rollout_)) {
-    if (cmd == Command::kPause) rollout_->state = "paused";
-    if (cmd == Command::kResume) rollout_->state = "running";
+  } else if (runner_.active()) {
+    if (cmd == Command::kPause) runner_.pause();
+    if (cmd == Command::kResume) runner_.resume();
     if (cmd == Command::kAbort) {
-      rollout_->state = "aborted";
-      rollout_->reason = "aborted by " + who.name() + "; nodes stay where they are";
+      runner_.abort("aborted by " + who.name() +
+                    "; every node keeps what it was told last (nothing more is judged)");
     }
-    if (cmd == Command::kRollback) {
-      rollout_->state = "rolling_back";
-      rollout_->reason = "rolled back by " + who.name();
-      for (auto& [n, st] : steps_) {
-        if (st.state != "pending") {
-          st.state = "reverting";
-          (void)store_->put_step(st);
-        }
-      }
-    }
-    (void)store_->put_rollout(*rollout_);
+    if (cmd == Command::kRollback) runner_.rollback("rolled back by " + who.name(), now());
   }
   if (cmd == Command::kShutdown) next->stop_flush = flush;
   if (cmd == Command::kResume && c->state == ClusterState::kStopped) {
@@ -1165,6 +1087,9 @@ ApiResult<json> Controller::command(Command cmd, const json& body, const Princip
   auto after = store_->cluster();
   json out = {{"cluster", after ? cluster_json(*after) : json()}};
   if (started) out["rollout"] = *started;
+  if (started && cmd == Command::kRollback) {
+    out["rollback_to"] = {{"version", back.version}, {"config", back.config}};
+  }
   cv_.notify_all();
   return out;
 }
@@ -1173,188 +1098,15 @@ ApiResult<json> Controller::command(Command cmd, const json& body, const Princip
 
 void Controller::reconcile() {
   std::lock_guard lock(mu_);
+  Now t = now();
+  nodes_.note_pass(t.steady, t.ms);  // before any gate: was this process stopped?
   flush_nodes();
-  if (!rollout_ || !rollout_active(*rollout_)) return;
+  if (!runner_.active()) return;
+  auto event = runner_.advance(t);
+  if (!event) return;
   auto c = store_->cluster();
   if (!c) return;
-  advance(*rollout_, *c);
-}
-
-void Controller::judge(store::RolloutStep& st, const store::Rollout& r, const rollout::Gate& g,
-                       std::int64_t now) {
-  json rep = json::parse(st.report, nullptr, false);
-  if (!rep.is_object()) rep = json::object();
-  auto it = live_.find(st.node);
-  auto fail = [&](const std::string& gate, const std::string& why) {
-    st.state = "failed";
-    rep["gate"] = gate;
-    rep["reason"] = "node " + st.node + ": " + why;
-    if (it != live_.end()) rep["figures"] = it->second.health.value("figures", json::object());
-  };
-  if (it == live_.end()) {
-    fail("node", "no longer enrolled");
-  } else {
-    const Live& l = it->second;
-    const json& h = l.health;
-    std::int64_t started = rep.value("started_at", now);
-    bool at_target = l.row.version == r.to_version &&
-                     (r.to_config == 0 || l.row.config_revision == r.to_config) &&
-                     (!redeploy(r) || h.value("redeployed", std::int64_t{0}) == r.id);
-    if (st.state == "moving") {
-      const json conv = h.value("converge", json::object());
-      if (at_target && fresh(l) && h.value("worker_up", false)) {
-        st.state = "settling";
-        rep["healthy_since"] = now;
-        rep["settle_events_in"] = figure(h, "events_in");
-        rep["settle_heartbeat"] = l.row.last_heartbeat;
-        rep["handover"] = h.value("handover", json());
-      } else if (conv.value("state", "") == "failed" && conv.value("version", "") == r.to_version &&
-                 conv.value("config_revision", std::int64_t{0}) == r.to_config) {
-        rep["handover"] = h.value("handover", json());
-        fail("handover", "could not move to " + r.to_version + ": " + conv.value("error", "?"));
-      } else if (now - started > g.healthy_deadline.count()) {
-        fail("healthy_deadline", "not running " + r.to_version + " within " +
-                                     std::to_string(g.healthy_deadline.count()) + " ms");
-      }
-    } else if (st.state == "settling") {
-      const json& base = rep["baseline"];
-      std::int64_t drops = figure(h, "drops") - base.value("drops", std::int64_t{0});
-      std::int64_t perr = figure(h, "parse_errors") - base.value("parse_errors", std::int64_t{0});
-      std::int64_t growth =
-          figure(h, "buffer_queue_bytes") - base.value("buffer_queue_bytes", std::int64_t{0});
-      if (!fresh(l)) {
-        fail("heartbeat", "no heartbeat for " + std::to_string(o_.node_timeout.count()) + " ms");
-      } else if (!h.value("worker_up", false)) {
-        fail("worker_up", "its worker is down");
-      } else if (!at_target) {
-        fail("version", "left " + r.to_version + " (runs " + l.row.version + ")");
-      } else if (drops > g.max_new_drops) {
-        fail("drops", std::to_string(drops) + " new drops (at most " +
-                          std::to_string(g.max_new_drops) + ")");
-      } else if (perr > g.max_new_parse_errors) {
-        fail("parse_errors", std::to_string(perr) + " new parse errors (at most " +
-                                 std::to_string(g.max_new_parse_errors) + ")");
-      } else if (growth > g.max_backlog_growth_bytes) {
-        fail("backlog", "buffer backlog grew by " + std::to_string(growth) + " bytes (at most " +
-                            std::to_string(g.max_backlog_growth_bytes) + ")");
-      } else if (now - rep.value("healthy_since", now) >= g.min_healthy_time.count() &&
-                 l.row.last_heartbeat > rep.value("settle_heartbeat", std::int64_t{0})) {
-        // Judged on a report made after the gate began, never on the one that began it.
-        if (base.value("flowing", false) &&
-            figure(h, "events_in") <= rep.value("settle_events_in", std::int64_t{0})) {
-          fail("ingest", "ingest stopped: events_in did not grow during min_healthy_time");
-        } else {
-          st.state = "done";
-          rep["figures"] = h.value("figures", json::object());
-          rep["handover"] = h.value("handover", json());
-        }
-      }
-    }
-  }
-  st.report = rep.dump();
-  (void)store_->put_step(st);
-}
-
-void Controller::finish_rollout(store::Rollout& r, const std::string& state,
-                                const std::string& reason) {
-  r.state = state;
-  if (!reason.empty()) r.reason = reason;
-  (void)store_->put_rollout(r);
-  json steps = json::array();
-  for (const auto& [n, s] : steps_) steps.push_back(step_json(s));
-  record_system("rollout." + state, {{"rollout", r.id}, {"reason", r.reason}, {"steps", steps}},
-                state);
-}
-
-void Controller::advance(store::Rollout& r, const store::Cluster& c) {
-  auto strategy = rollout::parse_strategy(json::parse(r.strategy, nullptr, false));
-  rollout::Strategy s = strategy ? *strategy : rollout::Strategy{};
-  std::int64_t now = now_ms();
-  if (r.state == "rolling_back") {
-    bool waiting = false;
-    for (auto& [n, st] : steps_) {
-      if (st.state != "reverting") continue;
-      auto it = live_.find(n);
-      bool back =
-          it != live_.end() && it->second.row.version == r.from_version &&
-          (r.from_config == 0 || it->second.row.config_revision == r.from_config) &&
-          (c.state == ClusterState::kStopped || it->second.health.value("worker_up", false));
-      if (back) {
-        st.state = "reverted";
-        (void)store_->put_step(st);
-      } else {
-        waiting = true;
-      }
-    }
-    if (waiting) return;
-    finish_rollout(r, "rolled_back", "");
-    if (auto next = lifecycle::apply(c, lifecycle::Event::kRollbackDone))
-      (void)store_->put_cluster(*next);
-    return;
-  }
-  // running or paused: judge the steps in flight.
-  int failed = 0;
-  std::string first_failure;
-  for (auto& [n, st] : steps_) {
-    if (st.state == "moving" || st.state == "settling") judge(st, r, s.gate, now);
-    if (st.state == "failed") {
-      ++failed;
-      if (first_failure.empty()) {
-        json rep = json::parse(st.report, nullptr, false);
-        first_failure = rep.is_object() ? rep.value("reason", "") : "";
-        if (rep.is_object() && rep.contains("gate")) {
-          first_failure += " (gate " + rep["gate"].get<std::string>() + ", batch " +
-                           std::to_string(st.batch) + ")";
-        }
-      }
-    }
-  }
-  if (failed > s.max_failed) {
-    for (auto& [n, st] : steps_) {
-      if (st.state != "pending") {
-        st.state = "reverting";
-        (void)store_->put_step(st);
-      }
-    }
-    r.state = "rolling_back";
-    r.reason = first_failure;
-    (void)store_->put_rollout(r);
-    record_system("rollout.gate_failed", {{"rollout", r.id}, {"reason", first_failure}},
-                  "rolling back");
-    if (auto next = lifecycle::apply(c, lifecycle::Event::kGateFailed))
-      (void)store_->put_cluster(*next);
-    return;
-  }
-  int batch = -1;
-  for (const auto& [n, st] : steps_) {
-    if (st.state != "done" && st.state != "failed" && (batch < 0 || st.batch < batch))
-      batch = st.batch;
-  }
-  if (batch < 0) {
-    if (r.state != "running") return;  // paused: finish when resumed
-    finish_rollout(r, "succeeded", "");
-    if (auto next = lifecycle::apply(c, lifecycle::Event::kRolloutDone))
-      (void)store_->put_cluster(*next);
-    return;
-  }
-  if (r.state != "running") return;
-  for (auto& [n, st] : steps_) {
-    if (st.batch != batch || st.state != "pending") continue;
-    auto it = live_.find(n);
-    json base = json::object();
-    if (it != live_.end()) {
-      const json& h = it->second.health;
-      for (const char* k : {"drops", "parse_errors", "events_in", "buffer_queue_bytes"}) {
-        base[k] = figure(h, k);
-      }
-      base["flowing"] = figure(h, "events_in") > figure(it->second.previous_health, "events_in");
-      base["version"] = it->second.row.version;
-      base["config_revision"] = it->second.row.config_revision;
-    }
-    st.state = "moving";
-    st.report = json{{"started_at", now}, {"baseline", base}}.dump();
-    (void)store_->put_step(st);
-  }
+  if (auto next = lifecycle::apply(*c, *event)) (void)store_->put_cluster(*next);
 }
 
 }  // namespace logctl::controller

@@ -1,10 +1,11 @@
 // The controller's brain (docs/architecture.md, "Control plane"): every API
-// operation, the nodes' live state, and the reconcile loop that carries
-// rollouts out. Level-triggered: a node's heartbeat reports what it runs and
-// is answered with what it should run (desired_for); a rollout only changes
-// which nodes should run what, batch by batch, and judges each batch by what
-// the nodes then report (the gate). Everything a restart must not forget is
-// in the store; heartbeat figures are soft state, written back in batches.
+// operation and the reconcile loop. Level-triggered: a node's heartbeat
+// reports what it runs and is answered with what it should run
+// (desired_for); the nodes and their liveness are the NodeRegistry's, the
+// rollout in flight the RolloutRunner's (which nodes should run what, batch
+// by batch, judged by what the nodes then report). Everything a restart must
+// not forget is in the store; heartbeat figures are soft state, written back
+// in batches.
 //
 // Thread safety: every public function may be called from any thread (the
 // HTTP server's pool); one mutex serialises them with the reconcile loop.
@@ -23,6 +24,8 @@
 
 #include "controller/lifecycle/lifecycle.h"
 #include "controller/rollout/plan.h"
+#include "controller/server/node_registry.h"
+#include "controller/server/rollout_runner.h"
 #include "controller/store/store.h"
 
 namespace logctl::controller {
@@ -107,18 +110,14 @@ class Controller {
   ApiResult<json> nodes();
   ApiResult<json> node(const std::string& name);
   ApiResult<json> revoke_node(const std::string& name, const Principal& who);
+  // Decommission: tokens revoked, out of every list, plan and check; its step
+  // in a rollout in flight is skipped. The name may enrol again later.
+  ApiResult<json> delete_node(const std::string& name, const Principal& who);
 
   // One pass of the reconcile loop (tests drive it directly too).
   void reconcile();
 
  private:
-  struct Live {
-    store::Node row;
-    json health = json::object();  // as last reported
-    json previous_health = json::object();
-    std::chrono::steady_clock::time_point seen{};
-    bool dirty = false;
-  };
   struct Desired {
     bool running = false;
     bool flush = false;  // stopped by `shutdown --flush`
@@ -133,32 +132,27 @@ class Controller {
   Status load();
   Desired desired_for(const std::string& node, const store::Cluster& c);
   json desired_json(const Desired& d);
-  bool fresh(const Live& l) const;
-  bool healthy(const Live& l, const store::Cluster& c) const;
+  Now now() const;
+  bool healthy(const LiveNode& n, const store::Cluster& c) const;
   ApiResult<json> plan(const store::Cluster& c, const json& body, const std::string& version,
                        std::int64_t config, bool& ok);
   ApiResult<std::int64_t> begin_rollout(const store::Cluster& c, const rollout::Strategy& s,
                                         bool forced, const Principal& who);
-  void advance(store::Rollout& r, const store::Cluster& c);
-  void judge(store::RolloutStep& st, const store::Rollout& r, const rollout::Gate& g,
-             std::int64_t now);
-  void finish_rollout(store::Rollout& r, const std::string& state, const std::string& reason);
+  // What the fleet ran before the last rollout, as one pair (rollback's target).
+  Pair rollback_target(const store::Cluster& c) const;
   Status record(const Principal& who, const std::string& action, const json& detail, bool forced,
                 const std::string& outcome);
   void record_system(const std::string& action, const json& detail, const std::string& outcome);
   void flush_nodes();
-  json node_json(const Live& l, const store::Cluster& c);
-  std::vector<rollout::NodeRef> node_refs() const;
+  json node_json(const LiveNode& l, const store::Cluster& c);
   ApiResult<std::string> validate_config_text(const std::string& text, const std::string& version);
   std::set<std::string> cluster_versions(const store::Cluster& c) const;
 
   ControllerOptions o_;
   std::unique_ptr<store::Store> store_;
   std::mutex mu_;
-  std::map<std::string, Live> live_;
-  // The newest rollout and its steps, cached (the store has them too).
-  std::optional<store::Rollout> rollout_;
-  std::map<std::string, store::RolloutStep> steps_;
+  NodeRegistry nodes_;
+  RolloutRunner runner_;  // the newest rollout (the store has it too)
   std::thread loop_;
   std::condition_variable cv_;
   bool stop_ = false;

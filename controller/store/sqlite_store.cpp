@@ -255,6 +255,15 @@ class SqliteStore final : public Store {
   }
 
   Status add_node(const Node& n) override {
+    // A name deleted earlier enrols again: its row comes back, fresh.
+    Stmt revive(db_,
+                "UPDATE nodes SET labels = ?2, version = NULL, config_revision = NULL, "
+                "generation = NULL, health = '{}', last_heartbeat = NULL, enrolled_at = ?3, "
+                "deleted_at = NULL WHERE name = ?1 AND deleted_at IS NOT NULL");
+    if (!revive.ok()) return std::unexpected(sql_error(db_, "add node"));
+    revive.bind(1, n.name).bind(2, n.labels).bind(3, n.enrolled_at ? n.enrolled_at : now_ms());
+    if (revive.step() != SQLITE_DONE) return std::unexpected(sql_error(db_, "add node"));
+    if (sqlite3_changes(db_) == 1) return {};
     std::string sql = std::string("INSERT INTO nodes (") + kNodeColumns +
                       ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
     Stmt s(db_, sql.c_str());
@@ -276,7 +285,8 @@ class SqliteStore final : public Store {
   }
 
   Result<std::optional<Node>> node(const std::string& name) override {
-    std::string sql = std::string("SELECT ") + kNodeColumns + " FROM nodes WHERE name = ?1";
+    std::string sql = std::string("SELECT ") + kNodeColumns +
+                      " FROM nodes WHERE name = ?1 AND deleted_at IS NULL";
     Stmt s(db_, sql.c_str());
     if (!s.ok()) return std::unexpected(sql_error(db_, "read node"));
     s.bind(1, name);
@@ -287,7 +297,8 @@ class SqliteStore final : public Store {
   }
 
   Result<std::vector<Node>> nodes() override {
-    std::string sql = std::string("SELECT ") + kNodeColumns + " FROM nodes ORDER BY name";
+    std::string sql = std::string("SELECT ") + kNodeColumns +
+                      " FROM nodes WHERE deleted_at IS NULL ORDER BY name";
     Stmt s(db_, sql.c_str());
     if (!s.ok()) return std::unexpected(sql_error(db_, "list nodes"));
     return collect<Node>(s, node_row, "list nodes");
@@ -346,6 +357,25 @@ class SqliteStore final : public Store {
     s.bind(1, node).bind(2, now_ms());
     if (s.step() != SQLITE_DONE) return std::unexpected(sql_error(db_, "revoke tokens"));
     return sqlite3_changes(db_);
+  }
+
+  Result<int> delete_node(const std::string& node) override {
+    int revoked = 0;
+    auto st = transaction("delete node", [&]() -> Status {
+      auto n = revoke_node_tokens(node);
+      if (!n) return std::unexpected(n.error());
+      revoked = *n;
+      Stmt s(db_, "UPDATE nodes SET deleted_at = ?2 WHERE name = ?1 AND deleted_at IS NULL");
+      if (!s.ok()) return std::unexpected(sql_error(db_, "delete node"));
+      s.bind(1, node).bind(2, now_ms());
+      if (s.step() != SQLITE_DONE) return std::unexpected(sql_error(db_, "delete node"));
+      if (sqlite3_changes(db_) != 1) {
+        return make_error(ErrorCode::kNotFound, "node '" + node + "'");
+      }
+      return {};
+    });
+    if (!st) return std::unexpected(st.error());
+    return revoked;
   }
 
   Result<int> revoke_tokens_of_kind(TokenKind kind, std::int64_t keep) override {

@@ -142,6 +142,10 @@ class Store {
   virtual Result<std::optional<Token>> token_by_hash(const std::string& hash) = 0;
   // Revokes every valid token of the node; returns how many.
   virtual Result<int> revoke_node_tokens(const std::string& node) = 0;
+  // Marks the node deleted (out of nodes() and node(); add_node may take the
+  // name again) and revokes its tokens, in one transaction; how many tokens.
+  // kNotFound when no such node is enrolled.
+  virtual Result<int> delete_node(const std::string& node) = 0;
   // Revokes every valid token of `kind` but `keep` (token rotation); how many.
   virtual Result<int> revoke_tokens_of_kind(TokenKind kind, std::int64_t keep) = 0;
   virtual Result<int> valid_node_tokens(const std::string& node) = 0;

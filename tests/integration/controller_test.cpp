@@ -17,261 +17,12 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "support/fleet.h"
 #include "support/harness.h"
 
 using namespace logctl;
 using namespace logctl::test;
 using nlohmann::json;
-
-namespace {
-
-std::string controller_bin() {
-  return std::string(AGENTD_BIN).substr(0, std::string(AGENTD_BIN).rfind('/')) +
-         "/logctl-controller";
-}
-
-std::string trim(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
-  return s;
-}
-
-// A controller: `init` once, then `serve` (restartable) on a fixed port.
-class Controller {
- public:
-  explicit Controller(const TempDir& dir) : dir_(dir / "ctl"), log_(dir / "ctl.log") {
-    REQUIRE(sh(controller_bin() + " init --data-dir " + dir_ + " > " + dir / "init.log" +
-               " 2>&1") == 0);
-    port_ = free_port();
-    start();
-  }
-  ~Controller() { stop(); }
-  void start() {
-    proc_ = std::make_unique<Process>(
-        // Nodes heartbeat every 250 ms: rollout steps wait on heartbeats.
-        std::vector<std::string>{controller_bin(), "serve", "--data-dir", dir_, "--listen",
-                                 "127.0.0.1:" + std::to_string(port_), "--heartbeat-interval-ms",
-                                 "250"},
-        log_);
-    REQUIRE(wait_until([&] { return get("/v1/version").first == 200; }));
-  }
-  void stop() {
-    if (proc_ && proc_->running()) {
-      proc_->signal(SIGTERM);
-      if (proc_->wait(20s) < 0) proc_->signal(SIGKILL);
-    }
-  }
-  void kill9() {
-    proc_->signal(SIGKILL);
-    proc_->wait(10s);
-  }
-  std::string url() const { return "https://127.0.0.1:" + std::to_string(port_); }
-  std::string ca() const { return dir_ + "/tls/ca.pem"; }
-  std::string admin_token() const { return trim(read_file(dir_ + "/admin.token")); }
-  std::string enroll_file() const { return dir_ + "/enroll.token"; }
-  std::string log() const { return proc_->log(); }
-
-  std::unique_ptr<httplib::Client> client() const {
-    auto c = std::make_unique<httplib::Client>(url());
-    c->set_ca_cert_path(ca().c_str());
-    c->enable_server_certificate_verification(true);
-    c->set_tcp_nodelay(true);
-    c->set_read_timeout(30, 0);
-    return c;
-  }
-  std::pair<int, json> get(const std::string& path, std::string token = "") const {
-    if (token.empty()) token = admin_token();
-    auto r = client()->Get(path, {{"Authorization", "Bearer " + token}});
-    if (!r) return {0, json()};
-    return {r->status, json::parse(r->body, nullptr, false)};
-  }
-  std::pair<int, json> post(const std::string& path, const std::string& body,
-                            std::string token = "") const {
-    if (token.empty()) token = admin_token();
-    auto r = client()->Post(path, {{"Authorization", "Bearer " + token}}, body, "application/json");
-    if (!r) return {0, json()};
-    return {r->status, json::parse(r->body, nullptr, false)};
-  }
-  // Uploads a binary with its manifest (what `logctl release push` does).
-  std::pair<int, json> push(const std::string& binary) const {
-    std::string manifest_path = dir_ + "/../manifest.json";
-    REQUIRE(sh(binary + " manifest > " + manifest_path) == 0);
-    httplib::MultipartFormDataItems items = {
-        {"manifest", read_file(manifest_path), "manifest.json", "application/json"},
-        {"artifact", read_file(binary), "agentd", "application/octet-stream"}};
-    auto r = client()->Post("/v1/releases", {{"Authorization", "Bearer " + admin_token()}}, items);
-    if (!r) return {0, json()};
-    return {r->status, json::parse(r->body, nullptr, false)};
-  }
-  json cluster() const { return get("/v1/cluster").second; }
-  // Raw bytes over TLS (openssl s_client): for requests no client library sends.
-  std::string raw(const std::string& request) const {
-    std::string req_file = dir_ + "/../raw-request", out_file = dir_ + "/../raw-response";
-    write_file(req_file, request);
-    sh("timeout 30 openssl s_client -quiet -ign_eof -connect 127.0.0.1:" + std::to_string(port_) +
-       " -CAfile " + ca() + " < " + req_file + " > " + out_file + " 2>/dev/null");
-    return read_file(out_file);
-  }
-
- private:
-  std::string dir_, log_;
-  int port_ = 0;
-  std::unique_ptr<Process> proc_;
-};
-
-// A TCP source of numbered lines into JSON files under DIR/out-NAME/.
-std::string node_config(const TempDir& dir, const std::string& name, int port) {
-  return tcp_lines_source(port) + R"(
-<match **>
-  @type file
-  path )" +
-         dir / ("out-" + name) + R"(/events
-  <format>
-    @type json
-  </format>
-  <buffer>
-    flush_mode interval
-    flush_interval 0.1s
-  </buffer>
-</match>
-)";
-}
-
-struct Node {
-  std::string name;
-  int port;
-  std::unique_ptr<Agent> agent;
-};
-
-// `env_wrapper`: each node runs through a script that exports its port and
-// output directory (LOGCTL_TEST_PORT, LOGCTL_TEST_OUT) for fleet-wide configs.
-std::vector<Node> start_nodes(const TempDir& dir, const Controller& c, int n,
-                              bool env_wrapper = false) {
-  std::vector<Node> nodes;
-  for (int i = 1; i <= n; ++i) {
-    Node node{"node-" + std::to_string(i), free_port(), nullptr};
-    std::string binary;
-    if (env_wrapper) {
-      binary = dir / (node.name + ".sh");
-      write_file(binary, "#!/bin/sh\nexport LOGCTL_TEST_PORT=" + std::to_string(node.port) +
-                             "\nexport LOGCTL_TEST_OUT=" + dir / ("out-" + node.name) + "\nexec " +
-                             agentd_bin() + " \"$@\"\n");
-      REQUIRE(::chmod(binary.c_str(), 0755) == 0);
-    }
-    node.agent = std::make_unique<Agent>(
-        node_config(dir, node.name, node.port), dir, node.name,
-        std::vector<std::string>{"--controller", c.url(), "--controller-ca", c.ca(),
-                                 "--enroll-token-file", c.enroll_file(), "--node-name", node.name,
-                                 "--labels", "rack=r" + std::to_string(i), "--ready-timeout-ms",
-                                 "3000", "--settle-ms", "200"},
-        binary);
-    REQUIRE(node.agent->ready());
-    nodes.push_back(std::move(node));
-  }
-  // Enrolled, and converged: a stopped cluster stops its nodes' workers.
-  REQUIRE(wait_until([&] {
-    auto [st, j] = c.get("/v1/nodes");
-    if (st != 200 || j["nodes"].size() != static_cast<std::size_t>(n)) return false;
-    bool stopped = c.cluster()["cluster"]["state"] == "stopped";
-    for (const auto& node : j["nodes"]) {
-      if (!node["connected"].get<bool>() || node["running"].get<bool>() == stopped) return false;
-    }
-    return true;
-  }));
-  return nodes;
-}
-
-// Sends numbered lines to every node, round robin, until stopped; one
-// connection per node, reconnecting never (a reset would be a failure).
-class Traffic {
- public:
-  explicit Traffic(const std::vector<Node>& nodes) {
-    for (const auto& n : nodes) ports_.push_back(n.port);
-    thread_ = std::thread([this] { run(); });
-  }
-  ~Traffic() { stop(); }
-  long stop() {
-    stop_ = true;
-    if (thread_.joinable()) thread_.join();
-    return sent_;
-  }
-  bool ok() const { return ok_; }
-  long sent() const { return sent_; }
-
- private:
-  void run() {
-    std::vector<std::unique_ptr<TcpSender>> s;
-    for (int p : ports_) s.push_back(std::make_unique<TcpSender>(p));
-    auto deadline = std::chrono::steady_clock::now() + 240s;
-    while (!stop_ && std::chrono::steady_clock::now() < deadline && sent_ < 2'000'000) {
-      std::string batch;
-      auto& to = *s[static_cast<std::size_t>(sent_ / 100) % s.size()];
-      for (int i = 0; i < 100; ++i) batch += "seq=" + std::to_string(++sent_) + " x\n";
-      if (!to.send(batch)) {
-        ok_ = false;
-        break;
-      }
-      // Pacing (~50k events/s; ~17k/s in the sanitizer build), not a wait.
-      std::this_thread::sleep_for(kSanitized ? 6ms : 2ms);
-    }
-    for (auto& c : s) ok_ = c->finish() && ok_;
-  }
-  std::vector<int> ports_;
-  std::thread thread_;
-  std::atomic<bool> stop_{false}, ok_{true};
-  std::atomic<long> sent_{0};
-};
-
-void expect_all_delivered(const TempDir& dir, const std::vector<Node>& nodes, long sent) {
-  std::vector<std::string> files;
-  auto collect = [&] {
-    files.clear();
-    for (const auto& n : nodes) {
-      for (const auto& f : files_under(dir / ("out-" + n.name))) files.push_back(f);
-    }
-    return count_numbers(files);
-  };
-  bool all =
-      wait_until([&] { return collect().distinct() == static_cast<std::size_t>(sent); }, 60s);
-  auto count = collect();
-  INFO("sent " << sent << ", distinct " << count.distinct());
-  CHECK(all);
-  CHECK(count.missing_in(1, sent) == 0);
-  CHECK(count.duplicates() == 0);
-}
-
-// `start`, then every node's worker up again (a stopped cluster had stopped them).
-void start_cluster(const Controller& c, int n) {
-  auto [st, j] = c.post("/v1/cluster/start", "");
-  INFO(j.dump());
-  REQUIRE(st == 200);
-  REQUIRE(wait_until([&] { return c.cluster()["nodes"]["healthy"] == n; }, 30s));
-}
-
-// Pushes a test build as a release; its version.
-std::string push(const Controller& c, const std::string& build) {
-  auto [st, j] = c.push(agentd_build(build));
-  INFO(j.dump());
-  REQUIRE(st == 201);
-  return j["version"];
-}
-
-// The cluster runs `version`, its rollout finished (bounded wait).
-bool cluster_on(const Controller& c, const std::string& version,
-                std::chrono::seconds limit = 120s) {
-  return wait_until(
-      [&] {
-        auto j = c.cluster();
-        return j["cluster"]["state"] == "running" && j["cluster"]["current_version"] == version;
-      },
-      limit);
-}
-
-std::string node_version(const Controller& c, const std::string& node) {
-  auto [st, j] = c.get("/v1/nodes/" + node);
-  return st == 200 ? j.value("version", "") : "";
-}
-
-}  // namespace
 
 // Established TCP connections whose local port is `port` (from /proc/net/tcp).
 int established_on(int port) {
@@ -528,7 +279,7 @@ TEST_CASE(
   auto plan = dry_run();
   CHECK(plan["plan_token"] != old_plan["plan_token"]);
 
-  Traffic traffic(nodes);
+  NodeTraffic traffic(nodes);
   REQUIRE(wait_until([&] { return traffic.sent() > 20000; }));
   auto [ust, uj] = c.post("/v1/cluster/upgrade",
                           json{{"version", next}, {"plan_token", plan["plan_token"]}}.dump());
@@ -604,7 +355,7 @@ TEST_CASE(
   auto nodes = start_nodes(dir, c, 3);
   start_cluster(c, 3);
   std::string bad = push(c, "agentd-broken-hang");
-  Traffic traffic(nodes);
+  NodeTraffic traffic(nodes);
   REQUIRE(wait_until([&] { return traffic.sent() > 20000; }));
   REQUIRE(c.post("/v1/cluster/upgrade", json{{"version", bad}}.dump()).first == 200);
   REQUIRE(
@@ -636,7 +387,7 @@ TEST_CASE("controller: killed with -9 mid-rollout and restarted it finishes the 
   auto nodes = start_nodes(dir, c, 3);
   start_cluster(c, 3);
   std::string next = push(c, "agentd-next");
-  Traffic traffic(nodes);
+  NodeTraffic traffic(nodes);
   REQUIRE(c.post("/v1/cluster/upgrade", json{{"version", next}}.dump()).first == 200);
   REQUIRE(
       c.post("/v1/cluster/resume", R"({"strategy":{"batch_size":1,"min_healthy_time_ms":1500}})")
@@ -715,7 +466,7 @@ TEST_CASE("controller: stopped for 15 s the nodes keep serving and reconverge wh
   auto nodes = start_nodes(dir, c, 2);
   start_cluster(c, 2);
   std::string next = push(c, "agentd-next");
-  Traffic traffic(nodes);
+  NodeTraffic traffic(nodes);
   c.stop();
   auto down_until = std::chrono::steady_clock::now() + 15s;
   long before = traffic.sent();
@@ -770,7 +521,7 @@ TEST_CASE("controller: a config revision is rolled out to every node under load 
   INFO(cj.dump());
   REQUIRE(cst == 201);
   std::int64_t rev = cj["revision"];
-  Traffic traffic(nodes);
+  NodeTraffic traffic(nodes);
   REQUIRE(wait_until([&] { return traffic.sent() > 20000; }));
   auto [dst, dj] = c.post("/v1/cluster/upgrade", json{{"config", rev}, {"dry_run", true}}.dump());
   REQUIRE(dst == 200);

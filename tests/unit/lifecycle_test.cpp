@@ -22,7 +22,7 @@ Cluster make(ClusterState s, std::string target = "", std::string previous = "")
 
 // The state after the command, or "409".
 std::string outcome(const Cluster& c, Command cmd) {
-  auto r = apply(c, cmd, UpgradeTarget{"1.4.0", 0});
+  auto r = apply(c, cmd, cmd == Command::kUpgrade ? UpgradeTarget{"1.4.0", 0} : UpgradeTarget{});
   if (!r) return r.error().code == ErrorCode::kAlreadyExists ? "409" : "error";
   return store::cluster_state_name(r->state);
 }
@@ -55,9 +55,10 @@ TEST_CASE("lifecycle: every state x every command") {
       {"paused",
        make(S::kPaused, "1.4.0"),
        {"409", "409", "409", "upgrading", "rolling_back", "409", "running"}},
+      // abort is the way out of every rollout state, rolling back included.
       {"rolling_back",
        make(S::kRollingBack, "1.4.0"),
-       {"409", "409", "409", "409", "409", "409", "409"}},
+       {"409", "409", "409", "409", "409", "409", "running"}},
   };
   for (const auto& row : rows) {
     for (std::size_t i = 0; i < all_commands().size(); ++i) {
@@ -121,4 +122,47 @@ TEST_CASE("lifecycle: versions move with the transitions") {
   REQUIRE(cfg);
   CHECK(cfg->target_config == 5);
   CHECK_FALSE(apply(make(ClusterState::kRunning), Command::kUpgrade, UpgradeTarget{"", 0}));
+}
+
+TEST_CASE("lifecycle: the (version, config) pair moves as one, so rollback returns to it whole") {
+  // (1.3.0, rev 1) -> config only (1.3.0, rev 2) -> version only (1.4.0, rev 2).
+  Cluster c = make(ClusterState::kRunning);
+  c.current_config = 1;
+  auto step = [&](UpgradeTarget t) {
+    auto up = apply(c, Command::kUpgrade, t);
+    REQUIRE(up);
+    auto rolling = apply(*up, Command::kResume);
+    REQUIRE(rolling);
+    auto done = apply(*rolling, Event::kRolloutDone);
+    REQUIRE(done);
+    c = *done;
+  };
+  step({"", 2});
+  CHECK(c.previous_version == "1.3.0");
+  CHECK(c.previous_config == 1);
+  step({"1.4.0", 0});
+  CHECK(c.current_version == "1.4.0");
+  CHECK(c.current_config == 2);
+  // Before: previous_config stayed 1 from two rollouts earlier.
+  CHECK(c.previous_version == "1.3.0");
+  CHECK(c.previous_config == 2);
+  auto back = apply(c, Command::kRollback);
+  REQUIRE(back);
+  CHECK(back->target_version == "1.3.0");
+  CHECK(back->target_config == 2);
+  // A rollback to the pair that runs (after an abort) keeps the previous pair.
+  auto same = apply(c, Command::kRollback, UpgradeTarget{"1.4.0", 2});
+  REQUIRE(same);
+  auto done = apply(*same, Event::kRolloutDone);
+  REQUIRE(done);
+  CHECK(done->current_version == "1.4.0");
+  CHECK(done->previous_version == "1.3.0");
+  CHECK(done->previous_config == 2);
+  // Abort out of a rollback: running, the target cleared.
+  auto rb = apply(make(ClusterState::kRollingBack, "1.4.0"), Command::kAbort);
+  REQUIRE(rb);
+  CHECK(rb->state == ClusterState::kRunning);
+  CHECK(rb->target_version.empty());
+  CHECK(legal_commands(make(ClusterState::kRollingBack, "1.4.0")) ==
+        std::vector<Command>{Command::kAbort});
 }

@@ -101,6 +101,7 @@ TEST_CASE("plan: bad strategies are refused naming the field") {
       {R"({"min_healthy_time_ms":5000,"healthy_deadline_ms":1000})", "shorter than"},
       {R"({"max_new_drops":-3})", "'max_new_drops'"},
       {R"({"order_label":""})", "'order_label'"},
+      {R"({"skip_unreachable":"yes"})", "'skip_unreachable' is a boolean"},
       {R"([1,2])", "not an object"},
   };
   for (const auto& c : cases) {
@@ -123,11 +124,12 @@ TEST_CASE("plan: bad strategies are refused naming the field") {
 
 TEST_CASE("plan: a strategy survives its JSON round trip") {
   auto s = parse_strategy(json::parse(
-      R"({"canary":1,"ramp":"1,10%,100%","order_label":"rack","max_failed":2,"min_healthy_time_ms":700})"));
+      R"({"canary":1,"ramp":"1,10%,100%","order_label":"rack","max_failed":2,"min_healthy_time_ms":700,"skip_unreachable":true})"));
   REQUIRE(s);
   auto again = parse_strategy(to_json(*s));
   REQUIRE(again);
   CHECK(to_json(*again) == to_json(*s));
+  CHECK(again->skip_unreachable);
   CHECK(again->gate.min_healthy_time.count() == 700);
 }
 

@@ -226,3 +226,32 @@ TEST_CASE("store: nodes, tokens, config revisions and rollouts round-trip") {
   CHECK_FALSE(orphan);
   CHECK(s->rollouts(5).value().size() == 1);
 }
+
+TEST_CASE("store: a deleted node leaves every list, its tokens are revoked, and its name enrols again") {
+  test::TempDir dir;
+  auto s = open_sqlite_store(dir / "c.db").value();
+  REQUIRE(s->add_node({"web-1", R"({"zone":"a"})", "", 0, 0, "{}", 0, 0}));
+  REQUIRE(s->add_node({"web-2", "{}", "", 0, 0, "{}", 0, 0}));
+  REQUIRE(s->add_token({0, TokenKind::kNode, std::string(64, 'a'), "web-1", 0, 0}));
+  Node live{"web-1", R"({"zone":"a"})", "1.2.3", 0, 4, R"({"worker_up":true})", 99, 0};
+  REQUIRE(s->put_node_states({live}));
+  // A rollout step names it: the row must stay for the history.
+  REQUIRE(s->add_rollout({0, "running", "1", "2", 0, 0, "{}", false, "", 0, 0},
+                         {{0, "web-1", 0, "pending", "{}", 0}}));
+  CHECK(s->delete_node("web-1").value() == 1);
+  CHECK(s->valid_node_tokens("web-1").value() == 0);
+  CHECK_FALSE(s->node("web-1").value().has_value());
+  REQUIRE(s->nodes().value().size() == 1);
+  CHECK(s->nodes().value()[0].name == "web-2");
+  auto again = s->delete_node("web-1");
+  REQUIRE_FALSE(again);
+  CHECK(again.error().code == ErrorCode::kNotFound);
+  // Enrolled again (a replacement host): a fresh row, nothing of the old figures.
+  REQUIRE(s->add_node({"web-1", R"({"zone":"b"})", "", 0, 0, "{}", 0, 0}));
+  auto back = s->node("web-1").value().value();
+  CHECK(back.labels == R"({"zone":"b"})");
+  CHECK(back.version.empty());
+  CHECK(back.last_heartbeat == 0);
+  CHECK(back.health == "{}");
+  CHECK_FALSE(s->add_node({"web-1", "{}", "", 0, 0, "{}", 0, 0}));  // taken again
+}
