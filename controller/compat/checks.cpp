@@ -104,8 +104,9 @@ CheckResult nodes_healthy(const CheckInput& in) {
   }
   std::string skipped;
   for (const auto& n : in.skipped_unreachable) skipped += (skipped.empty() ? "" : ", ") + n;
-  return pass(kNodesHealthy, std::to_string(in.nodes.size()) + " node(s) healthy" +
-                                 (skipped.empty() ? "" : "; unreachable, to be skipped: " + skipped));
+  return pass(kNodesHealthy,
+              std::to_string(in.nodes.size()) + " node(s) healthy" +
+                  (skipped.empty() ? "" : "; unreachable, to be skipped: " + skipped));
 }
 
 CheckResult no_rollout_in_flight(const CheckInput& in) {

@@ -483,7 +483,8 @@ ApiResult<json> Controller::revoke_node(const std::string& name, const Principal
 
 ApiResult<json> Controller::delete_node(const std::string& name, const Principal& who) {
   std::lock_guard lock(mu_);
-  if (!nodes_.find(name)) return std::unexpected(api_error(404, "not_found", "node '" + name + "'"));
+  if (!nodes_.find(name))
+    return std::unexpected(api_error(404, "not_found", "node '" + name + "'"));
   auto n = store_->delete_node(name);
   if (!n) return std::unexpected(api_error(n.error()));
   nodes_.erase(name);
@@ -802,7 +803,8 @@ ApiResult<json> Controller::plan(const store::Cluster& c, const json& body,
     f.handover_protocol = {hp.value("min", 0), hp.value("max", 0)};
     f.healthy = healthy(l, c);
     if (!f.healthy) {
-      f.unhealthy_because = nodes_.connected(l, t) ? "worker down" : nodes_.describe(l, t, now_ms());
+      f.unhealthy_because =
+          nodes_.connected(l, t) ? "worker down" : nodes_.describe(l, t, now_ms());
     }
     in.nodes.push_back(f);
   }

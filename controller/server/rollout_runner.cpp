@@ -117,8 +117,8 @@ Status RolloutRunner::load() {
   for (auto& row : *st) {
     auto s = parse_step_state(row.state);
     if (!s) {
-      return make_error(ErrorCode::kCorrupt, "rollout step " + row.node + ": unknown state '" +
-                                                 row.state + "'");
+      return make_error(ErrorCode::kCorrupt,
+                        "rollout step " + row.node + ": unknown state '" + row.state + "'");
     }
     steps_[row.node] = Step{row, *s};
   }
@@ -320,15 +320,15 @@ void RolloutRunner::judge(Step& st, const rollout::Gate& g, Now now) {
                conv.value("version", "") == rollout_->to_version &&
                conv.value("config_revision", std::int64_t{0}) == rollout_->to_config) {
       rep["handover"] = h.value("handover", json());
-      fail("handover", "could not move to " + rollout_->to_version + ": " +
-                           conv.value("error", "?"));
+      fail("handover",
+           "could not move to " + rollout_->to_version + ": " + conv.value("error", "?"));
     } else if (now.ms - started > g.healthy_deadline.count()) {
-      fail("healthy_deadline",
-           "not running " + rollout_->to_version + " with its worker up within " +
-               std::to_string(g.healthy_deadline.count()) + " ms (runs " +
-               (n->row.version.empty() ? "?" : n->row.version) + ", config " +
-               std::to_string(n->row.config_revision) + ", worker " +
-               (h.value("worker_up", false) ? "up" : "down") + ")");
+      fail("healthy_deadline", "not running " + rollout_->to_version +
+                                   " with its worker up within " +
+                                   std::to_string(g.healthy_deadline.count()) + " ms (runs " +
+                                   (n->row.version.empty() ? "?" : n->row.version) + ", config " +
+                                   std::to_string(n->row.config_revision) + ", worker " +
+                                   (h.value("worker_up", false) ? "up" : "down") + ")");
     }
   } else {
     const json& h = n->health;
@@ -345,8 +345,8 @@ void RolloutRunner::judge(Step& st, const rollout::Gate& g, Now now) {
     } else if (!at_target) {
       fail("version", "left " + rollout_->to_version + " (runs " + n->row.version + ")");
     } else if (drops > g.max_new_drops) {
-      fail("drops", std::to_string(drops) + " new drops (at most " +
-                        std::to_string(g.max_new_drops) + ")");
+      fail("drops",
+           std::to_string(drops) + " new drops (at most " + std::to_string(g.max_new_drops) + ")");
     } else if (perr > g.max_new_parse_errors) {
       fail("parse_errors", std::to_string(perr) + " new parse errors (at most " +
                                std::to_string(g.max_new_parse_errors) + ")");
@@ -467,11 +467,12 @@ std::optional<lifecycle::Event> RolloutRunner::advance(Now now) {
     }
     if (waiting) return std::nullopt;
     std::string stranded = names_in(StepState::kStranded);
-    return finish(RolloutState::kRolledBack,
-                  stranded.empty() ? ""
-                                   : rollout_->reason + "; not back (each converges when it "
-                                                        "reports again): " +
-                                         stranded);
+    return finish(RolloutState::kRolledBack, stranded.empty()
+                                                 ? ""
+                                                 : rollout_->reason +
+                                                       "; not back (each converges when it "
+                                                       "reports again): " +
+                                                       stranded);
   }
   int failed = 0;
   std::string first_failure;

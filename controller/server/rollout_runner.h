@@ -8,7 +8,8 @@
 //
 //   state      node should run   leaves when                      to
 //   pending    source            its batch starts, node heard     moving
-//                                ... node unreachable             skipped (skip_unreachable) | failed
+//                                ... node unreachable             skipped (skip_unreachable) |
+//                                failed
 //   moving     target            reports target, worker up        settling
 //                                handover failed / unreachable /  failed
 //                                healthy_deadline

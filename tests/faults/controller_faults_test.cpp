@@ -44,8 +44,7 @@ json rollout_end(const Controller& c, std::chrono::seconds limit) {
       [&] {
         last = c.cluster();
         std::string s = last["rollout"].value("state", "");
-        return s == "succeeded" || s == "succeeded_partial" || s == "rolled_back" ||
-               s == "aborted";
+        return s == "succeeded" || s == "succeeded_partial" || s == "rolled_back" || s == "aborted";
       },
       limit);
   return last;
@@ -175,12 +174,13 @@ TEST_CASE(
   INFO(describe(list));
   CHECK_THAT(list.out, Catch::Contains("unreachable"));
   // The plan knows before anything moves.
-  auto [dst, dry] = c.post("/v1/cluster/upgrade", json{{"version", next}, {"dry_run", true}}.dump());
+  auto [dst, dry] =
+      c.post("/v1/cluster/upgrade", json{{"version", next}, {"dry_run", true}}.dump());
   REQUIRE(dst == 200);
   std::string healthy_detail;
   for (const auto& ch : dry["plan"]["checks"]) {
-    if (ch["name"] == "nodes_healthy") healthy_detail = ch["outcome"].get<std::string>() + ": " +
-                                                         ch["detail"].get<std::string>();
+    if (ch["name"] == "nodes_healthy")
+      healthy_detail = ch["outcome"].get<std::string>() + ": " + ch["detail"].get<std::string>();
   }
   CHECK_THAT(healthy_detail, Catch::Contains("failed") && Catch::Contains("node-3") &&
                                  Catch::Contains("unreachable"));
@@ -210,8 +210,8 @@ TEST_CASE(
   INFO(describe(back));
   CHECK(back.rc == 5);
   CHECK(std::chrono::steady_clock::now() - t0 < 90s);
-  CHECK_THAT(back.doc().value("reason", ""),
-             Catch::Contains("node node-3: unreachable") && Catch::Contains("at the start of batch"));
+  CHECK_THAT(back.doc().value("reason", ""), Catch::Contains("node node-3: unreachable") &&
+                                                 Catch::Contains("at the start of batch"));
   CHECK(c.cluster()["cluster"]["current_version"] == next);
 
   // Decommissioned in one command: out of lists, plans and checks.

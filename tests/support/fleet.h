@@ -21,7 +21,6 @@ namespace logctl::test {
 
 using nlohmann::json;
 
-
 inline std::string controller_bin() {
   return std::string(AGENTD_BIN).substr(0, std::string(AGENTD_BIN).rfind('/')) +
          "/logctl-controller";
@@ -143,7 +142,7 @@ struct Node {
 // `env_wrapper`: each node runs through a script that exports its port and
 // output directory (LOGCTL_TEST_PORT, LOGCTL_TEST_OUT) for fleet-wide configs.
 inline std::vector<Node> start_nodes(const TempDir& dir, const Controller& c, int n,
-                              bool env_wrapper = false) {
+                                     bool env_wrapper = false) {
   std::vector<Node> nodes;
   for (int i = 1; i <= n; ++i) {
     Node node{"node-" + std::to_string(i), free_port(), nullptr};
@@ -259,7 +258,7 @@ inline std::string push(const Controller& c, const std::string& build) {
 
 // The cluster runs `version`, its rollout finished (bounded wait).
 inline bool cluster_on(const Controller& c, const std::string& version,
-                std::chrono::seconds limit = 120s) {
+                       std::chrono::seconds limit = 120s) {
   return wait_until(
       [&] {
         auto j = c.cluster();
@@ -272,6 +271,5 @@ inline std::string node_version(const Controller& c, const std::string& node) {
   auto [st, j] = c.get("/v1/nodes/" + node);
   return st == 200 ? j.value("version", "") : "";
 }
-
 
 }  // namespace logctl::test

@@ -77,7 +77,8 @@ const json kAllAtOnce = {{"batch_size", 3}, {"min_healthy_time_ms", 2000}};
 
 }  // namespace
 
-TEST_CASE("rollout runner: a controller restarted mid-settle judges no node before it could hear it") {
+TEST_CASE(
+    "rollout runner: a controller restarted mid-settle judges no node before it could hear it") {
   Fleet f(3);
   f.heartbeat_all("1.0.0", 0ms);
   f.begin(kAllAtOnce);
@@ -136,7 +137,8 @@ TEST_CASE("rollout runner: a node silent for a node timeout after the restart fa
                  Catch::Contains("gate heartbeat"));
 }
 
-TEST_CASE("rollout runner: a controller stopped longer than a node timeout starts listening again") {
+TEST_CASE(
+    "rollout runner: a controller stopped longer than a node timeout starts listening again") {
   Fleet f(1);
   f.nodes->note_pass(f.at(0ms).steady, f.at(0ms).ms);
   f.heartbeat("node-1", "1.0.0", 11000ms);
@@ -186,21 +188,23 @@ TEST_CASE("rollout runner: an unreachable node is skipped or fails at the start 
       CHECK(f.runner->desired("node-1", nullptr)->version == "2.0.0");
     } else {
       CHECK(*e == lifecycle::Event::kGateFailed);
-      CHECK_THAT(f.runner->rollout().reason,
-                 Catch::Contains("node node-3: unreachable") &&
-                     Catch::Contains("at the start of batch 2") && Catch::Contains("gate unreachable"));
+      CHECK_THAT(f.runner->rollout().reason, Catch::Contains("node node-3: unreachable") &&
+                                                 Catch::Contains("at the start of batch 2") &&
+                                                 Catch::Contains("gate unreachable"));
       auto back = run(20000ms, "1.0.0");
       REQUIRE(back);
       CHECK(*back == lifecycle::Event::kRollbackDone);
       CHECK(f.step("node-1") == "reverted");
       CHECK(f.step("node-3") == "stranded");
       CHECK(f.state() == "rolled_back");
-      CHECK_THAT(f.runner->rollout().reason, Catch::Contains("not back") && Catch::Contains("node-3"));
+      CHECK_THAT(f.runner->rollout().reason,
+                 Catch::Contains("not back") && Catch::Contains("node-3"));
     }
   }
 }
 
-TEST_CASE("rollout runner: a revert that cannot finish ends by its deadline, and abort ends it sooner") {
+TEST_CASE(
+    "rollout runner: a revert that cannot finish ends by its deadline, and abort ends it sooner") {
   Fleet f(2);
   f.heartbeat_all("1.0.0", 0ms);
   f.begin({{"batch_size", 2}, {"min_healthy_time_ms", 1000}, {"healthy_deadline_ms", 5000}});

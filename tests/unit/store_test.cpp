@@ -227,7 +227,8 @@ TEST_CASE("store: nodes, tokens, config revisions and rollouts round-trip") {
   CHECK(s->rollouts(5).value().size() == 1);
 }
 
-TEST_CASE("store: a deleted node leaves every list, its tokens are revoked, and its name enrols again") {
+TEST_CASE(
+    "store: a deleted node leaves every list, its tokens are revoked, and its name enrols again") {
   test::TempDir dir;
   auto s = open_sqlite_store(dir / "c.db").value();
   REQUIRE(s->add_node({"web-1", R"({"zone":"a"})", "", 0, 0, "{}", 0, 0}));
