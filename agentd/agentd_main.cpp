@@ -19,6 +19,7 @@
 #include "agentd/app/pipeline.h"
 #include "agentd/app/worker.h"
 #include "agentd/core/log.h"
+#include "agentd/supervisor/desired_state.h"
 #include "agentd/supervisor/supervisor.h"
 #include "logctl/schema/pipeline_config.h"
 
@@ -86,15 +87,65 @@ Result<config::PipelineConfig> validate(const Flags& f) {
   return cfg;
 }
 
-int run_supervisor(const Flags& f, const std::string& self, const BuildIdentity& id) {
+// A managed node (--controller) starts on what the controller last had it
+// run (ROOT/desired.json, desired_state.h), not on this binary and the
+// bootstrap config: another binary is exec'd with the same command line (it
+// comes back here and finds itself), this one takes the desired config. The
+// same holds for --dry-run, so ExecStartPre validates what will run.
+// Returns an exit code when it cannot go on; nullopt otherwise.
+std::optional<int> take_desired_state(Flags& f, const std::string& self, const std::string& root) {
+  auto d = load_desired_state(root);
+  if (!d) {
+    // Damaged or planted: say so and start as configured (the controller
+    // moves the node again once it answers).
+    std::cerr << "agentd: ignoring the controller's last desired state: " << d.error().message
+              << "\n";
+    return std::nullopt;
+  }
+  if (!*d) return std::nullopt;
+  const DesiredState& want = **d;
+  char real[PATH_MAX];
+  std::string me = ::realpath(self.c_str(), real) ? real : self;
+  if (!want.binary.empty() && want.binary != me) {
+    if (::getenv("AGENTD_DESIRED_EXEC") != nullptr) {
+      std::cerr << "agentd: " << want.binary << " exec'd but runs as " << me
+                << "; starting as configured\n";
+      return std::nullopt;
+    }
+    std::cerr << "agentd: managed node: starting version " << want.version
+              << " as the controller last asked (" << desired_state_path(root) << ")\n";
+    std::vector<char*> argv;
+    argv.push_back(const_cast<char*>(want.binary.c_str()));
+    for (auto& a : f.args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    ::setenv("AGENTD_DESIRED_EXEC", "1", 1);
+    ::execv(want.binary.c_str(), argv.data());
+    std::cerr << "agentd: exec " << want.binary << ": " << std::strerror(errno)
+              << "; starting as configured\n";
+    ::unsetenv("AGENTD_DESIRED_EXEC");
+    return std::nullopt;
+  }
+  ::unsetenv("AGENTD_DESIRED_EXEC");  // not for the workers
+  if (!want.config.empty()) {
+    std::cerr << "agentd: managed node: config revision " << want.config_revision << " ("
+              << want.config << ") as the controller last asked; " << f.config
+              << " is only the bootstrap config\n";
+    f.config = want.config;
+  }
+  return std::nullopt;
+}
+
+int run_supervisor(Flags f, const std::string& self, const BuildIdentity& id) {
   SupervisorOptions o;
   o.version = id.version;
   o.self_binary = self;
   o.args = f.args;
   // The controller link: flags, else <system> (read again after a re-exec).
   Flags lf = f;
+  std::string system_root;
   if (!f.config.empty()) {
     if (auto cfg = config::load_pipeline(f.config); cfg) {
+      system_root = cfg->system.str("root_dir");
       auto from_system = [&](std::string& field, const char* key) {
         if (field.empty()) field = cfg->system.str(key);
       };
@@ -136,6 +187,12 @@ int run_supervisor(const Flags& f, const std::string& self, const BuildIdentity&
     raise_fd_limit();
     Supervisor s(std::move(o));
     return s.run();
+  }
+  if (!o.link.url.empty()) {
+    std::string root = absolute(!f.root_dir.empty()    ? f.root_dir
+                                : !system_root.empty() ? system_root
+                                                       : kDefaultRootDir);
+    if (auto rc = take_desired_state(f, self, root)) return *rc;
   }
   auto cfg = validate(f);
   if (!cfg) {

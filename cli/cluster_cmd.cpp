@@ -156,12 +156,12 @@ int run_verb(Cli& cli, const std::string& verb, const json& body, const WaitFlag
     json c = (*r)["cluster"];
     std::cout << "cluster " << c.value("state", "?") << " (revision " << cell(c["revision"]) << ")";
     if ((*r)["rollout"].is_number()) std::cout << ", rollout #" << (*r)["rollout"];
+    std::cout << std::endl;
     if ((*r)["rollback_to"].is_object()) {
       json to = (*r)["rollback_to"];
-      std::cout << ", back to version " << cell(to["version"]) << " with config rev "
-                << cell(to["config"]) << " (one pair)";
+      std::cout << "back to version " << cell(to["version"]) << " with config rev "
+                << cell(to["config"]) << std::endl;
     }
-    std::cout << std::endl;
   } else if (!(w && w->wait)) {
     print_json(*r);
   }

@@ -12,6 +12,8 @@
 //                   into the next heartbeat ("converge")
 //   redeploy R:     (a forced rollout to what the node runs) one staged
 //                   handover to the same spec, reported as "redeployed": R
+//   each converge:  the supervisor keeps what now runs in ROOT/desired.json
+//                   (the next start of a managed node runs it: desired_state.h)
 //   running false:  the worker stops (buffers flushed or persisted), the
 //                   supervisor and its listeners stay; running true again
 //                   starts it directly on the desired version and config

@@ -20,6 +20,7 @@
 #include "agentd/core/log.h"
 #include "agentd/platform/fd_passing.h"
 #include "agentd/platform/fs.h"
+#include "agentd/supervisor/desired_state.h"
 #include "logctl/schema/pipeline_config.h"
 #include "logctl/schema/sd_notify.h"
 
@@ -502,6 +503,16 @@ void Supervisor::on_worker_exit() {
   }
 }
 
+// A managed node keeps what it now runs for its next start (before any
+// re-exec, on this thread: desired_state.h).
+void Supervisor::remember_desired() {
+  if (o_.link.url.empty()) return;
+  if (auto s = remember_desired_state(o_.root_dir, current_.spec.binary, current_.spec.config);
+      !s) {
+    log::warn("cannot keep the desired state for restarts: " + s.error().message);
+  }
+}
+
 // ---- control socket ----
 
 void Supervisor::answer(int client) {
@@ -530,9 +541,10 @@ void Supervisor::answer(int client) {
         R"({"ok":false,"error":"bad request: want {\"op\":\"status\"|\"reload\"|\"upgrade\", \"binary\"?, \"config\"?}"})");
   }
   auto r = std::make_shared<Request>();
+  GenerationSpec serving;
   {
     std::lock_guard lock(mu_);
-    r->spec = spec_;
+    r->spec = serving = spec_;
   }
   auto field = [&](const char* k, std::string& out) {
     if (j.contains(k) && j[k].is_string() && !j[k].get<std::string>().empty()) out = j[k];
@@ -549,6 +561,18 @@ void Supervisor::answer(int client) {
       return reply(no.dump());
     }
     r->spec.binary = *trusted;  // the resolved path is what runs, now and at restarts
+  }
+  if (!o_.link.url.empty() &&
+      (r->spec.binary != serving.binary || r->spec.config != serving.config)) {
+    // A managed node runs what the controller says; a local change would be
+    // undone at the next heartbeat, silently. Reloading what runs is fine.
+    ++c_bad_requests_;
+    std::string why = "this node is managed by the controller at " + o_.link.url +
+                      ": its version and config come from there (change them with `logctl "
+                      "config apply` / `logctl cluster upgrade`); a local " +
+                      op + " to another binary or config is refused";
+    log::warn("control socket: " + why);
+    return reply(json{{"ok", false}, {"result", "rejected"}, {"error", why}}.dump());
   }
   auto report = queue_and_wait(r->spec);
   if (!report) return reply(R"({"ok":false,"error":"agentd is stopping"})");
@@ -918,6 +942,7 @@ HandoverReport Supervisor::run_handover(const GenerationSpec& spec) {
       config_watch_ && spec.config == watched_config_ ? config_watch_->snapshot() : "";
   HandoverReport r = handover(spec);
   if (r.result == HandoverResult::kCommitted) {
+    remember_desired();
     if (!fingerprint.empty()) {
       config_watch_->applied(fingerprint);
     } else {
@@ -1042,6 +1067,7 @@ HandoverReport Supervisor::start_worker(const GenerationSpec& spec) {
     set_status("stopped");
     return rep;
   }
+  remember_desired();
   log::info("started generation " + std::to_string(current_.generation) + " on request");
   rep.result = HandoverResult::kCommitted;
   rep.generation = current_.generation;

@@ -147,6 +147,7 @@ class Supervisor {
   HandoverReport start_worker(const GenerationSpec& spec);
   nlohmann::json actual_state();
   void start_link();
+  void remember_desired();
   void answer(int client);
   void set_status(const std::string& state);
   std::string status_json();

@@ -330,6 +330,24 @@ void RolloutRunner::judge(Step& st, const rollout::Gate& g, Now now) {
                                    std::to_string(n->row.config_revision) + ", worker " +
                                    (h.value("worker_up", false) ? "up" : "down") + ")");
     }
+  } else if (figure(n->health, "events_in") < rep.value("settle_events_in", std::int64_t{0})) {
+    // Its counters went back: the node's supervisor restarted (and came back
+    // on the target, desired_state.h). Judge it from its new counters, and
+    // its min_healthy_time starts over.
+    const json& h = n->health;
+    json base = rep["baseline"];
+    for (const char* k : {"drops", "parse_errors", "events_in", "buffer_queue_bytes"}) {
+      base[k] = figure(h, k);
+    }
+    rep["baseline"] = base;
+    rep["settle_events_in"] = figure(h, "events_in");
+    rep["settle_heartbeat"] = n->row.last_heartbeat;
+    rep["healthy_since"] = now.ms;
+    rep["restarts_seen"] = rep.value("restarts_seen", 0) + 1;
+    st.row.report = rep.dump();
+    st.row.updated_at = now.ms;
+    (void)store_.put_step(st.row);
+    return;
   } else {
     const json& h = n->health;
     const json& base = rep["baseline"];

@@ -7,6 +7,7 @@
 // event sent to a serving node is lost. The node timeout here is 10 s (the
 // controller's floor; nodes heartbeat every 250 ms).
 #include <signal.h>
+#include <unistd.h>
 
 #include <catch2/catch.hpp>
 
@@ -227,6 +228,113 @@ TEST_CASE(
   CHECK(again.rc == 0);
   CHECK(again.doc()["state"] == "succeeded");
   CHECK(node_version(c, "node-1") == LOGCTL_VERSION);
+  long sent = traffic.stop();
+  CHECK(traffic.ok());
+  std::vector<Node> served;
+  for (int i = 0; i < 2; ++i) served.push_back(std::move(nodes[i]));
+  expect_all_delivered(dir, served, sent);
+}
+
+TEST_CASE(
+    "a node supervisor killed with -9 and restarted as its unit would: back on the version and "
+    "config the controller last gave it, also while the controller is away") {
+  TempDir dir;
+  Controller c(dir);
+  auto nodes = start_nodes(dir, c, 2, /*env_wrapper=*/true);
+  start_cluster(c, 2);
+  auto [cst, cj] = c.post("/v1/configs", kFleetConfig);
+  REQUIRE(cst == 201);
+  std::int64_t rev = cj["revision"];
+  std::string next = push(c, "agentd-next");
+  REQUIRE(c.post("/v1/cluster/upgrade", json{{"version", next}, {"config", rev}}.dump()).first ==
+          200);
+  REQUIRE(c.post("/v1/cluster/resume", R"({"strategy":{"batch_size":2,"min_healthy_time_ms":500}})")
+              .first == 200);
+  REQUIRE(wait_until(
+      [&] {
+        auto j = c.cluster()["cluster"];
+        return j["state"] == "running" && j["current_version"] == next &&
+               j["current_config"] == rev;
+      },
+      120s));
+  Node& n1 = nodes[0];
+  std::string root = n1.agent->root();
+  CHECK(::access((root + "/desired.json").c_str(), F_OK) == 0);
+  c.stop();  // the controller is away for all that follows
+  NodeTraffic traffic(std::vector<int>{nodes[1].port});
+  n1.agent->process().signal(SIGKILL);
+  n1.agent->process().wait(10s);
+  n1.agent->restart();  // the unit's ExecStart: the package binary and the bootstrap config
+  REQUIRE(n1.agent->ready());
+  json status = json::parse(n1.agent->control(R"({"op":"status"})"), nullptr, false);
+  INFO(status.dump() << "\n" << read_file(dir / "node-1.log"));
+  CHECK(status["version"] == next);
+  CHECK(status["config"] == root + "/configs/" + std::to_string(rev) + ".conf");
+  // Its data plane serves on that config (port and output from the fleet config).
+  long seq = 1'000'000;
+  {
+    TcpSender s(n1.port);
+    std::string batch;
+    for (int i = 0; i < 500; ++i) batch += "seq=" + std::to_string(++seq) + " x\n";
+    REQUIRE(s.send(batch));
+    CHECK(s.finish());
+  }
+  // ExecStartPre (--dry-run, same flags) validates what will run, not the bootstrap config.
+  std::string dry_log = dir / "dry-run.log";
+  std::string cmd = dir / "node-1.sh";
+  for (const auto& a :
+       std::vector<std::string>{"-c", dir / "node-1.conf", "--root-dir", root, "--controller",
+                                c.url(), "--controller-ca", c.ca(), "--enroll-token-file",
+                                c.enroll_file(), "--node-name", "node-1", "--dry-run"}) {
+    cmd += " " + shell_quote(a);
+  }
+  CHECK(sh(cmd + " > " + dry_log + " 2>&1") == 0);
+  std::string dry = read_file(dry_log);
+  CHECK_THAT(dry, Catch::Contains("starting version " + next) &&
+                      Catch::Contains("configs/" + std::to_string(rev) + ".conf is valid"));
+  // A local reload to another config says who owns it instead of being undone later.
+  std::string other = dir / "other.conf";
+  write_file(other, read_file(dir / "node-1.conf"));
+  json refused = json::parse(n1.agent->control(json{{"op", "reload"}, {"config", other}}.dump()),
+                             nullptr, false);
+  CHECK(refused["ok"] == false);
+  CHECK_THAT(refused.value("error", ""),
+             Catch::Contains("managed by the controller at " + c.url()));
+  // Reloading what runs is still fine.
+  CHECK(json::parse(n1.agent->control(R"({"op":"reload"})"), nullptr, false)["ok"] == true);
+  c.start();
+  CHECK(wait_until([&] { return c.cluster()["nodes"]["healthy"] == 2; }, 60s));
+  CHECK(c.cluster()["rollout"]["state"] == "succeeded");
+  long sent = traffic.stop();
+  CHECK(traffic.ok());
+  CHECK(wait_until(
+      [&] {
+        return count_numbers(files_under(dir / "out-node-1")).missing_in(1'000'001, seq) == 0;
+      },
+      30s));
+  std::vector<Node> served;
+  served.push_back(std::move(nodes[1]));
+  expect_all_delivered(dir, served, sent);
+}
+
+TEST_CASE(
+    "a node supervisor killed with -9 while its batch settles: restarted, the rollout succeeds") {
+  TempDir dir;
+  Controller c(dir);
+  auto nodes = start_nodes(dir, c, 3);
+  start_cluster(c, 3);
+  NodeTraffic traffic(std::vector<int>{nodes[0].port, nodes[1].port});
+  std::string next = settle_all(c, 8000);
+  Node& n3 = nodes[2];
+  n3.agent->process().signal(SIGKILL);
+  n3.agent->process().wait(10s);
+  n3.agent->restart();
+  REQUIRE(n3.agent->ready());
+  json end = rollout_end(c, 90s);
+  INFO(end.dump(2));
+  CHECK(end["rollout"]["state"] == "succeeded");
+  CHECK(end["cluster"]["current_version"] == next);
+  CHECK(node_version(c, "node-3") == next);
   long sent = traffic.stop();
   CHECK(traffic.ok());
   std::vector<Node> served;

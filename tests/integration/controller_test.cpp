@@ -490,29 +490,7 @@ TEST_CASE("controller: a config revision is rolled out to every node under load 
   Controller c(dir);
   auto nodes = start_nodes(dir, c, 2, /*env_wrapper=*/true);
   start_cluster(c, 2);
-  // One config for every node: its port and output directory come from the
-  // node's environment (Fluentd's "#{ENV['…']}" idiom).
-  const std::string fleet_config = R"(<source>
-  @type tcp
-  tag t
-  bind 127.0.0.1
-  port "#{ENV['LOGCTL_TEST_PORT']}"
-  <parse>
-    @type none
-  </parse>
-</source>
-<match **>
-  @type file
-  path "#{ENV['LOGCTL_TEST_OUT']}/events"
-  <format>
-    @type json
-  </format>
-  <buffer>
-    flush_mode interval
-    flush_interval 0.2s
-  </buffer>
-</match>
-)";
+  const std::string fleet_config = kFleetConfig;  // one config for every node
   // A config the release cannot run is refused before anything moves.
   auto [bst, bj] = c.post("/v1/configs", "<source>\n  @type kafka\n  tag t\n</source>\n");
   CHECK(bst == 422);

@@ -272,4 +272,29 @@ inline std::string node_version(const Controller& c, const std::string& node) {
   return st == 200 ? j.value("version", "") : "";
 }
 
+// One config for every node of start_nodes(..., env_wrapper = true): its
+// port and output directory come from the node's environment (Fluentd's
+// "#{ENV['…']}" idiom).
+inline const std::string kFleetConfig = R"(<source>
+  @type tcp
+  tag t
+  bind 127.0.0.1
+  port "#{ENV['LOGCTL_TEST_PORT']}"
+  <parse>
+    @type none
+  </parse>
+</source>
+<match **>
+  @type file
+  path "#{ENV['LOGCTL_TEST_OUT']}/events"
+  <format>
+    @type json
+  </format>
+  <buffer>
+    flush_mode interval
+    flush_interval 0.2s
+  </buffer>
+</match>
+)";
+
 }  // namespace logctl::test
