@@ -11,6 +11,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "logctl/schema/tls_identity.h"
+
 namespace logctl::cli {
 namespace {
 
@@ -165,6 +167,8 @@ Client::Client(Settings s, int timeout_s) : s_(std::move(s)) {
   http_ = std::make_unique<httplib::Client>(s_.server);
   if (!s_.ca.empty()) http_->set_ca_cert_path(s_.ca.c_str());
   http_->enable_server_certificate_verification(true);
+  // The certificate must name the host asked for, on every handshake.
+  (void)tls::demand_identity(http_->ssl_context(), tls::url_host(s_.server));
   http_->set_connection_timeout(5, 0);
   http_->set_read_timeout(timeout_s, 0);
   http_->set_write_timeout(timeout_s, 0);

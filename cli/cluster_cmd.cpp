@@ -60,7 +60,9 @@ struct WaitFlags {
   bool wait = false;
   std::string timeout = "30m";
   void add(CLI::App* c) {
-    c->add_flag("--wait", wait, "Follow the rollout until it ends (Ctrl-C stops waiting only)");
+    c->add_flag("--wait", wait,
+                "Wait until done: the rollout ended, or every node runs (or stopped) as the "
+                "cluster says (Ctrl-C stops waiting only)");
     c->add_option("--timeout", timeout, "Give up waiting after this long (exit 6)")
         ->capture_default_str();
   }
@@ -256,7 +258,7 @@ struct ClusterOptions {
   bool is_local = false, del_local = false, flush = false;
   UpgradeFlags up;
   StrategyFlags resume_strategy, rollback_strategy;
-  WaitFlags resume_wait, rollback_wait;
+  WaitFlags resume_wait, rollback_wait, shutdown_wait;
   bool watch = false;
   std::string watch_timeout = "1h";
   int limit = 50;
@@ -315,9 +317,11 @@ void setup_cluster(CLI::App& app, Cli& cli) {
   shutdown->add_flag("--flush", o->flush,
                      "Deliver every buffer before stopping (file buffers too), not only "
                      "what each buffer's flush_at_shutdown says");
-  shutdown->footer("Example:\n  logctl cluster shutdown --flush");
+  o->shutdown_wait.add(shutdown);
+  shutdown->footer("Example:\n  logctl cluster shutdown --flush --wait --timeout 5m");
   shutdown->callback([&cli, o] {
-    cli.rc = run_verb(cli, "shutdown", o->flush ? json{{"flush", true}} : json::object(), nullptr);
+    cli.rc = run_verb(cli, "shutdown", o->flush ? json{{"flush", true}} : json::object(),
+                      &o->shutdown_wait);
   });
 
   auto* upgrade = cluster->add_subcommand(

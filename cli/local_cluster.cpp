@@ -11,6 +11,7 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -202,7 +203,8 @@ class Starter {
   int check_existing();
   int start_controller();
   int start_nodes();
-  int wait_nodes(bool running, std::int64_t config);
+  // nullopt: running or not (a new cluster adopts its nodes as they are).
+  int wait_nodes(std::optional<bool> running, std::int64_t config);
   int configure();
   int write_context();
   void save() { (void)write_file(dir_ + "/local.json", rec_.dump(2) + "\n"); }
@@ -310,7 +312,6 @@ int Starter::start_nodes() {
   return 0;
 }
 
-// Every node enrolled, heard from, running (or not) as asked, on `config`.
 // The last error line of a node's log (what to show when it did not come up).
 std::string last_error(const std::string& log) {
   std::string text = read_file(log), found;
@@ -321,7 +322,8 @@ std::string last_error(const std::string& log) {
   return found;
 }
 
-int Starter::wait_nodes(bool running, std::int64_t config) {
+// Every node enrolled, heard from, running (or not) as asked, on `config`.
+int Starter::wait_nodes(std::optional<bool> running, std::int64_t config) {
   auto deadline = Clock::now() + std::chrono::seconds(o_.timeout_s);
   std::string last;
   while (Clock::now() < deadline) {
@@ -338,9 +340,10 @@ int Starter::wait_nodes(bool running, std::int64_t config) {
     if (r) {
       std::size_t ok = 0;
       for (auto n : (*r)["nodes"]) {
-        ok += n.value("connected", false) && n.value("running", false) == running &&
+        bool run = n.value("running", false);
+        ok += n.value("connected", false) && (!running || run == *running) &&
               (config == 0 || n.value("config_revision", std::int64_t{0}) == config) &&
-              (!running || n.value("healthy", false));
+              (!running || !*running || n.value("healthy", false));
       }
       if (ok == static_cast<std::size_t>(o_.nodes) && (*r)["nodes"].size() == ok) return 0;
       last = std::to_string(ok) + " of " + std::to_string(o_.nodes) + " ready";
@@ -430,7 +433,7 @@ int Starter::run() {
   std::cerr << "starting a controller and " << o_.nodes << " node(s) under " << dir_ << "\n";
   if (int rc = start_controller()) return rc;
   if (int rc = start_nodes()) return rc;
-  if (int rc = wait_nodes(false, 0)) return rc;  // enrolled; a new cluster is stopped
+  if (int rc = wait_nodes(std::nullopt, 0)) return rc;  // enrolled (a new cluster adopts them)
   if (int rc = configure()) return rc;
   if (int rc = write_context()) return rc;
   auto nodes = client_->get("/v1/nodes");

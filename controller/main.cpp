@@ -169,6 +169,18 @@ int serve(const std::string& dir, const std::string& listen, bool insecure, int 
               << "` first\n";
     return 1;
   }
+  // The directory holds the CA key, the tokens and the database: ours alone,
+  // as init made it (a restored copy with a wider mode is refused).
+  struct stat st {};
+  if (::lstat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || (st.st_mode & 0077) != 0 ||
+      st.st_uid != ::geteuid()) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", st.st_mode & 07777);
+    std::cerr << "logctl-controller: " << dir << " must be a directory of this user's with mode "
+              << "0700 (it is " << (S_ISDIR(st.st_mode) ? mode : "not a directory")
+              << "): it holds the CA key and the tokens; `chmod 0700 " << dir << "`\n";
+    return 1;
+  }
   ControllerOptions co{dir};
   co.heartbeat_interval = std::chrono::milliseconds(heartbeat_ms);
   co.node_timeout = std::max(std::chrono::milliseconds(10000), co.heartbeat_interval * 5);

@@ -53,6 +53,10 @@ struct Settings {
 constexpr std::size_t kMaxReplyBacklog = 1 << 20;
 
 constexpr auto kAcceptBackoffMin = std::chrono::milliseconds(20);
+// Stopping: a connection is read until it sent nothing for kDrainQuiet, all
+// of them for at most kDrainLimit (within agentd's shutdown timeout).
+constexpr auto kDrainQuiet = std::chrono::milliseconds(200);
+constexpr auto kDrainLimit = std::chrono::seconds(5);
 constexpr auto kAcceptBackoffMax = std::chrono::milliseconds(1000);
 
 // The common input counters plus the listener-specific ones.
@@ -178,7 +182,7 @@ class NetworkInput final : public Input {
  private:
   struct Conn {
     explicit Conn(asio::io_context& io, Framing f, const std::string& d, std::size_t max)
-        : sock(io), timer(io), split(f, d, max) {}
+        : sock(io), timer(io), quiet(io), split(f, d, max) {}
     ~Conn() {
       if (ssl) SSL_free(ssl);
     }
@@ -186,6 +190,7 @@ class NetworkInput final : public Input {
     Conn& operator=(const Conn&) = delete;
     asio::ip::tcp::socket sock;
     asio::steady_timer timer;
+    asio::steady_timer quiet;  // draining at stop: done after kDrainQuiet without bytes
     FrameSplitter split;
     Peer peer;
     BatchSet pending;
@@ -323,8 +328,18 @@ class NetworkInput final : public Input {
   // ---- TCP ----
   void accept() {
     acceptor_.async_wait(asio::socket_base::wait_read, [this](const asio::error_code& ec) {
-      if (ec || !reading_) return;  // closed or released
-      for (int i = 0; i < 64; ++i) {
+      if (ec || !reading_) return;       // closed or released
+      if (accept_ready(64) < 0) return;  // paused (out of descriptors)
+      accept();
+    });
+  }
+
+  // Accepts up to `max` connections the kernel has queued and starts reading
+  // each; how many, or -1 when accepting paused.
+  int accept_ready(int max) {
+    int accepted = 0;
+    for (int i = 0; i < max; ++i) {
+      {
         // accept4 directly: errno, not asio::error_code, decides what follows.
         int fd =
             ::accept4(acceptor_.native_handle(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -332,7 +347,10 @@ class NetworkInput final : public Input {
         if (fd < 0) {
           int err = errno;
           ++c_.accept_errors;
-          if (out_of_resources(err)) return pause_accepting(err);
+          if (out_of_resources(err)) {
+            pause_accepting(err);
+            return -1;
+          }
           accept_log_.write(log::Level::kWarn,
                             "input " + s_.id + ": accept failed: " + std::strerror(err));
           break;
@@ -346,6 +364,7 @@ class NetworkInput final : public Input {
         }
         accept_backoff_ = kAcceptBackoffMin;
         ++c_.accepted;
+        ++accepted;
         track(c);
         if (s_.tls) {  // the handshake runs in the first reads
           c->ssl = SSL_new(s_.tls.get());
@@ -364,9 +383,10 @@ class NetworkInput final : public Input {
           flush_out(c);
         }
         wait_readable(c);
+        if (draining_) quiet_after(c);
       }
-      accept();
-    });
+    }
+    return accepted;
   }
 
   static bool out_of_resources(int e) {
@@ -529,9 +549,10 @@ class NetworkInput final : public Input {
     }
     c->backoff = std::chrono::milliseconds(10);
     if (!c->pending.replies.empty()) send_replies(c);
-    if (read_more && !stopping_) {
+    if (read_more && (!stopping_ || draining_)) {
       wait_readable(c);
-    } else if (c->eof) {
+      if (draining_) quiet_after(c);
+    } else if (c->eof || draining_) {
       close(c);
     }
   }
@@ -580,6 +601,8 @@ class NetworkInput final : public Input {
     forget_partial(*c);
     asio::error_code ec;
     c->timer.cancel();
+    c->quiet.cancel();
+    if (draining_ && conns_.empty()) asio::post(io_, [this] { io_.stop(); });
     if (c->ssl) SSL_shutdown(c->ssl);  // close_notify, best effort; never waits
     c->sock.close(ec);
   }
@@ -736,18 +759,56 @@ class NetworkInput final : public Input {
     return {};
   }
 
+  // Stopping (SIGTERM, cluster shutdown): nothing the kernel accepted for us
+  // is dropped. Connections it queued are accepted; every connection is read
+  // until it has been quiet for kDrainQuiet (what senders had in flight, and
+  // the socket buffers), at most kDrainLimit in all; then each is closed with
+  // its last unterminated line emitted. Datagrams queued are read too. The
+  // supervisor has closed its listeners first at a final stop, so the kernel
+  // refuses new connections once ours is closed (docs/operations.md, "What
+  // senders see when agentd stops").
   void shutdown() {
     stopping_ = true;
     accept_timer_.cancel();
     asio::error_code ec;
-    acceptor_.close(ec);
-    udp_.close(ec);
-    for (const auto& c : std::vector<std::shared_ptr<Conn>>(conns_.begin(), conns_.end())) {
-      if (!c->split.pending().empty()) {
-        handler_->handle(c->split.pending(), c->peer, ctx_.clock.now(), c->pending);
+    if (reading_ && acceptor_.is_open()) {
+      draining_ = true;
+      while (accept_ready(64) == 64) {
       }
-      flush_parsed(*c, "shutdown");
-      close(c);
+    }
+    acceptor_.close(ec);
+    if (reading_ && udp_.is_open()) {
+      for (int i = 0; i < 64 && udp_.available(ec) > 0 && !ec; ++i) on_datagrams();
+    }
+    udp_.close(ec);
+    if (!draining_ || conns_.empty()) return finish_all();
+    for (const auto& c : conns_) quiet_after(c);
+    drain_limit_.expires_after(kDrainLimit);
+    drain_limit_.async_wait([this](const asio::error_code& e) {
+      if (!e) finish_all();
+    });
+  }
+
+  // A draining connection that stays quiet this long is done.
+  void quiet_after(const std::shared_ptr<Conn>& c) {
+    c->quiet.expires_after(kDrainQuiet);
+    c->quiet.async_wait([this, c](const asio::error_code& e) {
+      if (!e && conns_.count(c)) finish(c);
+    });
+  }
+
+  void finish(const std::shared_ptr<Conn>& c) {
+    if (!c->split.pending().empty()) {
+      handler_->handle(c->split.pending(), c->peer, ctx_.clock.now(), c->pending);
+    }
+    flush_parsed(*c, "shutdown");
+    close(c);
+  }
+
+  void finish_all() {
+    drain_limit_.cancel();
+    for (const auto& c : std::vector<std::shared_ptr<Conn>>(conns_.begin(), conns_.end())) {
+      finish(c);
     }
     io_.stop();
   }
@@ -765,6 +826,8 @@ class NetworkInput final : public Input {
   std::vector<char> scratch_ = std::vector<char>(kReadChunk);
   std::vector<char> dgram_;
   bool stopping_ = false;
+  bool draining_ = false;  // stopping: connections read until quiet
+  asio::steady_timer drain_limit_{io_};
   bool reading_ = false;
   asio::steady_timer accept_timer_{io_};
   std::chrono::milliseconds accept_backoff_ = kAcceptBackoffMin;

@@ -7,6 +7,7 @@
 
 #include "agentd/core/msgpack_view.h"
 #include "agentd/outputs/formatter.h"
+#include "logctl/schema/tls_identity.h"
 
 namespace logctl::agentd {
 namespace {
@@ -60,6 +61,8 @@ class HttpOutput final : public Output {
     if (e_.origin.starts_with("https")) {
       c.enable_server_certificate_verification(verify_);
       if (!ca_.empty()) c.set_ca_cert_path(ca_.c_str());
+      // tls_verify_mode peer: the certificate must also name the endpoint's host.
+      if (verify_) (void)tls::demand_identity(c.ssl_context(), tls::url_host(e_.origin));
     }
     auto r = method_ == "put" ? c.Put(e_.path, headers_, body, content_type_)
                               : c.Post(e_.path, headers_, body, content_type_);

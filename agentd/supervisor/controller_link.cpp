@@ -3,11 +3,13 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <httplib.h>
+#include <openssl/x509.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 #include <vector>
@@ -15,6 +17,7 @@
 #include "agentd/core/log.h"
 #include "agentd/platform/fs.h"
 #include "logctl/schema/digest.h"
+#include "logctl/schema/tls_identity.h"
 
 namespace logctl::agentd {
 namespace {
@@ -34,6 +37,8 @@ std::unique_ptr<httplib::Client> client(const LinkOptions& o) {
   auto c = std::make_unique<httplib::Client>(o.url);
   if (!o.ca_file.empty()) c->set_ca_cert_path(o.ca_file.c_str());
   c->enable_server_certificate_verification(true);
+  // The certificate must name the host we asked for, on every handshake.
+  (void)tls::demand_identity(c->ssl_context(), tls::url_host(o.url));
   c->set_keep_alive(true);
   c->set_tcp_nodelay(true);
   c->set_connection_timeout(3, 0);
@@ -42,8 +47,20 @@ std::unique_ptr<httplib::Client> client(const LinkOptions& o) {
   return c;
 }
 
-std::string describe(const httplib::Result& r) {
-  if (!r) return "cannot reach the controller (" + httplib::to_string(r.error()) + ")";
+std::string describe(const httplib::Result& r, const httplib::Client& c) {
+  if (!r) {
+    std::string why = httplib::to_string(r.error());
+    long v = c.get_openssl_verify_result();
+    if (v != X509_V_OK) {
+      why = "TLS: the controller's certificate was refused: " +
+            std::string(X509_verify_cert_error_string(v)) +
+            " (is the host in its SANs, and --controller-ca its CA?)";
+    } else if (r.error() == httplib::Error::SSLConnection ||
+               r.error() == httplib::Error::SSLServerVerification) {
+      why = "TLS: " + why;
+    }
+    return "cannot reach the controller (" + why + ")";
+  }
   json j = json::parse(r->body, nullptr, false);
   std::string msg = j.is_object() && j.contains("error") ? j["error"].value("message", "") : "";
   return "HTTP " + std::to_string(r->status) + (msg.empty() ? "" : ": " + msg);
@@ -126,7 +143,9 @@ Result<std::string> ControllerLink::token() {
   json body = {{"name", o_.node_name}, {"labels", o_.labels}};
   auto r = c->Post("/v1/nodes/enroll", {{"Authorization", "Bearer " + *enroll}}, body.dump(),
                    "application/json");
-  if (!r || r->status != 201) return make_error(ErrorCode::kUnavailable, "enrol: " + describe(r));
+  if (!r || r->status != 201) {
+    return make_error(ErrorCode::kUnavailable, "enrol: " + describe(r, *c));
+  }
   json j = json::parse(r->body, nullptr, false);
   if (!j.is_object() || !j.contains("token") || !j["token"].is_string()) {
     return make_error(ErrorCode::kUnavailable, "enrol: the answer has no token");
@@ -145,14 +164,18 @@ Result<json> ControllerLink::heartbeat(const std::string& tok) {
     std::lock_guard lock(mu_);
     body["converge"] = converge_;
     if (redeployed_ != 0) body["redeployed"] = redeployed_;
+    if (seen_revision_ != 0) body["seen_cluster_revision"] = seen_revision_;
   }
   const std::string path = "/v1/nodes/" + o_.node_name + "/heartbeat", text = body.dump();
   const httplib::Headers auth = {{"Authorization", "Bearer " + tok}};
   // The kept-alive connection may have been closed by the controller while
   // idle: a failure on it is retried once on a new connection.
+  std::string why;  // of the last failure, read before its client goes
   auto post = [&] {
     if (!heartbeat_client_) heartbeat_client_ = client(o_);
-    return heartbeat_client_->Post(path, auth, text, "application/json");
+    auto res = heartbeat_client_->Post(path, auth, text, "application/json");
+    if (!res || res->status != 200) why = describe(res, *heartbeat_client_);
+    return res;
   };
   bool reused = heartbeat_client_ != nullptr;
   auto r = post();
@@ -164,7 +187,7 @@ Result<json> ControllerLink::heartbeat(const std::string& tok) {
   if (r && r->get_header_value("Connection") == "close") heartbeat_client_.reset();
   if (!r || r->status != 200) {
     return make_error(r && r->status == 401 ? ErrorCode::kInvalidArgument : ErrorCode::kUnavailable,
-                      "heartbeat: " + describe(r));
+                      "heartbeat: " + why);
   }
   json j = json::parse(r->body, nullptr, false);
   if (!j.is_object() || !j.contains("desired") || !j["desired"].is_object()) {
@@ -216,7 +239,7 @@ Result<std::string> ControllerLink::install_version(const std::string& tok, cons
     ::unlink(tmp.c_str());
     return make_error(ErrorCode::kUnavailable, "download " + v + ": " + why);
   };
-  if (!r || r->status != 200) return fail(describe(r));
+  if (!r || r->status != 200) return fail(describe(r, *c));
   if (!write_ok || !synced) return fail("cannot write " + tmp);
   if (size != limit)
     return fail("got " + std::to_string(size) + " of " + std::to_string(limit) + " bytes");
@@ -244,7 +267,7 @@ Result<std::string> ControllerLink::install_config(const std::string& tok, const
   auto r = c->Get("/v1/configs/" + std::to_string(rev), {{"Authorization", "Bearer " + tok}});
   if (!r || r->status != 200) {
     return make_error(ErrorCode::kUnavailable,
-                      "config " + std::to_string(rev) + ": " + describe(r));
+                      "config " + std::to_string(rev) + ": " + describe(r, *c));
   }
   json j = json::parse(r->body, nullptr, false);
   if (!j.is_object() || !j.contains("text") || !j["text"].is_string()) {
@@ -385,7 +408,30 @@ void ControllerLink::keep_running_binary() {
   }
 }
 
+// The highest cluster revision the controller told this node, kept in
+// ROOT/cluster.revision across restarts: reported in every heartbeat, so a
+// controller whose database went back (a backup restored) notices and holds
+// the fleet instead of moving it (docs/operations.md, "Restore a backup").
+void ControllerLink::note_revision(std::int64_t revision) {
+  {
+    std::lock_guard lock(mu_);
+    if (revision <= seen_revision_) return;
+    seen_revision_ = revision;
+  }
+  (void)fs::write_file_atomic(o_.root_dir + "/cluster.revision", std::to_string(revision) + "\n",
+                              fs::Sync::kNo, 0600);
+}
+
+void ControllerLink::load_revision() {
+  auto text = fs::read_file(o_.root_dir + "/cluster.revision", fs::Follow::kNo);
+  if (!text) return;
+  std::int64_t v = std::strtoll(text->c_str(), nullptr, 10);
+  std::lock_guard lock(mu_);
+  if (v > 0) seen_revision_ = v;
+}
+
 void ControllerLink::loop() {
+  load_revision();
   keep_running_binary();
   std::mt19937 rng(std::random_device{}());
   milliseconds backoff{0};
@@ -407,6 +453,7 @@ void ControllerLink::loop() {
         auto iv = r->value("heartbeat_interval_ms", std::int64_t{0});
         if (iv >= 100 && iv <= 600000) o_.interval = milliseconds(iv);
         wait = o_.interval;
+        note_revision((*r)["desired"].value("cluster_revision", std::int64_t{0}));
         converge(tok, (*r)["desired"]);
       } else {
         log::warn("controller: " + r.error().message + " (the node keeps serving)");

@@ -96,6 +96,8 @@ class ControllerLink {
   Result<std::string> install_version(const std::string& token, const nlohmann::json& desired);
   Result<std::string> install_config(const std::string& token, const nlohmann::json& desired);
   void keep_running_binary();
+  void note_revision(std::int64_t revision);
+  void load_revision();
   void prune_versions(const std::string& keep_a, const std::string& keep_b);
 
   LinkOptions o_;
@@ -107,7 +109,8 @@ class ControllerLink {
   bool stop_ = false;
   nlohmann::json converge_ = nlohmann::json::object();  // reported in heartbeats
   std::string failed_key_;                              // desired state that failed
-  std::int64_t redeployed_ = 0;  // the last redeploy request carried out (a rollout id)
+  std::int64_t redeployed_ = 0;     // the last redeploy request carried out (a rollout id)
+  std::int64_t seen_revision_ = 0;  // the highest cluster revision the controller told us
   std::chrono::steady_clock::time_point failed_at_{};
 };
 

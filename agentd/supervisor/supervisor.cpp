@@ -1288,6 +1288,11 @@ int Supervisor::run() {
     done_cv_.notify_all();
   }
   if (link_) link_->stop();
+  // Our listeners close first: once the worker has accepted what the kernel
+  // queued and closed its copies, new connections are refused rather than
+  // queued on a socket nobody will read (and reset at exit).
+  auto closed = sockets_.close_unused({});
+  if (!closed.empty()) log::info("closed " + std::to_string(closed.size()) + " listener(s)");
   if (current_.pid > 0) {
     ::kill(current_.pid, SIGTERM);
     int status =

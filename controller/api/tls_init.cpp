@@ -198,10 +198,44 @@ Status make_tls(const std::string& data_dir, const std::vector<std::string>& nam
   return write_server(ca->get(), ca_key->get(), *san, f.server_cert, f.server_key);
 }
 
+// The DNS names and IP addresses in a certificate's subjectAltName.
+std::vector<std::string> names_in(X509* cert) {
+  std::vector<std::string> out;
+  auto* alt =
+      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
+  if (!alt) return out;
+  for (int i = 0; i < sk_GENERAL_NAME_num(alt); ++i) {
+    const GENERAL_NAME* g = sk_GENERAL_NAME_value(alt, i);
+    const unsigned char* d = ASN1_STRING_get0_data(g->d.ia5);
+    int len = ASN1_STRING_length(g->d.ia5);
+    if (g->type == GEN_DNS) {
+      out.emplace_back(reinterpret_cast<const char*>(d), static_cast<std::size_t>(len));
+    } else if (g->type == GEN_IPADD && (len == 4 || len == 16)) {
+      char text[INET6_ADDRSTRLEN] = {};
+      ::inet_ntop(len == 4 ? AF_INET : AF_INET6, d, text, sizeof text);
+      out.emplace_back(text);
+    }
+  }
+  GENERAL_NAMES_free(alt);
+  return out;
+}
+
 Status reissue_server_cert(const std::string& data_dir, const std::vector<std::string>& names) {
-  auto san = san_of(names);
-  if (!san) return std::unexpected(san.error());
   auto f = tls_files(data_dir);
+  // The names the certificate has now are kept (clients reach the controller
+  // by them); `names` adds to them.
+  std::vector<std::string> all;
+  auto old = read_pem<Cert>(f.server_cert,
+                            [](FILE* in) { return PEM_read_X509(in, nullptr, nullptr, nullptr); });
+  if (old) all = names_in(old->get());
+  for (const auto& n : names) all.push_back(n);
+  std::vector<std::string> keep;
+  for (const auto& n : all) {
+    bool always = n == "localhost" || n == "127.0.0.1" || n == "::1";
+    if (!always && std::find(keep.begin(), keep.end(), n) == keep.end()) keep.push_back(n);
+  }
+  auto san = san_of(keep);
+  if (!san) return std::unexpected(san.error());
   auto ca = read_pem<Cert>(f.ca_cert,
                            [](FILE* in) { return PEM_read_X509(in, nullptr, nullptr, nullptr); });
   if (!ca) return std::unexpected(ca.error());

@@ -24,7 +24,7 @@ Status make_tls(const std::string& data_dir, const std::vector<std::string>& nam
 
 // A new server key and certificate from the CA already in data_dir/tls (the
 // CA, which clients pin, stays), renamed over the old ones; `serve` loads
-// them when it starts.
+// them when it starts. The old certificate's names are kept; `names` adds.
 Status reissue_server_cert(const std::string& data_dir, const std::vector<std::string>& names);
 
 }  // namespace logctl::controller

@@ -169,6 +169,7 @@ Result<Cluster> dispatch(const Cluster& c, Command cmd, const UpgradeTarget& tar
 
 Result<Cluster> apply(const Cluster& c, Command cmd, const UpgradeTarget& target) {
   auto r = dispatch(c, cmd, target);
+  if (r && (cmd == Command::kStart || cmd == Command::kResume)) r->adopting = false;
   if (r || r.error().code != ErrorCode::kAlreadyExists) return r;
   std::string legal;
   for (auto l : legal_commands(c))

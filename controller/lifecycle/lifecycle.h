@@ -5,6 +5,8 @@
 // are not this file's business: upgrade only records the target.
 //
 //   stopped --start--> running --shutdown--> stopped
+//   (a new cluster is stopped and `adopting`: its nodes keep running what
+//    they run until the first start or resume)
 //      |                  |
 //    upgrade            upgrade                 (marks the target; "pending")
 //      v                  v

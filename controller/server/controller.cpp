@@ -64,8 +64,17 @@ json cluster_json(const store::Cluster& c) {
     j["target_forced"] = c.target_forced;
   }
   if (c.state == ClusterState::kStopped) j["stop_flush"] = c.stop_flush;
+  j["adopting"] = c.adopting;
   json legal = json::array();
-  for (auto cmd : lifecycle::legal_commands(c)) legal.push_back(lifecycle::command_name(cmd));
+  for (auto cmd : lifecycle::legal_commands(c)) {
+    if (c.held.empty() || cmd == Command::kUpgrade || cmd == Command::kAbort) {
+      legal.push_back(lifecycle::command_name(cmd));
+    }
+  }
+  if (!c.held.empty()) {
+    legal.push_back("resume");
+    j["held"] = c.held;
+  }
   j["legal_commands"] = legal;
   return j;
 }
@@ -258,6 +267,18 @@ bool Controller::healthy(const LiveNode& n, const store::Cluster& c) const {
 Controller::Desired Controller::desired_for(const std::string& node, const store::Cluster& c) {
   Desired d;
   d.running = c.state != ClusterState::kStopped;
+  if (!c.held.empty()) {
+    // Held after a restore: every node keeps what it runs, running or not.
+    const LiveNode* n = nodes_.find(node);
+    d.running = n && n->health.value("running", false);
+    return d;
+  }
+  if (c.adopting) {
+    // A new controller adopts a live fleet: a node keeps running (or not)
+    // what it runs until the operator starts or resumes the cluster.
+    const LiveNode* n = nodes_.find(node);
+    d.running = n && n->health.value("running", false);
+  }
   d.flush = !d.running && c.stop_flush;
   d.version = c.current_version;
   d.config = c.current_config;
@@ -270,8 +291,9 @@ Controller::Desired Controller::desired_for(const std::string& node, const store
   return d;
 }
 
-json Controller::desired_json(const Desired& d) {
+json Controller::desired_json(const Desired& d, std::int64_t cluster_revision) {
   json j = {{"running", d.running}, {"version", d.version}, {"config_revision", d.config}};
+  if (cluster_revision != 0) j["cluster_revision"] = cluster_revision;
   if (d.flush) j["flush"] = true;
   if (d.redeploy != 0) j["redeploy"] = d.redeploy;
   if (!d.version.empty()) {
@@ -373,7 +395,8 @@ ApiResult<json> Controller::heartbeat(const std::string& node, const json& body,
   std::string version = body.value("version", std::string());
   if (body.contains("version") && !body["version"].is_string()) return bad("'version' is a string");
   if (!version.empty() && !compat::SemVer::parse(version)) return bad("'version' is not SemVer");
-  for (const char* k : {"config_revision", "generation", "chunk_format_written", "redeployed"}) {
+  for (const char* k : {"config_revision", "generation", "chunk_format_written", "redeployed",
+                        "seen_cluster_revision"}) {
     if (body.contains(k) && (!body[k].is_number_integer() || body[k].get<std::int64_t>() < 0)) {
       return bad(std::string("'") + k + "' is an integer >= 0");
     }
@@ -419,12 +442,37 @@ ApiResult<json> Controller::heartbeat(const std::string& node, const json& body,
   l.dirty = true;
   auto c = store_->cluster();
   if (!c) return std::unexpected(api_error(c.error()));
+  // A node was told a newer revision than this database has: it went back in
+  // time (a backup restored). Hold everything until the operator resumes.
+  std::int64_t seen = body.value("seen_cluster_revision", std::int64_t{0});
+  max_seen_revision_ = std::max(max_seen_revision_, seen);
+  if (seen > c->revision && c->held.empty()) {
+    auto held = hold(*c, "node " + node + " was told cluster revision " + std::to_string(seen) +
+                             " but this database is at revision " + std::to_string(c->revision) +
+                             " (restored from a backup?)");
+    if (!held) return std::unexpected(api_error(held.error()));
+    *c = *held;
+  }
   // A node whose rollout step is in flight reports 4x as often: its gate is
   // judged on fresh figures and the batch does not wait out a full interval.
   auto interval = o_.heartbeat_interval;
   if (runner_.in_flight(node)) interval = std::max(std::chrono::milliseconds(100), interval / 4);
-  return json{{"desired", desired_json(desired_for(node, *c))},
+  return json{{"desired", desired_json(desired_for(node, *c), c->revision)},
               {"heartbeat_interval_ms", interval.count()}};
+}
+
+Result<store::Cluster> Controller::hold(store::Cluster c, const std::string& why) {
+  if (runner_.active()) {
+    // The rollout's steps are from before the restore: it is not continued.
+    runner_.abort("aborted: " + why);
+    if (auto a = lifecycle::apply(c, Command::kAbort)) c = *a;
+  }
+  c.held = why;
+  auto rev = store_->put_cluster(c);
+  if (!rev) return std::unexpected(rev.error());
+  record_system("restore.detected", {{"reason", why}},
+                "held: nothing moves until `logctl cluster resume` (gated)");
+  return store_->cluster();
 }
 
 json Controller::node_json(const LiveNode& l, const store::Cluster& c) {
@@ -984,11 +1032,17 @@ ApiResult<json> Controller::upgrade(const json& body, const Principal& who) {
 
 ApiResult<std::int64_t> Controller::begin_rollout(const store::Cluster& c,
                                                   const rollout::Strategy& s, bool forced,
-                                                  const Principal& who) {
+                                                  const Principal& who, Sources from) {
   // Each node's source is what it was told until now (after an aborted
-  // rollout, not every node runs the cluster's pair).
+  // rollout, not every node runs the cluster's pair), or after a restore
+  // what it reports it runs.
   std::map<std::string, Pair> sources;
   for (const auto& ref : nodes_.plannable()) {
+    if (from == Sources::kReported) {
+      const LiveNode* n = nodes_.find(ref.name);
+      sources[ref.name] = Pair{n->row.version, n->row.config_revision};
+      continue;
+    }
     Desired d = desired_for(ref.name, c);
     sources[ref.name] = Pair{d.version, d.config};
   }
@@ -1037,6 +1091,17 @@ ApiResult<json> Controller::command(Command cmd, const json& body, const Princip
   auto c = store_->cluster();
   if (!c) return std::unexpected(api_error(c.error()));
   const char* name = lifecycle::command_name(cmd);
+  if (!c->held.empty()) {
+    if (cmd == Command::kResume) return resume_held(*c, strategy, who);
+    (void)record(who, name, body.is_object() ? body : json::object(), false,
+                 "refused: held after a restore");
+    return std::unexpected(api_error(
+        409, "held",
+        "the controller holds the fleet: " + c->held +
+            ". Nothing moves until `logctl cluster resume`, which re-converges every node to "
+            "the cluster's pair (or to a target set with `upgrade` first) in gated batches",
+        {{"state", store::cluster_state_name(c->state)}, {"held", c->held}}));
+  }
   lifecycle::UpgradeTarget back;
   if (cmd == Command::kRollback && c->state == ClusterState::kRunning) {
     Pair p = rollback_target(*c);
@@ -1094,6 +1159,42 @@ ApiResult<json> Controller::command(Command cmd, const json& body, const Princip
   }
   cv_.notify_all();
   return out;
+}
+
+// Resume after a restore: the revision moves past every one a node was told,
+// and a rollout (gated, batch by batch) takes every node from what it
+// reports to the cluster's target, or back to its current pair.
+ApiResult<json> Controller::resume_held(store::Cluster c,
+                                        const std::optional<rollout::Strategy>& asked,
+                                        const Principal& who) {
+  auto rev = store_->advance_revision(max_seen_revision_ + 1);
+  if (!rev) return std::unexpected(api_error(rev.error()));
+  c.revision = *rev;
+  std::string was = c.held;
+  c.held.clear();
+  c.adopting = false;
+  if (c.target_version.empty() && c.target_config == 0) {
+    c.target_version = c.current_version;
+    c.target_config = c.current_config;
+  }
+  c.state = ClusterState::kUpgrading;
+  rollout::Strategy s;
+  if (asked) {
+    s = *asked;
+  } else {
+    auto stored = json::parse(c.target_strategy, nullptr, false);
+    auto parsed = rollout::parse_strategy(stored.is_object() && !stored.empty() ? stored : json());
+    if (!parsed) return std::unexpected(api_error(parsed.error()));
+    s = *parsed;
+  }
+  auto id = begin_rollout(c, s, false, who, Sources::kReported);
+  if (!id) return std::unexpected(id.error());
+  auto put = store_->put_cluster(c);
+  if (!put) return std::unexpected(api_error(put.error()));
+  (void)record(who, "resume", {{"rollout", *id}, {"after_hold", was}}, false, "accepted");
+  auto after = store_->cluster();
+  cv_.notify_all();
+  return json{{"cluster", after ? cluster_json(*after) : json()}, {"rollout", *id}};
 }
 
 // ---- the reconcile loop ---------------------------------------------------------

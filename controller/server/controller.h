@@ -131,13 +131,21 @@ class Controller {
   Controller(ControllerOptions o, std::unique_ptr<store::Store> s);
   Status load();
   Desired desired_for(const std::string& node, const store::Cluster& c);
-  json desired_json(const Desired& d);
+  json desired_json(const Desired& d, std::int64_t cluster_revision = 0);
   Now now() const;
   bool healthy(const LiveNode& n, const store::Cluster& c) const;
   ApiResult<json> plan(const store::Cluster& c, const json& body, const std::string& version,
                        std::int64_t config, bool& ok);
+  // Where each node's step starts from: what it was told, or (after a
+  // restore) what it reports.
+  enum class Sources { kDesired, kReported };
   ApiResult<std::int64_t> begin_rollout(const store::Cluster& c, const rollout::Strategy& s,
-                                        bool forced, const Principal& who);
+                                        bool forced, const Principal& who,
+                                        Sources from = Sources::kDesired);
+  // The database went back in time: abort any rollout, hold every node.
+  Result<store::Cluster> hold(store::Cluster c, const std::string& why);
+  ApiResult<json> resume_held(store::Cluster c, const std::optional<rollout::Strategy>& asked,
+                              const Principal& who);
   // What the fleet ran before the last rollout, as one pair (rollback's target).
   Pair rollback_target(const store::Cluster& c) const;
   Status record(const Principal& who, const std::string& action, const json& detail, bool forced,
@@ -152,7 +160,9 @@ class Controller {
   std::unique_ptr<store::Store> store_;
   std::mutex mu_;
   NodeRegistry nodes_;
-  RolloutRunner runner_;  // the newest rollout (the store has it too)
+  RolloutRunner runner_;
+  // The highest cluster revision a node reported it was told (restores).
+  std::int64_t max_seen_revision_ = 0;  // the newest rollout (the store has it too)
   std::thread loop_;
   std::condition_variable cv_;
   bool stop_ = false;

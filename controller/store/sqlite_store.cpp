@@ -110,13 +110,24 @@ class SqliteStore final : public Store {
     Stmt s(db_,
            "SELECT state, current_version, target_version, previous_version, current_config, "
            "target_config, previous_config, revision, updated_at, target_strategy, target_forced, "
-           "stop_flush FROM cluster WHERE id = 1");
+           "stop_flush, adopting, held FROM cluster WHERE id = 1");
     if (!s.ok() || s.step() != SQLITE_ROW) return std::unexpected(sql_error(db_, "read cluster"));
     auto state = parse_cluster_state(s.text(0));
     if (!state) return make_error(ErrorCode::kCorrupt, "cluster state '" + s.text(0) + "'");
-    return Cluster{*state,       s.text(1),    s.text(2),          s.text(3),
-                   s.integer(4), s.integer(5), s.integer(6),       s.integer(7),
-                   s.integer(8), s.text(9),    s.integer(10) != 0, s.integer(11) != 0};
+    return Cluster{*state,
+                   s.text(1),
+                   s.text(2),
+                   s.text(3),
+                   s.integer(4),
+                   s.integer(5),
+                   s.integer(6),
+                   s.integer(7),
+                   s.integer(8),
+                   s.text(9),
+                   s.integer(10) != 0,
+                   s.integer(11) != 0,
+                   s.integer(12) != 0,
+                   s.text(13)};
   }
 
   Result<std::int64_t> put_cluster(const Cluster& c) override {
@@ -124,8 +135,8 @@ class SqliteStore final : public Store {
            "UPDATE cluster SET state = ?1, current_version = ?2, target_version = ?3, "
            "previous_version = ?4, current_config = ?5, target_config = ?6, "
            "previous_config = ?7, revision = revision + 1, updated_at = ?8, "
-           "target_strategy = ?10, target_forced = ?11, stop_flush = ?12 "
-           "WHERE id = 1 AND revision = ?9");
+           "target_strategy = ?10, target_forced = ?11, stop_flush = ?12, adopting = ?13, "
+           "held = ?14 WHERE id = 1 AND revision = ?9");
     if (!s.ok()) return std::unexpected(sql_error(db_, "write cluster"));
     s.bind(1, std::string(cluster_state_name(c.state)))
         .bind_or_null(2, c.current_version)
@@ -138,13 +149,25 @@ class SqliteStore final : public Store {
         .bind(9, c.revision)
         .bind(10, c.target_strategy)
         .bind(11, std::int64_t{c.target_forced ? 1 : 0})
-        .bind(12, std::int64_t{c.stop_flush ? 1 : 0});
+        .bind(12, std::int64_t{c.stop_flush ? 1 : 0})
+        .bind(13, std::int64_t{c.adopting ? 1 : 0})
+        .bind_or_null(14, c.held);
     if (s.step() != SQLITE_DONE) return std::unexpected(sql_error(db_, "write cluster"));
     if (sqlite3_changes(db_) != 1) {
       return make_error(ErrorCode::kAlreadyExists,
                         "the cluster changed since revision " + std::to_string(c.revision));
     }
     return c.revision + 1;
+  }
+
+  Result<std::int64_t> advance_revision(std::int64_t at_least) override {
+    Stmt s(db_, "UPDATE cluster SET revision = MAX(revision, ?1) WHERE id = 1");
+    if (!s.ok()) return std::unexpected(sql_error(db_, "advance revision"));
+    s.bind(1, at_least);
+    if (s.step() != SQLITE_DONE) return std::unexpected(sql_error(db_, "advance revision"));
+    auto c = cluster();
+    if (!c) return std::unexpected(c.error());
+    return c->revision;
   }
 
   Status add_release(const Release& r) override {

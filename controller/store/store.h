@@ -37,6 +37,12 @@ struct Cluster {
   std::string target_strategy = "{}";  // JSON: the strategy `upgrade` planned with
   bool target_forced = false;          // `upgrade --force`
   bool stop_flush = false;             // `shutdown --flush`: workers deliver every buffer
+  // Never started: nodes that enrol keep running what they run (a new
+  // controller adopts a live fleet); the first start or resume ends it.
+  bool adopting = false;
+  // Why nothing moves ("": it does): the database was found older than what
+  // a node was told (a backup restored). Resume re-converges, gated.
+  std::string held;
 };
 
 struct Release {
@@ -118,6 +124,9 @@ class Store {
   // bumps the revision: kAlreadyExists (a conflict) when someone else wrote
   // first. Returns the new revision.
   virtual Result<std::int64_t> put_cluster(const Cluster& next) = 0;
+  // Raises the revision to at least `at_least` (never lowers it): after a
+  // restore, past every revision a node was told. Returns the revision.
+  virtual Result<std::int64_t> advance_revision(std::int64_t at_least) = 0;
   // kAlreadyExists when the version is stored with another hash.
   virtual Status add_release(const Release& r) = 0;
   virtual Result<std::optional<Release>> release(const std::string& version) = 0;

@@ -34,9 +34,13 @@ inline std::string trim(std::string s) {
 // A controller: `init` once, then `serve` (restartable) on a fixed port.
 class Controller {
  public:
-  explicit Controller(const TempDir& dir) : dir_(dir / "ctl"), log_(dir / "ctl.log") {
-    REQUIRE(sh(controller_bin() + " init --data-dir " + dir_ + " > " + dir / "init.log" +
-               " 2>&1") == 0);
+  // `host`: the loopback address it listens on (clients under test use it in
+  // url(); the test's own requests name "localhost", which every certificate has).
+  explicit Controller(const TempDir& dir, std::string host = "127.0.0.1",
+                      const std::string& init_args = "")
+      : dir_(dir / "ctl"), log_(dir / "ctl.log"), host_(std::move(host)) {
+    REQUIRE(sh(controller_bin() + " init --data-dir " + dir_ + " " + init_args + " > " +
+               dir / "init.log" + " 2>&1") == 0);
     port_ = free_port();
     start();
   }
@@ -45,7 +49,7 @@ class Controller {
     proc_ = std::make_unique<Process>(
         // Nodes heartbeat every 250 ms: rollout steps wait on heartbeats.
         std::vector<std::string>{controller_bin(), "serve", "--data-dir", dir_, "--listen",
-                                 "127.0.0.1:" + std::to_string(port_), "--heartbeat-interval-ms",
+                                 host_ + ":" + std::to_string(port_), "--heartbeat-interval-ms",
                                  "250"},
         log_);
     REQUIRE(wait_until([&] { return get("/v1/version").first == 200; }));
@@ -61,14 +65,15 @@ class Controller {
     proc_->wait(10s);
   }
   void signal(int sig) { proc_->signal(sig); }
-  std::string url() const { return "https://127.0.0.1:" + std::to_string(port_); }
+  std::string url() const { return "https://" + host_ + ":" + std::to_string(port_); }
   std::string ca() const { return dir_ + "/tls/ca.pem"; }
   std::string admin_token() const { return trim(read_file(dir_ + "/admin.token")); }
   std::string enroll_file() const { return dir_ + "/enroll.token"; }
   std::string log() const { return proc_->log(); }
 
   std::unique_ptr<httplib::Client> client() const {
-    auto c = std::make_unique<httplib::Client>(url());
+    auto c = std::make_unique<httplib::Client>("https://localhost:" + std::to_string(port_));
+    c->set_hostname_addr_map({{"localhost", host_}});
     c->set_ca_cert_path(ca().c_str());
     c->enable_server_certificate_verification(true);
     c->set_tcp_nodelay(true);
@@ -104,13 +109,14 @@ class Controller {
   std::string raw(const std::string& request) const {
     std::string req_file = dir_ + "/../raw-request", out_file = dir_ + "/../raw-response";
     write_file(req_file, request);
-    sh("timeout 30 openssl s_client -quiet -ign_eof -connect 127.0.0.1:" + std::to_string(port_) +
-       " -CAfile " + ca() + " < " + req_file + " > " + out_file + " 2>/dev/null");
+    sh("timeout 30 openssl s_client -quiet -ign_eof -connect " + host_ + ":" +
+       std::to_string(port_) + " -CAfile " + ca() + " < " + req_file + " > " + out_file +
+       " 2>/dev/null");
     return read_file(out_file);
   }
 
  private:
-  std::string dir_, log_;
+  std::string dir_, log_, host_;
   int port_ = 0;
   std::unique_ptr<Process> proc_;
 };
@@ -168,7 +174,10 @@ inline std::vector<Node> start_nodes(const TempDir& dir, const Controller& c, in
   REQUIRE(wait_until([&] {
     auto [st, j] = c.get("/v1/nodes");
     if (st != 200 || j["nodes"].size() != static_cast<std::size_t>(n)) return false;
-    bool stopped = c.cluster()["cluster"]["state"] == "stopped";
+    // A stopped cluster stops its nodes' workers; a new one (adopting) leaves
+    // them running.
+    json cl = c.cluster()["cluster"];
+    bool stopped = cl["state"] == "stopped" && !cl.value("adopting", false);
     for (const auto& node : j["nodes"]) {
       if (!node["connected"].get<bool>() || node["running"].get<bool>() == stopped) return false;
     }
