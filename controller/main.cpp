@@ -144,7 +144,7 @@ int rotate_cert(const std::string& dir, const std::vector<std::string>& sans) {
 }
 
 int serve(const std::string& dir, const std::string& listen, bool insecure, int heartbeat_ms,
-          const std::string& port_file) {
+          int node_timeout_ms, const std::string& port_file) {
   auto colon = listen.rfind(':');
   if (colon == std::string::npos) {
     std::cerr << "logctl-controller: --listen wants HOST:PORT, got '" << listen << "'\n";
@@ -183,7 +183,13 @@ int serve(const std::string& dir, const std::string& listen, bool insecure, int 
   }
   ControllerOptions co{dir};
   co.heartbeat_interval = std::chrono::milliseconds(heartbeat_ms);
-  co.node_timeout = std::max(std::chrono::milliseconds(10000), co.heartbeat_interval * 5);
+  co.node_timeout = node_timeout_ms > 0
+                        ? std::chrono::milliseconds(node_timeout_ms)
+                        : std::max(std::chrono::milliseconds(10000), co.heartbeat_interval * 5);
+  if (co.node_timeout < co.heartbeat_interval * 3) {
+    std::cerr << "logctl-controller: --node-timeout-ms must be at least 3 heartbeat intervals\n";
+    return 2;
+  }
   auto c = Controller::open(co);
   if (!c) {
     std::cerr << "logctl-controller: " << c.error().message << "\n";
@@ -256,13 +262,18 @@ int main(int argc, char** argv) {
   init_cmd->add_option("--san", sans, "Extra DNS name or IP address for the server certificate");
   std::string listen = "127.0.0.1:7443", port_file;
   bool insecure = false;
-  int heartbeat_ms = 1000;
+  int heartbeat_ms = 1000, node_timeout_ms = 0;
   auto* serve_cmd = app.add_subcommand("serve", "Serve the API and drive the fleet");
   serve_cmd->add_option("--data-dir", dir, "Data directory made by init")->required();
   serve_cmd->add_option("--listen", listen, "HOST:PORT (port 0: any free port)");
   serve_cmd->add_flag("--insecure-http", insecure, "Plain HTTP, loopback only (development)");
   serve_cmd->add_option("--heartbeat-interval-ms", heartbeat_ms, "What nodes are told")
       ->check(CLI::Range(100, 600000));
+  serve_cmd
+      ->add_option("--node-timeout-ms", node_timeout_ms,
+                   "A node not heard from this long is unreachable (default: 5 heartbeat "
+                   "intervals, at least 10 s; at least 3 intervals)")
+      ->check(CLI::Range(300, 3600000));
   serve_cmd->add_option("--port-file", port_file, "Write the bound port here");
   std::string kind;
   auto* rotate_token_cmd =
@@ -284,5 +295,5 @@ int main(int argc, char** argv) {
   if (*init_cmd) return init(dir, sans);
   if (*rotate_token_cmd) return rotate_token(dir, kind);
   if (*rotate_cert_cmd) return rotate_cert(dir, sans);
-  return serve(dir, listen, insecure, heartbeat_ms, port_file);
+  return serve(dir, listen, insecure, heartbeat_ms, node_timeout_ms, port_file);
 }

@@ -1,11 +1,14 @@
 // The fault matrix (ctest -L faults, release build): a controller and three
 // agentd nodes as real processes under numbered load, a rollout in a given
 // state, and a fault — the controller killed with -9 and restarted, the
-// controller stopped (SIGSTOP) past the node timeout, a node frozen, a node
-// gone for good. Each ends in a defined state within the bound the test
+// controller stopped (SIGSTOP) past the node timeout, a node supervisor
+// killed with -9 and restarted as its unit would, a node gone for good, a
+// node frozen. Each ends in a defined state within the bound the test
 // states, never a wedge; a controller fault never changes the outcome; no
-// event sent to a serving node is lost. The node timeout here is 10 s (the
-// controller's floor; nodes heartbeat every 250 ms).
+// event sent to a serving node is lost. The matrix is at the end (its table
+// says what each cell must end in); before it, a dead node as the operator
+// handles it (reported, skipped or failing fast, deleted) and a node
+// restarted while the controller is away.
 #include <signal.h>
 #include <unistd.h>
 
@@ -51,17 +54,6 @@ json rollout_end(const Controller& c, std::chrono::seconds limit) {
   return last;
 }
 
-// Upgrades to agentd-next with every node in one batch and a long
-// min_healthy_time, and waits until every step is settling.
-std::string settle_all(const Controller& c, int min_healthy_ms) {
-  std::string next = push(c, "agentd-next");
-  REQUIRE(c.post("/v1/cluster/upgrade", json{{"version", next}}.dump()).first == 200);
-  json strategy = {{"batch_size", 3}, {"min_healthy_time_ms", min_healthy_ms}};
-  REQUIRE(c.post("/v1/cluster/resume", json{{"strategy", strategy}}.dump()).first == 200);
-  REQUIRE(wait_until([&] { return all_steps(c, "settling"); }, 60s));
-  return next;
-}
-
 // The processes of a node: its supervisor and its serving worker.
 std::vector<pid_t> node_pids(Node& n) {
   std::vector<pid_t> pids = {n.agent->process().pid()};
@@ -79,82 +71,6 @@ std::map<std::string, std::string> cli_env(const Controller& c) {
 }
 
 }  // namespace
-
-TEST_CASE("controller killed with -9 while a batch settles: the rollout still succeeds") {
-  TempDir dir;
-  Controller c(dir);
-  auto nodes = start_nodes(dir, c, 3);
-  start_cluster(c, 3);
-  NodeTraffic traffic(nodes);
-  std::string next = settle_all(c, 15000);
-  c.kill9();
-  c.start();  // as the service manager would, at once
-  // Before: the first pass after the restart failed every gate ("no
-  // heartbeat for 10000 ms") and rolled the fleet back.
-  json end = rollout_end(c, 90s);
-  INFO(end.dump(2));
-  CHECK(end["rollout"]["state"] == "succeeded");
-  CHECK(end["cluster"]["current_version"] == next);
-  long sent = traffic.stop();
-  CHECK(traffic.ok());
-  expect_all_delivered(dir, nodes, sent);
-}
-
-TEST_CASE("controller stopped past the node timeout while a batch settles: it succeeds") {
-  TempDir dir;
-  Controller c(dir);
-  auto nodes = start_nodes(dir, c, 3);
-  start_cluster(c, 3);
-  NodeTraffic traffic(nodes);
-  std::string next = settle_all(c, 5000);
-  c.signal(SIGSTOP);
-  auto until = std::chrono::steady_clock::now() + 15s;  // past the 10 s node timeout
-  long before = traffic.sent();
-  REQUIRE(wait_until([&] { return std::chrono::steady_clock::now() >= until; }, 25s));
-  c.signal(SIGCONT);
-  CHECK(traffic.sent() > before);  // the nodes served all the while
-  json end = rollout_end(c, 90s);
-  INFO(end.dump(2));
-  CHECK(end["rollout"]["state"] == "succeeded");
-  CHECK(end["cluster"]["current_version"] == next);
-  long sent = traffic.stop();
-  CHECK(traffic.ok());
-  expect_all_delivered(dir, nodes, sent);
-}
-
-TEST_CASE("a node frozen while its batch settles: rolled back without it, never wedged") {
-  TempDir dir;
-  Controller c(dir);
-  auto nodes = start_nodes(dir, c, 3);
-  start_cluster(c, 3);
-  NodeTraffic traffic(std::vector<int>{nodes[0].port, nodes[1].port});
-  settle_all(c, 60000);
-  auto frozen = node_pids(nodes[2]);
-  signal_all(frozen, SIGSTOP);
-  // Bound: the node timeout (10 s) to fail its gate, then the others revert
-  // (a handover each) and node-3 is stranded at once (it cannot be heard).
-  json end = rollout_end(c, 60s);
-  INFO(end.dump(2));
-  REQUIRE(end["rollout"]["state"] == "rolled_back");
-  CHECK(step_of(end["rollout"], "node-3") == "stranded");
-  CHECK(step_of(end["rollout"], "node-1") == "reverted");
-  std::string reason = end["rollout"]["reason"];
-  CHECK_THAT(reason, Catch::Contains("node node-3: unreachable") &&
-                         Catch::Contains("gate heartbeat") && Catch::Contains("not back"));
-  CHECK(end["cluster"]["state"] == "running");
-  CHECK_FALSE(end["cluster"]["legal_commands"].empty());
-  auto [st, n3] = c.get("/v1/nodes/node-3");
-  CHECK(n3["liveness"] == "unreachable");
-  CHECK(n3["connected"] == false);
-  // Thawed, it converges to what the cluster runs by itself.
-  signal_all(frozen, SIGCONT);
-  CHECK(wait_until([&] { return node_version(c, "node-3") == LOGCTL_VERSION; }, 60s));
-  long sent = traffic.stop();
-  CHECK(traffic.ok());
-  std::vector<Node> served;
-  for (int i = 0; i < 2; ++i) served.push_back(std::move(nodes[i]));
-  expect_all_delivered(dir, served, sent);
-}
 
 TEST_CASE(
     "a node gone for good: reported, skipped or failing fast by the operator's choice, "
@@ -317,27 +233,163 @@ TEST_CASE(
   expect_all_delivered(dir, served, sent);
 }
 
-TEST_CASE(
-    "a node supervisor killed with -9 while its batch settles: restarted, the rollout succeeds") {
+// ---- the matrix: every rollout step state x every fault ---------------------
+//
+// Three nodes (node-2 is the one a node fault hits), a controller whose node
+// timeout is 3 s, handovers that take 2 s (settle), numbered traffic into
+// every node a fault does not hit. The step state is node-2's when the
+// fault lands. What each cell must end in, within kBound of the fault:
+//
+//   state \ fault   ctl kill -9  ctl SIGSTOP 6s  node kill -9+restart  node gone   node frozen
+//   pending         succeeded    succeeded       succeeded             rolled_back rolled_back
+//   moving          succeeded    succeeded       succeeded             rolled_back rolled_back
+//   settling        succeeded    succeeded       succeeded             rolled_back rolled_back
+//   reverting       rolled_back  rolled_back     rolled_back           rolled_back rolled_back
+//
+// (reverting: the operator rolled back; node-2 reverted, or stranded when it
+// cannot be heard.) A controller fault never changes the outcome; a node
+// that is gone or frozen fails (or is stranded) naming itself, never a wedge;
+// a frozen node converges when thawed.
+namespace {
+
+enum class Fault { kControllerKill9, kControllerStop, kNodeKill9Restart, kNodeGone, kNodeFrozen };
+enum class At { kPending, kMoving, kSettling, kReverting };
+
+const char* fault_name(Fault f) {
+  switch (f) {
+    case Fault::kControllerKill9:
+      return "controller kill -9 + restart";
+    case Fault::kControllerStop:
+      return "controller SIGSTOP past the node timeout";
+    case Fault::kNodeKill9Restart:
+      return "node supervisor kill -9 + restart";
+    case Fault::kNodeGone:
+      return "node gone for good";
+    case Fault::kNodeFrozen:
+      return "node frozen";
+  }
+  return "?";
+}
+
+constexpr auto kBound = 60s;  // from the fault to the rollout's end
+constexpr int kNodeTimeoutMs = 3000;
+
+bool node_fault(Fault f) {
+  return f == Fault::kNodeKill9Restart || f == Fault::kNodeGone || f == Fault::kNodeFrozen;
+}
+
+void run_cell(At at, Fault fault) {
+  INFO("step state " << static_cast<int>(at) << ", fault: " << fault_name(fault));
   TempDir dir;
-  Controller c(dir);
-  auto nodes = start_nodes(dir, c, 3);
+  Controller c(dir, "127.0.0.1", "", {"--node-timeout-ms", std::to_string(kNodeTimeoutMs)});
+  auto nodes = start_nodes(dir, c, 3, false, /*settle_ms=*/2000);
   start_cluster(c, 3);
-  NodeTraffic traffic(std::vector<int>{nodes[0].port, nodes[1].port});
-  std::string next = settle_all(c, 8000);
-  Node& n3 = nodes[2];
-  n3.agent->process().signal(SIGKILL);
-  n3.agent->process().wait(10s);
-  n3.agent->restart();
-  REQUIRE(n3.agent->ready());
-  json end = rollout_end(c, 90s);
+  std::vector<int> ports;
+  for (int i = 0; i < 3; ++i) {
+    if (i != 1 || !node_fault(fault)) ports.push_back(nodes[i].port);
+  }
+  NodeTraffic traffic(ports);
+  std::string next = push(c, "agentd-next");
+  REQUIRE(c.post("/v1/cluster/upgrade", json{{"version", next}}.dump()).first == 200);
+  json strategy = {{"batch_size", at == At::kPending ? 1 : 3},
+                   {"min_healthy_time_ms", at == At::kSettling    ? 6000
+                                           : at == At::kReverting ? 60000
+                                                                  : 1500},
+                   {"healthy_deadline_ms", 60000}};
+  REQUIRE(c.post("/v1/cluster/resume", json{{"strategy", strategy}}.dump()).first == 200);
+  auto node2 = [&] { return step_of(c.cluster()["rollout"], "node-2"); };
+  switch (at) {
+    case At::kPending:
+      REQUIRE(wait_until([&] { return step_of(c.cluster()["rollout"], "node-1") == "moving"; }));
+      REQUIRE(node2() == "pending");
+      break;
+    case At::kMoving:
+      REQUIRE(wait_until([&] { return node2() == "moving"; }));
+      break;
+    case At::kSettling:
+      REQUIRE(wait_until([&] { return node2() == "settling"; }, 30s));
+      break;
+    case At::kReverting:
+      REQUIRE(wait_until([&] { return all_steps(c, "settling"); }, 30s));
+      REQUIRE(c.post("/v1/cluster/rollback", "").first == 200);
+      REQUIRE(node2() == "reverting");
+      break;
+  }
+  std::vector<pid_t> victim = node_pids(nodes[1]);
+  switch (fault) {
+    case Fault::kControllerKill9:
+      c.kill9();
+      c.start();
+      break;
+    case Fault::kControllerStop: {
+      c.signal(SIGSTOP);
+      auto until = std::chrono::steady_clock::now() + 6s;  // twice the node timeout
+      REQUIRE(wait_until([&] { return std::chrono::steady_clock::now() >= until; }, 20s));
+      c.signal(SIGCONT);
+      break;
+    }
+    case Fault::kNodeKill9Restart:
+      nodes[1].agent->process().signal(SIGKILL);
+      nodes[1].agent->process().wait(10s);
+      nodes[1].agent->restart();  // as its unit would
+      REQUIRE(nodes[1].agent->ready());
+      break;
+    case Fault::kNodeGone:
+      signal_all(victim, SIGKILL);
+      break;
+    case Fault::kNodeFrozen:
+      signal_all(victim, SIGSTOP);
+      break;
+  }
+  json end = rollout_end(c, kBound);
   INFO(end.dump(2));
-  CHECK(end["rollout"]["state"] == "succeeded");
-  CHECK(end["cluster"]["current_version"] == next);
-  CHECK(node_version(c, "node-3") == next);
+  std::string state = end["rollout"].value("state", "");
+  bool lost = fault == Fault::kNodeGone || fault == Fault::kNodeFrozen;
+  if (at == At::kReverting) {
+    CHECK(state == "rolled_back");
+    CHECK(step_of(end["rollout"], "node-1") == "reverted");
+    CHECK(step_of(end["rollout"], "node-2") == (lost ? "stranded" : "reverted"));
+  } else if (lost) {
+    CHECK(state == "rolled_back");
+    std::string reason = end["rollout"].value("reason", "");
+    CHECK_THAT(reason, Catch::Contains("node node-2: unreachable"));
+    CHECK(step_of(end["rollout"], "node-1") != "done");
+  } else {
+    CHECK(state == "succeeded");
+    CHECK(end["cluster"]["current_version"] == next);
+  }
+  CHECK(end["cluster"]["state"] == "running");
+  CHECK_FALSE(end["cluster"]["legal_commands"].empty());
+  if (fault == Fault::kNodeFrozen) {
+    signal_all(victim, SIGCONT);
+    CHECK(wait_until([&] { return node_version(c, "node-2") == LOGCTL_VERSION; }, 60s));
+  }
   long sent = traffic.stop();
   CHECK(traffic.ok());
   std::vector<Node> served;
-  for (int i = 0; i < 2; ++i) served.push_back(std::move(nodes[i]));
+  for (int i = 0; i < 3; ++i) {
+    if (i != 1 || !node_fault(fault)) served.push_back(std::move(nodes[i]));
+  }
   expect_all_delivered(dir, served, sent);
+}
+
+const Fault kFaults[] = {Fault::kControllerKill9, Fault::kControllerStop, Fault::kNodeKill9Restart,
+                         Fault::kNodeGone, Fault::kNodeFrozen};
+
+}  // namespace
+
+TEST_CASE("matrix: a pending step meets every fault") {
+  for (Fault f : kFaults) run_cell(At::kPending, f);
+}
+
+TEST_CASE("matrix: a moving step meets every fault") {
+  for (Fault f : kFaults) run_cell(At::kMoving, f);
+}
+
+TEST_CASE("matrix: a settling step meets every fault") {
+  for (Fault f : kFaults) run_cell(At::kSettling, f);
+}
+
+TEST_CASE("matrix: a reverting step meets every fault") {
+  for (Fault f : kFaults) run_cell(At::kReverting, f);
 }

@@ -36,9 +36,13 @@ class Controller {
  public:
   // `host`: the loopback address it listens on (clients under test use it in
   // url(); the test's own requests name "localhost", which every certificate has).
+  // `serve_args`: more flags for every `serve` (e.g. a shorter node timeout).
   explicit Controller(const TempDir& dir, std::string host = "127.0.0.1",
-                      const std::string& init_args = "")
-      : dir_(dir / "ctl"), log_(dir / "ctl.log"), host_(std::move(host)) {
+                      const std::string& init_args = "", std::vector<std::string> serve_args = {})
+      : dir_(dir / "ctl"),
+        log_(dir / "ctl.log"),
+        host_(std::move(host)),
+        serve_args_(std::move(serve_args)) {
     REQUIRE(sh(controller_bin() + " init --data-dir " + dir_ + " " + init_args + " > " +
                dir / "init.log" + " 2>&1") == 0);
     port_ = free_port();
@@ -46,12 +50,17 @@ class Controller {
   }
   ~Controller() { stop(); }
   void start() {
-    proc_ = std::make_unique<Process>(
-        // Nodes heartbeat every 250 ms: rollout steps wait on heartbeats.
-        std::vector<std::string>{controller_bin(), "serve", "--data-dir", dir_, "--listen",
-                                 host_ + ":" + std::to_string(port_), "--heartbeat-interval-ms",
-                                 "250"},
-        log_);
+    // Nodes heartbeat every 250 ms: rollout steps wait on heartbeats.
+    std::vector<std::string> argv{controller_bin(),
+                                  "serve",
+                                  "--data-dir",
+                                  dir_,
+                                  "--listen",
+                                  host_ + ":" + std::to_string(port_),
+                                  "--heartbeat-interval-ms",
+                                  "250"};
+    argv.insert(argv.end(), serve_args_.begin(), serve_args_.end());
+    proc_ = std::make_unique<Process>(argv, log_);
     REQUIRE(wait_until([&] { return get("/v1/version").first == 200; }));
   }
   void stop() {
@@ -117,6 +126,7 @@ class Controller {
 
  private:
   std::string dir_, log_, host_;
+  std::vector<std::string> serve_args_;
   int port_ = 0;
   std::unique_ptr<Process> proc_;
 };
@@ -147,8 +157,10 @@ struct Node {
 
 // `env_wrapper`: each node runs through a script that exports its port and
 // output directory (LOGCTL_TEST_PORT, LOGCTL_TEST_OUT) for fleet-wide configs.
+// `settle_ms`: how long each handover's new worker must stay up before it
+// takes over (a longer one keeps a step moving or reverting longer).
 inline std::vector<Node> start_nodes(const TempDir& dir, const Controller& c, int n,
-                                     bool env_wrapper = false) {
+                                     bool env_wrapper = false, int settle_ms = 200) {
   std::vector<Node> nodes;
   for (int i = 1; i <= n; ++i) {
     Node node{"node-" + std::to_string(i), free_port(), nullptr};
@@ -165,7 +177,7 @@ inline std::vector<Node> start_nodes(const TempDir& dir, const Controller& c, in
         std::vector<std::string>{"--controller", c.url(), "--controller-ca", c.ca(),
                                  "--enroll-token-file", c.enroll_file(), "--node-name", node.name,
                                  "--labels", "rack=r" + std::to_string(i), "--ready-timeout-ms",
-                                 "3000", "--settle-ms", "200"},
+                                 "3000", "--settle-ms", std::to_string(settle_ms)},
         binary);
     REQUIRE(node.agent->ready());
     nodes.push_back(std::move(node));
