@@ -4,7 +4,9 @@
     forward_client.py HOST PORT MODE FIRST COUNT
 
 MODE: logger (python3-fluent-logger's FluentSender, Message mode with
-EventTime), message, forward, packed, gzip (Forward Protocol v1 modes built
+EventTime), resend (Forward mode with acks, resending a batch whose ack
+did not come on a new connection: at least once across agent stops),
+message, forward, packed, gzip (Forward Protocol v1 modes built
 with python3-msgpack; every message carries a chunk option and its ack is
 awaited and compared). Each event's record is {"message": "seq=N MODE"}.
 Exits 0 when every event was sent (and acked), 1 otherwise.
@@ -43,6 +45,54 @@ if mode == "logger":
             print("emit failed:", s.last_error, file=sys.stderr)
             sys.exit(1)
     s.close()
+    sys.exit(0)
+
+if mode == "resend":
+    # At least once across agent stops: Forward mode with acks; a batch whose
+    # ack does not come (connection refused, reset, closed) is sent again with
+    # the same chunk id on a new connection, until a minute without success.
+    # Prints how many batches were sent more than once.
+    resent = 0
+    conn, unp = None, None
+    n = first
+    while n < first + count:
+        ids = range(n, min(n + 100, first + count))
+        chunk = base64.b64encode(os.urandom(16)).decode()
+        message = msgpack.packb(["app", [[event_time(), record(i)] for i in ids],
+                                 {"chunk": chunk, "size": len(ids)}], use_bin_type=True)
+        deadline = time.time() + 60
+        tries = 0
+        while True:
+            try:
+                if conn is None:
+                    conn = socket.create_connection((host, port), timeout=10)
+                    unp = msgpack.Unpacker(raw=False)
+                tries += 1
+                conn.sendall(message)
+                acked = False
+                while not acked:
+                    for reply in unp:
+                        if reply.get("ack") == chunk:
+                            acked = True
+                    if acked:
+                        break
+                    data = conn.recv(65536)
+                    if not data:
+                        raise ConnectionError("closed before the ack")
+                    unp.feed(data)
+                break
+            except (OSError, ConnectionError):
+                if conn is not None:
+                    conn.close()
+                conn = None
+                if time.time() > deadline:
+                    print("no ack for chunk", chunk, "within a minute", file=sys.stderr)
+                    sys.exit(1)
+                time.sleep(0.05)  # the agent restarting: retry pacing, bounded by the deadline
+        if tries > 1:
+            resent += 1
+        n += len(ids)
+    print("resent", resent)
     sys.exit(0)
 
 sock = socket.create_connection((host, port), timeout=30)

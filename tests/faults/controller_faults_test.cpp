@@ -241,6 +241,7 @@ TEST_CASE(
 // fault lands. What each cell must end in, within kBound of the fault:
 //
 //   state \ fault   ctl kill -9  ctl SIGSTOP 6s  node kill -9+restart  node gone   node frozen
+//                   (down 2 s)
 //   pending         succeeded    succeeded       succeeded             rolled_back rolled_back
 //   moving          succeeded    succeeded       succeeded             rolled_back rolled_back
 //   settling        succeeded    succeeded       succeeded             rolled_back rolled_back
@@ -317,10 +318,16 @@ void run_cell(At at, Fault fault) {
   }
   std::vector<pid_t> victim = node_pids(nodes[1]);
   switch (fault) {
-    case Fault::kControllerKill9:
+    case Fault::kControllerKill9: {
       c.kill9();
+      // Down as long as its unit's RestartSec (2 s): the nodes' heartbeats
+      // back off meanwhile, so the restarted controller's first passes come
+      // before their next report.
+      auto until = std::chrono::steady_clock::now() + 2s;
+      REQUIRE(wait_until([&] { return std::chrono::steady_clock::now() >= until; }, 10s));
       c.start();
       break;
+    }
     case Fault::kControllerStop: {
       c.signal(SIGSTOP);
       auto until = std::chrono::steady_clock::now() + 6s;  // twice the node timeout
