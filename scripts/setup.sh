@@ -15,6 +15,8 @@ packages=(
   libcpp-httplib-dev libssl-dev                   # HTTPS API, out_forward TLS, handshake digests
   openssl                                         # the tests' throwaway TLS certificates
   libsqlite3-dev                                  # controller store
+  sqlite3                                         # the documented online backup (tests restore one)
+  iproute2                                        # fault tests: a node host in a network namespace
   zlib1g-dev                                      # gzip output, chunk checksums
   libpcre2-dev                                    # <parse> @type regexp (named captures)
   rsyslog                                         # benchmark comparison peer

@@ -17,6 +17,7 @@
 #include "support/fleet.h"
 #include "support/harness.h"
 #include "support/local_cluster.h"
+#include "support/netns.h"
 
 using namespace logctl;
 using namespace logctl::test;
@@ -399,4 +400,52 @@ TEST_CASE("matrix: a settling step meets every fault") {
 
 TEST_CASE("matrix: a reverting step meets every fault") {
   for (Fault f : kFaults) run_cell(At::kReverting, f);
+}
+
+TEST_CASE(
+    "a node host that vanishes (its link goes down) while its batch settles: rolled back "
+    "without it in a bound; when the link returns it converges") {
+  TempDir dir;
+  NetNs host;  // node-3 lives there; the controller listens on this side of its link
+  Controller c(dir, host.root_ip(), "--san " + host.root_ip(),
+               {"--node-timeout-ms", std::to_string(kNodeTimeoutMs)});
+  auto nodes = start_nodes(dir, c, 2);
+  int port3 = free_port();
+  write_file(dir / "node-3.conf", node_config(dir, "node-3", port3));
+  std::vector<std::string> argv = host.exec();
+  for (const auto& a : std::vector<std::string>{
+           agentd_bin(), "-c", dir / "node-3.conf", "--root-dir", dir / "node-3-data", "--admin",
+           "127.0.0.1:" + std::to_string(free_port()), "--controller", c.url(), "--controller-ca",
+           c.ca(), "--enroll-token-file", c.enroll_file(), "--node-name", "node-3",
+           "--ready-timeout-ms", "3000", "--settle-ms", "200"}) {
+    argv.push_back(a);
+  }
+  Process node3(argv, dir / "node-3.log");
+  bool enrolled =
+      wait_until([&] { return c.get("/v1/nodes/node-3").second["connected"] == true; }, 30s);
+  INFO(read_file(dir / "node-3.log"));
+  REQUIRE(enrolled);
+  start_cluster(c, 3);
+  NodeTraffic traffic(nodes);  // node-1 and node-2, on this side
+  std::string next = push(c, "agentd-next");
+  REQUIRE(c.post("/v1/cluster/upgrade", json{{"version", next}}.dump()).first == 200);
+  json strategy = {{"batch_size", 3}, {"min_healthy_time_ms", 60000}};
+  REQUIRE(c.post("/v1/cluster/resume", json{{"strategy", strategy}}.dump()).first == 200);
+  REQUIRE(wait_until([&] { return all_steps(c, "settling"); }, 30s));
+  host.down();  // the host is gone: no RST, no FIN, nothing
+  json end = rollout_end(c, kBound);
+  INFO(end.dump(2));
+  CHECK(end["rollout"]["state"] == "rolled_back");
+  CHECK_THAT(end["rollout"].value("reason", ""), Catch::Contains("node node-3: unreachable"));
+  CHECK(step_of(end["rollout"], "node-3") == "stranded");
+  CHECK(step_of(end["rollout"], "node-1") == "reverted");
+  CHECK(c.get("/v1/nodes/node-3").second["liveness"] == "unreachable");
+  host.up();  // back: it heartbeats again and returns to what the cluster runs
+  CHECK(wait_until([&] { return node_version(c, "node-3") == LOGCTL_VERSION; }, 60s));
+  CHECK(wait_until([&] { return c.cluster()["nodes"]["healthy"] == 3; }, 60s));
+  long sent = traffic.stop();
+  CHECK(traffic.ok());
+  expect_all_delivered(dir, nodes, sent);
+  node3.signal(SIGTERM);
+  node3.wait(30s);
 }
