@@ -769,3 +769,64 @@ TEST_CASE(
   CHECK_THAT(read_file(dir / "serve.log"),
              Catch::Contains("mode 0700") && Catch::Contains("chmod 0700"));
 }
+
+TEST_CASE(
+    "controller: rollback returns to the (version, config) pair as one, and after an abort to "
+    "the aborted rollout's source") {
+  TempDir dir;
+  Controller c(dir);
+  auto nodes = start_nodes(dir, c, 2, /*env_wrapper=*/true);
+  start_cluster(c, 2);
+  const std::string quick = R"({"strategy":{"batch_size":2,"min_healthy_time_ms":300}})";
+  auto roll = [&](const json& upgrade) {
+    auto [st, j] = c.post("/v1/cluster/upgrade", upgrade.dump());
+    INFO(j.dump());
+    REQUIRE(st == 200);
+    REQUIRE(c.post("/v1/cluster/resume", quick).first == 200);
+    REQUIRE(wait_until([&] { return c.cluster()["rollout"]["state"] == "succeeded"; }, 60s));
+  };
+  auto runs = [&](const std::string& version, std::int64_t config) {
+    return wait_until(
+        [&] {
+          json all = c.get("/v1/nodes").second;
+          for (const auto& n : all["nodes"]) {
+            if (n["version"] != version || n["config_revision"] != config) return false;
+          }
+          return true;
+        },
+        60s);
+  };
+  std::string next = push(c, "agentd-next");
+  auto [c1s, c1] = c.post("/v1/configs", kFleetConfig);
+  auto [c2s, c2] = c.post("/v1/configs", kFleetConfig + "# the second revision\n");
+  REQUIRE(c1s == 201);
+  REQUIRE(c2s == 201);
+  std::int64_t r1 = c1["revision"], r2 = c2["revision"];
+  roll({{"version", std::string(LOGCTL_VERSION)}, {"config", r1}, {"force", true}});
+  roll({{"config", r2}});     // config only
+  roll({{"version", next}});  // version only
+  REQUIRE(runs(next, r2));
+  // Back to what ran before the last rollout: this version with rev 2, not
+  // rev 1 from two rollouts earlier.
+  auto [bst, bj] = c.post("/v1/cluster/rollback", quick);
+  INFO(bj.dump());
+  REQUIRE(bst == 200);
+  CHECK(bj["rollback_to"] == json{{"version", LOGCTL_VERSION}, {"config", r2}});
+  REQUIRE(wait_until([&] { return c.cluster()["rollout"]["state"] == "succeeded"; }, 60s));
+  CHECK(runs(LOGCTL_VERSION, r2));
+  // An aborted rollout leaves the fleet split; rollback returns every node
+  // to that rollout's source, not to the pair before it.
+  REQUIRE(c.post("/v1/cluster/upgrade", json{{"version", next}}.dump()).first == 200);
+  REQUIRE(
+      c.post("/v1/cluster/resume", R"({"strategy":{"batch_size":1,"min_healthy_time_ms":60000}})")
+          .first == 200);
+  REQUIRE(wait_until([&] { return node_version(c, "node-1") == next; }, 60s));
+  REQUIRE(c.post("/v1/cluster/abort", "").first == 200);
+  CHECK(node_version(c, "node-2") == LOGCTL_VERSION);
+  auto [ast, aj] = c.post("/v1/cluster/rollback", quick);
+  INFO(aj.dump());
+  REQUIRE(ast == 200);
+  CHECK(aj["rollback_to"] == json{{"version", LOGCTL_VERSION}, {"config", r2}});
+  REQUIRE(wait_until([&] { return c.cluster()["rollout"]["state"] == "succeeded"; }, 60s));
+  CHECK(runs(LOGCTL_VERSION, r2));
+}
