@@ -155,6 +155,13 @@ Result<std::string> ControllerLink::token() {
     return std::unexpected(s.error());
   }
   log::info("enrolled with " + o_.url + " as node '" + o_.node_name + "'");
+  {
+    // A new enrolment may be with another controller (another database):
+    // the revisions the last one told us say nothing about it.
+    std::lock_guard lock(mu_);
+    seen_revision_ = 0;
+  }
+  ::unlink((o_.root_dir + "/cluster.revision").c_str());
   return t;
 }
 
