@@ -98,9 +98,12 @@ TEST_CASE("cli: a local cluster in one command runs the lifecycle verbs and is d
     return in >= static_cast<double>(sent);
   }));
   CHECK(missing(c, 3, sent) == sent);  // all of it still in the buffers
-  auto down = c.logctl({"cluster", "shutdown", "--flush"});
+  // --wait returns once every node reports its worker stopped: by then
+  // every buffer was delivered.
+  auto down = c.logctl({"cluster", "shutdown", "--flush", "--wait", "--timeout", "2m"});
+  INFO(describe(down));
   CHECK(down.rc == 0);
-  REQUIRE(wait_until([&] { return c.nodes_running(false); }, 60s));
+  CHECK(c.nodes_running(false));
   CHECK(missing(c, 3, sent) == 0);  // delivered before the workers stopped
   auto nothing = c.logctl({"cluster", "resume"});
   CHECK(nothing.rc == 7);  // nothing pending: start is the verb
