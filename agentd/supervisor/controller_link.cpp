@@ -102,6 +102,7 @@ ControllerLink::~ControllerLink() {
 }
 
 void ControllerLink::start() {
+  converge_thread_ = std::thread([this] { converge_loop(); });
   thread_ = std::thread([this] { loop(); });
 }
 
@@ -112,6 +113,33 @@ void ControllerLink::stop() {
   }
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
+  if (converge_thread_.joinable()) converge_thread_.join();
+}
+
+// The heartbeat thread hands each answer's desired state here; the newest
+// one wins. Converging (a download, a staged handover) can take longer than
+// the controller's node timeout, and heartbeats must go on meanwhile: a
+// node busy moving is not a node gone.
+void ControllerLink::offer(const std::string& tok, const json& desired) {
+  {
+    std::lock_guard lock(mu_);
+    offered_ = std::make_pair(tok, desired);
+  }
+  cv_.notify_all();
+}
+
+void ControllerLink::converge_loop() {
+  for (;;) {
+    std::pair<std::string, json> next;
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [this] { return stop_ || offered_.has_value(); });
+      if (stop_) return;
+      next = std::move(*offered_);
+      offered_.reset();
+    }
+    converge(next.first, next.second);
+  }
 }
 
 std::string ControllerLink::version_of(const std::string& root, const std::string& binary) {
@@ -242,11 +270,14 @@ Result<std::string> ControllerLink::install_version(const std::string& tok, cons
                   });
   bool synced = ::fsync(fd) == 0;
   ::close(fd);
-  auto fail = [&](const std::string& why) {
+  // kUnavailable: the controller could not be reached or answered 5xx (the
+  // next heartbeat retries); anything else is this release failing here.
+  auto fail = [&](const std::string& why, ErrorCode code = ErrorCode::kIo) {
     ::unlink(tmp.c_str());
-    return make_error(ErrorCode::kUnavailable, "download " + v + ": " + why);
+    return make_error(code, "download " + v + ": " + why);
   };
-  if (!r || r->status != 200) return fail(describe(r, *c));
+  if (!r || r->status >= 500) return fail(describe(r, *c), ErrorCode::kUnavailable);
+  if (r->status != 200) return fail(describe(r, *c));
   if (!write_ok || !synced) return fail("cannot write " + tmp);
   if (size != limit)
     return fail("got " + std::to_string(size) + " of " + std::to_string(limit) + " bytes");
@@ -273,7 +304,7 @@ Result<std::string> ControllerLink::install_config(const std::string& tok, const
   auto c = client(o_);
   auto r = c->Get("/v1/configs/" + std::to_string(rev), {{"Authorization", "Bearer " + tok}});
   if (!r || r->status != 200) {
-    return make_error(ErrorCode::kUnavailable,
+    return make_error(!r || r->status >= 500 ? ErrorCode::kUnavailable : ErrorCode::kNotFound,
                       "config " + std::to_string(rev) + ": " + describe(r, *c));
   }
   json j = json::parse(r->body, nullptr, false);
@@ -364,13 +395,24 @@ void ControllerLink::converge(const std::string& tok, const json& d) {
                  {"error", why},
                  {"handover", report}};
   };
+  // The controller out of reach mid-download is not this release failing:
+  // report it, and the next heartbeat's desired state tries again.
+  auto unreachable = [&](const std::string& why) {
+    log::warn("controller: converging to " + (want_v.empty() ? have_v : want_v) + " / config " +
+              std::to_string(want_c) + " waits: " + why);
+    std::lock_guard lock(mu_);
+    converge_ = {
+        {"version", want_v}, {"config_revision", want_c}, {"state", "retrying"}, {"error", why}};
+  };
   if (move_v) {
     auto b = install_version(tok, d);
+    if (!b && b.error().code == ErrorCode::kUnavailable) return unreachable(b.error().message);
     if (!b) return failed(b.error().message, json());
     binary = *b;
   }
   if (move_c) {
     auto c = install_config(tok, d);
+    if (!c && c.error().code == ErrorCode::kUnavailable) return unreachable(c.error().message);
     if (!c) return failed(c.error().message, json());
     config = *c;
   }
@@ -461,7 +503,7 @@ void ControllerLink::loop() {
         if (iv >= 100 && iv <= 600000) o_.interval = milliseconds(iv);
         wait = o_.interval;
         note_revision((*r)["desired"].value("cluster_revision", std::int64_t{0}));
-        converge(tok, (*r)["desired"]);
+        offer(tok, (*r)["desired"]);
       } else {
         log::warn("controller: " + r.error().message + " (the node keeps serving)");
       }

@@ -25,8 +25,10 @@
 // current generation keeps serving; the link retries with backoff (capped,
 // with jitter, at most 10 s). A desired state that failed is not retried until it changes
 // or a minute has passed.
-// Thread safety: one thread; the callbacks are the supervisor's thread-safe
-// entry points.
+// Thread safety: two threads, heartbeats and converging (so a node keeps
+// heartbeating through a long download or handover); they share converge_,
+// the offered desired state and the revision under mu_. The callbacks are
+// the supervisor's thread-safe entry points.
 #pragma once
 
 #include <atomic>
@@ -90,6 +92,8 @@ class ControllerLink {
 
  private:
   void loop();
+  void offer(const std::string& tok, const nlohmann::json& desired);
+  void converge_loop();
   Result<std::string> token();
   Result<nlohmann::json> heartbeat(const std::string& token);
   void converge(const std::string& token, const nlohmann::json& desired);
@@ -103,7 +107,8 @@ class ControllerLink {
   LinkOptions o_;
   Hooks h_;
   std::unique_ptr<httplib::Client> heartbeat_client_;  // the link thread's kept-alive connection
-  std::thread thread_;
+  std::thread thread_;                                 // heartbeats
+  std::thread converge_thread_;                        // downloads and handovers, one at a time
   std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;
@@ -111,6 +116,8 @@ class ControllerLink {
   std::string failed_key_;                              // desired state that failed
   std::int64_t redeployed_ = 0;     // the last redeploy request carried out (a rollout id)
   std::int64_t seen_revision_ = 0;  // the highest cluster revision the controller told us
+  // The newest desired state (and token) not yet taken by the converge thread.
+  std::optional<std::pair<std::string, nlohmann::json>> offered_;
   std::chrono::steady_clock::time_point failed_at_{};
 };
 

@@ -51,8 +51,9 @@ if mode == "resend":
     # At least once across agent stops: Forward mode with acks; a batch whose
     # ack does not come (connection refused, reset, closed) is sent again with
     # the same chunk id on a new connection, until a minute without success.
-    # Prints how many batches were sent more than once.
+    # FORWARD_PACE_MS paces the batches. Prints how many were sent again.
     resent = 0
+    pace = float(os.environ.get("FORWARD_PACE_MS", "0")) / 1000  # between batches
     conn, unp = None, None
     n = first
     while n < first + count:
@@ -92,6 +93,7 @@ if mode == "resend":
         if tries > 1:
             resent += 1
         n += len(ids)
+        time.sleep(pace)
     print("resent", resent)
     sys.exit(0)
 

@@ -404,7 +404,7 @@ TEST_CASE("matrix: a reverting step meets every fault") {
 
 TEST_CASE(
     "a node host that vanishes (its link goes down) while its batch settles: rolled back "
-    "without it in a bound; when the link returns it converges") {
+    "without it in a bound, and it converges when the link returns") {
   TempDir dir;
   NetNs host;  // node-3 lives there; the controller listens on this side of its link
   Controller c(dir, host.root_ip(), "--san " + host.root_ip(),

@@ -698,7 +698,7 @@ TEST_CASE(
 
 TEST_CASE(
     "controller: a restored backup holds the fleet until resume re-converges it in gated "
-    "batches; a data dir that is not 0700 is refused") {
+    "batches, and a data dir that is not 0700 is refused") {
   TempDir dir;
   Controller c(dir);
   auto nodes = start_nodes(dir, c, 2);
