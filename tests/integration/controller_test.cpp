@@ -609,17 +609,9 @@ TEST_CASE("controller: a new controller adopts a running fleet: enrolment stops 
   // start_nodes waits until every node is enrolled, connected and (the
   // cluster adopting) running.
   auto nodes = start_nodes(dir, c, 2);
-  auto heartbeats = [&] {
-    std::int64_t least = INT64_MAX;
-    json all = c.get("/v1/nodes").second;
-    for (const auto& n : all["nodes"]) {
-      least = std::min(least, n["last_heartbeat"].get<std::int64_t>());
-    }
-    return least;
-  };
   // Several heartbeats answered: each would have stopped a worker before.
-  std::int64_t since = heartbeats();
-  REQUIRE(wait_until([&] { return heartbeats() > since + 1000; }, 30s));
+  std::int64_t since = oldest_heartbeat(c);
+  REQUIRE(wait_until([&] { return oldest_heartbeat(c) > since + 1000; }, 30s));
   NodeTraffic traffic(nodes);
   REQUIRE(wait_until([&] { return traffic.sent() > 5000; }));
   for (auto& n : nodes) {
@@ -726,16 +718,8 @@ TEST_CASE(
   CHECK_THAT(held["cluster"]["held"].get<std::string>(), Catch::Contains("restored"));
   CHECK(held["cluster"]["current_version"] == next);  // what the backup says
   // Nothing moves: several heartbeats later every node still runs next.
-  auto last = [&] {
-    std::int64_t least = INT64_MAX;
-    json all = c.get("/v1/nodes").second;
-    for (const auto& n : all["nodes"]) {
-      least = std::min(least, n["last_heartbeat"].get<std::int64_t>());
-    }
-    return least;
-  };
-  std::int64_t since = last();
-  REQUIRE(wait_until([&] { return last() > since + 2000; }, 30s));
+  std::int64_t since = oldest_heartbeat(c);
+  REQUIRE(wait_until([&] { return oldest_heartbeat(c) > since + 2000; }, 30s));
   for (const auto& n : nodes) CHECK(node_version(c, n.name) == LOGCTL_VERSION);
   auto refused = c.post("/v1/cluster/rollback", "");
   CHECK(refused.first == 409);

@@ -293,6 +293,17 @@ inline std::string node_version(const Controller& c, const std::string& node) {
   return st == 200 ? j.value("version", "") : "";
 }
 
+// The last heartbeat (Unix ms) of the node heard from least recently: once
+// it moves past a time, every node has reported since.
+inline std::int64_t oldest_heartbeat(const Controller& c) {
+  std::int64_t least = INT64_MAX;
+  json all = c.get("/v1/nodes").second;
+  for (const auto& n : all["nodes"]) {
+    least = std::min(least, n["last_heartbeat"].get<std::int64_t>());
+  }
+  return least;
+}
+
 // One config for every node of start_nodes(..., env_wrapper = true): its
 // port and output directory come from the node's environment (Fluentd's
 // "#{ENV['…']}" idiom).
