@@ -450,10 +450,12 @@ TEST_CASE("unparsable messages: dropped and counted by default or sent to the @E
              Catch::Contains("input p: not a JSON object (dropped): 'not json seq=2'"));
 
   REQUIRE(wait_until([&] { return all_arrived(dir2, 1, 1) && all_arrived(dir2, 3, 3); }));
-  REQUIRE(wait_until([&] { return std::filesystem::exists(dir2 / "err/e.log"); }));
-  CHECK(read_file(dir2 / "err/e.log") ==
-        R"({"unmatched_line":"not json seq=2","parse_error":"not a JSON object"})"
-        "\n");
+  // The whole expected content, not the file's existence (written after).
+  const std::string expected =
+      R"({"unmatched_line":"not json seq=2","parse_error":"not a JSON object"})"
+      "\n";
+  wait_until([&] { return read_file(dir2 / "err/e.log") == expected; });
+  CHECK(read_file(dir2 / "err/e.log") == expected);
   CHECK(b.metric("agentd_input_unmatched_dropped_total") == 0);
   CHECK(b.metric("agentd_input_parse_errors_total") == 1);
 }
