@@ -71,6 +71,12 @@ struct WaitFlags {
 void print_cluster(json doc) {
   json c = doc["cluster"];
   Table t({"CLUSTER", c.value("state", "?") + " (revision " + cell(c["revision"]) + ")"});
+  if (c.value("held", json()).is_string()) {
+    t.row({"HELD", c.value("held", "") + "; `logctl cluster resume` re-converges (gated)"});
+  }
+  if (c.value("adopting", false)) {
+    t.row({"adopting", "nodes keep what they run until `logctl cluster start` or `resume`"});
+  }
   auto version_row = [&](const char* name, const char* cur, const char* target, const char* prev) {
     t.row({name, cell(c[cur]) + "   target " + cell(c[target]) + "   previous " + cell(c[prev])});
   };
