@@ -193,8 +193,9 @@ TEST_CASE("forward: acked senders lose nothing across graceful stops and restart
   int port = free_port();
   Agent agent(forward_config(port, dir), dir);
   REQUIRE(agent.ready());
-  // 100-event batches every 10 ms: the sender is still sending at both stops.
-  constexpr long kEvents = 60000;
+  // 100-event batches every 10 ms (6 s; 12 s under the sanitizers): the
+  // sender is still sending at both stops.
+  constexpr long kEvents = kSanitized ? 120000 : 60000;  // a slower restart under ASan
   std::atomic<bool> ok{true}, done{false};
   std::thread sender([&] {
     ok = client(port, "resend", 0, kEvents, dir, "FORWARD_PACE_MS=10") == 0;
