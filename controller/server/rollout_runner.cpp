@@ -59,6 +59,15 @@ json report_of(const store::RolloutStep& s) {
   return rep.is_object() ? rep : json::object();
 }
 
+// The figures a gate compares against its baseline.
+json gate_figures(const json& health) {
+  json base = json::object();
+  for (const char* k : {"drops", "parse_errors", "events_in", "buffer_queue_bytes"}) {
+    base[k] = figure(health, k);
+  }
+  return base;
+}
+
 bool runs(const LiveNode& n, const Pair& p) {
   return n.row.version == p.version && (p.config == 0 || n.row.config_revision == p.config);
 }
@@ -225,10 +234,17 @@ Result<std::int64_t> RolloutRunner::begin(const store::Cluster& c, const rollout
   return *id;
 }
 
-void RolloutRunner::put(Step& st, StepState next) {
+void RolloutRunner::put(Step& st, StepState next, const json& report, Now now) {
   st.state = next;
   st.row.state = step_state_name(next);
+  st.row.report = report.dump();
+  st.row.updated_at = now.ms;
   (void)store_.put_step(st.row);
+}
+
+bool RolloutRunner::at_target(const LiveNode& n) const {
+  return runs(n, target()) &&
+         (!redeploy() || n.health.value("redeployed", std::int64_t{0}) == rollout_->id);
 }
 
 void RolloutRunner::put_rollout(RolloutState next, const std::string& reason) {
@@ -262,8 +278,7 @@ void RolloutRunner::rollback(const std::string& why, Now now) {
     if (st.state == StepState::kPending || st.state == StepState::kSkipped) continue;
     json rep = report_of(st.row);
     rep["revert_started_at"] = now.ms;
-    st.row.report = rep.dump();
-    put(st, StepState::kReverting);
+    put(st, StepState::kReverting, rep, now);
   }
   put_rollout(RolloutState::kRollingBack, why);
 }
@@ -280,9 +295,7 @@ void RolloutRunner::forget(const std::string& node, Now now) {
   }
   json rep = report_of(st.row);
   rep["reason"] = "node " + node + ": deleted by the operator";
-  st.row.report = rep.dump();
-  st.row.updated_at = now.ms;
-  put(st, s == StepState::kReverting ? StepState::kStranded : StepState::kSkipped);
+  put(st, s == StepState::kReverting ? StepState::kStranded : StepState::kSkipped, rep, now);
 }
 
 // A step in flight (moving or settling) against its gate.
@@ -307,10 +320,8 @@ void RolloutRunner::judge(Step& st, const rollout::Gate& g, Now now) {
   } else if (st.state == StepState::kMoving) {
     const json& h = n->health;
     const json conv = h.value("converge", json::object());
-    bool at_target = runs(*n, target()) &&
-                     (!redeploy() || h.value("redeployed", std::int64_t{0}) == rollout_->id);
     std::int64_t started = std::max(rep.value("started_at", now.ms), listening);
-    if (at_target && h.value("worker_up", false)) {
+    if (at_target(*n) && h.value("worker_up", false)) {
       next = StepState::kSettling;
       rep["healthy_since"] = now.ms;
       rep["settle_events_in"] = figure(h, "events_in");
@@ -335,19 +346,12 @@ void RolloutRunner::judge(Step& st, const rollout::Gate& g, Now now) {
     // on the target, desired_state.h). Judge it from its new counters, and
     // its min_healthy_time starts over.
     const json& h = n->health;
-    json base = rep["baseline"];
-    for (const char* k : {"drops", "parse_errors", "events_in", "buffer_queue_bytes"}) {
-      base[k] = figure(h, k);
-    }
-    rep["baseline"] = base;
+    rep["baseline"].update(gate_figures(h));  // its flowing flag stays
     rep["settle_events_in"] = figure(h, "events_in");
     rep["settle_heartbeat"] = n->row.last_heartbeat;
     rep["healthy_since"] = now.ms;
     rep["restarts_seen"] = rep.value("restarts_seen", 0) + 1;
-    st.row.report = rep.dump();
-    st.row.updated_at = now.ms;
-    (void)store_.put_step(st.row);
-    return;
+    return put(st, st.state, rep, now);
   } else {
     const json& h = n->health;
     const json& base = rep["baseline"];
@@ -355,12 +359,10 @@ void RolloutRunner::judge(Step& st, const rollout::Gate& g, Now now) {
     std::int64_t perr = figure(h, "parse_errors") - base.value("parse_errors", std::int64_t{0});
     std::int64_t growth =
         figure(h, "buffer_queue_bytes") - base.value("buffer_queue_bytes", std::int64_t{0});
-    bool at_target = runs(*n, target()) &&
-                     (!redeploy() || h.value("redeployed", std::int64_t{0}) == rollout_->id);
     std::int64_t since = std::max(rep.value("healthy_since", now.ms), listening);
     if (!h.value("worker_up", false)) {
       fail("worker_up", "its worker is down");
-    } else if (!at_target) {
+    } else if (!at_target(*n)) {
       fail("version", "left " + rollout_->to_version + " (runs " + n->row.version + ")");
     } else if (drops > g.max_new_drops) {
       fail("drops",
@@ -384,10 +386,7 @@ void RolloutRunner::judge(Step& st, const rollout::Gate& g, Now now) {
       }
     }
   }
-  if (next == st.state) return;
-  st.row.report = rep.dump();
-  st.row.updated_at = now.ms;
-  put(st, next);
+  if (next != st.state) put(st, next, rep, now);
 }
 
 // A step going back to its source: reverted, or stranded by its deadline.
@@ -412,10 +411,7 @@ void RolloutRunner::judge_revert(Step& st, const rollout::Gate& g, Now now) {
                     std::to_string(g.healthy_deadline.count()) + " ms (runs " + n->row.version +
                     ", worker " + (n->health.value("worker_up", false) ? "up" : "down") + ")";
   }
-  if (next == st.state) return;
-  st.row.report = rep.dump();
-  st.row.updated_at = now.ms;
-  put(st, next);
+  if (next != st.state) put(st, next, rep, now);
 }
 
 // Starts the pending steps of `batch` whose nodes can be heard; a node that
@@ -437,19 +433,14 @@ void RolloutRunner::start_batch(int batch, const rollout::Strategy& s, Now now) 
                       (s.skip_unreachable ? ": skipped" : "");
     } else {
       const json& h = n->health;
-      json base = json::object();
-      for (const char* k : {"drops", "parse_errors", "events_in", "buffer_queue_bytes"}) {
-        base[k] = figure(h, k);
-      }
+      json base = gate_figures(h);
       base["flowing"] = figure(h, "events_in") > figure(n->previous_health, "events_in");
       base["version"] = n->row.version;
       base["config_revision"] = n->row.config_revision;
       rep["started_at"] = now.ms;
       rep["baseline"] = base;
     }
-    st.row.report = rep.dump();
-    st.row.updated_at = now.ms;
-    put(st, next);
+    put(st, next, rep, now);
   }
 }
 

@@ -134,7 +134,10 @@ class RolloutRunner {
     store::RolloutStep row;
     StepState state = StepState::kPending;
   };
-  void put(Step& st, StepState next);
+  // The step's new state and report, written through.
+  void put(Step& st, StepState next, const nlohmann::json& report, Now now);
+  // The node reports the rollout's target (and, for a redeploy, has redeployed).
+  bool at_target(const LiveNode& n) const;
   void put_rollout(RolloutState next, const std::string& reason);
   void judge(Step& st, const rollout::Gate& g, Now now);
   void judge_revert(Step& st, const rollout::Gate& g, Now now);
