@@ -12,10 +12,13 @@
 
 #include <fcntl.h>
 #include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "controller/api/http_api.h"
@@ -132,6 +135,89 @@ int rotate_token(const std::string& dir, const std::string& kind_name) {
   return 0;
 }
 
+// "90s", "30m", "1h", "7d" in milliseconds; 0 when malformed.
+std::int64_t parse_ttl(const std::string& s) {
+  if (s.size() < 2 || s.size() > 12) return 0;
+  std::int64_t n = 0;
+  for (std::size_t i = 0; i + 1 < s.size(); ++i) {
+    if (s[i] < '0' || s[i] > '9') return 0;
+    n = n * 10 + (s[i] - '0');
+  }
+  switch (s.back()) {
+    case 's':
+      return n * 1000;
+    case 'm':
+      return n * 60'000;
+    case 'h':
+      return n * 3'600'000;
+    case 'd':
+      return n * 86'400'000;
+    default:
+      return 0;
+  }
+}
+
+struct EnrollTokenFlags {
+  std::string out, ttl;
+  std::int64_t uses = 0;
+  std::vector<std::string> names;
+};
+
+int enroll_token_create(const std::string& dir, const EnrollTokenFlags& f) {
+  auto t = store::Token::of(store::TokenKind::kEnrollment, "");
+  if (f.uses > 0) t.uses_left = f.uses;
+  if (!f.ttl.empty()) {
+    std::int64_t ms = parse_ttl(f.ttl);
+    if (ms <= 0) {
+      std::cerr << "logctl-controller enroll-token create: --ttl is a number and s, m, h or d "
+                   "(e.g. 1h), not '"
+                << f.ttl << "'\n";
+      return 2;
+    }
+    t.expires_at = std::chrono::duration_cast<std::chrono::milliseconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count() +
+                   ms;
+  }
+  for (const auto& n : f.names) {
+    bool ok = !n.empty() && n.size() <= 63 && std::isalnum(static_cast<unsigned char>(n[0])) &&
+              std::all_of(n.begin(), n.end(), [](char ch) {
+                return std::isalnum(static_cast<unsigned char>(ch)) || ch == '.' || ch == '_' ||
+                       ch == '-';
+              });
+    if (!ok) {
+      std::cerr << "logctl-controller enroll-token create: --name '" << n
+                << "' is not a node name (1 to 63 of [A-Za-z0-9._-], starting with a letter or "
+                   "digit)\n";
+      return 2;
+    }
+  }
+  if (!f.names.empty()) t.names = nlohmann::json(f.names).dump();
+  auto c = Controller::open(ControllerOptions{dir});
+  if (!c) {
+    std::cerr << "logctl-controller enroll-token create: " << c.error().message << "\n";
+    return 1;
+  }
+  std::string secret = new_secret(store::TokenKind::kEnrollment);
+  if (auto s = write_secret(f.out, secret); !s) {
+    std::cerr << "logctl-controller enroll-token create: " << s.error().message << "\n";
+    return 1;
+  }
+  t.hash = digest::sha256_hex(secret);
+  auto id = (*c)->add_enrollment_token(t);
+  if (!id) {
+    ::unlink(f.out.c_str());
+    std::cerr << "logctl-controller enroll-token create: " << id.error().message << "\n";
+    return 1;
+  }
+  std::cout << "enrolment token #" << *id << " in " << f.out << " (0600): "
+            << (f.uses > 0 ? std::to_string(f.uses) + " enrolment(s)" : "any number of enrolments")
+            << (f.ttl.empty() ? ", no expiry" : ", for " + f.ttl)
+            << (f.names.empty() ? ", any name" : ", names: " + nlohmann::json(f.names).dump())
+            << "\n";
+  return 0;
+}
+
 int rotate_cert(const std::string& dir, const std::vector<std::string>& sans) {
   if (auto s = reissue_server_cert(dir, sans); !s) {
     std::cerr << "logctl-controller rotate-cert: " << s.error().message << "\n";
@@ -143,8 +229,19 @@ int rotate_cert(const std::string& dir, const std::vector<std::string>& sans) {
   return 0;
 }
 
-int serve(const std::string& dir, const std::string& listen, bool insecure, int heartbeat_ms,
-          int node_timeout_ms, const std::string& port_file) {
+// serve's flags.
+struct ServeFlags {
+  std::string listen = "127.0.0.1:7443", port_file;
+  bool insecure = false;
+  int heartbeat_ms = 1000, node_timeout_ms = 0, max_pending_per_source = 64;
+  std::size_t max_nodes = 10000;
+};
+
+int serve(const std::string& dir, const ServeFlags& flags) {
+  const std::string& listen = flags.listen;
+  const std::string& port_file = flags.port_file;
+  const bool insecure = flags.insecure;
+  const int heartbeat_ms = flags.heartbeat_ms, node_timeout_ms = flags.node_timeout_ms;
   auto colon = listen.rfind(':');
   if (colon == std::string::npos) {
     std::cerr << "logctl-controller: --listen wants HOST:PORT, got '" << listen << "'\n";
@@ -183,6 +280,7 @@ int serve(const std::string& dir, const std::string& listen, bool insecure, int 
   }
   ControllerOptions co{dir};
   co.heartbeat_interval = std::chrono::milliseconds(heartbeat_ms);
+  co.max_nodes = flags.max_nodes;
   co.node_timeout = node_timeout_ms > 0
                         ? std::chrono::milliseconds(node_timeout_ms)
                         : std::max(std::chrono::milliseconds(10000), co.heartbeat_interval * 5);
@@ -203,6 +301,7 @@ int serve(const std::string& dir, const std::string& listen, bool insecure, int 
   ao.cert = f.server_cert;
   ao.key = f.server_key;
   ao.backend_socket = dir + "/api.sock";
+  ao.max_pending_per_source = flags.max_pending_per_source;
   ApiServer api(**c, ao);
   auto bound = api.bind();
   if (!bound) {
@@ -260,9 +359,8 @@ int main(int argc, char** argv) {
       app.add_subcommand("init", "Create the database, the CA and certificates, and tokens");
   init_cmd->add_option("--data-dir", dir, "Data directory (created 0700)")->required();
   init_cmd->add_option("--san", sans, "Extra DNS name or IP address for the server certificate");
-  std::string listen = "127.0.0.1:7443", port_file;
-  bool insecure = false;
-  int heartbeat_ms = 1000, node_timeout_ms = 0;
+  ServeFlags sf;
+  auto& [listen, port_file, insecure, heartbeat_ms, node_timeout_ms, max_pending, max_nodes] = sf;
   auto* serve_cmd = app.add_subcommand("serve", "Serve the API and drive the fleet");
   serve_cmd->add_option("--data-dir", dir, "Data directory made by init")->required();
   serve_cmd->add_option("--listen", listen, "HOST:PORT (port 0: any free port)");
@@ -275,13 +373,33 @@ int main(int argc, char** argv) {
                    "intervals, at least 10 s; at least 3 intervals)")
       ->check(CLI::Range(300, 3600000));
   serve_cmd->add_option("--port-file", port_file, "Write the bound port here");
+  serve_cmd
+      ->add_option("--max-pending-per-source", max_pending,
+                   "Connections from one address that may be mid-handshake or mid-request at "
+                   "once (more are refused)")
+      ->check(CLI::Range(1, 100000));
+  serve_cmd->add_option("--max-nodes", max_nodes, "Enrolled nodes at most (default 10000)")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{10000000}));
   std::string kind;
   auto* rotate_token_cmd =
       app.add_subcommand("rotate-token", "Replace the admin or enrolment token (old ones revoked)");
   rotate_token_cmd->add_option("--data-dir", dir, "Data directory made by init")->required();
-  rotate_token_cmd->add_option("--kind", kind, "admin or enrollment")
+  rotate_token_cmd->add_option("--kind", kind, "admin or enrolment (also spelt enrollment)")
       ->required()
-      ->check(CLI::IsMember({"admin", "enrollment"}));
+      ->check(CLI::IsMember({"admin", "enrollment", "enrolment"}));
+  EnrollTokenFlags etf;
+  auto* enroll_token_cmd =
+      app.add_subcommand("enroll-token", "Bounded enrolment tokens (beside the one init made)");
+  enroll_token_cmd->require_subcommand(1);
+  auto* et_create = enroll_token_cmd->add_subcommand(
+      "create", "A new enrolment token with a use count, an expiry and allowed names");
+  et_create->add_option("--data-dir", dir, "Data directory made by init")->required();
+  et_create->add_option("--out", etf.out, "Write the token to this new file (0600)")->required();
+  et_create->add_option("--uses", etf.uses, "How many nodes it may enrol (default: no limit)")
+      ->check(CLI::Range(std::int64_t{1}, std::int64_t{1000000}));
+  et_create->add_option("--ttl", etf.ttl,
+                        "How long it is valid: 90s, 30m, 1h, 7d (default: no expiry)");
+  et_create->add_option("--name", etf.names, "A node name it may enrol (repeat; default: any)");
   auto* rotate_cert_cmd = app.add_subcommand(
       "rotate-cert", "Re-issue the server certificate from the same CA (restart serve after)");
   rotate_cert_cmd->add_option("--data-dir", dir, "Data directory made by init")->required();
@@ -293,7 +411,8 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (*init_cmd) return init(dir, sans);
-  if (*rotate_token_cmd) return rotate_token(dir, kind);
+  if (*rotate_token_cmd) return rotate_token(dir, kind == "enrolment" ? "enrollment" : kind);
+  if (*et_create) return enroll_token_create(dir, etf);
   if (*rotate_cert_cmd) return rotate_cert(dir, sans);
-  return serve(dir, listen, insecure, heartbeat_ms, node_timeout_ms, port_file);
+  return serve(dir, sf);
 }

@@ -49,10 +49,12 @@ std::string serialize(const FastReply& r, bool close) {
 // One connection's stage.
 enum class Phase {
   kHandshake,        // TLS handshake under way
-  kRequest,          // reading (or between) requests answered here
+  kRequest,          // reading (or between) requests
   kHandler,          // a heartbeat is with the handler pool
+  kAdmit,            // a relayed request's head is with the handler pool (Admit)
+  kBody,             // reading an admitted request's body
   kRelayConnecting,  // waiting for the backend to accept
-  kRelay,            // bytes pass both ways to the backend
+  kRelay,            // the request goes to the backend, its response to the client
 };
 
 // I/O results of one read or write.
@@ -64,18 +66,26 @@ struct Conn {
   int fd = -1;
   SSL* ssl = nullptr;
   Phase phase = Phase::kHandshake;
-  std::string in;   // from the client, not yet consumed
-  std::string out;  // to the client
+  std::string source;    // the peer's address
+  bool pending = false;  // counted in its source's pending connections
+  std::string in;        // from the client, not yet consumed
+  std::string out;       // to the client
   std::size_t out_sent = 0;
   bool client_eof = false;
   bool close_after_write = false;
-  bool close_after_reply = false;
+  bool close_after_reply = false;  // the client asked for a close after this request
+  Clock::time_point deadline;
+  Clock::time_point request_start;  // the current request's first byte (or accept)
+  // The relayed request: its head and body lengths in `in`.
+  std::size_t head_length = 0;
+  std::uint64_t body_length = 0;
+  bool expect_continue = false;
   int backend = -1;
   std::string to_backend;
   std::size_t tb_sent = 0;
-  bool backend_eof = false;
-  bool backend_shut = false;
-  Clock::time_point deadline;
+  std::string response_head;  // the backend's response head, until complete
+  bool response_head_done = false;
+  bool keep_alive = false;  // after this response
   Clock::time_point relay_give_up;
   ~Conn() {
     if (ssl) SSL_free(ssl);
@@ -124,8 +134,12 @@ struct Conn {
 }  // namespace
 
 struct FrontDoor::Impl {
-  Impl(FrontDoorOptions opt, FastHandler f, ErrorBody eb, Counters& c)
-      : o(std::move(opt)), fast(std::move(f)), error_body(std::move(eb)), counters(c) {}
+  Impl(FrontDoorOptions opt, FastHandler f, Admit ad, ErrorBody eb, Counters& c)
+      : o(std::move(opt)),
+        fast(std::move(f)),
+        admit(std::move(ad)),
+        error_body(std::move(eb)),
+        counters(c) {}
   ~Impl() {
     conns.clear();
     for (int fd : {listen_fd, epfd, wake_fd}) {
@@ -136,22 +150,36 @@ struct FrontDoor::Impl {
 
   FrontDoorOptions o;
   FastHandler fast;
+  Admit admit;
   ErrorBody error_body;
   Counters& counters;
   SSL_CTX* ctx = nullptr;
   int listen_fd = -1, epfd = -1, wake_fd = -1;
   std::atomic<bool> stop_requested{false};
   std::unordered_map<std::uint64_t, std::unique_ptr<Conn>> conns;
+  std::unordered_map<std::string, int> pending_by_source;
   std::vector<std::uint64_t> again;  // conns that yielded with work left
   std::uint64_t next_id = 1;
   bool accept_paused = false;
   Clock::time_point accept_resume, next_sweep;
 
-  // The handler pool: jobs in, replies out (then the eventfd).
+  // The handler pool: jobs in, replies out (then the eventfd). A job is a
+  // heartbeat, or a relayed request's head to admit.
+  struct Job {
+    std::uint64_t id;
+    FastRequest heartbeat;
+    bool admit = false;
+    std::string method, target;
+  };
+  struct Done {
+    std::uint64_t id;
+    FastReply reply;
+    std::optional<Admission> admission;
+  };
   std::mutex mu;
   std::condition_variable cv;
-  std::deque<std::pair<std::uint64_t, FastRequest>> jobs;
-  std::deque<std::pair<std::uint64_t, FastReply>> done;
+  std::deque<Job> jobs;
+  std::deque<Done> done;
   bool pool_stop = false;
   std::vector<std::thread> pool;
 
@@ -167,15 +195,23 @@ struct FrontDoor::Impl {
   void handler_loop();
   void accept_all();
   void deliver_replies();
+  void admitted(Conn& c, const Admission& a);
   void sweep(Clock::time_point now);
-  void close(std::uint64_t id) { conns.erase(id); }
+  void close(std::uint64_t id) {
+    if (auto it = conns.find(id); it != conns.end()) set_pending(*it->second, false);
+    conns.erase(id);
+  }
+  // Counts (or stops counting) `c` among its source's pending connections.
+  void set_pending(Conn& c, bool pending);
   // Does all the I/O a connection can do now; false when it was closed.
   bool pump(Conn& c, std::uint32_t events);
   bool turn(Conn& c, bool& progress);
   bool flush_client(Conn& c, bool& progress);
   bool read_client(Conn& c, bool& progress);
   bool relay_io(Conn& c, bool& progress);
+  void response_done(Conn& c);
   void handle_requests(Conn& c, bool& progress);
+  void queue(Conn& c, Phase phase, Job job);
   void refuse(Conn& c, int status, const std::string& code, const std::string& message);
   void start_relay(Conn& c);
   void try_connect(Conn& c);
@@ -289,24 +325,43 @@ void FrontDoor::Impl::handler_loop() {
   for (;;) {
     cv.wait(lock, [&] { return pool_stop || !jobs.empty(); });
     if (pool_stop) return;
-    auto job = std::move(jobs.front());
+    Job job = std::move(jobs.front());
     jobs.pop_front();
     lock.unlock();
-    FastReply r;
+    Done d{job.id, {}, std::nullopt};
     try {
-      r = fast(job.second);
+      if (job.admit) {
+        d.admission = admit(job.method, job.target, job.heartbeat.authorization);
+      } else {
+        d.reply = fast(job.heartbeat);
+      }
     } catch (...) {
-      r = {500, error_body(500, "internal", "internal error")};
+      d.reply = {500, error_body(500, "internal", "internal error")};
+      if (job.admit) d.admission = Admission{false, 0, d.reply};
     }
     lock.lock();
-    done.emplace_back(job.first, std::move(r));
+    done.push_back(std::move(d));
     wake();
+  }
+}
+
+void FrontDoor::Impl::set_pending(Conn& c, bool pending) {
+  if (c.pending == pending) return;
+  c.pending = pending;
+  if (pending) {
+    ++pending_by_source[c.source];
+  } else if (auto it = pending_by_source.find(c.source);
+             it != pending_by_source.end() && --it->second <= 0) {
+    pending_by_source.erase(it);
   }
 }
 
 void FrontDoor::Impl::accept_all() {
   for (;;) {
-    int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    sockaddr_storage peer{};
+    socklen_t peer_len = sizeof peer;
+    int fd = ::accept4(listen_fd, reinterpret_cast<sockaddr*>(&peer), &peer_len,
+                       SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
       if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
@@ -325,13 +380,32 @@ void FrontDoor::Impl::accept_all() {
       ::close(fd);
       continue;
     }
+    // The source: the address alone (an IPv4-mapped IPv6 one as its IPv4).
+    std::string source;
+    if (peer.ss_family == AF_INET) {
+      auto* in4 = reinterpret_cast<sockaddr_in*>(&peer);
+      source.assign(reinterpret_cast<const char*>(&in4->sin_addr), 4);
+    } else if (peer.ss_family == AF_INET6) {
+      auto* in6 = reinterpret_cast<sockaddr_in6*>(&peer);
+      const char* bytes = reinterpret_cast<const char*>(&in6->sin6_addr);
+      source = IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr) ? std::string(bytes + 12, 4)
+                                                     : std::string(bytes, 16);
+    }
+    if (auto it = pending_by_source.find(source);
+        it != pending_by_source.end() && it->second >= o.max_pending_per_source) {
+      ++counters.refused_source;
+      ::close(fd);
+      continue;
+    }
     ++counters.accepted;
     int one = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     auto c = std::make_unique<Conn>();
     c->id = next_id++;
     c->fd = fd;
-    c->deadline = Clock::now() + o.request_timeout;
+    c->source = std::move(source);
+    c->request_start = Clock::now();
+    c->deadline = c->request_start + o.request_timeout;
     if (ctx) {
       c->ssl = SSL_new(ctx);
       if (!c->ssl) continue;
@@ -348,27 +422,58 @@ void FrontDoor::Impl::accept_all() {
     if (::epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) != 0) continue;
     Conn& ref = *c;
     conns.emplace(c->id, std::move(c));
+    set_pending(ref, true);  // until its first request is whole
     pump(ref, 0);
   }
 }
 
 void FrontDoor::Impl::deliver_replies() {
-  std::deque<std::pair<std::uint64_t, FastReply>> ready;
+  std::deque<Done> ready;
   {
     std::lock_guard lock(mu);
     ready.swap(done);
   }
   auto now = Clock::now();
-  for (auto& [id, reply] : ready) {
-    auto it = conns.find(id);
+  for (Done& d : ready) {
+    auto it = conns.find(d.id);
     if (it == conns.end()) continue;  // the client left meanwhile
     Conn& c = *it->second;
-    ++counters.fast_requests;
-    c.out += serialize(reply, c.close_after_reply);
-    c.close_after_write = c.close_after_reply;
-    c.phase = Phase::kRequest;
-    c.deadline = now + (c.in.empty() ? o.idle_timeout : o.request_timeout);
+    if (d.admission) {
+      admitted(c, *d.admission);
+    } else {
+      ++counters.fast_requests;
+      c.out += serialize(d.reply, c.close_after_reply);
+      c.close_after_write = c.close_after_reply;
+      c.phase = Phase::kRequest;
+      c.request_start = now;
+      c.deadline = now + (c.in.empty() ? o.idle_timeout : o.request_timeout);
+    }
     pump(c, 0);
+  }
+}
+
+// A relayed request's head was admitted, or refused.
+void FrontDoor::Impl::admitted(Conn& c, const Admission& a) {
+  c.phase = Phase::kRequest;
+  if (!a.ok) {
+    ++counters.refused_admission;
+    c.out += serialize(a.refusal, true);  // its body, if any, is never read
+    c.close_after_write = true;
+    c.in.clear();
+    return;
+  }
+  if (c.body_length > a.max_body) {
+    return refuse(
+        c, 413, "payload_too_large",
+        "the body is larger than this endpoint's " + std::to_string(a.max_body) + " bytes");
+  }
+  // The whole request in request_timeout, a large body at min_body_rate.
+  auto body_share =
+      std::chrono::milliseconds(c.body_length * 1000 / std::max<std::uint64_t>(1, o.min_body_rate));
+  c.deadline = c.request_start + o.request_timeout + body_share;
+  c.phase = Phase::kBody;
+  if (c.expect_continue && c.in.size() < c.head_length + c.body_length) {
+    c.out += "HTTP/1.1 100 Continue\r\n\r\n";
   }
 }
 
@@ -385,10 +490,23 @@ void FrontDoor::Impl::sweep(Clock::time_point now) {
   std::vector<std::uint64_t> expired, connecting;
   for (auto& [id, c] : conns) {
     if (c->phase == Phase::kRelayConnecting) connecting.push_back(id);
-    if (c->phase != Phase::kHandler && now >= c->deadline) expired.push_back(id);
+    if (c->phase != Phase::kHandler && c->phase != Phase::kAdmit && now >= c->deadline) {
+      expired.push_back(id);
+    }
   }
   for (std::uint64_t id : expired) {
     ++counters.timeouts;
+    Conn& c = *conns[id];
+    // A request begun and not finished in time is told so (one try: the
+    // answer is small, and the client may not be reading).
+    if ((c.phase == Phase::kRequest || c.phase == Phase::kBody) && !c.in.empty() &&
+        c.out_sent == c.out.size()) {
+      std::string late = serialize({408, error_body(408, "request_timeout",
+                                                    "the request was not whole within its time "
+                                                    "limit (10 s, and 1 s per MiB of body)")},
+                                   true);
+      c.send_some(late.data(), late.size());
+    }
     close(id);
   }
   for (std::uint64_t id : connecting) {
@@ -436,16 +554,20 @@ bool FrontDoor::Impl::turn(Conn& c, bool& progress) {
     c.out_sent = 0;
     if (c.close_after_write) return false;
   }
-  if (c.phase == Phase::kRelay && !relay_io(c, progress)) return false;
-  if (wants_client_read(c) && !read_client(c, progress)) return false;
-  if (c.phase == Phase::kRequest) handle_requests(c, progress);
-  if (c.client_eof && c.out.empty()) {
-    // The client is done: a request phase ends; a relay ends once the
-    // backend has the rest and has answered.
-    if (c.phase == Phase::kRequest) return false;
-    if (c.phase == Phase::kRelay && c.backend_eof) return false;
+  if ((c.phase == Phase::kRelay || c.phase == Phase::kRelayConnecting) && !relay_io(c, progress)) {
+    return false;
   }
-  if (c.phase == Phase::kRelay && c.backend_eof && c.out.empty()) return false;
+  if (wants_client_read(c) && !read_client(c, progress)) return false;
+  if (c.phase == Phase::kBody && c.in.size() >= c.head_length + c.body_length) {
+    progress = true;
+    start_relay(c);
+  }
+  if (c.phase == Phase::kRequest) handle_requests(c, progress);
+  // A client that is done sending gets the answers to what it sent (a
+  // half-close is not a hang-up), then the close.
+  if (c.client_eof && c.out.empty() && (c.phase == Phase::kRequest || c.phase == Phase::kBody)) {
+    return false;
+  }
   return true;
 }
 
@@ -454,10 +576,10 @@ bool FrontDoor::Impl::wants_client_read(const Conn& c) const {
   switch (c.phase) {
     case Phase::kRequest:
       return c.in.size() < kMaxHead + o.max_body;
-    case Phase::kRelay:
-      return c.to_backend.size() - c.tb_sent < kRelayBuffer;
+    case Phase::kBody:
+      return c.in.size() < c.head_length + c.body_length;
     default:
-      return false;
+      return false;  // the next request waits in the socket
   }
 }
 
@@ -480,7 +602,11 @@ bool FrontDoor::Impl::flush_client(Conn& c, bool& progress) {
 bool FrontDoor::Impl::read_client(Conn& c, bool& progress) {
   char buf[16384];
   while (wants_client_read(c)) {
-    long r = c.recv_some(buf, sizeof buf);
+    std::size_t want = sizeof buf;
+    if (c.phase == Phase::kBody) {
+      want = std::min<std::size_t>(want, c.head_length + c.body_length - c.in.size());
+    }
+    long r = c.recv_some(buf, want);
     if (r == kWouldBlock) break;
     if (r == kFailed) return false;
     progress = true;
@@ -488,21 +614,31 @@ bool FrontDoor::Impl::read_client(Conn& c, bool& progress) {
       c.client_eof = true;
       break;
     }
-    auto now = Clock::now();
-    if (c.phase == Phase::kRelay) {
-      c.to_backend.append(buf, static_cast<std::size_t>(r));
-      c.deadline = now + o.idle_timeout;
-    } else {
-      if (c.in.empty()) c.deadline = now + o.request_timeout;  // a request begins
-      c.in.append(buf, static_cast<std::size_t>(r));
+    if (c.in.empty() && c.phase == Phase::kRequest) {  // a request begins
+      auto now = Clock::now();
+      c.request_start = now;
+      c.deadline = now + o.request_timeout;
+      if (!c.pending) {
+        auto it = pending_by_source.find(c.source);
+        if (it != pending_by_source.end() && it->second >= o.max_pending_per_source) {
+          ++counters.refused_source;
+          c.in.assign(buf, static_cast<std::size_t>(r));
+          refuse(c, 503, "too_many_requests",
+                 "too many requests in flight from this address: retry");
+          return true;
+        }
+        set_pending(c, true);
+      }
     }
+    c.in.append(buf, static_cast<std::size_t>(r));
   }
   return true;
 }
 
 bool FrontDoor::Impl::relay_io(Conn& c, bool& progress) {
+  if (c.backend < 0) return true;  // still connecting
   auto now = Clock::now();
-  while (c.backend >= 0 && c.tb_sent < c.to_backend.size()) {
+  while (c.tb_sent < c.to_backend.size()) {
     ssize_t r = ::send(c.backend, c.to_backend.data() + c.tb_sent, c.to_backend.size() - c.tb_sent,
                        MSG_NOSIGNAL);
     if (r < 0 && errno == EINTR) continue;
@@ -512,13 +648,10 @@ bool FrontDoor::Impl::relay_io(Conn& c, bool& progress) {
     c.deadline = now + o.idle_timeout;
     progress = true;
   }
-  if (c.tb_sent == c.to_backend.size()) {
+  if (c.tb_sent == c.to_backend.size() && !c.to_backend.empty()) {
     c.to_backend.clear();
+    c.to_backend.shrink_to_fit();
     c.tb_sent = 0;
-    if (c.client_eof && !c.backend_shut && c.backend >= 0) {
-      ::shutdown(c.backend, SHUT_WR);
-      c.backend_shut = true;
-    }
   }
   char buf[16384];
   while (c.backend >= 0 && c.out.size() - c.out_sent < kRelayBuffer) {
@@ -526,17 +659,67 @@ bool FrontDoor::Impl::relay_io(Conn& c, bool& progress) {
     if (r < 0 && errno == EINTR) continue;
     if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
     progress = true;
-    if (r <= 0) {  // the backend closed (or failed): what it said still goes out
-      ::epoll_ctl(epfd, EPOLL_CTL_DEL, c.backend, nullptr);
-      ::close(c.backend);
-      c.backend = -1;
-      c.backend_eof = true;
+    c.deadline = now + o.idle_timeout;
+    if (r <= 0) {  // the backend closed: its response is whole (or it failed)
+      response_done(c);
       break;
     }
-    c.out.append(buf, static_cast<std::size_t>(r));
-    c.deadline = now + o.idle_timeout;
+    if (c.response_head_done) {
+      c.out.append(buf, static_cast<std::size_t>(r));
+      continue;
+    }
+    c.response_head.append(buf, static_cast<std::size_t>(r));
+    ResponseHead rh = parse_response_head(c.response_head);
+    if (rh.length == 0 && c.response_head.size() <= kMaxHead) continue;
+    // The head: its Connection field says whether this connection goes on
+    // (not for a head that cannot be read: that is passed on, then closed).
+    c.response_head_done = true;
+    c.keep_alive =
+        rh.length != 0 && !rh.malformed && rh.framed && !c.close_after_reply && !c.client_eof;
+    if (rh.length == 0 || rh.malformed) {
+      c.out += c.response_head;
+    } else {
+      c.out += client_response_head(std::string_view(c.response_head).substr(0, rh.length),
+                                    c.keep_alive);
+      c.out.append(c.response_head, rh.length);
+    }
+    c.response_head.clear();
   }
   return true;
+}
+
+// The backend closed: the response went out whole, and a kept-alive
+// connection reads its next request.
+void FrontDoor::Impl::response_done(Conn& c) {
+  ::epoll_ctl(epfd, EPOLL_CTL_DEL, c.backend, nullptr);
+  ::close(c.backend);
+  c.backend = -1;
+  bool said_nothing = !c.response_head_done && c.response_head.empty();
+  if (!c.response_head_done) c.out += c.response_head;
+  c.response_head.clear();
+  c.response_head_done = false;
+  c.to_backend.clear();
+  c.tb_sent = 0;
+  c.phase = Phase::kRequest;
+  if (said_nothing) {
+    return refuse(c, 502, "bad_gateway", "the API server closed without an answer: retry");
+  }
+  if (!c.keep_alive) {
+    c.close_after_write = true;
+    return;
+  }
+  auto now = Clock::now();
+  c.request_start = now;
+  c.deadline = now + (c.in.empty() ? o.idle_timeout : o.request_timeout);
+}
+
+void FrontDoor::Impl::queue(Conn& c, Phase phase, Job job) {
+  c.phase = phase;
+  {
+    std::lock_guard lock(mu);
+    jobs.push_back(std::move(job));
+  }
+  cv.notify_one();
 }
 
 void FrontDoor::Impl::handle_requests(Conn& c, bool& progress) {
@@ -552,13 +735,38 @@ void FrontDoor::Impl::handle_requests(Conn& c, bool& progress) {
     if (h.malformed) {
       return refuse(c, 400, "bad_request", "malformed request head");
     }
-    std::string node = heartbeat_node(h.target);
-    if (node.empty() || h.method != "POST" || h.version != "HTTP/1.1" || h.needs_relay) {
-      progress = true;
-      return start_relay(c);
+    if (h.chunked) {
+      return refuse(c, 411, "length_required",
+                    "send the body with a Content-Length (Transfer-Encoding is not accepted)");
     }
-    if (!h.content_length) {
+    bool continue_100 = false;
+    if (!h.expect.empty()) {
+      std::string e(h.expect);
+      std::transform(e.begin(), e.end(), e.begin(),
+                     [](unsigned char ch) { return std::tolower(ch); });
+      if (e != "100-continue") {
+        return refuse(c, 417, "expectation_failed", "the only Expect understood is 100-continue");
+      }
+      continue_100 = true;
+    }
+    bool has_body = h.method == "POST" || h.method == "PUT" || h.method == "PATCH";
+    if (!h.content_length && has_body) {
       return refuse(c, 411, "length_required", "send Content-Length (0 for an empty body)");
+    }
+    c.close_after_reply = h.close;
+    progress = true;
+    std::string node = heartbeat_node(h.target);
+    if (node.empty() || h.method != "POST" || h.version != "HTTP/1.1" || continue_100) {
+      // Relayed: admitted from the head first.
+      c.head_length = h.length;
+      c.body_length = h.content_length.value_or(0);
+      c.expect_continue = continue_100;
+      Job job{c.id,
+              {"", std::move(h.authorization), ""},
+              true,
+              std::string(h.method),
+              std::string(h.target)};
+      return queue(c, Phase::kAdmit, std::move(job));
     }
     if (*h.content_length > o.max_body) {
       return refuse(
@@ -569,15 +777,9 @@ void FrontDoor::Impl::handle_requests(Conn& c, bool& progress) {
     if (c.in.size() < total) return;  // the body is still coming
     FastRequest req{std::move(node), std::move(h.authorization),
                     c.in.substr(h.length, *h.content_length)};
-    c.close_after_reply = h.close;
     c.in.erase(0, total);
-    c.phase = Phase::kHandler;
-    progress = true;
-    {
-      std::lock_guard lock(mu);
-      jobs.emplace_back(c.id, std::move(req));
-    }
-    cv.notify_one();
+    set_pending(c, false);
+    queue(c, Phase::kHandler, Job{c.id, std::move(req), false, "", ""});
   }
 }
 
@@ -591,10 +793,17 @@ void FrontDoor::Impl::refuse(Conn& c, int status, const std::string& code,
 
 void FrontDoor::Impl::start_relay(Conn& c) {
   ++counters.relayed;
-  c.to_backend = std::move(c.in);
-  c.in.clear();
+  std::size_t total = c.head_length + c.body_length;
+  c.to_backend = backend_head(std::string_view(c.in).substr(0, c.head_length));
+  c.to_backend.append(c.in, c.head_length, c.body_length);
+  c.in.erase(0, total);
+  set_pending(c, false);
+  c.response_head.clear();
+  c.response_head_done = false;
+  c.keep_alive = false;
   c.phase = Phase::kRelayConnecting;
   c.relay_give_up = Clock::now() + o.request_timeout;
+  c.deadline = c.relay_give_up + std::chrono::seconds(1);
   try_connect(c);
 }
 
@@ -627,9 +836,9 @@ void FrontDoor::Impl::try_connect(Conn& c) {
          busy ? "the controller is busy: retry" : "the API backend is not serving");
 }
 
-FrontDoor::FrontDoor(FrontDoorOptions o, FastHandler fast, ErrorBody error_body)
-    : impl_(std::make_unique<Impl>(std::move(o), std::move(fast), std::move(error_body),
-                                   counters_)) {}
+FrontDoor::FrontDoor(FrontDoorOptions o, FastHandler fast, Admit admit, ErrorBody error_body)
+    : impl_(std::make_unique<Impl>(std::move(o), std::move(fast), std::move(admit),
+                                   std::move(error_body), counters_)) {}
 
 FrontDoor::~FrontDoor() {
   stop();

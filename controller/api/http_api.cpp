@@ -117,6 +117,7 @@ ApiServer::ApiServer(Controller& c, ApiOptions o) : c_(c), o_(std::move(o)) {
   fo.backend = o_.backend_socket;
   fo.max_body = o_.max_body;
   fo.handler_threads = o_.handler_threads;
+  fo.max_pending_per_source = o_.max_pending_per_source;
   fo.idle_timeout = o_.idle_timeout;
   front_ = std::make_unique<FrontDoor>(
       fo,
@@ -124,6 +125,19 @@ ApiServer::ApiServer(Controller& c, ApiOptions o) : c_(c), o_(std::move(o)) {
         auto res = heartbeat(c, r.authorization, r.node, r.body);
         if (!res) return FastReply{res.error().status, error_json(res.error()).dump() + "\n"};
         return FastReply{200, res->dump() + "\n"};
+      },
+      [&c, max_body = o_.max_body, max_upload = o_.max_artifact + (1 << 20)](
+          const std::string& method, const std::string& target, const std::string& authorization) {
+        // Every route needs a token: a request without a valid one is
+        // refused here, from its head, before its body is read.
+        auto who = c.authenticate(authorization);
+        if (!who) {
+          return Admission{false, 0, {who.error().status, error_json(who.error()).dump() + "\n"}};
+        }
+        std::string_view path = std::string_view(target).substr(0, target.find('?'));
+        bool upload =
+            method == "POST" && path == "/v1/releases" && who->kind == store::TokenKind::kAdmin;
+        return Admission{true, upload ? max_upload : max_body, {}};
       },
       [](int status, const std::string& code, const std::string& message) {
         return error_json(api_error(status, code, message)).dump() + "\n";
@@ -267,6 +281,39 @@ void ApiServer::routes() {
     };
   };
 
+  // The front door's counters, in Prometheus' text format.
+  s.Get("/v1/metrics", admin([this](const Request&, Response& res, const Principal&) {
+          const FrontDoor::Counters& k = front_->counters();
+          std::string out;
+          auto counter = [&out](const char* name, const char* help, std::uint64_t v) {
+            out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " counter\n" +
+                   name + " " + std::to_string(v) + "\n";
+          };
+          counter("logctl_controller_connections_accepted_total", "Connections accepted.",
+                  k.accepted);
+          counter("logctl_controller_connections_refused_full_total",
+                  "Connections closed at once at the connection limit.", k.refused_full);
+          counter("logctl_controller_connections_refused_source_total",
+                  "Connections or requests refused at the per-address limit of requests in flight.",
+                  k.refused_source);
+          counter("logctl_controller_heartbeats_total", "Heartbeats answered by the front door.",
+                  k.fast_requests);
+          counter("logctl_controller_relayed_requests_total",
+                  "Requests relayed whole to the API server.", k.relayed);
+          counter("logctl_controller_refused_admission_total",
+                  "Relayed requests refused from their head (no or a bad token).",
+                  k.refused_admission);
+          counter("logctl_controller_bad_requests_total",
+                  "Requests the front door refused (400, 411, 413, 417, 431, 502, 503).",
+                  k.bad_requests);
+          counter("logctl_controller_tls_failures_total", "TLS handshakes that failed.",
+                  k.tls_failures);
+          counter(
+              "logctl_controller_timeouts_total",
+              "Connections closed at a request or idle time limit (408 when a request was begun).",
+              k.timeouts);
+          res.set_content(out, "text/plain; version=0.0.4");
+        }));
   s.Get("/v1/version", anyone([](const Request&, Response& res, const Principal&) {
           send_json(res, 200, {{"controller", LOGCTL_VERSION}, {"api", 1}});
         }));

@@ -1,6 +1,7 @@
 #include "controller/api/request_head.h"
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 
 namespace logctl::controller {
@@ -19,6 +20,57 @@ std::string_view trim(std::string_view v) {
   return v;
 }
 
+// Whether a comma-separated field value holds `token` (case-insensitively).
+bool has_token(std::string_view value, std::string_view token) {
+  while (!value.empty()) {
+    auto comma = value.find(',');
+    if (iequals(trim(value.substr(0, comma)), token)) return true;
+    if (comma == std::string_view::npos) break;
+    value.remove_prefix(comma + 1);
+  }
+  return false;
+}
+
+// The head's first line and its fields: `fn(name, value, line)` for each
+// field (the line without its CRLF); false when a field has no name.
+template <typename Fn>
+bool for_each_field(std::string_view head, std::string_view& first, Fn fn) {
+  auto eol = head.find("\r\n");
+  first = head.substr(0, eol);
+  std::string_view rest = eol == std::string_view::npos ? "" : head.substr(eol + 2);
+  while (!rest.empty()) {
+    auto e = rest.find("\r\n");
+    std::string_view field = rest.substr(0, e);
+    rest = e == std::string_view::npos ? "" : rest.substr(e + 2);
+    if (field.empty()) break;  // the blank line
+    auto colon = field.find(':');
+    if (colon == std::string_view::npos || colon == 0) return false;
+    fn(field.substr(0, colon), trim(field.substr(colon + 1)), field);
+  }
+  return true;
+}
+
+bool digits(std::string_view v) {
+  return !v.empty() && v.size() < 19 &&
+         std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+// `head` with the fields named in `drop` left out; its first line and the
+// fields kept end with CRLF, the blank line is not added.
+template <std::size_t N>
+std::string without_fields(std::string_view head, const std::array<std::string_view, N>& drop) {
+  std::string out;
+  out.reserve(head.size() + 32);
+  std::string_view first;
+  for_each_field(head, first, [&](std::string_view name, std::string_view, std::string_view line) {
+    for (auto d : drop) {
+      if (iequals(name, d)) return;
+    }
+    out.append(line).append("\r\n");
+  });
+  return std::string(first) + "\r\n" + out;
+}
+
 }  // namespace
 
 RequestHead parse_request_head(std::string_view in) {
@@ -26,45 +78,38 @@ RequestHead parse_request_head(std::string_view in) {
   auto end = in.find("\r\n\r\n");
   if (end == std::string_view::npos) return h;
   h.length = end + 4;
-  std::string_view head = in.substr(0, end);
-  auto eol = head.find("\r\n");
-  std::string_view line = head.substr(0, eol);
+  std::string_view line;
+  bool keep_alive = false, close = false;
+  bool ok = for_each_field(
+      in.substr(0, end + 2), line, [&](std::string_view name, std::string_view value, auto) {
+        if (iequals(name, "Content-Length")) {
+          if (!digits(value) || h.content_length) {  // not a number, or given twice
+            h.malformed = true;
+            return;
+          }
+          h.content_length = std::stoull(std::string(value));
+        } else if (iequals(name, "Authorization")) {
+          h.authorization = std::string(value);
+        } else if (iequals(name, "Connection")) {
+          close = close || has_token(value, "close");
+          keep_alive = keep_alive || has_token(value, "keep-alive");
+        } else if (iequals(name, "Transfer-Encoding")) {
+          h.chunked = true;
+        } else if (iequals(name, "Expect")) {
+          h.expect = value;
+        }
+      });
   auto sp1 = line.find(' '), sp2 = line.rfind(' ');
-  if (sp1 == std::string_view::npos || sp2 == sp1) {
+  if (!ok || h.malformed || sp1 == std::string_view::npos || sp2 == sp1) {
+    h = RequestHead{};
+    h.length = end + 4;
     h.malformed = true;
     return h;
   }
   h.method = line.substr(0, sp1);
   h.target = line.substr(sp1 + 1, sp2 - sp1 - 1);
   h.version = line.substr(sp2 + 1);
-  std::string_view rest = eol == std::string_view::npos ? "" : head.substr(eol + 2);
-  while (!rest.empty()) {
-    auto e = rest.find("\r\n");
-    std::string_view field = rest.substr(0, e);
-    rest = e == std::string_view::npos ? "" : rest.substr(e + 2);
-    auto colon = field.find(':');
-    if (colon == std::string_view::npos || colon == 0) {
-      h.malformed = true;
-      return h;
-    }
-    std::string_view name = field.substr(0, colon), value = trim(field.substr(colon + 1));
-    if (iequals(name, "Content-Length")) {
-      bool digits =
-          !value.empty() && value.size() < 19 &&
-          std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; });
-      if (!digits || h.content_length) {  // not a number, or given twice
-        h.malformed = true;
-        return h;
-      }
-      h.content_length = std::stoull(std::string(value));
-    } else if (iequals(name, "Authorization")) {
-      h.authorization = std::string(value);
-    } else if (iequals(name, "Connection")) {
-      h.close = iequals(value, "close");
-    } else if (iequals(name, "Transfer-Encoding") || iequals(name, "Expect")) {
-      h.needs_relay = true;
-    }
-  }
+  h.close = close || (h.version != "HTTP/1.1" && !keep_alive);
   return h;
 }
 
@@ -81,6 +126,47 @@ std::string heartbeat_node(std::string_view target) {
     }
   }
   return std::string(n);
+}
+
+std::string backend_head(std::string_view head) {
+  static constexpr std::array<std::string_view, 6> kHopByHop = {
+      "Connection", "Keep-Alive", "Expect", "TE", "Upgrade", "Proxy-Connection"};
+  return without_fields(head, kHopByHop) + "Connection: close\r\n\r\n";
+}
+
+ResponseHead parse_response_head(std::string_view in) {
+  ResponseHead r;
+  auto end = in.find("\r\n\r\n");
+  if (end == std::string_view::npos) return r;
+  r.length = end + 4;
+  std::string_view line;
+  bool ok = for_each_field(in.substr(0, end + 2), line,
+                           [&](std::string_view name, std::string_view value, auto) {
+                             if (iequals(name, "Content-Length") && digits(value)) r.framed = true;
+                             if (iequals(name, "Transfer-Encoding") && has_token(value, "chunked"))
+                               r.framed = true;
+                           });
+  // "HTTP/1.1 200 OK"
+  if (!ok || !line.starts_with("HTTP/1.") || line.size() < 12 || line[8] != ' ' ||
+      !digits(line.substr(9, 3))) {
+    r.malformed = true;
+    r.framed = false;
+    return r;
+  }
+  r.status = std::stoi(std::string(line.substr(9, 3)));
+  if (r.status < 100 || r.status > 599) {
+    r = ResponseHead{r.length, 0, false, true};
+    return r;
+  }
+  // 1xx, 204 and 304 have no body: their end is the head's.
+  if (r.status < 200 || r.status == 204 || r.status == 304) r.framed = true;
+  return r;
+}
+
+std::string client_response_head(std::string_view head, bool keep_alive) {
+  static constexpr std::array<std::string_view, 2> kConnection = {"Connection", "Keep-Alive"};
+  return without_fields(head, kConnection) +
+         (keep_alive ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n");
 }
 
 }  // namespace logctl::controller

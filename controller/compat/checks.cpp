@@ -71,7 +71,12 @@ CheckResult buffer_format(const CheckInput& in) {
                                      std::to_string(in.target->chunk_format_read.max));
     }
   }
-  return pass(kBufferFormat, "every node's buffers are readable by " + in.target_version);
+  std::string flagged;
+  for (const auto& n : in.nodes) {
+    if (!n.disbelieved.empty())
+      flagged += "; node " + n.name + " " + n.disbelieved + " (not believed)";
+  }
+  return pass(kBufferFormat, "every node's buffers are readable by " + in.target_version + flagged);
 }
 
 CheckResult handover_protocol(const CheckInput& in) {

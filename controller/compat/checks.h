@@ -28,7 +28,10 @@ inline constexpr const char* kNodesHealthy = "nodes_healthy";
 inline constexpr const char* kNoRolloutInFlight = "no_rollout_in_flight";
 const std::vector<std::string>& all_check_names();
 
-// What one node reported about itself.
+// What one node is known to be. Its chunk format and handover protocol come
+// from the manifest of the release it runs when the controller has one (a
+// node's own report is believed only for a version pushed elsewhere), so a
+// lying node cannot veto an upgrade; a report that disagrees is named.
 struct NodeFacts {
   std::string name;
   std::string version;
@@ -36,6 +39,7 @@ struct NodeFacts {
   release::VersionRange handover_protocol;
   bool healthy = false;
   std::string unhealthy_because;  // e.g. "unreachable: no heartbeat for 40 s"
+  std::string disbelieved;  // e.g. "reported chunk format 99; release 1.0.0's manifest says 1"
 };
 
 struct CheckInput {

@@ -226,25 +226,45 @@ ApiResult<Principal> Controller::authenticate(std::string_view header) {
   if ((*t)->revoked_at != 0) {
     return std::unexpected(api_error(401, "unauthenticated", "the token was revoked"));
   }
-  return Principal{(*t)->kind, (*t)->id, (*t)->node};
+  if ((*t)->expires_at != 0 && (*t)->expires_at <= now_ms()) {
+    return std::unexpected(api_error(401, "unauthenticated", "the token expired"));
+  }
+  if ((*t)->uses_left && *(*t)->uses_left <= 0) {
+    return std::unexpected(api_error(401, "unauthenticated", "the token has no uses left"));
+  }
+  return Principal{(*t)->kind, (*t)->id, (*t)->node, (*t)->uses_left, (*t)->names};
 }
 
 Status Controller::add_token_for_init(store::TokenKind kind, const std::string& sha256) {
   std::lock_guard lock(mu_);
-  auto id = store_->add_token(store::Token{0, kind, sha256, "", 0, 0});
+  auto id = store_->add_token(store::Token::of(kind, sha256));
   if (!id) return std::unexpected(id.error());
   return {};
 }
 
 Result<int> Controller::rotate_token(store::TokenKind kind, const std::string& sha256) {
   std::lock_guard lock(mu_);
-  auto id = store_->add_token(store::Token{0, kind, sha256, "", 0, 0});
+  auto id = store_->add_token(store::Token::of(kind, sha256));
   if (!id) return std::unexpected(id.error());
   auto n = store_->revoke_tokens_of_kind(kind, *id);
   if (!n) return std::unexpected(n.error());
   record_system("token.rotate", {{"kind", store::token_kind_name(kind)}, {"revoked", *n}},
                 "accepted");
   return *n;
+}
+
+Result<std::int64_t> Controller::add_enrollment_token(const store::Token& t) {
+  std::lock_guard lock(mu_);
+  auto id = store_->add_token(t);
+  if (!id) return std::unexpected(id.error());
+  record_system("token.create",
+                {{"kind", "enrollment"},
+                 {"id", *id},
+                 {"uses", t.uses_left ? json(*t.uses_left) : json()},
+                 {"expires_at", t.expires_at},
+                 {"names", json::parse(t.names.empty() ? "null" : t.names, nullptr, false)}},
+                "accepted");
+  return *id;
 }
 
 Status Controller::record(const Principal& who, const std::string& action, const json& detail,

@@ -54,6 +54,9 @@ struct Principal {
   std::int64_t token_id = 0;
   std::string node;          // kNode
   std::string name() const;  // "admin#1", "node:web-1#7": for the history
+  // An enrolment token's bounds (store::Token): uses left, names allowed.
+  std::optional<std::int64_t> uses_left;
+  std::string names;
 };
 
 struct ControllerOptions {
@@ -62,6 +65,8 @@ struct ControllerOptions {
   std::chrono::milliseconds tick{200};
   // A node not heard from for this long is unhealthy.
   std::chrono::milliseconds node_timeout{10000};
+  // Enrolled nodes at most (deleted ones do not count): enrolment beyond is 409.
+  std::size_t max_nodes = 10000;
 };
 
 class Controller {
@@ -77,6 +82,9 @@ class Controller {
   // Token rotation (`logctl-controller rotate-token`): the token with this
   // hash becomes the only valid one of its kind; how many were revoked.
   Result<int> rotate_token(store::TokenKind kind, const std::string& sha256);
+  // A bounded enrolment token (`logctl-controller enroll-token create`),
+  // beside the others; its id.
+  Result<std::int64_t> add_enrollment_token(const store::Token& t);
 
   // Operator commands (admin): start, shutdown, resume, rollback, pause, abort.
   ApiResult<json> command(lifecycle::Command cmd, const json& body, const Principal& who);
@@ -153,7 +161,11 @@ class Controller {
   void record_system(const std::string& action, const json& detail, const std::string& outcome);
   void flush_nodes();
   json node_json(const LiveNode& l, const store::Cluster& c);
-  ApiResult<std::string> validate_config_text(const std::string& text, const std::string& version);
+  // Checks a config against `version`'s plugin schema, opening no file: the
+  // @include paths it names (resolved on each node when it applies the
+  // config) are returned unchecked.
+  ApiResult<std::vector<std::string>> validate_config_text(const std::string& text,
+                                                           const std::string& version);
   std::set<std::string> cluster_versions(const store::Cluster& c) const;
 
   ControllerOptions o_;

@@ -108,10 +108,12 @@ ApiResult<std::string> Controller::artifact_path(const std::string& version, con
   return artifacts_dir() + "/" + (*r)->sha256;
 }
 
-ApiResult<std::string> Controller::validate_config_text(const std::string& text,
-                                                        const std::string& version) {
-  auto root = config::parse_string(
-      text, "config", [](const char*) -> const char* { return compat::kNodeEnvironment; });
+ApiResult<std::vector<std::string>> Controller::validate_config_text(const std::string& text,
+                                                                     const std::string& version) {
+  std::vector<std::string> includes;
+  auto root = config::parse_string_unresolved(
+      text, "config", [](const char*) -> const char* { return compat::kNodeEnvironment; },
+      includes);
   if (!root) return std::unexpected(api_error(422, "invalid_config", root.error().message));
   auto r = version.empty() ? Result<std::optional<store::Release>>(std::nullopt)
                            : store_->release(version);
@@ -128,13 +130,13 @@ ApiResult<std::string> Controller::validate_config_text(const std::string& text,
                         "record for " +
                         (version.empty() ? std::string("the running version") : version) + ")"));
     }
-    return std::string();
+    return includes;
   }
   if (auto s = compat::config_fits_schema(*root, m["plugin_schema"]); !s) {
     return std::unexpected(api_error(422, "invalid_config",
                                      "does not fit release " + version + ": " + s.error().message));
   }
-  return std::string();
+  return includes;
 }
 
 std::set<std::string> Controller::cluster_versions(const store::Cluster& c) const {
@@ -159,8 +161,11 @@ ApiResult<json> Controller::check_config(const std::string& text, const std::str
   } else if (auto r = store_->release(version); !r || !*r) {
     return std::unexpected(api_error(404, "not_found", "no release " + version));
   }
+  std::vector<std::string> includes;
   for (const auto& v : versions) {
-    if (auto ok = validate_config_text(text, v); !ok) return std::unexpected(ok.error());
+    auto ok = validate_config_text(text, v);
+    if (!ok) return std::unexpected(ok.error());
+    includes = std::move(*ok);
   }
   std::string current;
   if (c->current_config != 0) {
@@ -172,7 +177,9 @@ ApiResult<json> Controller::check_config(const std::string& text, const std::str
               {"checked_against", checked},
               {"sha256", digest::sha256_hex(text)},
               {"diff_from", c->current_config},
-              {"diff", config_diff(current, text)}};
+              {"diff", config_diff(current, text)},
+              // Not read here: each node checks them when it applies the config.
+              {"includes_checked_on_nodes", includes}};
 }
 
 ApiResult<json> Controller::add_config(const std::string& text, const Principal& who) {

@@ -45,8 +45,21 @@ ApiResult<json> Controller::plan(const store::Cluster& c, const json& body,
   auto strategy = rollout::parse_strategy(body.value("strategy", json()));
   if (!strategy) return std::unexpected(api_error(strategy.error()));
   auto t = Clock::now();
+  // The manifests of the releases the nodes run (nullopt: not stored here).
+  std::map<std::string, std::optional<release::Manifest>> manifests;
+  auto manifest_of = [&](const std::string& v) -> const std::optional<release::Manifest>& {
+    auto it = manifests.find(v);
+    if (it != manifests.end()) return it->second;
+    std::optional<release::Manifest> m;
+    if (auto r = store_->release(v); r && *r) {
+      if (auto mm = release::manifest_from_json(json::parse((*r)->manifest, nullptr, false))) {
+        m = *mm;
+      }
+    }
+    return manifests[v] = m;
+  };
   for (const auto& [name, l] : nodes_.all()) {
-    if (l.revoked) continue;  // out of plans and checks
+    if (l.revoked || !l.ever_heard()) continue;  // out of plans and checks
     if (strategy->skip_unreachable && nodes_.liveness(l, t) == Liveness::kUnreachable) {
       in.skipped_unreachable.push_back(name);
       continue;
@@ -57,6 +70,22 @@ ApiResult<json> Controller::plan(const store::Cluster& c, const json& body,
     f.chunk_format_written = l.health.value("chunk_format_written", 0);
     auto hp = l.health.value("handover_protocol", json::object());
     f.handover_protocol = {hp.value("min", 0), hp.value("max", 0)};
+    if (const auto& m = manifest_of(l.row.version)) {
+      if (f.chunk_format_written != m->chunk_format_write) {
+        f.disbelieved = "reported chunk format " + std::to_string(f.chunk_format_written) +
+                        "; release " + l.row.version + "'s manifest says " +
+                        std::to_string(m->chunk_format_write);
+      } else if (f.handover_protocol.min != m->handover_protocol.min ||
+                 f.handover_protocol.max != m->handover_protocol.max) {
+        f.disbelieved = "reported handover protocol " + std::to_string(f.handover_protocol.min) +
+                        ".." + std::to_string(f.handover_protocol.max) + "; release " +
+                        l.row.version + "'s manifest says " +
+                        std::to_string(m->handover_protocol.min) + ".." +
+                        std::to_string(m->handover_protocol.max);
+      }
+      f.chunk_format_written = m->chunk_format_write;
+      f.handover_protocol = m->handover_protocol;
+    }
     f.healthy = healthy(l, c);
     if (!f.healthy) {
       f.unhealthy_because =

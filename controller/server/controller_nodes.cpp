@@ -4,8 +4,8 @@
 
 #include <algorithm>
 
-#include "controller/compat/semver.h"
 #include "controller/server/controller_internal.h"
+#include "controller/server/heartbeat_fields.h"
 #include "logctl/schema/digest.h"
 
 namespace logctl::controller {
@@ -46,9 +46,35 @@ ApiResult<json> Controller::enroll(const json& body, const Principal& who) {
     }
     labels = l;
   }
+  if (!who.names.empty()) {
+    json allowed = json::parse(who.names, nullptr, false);
+    bool listed = false;
+    for (const auto& n : allowed.is_array() ? allowed : json::array()) {
+      listed = listed || (n.is_string() && n.get<std::string>() == name);
+    }
+    if (!listed) {
+      return std::unexpected(
+          api_error(403, "forbidden", "this enrolment token may not enrol '" + name + "'"));
+    }
+  }
   std::lock_guard lock(mu_);
+  // Names are one per node whatever their case (no WEB-1 beside web-1).
+  auto same = store_->node_name_nocase(name);
+  if (!same) return std::unexpected(api_error(same.error()));
+  if (*same && **same != name) {
+    return std::unexpected(api_error(409, "conflict",
+                                     "node '" + **same +
+                                         "' is enrolled: names are compared "
+                                         "without regard to case"));
+  }
   auto existing = store_->node(name);
   if (!existing) return std::unexpected(api_error(existing.error()));
+  if (!*existing && nodes_.all().size() >= o_.max_nodes) {
+    return std::unexpected(
+        api_error(409, "conflict",
+                  "the controller has " + std::to_string(nodes_.all().size()) +
+                      " nodes, its limit (serve --max-nodes); delete nodes that are gone first"));
+  }
   if (*existing) {
     // A node that lost its token enrols again only after an admin revoked
     // the old one: an enrolment token alone cannot take over a live node.
@@ -62,6 +88,14 @@ ApiResult<json> Controller::enroll(const json& body, const Principal& who) {
                                            name + "/revoke) to enrol it again"));
     }
   }
+  if (who.uses_left) {
+    // One use of a counted enrolment token, taken before the node exists.
+    auto used = store_->use_token(who.token_id);
+    if (!used) return std::unexpected(api_error(used.error()));
+    if (!*used) {
+      return std::unexpected(api_error(401, "unauthenticated", "the token has no uses left"));
+    }
+  }
   std::string secret = "lct_node_" + digest::random_hex(32);
   if (!*existing) {
     store::Node n;
@@ -72,7 +106,7 @@ ApiResult<json> Controller::enroll(const json& body, const Principal& who) {
     nodes_.add(n);
   }
   auto id = store_->add_token(
-      store::Token{0, store::TokenKind::kNode, digest::sha256_hex(secret), name, 0, 0});
+      store::Token::of(store::TokenKind::kNode, digest::sha256_hex(secret), name));
   if (!id) return std::unexpected(api_error(id.error()));
   if (auto* n = nodes_.find(name)) n->revoked = false;
   (void)record(who, "node.enroll",
@@ -82,49 +116,19 @@ ApiResult<json> Controller::enroll(const json& body, const Principal& who) {
       {"name", name}, {"token", secret}, {"heartbeat_interval_ms", o_.heartbeat_interval.count()}};
 }
 
-ApiResult<json> Controller::heartbeat(const std::string& node, const json& body,
+ApiResult<json> Controller::heartbeat(const std::string& node, const json& raw,
                                       const Principal& who) {
   if (who.kind != store::TokenKind::kNode || who.node != node) {
     return std::unexpected(
         api_error(403, "forbidden", "only node '" + node + "''s own token may heartbeat for it"));
   }
-  if (!body.is_object())
-    return std::unexpected(api_error(400, "bad_request", "body: not an object"));
-  // Validate what the gate and the checks read; unknown fields are ignored
-  // (a newer agent may send more).
-  auto bad = [](const std::string& what) {
-    return std::unexpected(api_error(400, "bad_request", "heartbeat: " + what));
-  };
+  // Only what the gate and the checks read is kept, checked and bounded
+  // (heartbeat_fields.h); unknown fields are ignored (a newer agent may send
+  // more).
+  auto bounded = bounded_heartbeat(raw);
+  if (!bounded) return std::unexpected(api_error(400, "bad_request", bounded.error().message));
+  const json& body = *bounded;
   std::string version = body.value("version", std::string());
-  if (body.contains("version") && !body["version"].is_string()) return bad("'version' is a string");
-  if (!version.empty() && !compat::SemVer::parse(version)) return bad("'version' is not SemVer");
-  for (const char* k : {"config_revision", "generation", "chunk_format_written", "redeployed",
-                        "seen_cluster_revision"}) {
-    if (body.contains(k) && (!body[k].is_number_integer() || body[k].get<std::int64_t>() < 0)) {
-      return bad(std::string("'") + k + "' is an integer >= 0");
-    }
-  }
-  for (const char* k : {"running", "worker_up"}) {
-    if (body.contains(k) && !body[k].is_boolean())
-      return bad(std::string("'") + k + "' is a boolean");
-  }
-  if (body.contains("figures")) {
-    if (!body["figures"].is_object()) return bad("'figures' is an object");
-    for (const auto& [k, v] : body["figures"].items()) {
-      if (!v.is_number_integer()) return bad("figure '" + json(k).dump() + "' is an integer");
-    }
-  }
-  if (body.contains("handover_protocol")) {
-    const auto& h = body["handover_protocol"];
-    if (!h.is_object() || !h.value("min", json()).is_number_integer() ||
-        !h.value("max", json()).is_number_integer()) {
-      return bad("'handover_protocol' is {\"min\": int, \"max\": int}");
-    }
-  }
-  for (const char* k : {"handover", "converge"}) {
-    if (body.contains(k) && !body[k].is_object())
-      return bad(std::string("'") + k + "' is an object");
-  }
   std::int64_t config = body.value("config_revision", std::int64_t{0});
   std::lock_guard lock(mu_);
   LiveNode* found = nodes_.find(node);

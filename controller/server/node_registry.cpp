@@ -82,7 +82,7 @@ LiveNode& NodeRegistry::add(store::Node row) {
 std::vector<rollout::NodeRef> NodeRegistry::plannable() const {
   std::vector<rollout::NodeRef> refs;
   for (const auto& [name, n] : nodes_) {
-    if (n.revoked) continue;
+    if (n.revoked || !n.ever_heard()) continue;
     rollout::NodeRef ref{name, {}};
     json labels = json::parse(n.row.labels, nullptr, false);
     if (labels.is_object()) {

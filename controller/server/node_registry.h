@@ -44,6 +44,9 @@ struct LiveNode {
   Clock::time_point seen{};  // this process's last heartbeat from it ({}: none)
   bool revoked = false;      // no valid token: out of plans and checks
   bool dirty = false;        // figures not yet written back
+  // Has reported at least once: a node enrolled and never heard from is in
+  // no plan and no check (it cannot veto or wedge a rollout).
+  bool ever_heard() const { return row.last_heartbeat != 0; }
 };
 
 class NodeRegistry {
@@ -75,7 +78,7 @@ class NodeRegistry {
   const std::map<std::string, LiveNode>& all() const { return nodes_; }
   std::map<std::string, LiveNode>& all() { return nodes_; }
 
-  // Nodes a rollout plans with (enrolled, not revoked), with their labels.
+  // Nodes a rollout plans with (enrolled, heard from, not revoked), with their labels.
   std::vector<rollout::NodeRef> plannable() const;
   // The rows whose figures changed since the last call (for one write).
   std::vector<store::Node> take_dirty();

@@ -50,6 +50,7 @@ class Stmt {
              : std::string();
   }
   std::int64_t integer(int c) const { return sqlite3_column_int64(s_, c); }
+  bool is_null(int c) const { return sqlite3_column_type(s_, c) == SQLITE_NULL; }
   sqlite3_stmt* raw() { return s_; }
 
  private:
@@ -350,19 +351,24 @@ class SqliteStore final : public Store {
 
   Result<std::int64_t> add_token(const Token& t) override {
     Stmt s(db_,
-           "INSERT INTO tokens (kind, hash, node, created_at, revoked_at) "
-           "VALUES (?1, ?2, ?3, ?4, NULL)");
+           "INSERT INTO tokens (kind, hash, node, created_at, revoked_at, uses_left, expires_at, "
+           "names) VALUES (?1, ?2, ?3, ?4, NULL, ?5, ?6, ?7)");
     if (!s.ok()) return std::unexpected(sql_error(db_, "add token"));
     s.bind(1, std::string(token_kind_name(t.kind)))
         .bind(2, t.hash)
         .bind_or_null(3, t.node)
-        .bind(4, now_ms());
+        .bind(4, now_ms())
+        .bind_or_null(6, t.expires_at)
+        .bind_or_null(7, t.names);
+    if (t.uses_left) s.bind(5, *t.uses_left);
     if (s.step() != SQLITE_DONE) return std::unexpected(sql_error(db_, "add token"));
     return sqlite3_last_insert_rowid(db_);
   }
 
   Result<std::optional<Token>> token_by_hash(const std::string& hash) override {
-    Stmt s(db_, "SELECT id, kind, hash, node, created_at, revoked_at FROM tokens WHERE hash = ?1");
+    Stmt s(db_,
+           "SELECT id, kind, hash, node, created_at, revoked_at, uses_left, expires_at, names "
+           "FROM tokens WHERE hash = ?1");
     if (!s.ok()) return std::unexpected(sql_error(db_, "read token"));
     s.bind(1, hash);
     int rc = s.step();
@@ -370,8 +376,34 @@ class SqliteStore final : public Store {
     if (rc != SQLITE_ROW) return std::unexpected(sql_error(db_, "read token"));
     auto kind = parse_token_kind(s.text(1));
     if (!kind) return make_error(ErrorCode::kCorrupt, "token kind '" + s.text(1) + "'");
-    return std::optional<Token>(
-        Token{s.integer(0), *kind, s.text(2), s.text(3), s.integer(4), s.integer(5)});
+    Token t = Token::of(*kind, s.text(2), s.text(3));
+    t.id = s.integer(0);
+    t.created_at = s.integer(4);
+    t.revoked_at = s.integer(5);
+    if (!s.is_null(6)) t.uses_left = s.integer(6);
+    t.expires_at = s.integer(7);
+    t.names = s.text(8);
+    return std::optional<Token>(std::move(t));
+  }
+
+  Result<bool> use_token(std::int64_t id) override {
+    Stmt s(db_, "UPDATE tokens SET uses_left = uses_left - 1 WHERE id = ?1 AND uses_left > 0");
+    if (!s.ok()) return std::unexpected(sql_error(db_, "use token"));
+    s.bind(1, id);
+    if (s.step() != SQLITE_DONE) return std::unexpected(sql_error(db_, "use token"));
+    return sqlite3_changes(db_) == 1;
+  }
+
+  Result<std::optional<std::string>> node_name_nocase(const std::string& name) override {
+    Stmt s(db_,
+           "SELECT name FROM nodes WHERE name = ?1 COLLATE NOCASE AND deleted_at IS NULL "
+           "LIMIT 1");
+    if (!s.ok()) return std::unexpected(sql_error(db_, "read node"));
+    s.bind(1, name);
+    int rc = s.step();
+    if (rc == SQLITE_DONE) return std::optional<std::string>();
+    if (rc != SQLITE_ROW) return std::unexpected(sql_error(db_, "read node"));
+    return std::optional<std::string>(s.text(0));
   }
 
   Result<int> revoke_node_tokens(const std::string& node) override {

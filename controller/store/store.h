@@ -92,6 +92,20 @@ struct Token {
   std::string node;  // kNode: the node it belongs to
   std::int64_t created_at = 0;
   std::int64_t revoked_at = 0;  // 0 = valid
+  // Enrolment tokens' bounds: enrolments left, when it expires (Unix ms),
+  // the names it may enrol (a JSON array). Unset: no bound.
+  std::optional<std::int64_t> uses_left;
+  std::int64_t expires_at = 0;
+  std::string names;
+
+  // A valid token of `kind` with no bounds (`node`: the node's own).
+  static Token of(TokenKind kind, std::string hash, std::string node = "") {
+    Token t;
+    t.kind = kind;
+    t.hash = std::move(hash);
+    t.node = std::move(node);
+    return t;
+  }
 };
 
 struct Rollout {
@@ -159,6 +173,11 @@ class Store {
   virtual Result<int> revoke_tokens_of_kind(TokenKind kind, std::int64_t keep) = 0;
   virtual Result<int> valid_node_tokens(const std::string& node) = 0;
   virtual Status revoke_token(std::int64_t id) = 0;
+  // Takes one use of a token with a use count; false when none is left.
+  virtual Result<bool> use_token(std::int64_t id) = 0;
+  // The enrolled (not deleted) node whose name equals `name` without regard
+  // to case, if any.
+  virtual Result<std::optional<std::string>> node_name_nocase(const std::string& name) = 0;
 
   // A rollout and its steps, in one transaction; returns its id.
   virtual Result<std::int64_t> add_rollout(const Rollout& r, std::vector<RolloutStep> steps) = 0;

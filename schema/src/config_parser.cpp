@@ -30,8 +30,13 @@ bool is_name_char(char c) {
 class Parser {
  public:
   Parser(const std::string& text, std::string file, const GetEnv& getenv_fn, int depth,
-         ConfigSources* sources = nullptr)
-      : text_(text), file_(std::move(file)), getenv_(getenv_fn), sources_(sources), depth_(depth) {}
+         ConfigSources* sources = nullptr, std::vector<std::string>* not_read = nullptr)
+      : text_(text),
+        file_(std::move(file)),
+        getenv_(getenv_fn),
+        sources_(sources),
+        not_read_(not_read),
+        depth_(depth) {}
 
   // Parses elements and parameters into `into` until "</closing>" (or EOF at root).
   Status parse_body(Element& into, const std::string& closing) {
@@ -291,6 +296,10 @@ class Parser {
     if (p.value.find("://") != std::string::npos) {
       return fail(p.where, "@include of a URL is not supported: '" + p.value + "'");
     }
+    if (not_read_) {  // resolved where the config runs, never here
+      not_read_->push_back(p.value);
+      return {};
+    }
     std::filesystem::path target(p.value);
     if (target.is_relative()) target = std::filesystem::path(file_).parent_path() / target;
     bool has_glob = p.value.find_first_of("*?[") != std::string::npos;
@@ -321,6 +330,7 @@ class Parser {
   std::string file_;
   const GetEnv& getenv_;
   ConfigSources* sources_;
+  std::vector<std::string>* not_read_;
   bool use_default_ = false;  // the value being parsed said use_default / use_nil
   int depth_;
   size_t pos_ = 0;
@@ -346,8 +356,9 @@ std::vector<const Element*> Element::children_named(const std::string& want) con
 
 namespace {
 Result<Element> parse_text(const std::string& text, const std::string& file_name,
-                           const GetEnv& getenv_fn, ConfigSources* sources) {
-  Parser parser(text, file_name, getenv_fn, 0, sources);
+                           const GetEnv& getenv_fn, ConfigSources* sources,
+                           std::vector<std::string>* not_read = nullptr) {
+  Parser parser(text, file_name, getenv_fn, 0, sources, not_read);
   Element root;
   root.name = "ROOT";
   root.where = Location{file_name, 1};
@@ -360,6 +371,12 @@ Result<Element> parse_text(const std::string& text, const std::string& file_name
 Result<Element> parse_string(const std::string& text, const std::string& file_name,
                              const GetEnv& getenv_fn) {
   return parse_text(text, file_name, getenv_fn, nullptr);
+}
+
+Result<Element> parse_string_unresolved(const std::string& text, const std::string& file_name,
+                                        const GetEnv& getenv_fn,
+                                        std::vector<std::string>& includes) {
+  return parse_text(text, file_name, getenv_fn, nullptr, &includes);
 }
 
 Result<Element> parse_file(const std::string& path, const GetEnv& getenv_fn,

@@ -75,6 +75,14 @@ class Controller {
   }
   void signal(int sig) { proc_->signal(sig); }
   std::string url() const { return "https://" + host_ + ":" + std::to_string(port_); }
+  int port() const { return port_; }
+  // GET /v1/metrics: the value of one counter (-1 when absent).
+  double metric(const std::string& name) const {
+    auto r = client()->Get("/v1/metrics", {{"Authorization", "Bearer " + admin_token()}});
+    if (!r || r->status != 200) return -1;
+    auto at = r->body.find("\n" + name + " ");
+    return at == std::string::npos ? -1 : std::stod(r->body.substr(at + name.size() + 2));
+  }
   std::string ca() const { return dir_ + "/tls/ca.pem"; }
   std::string admin_token() const { return trim(read_file(dir_ + "/admin.token")); }
   std::string enroll_file() const { return dir_ + "/enroll.token"; }

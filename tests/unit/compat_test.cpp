@@ -46,7 +46,7 @@ CheckInput upgrade_to(const std::string& to, const std::string& from = "1.3.0") 
   in.target = agentd::build_manifest(to);
   in.artifact_verified = true;
   for (const char* n : {"node-1", "node-2"}) {
-    in.nodes.push_back({n, from, agentd::kChunkFormatVersion, {2, 2}, true, ""});
+    in.nodes.push_back({n, from, agentd::kChunkFormatVersion, {2, 2}, true, "", ""});
   }
   return in;
 }

@@ -193,7 +193,7 @@ TEST_CASE("store: nodes, tokens, config revisions and rollouts round-trip") {
   CHECK_FALSE(s->put_node_states({bad}));
   CHECK(s->node("web-1").value()->config_revision == r2);
   // Tokens: found by hash, revoked per node.
-  auto t = s->add_token({0, TokenKind::kNode, std::string(64, 'f'), "web-1", 0, 0}).value();
+  auto t = s->add_token(Token::of(TokenKind::kNode, std::string(64, 'f'), "web-1")).value();
   CHECK(s->token_by_hash(std::string(64, 'f')).value()->node == "web-1");
   CHECK(s->valid_node_tokens("web-1").value() == 1);
   CHECK(s->revoke_node_tokens("web-1").value() == 1);
@@ -233,7 +233,7 @@ TEST_CASE(
   auto s = open_sqlite_store(dir / "c.db").value();
   REQUIRE(s->add_node({"web-1", R"({"zone":"a"})", "", 0, 0, "{}", 0, 0}));
   REQUIRE(s->add_node({"web-2", "{}", "", 0, 0, "{}", 0, 0}));
-  REQUIRE(s->add_token({0, TokenKind::kNode, std::string(64, 'a'), "web-1", 0, 0}));
+  REQUIRE(s->add_token(Token::of(TokenKind::kNode, std::string(64, 'a'), "web-1")));
   Node live{"web-1", R"({"zone":"a"})", "1.2.3", 0, 4, R"({"worker_up":true})", 99, 0};
   REQUIRE(s->put_node_states({live}));
   // A rollout step names it: the row must stay for the history.

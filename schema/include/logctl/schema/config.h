@@ -68,5 +68,12 @@ Result<Element> parse_file(const std::string& path, const GetEnv& getenv_fn = nu
                            ConfigSources* sources = nullptr);
 Result<Element> parse_string(const std::string& text, const std::string& file_name,
                              const GetEnv& getenv_fn = nullptr);
+// As parse_string, but no file is opened: each @include's path goes to
+// `includes` and its directive is left out of the tree. For a config checked
+// away from where it runs (the controller): a path in it names a file on the
+// node, never one on the checking host.
+Result<Element> parse_string_unresolved(const std::string& text, const std::string& file_name,
+                                        const GetEnv& getenv_fn,
+                                        std::vector<std::string>& includes);
 
 }  // namespace logctl::config
