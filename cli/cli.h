@@ -33,7 +33,10 @@ void setup_cluster(CLI::App& app, Cli& cli);
 void setup_node(CLI::App& app, Cli& cli);
 void setup_config(CLI::App& app, Cli& cli);
 void setup_release(CLI::App& app, Cli& cli);
-void setup_docs(CLI::App& app, Cli& cli);  // `logctl docs`: the reference in docs/cli.md
+void setup_docs(CLI::App& app, Cli& cli);
+void setup_context(
+    CLI::App& app,
+    Cli& cli);  // `logctl context set|use|list`  // `logctl docs`: the reference in docs/cli.md
 
 // What `binary manifest` prints (an agentd release describing itself).
 Result<std::string> agentd_manifest(const std::string& binary);

@@ -5,11 +5,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
+#include <condition_variable>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <mutex>
 #include <sstream>
+#include <thread>
 
 #include "logctl/schema/tls_identity.h"
 
@@ -86,7 +91,8 @@ Status write_config_file(const json& doc) {
 Result<std::string> read_secret_file(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
-    return make_error(ErrorCode::kNotFound,
+    // A local I/O error (exit 1), not a missing object on the controller (8).
+    return make_error(ErrorCode::kIo,
                       "cannot read token file " + path + ": " + std::strerror(errno));
   }
   char buf[4097];
@@ -163,13 +169,13 @@ Result<Settings> resolve_settings(const GlobalFlags& f) {
   return s;
 }
 
-Client::Client(Settings s, int timeout_s) : s_(std::move(s)) {
+Client::Client(Settings s, int timeout_s) : s_(std::move(s)), timeout_s_(timeout_s) {
   http_ = std::make_unique<httplib::Client>(s_.server);
   if (!s_.ca.empty()) http_->set_ca_cert_path(s_.ca.c_str());
   http_->enable_server_certificate_verification(true);
   // The certificate must name the host asked for, on every handshake.
   (void)tls::demand_identity(http_->ssl_context(), tls::url_host(s_.server));
-  http_->set_connection_timeout(5, 0);
+  http_->set_connection_timeout(std::min(5, timeout_s), 0);
   http_->set_read_timeout(timeout_s, 0);
   http_->set_write_timeout(timeout_s, 0);
   // A connection per request: the controller closes idle kept-alive ones
@@ -180,21 +186,80 @@ Client::Client(Settings s, int timeout_s) : s_(std::move(s)) {
 
 Client::~Client() = default;
 
+namespace {
+
+// What went wrong, and what to do, for a request that got no answer.
+std::string transport_failure(httplib::Error e, long verify, const Settings& s, int timeout_s,
+                              bool timed_out) {
+  using E = httplib::Error;
+  if (timed_out) {
+    return "no answer within " + std::to_string(timeout_s) +
+           " s (--request-timeout): the controller is slow, stopped or unreachable";
+  }
+  if (verify != X509_V_OK) {
+    return "the controller's certificate was refused (" +
+           std::string(X509_verify_cert_error_string(verify)) + "): is " +
+           (s.ca.empty() ? std::string("the CA given (none was: pass --ca)")
+                         : "the CA " + s.ca + " the controller's") +
+           ", and does the certificate name the host in " + s.server + "?";
+  }
+  switch (e) {
+    case E::Connection:
+      return "cannot connect: is the controller running and listening at " + s.server + "?";
+    case E::ConnectionTimeout:
+      return "no connection within " + std::to_string(std::min(5, timeout_s)) +
+             " s: is the address right, and the port open?";
+    case E::SSLConnection:
+      return "the TLS handshake failed: is " + s.server +
+             " the controller's HTTPS port (and not plain HTTP)?";
+    case E::SSLLoadingCerts:
+      return "cannot load the CA certificate " +
+             (s.ca.empty() ? std::string("(none given)") : s.ca);
+    case E::SSLServerVerification:
+      return "the controller's certificate could not be verified: pass the controller's CA "
+             "with --ca";
+    case E::Read:
+      return "the connection broke while reading the answer: retry; the controller's log "
+             "may say why";
+    case E::Write:
+      return "the connection broke while sending the request: retry";
+    case E::Canceled:
+      return "the request was cancelled";
+    default:
+      return "the request failed (" + httplib::to_string(e) + ")";
+  }
+}
+
+}  // namespace
+
 template <typename F>
 ApiReply Client::call(const char* what, const std::string& path, F&& send) {
   httplib::Headers h = {{"Authorization", "Bearer " + s_.token}};
-  httplib::Result r = send(h);
-  if (!r) {
-    std::string why = httplib::to_string(r.error());
-    auto ssl = http_->get_openssl_verify_result();
-    if (ssl != X509_V_OK) {
-      why += " (certificate: " + std::string(X509_verify_cert_error_string(ssl)) + "; is " +
-             (s_.ca.empty() ? std::string("no CA given") : "the CA " + s_.ca) +
-             " the controller's?)";
+  // --request-timeout bounds the whole request: connect, TLS, send, answer.
+  std::mutex m;
+  std::condition_variable cv;
+  bool done = false, timed_out = false;
+  std::thread watchdog([&] {
+    std::unique_lock lock(m);
+    if (!cv.wait_for(lock, std::chrono::seconds(timeout_s_), [&] { return done; })) {
+      timed_out = true;
+      lock.unlock();
+      http_->stop();
     }
+  });
+  httplib::Result r = send(h);
+  {
+    std::lock_guard lock(m);
+    done = true;
+  }
+  cv.notify_one();
+  watchdog.join();
+  if (!r) {
+    std::string why =
+        transport_failure(r.error(), http_->get_openssl_verify_result(), s_, timeout_s_, timed_out);
     return std::unexpected(ApiFailure{
-        0, "unreachable", std::string("cannot ") + what + " " + s_.server + path + ": " + why,
-        json::object()});
+        0, timed_out ? "timeout" : "unreachable",
+        std::string("cannot ") + what + " " + s_.server + path + ": " + why, json::object()});
   }
   auto body = json::parse(r->body, nullptr, false);
   if (r->status >= 200 && r->status < 300) {

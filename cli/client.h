@@ -77,6 +77,7 @@ class Client {
   template <typename F>
   ApiReply call(const char* what, const std::string& path, F&& send);
   Settings s_;
+  int timeout_s_;  // the whole request, connect to last byte (a watchdog stops it)
   std::unique_ptr<httplib::Client> http_;
 };
 

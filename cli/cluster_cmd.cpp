@@ -11,6 +11,7 @@
 #include "cli/cli.h"
 #include "cli/local_cluster.h"
 #include "cli/progress.h"
+#include "cli/terminal.h"
 
 namespace logctl::cli {
 namespace {
@@ -90,13 +91,22 @@ void print_cluster(json doc) {
   t.row({"nodes", cell(n["total"]) + " total, " + cell(n["connected"]) + " connected, " +
                       cell(n["healthy"]) + " healthy, " + cell(n.value("unreachable", json(0))) +
                       " unreachable"});
+  // A fleet on more than one version or config (an aborted or partial
+  // rollout) is said so, with the ways to move it on.
+  if (n.contains("running") && n["running"].is_object() && n["running"].size() > 1) {
+    std::string mixed;
+    for (const auto& [what, count] : n["running"].items()) {
+      mixed += (mixed.empty() ? "" : ", ") + what + " on " + count.dump();
+    }
+    t.row({"MIXED", mixed + ": `logctl cluster resume --wait` finishes the move, `logctl cluster "
+                            "rollback` reverts it"});
+  }
   if (doc["rollout"].is_object()) {
     json r = doc["rollout"];
     std::size_t done = 0;
     for (auto s : r["steps"]) done += s.value("state", "") == "done";
-    std::string line = "#" + cell(r["id"]) + " " + r.value("state", "?") + "  " +
-                       cell(r["from_version"]) + " -> " + cell(r["to_version"]) + "  " +
-                       std::to_string(done) + "/" + std::to_string(r["steps"].size()) +
+    std::string line = "#" + cell(r["id"]) + " " + r.value("state", "?") + "  " + transition(r) +
+                       "  " + std::to_string(done) + "/" + std::to_string(r["steps"].size()) +
                        " nodes done";
     if (!r.value("reason", "").empty()) line += "  (" + r.value("reason", "") + ")";
     t.row({"rollout", line});
@@ -123,16 +133,21 @@ void print_plan(json plan) {
   }
   for (auto n : plan["nodes"]) {
     std::string name = n.value("node", "");
+    // What moves is shown as a move; what stays, once.
+    auto move = [&](const char* from, const char* to) {
+      return n[from] == n[to] ? cell(n[to]) + " (same)" : cell(n[from]) + " -> " + cell(n[to]);
+    };
     nodes.row({name, batch_of.count(name) ? std::to_string(batch_of[name]) : "-",
-               cell(n["from_version"]) + " -> " + cell(n["to_version"]),
-               cell(n["from_config"]) + " -> " + cell(n["to_config"])});
+               move("from_version", "to_version"), move("from_config", "to_config")});
   }
   nodes.print(std::cout);
   if (!plan["config_diff"].empty()) {
     std::cout << "\nconfig diff:\n";
     for (auto l : plan["config_diff"]) std::cout << "  " << l.get<std::string>() << "\n";
   }
-  std::cout << "\nplan token: " << plan.value("plan_token", "") << "\n";
+  bool passed = true;
+  for (auto c : plan["checks"]) passed = passed && c.value("outcome", "") != "failed";
+  if (passed) std::cout << "\nplan token: " << plan.value("plan_token", "") << "\n";
 }
 
 // Waits for what a verb began: the rollout `id`, or (0: offline path) the
@@ -206,6 +221,23 @@ int run_upgrade(Cli& cli, const UpgradeFlags& f) {
     }
     return fail(cli.format(), r.error());
   }
+  // A dry run whose checks fail exits as the real run would (4): a CI job
+  // that gates on the dry run must not go on to apply a plan that fails.
+  std::string failed;
+  for (const auto& c : (*r)["plan"].value("checks", json::array())) {
+    if (c.value("outcome", "") == "failed")
+      failed += (failed.empty() ? "" : ", ") + cell(c["name"]);
+  }
+  if (f.dry_run && !failed.empty()) {
+    if (cli.format() == Format::kTable) {
+      print_plan((*r)["plan"]);
+      std::cout << "\n";
+    }
+    return fail(
+        cli.format(), Exit::kChecksFailed, "checks_failed",
+        "dry run: compatibility checks failed (" + failed + "); this plan cannot be applied",
+        {{"plan", (*r)["plan"]}});
+  }
   if (cli.format() != Format::kTable) {
     print_json(*r);
     return 0;
@@ -244,7 +276,10 @@ int run_status(Cli& cli, bool watch, const std::string& timeout) {
     if (cli.format() != Format::kTable) {
       print_json(*r);
     } else {
-      if (watch && !first && ::isatty(STDOUT_FILENO)) std::cout << "\x1b[H\x1b[2J";
+      if (watch && !first && ::isatty(STDOUT_FILENO)) {
+        std::cout << std::flush;
+        unfiltered_stdout() << "\x1b[H\x1b[2J" << std::flush;
+      }
       if (watch)
         std::cout << "-- "
                   << when(std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -300,6 +335,11 @@ void setup_cluster(CLI::App& app, Cli& cli) {
       ->check(CLI::Range(100, 600000))
       ->capture_default_str();
   start->add_option("--subnet", o->local.subnet, "Local: node I listens on SUBNET.I (in 127/8)")
+      ->capture_default_str();
+  start
+      ->add_option("--up-timeout", o->local.up_timeout,
+                   "Local: how long the cluster may take to come up (else what started is "
+                   "stopped)")
       ->capture_default_str();
   start->add_option("--pipeline-config", o->local.config,
                     "Local: the nodes' starting pipeline config (default: a built-in one)");

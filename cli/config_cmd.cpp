@@ -72,6 +72,16 @@ int check(Cli& cli, const ConfigOptions& o, bool show_diff) {
 }
 
 int apply(Cli& cli, const ConfigOptions& o) {
+  if (o.dry_run) {
+    // Nothing is stored: the file is validated against every version the
+    // cluster runs or targets and its diff to the current revision shown.
+    int rc = check(cli, o, true);
+    if (rc == 0 && cli.format() == Format::kTable) {
+      std::cerr << "dry run: nothing stored; `logctl config apply " << o.file
+                << "` stores it and records it as the target\n";
+    }
+    return rc;
+  }
   auto text = read_text(o.file);
   if (!text) return fail(cli.format(), text.error());
   auto client = cli.client();
@@ -79,7 +89,7 @@ int apply(Cli& cli, const ConfigOptions& o) {
   auto added = (*client)->post_text("/v1/configs", *text);
   if (!added) return fail(cli.format(), added.error());
   std::int64_t rev = added->value("revision", std::int64_t{0});
-  auto up = (*client)->post("/v1/cluster/upgrade", {{"config", rev}, {"dry_run", o.dry_run}});
+  auto up = (*client)->post("/v1/cluster/upgrade", {{"config", rev}});
   if (!up) return fail(cli.format(), up.error());
   if (cli.format() != Format::kTable) {
     print_json({{"revision", rev}, {"sha256", (*added)["sha256"]}, {"plan", (*up)["plan"]}});
@@ -87,9 +97,8 @@ int apply(Cli& cli, const ConfigOptions& o) {
   }
   std::cout << "config revision " << rev << " (sha256 " << added->value("sha256", "") << ")\n";
   for (auto l : (*up)["plan"]["config_diff"]) std::cout << "  " << l.get<std::string>() << "\n";
-  std::cerr << (o.dry_run ? "dry run: the target is not recorded; "
-                          : "recorded as the cluster's target; ")
-            << "roll it out with `logctl cluster resume --wait`\n";
+  std::cerr << "recorded as the cluster's target; roll it out with `logctl cluster resume "
+               "--wait`\n";
   return 0;
 }
 
@@ -136,7 +145,8 @@ void setup_config(CLI::App& app, Cli& cli) {
   auto* apply_cmd = config->add_subcommand(
       "apply", "Store a revision and record it as the target (then `cluster resume`)");
   apply_cmd->add_option("FILE", o->file, "Config file")->required();
-  apply_cmd->add_flag("--dry-run", o->dry_run, "Store the revision, print the plan only");
+  apply_cmd->add_flag("--dry-run", o->dry_run,
+                      "Validate and show the diff; store nothing (exit 4 when invalid)");
   apply_cmd->footer(
       "Example:\n  logctl config apply pipeline.conf && logctl cluster resume --wait");
   apply_cmd->callback([&cli, o] { cli.rc = apply(cli, *o); });

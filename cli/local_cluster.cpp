@@ -390,7 +390,15 @@ int Starter::write_context() {
                                  {"ca", dir_ + "/controller/tls/ca.pem"},
                                  {"token_file", dir_ + "/controller/admin.token"},
                                  {"local_data_dir", dir_}};
-  (*doc)["current_context"] = "local";
+  // Another context in use (a production controller) stays in use: a local
+  // cluster never silently redirects the next command.
+  std::string current = doc->value("current_context", "");
+  if (current.empty() || current == "local") {
+    (*doc)["current_context"] = "local";
+  } else {
+    std::cerr << "context 'local' written; the current context stays '" << current
+              << "' (`logctl context use local` switches)\n";
+  }
   if (auto s = write_config_file(*doc); !s) return fail(cli_.format(), s.error());
   return 0;
 }
@@ -406,6 +414,9 @@ int Starter::run() {
     return error(Exit::kUsage, "bad --node-ready-timeout " + o_.ready_timeout);
   }
   ready_ms_ = static_cast<long>(ready->count()) * 1000;
+  auto up = parse_duration(o_.up_timeout);
+  if (!up || up->count() < 1) return error(Exit::kUsage, "bad --up-timeout " + o_.up_timeout);
+  o_.timeout_s = static_cast<int>(std::min<long>(up->count(), 86400));
   if (!loopback_subnet(o_.subnet)) {
     return error(Exit::kUsage, "--subnet " + o_.subnet + ": three octets in 127/8, e.g. 127.0.1");
   }
@@ -431,11 +442,20 @@ int Starter::run() {
     return fail(cli_.format(), s.error());
   }
   std::cerr << "starting a controller and " << o_.nodes << " node(s) under " << dir_ << "\n";
-  if (int rc = start_controller()) return rc;
-  if (int rc = start_nodes()) return rc;
-  if (int rc = wait_nodes(std::nullopt, 0)) return rc;  // enrolled (a new cluster adopts them)
-  if (int rc = configure()) return rc;
-  if (int rc = write_context()) return rc;
+  int rc = start_controller();
+  if (rc == 0) rc = start_nodes();
+  if (rc == 0) rc = wait_nodes(std::nullopt, 0);  // enrolled (a new cluster adopts them)
+  if (rc == 0) rc = configure();
+  if (rc == 0) rc = write_context();
+  if (rc != 0) {
+    // A start that failed leaves nothing running: what it started is stopped.
+    stop_all(recorded_pids(rec_), dir_, std::chrono::seconds(10));
+    std::cerr << "logctl: the local cluster did not start; the controller and node(s) it had "
+                 "started are stopped; their logs are under "
+              << dir_ << " (`logctl cluster delete --local --data-dir " << dir_
+              << "` removes it)\n";
+    return rc;
+  }
   auto nodes = client_->get("/v1/nodes");
   if (cli_.format() != Format::kTable) {
     json out = rec_;

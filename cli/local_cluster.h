@@ -28,7 +28,8 @@ struct LocalOptions {
   int heartbeat_ms = 1000;
   std::string subnet = "127.0.1";     // node i listens on SUBNET.i
   std::string ready_timeout = "30s";  // how long a node's new worker may take to be ready
-  int timeout_s = 60;                 // for the cluster to come up
+  std::string up_timeout = "60s";     // for the cluster to come up (then what started is stopped)
+  int timeout_s = 60;                 // up_timeout, parsed
 };
 
 std::string default_local_dir();

@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "cli/cli.h"
+#include "cli/terminal.h"
 
 using namespace logctl::cli;
 
@@ -76,6 +77,8 @@ int version(Cli& cli) {
 
 int main(int argc, char** argv) {
   ::signal(SIGPIPE, SIG_IGN);
+  // Human output never passes a byte a terminal acts on (terminal.h).
+  escape_terminal_controls(std::cerr);
   CLI::App app{"logctl: upgrade and reconfigure a fleet of agentd nodes with zero loss"};
   app.require_subcommand(1);
   app.fallthrough();  // global flags work before or after the command
@@ -102,9 +105,13 @@ int main(int argc, char** argv) {
   setup_config(app, cli);
   setup_release(app, cli);
   setup_docs(app, cli);
+  setup_context(app, cli);
   auto* v = app.add_subcommand("version", "Print this client's and the controller's versions");
   v->footer("Example:\n  logctl version --output json");
   v->callback([&cli] { cli.rc = version(cli); });
+  app.parse_complete_callback([&cli] {
+    if (cli.format() == Format::kTable) escape_terminal_controls(std::cout);
+  });
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

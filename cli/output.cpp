@@ -3,6 +3,8 @@
 #include <ctime>
 #include <iostream>
 
+#include "cli/terminal.h"
+
 namespace logctl::cli {
 
 Format parse_format(const std::string& s) {
@@ -12,14 +14,19 @@ Format parse_format(const std::string& s) {
 }
 
 void Table::print(std::ostream& out) const {
+  // Cells hold text from nodes: escaped, so a "\r\n" cannot forge a row.
+  std::vector<std::vector<std::string>> rows = rows_;
+  for (auto& r : rows) {
+    for (auto& c : r) c = printable(c);
+  }
   std::vector<std::size_t> width;
-  for (const auto& r : rows_) {
+  for (const auto& r : rows) {
     for (std::size_t i = 0; i < r.size(); ++i) {
       if (width.size() <= i) width.push_back(0);
       width[i] = std::max(width[i], r[i].size());
     }
   }
-  for (const auto& r : rows_) {
+  for (const auto& r : rows) {
     std::string line;
     for (std::size_t i = 0; i < r.size(); ++i) {
       line += r[i];
@@ -34,6 +41,21 @@ std::string cell(const json& v) {
   if (v.is_string()) return v.get<std::string>().empty() ? "-" : v.get<std::string>();
   if (v.is_boolean()) return v.get<bool>() ? "yes" : "no";
   return v.dump();
+}
+
+std::string transition(const json& r) {
+  std::string fv = cell(r.value("from_version", json())), tv = cell(r.value("to_version", json()));
+  auto rev = [](const json& v) {
+    return v.is_number_integer() && v.get<std::int64_t>() != 0 ? "rev " + v.dump()
+                                                               : std::string("node's own file");
+  };
+  json fc = r.value("from_config", json()), tc = r.value("to_config", json());
+  bool version_moves = fv != tv, config_moves = fc != tc;
+  std::string config = "config " + rev(fc) + " -> " + rev(tc);
+  if (version_moves && config_moves) return fv + " -> " + tv + ", " + config;
+  if (version_moves) return fv + " -> " + tv;
+  if (config_moves) return config + " on " + tv;
+  return "redeploy of " + tv;
 }
 
 std::string when(std::int64_t ms) {
@@ -53,7 +75,8 @@ std::string hint(const std::string& code, const std::string& message) {
   if (code == "unauthenticated") {
     return "check the token (--token, --token-file, LOGCTL_TOKEN or the context's token_file)";
   }
-  if (code == "not_found" && message.find("release") != std::string::npos) {
+  if (code == "not_found" && message.find("release") != std::string::npos &&
+      message.find("logctl release push") == std::string::npos) {
     return "push it with `logctl release push BINARY`";
   }
   if (code == "stale_plan") return "run the dry run again and apply its new plan token";

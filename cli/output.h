@@ -38,6 +38,10 @@ class Table {
 
 // A JSON value as a table cell: strings bare, null and "" as "-".
 std::string cell(const json& v);
+// What a rollout (or a plan's node) changes, from its from_/to_version and
+// from_/to_config: "0.1.0 -> 0.1.1", "config rev 2 -> rev 3 on 0.1.1",
+// both, or "redeploy of 0.1.1".
+std::string transition(const json& r);
 // Milliseconds since the epoch as local "YYYY-MM-DD HH:MM:SS".
 std::string when(std::int64_t ms);
 

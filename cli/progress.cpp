@@ -1,5 +1,7 @@
 #include "cli/progress.h"
 
+#include "cli/terminal.h"
+
 #include <cstdio>
 #include <ctime>
 #include <iostream>
@@ -86,8 +88,8 @@ void Progress::draw(json rollout) {
     if (st != "pending") current = std::max(current, s.value("batch", 0) + 1);
   }
   lines.push_back(fit("rollout #" + cell(rollout["id"]) + " " + rollout.value("state", "?") + "  " +
-                      cell(rollout["from_version"]) + " -> " + cell(rollout["to_version"]) +
-                      "  batch " + std::to_string(current) + "/" + std::to_string(batches)));
+                      transition(rollout) + "  batch " + std::to_string(current) + "/" +
+                      std::to_string(batches)));
   lines.push_back(fit(bar(done, steps.size(), 50) + " " + std::to_string(done) + "/" +
                       std::to_string(steps.size()) + " nodes"));
   for (auto s : steps) {
@@ -104,26 +106,35 @@ void Progress::draw(json rollout) {
         h.is_object() ? h.value("events_through_spool", 0) : 0);
     lines.push_back(fit(row));
   }
-  for (int i = 0; i < drawn_lines_; ++i) std::cerr << "\x1b[1A\x1b[2K";
-  for (const auto& l : lines) std::cerr << l << "\n";
+  // The view's own cursor movements go out as they are; what it draws
+  // (node names, reports) is escaped (terminal.h).
+  std::ostream& out = unfiltered_stderr();
   std::cerr << std::flush;
+  for (int i = 0; i < drawn_lines_; ++i) out << "\x1b[1A\x1b[2K";
+  for (const auto& l : lines) out << printable(l) << "\n";
+  out << std::flush;
   drawn_lines_ = static_cast<int>(lines.size());
 }
 
 int Progress::finish(json rollout) {
   std::string state = rollout.value("state", "");
+  std::string line = "rollout #" + cell(rollout["id"]) + " " + state;
+  if (!rollout.value("reason", "").empty()) line += ": " + rollout.value("reason", "");
+  bool ok = state == "succeeded";
   if (format_ == Format::kTable) {
-    std::string line = "rollout #" + cell(rollout["id"]) + " " + state;
-    if (!rollout.value("reason", "").empty()) line += ": " + rollout.value("reason", "");
     std::cout << line << std::endl;
-  } else {
+  } else if (ok || format_ == Format::kNdjson) {
     json doc = rollout;
     if (format_ == Format::kNdjson) doc["event"] = "rollout";
     print_json(doc);
   }
-  if (state == "succeeded") return 0;
-  // A fleet that did not converge never passes a CI job.
-  return code(state == "succeeded_partial" ? Exit::kPartial : Exit::kRolloutFailed);
+  if (ok) return 0;
+  // A fleet that did not converge never passes a CI job: the failure is
+  // reported as every failure is (stderr; the error document with the
+  // rollout in its details).
+  bool partial = state == "succeeded_partial";
+  return fail(format_, partial ? Exit::kPartial : Exit::kRolloutFailed,
+              partial ? "rollout_partial" : "rollout_failed", line, {{"rollout", rollout}});
 }
 
 int Progress::follow_rollout(Client& c, std::int64_t id, std::chrono::seconds timeout) {

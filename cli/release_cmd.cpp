@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -22,6 +23,8 @@ Result<std::string> agentd_manifest(const std::string& binary) {
   if (pid < 0) return make_error(ErrorCode::kIo, "fork failed");
   if (pid == 0) {
     ::dup2(out[1], STDOUT_FILENO);
+    int null = ::open("/dev/null", O_RDONLY | O_CLOEXEC);  // nothing to read: no binary waits
+    if (null >= 0) ::dup2(null, STDIN_FILENO);
     const char* argv[] = {binary.c_str(), "manifest", nullptr};
     ::execv(binary.c_str(), const_cast<char* const*>(argv));
     ::_exit(127);
@@ -38,6 +41,15 @@ Result<std::string> agentd_manifest(const std::string& binary) {
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
     return make_error(ErrorCode::kInvalidArgument,
                       "`" + binary + " manifest` failed (is it an agentd binary?)");
+  }
+  // What an agentd binary prints: a JSON object naming itself and its version.
+  auto doc = nlohmann::json::parse(text, nullptr, false);
+  if (!doc.is_object() || doc.value("name", "") != "agentd" || !doc.contains("version") ||
+      !doc["version"].is_string()) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "`" + binary +
+                          " manifest` printed no agentd release manifest: is it an agentd "
+                          "binary? (push the agentd you built, e.g. build/bin/agentd)");
   }
   return text;
 }
@@ -86,6 +98,30 @@ int list(Cli& cli) {
   return 0;
 }
 
+int remove(Cli& cli, const std::string& version) {
+  for (char ch : version) {
+    if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '.' && ch != '-' && ch != '+') {
+      return fail(cli.format(), Exit::kUsage, "usage", "'" + version + "' is not a version");
+    }
+  }
+  if (version.empty() || version.size() > 64) {
+    return fail(cli.format(), Exit::kUsage, "usage", "'" + version + "' is not a version");
+  }
+  auto client = cli.client();
+  if (!client) return client.error();
+  std::string path;
+  for (char ch : version) path += ch == '+' ? std::string("%2B") : std::string(1, ch);
+  auto r = (*client)->post("/v1/releases/" + path + "/delete", json::object());
+  if (!r) return fail(cli.format(), r.error());
+  if (cli.format() != Format::kTable) {
+    print_json(*r);
+  } else {
+    std::cout << "release " << version << " deleted"
+              << (r->value("artifact_removed", false) ? " (its artifact too)" : "") << "\n";
+  }
+  return 0;
+}
+
 }  // namespace
 
 void setup_release(CLI::App& app, Cli& cli) {
@@ -99,6 +135,12 @@ void setup_release(CLI::App& app, Cli& cli) {
   auto* list_cmd = release->add_subcommand("list", "Every pushed release");
   list_cmd->footer("Example:\n  logctl release list");
   list_cmd->callback([&cli] { cli.rc = list(cli); });
+  auto version = std::make_shared<std::string>();
+  auto* delete_cmd = release->add_subcommand(
+      "delete", "Delete a release no one needs (not current, target or previous, run by no node)");
+  delete_cmd->add_option("VERSION", *version, "The release's version")->required();
+  delete_cmd->footer("Example:\n  logctl release delete 1.3.0");
+  delete_cmd->callback([&cli, version] { cli.rc = remove(cli, *version); });
 }
 
 }  // namespace logctl::cli

@@ -21,9 +21,13 @@ set +e
 "$logctl" cluster resume --wait --timeout "$timeout" --output json > "$result"
 rc=$?
 set -e
-state=$(jq -r '.state // "unknown"' < "$result" 2>/dev/null || echo "unknown")
+# Success is the rollout document; a failure (rolled back, aborted, timed
+# out, ...) is the error document, with the rollout in .error.details.rollout.
+state=$(jq -r '.state // .error.details.rollout.state // "unknown"' < "$result" 2>/dev/null ||
+  echo "unknown")
 if [ "$rc" -ne 0 ] || [ "$state" != "succeeded" ]; then
-  echo "upgrade to $version failed: rollout $state (logctl exit $rc)" >&2
+  why=$(jq -r '.error.message // empty' < "$result" 2>/dev/null || true)
+  echo "upgrade to $version failed: rollout ${state}${why:+ ($why)} (logctl exit $rc)" >&2
   exit $((rc == 0 ? 1 : rc))
 fi
 echo "upgraded to $version"

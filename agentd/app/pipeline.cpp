@@ -427,7 +427,12 @@ Result<std::uint64_t> Pipeline::ingest(const std::string& spool_dir) {
                    return it == core_->labels.end() ? nullptr : it->second.get();
                  }};
   auto n = ingest_spool(spool_dir, t, clock_.steady() + options_.shutdown_timeout);
-  if (n) log::info("handover: ingested " + std::to_string(*n) + " event(s) from " + spool_dir);
+  if (n) {
+    log::info("handover: ingested " + std::to_string(*n) + " event(s) from " + spool_dir);
+    // Its chunks were taken: the directory goes too (rmdir removes only an
+    // empty directory, never follows a link), so generations do not pile up.
+    ::rmdir(spool_dir.c_str());
+  }
   return n;
 }
 

@@ -437,6 +437,10 @@ void ApiServer::routes() {
         admin([&c](const Request& req, Response& res, const Principal&) {
           reply(res, c.release(req.matches[1]));
         }));
+  s.Post("/v1/releases/" + kVersion + "/delete",
+         admin([&c](const Request& req, Response& res, const Principal& who) {
+           reply(res, c.delete_release(req.matches[1], who));
+         }));
   s.Get("/v1/releases/" + kVersion + "/artifact",
         anyone([&c](const Request& req, Response& res, const Principal& who) {
           auto path = c.artifact_path(req.matches[1], who);

@@ -342,19 +342,21 @@ ApiResult<json> Controller::status() {
   if (!c) return std::unexpected(api_error(c.error()));
   json j = {{"cluster", cluster_json(*c)}};
   int total = 0, healthy_n = 0, connected = 0, unreachable = 0, revoked = 0;
+  json versions = json::object();  // what the nodes run: more than one is a mixed fleet
   auto t = Clock::now();
   for (const auto& [name, l] : nodes_.all()) {
     ++total;
+    if (!l.revoked && l.ever_heard()) {
+      std::string key = l.row.version + " config " + std::to_string(l.row.config_revision);
+      versions[key] = versions.value(key, 0) + 1;
+    }
     healthy_n += healthy(l, *c);
     connected += nodes_.connected(l, t);
     unreachable += nodes_.liveness(l, t) == Liveness::kUnreachable;
     revoked += l.revoked;
   }
-  j["nodes"] = {{"total", total},
-                {"connected", connected},
-                {"unreachable", unreachable},
-                {"revoked", revoked},
-                {"healthy", healthy_n}};
+  j["nodes"] = {{"total", total},     {"connected", connected}, {"unreachable", unreachable},
+                {"revoked", revoked}, {"healthy", healthy_n},   {"running", versions}};
   if (runner_.exists()) j["rollout"] = runner_.to_json();
   return j;
 }
@@ -390,7 +392,7 @@ ApiResult<json> Controller::rollout(std::int64_t id) {
   std::lock_guard lock(mu_);
   auto r = store_->rollout(id);
   if (!r) return std::unexpected(api_error(r.error()));
-  if (!*r) return std::unexpected(api_error(404, "not_found", "rollout " + std::to_string(id)));
+  if (!*r) return std::unexpected(api_error(404, "not_found", "no rollout " + std::to_string(id)));
   auto steps = store_->steps(id);
   if (!steps) return std::unexpected(api_error(steps.error()));
   json j = rollout_json(**r);

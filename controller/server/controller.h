@@ -102,6 +102,10 @@ class Controller {
   ApiResult<json> releases();
   ApiResult<json> release(const std::string& version);
   // The artifact's path (for streaming), after checking the caller may read it.
+  // Deletes a release no one needs (not the cluster's current, target or
+  // previous version, not run by a node, not in a rollout in flight) and its
+  // artifact when no other release has the same bytes.
+  ApiResult<json> delete_release(const std::string& version, const Principal& who);
   ApiResult<std::string> artifact_path(const std::string& version, const Principal& who);
   std::string artifacts_dir() const;
 

@@ -87,13 +87,61 @@ ApiResult<json> Controller::release(const std::string& version) {
   std::lock_guard lock(mu_);
   auto r = store_->release(version);
   if (!r) return std::unexpected(api_error(r.error()));
-  if (!*r) return std::unexpected(api_error(404, "not_found", "release '" + version + "'"));
+  if (!*r)
+    return std::unexpected(api_error(
+        404, "not_found",
+        "no release '" + version + "' on the controller (push it with `logctl release push`)"));
   json m = json::parse((*r)->manifest, nullptr, false);
   return json{{"version", (*r)->version},
               {"sha256", (*r)->sha256},
               {"size", (*r)->size},
               {"created_at", (*r)->created_at},
               {"manifest", m.is_discarded() ? json() : m}};
+}
+
+ApiResult<json> Controller::delete_release(const std::string& version, const Principal& who) {
+  std::string artifact;
+  {
+    std::lock_guard lock(mu_);
+    auto r = store_->release(version);
+    if (!r) return std::unexpected(api_error(r.error()));
+    if (!*r) {
+      return std::unexpected(
+          api_error(404, "not_found",
+                    "no release '" + version + "' on the controller (`logctl release list`)"));
+    }
+    auto c = store_->cluster();
+    if (!c) return std::unexpected(api_error(c.error()));
+    // Who still needs it, named.
+    std::string needed;
+    auto need = [&](const std::string& why) { needed += (needed.empty() ? "" : "; ") + why; };
+    if (c->current_version == version) need("it is the cluster's current version");
+    if (c->target_version == version) need("it is the cluster's target version");
+    if (c->previous_version == version) need("it is the version a rollback returns to");
+    if (runner_.active() &&
+        (runner_.rollout().from_version == version || runner_.rollout().to_version == version)) {
+      need("rollout #" + std::to_string(runner_.rollout().id) + " moves nodes from or to it");
+    }
+    std::string nodes;
+    for (const auto& [name, l] : nodes_.all()) {
+      if (!l.revoked && l.row.version == version) nodes += (nodes.empty() ? "" : ", ") + name;
+    }
+    if (!nodes.empty()) need("node(s) " + nodes + " run it");
+    if (!needed.empty()) {
+      (void)record(who, "release.delete", {{"version", version}}, false, "refused: " + needed);
+      return std::unexpected(
+          api_error(409, "conflict", "release " + version + " is in use: " + needed));
+    }
+    auto left = store_->delete_release(version);
+    if (!left) return std::unexpected(api_error(left.error()));
+    if (*left == 0) artifact = artifacts_dir() + "/" + (*r)->sha256;
+    (void)record(who, "release.delete", {{"version", version}, {"sha256", (*r)->sha256}}, false,
+                 "accepted");
+  }
+  // The bytes go outside the lock; a name made of hex digits inside the
+  // private data directory (never a path from the request).
+  bool removed = !artifact.empty() && ::unlink(artifact.c_str()) == 0;
+  return json{{"version", version}, {"deleted", true}, {"artifact_removed", removed}};
 }
 
 ApiResult<std::string> Controller::artifact_path(const std::string& version, const Principal& who) {
@@ -104,7 +152,10 @@ ApiResult<std::string> Controller::artifact_path(const std::string& version, con
   std::lock_guard lock(mu_);
   auto r = store_->release(version);
   if (!r) return std::unexpected(api_error(r.error()));
-  if (!*r) return std::unexpected(api_error(404, "not_found", "release '" + version + "'"));
+  if (!*r)
+    return std::unexpected(api_error(
+        404, "not_found",
+        "no release '" + version + "' on the controller (push it with `logctl release push`)"));
   return artifacts_dir() + "/" + (*r)->sha256;
 }
 
@@ -159,7 +210,9 @@ ApiResult<json> Controller::check_config(const std::string& text, const std::str
   if (version.empty()) {
     versions = cluster_versions(*c);
   } else if (auto r = store_->release(version); !r || !*r) {
-    return std::unexpected(api_error(404, "not_found", "no release " + version));
+    return std::unexpected(api_error(
+        404, "not_found",
+        "no release '" + version + "' on the controller (push it with `logctl release push`)"));
   }
   std::vector<std::string> includes;
   for (const auto& v : versions) {
@@ -205,7 +258,9 @@ ApiResult<json> Controller::config(std::int64_t id, const Principal& who) {
   auto r = store_->config(id);
   if (!r) return std::unexpected(api_error(r.error()));
   if (!*r)
-    return std::unexpected(api_error(404, "not_found", "config revision " + std::to_string(id)));
+    return std::unexpected(api_error(
+        404, "not_found",
+        "no config revision " + std::to_string(id) + " (`logctl config list` lists them)"));
   return json{{"revision", (*r)->id},
               {"sha256", (*r)->sha256},
               {"author", (*r)->author},

@@ -100,7 +100,9 @@ ApiResult<json> Controller::plan(const store::Cluster& c, const json& body,
     auto text = store_->config(cfg);
     if (!text) return std::unexpected(api_error(text.error()));
     if (!*text) {
-      return std::unexpected(api_error(404, "not_found", "config revision " + std::to_string(cfg)));
+      return std::unexpected(api_error(
+          404, "not_found",
+          "no config revision " + std::to_string(cfg) + " (`logctl config list` lists them)"));
     }
     if (auto v = validate_config_text((*text)->text, in.target_version); !v) {
       in.config_error = v.error().message;
@@ -252,7 +254,11 @@ ApiResult<json> Controller::upgrade(const json& body, const Principal& who) {
   }
   // Same version again without force is caught by semver_policy; a forced
   // re-run to the very version the cluster runs still rolls every node.
-  next->target_strategy = (*p)["strategy"].dump();
+  // A target approved by its plan token runs exactly as planned: the token
+  // is kept beside the strategy, and a resume may not change it.
+  json recorded = (*p)["strategy"];
+  if (body.contains("plan_token")) recorded["approved_plan"] = (*p)["plan_token"];
+  next->target_strategy = recorded.dump();
   next->target_forced = force;
   if (version.empty() && config == c->current_config && !force) {
     return std::unexpected(
@@ -358,13 +364,35 @@ ApiResult<json> Controller::command(Command cmd, const json& body, const Princip
   std::optional<std::int64_t> started;
   if (next->state == ClusterState::kUpgrading && c->state == ClusterState::kRunning) {
     // resume (online path) or rollback from running: a new rollout.
-    if (!strategy) {
-      auto stored =
-          json::parse(cmd == Command::kResume ? c->target_strategy : "{}", nullptr, false);
-      auto s = rollout::parse_strategy(stored.is_discarded() || stored.empty() ? json() : stored);
-      if (!s) return std::unexpected(api_error(s.error()));
-      strategy = *s;
+    json stored = json::parse(cmd == Command::kResume ? c->target_strategy : "{}", nullptr, false);
+    if (!stored.is_object()) stored = json::object();
+    std::string approved = stored.value("approved_plan", "");
+    stored.erase("approved_plan");
+    auto planned = rollout::parse_strategy(stored.empty() ? json() : stored);
+    if (!planned) return std::unexpected(api_error(planned.error()));
+    if (strategy && !approved.empty()) {
+      // What the approved plan showed is what runs: a different strategy is
+      // refused, naming each change.
+      json want = rollout::to_json(*strategy), had = rollout::to_json(*planned);
+      std::string changed;
+      for (const auto& [k, v] : want.items()) {
+        if (had.value(k, json()) != v) {
+          changed += (changed.empty() ? "" : ", ") + k + " " + had.value(k, json()).dump() +
+                     " -> " + v.dump();
+        }
+      }
+      if (!changed.empty()) {
+        (void)record(who, name, {{"strategy", want}}, false,
+                     "refused: the approved plan's strategy differs");
+        return std::unexpected(api_error(
+            409, "conflict",
+            "the target was approved with plan token " + approved +
+                "; this resume changes its strategy (" + changed +
+                "): resume without strategy flags, or make and approve a new plan",
+            {{"approved_plan", approved}, {"planned_strategy", had}, {"asked_strategy", want}}));
+      }
     }
+    if (!strategy) strategy = *planned;
     forced = cmd == Command::kResume && c->target_forced;
     auto id = begin_rollout(*next, *strategy, forced, who);
     if (!id) return std::unexpected(id.error());
@@ -420,6 +448,7 @@ ApiResult<json> Controller::resume_held(store::Cluster c,
     s = *asked;
   } else {
     auto stored = json::parse(c.target_strategy, nullptr, false);
+    if (stored.is_object()) stored.erase("approved_plan");
     auto parsed = rollout::parse_strategy(stored.is_object() && !stored.empty() ? stored : json());
     if (!parsed) return std::unexpected(api_error(parsed.error()));
     s = *parsed;

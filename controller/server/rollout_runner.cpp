@@ -429,7 +429,7 @@ void RolloutRunner::start_batch(int batch, const rollout::Strategy& s, Now now) 
       rep["gate"] = "unreachable";
       rep["reason"] = "node " + name + ": " +
                       (n ? nodes_.describe(*n, now.steady, now.ms) : "no longer enrolled") +
-                      " at the start of batch " + std::to_string(batch) +
+                      " at the start of batch " + std::to_string(batch + 1) +
                       (s.skip_unreachable ? ": skipped" : "");
     } else {
       const json& h = n->health;
@@ -493,8 +493,9 @@ std::optional<lifecycle::Event> RolloutRunner::advance(Now now) {
       json rep = report_of(st.row);
       first_failure = rep.value("reason", "");
       if (rep.contains("gate") && rep["gate"].is_string()) {
+        // Batches are stored from 0 and shown from 1, as every table shows them.
         first_failure += " (gate " + rep["gate"].get<std::string>() + ", batch " +
-                         std::to_string(st.row.batch) + ")";
+                         std::to_string(st.row.batch + 1) + ")";
       }
     }
   }

@@ -189,6 +189,27 @@ class SqliteStore final : public Store {
     return {};
   }
 
+  Result<int> delete_release(const std::string& version) override {
+    int left = 0;
+    auto st = transaction("delete release", [&]() -> Status {
+      auto r = release(version);
+      if (!r) return std::unexpected(r.error());
+      if (!*r) return make_error(ErrorCode::kNotFound, "release " + version);
+      Stmt d(db_, "DELETE FROM releases WHERE version = ?1");
+      if (!d.ok()) return std::unexpected(sql_error(db_, "delete release"));
+      d.bind(1, version);
+      if (d.step() != SQLITE_DONE) return std::unexpected(sql_error(db_, "delete release"));
+      Stmt n(db_, "SELECT COUNT(*) FROM releases WHERE sha256 = ?1");
+      if (!n.ok()) return std::unexpected(sql_error(db_, "count releases"));
+      n.bind(1, (*r)->sha256);
+      if (n.step() != SQLITE_ROW) return std::unexpected(sql_error(db_, "count releases"));
+      left = static_cast<int>(n.integer(0));
+      return {};
+    });
+    if (!st) return std::unexpected(st.error());
+    return left;
+  }
+
   Result<std::optional<Release>> release(const std::string& version) override {
     Stmt s(db_,
            "SELECT version, sha256, size, manifest, created_at FROM releases WHERE version = ?1");

@@ -145,6 +145,9 @@ class Store {
   virtual Status add_release(const Release& r) = 0;
   virtual Result<std::optional<Release>> release(const std::string& version) = 0;
   virtual Result<std::vector<Release>> releases() = 0;
+  // Removes the release's record; how many records still name its SHA-256
+  // (0: its artifact may go).
+  virtual Result<int> delete_release(const std::string& version) = 0;
   virtual Result<std::int64_t> append_history(const HistoryEntry& e) = 0;
   // The newest `limit` entries, newest first.
   virtual Result<std::vector<HistoryEntry>> history(std::size_t limit) = 0;

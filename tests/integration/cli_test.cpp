@@ -4,12 +4,14 @@
 // config file, the live progress view on a terminal, examples/ci-upgrade.sh,
 // and upgrades under load with every numbered event counted at the nodes'
 // outputs.
+#include <httplib.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <catch2/catch.hpp>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
@@ -170,17 +172,18 @@ TEST_CASE(
   Traffic t(c.subnet, 3);
   REQUIRE(wait_until([&] { return t.sent() >= 2000; }));
 
-  // A dry run's plan, applied by its token; then resume --wait as ndjson.
-  auto dry = c.logctl({"cluster", "upgrade", "--to", v, "--dry-run", "-o", "json"});
+  // A dry run's plan (its strategy included), applied by its token; then
+  // resume --wait as ndjson runs exactly that plan.
+  auto dry =
+      c.logctl(with({"cluster", "upgrade", "--to", v, "--dry-run", "-o", "json"}, kFastGate));
   REQUIRE(dry.rc == 0);
   std::string token = dry.doc()["plan"]["plan_token"].get<std::string>();
-  auto human_plan = c.logctl({"cluster", "upgrade", "--to", v, "--dry-run"});
+  auto human_plan = c.logctl(with({"cluster", "upgrade", "--to", v, "--dry-run"}, kFastGate));
   CHECK_THAT(human_plan.out, Catch::Contains("semver_policy"));
   CHECK_THAT(human_plan.out, Catch::Contains("plan token: " + token));
-  auto apply = c.logctl({"cluster", "upgrade", "--to", v, "--plan-token", token});
+  auto apply = c.logctl(with({"cluster", "upgrade", "--to", v, "--plan-token", token}, kFastGate));
   CHECK(apply.rc == 0);
-  auto resume =
-      c.logctl(with({"cluster", "resume", "--wait", "--timeout", "3m", "-o", "ndjson"}, kFastGate));
+  auto resume = c.logctl({"cluster", "resume", "--wait", "--timeout", "3m", "-o", "ndjson"});
   INFO(describe(resume));
   REQUIRE(resume.rc == 0);
   std::istringstream lines(resume.out);
@@ -228,10 +231,16 @@ TEST_CASE(
   std::string bad = pushed.doc()["version"].get<std::string>();
   CHECK(c.logctl({"cluster", "upgrade", "--to", bad, "--force"}).rc == 0);
   auto failed = c.logctl(with(
-      {"cluster", "resume", "--wait", "--timeout", "3m", "--healthy-deadline", "60s"}, kFastGate));
+      {"cluster", "resume", "--wait", "--timeout", "3m", "--healthy-deadline", "60s", "-o", "json"},
+      kFastGate));
   INFO(describe(failed));
   CHECK(failed.rc == 5);
-  CHECK_THAT(failed.out, Catch::Contains("rolled_back"));
+  // One document, the error one (as for every failure), the rollout in its details.
+  auto failure = failed.doc();
+  CHECK(failure["exit_code"] == 5);
+  CHECK(failure["error"]["code"] == "rollout_failed");
+  CHECK(failure["error"]["details"]["rollout"]["state"] == "rolled_back");
+  CHECK_THAT(failed.err, Catch::Contains("logctl: rollout #") && Catch::Contains("rolled_back"));
   std::string before = version_of(agentd_bin());
   for (const auto& n : c.nodes()) CHECK(n["version"] == before);
 
@@ -394,4 +403,202 @@ TEST_CASE("cli: docs/cli.md holds the command reference that logctl docs prints"
   for (std::size_t p = 0; (p = r.out.find("### `", p)) != std::string::npos; ++p) ++commands;
   for (std::size_t p = 0; (p = r.out.find("Example", p)) != std::string::npos; ++p) ++examples;
   CHECK(examples >= commands - 1);  // all but `logctl` itself
+}
+
+TEST_CASE("cli: text a node sends never reaches the terminal raw") {
+  TempDir dir;
+  LocalCluster c(1, dir);
+  INFO(describe(c.started));
+  REQUIRE(c.started.rc == 0);
+  auto ctx = json::parse(read_file(dir / "home/.config/logctl/config"))["contexts"]["local"];
+  std::string server = ctx["server"], ca = ctx["ca"];
+  httplib::Client api(server);
+  api.set_ca_cert_path(ca.c_str());
+  api.enable_server_certificate_verification(true);
+  std::string enroll = read_file(c.data + "/controller/enroll.token");
+  enroll.erase(enroll.find_last_not_of("\n") + 1);
+  auto e = api.Post("/v1/nodes/enroll", {{"Authorization", "Bearer " + enroll}},
+                    R"({"name":"evil"})", "application/json");
+  REQUIRE(e);
+  REQUIRE(e->status == 201);
+  std::string token = json::parse(e->body)["token"];
+  // Clear screen, window title, a clipboard write (OSC 52), a C1 CSI, a
+  // forged table row.
+  const std::string nasty =
+      "\x1b[2J\x1b]0;owned\x07\x1b]52;c;cm0gLXJmIH4=\x07\xc2\x9b"
+      "31m\r\nnode-9  RUNNING";
+  json hb = {{"version", "0.1.0"},
+             {"running", true},
+             {"worker_up", true},
+             {"listeners", {"tcp:" + nasty}},
+             {"handover", {{"ok", false}, {"result", nasty}, {"reason", nasty}}},
+             {"converge", {{"state", "failed"}, {"error", nasty}}}};
+  auto h = api.Post("/v1/nodes/evil/heartbeat", {{"Authorization", "Bearer " + token}}, hb.dump(),
+                    "application/json");
+  REQUIRE(h);
+  REQUIRE(h->status == 200);
+  auto raw = [](const std::string& s) {
+    return s.find('\x1b') != std::string::npos || s.find('\x07') != std::string::npos ||
+           s.find('\r') != std::string::npos || s.find("\xc2\x9b") != std::string::npos ||
+           s.find("\nnode-9") != std::string::npos;
+  };
+  for (const auto& args : std::vector<std::vector<std::string>>{{"node", "list"},
+                                                                {"node", "show", "evil"},
+                                                                {"cluster", "status"},
+                                                                {"cluster", "history"}}) {
+    auto r = c.logctl(args);
+    INFO(describe(r));
+    CHECK(r.rc == 0);
+    CHECK(!raw(r.out));
+    CHECK(!raw(r.err));
+  }
+  // JSON output stays exact JSON, its strings what the controller stored.
+  auto j = c.logctl({"node", "show", "evil", "-o", "json"});
+  REQUIRE(j.rc == 0);
+  auto doc = j.doc();
+  REQUIRE(doc.is_object());
+  CHECK(!raw(doc["converge"]["error"].get<std::string>()));
+}
+
+TEST_CASE("cli: the contract: dry runs, plan tokens, exit codes and messages as docs/cli.md says") {
+  TempDir dir;
+  LocalCluster c(1, dir);
+  INFO(describe(c.started));
+  REQUIRE(c.started.rc == 0);
+  auto& l = c.logctl;
+  // A dry run whose checks fail exits 4, as the real run would, with no
+  // token to apply.
+  auto same = l({"cluster", "upgrade", "--to", version_of(agentd_bin()), "--dry-run"});
+  INFO(describe(same));
+  CHECK(same.rc == 4);
+  CHECK_THAT(same.err, Catch::Contains("semver_policy"));
+  CHECK(same.out.find("plan token") == std::string::npos);
+  CHECK(same.err.find("--plan-token") == std::string::npos);
+  auto same_json =
+      l({"cluster", "upgrade", "--to", version_of(agentd_bin()), "--dry-run", "-o", "json"});
+  CHECK(same_json.rc == 4);
+  CHECK(same_json.doc()["exit_code"] == 4);
+  CHECK(same_json.doc()["error"]["code"] == "checks_failed");
+  // A plan approved with its token runs with the strategy it showed.
+  auto pushed = l({"release", "push", agentd_build("agentd-next"), "-o", "json"});
+  REQUIRE(pushed.rc == 0);
+  std::string next = pushed.doc()["version"];
+  auto plan =
+      l({"cluster", "upgrade", "--to", next, "--batch-size", "1", "--dry-run", "-o", "json"});
+  REQUIRE(plan.rc == 0);
+  std::string token = plan.doc()["plan"]["plan_token"];
+  // The token covers the strategy: other flags are another plan.
+  CHECK(l({"cluster", "upgrade", "--to", next, "--batch-size", "2", "--plan-token", token}).rc ==
+        7);
+  CHECK(l({"cluster", "upgrade", "--to", next, "--batch-size", "1", "--plan-token", token}).rc ==
+        0);
+  auto changed = l({"cluster", "resume", "--canary", "1", "--batch-size", "2"});
+  CHECK(changed.rc == 7);
+  CHECK_THAT(changed.err, Catch::Contains("batch_size 1 -> 2"));
+  CHECK(l({"cluster", "abort"}).rc == 7);  // nothing began
+  // Releases: one in use is kept, naming why; one no one needs is deleted, its bytes too.
+  auto in_use = l({"release", "delete", next});
+  CHECK(in_use.rc == 7);
+  CHECK_THAT(in_use.err, Catch::Contains("target version"));
+  auto spare = l({"release", "push", agentd_build("agentd-broken-exit"), "-o", "json"});
+  REQUIRE(spare.rc == 0);
+  std::string sha = spare.doc()["sha256"];
+  REQUIRE(::access((c.data + "/controller/artifacts/" + sha).c_str(), F_OK) == 0);
+  auto gone = l({"release", "delete", spare.doc()["version"], "-o", "json"});
+  CHECK(gone.rc == 0);
+  CHECK(gone.doc()["artifact_removed"] == true);
+  CHECK(::access((c.data + "/controller/artifacts/" + sha).c_str(), F_OK) != 0);
+  CHECK(l({"release", "delete", spare.doc()["version"]}).rc == 8);
+  // A token file that cannot be read is a local I/O error (1), not "not found" (8).
+  auto no_file = l({"cluster", "status", "--token-file", dir / "nope.token"});
+  CHECK(no_file.rc == 1);
+  CHECK_THAT(no_file.err, Catch::Contains("nope.token"));
+  // 404s say what is missing and what to do.
+  auto nosuch = l({"node", "show", "nosuch"});
+  CHECK(nosuch.rc == 8);
+  CHECK_THAT(nosuch.err, Catch::Contains("no node 'nosuch' is enrolled") &&
+                             Catch::Contains("logctl node list"));
+  // A binary that is not agentd is named as such, before any upload.
+  auto not_agentd = l({"release", "push", "/bin/true"});
+  CHECK(not_agentd.rc == 4);
+  CHECK_THAT(not_agentd.err, Catch::Contains("is it an agentd binary"));
+  // `config apply --dry-run` stores nothing.
+  auto before = l({"config", "list", "-o", "json"});
+  write_file(dir / "new.conf", read_file(c.data + "/pipeline.conf") + "\n# changed\n");
+  auto dry = l({"config", "apply", dir / "new.conf", "--dry-run"});
+  CHECK(dry.rc == 0);
+  CHECK_THAT(dry.out, Catch::Contains("+"));
+  CHECK(l({"config", "list", "-o", "json"}).out == before.out);
+  // Transport failures say what happened, not the library's enum name.
+  auto refused = l({"cluster", "status", "--server", "https://127.0.0.1:1"});
+  CHECK(refused.rc == 3);
+  CHECK_THAT(refused.err, Catch::Contains("cannot connect"));
+  CHECK(refused.err.find("Connection") == std::string::npos);
+  // --request-timeout bounds the whole request: a stopped controller
+  // (connection accepted by the kernel, nothing answered).
+  long ctl = c.record().value("controller_pid", 0L);
+  REQUIRE(ctl > 0);
+  REQUIRE(::kill(static_cast<pid_t>(ctl), SIGSTOP) == 0);
+  auto t0 = std::chrono::steady_clock::now();
+  auto slow = l({"cluster", "status", "--request-timeout", "2"});
+  auto took = std::chrono::steady_clock::now() - t0;
+  ::kill(static_cast<pid_t>(ctl), SIGCONT);
+  INFO(describe(slow));
+  CHECK(slow.rc == 3);
+  CHECK_THAT(slow.err, Catch::Contains("no answer within 2 s"));
+  CHECK(took < 3500ms);
+  // Contexts without hand-written JSON; a second local cluster does not take over.
+  auto ctx = json::parse(read_file(dir / "home/.config/logctl/config"))["contexts"]["local"];
+  CHECK(l({"context", "set", "prod", "--server", ctx["server"], "--ca", ctx["ca"], "--token-file",
+           ctx["token_file"], "--use"})
+            .rc == 0);
+  auto list = l({"context", "list"});
+  CHECK_THAT(list.out, Catch::Matches("[\\s\\S]*\n\\*\\s+prod\\s[\\s\\S]*"));
+  CHECK(l({"cluster", "status"}).rc == 0);  // through the context `prod`
+  CHECK(l({"context", "set", "bad", "--server", "ftp://x"}).rc == 2);
+  CHECK(l({"context", "use", "nope"}).rc == 8);
+  CHECK(l({"context", "use", "local"}).rc == 0);
+  CHECK(l({"context", "use", "prod"}).rc == 0);
+  auto doc = json::parse(read_file(dir / "home/.config/logctl/config"));
+  CHECK(doc["current_context"] == "prod");
+  CHECK(!doc["contexts"]["prod"].contains("token"));
+  // A second local cluster does not take over the context in use.
+  const std::string second = dir / "second";
+  auto started = l({"cluster", "start", "--local", "--nodes", "1", "--data-dir", second, "--subnet",
+                    "127.0." + std::to_string(10 + (::getpid() + 3) % 240)});
+  INFO(describe(started));
+  CHECK(started.rc == 0);
+  CHECK_THAT(started.err, Catch::Contains("the current context stays 'prod'"));
+  CHECK(json::parse(read_file(dir / "home/.config/logctl/config"))["current_context"] == "prod");
+  CHECK(l({"cluster", "delete", "--local", "--data-dir", second}).rc == 0);
+}
+
+TEST_CASE("cli: a local cluster that fails to start leaves nothing running") {
+  TempDir dir;
+  Logctl l(dir);
+  const std::string data = dir / "broken";
+  // Nodes whose worker crashes at once never become ready.
+  auto r =
+      l({"cluster", "start", "--local", "--nodes", "2", "--data-dir", data, "--node-ready-timeout",
+         "3s", "--subnet", "127.0." + std::to_string(10 + (::getpid() + 7) % 240), "--agentd",
+         agentd_build("agentd-broken-crash")});
+  INFO(describe(r));
+  CHECK(r.rc != 0);
+  CHECK_THAT(r.err, Catch::Contains("stopped"));
+  // No process of this cluster is left: every command line naming its directory is gone.
+  auto running = [&] {
+    int n = 0;
+    for (const auto& e : std::filesystem::directory_iterator("/proc")) {
+      std::string name = e.path().filename();
+      if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+      std::string cmd = read_file(e.path() / "cmdline");
+      std::replace(cmd.begin(), cmd.end(), '\0', ' ');
+      if (cmd.find(data) != std::string::npos) ++n;
+    }
+    return n;
+  };
+  CHECK(wait_until([&] { return running() == 0; }, 15s));
+  // The current context was not switched to a cluster that is not there.
+  auto cfg = json::parse(read_file(dir / "home/.config/logctl/config"), nullptr, false);
+  CHECK((cfg.is_discarded() || cfg.value("current_context", "") != "local"));
 }

@@ -64,7 +64,8 @@ TEST_CASE("controller: admin and enrolment tokens and the server certificate are
   struct stat st {};
   REQUIRE(::stat((ctl + "/admin.token").c_str(), &st) == 0);
   CHECK((st.st_mode & 0777) == 0600);
-  REQUIRE(sh(controller_bin() + " rotate-token --data-dir " + ctl + " --kind enrollment > " +
+  // The docs' spelling (enrolment); "enrollment" is accepted too.
+  REQUIRE(sh(controller_bin() + " rotate-token --data-dir " + ctl + " --kind enrolment > " +
              dir / "rot.out 2>&1") == 0);
   std::string new_enroll = trim(read_file(c.enroll_file()));
   CHECK(c.post("/v1/nodes/enroll", R"({"name":"late"})", old_enroll).first == 401);
@@ -264,8 +265,11 @@ TEST_CASE(
   CHECK(next == std::string(LOGCTL_NEXT_PATCH) + "-next");
 
   // A dry run's plan token is refused once the cluster changed; a fresh one applies.
+  const json strategy = {{"batch_size", 1}, {"min_healthy_time_ms", 1000}};
   auto dry_run = [&] {
-    auto [st, j] = c.post("/v1/cluster/upgrade", json{{"version", next}, {"dry_run", true}}.dump());
+    auto [st, j] =
+        c.post("/v1/cluster/upgrade",
+               json{{"version", next}, {"dry_run", true}, {"strategy", strategy}}.dump());
     REQUIRE(st == 200);
     return j["plan"];
   };
@@ -273,8 +277,10 @@ TEST_CASE(
   for (const auto& ch : old_plan["checks"]) CHECK(ch["outcome"] == "passed");
   CHECK(old_plan["batches"].size() == 3);
   start_cluster(c, 3);
-  auto [s1, j1] = c.post("/v1/cluster/upgrade",
-                         json{{"version", next}, {"plan_token", old_plan["plan_token"]}}.dump());
+  auto [s1, j1] =
+      c.post("/v1/cluster/upgrade",
+             json{{"version", next}, {"plan_token", old_plan["plan_token"]}, {"strategy", strategy}}
+                 .dump());
   CHECK(s1 == 409);
   CHECK(j1["error"]["code"] == "stale_plan");
   auto plan = dry_run();
@@ -282,12 +288,17 @@ TEST_CASE(
 
   NodeTraffic traffic(nodes);
   REQUIRE(wait_until([&] { return traffic.sent() > 20000; }));
-  auto [ust, uj] = c.post("/v1/cluster/upgrade",
-                          json{{"version", next}, {"plan_token", plan["plan_token"]}}.dump());
+  auto [ust, uj] = c.post(
+      "/v1/cluster/upgrade",
+      json{{"version", next}, {"plan_token", plan["plan_token"]}, {"strategy", strategy}}.dump());
   INFO(uj.dump());
   REQUIRE(ust == 200);
-  auto [rst, rj] =
-      c.post("/v1/cluster/resume", R"({"strategy":{"batch_size":1,"min_healthy_time_ms":1000}})");
+  // The approved plan runs as it was shown: a resume changing its strategy is refused.
+  auto [cst, cj] = c.post("/v1/cluster/resume", R"({"strategy":{"batch_size":2,"canary":1}})");
+  CHECK(cst == 409);
+  CHECK_THAT(cj["error"]["message"].get<std::string>(),
+             Catch::Contains("batch_size 1 -> 2") && Catch::Contains("canary 0 -> 1"));
+  auto [rst, rj] = c.post("/v1/cluster/resume", "");
   REQUIRE(rst == 200);
   bool done = cluster_on(c, next);
   auto status = c.cluster();
@@ -372,7 +383,7 @@ TEST_CASE(
   CHECK(status["cluster"]["current_version"] == LOGCTL_VERSION);
   std::string reason = status["rollout"]["reason"];
   CHECK_THAT(reason, Catch::Contains("node-") && Catch::Contains("gate handover") &&
-                         Catch::Contains("batch 0"));
+                         Catch::Contains("batch 1"));
   int untouched = 0;
   for (const auto& s : status["rollout"]["steps"]) untouched += s["state"] == "pending";
   CHECK(untouched == 2);  // the canary failed: nothing else moved

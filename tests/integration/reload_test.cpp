@@ -54,6 +54,11 @@ TEST_CASE("reload: a listener the new config no longer has is closed, senders ar
   CHECK(connect_errno(moved) == 0);
   CHECK_THAT(agent.process().log(),
              Catch::Contains("tcp://127.0.0.1:" + std::to_string(drop) + " is not in generation"));
+  // The committed handover's spool was ingested: its directory is gone too.
+  CHECK(wait_until([&] {
+    std::error_code ec;
+    return std::filesystem::is_empty(agent.root() + "/handover", ec) && !ec;
+  }));
   // A rolled-back handover keeps every listener of the serving generation.
   write_file(agent.config_path(), "<source>\n @type bogus\n</source>\n");
   CHECK_THAT(agent.control(R"({"op":"reload"})"), Catch::Contains("rejected"));

@@ -189,7 +189,7 @@ TEST_CASE("rollout runner: an unreachable node is skipped or fails at the start 
     } else {
       CHECK(*e == lifecycle::Event::kGateFailed);
       CHECK_THAT(f.runner->rollout().reason, Catch::Contains("node node-3: unreachable") &&
-                                                 Catch::Contains("at the start of batch 2") &&
+                                                 Catch::Contains("at the start of batch 3") &&
                                                  Catch::Contains("gate unreachable"));
       auto back = run(20000ms, "1.0.0");
       REQUIRE(back);
