@@ -20,6 +20,7 @@
 #include "agentd/app/worker.h"
 #include "agentd/core/log.h"
 #include "agentd/supervisor/desired_state.h"
+#include "agentd/supervisor/path_policy.h"
 #include "agentd/supervisor/supervisor.h"
 #include "logctl/schema/pipeline_config.h"
 
@@ -32,6 +33,7 @@ constexpr const char* kDefaultRootDir = "/var/lib/agentd";
 
 struct Flags {
   std::string config;
+  std::string allowed_paths;  // --allowed-paths (the command line only, never <system>)
   bool dry_run = false;
   std::string admin;
   std::string root_dir;
@@ -172,6 +174,12 @@ int run_supervisor(Flags f, const std::string& self, const BuildIdentity& id) {
       return 2;
     }
     o.link.labels = *labels;
+    auto allowed = parse_allowed_paths(f.allowed_paths);
+    if (!allowed) {
+      std::cerr << "agentd: " << allowed.error().message << "\n";
+      return 2;
+    }
+    o.link.allowed_paths = *allowed;
     if (!lf.controller.starts_with("https://") && !lf.controller.starts_with("http://")) {
       std::cerr << "agentd: --controller wants https://HOST:PORT\n";
       return 2;
@@ -286,6 +294,9 @@ int logctl::agentd::agentd_main(int argc, char** argv, const BuildIdentity& id) 
                  "Enrolment token (read once; the node token is kept in ROOT_DIR/node.token)");
   app.add_option("--node-name", f.node_name, "This node's name (default: the host name)");
   app.add_option("--labels", f.labels, "Node labels: k=v,k2=v2");
+  app.add_option("--allowed-paths", f.allowed_paths,
+                 "DIR[,DIR...]: every path a config from the controller names must be under one "
+                 "(set here, never by a config)");
   auto* schema = app.add_subcommand("schema", "Print the plugin parameter schema as JSON");
   auto* version = app.add_subcommand("version", "Print the version");
   auto* manifest = app.add_subcommand(

@@ -1,4 +1,5 @@
 #include "agentd/supervisor/controller_link.h"
+#include "agentd/supervisor/path_policy.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -415,6 +416,14 @@ void ControllerLink::converge(const std::string& tok, const json& d) {
     if (!c && c.error().code == ErrorCode::kUnavailable) return unreachable(c.error().message);
     if (!c) return failed(c.error().message, json());
     config = *c;
+  }
+  // The node's own limit on what a controller's config may name.
+  if (want_c != 0) {
+    if (auto ok = check_config_paths(config, o_.allowed_paths); !ok) {
+      return failed("config revision " + std::to_string(want_c) +
+                        " refused by this node: " + ok.error().message,
+                    json());
+    }
   }
   json report;
   if (running) {

@@ -42,6 +42,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "agentd/core/drain.h"
 #include "logctl/schema/result.h"
@@ -61,6 +62,9 @@ struct LinkOptions {
   std::string root_dir;
   std::chrono::milliseconds interval{1000};  // until the controller says otherwise
   int keep_versions = 3;
+  // --allowed-paths: where a config from the controller may point (path_policy.h);
+  // empty: anywhere.
+  std::vector<std::string> allowed_paths;
 };
 
 // Parses "k=v,k2=v2"; kInvalidArgument names the bad pair.

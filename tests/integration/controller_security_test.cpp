@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <openssl/ssl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -451,4 +452,57 @@ TEST_CASE(
           Catch::Contains("web-1 reported chunk format 99") && Catch::Contains("not believed"));
     }
   }
+}
+
+TEST_CASE("controller security: a node's --allowed-paths bounds what a controller's config names") {
+  TempDir dir;
+  Controller c(dir);
+  const std::string allowed = dir / "allowed";
+  REQUIRE(::mkdir(allowed.c_str(), 0755) == 0);
+  int port = free_port();
+  Agent node(
+      node_config(dir, "n1", port), dir, "n1",
+      {"--controller", c.url(), "--controller-ca", c.ca(), "--enroll-token-file", c.enroll_file(),
+       "--node-name", "n1", "--ready-timeout-ms", "3000", "--allowed-paths", allowed});
+  REQUIRE(node.ready());
+  REQUIRE(wait_until([&] { return c.get("/v1/nodes/n1").second.value("connected", false); }));
+  start_cluster(c, 1);
+  auto store = [&](const std::string& text) {
+    auto r = c.client()->Post("/v1/configs", {{"Authorization", "Bearer " + c.admin_token()}}, text,
+                              "text/plain");
+    REQUIRE(r);
+    REQUIRE(r->status == 201);
+    return json::parse(r->body)["revision"].get<std::int64_t>();
+  };
+  auto roll = [&](std::int64_t rev) {
+    CHECK(c.post("/v1/cluster/upgrade", json{{"config", rev}}.dump()).first == 200);
+    CHECK(c.post("/v1/cluster/resume",
+                 R"({"strategy":{"min_healthy_time_ms":500,"healthy_deadline_ms":20000}})")
+              .first == 200);
+  };
+  const std::string inside = tcp_lines_source(port) + "<match **>\n  @type file\n  path " +
+                             allowed + "/out/events\n</match>\n";
+  // Tailing /etc/shadow, and an @include of it: refused by the node, named.
+  for (const std::string& bad :
+       {inside + "<source>\n  @type tail\n  path /var/log/x.log,/etc/shadow\n  pos_file " +
+            allowed + "/pos\n  tag s\n  <parse>\n    @type none\n  </parse>\n</source>\n",
+        "@include /etc/shadow\n" + inside,
+        tcp_lines_source(port) + "<match **>\n  @type file\n  path " + allowed +
+            "/../escape/events\n</match>\n"}) {
+    std::int64_t rev = store(bad);
+    roll(rev);
+    CHECK(wait_until(
+        [&] {
+          auto n = c.get("/v1/nodes/n1").second;
+          return n["converge"].value("error", "").find("--allowed-paths") != std::string::npos;
+        },
+        30s));
+    CHECK(wait_until([&] { return c.cluster()["cluster"]["state"] == "running"; }, 60s));
+    CHECK(c.cluster()["cluster"]["current_config"] != rev);
+  }
+  // Everything under the allowed directory: applied.
+  std::int64_t good = store(inside);
+  roll(good);
+  CHECK(wait_until([&] { return c.cluster()["cluster"]["current_config"] == good; }, 60s));
+  CHECK(wait_until([&] { return c.get("/v1/nodes/n1").second["config_revision"] == good; }, 30s));
 }
