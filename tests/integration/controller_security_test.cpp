@@ -341,7 +341,8 @@ TEST_CASE(
   CHECK(enrol("web-9", two).first == 403);  // not a name it may enrol
   auto [s1, web1] = enrol("web-1", two);
   CHECK(s1 == 201);
-  CHECK(enrol("web-2", two).first == 201);
+  auto [s2, web2] = enrol("web-2", two);
+  CHECK(s2 == 201);
   auto [s3, j3] = enrol("web-3", two);
   CHECK(s3 == 401);
   CHECK(j3["error"]["message"] == "the token has no uses left");
@@ -452,6 +453,19 @@ TEST_CASE(
           Catch::Contains("web-1 reported chunk format 99") && Catch::Contains("not believed"));
     }
   }
+
+  // A fleet on two versions is said to be mixed: in the API and in `cluster status`.
+  CHECK(c.post("/v1/nodes/web-2/heartbeat", R"({"version":"0.1.1","running":true})", web2["token"])
+            .first == 200);
+  CHECK(c.cluster()["nodes"]["running"].size() == 2);
+  std::string logctl = controller_bin().substr(0, controller_bin().rfind('/')) + "/logctl";
+  write_file(dir / "admin.token", c.admin_token());
+  std::string status_out = dir / "status.out";
+  CHECK(sh(logctl + " cluster status --server " + c.url() + " --ca " + c.ca() + " --token-file " +
+           dir / "admin.token" + " > " + status_out + " 2>&1") == 0);
+  CHECK_THAT(read_file(status_out), Catch::Contains("MIXED") &&
+                                        Catch::Contains("0.1.0 config 0 on 1") &&
+                                        Catch::Contains("0.1.1 config 0 on 1"));
 }
 
 TEST_CASE("controller security: a node's --allowed-paths bounds what a controller's config names") {
