@@ -25,12 +25,14 @@
 #include <unordered_map>
 #include <vector>
 
+#include "controller/api/front_door_internal.h"
 #include "controller/api/request_head.h"
-#include "logctl/schema/http_status.h"
 
 namespace logctl::controller {
 
-using Clock = std::chrono::steady_clock;
+using front_door_detail::kFailed;
+using front_door_detail::kWouldBlock;
+using front_door_detail::serialize;
 
 namespace {
 
@@ -38,185 +40,7 @@ constexpr std::uint64_t kListenTag = 0;
 constexpr std::uint64_t kWakeTag = 1;
 constexpr int kRoundsPerTurn = 64;  // a busy relay yields to the others after this
 
-std::string serialize(const FastReply& r, bool close) {
-  std::string s =
-      "HTTP/1.1 " + std::to_string(r.status) + " " + http_reason(r.status) +
-      "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(r.body.size()) +
-      (close ? "\r\nConnection: close\r\n\r\n" : "\r\nConnection: keep-alive\r\n\r\n");
-  return s + r.body;
-}
-
-// One connection's stage.
-enum class Phase {
-  kHandshake,        // TLS handshake under way
-  kRequest,          // reading (or between) requests
-  kHandler,          // a heartbeat is with the handler pool
-  kAdmit,            // a relayed request's head is with the handler pool (Admit)
-  kBody,             // reading an admitted request's body
-  kRelayConnecting,  // waiting for the backend to accept
-  kRelay,            // the request goes to the backend, its response to the client
-};
-
-// I/O results of one read or write.
-constexpr long kWouldBlock = -1;
-constexpr long kFailed = -2;
-
-struct Conn {
-  std::uint64_t id = 0;
-  int fd = -1;
-  SSL* ssl = nullptr;
-  Phase phase = Phase::kHandshake;
-  std::string source;    // the peer's address
-  bool pending = false;  // counted in its source's pending connections
-  std::string in;        // from the client, not yet consumed
-  std::string out;       // to the client
-  std::size_t out_sent = 0;
-  bool client_eof = false;
-  bool close_after_write = false;
-  bool close_after_reply = false;  // the client asked for a close after this request
-  Clock::time_point deadline;
-  Clock::time_point request_start;  // the current request's first byte (or accept)
-  // The relayed request: its head and body lengths in `in`.
-  std::size_t head_length = 0;
-  std::uint64_t body_length = 0;
-  bool expect_continue = false;
-  int backend = -1;
-  std::string to_backend;
-  std::size_t tb_sent = 0;
-  std::string response_head;  // the backend's response head, until complete
-  bool response_head_done = false;
-  bool keep_alive = false;  // after this response
-  Clock::time_point relay_give_up;
-  ~Conn() {
-    if (ssl) SSL_free(ssl);
-    if (fd >= 0) ::close(fd);
-    if (backend >= 0) ::close(backend);
-  }
-
-  long recv_some(char* buf, std::size_t n) {
-    if (!ssl) {
-      for (;;) {
-        ssize_t r = ::recv(fd, buf, n, 0);
-        if (r >= 0) return r;
-        if (errno == EINTR) continue;
-        return errno == EAGAIN || errno == EWOULDBLOCK ? kWouldBlock : kFailed;
-      }
-    }
-    ERR_clear_error();
-    errno = 0;
-    int r = SSL_read(ssl, buf, static_cast<int>(n));
-    if (r > 0) return r;
-    int e = SSL_get_error(ssl, r);
-    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return kWouldBlock;
-    if (e == SSL_ERROR_ZERO_RETURN) return 0;
-    if (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0 && errno == 0) return 0;  // EOF
-    return kFailed;
-  }
-
-  long send_some(const char* buf, std::size_t n) {
-    if (!ssl) {
-      for (;;) {
-        ssize_t r = ::send(fd, buf, n, MSG_NOSIGNAL);
-        if (r >= 0) return r;
-        if (errno == EINTR) continue;
-        return errno == EAGAIN || errno == EWOULDBLOCK ? kWouldBlock : kFailed;
-      }
-    }
-    ERR_clear_error();
-    int r = SSL_write(ssl, buf, static_cast<int>(std::min<std::size_t>(n, 1 << 20)));
-    if (r > 0) return r;
-    int e = SSL_get_error(ssl, r);
-    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return kWouldBlock;
-    return kFailed;
-  }
-};
-
 }  // namespace
-
-struct FrontDoor::Impl {
-  Impl(FrontDoorOptions opt, FastHandler f, Admit ad, ErrorBody eb, Counters& c)
-      : o(std::move(opt)),
-        fast(std::move(f)),
-        admit(std::move(ad)),
-        error_body(std::move(eb)),
-        counters(c) {}
-  ~Impl() {
-    conns.clear();
-    for (int fd : {listen_fd, epfd, wake_fd}) {
-      if (fd >= 0) ::close(fd);
-    }
-    if (ctx) SSL_CTX_free(ctx);
-  }
-
-  FrontDoorOptions o;
-  FastHandler fast;
-  Admit admit;
-  ErrorBody error_body;
-  Counters& counters;
-  SSL_CTX* ctx = nullptr;
-  int listen_fd = -1, epfd = -1, wake_fd = -1;
-  std::atomic<bool> stop_requested{false};
-  std::unordered_map<std::uint64_t, std::unique_ptr<Conn>> conns;
-  std::unordered_map<std::string, int> pending_by_source;
-  std::vector<std::uint64_t> again;  // conns that yielded with work left
-  std::uint64_t next_id = 1;
-  bool accept_paused = false;
-  Clock::time_point accept_resume, next_sweep;
-
-  // The handler pool: jobs in, replies out (then the eventfd). A job is a
-  // heartbeat, or a relayed request's head to admit.
-  struct Job {
-    std::uint64_t id;
-    FastRequest heartbeat;
-    bool admit = false;
-    std::string method, target;
-  };
-  struct Done {
-    std::uint64_t id;
-    FastReply reply;
-    std::optional<Admission> admission;
-  };
-  std::mutex mu;
-  std::condition_variable cv;
-  std::deque<Job> jobs;
-  std::deque<Done> done;
-  bool pool_stop = false;
-  std::vector<std::thread> pool;
-
-  Result<int> bind();
-  void serve();
-  void wake() {
-    std::uint64_t one = 1;
-    if (wake_fd >= 0) [[maybe_unused]]
-      auto n = ::write(wake_fd, &one, sizeof one);
-  }
-
- private:
-  void handler_loop();
-  void accept_all();
-  void deliver_replies();
-  void admitted(Conn& c, const Admission& a);
-  void sweep(Clock::time_point now);
-  void close(std::uint64_t id) {
-    if (auto it = conns.find(id); it != conns.end()) set_pending(*it->second, false);
-    conns.erase(id);
-  }
-  // Counts (or stops counting) `c` among its source's pending connections.
-  void set_pending(Conn& c, bool pending);
-  // Does all the I/O a connection can do now; false when it was closed.
-  bool pump(Conn& c, std::uint32_t events);
-  bool turn(Conn& c, bool& progress);
-  bool flush_client(Conn& c, bool& progress);
-  bool read_client(Conn& c, bool& progress);
-  bool relay_io(Conn& c, bool& progress);
-  void response_done(Conn& c);
-  void handle_requests(Conn& c, bool& progress);
-  void queue(Conn& c, Phase phase, Job job);
-  void refuse(Conn& c, int status, const std::string& code, const std::string& message);
-  void start_relay(Conn& c);
-  void try_connect(Conn& c);
-  bool wants_client_read(const Conn& c) const;
-};
 
 Result<int> FrontDoor::Impl::bind() {
   if (o.tls) {
@@ -452,31 +276,6 @@ void FrontDoor::Impl::deliver_replies() {
   }
 }
 
-// A relayed request's head was admitted, or refused.
-void FrontDoor::Impl::admitted(Conn& c, const Admission& a) {
-  c.phase = Phase::kRequest;
-  if (!a.ok) {
-    ++counters.refused_admission;
-    c.out += serialize(a.refusal, true);  // its body, if any, is never read
-    c.close_after_write = true;
-    c.in.clear();
-    return;
-  }
-  if (c.body_length > a.max_body) {
-    return refuse(
-        c, 413, "payload_too_large",
-        "the body is larger than this endpoint's " + std::to_string(a.max_body) + " bytes");
-  }
-  // The whole request in request_timeout, a large body at min_body_rate.
-  auto body_share =
-      std::chrono::milliseconds(c.body_length * 1000 / std::max<std::uint64_t>(1, o.min_body_rate));
-  c.deadline = c.request_start + o.request_timeout + body_share;
-  c.phase = Phase::kBody;
-  if (c.expect_continue && c.in.size() < c.head_length + c.body_length) {
-    c.out += "HTTP/1.1 100 Continue\r\n\r\n";
-  }
-}
-
 void FrontDoor::Impl::sweep(Clock::time_point now) {
   if (accept_paused && now >= accept_resume) {
     accept_paused = false;
@@ -635,84 +434,6 @@ bool FrontDoor::Impl::read_client(Conn& c, bool& progress) {
   return true;
 }
 
-bool FrontDoor::Impl::relay_io(Conn& c, bool& progress) {
-  if (c.backend < 0) return true;  // still connecting
-  auto now = Clock::now();
-  while (c.tb_sent < c.to_backend.size()) {
-    ssize_t r = ::send(c.backend, c.to_backend.data() + c.tb_sent, c.to_backend.size() - c.tb_sent,
-                       MSG_NOSIGNAL);
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
-    if (r <= 0) return false;
-    c.tb_sent += static_cast<std::size_t>(r);
-    c.deadline = now + o.idle_timeout;
-    progress = true;
-  }
-  if (c.tb_sent == c.to_backend.size() && !c.to_backend.empty()) {
-    c.to_backend.clear();
-    c.to_backend.shrink_to_fit();
-    c.tb_sent = 0;
-  }
-  char buf[16384];
-  while (c.backend >= 0 && c.out.size() - c.out_sent < kRelayBuffer) {
-    ssize_t r = ::recv(c.backend, buf, sizeof buf, 0);
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
-    progress = true;
-    c.deadline = now + o.idle_timeout;
-    if (r <= 0) {  // the backend closed: its response is whole (or it failed)
-      response_done(c);
-      break;
-    }
-    if (c.response_head_done) {
-      c.out.append(buf, static_cast<std::size_t>(r));
-      continue;
-    }
-    c.response_head.append(buf, static_cast<std::size_t>(r));
-    ResponseHead rh = parse_response_head(c.response_head);
-    if (rh.length == 0 && c.response_head.size() <= kMaxHead) continue;
-    // The head: its Connection field says whether this connection goes on
-    // (not for a head that cannot be read: that is passed on, then closed).
-    c.response_head_done = true;
-    c.keep_alive =
-        rh.length != 0 && !rh.malformed && rh.framed && !c.close_after_reply && !c.client_eof;
-    if (rh.length == 0 || rh.malformed) {
-      c.out += c.response_head;
-    } else {
-      c.out += client_response_head(std::string_view(c.response_head).substr(0, rh.length),
-                                    c.keep_alive);
-      c.out.append(c.response_head, rh.length);
-    }
-    c.response_head.clear();
-  }
-  return true;
-}
-
-// The backend closed: the response went out whole, and a kept-alive
-// connection reads its next request.
-void FrontDoor::Impl::response_done(Conn& c) {
-  ::epoll_ctl(epfd, EPOLL_CTL_DEL, c.backend, nullptr);
-  ::close(c.backend);
-  c.backend = -1;
-  bool said_nothing = !c.response_head_done && c.response_head.empty();
-  if (!c.response_head_done) c.out += c.response_head;
-  c.response_head.clear();
-  c.response_head_done = false;
-  c.to_backend.clear();
-  c.tb_sent = 0;
-  c.phase = Phase::kRequest;
-  if (said_nothing) {
-    return refuse(c, 502, "bad_gateway", "the API server closed without an answer: retry");
-  }
-  if (!c.keep_alive) {
-    c.close_after_write = true;
-    return;
-  }
-  auto now = Clock::now();
-  c.request_start = now;
-  c.deadline = now + (c.in.empty() ? o.idle_timeout : o.request_timeout);
-}
-
 void FrontDoor::Impl::queue(Conn& c, Phase phase, Job job) {
   c.phase = phase;
   {
@@ -789,51 +510,6 @@ void FrontDoor::Impl::refuse(Conn& c, int status, const std::string& code,
   c.out += serialize({status, error_body(status, code, message)}, true);
   c.close_after_write = true;
   c.in.clear();
-}
-
-void FrontDoor::Impl::start_relay(Conn& c) {
-  ++counters.relayed;
-  std::size_t total = c.head_length + c.body_length;
-  c.to_backend = backend_head(std::string_view(c.in).substr(0, c.head_length));
-  c.to_backend.append(c.in, c.head_length, c.body_length);
-  c.in.erase(0, total);
-  set_pending(c, false);
-  c.response_head.clear();
-  c.response_head_done = false;
-  c.keep_alive = false;
-  c.phase = Phase::kRelayConnecting;
-  c.relay_give_up = Clock::now() + o.request_timeout;
-  c.deadline = c.relay_give_up + std::chrono::seconds(1);
-  try_connect(c);
-}
-
-// Connects to the backend; a full backlog (EAGAIN) is retried by sweep()
-// until relay_give_up.
-void FrontDoor::Impl::try_connect(Conn& c) {
-  if (c.phase != Phase::kRelayConnecting) return;
-  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  sockaddr_un a{};
-  a.sun_family = AF_UNIX;
-  std::strncpy(a.sun_path, o.backend.c_str(), sizeof a.sun_path - 1);
-  int rc = fd < 0 ? -1 : ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  if (rc == 0) {
-    epoll_event ev{};
-    ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
-    ev.data.u64 = (c.id << 1) | 1;
-    ::epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
-    c.backend = fd;
-    c.phase = Phase::kRelay;
-    c.deadline = Clock::now() + o.idle_timeout;
-    return;
-  }
-  int err = errno;
-  if (fd >= 0) ::close(fd);
-  bool busy = err == EAGAIN || err == EWOULDBLOCK;
-  if (busy && Clock::now() < c.relay_give_up) return;
-  c.phase = Phase::kRequest;
-  c.to_backend.clear();
-  refuse(c, 503, "unavailable",
-         busy ? "the controller is busy: retry" : "the API backend is not serving");
 }
 
 FrontDoor::FrontDoor(FrontDoorOptions o, FastHandler fast, Admit admit, ErrorBody error_body)
