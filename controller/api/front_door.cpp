@@ -374,7 +374,9 @@ bool FrontDoor::Impl::wants_client_read(const Conn& c) const {
   if (c.client_eof || c.close_after_write) return false;
   switch (c.phase) {
     case Phase::kRequest:
-      return c.in.size() < kMaxHead + o.max_body;
+      // Until a head is whole, only a head's worth: a relayed request's body
+      // is read after its admission, a heartbeat's once its head said how long.
+      return c.in.size() < (c.heartbeat_total ? c.heartbeat_total : kMaxHead + 1);
     case Phase::kBody:
       return c.in.size() < c.head_length + c.body_length;
     default:
@@ -495,7 +497,11 @@ void FrontDoor::Impl::handle_requests(Conn& c, bool& progress) {
           "the body is larger than this endpoint's " + std::to_string(o.max_body) + " bytes");
     }
     std::size_t total = h.length + *h.content_length;
-    if (c.in.size() < total) return;  // the body is still coming
+    if (c.in.size() < total) {  // the body is still coming
+      c.heartbeat_total = total;
+      return;
+    }
+    c.heartbeat_total = 0;
     FastRequest req{std::move(node), std::move(h.authorization),
                     c.in.substr(h.length, *h.content_length)};
     c.in.erase(0, total);

@@ -17,7 +17,8 @@
 // field is rewritten so a kept-alive client's next request (pipelined or
 // not) is read and answered in turn.
 //
-// Bounds: a request head at most kMaxHead bytes; a heartbeat body at most
+// Bounds: a request head at most kMaxHead bytes (nothing more is read from a
+// connection until its head is whole); a heartbeat body at most
 // max_body and a relayed body at most what Admit allows (413 otherwise, from
 // Content-Length, before the body is read); from accept, or from the first
 // byte of a request, to the whole request, body included: request_timeout,

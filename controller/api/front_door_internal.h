@@ -69,7 +69,8 @@ struct Conn {
   std::size_t out_sent = 0;
   bool client_eof = false;
   bool close_after_write = false;
-  bool close_after_reply = false;  // the client asked for a close after this request
+  bool close_after_reply = false;   // the client asked for a close after this request
+  std::size_t heartbeat_total = 0;  // a heartbeat's head and body, once its head was read
   Clock::time_point deadline;
   Clock::time_point request_start;  // the current request's first byte (or accept)
   // The relayed request: its head and body lengths in `in`.
