@@ -33,15 +33,23 @@ void setup_cluster(CLI::App& app, Cli& cli);
 void setup_node(CLI::App& app, Cli& cli);
 void setup_config(CLI::App& app, Cli& cli);
 void setup_release(CLI::App& app, Cli& cli);
+// `logctl docs`: the reference in docs/cli.md
 void setup_docs(CLI::App& app, Cli& cli);
-void setup_context(
-    CLI::App& app,
-    Cli& cli);  // `logctl context set|use|list`  // `logctl docs`: the reference in docs/cli.md
+// `logctl context set|use|list`
+void setup_context(CLI::App& app, Cli& cli);
 
 // What `binary manifest` prints (an agentd release describing itself).
 Result<std::string> agentd_manifest(const std::string& binary);
 
 // "90s", "10m", "1h", "1h30m" or plain seconds; nullopt when malformed.
 std::optional<std::chrono::seconds> parse_duration(const std::string& s);
+
+// `path` made absolute against the working directory.
+std::string absolute(const std::string& path);
+// A node or context name: 1 to 63 of [A-Za-z0-9._-].
+bool plain_name(const std::string& n);
+// A version as it goes into a URL ('+' encoded); nullopt when it is not one
+// (1 to 64 of [0-9A-Za-z.+-]).
+std::optional<std::string> version_in_url(const std::string& v);
 
 }  // namespace logctl::cli

@@ -21,6 +21,12 @@
 namespace logctl::cli {
 namespace {
 
+// Connecting (TCP and TLS) may take at most this long, and never longer
+// than the whole request may.
+int connect_timeout_s(int timeout_s) {
+  return std::min(5, timeout_s);
+}
+
 std::string env(const char* name) {
   const char* v = std::getenv(name);
   return v ? v : "";
@@ -175,7 +181,7 @@ Client::Client(Settings s, int timeout_s) : s_(std::move(s)), timeout_s_(timeout
   http_->enable_server_certificate_verification(true);
   // The certificate must name the host asked for, on every handshake.
   (void)tls::demand_identity(http_->ssl_context(), tls::url_host(s_.server));
-  http_->set_connection_timeout(std::min(5, timeout_s), 0);
+  http_->set_connection_timeout(connect_timeout_s(timeout_s), 0);
   http_->set_read_timeout(timeout_s, 0);
   http_->set_write_timeout(timeout_s, 0);
   // A connection per request: the controller closes idle kept-alive ones
@@ -207,7 +213,7 @@ std::string transport_failure(httplib::Error e, long verify, const Settings& s, 
     case E::Connection:
       return "cannot connect: is the controller running and listening at " + s.server + "?";
     case E::ConnectionTimeout:
-      return "no connection within " + std::to_string(std::min(5, timeout_s)) +
+      return "no connection within " + std::to_string(connect_timeout_s(timeout_s)) +
              " s: is the address right, and the port open?";
     case E::SSLConnection:
       return "the TLS handshake failed: is " + s.server +

@@ -117,6 +117,16 @@ void print_cluster(json doc) {
   t.print(std::cout);
 }
 
+// The names of a plan's failed checks, comma-separated ("" when all passed).
+std::string failed_checks(const json& plan) {
+  std::string failed;
+  for (const auto& c : plan.value("checks", json::array())) {
+    if (c.value("outcome", "") == "failed")
+      failed += (failed.empty() ? "" : ", ") + cell(c["name"]);
+  }
+  return failed;
+}
+
 void print_plan(json plan) {
   Table checks({"CHECK", "OUTCOME", "DETAIL"});
   for (auto c : plan["checks"]) {
@@ -145,9 +155,8 @@ void print_plan(json plan) {
     std::cout << "\nconfig diff:\n";
     for (auto l : plan["config_diff"]) std::cout << "  " << l.get<std::string>() << "\n";
   }
-  bool passed = true;
-  for (auto c : plan["checks"]) passed = passed && c.value("outcome", "") != "failed";
-  if (passed) std::cout << "\nplan token: " << plan.value("plan_token", "") << "\n";
+  if (failed_checks(plan).empty())
+    std::cout << "\nplan token: " << plan.value("plan_token", "") << "\n";
 }
 
 // Waits for what a verb began: the rollout `id`, or (0: offline path) the
@@ -223,11 +232,7 @@ int run_upgrade(Cli& cli, const UpgradeFlags& f) {
   }
   // A dry run whose checks fail exits as the real run would (4): a CI job
   // that gates on the dry run must not go on to apply a plan that fails.
-  std::string failed;
-  for (const auto& c : (*r)["plan"].value("checks", json::array())) {
-    if (c.value("outcome", "") == "failed")
-      failed += (failed.empty() ? "" : ", ") + cell(c["name"]);
-  }
+  std::string failed = failed_checks((*r)["plan"]);
   if (f.dry_run && !failed.empty()) {
     if (cli.format() == Format::kTable) {
       print_plan((*r)["plan"]);

@@ -35,11 +35,11 @@ int check(Cli& cli, const ConfigOptions& o, bool show_diff) {
   auto client = cli.client();
   if (!client) return client.error();
   std::string query;
-  for (char ch : o.version) {
-    if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '.' && ch != '-' && ch != '+') {
+  if (!o.version.empty()) {
+    auto v = version_in_url(o.version);
+    if (!v)
       return fail(cli.format(), Exit::kUsage, "usage", "'" + o.version + "' is not a version");
-    }
-    query += ch == '+' ? std::string("%2B") : std::string(1, ch);
+    query = *v;
   }
   auto r =
       (*client)->post_text("/v1/configs/check" + (query.empty() ? "" : "?version=" + query), *text);

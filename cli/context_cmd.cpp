@@ -11,25 +11,9 @@
 namespace logctl::cli {
 namespace {
 
-bool valid_context_name(const std::string& n) {
-  if (n.empty() || n.size() > 63) return false;
-  for (char ch : n) {
-    if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '-' && ch != '_' && ch != '.') {
-      return false;
-    }
-  }
-  return true;
-}
-
-std::string absolute(const std::string& path) {
-  if (path.empty() || path[0] == '/') return path;
-  char buf[4096];
-  return ::getcwd(buf, sizeof buf) ? std::string(buf) + "/" + path : path;
-}
-
 int set(Cli& cli, const std::string& name, bool use) {
   const GlobalFlags& f = cli.flags;
-  if (!valid_context_name(name)) {
+  if (!plain_name(name)) {
     return fail(cli.format(), Exit::kUsage, "usage",
                 "context name '" + name + "': 1 to 63 of [A-Za-z0-9._-]");
   }

@@ -68,12 +68,6 @@ std::string beside_self(const std::string& name) {
   return self.substr(0, self.rfind('/') + 1) + name;
 }
 
-std::string absolute(const std::string& p) {
-  if (p.empty() || p[0] == '/') return p;
-  char cwd[4096];
-  return ::getcwd(cwd, sizeof cwd) ? std::string(cwd) + "/" + p : p;
-}
-
 Status mkdir_p(const std::string& dir, mode_t mode) {
   for (std::size_t i = 1; i <= dir.size(); ++i) {
     if (i < dir.size() && dir[i] != '/') continue;

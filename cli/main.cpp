@@ -1,7 +1,10 @@
 // logctl: the operator's and CI's command line (docs/cli.md). main only wires
 // the command groups together; each lives in its *_cmd.cpp.
 #include <signal.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <iostream>
 
 #include "cli/cli.h"
@@ -38,6 +41,30 @@ std::optional<std::chrono::seconds> parse_duration(const std::string& s) {
   }
   total += n;  // bare seconds
   return std::chrono::seconds(total);
+}
+
+std::string absolute(const std::string& path) {
+  if (path.empty() || path[0] == '/') return path;
+  char cwd[4096];
+  return ::getcwd(cwd, sizeof cwd) ? std::string(cwd) + "/" + path : path;
+}
+
+bool plain_name(const std::string& n) {
+  return !n.empty() && n.size() <= 63 && std::all_of(n.begin(), n.end(), [](char ch) {
+    return std::isalnum(static_cast<unsigned char>(ch)) || ch == '.' || ch == '_' || ch == '-';
+  });
+}
+
+std::optional<std::string> version_in_url(const std::string& v) {
+  if (v.empty() || v.size() > 64) return std::nullopt;
+  std::string out;
+  for (char ch : v) {
+    if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '.' && ch != '-' && ch != '+') {
+      return std::nullopt;
+    }
+    out += ch == '+' ? std::string("%2B") : std::string(1, ch);
+  }
+  return out;
 }
 
 }  // namespace logctl::cli

@@ -68,12 +68,6 @@ void print_node(json n) {
   t.print(std::cout);
 }
 
-bool node_name(const std::string& n) {
-  return !n.empty() && n.size() <= 63 && std::all_of(n.begin(), n.end(), [](char ch) {
-    return std::isalnum(static_cast<unsigned char>(ch)) || ch == '.' || ch == '_' || ch == '-';
-  });
-}
-
 int bad_name(Cli& cli, const std::string& n) {
   return fail(cli.format(), Exit::kUsage, "usage",
               "'" + n.substr(0, 64) + "' is not a node name (1-63 of A-Za-z0-9._-)");
@@ -134,8 +128,8 @@ void setup_node(CLI::App& app, Cli& cli) {
   show->add_option("NAME", *name, "The node's name")->required();
   show->footer("Example:\n  logctl node show node-1");
   show->callback([&cli, name] {
-    cli.rc = node_name(*name) ? get_and_print(cli, "/v1/nodes/" + *name, print_node)
-                              : bad_name(cli, *name);
+    cli.rc = plain_name(*name) ? get_and_print(cli, "/v1/nodes/" + *name, print_node)
+                               : bad_name(cli, *name);
   });
   auto* rev = node->add_subcommand("revoke", "Revoke a node's tokens: the controller refuses it");
   rev->add_option("NAME", *name, "The node's name")->required();
@@ -144,7 +138,7 @@ void setup_node(CLI::App& app, Cli& cli) {
       "enrols again (remove ROOT/node.token on the node).\n"
       "Example:\n  logctl node revoke node-7");
   rev->callback(
-      [&cli, name] { cli.rc = node_name(*name) ? revoke(cli, *name) : bad_name(cli, *name); });
+      [&cli, name] { cli.rc = plain_name(*name) ? revoke(cli, *name) : bad_name(cli, *name); });
   auto* del = node->add_subcommand(
       "delete", "Decommission a node: tokens revoked, out of every list, plan and check");
   del->add_option("NAME", *name, "The node's name")->required();
@@ -153,7 +147,7 @@ void setup_node(CLI::App& app, Cli& cli) {
       "again with the enrolment token (a replacement host).\n"
       "Example:\n  logctl node delete node-7");
   del->callback(
-      [&cli, name] { cli.rc = node_name(*name) ? remove(cli, *name) : bad_name(cli, *name); });
+      [&cli, name] { cli.rc = plain_name(*name) ? remove(cli, *name) : bad_name(cli, *name); });
 }
 
 }  // namespace logctl::cli

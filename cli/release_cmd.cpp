@@ -99,19 +99,11 @@ int list(Cli& cli) {
 }
 
 int remove(Cli& cli, const std::string& version) {
-  for (char ch : version) {
-    if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '.' && ch != '-' && ch != '+') {
-      return fail(cli.format(), Exit::kUsage, "usage", "'" + version + "' is not a version");
-    }
-  }
-  if (version.empty() || version.size() > 64) {
-    return fail(cli.format(), Exit::kUsage, "usage", "'" + version + "' is not a version");
-  }
+  auto path = version_in_url(version);
+  if (!path) return fail(cli.format(), Exit::kUsage, "usage", "'" + version + "' is not a version");
   auto client = cli.client();
   if (!client) return client.error();
-  std::string path;
-  for (char ch : version) path += ch == '+' ? std::string("%2B") : std::string(1, ch);
-  auto r = (*client)->post("/v1/releases/" + path + "/delete", json::object());
+  auto r = (*client)->post("/v1/releases/" + *path + "/delete", json::object());
   if (!r) return fail(cli.format(), r.error());
   if (cli.format() != Format::kTable) {
     print_json(*r);

@@ -13,7 +13,6 @@
 #include <fcntl.h>
 #include <CLI/CLI.hpp>
 #include <algorithm>
-#include <cctype>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
@@ -179,20 +178,6 @@ int enroll_token_create(const std::string& dir, const EnrollTokenFlags& f) {
                        .count() +
                    ms;
   }
-  for (const auto& n : f.names) {
-    bool ok = !n.empty() && n.size() <= 63 && std::isalnum(static_cast<unsigned char>(n[0])) &&
-              std::all_of(n.begin(), n.end(), [](char ch) {
-                return std::isalnum(static_cast<unsigned char>(ch)) || ch == '.' || ch == '_' ||
-                       ch == '-';
-              });
-    if (!ok) {
-      std::cerr << "logctl-controller enroll-token create: --name '" << n
-                << "' is not a node name (1 to 63 of [A-Za-z0-9._-], starting with a letter or "
-                   "digit)\n";
-      return 2;
-    }
-  }
-  if (!f.names.empty()) t.names = nlohmann::json(f.names).dump();
   auto c = Controller::open(ControllerOptions{dir});
   if (!c) {
     std::cerr << "logctl-controller enroll-token create: " << c.error().message << "\n";
@@ -204,11 +189,11 @@ int enroll_token_create(const std::string& dir, const EnrollTokenFlags& f) {
     return 1;
   }
   t.hash = digest::sha256_hex(secret);
-  auto id = (*c)->add_enrollment_token(t);
+  auto id = (*c)->add_enrollment_token(t, f.names);
   if (!id) {
     ::unlink(f.out.c_str());
     std::cerr << "logctl-controller enroll-token create: " << id.error().message << "\n";
-    return 1;
+    return id.error().code == ErrorCode::kInvalidArgument ? 2 : 1;
   }
   std::cout << "enrolment token #" << *id << " in " << f.out << " (0600): "
             << (f.uses > 0 ? std::to_string(f.uses) + " enrolment(s)" : "any number of enrolments")

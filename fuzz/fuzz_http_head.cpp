@@ -36,6 +36,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (h.length == 0 && (h.malformed || h.content_length)) __builtin_trap();
   for (auto v : {h.method, h.target, h.version, h.expect}) check_inside(in, v);
   if (h.content_length && *h.content_length >= 10'000'000'000'000'000'000ull) __builtin_trap();
+  if (h.expect_continue && h.expect.empty()) __builtin_trap();
   for (std::string_view t : {h.target, in}) {
     std::string node = heartbeat_node(t);
     if (node.size() > 128) __builtin_trap();

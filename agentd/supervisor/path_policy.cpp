@@ -2,11 +2,10 @@
 
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <set>
-#include <sstream>
 #include <string_view>
 
+#include "agentd/platform/fs.h"
 #include "logctl/schema/config.h"
 
 namespace logctl::agentd {
@@ -115,16 +114,10 @@ Status check_config_paths(const std::string& config_file, const std::vector<std:
   if (allowed.empty()) return {};
   auto env = [](const char* k) -> const char* { return std::getenv(k); };
   // Its own @include lines first, unread: a file outside is never opened.
-  std::string text;
-  {
-    std::ifstream in(config_file, std::ios::binary);
-    if (!in) return make_error(ErrorCode::kIo, "cannot read " + config_file);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    text = ss.str();
-  }
+  auto text = fs::read_file(config_file);
+  if (!text) return std::unexpected(text.error());
   std::vector<std::string> includes;
-  if (auto top = config::parse_string_unresolved(text, config_file, env, includes); !top) {
+  if (auto top = config::parse_string_unresolved(*text, config_file, env, includes); !top) {
     return std::unexpected(top.error());
   }
   std::string dir = std::filesystem::path(config_file).parent_path().string();

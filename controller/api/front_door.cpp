@@ -462,15 +462,8 @@ void FrontDoor::Impl::handle_requests(Conn& c, bool& progress) {
       return refuse(c, 411, "length_required",
                     "send the body with a Content-Length (Transfer-Encoding is not accepted)");
     }
-    bool continue_100 = false;
-    if (!h.expect.empty()) {
-      std::string e(h.expect);
-      std::transform(e.begin(), e.end(), e.begin(),
-                     [](unsigned char ch) { return std::tolower(ch); });
-      if (e != "100-continue") {
-        return refuse(c, 417, "expectation_failed", "the only Expect understood is 100-continue");
-      }
-      continue_100 = true;
+    if (!h.expect.empty() && !h.expect_continue) {
+      return refuse(c, 417, "expectation_failed", "the only Expect understood is 100-continue");
     }
     bool has_body = h.method == "POST" || h.method == "PUT" || h.method == "PATCH";
     if (!h.content_length && has_body) {
@@ -479,11 +472,11 @@ void FrontDoor::Impl::handle_requests(Conn& c, bool& progress) {
     c.close_after_reply = h.close;
     progress = true;
     std::string node = heartbeat_node(h.target);
-    if (node.empty() || h.method != "POST" || h.version != "HTTP/1.1" || continue_100) {
+    if (node.empty() || h.method != "POST" || h.version != "HTTP/1.1" || h.expect_continue) {
       // Relayed: admitted from the head first.
       c.head_length = h.length;
       c.body_length = h.content_length.value_or(0);
-      c.expect_continue = continue_100;
+      c.expect_continue = h.expect_continue;
       Job job{c.id,
               {"", std::move(h.authorization), ""},
               true,

@@ -97,6 +97,7 @@ RequestHead parse_request_head(std::string_view in) {
           h.chunked = true;
         } else if (iequals(name, "Expect")) {
           h.expect = value;
+          h.expect_continue = iequals(value, "100-continue");
         }
       });
   auto sp1 = line.find(' '), sp2 = line.rfind(' ');

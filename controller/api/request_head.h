@@ -24,6 +24,7 @@ struct RequestHead {
   bool close = false;       // Connection: close, or HTTP/1.0 without keep-alive
   bool chunked = false;     // a Transfer-Encoding field (the API takes Content-Length only)
   std::string_view expect;  // the Expect field's value ("" when absent)
+  bool expect_continue = false;  // Expect: 100-continue (any case)
 };
 
 RequestHead parse_request_head(std::string_view in);

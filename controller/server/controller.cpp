@@ -46,6 +46,23 @@ bool valid_label_value(std::string_view s) {
          std::all_of(s.begin(), s.end(), [](char ch) { return ch > 0x20 && ch < 0x7f; });
 }
 
+ApiError no_node(const std::string& name) {
+  return api_error(404, "not_found",
+                   "no node '" + name + "' is enrolled (`logctl node list` lists them)");
+}
+
+ApiError no_release(const std::string& version) {
+  return api_error(
+      404, "not_found",
+      "no release '" + version + "' on the controller (push it with `logctl release push`)");
+}
+
+ApiError no_config(std::int64_t revision) {
+  return api_error(
+      404, "not_found",
+      "no config revision " + std::to_string(revision) + " (`logctl config list` lists them)");
+}
+
 json cluster_json(const store::Cluster& c) {
   json strategy = json::parse(c.target_strategy, nullptr, false);
   json j = {{"state", store::cluster_state_name(c.state)},
@@ -253,7 +270,17 @@ Result<int> Controller::rotate_token(store::TokenKind kind, const std::string& s
   return *n;
 }
 
-Result<std::int64_t> Controller::add_enrollment_token(const store::Token& t) {
+Result<std::int64_t> Controller::add_enrollment_token(store::Token t,
+                                                      const std::vector<std::string>& names) {
+  for (const auto& n : names) {
+    if (!valid_name(n)) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        "'" + n +
+                            "' is not a node name (1 to 63 of [A-Za-z0-9._-], starting with a "
+                            "letter or digit)");
+    }
+  }
+  if (!names.empty()) t.names = json(names).dump();
   std::lock_guard lock(mu_);
   auto id = store_->add_token(t);
   if (!id) return std::unexpected(id.error());

@@ -83,8 +83,9 @@ class Controller {
   // hash becomes the only valid one of its kind; how many were revoked.
   Result<int> rotate_token(store::TokenKind kind, const std::string& sha256);
   // A bounded enrolment token (`logctl-controller enroll-token create`),
-  // beside the others; its id.
-  Result<std::int64_t> add_enrollment_token(const store::Token& t);
+  // beside the others, that may enrol only `names` (any when empty; each a
+  // node name, else kInvalidArgument); its id.
+  Result<std::int64_t> add_enrollment_token(store::Token t, const std::vector<std::string>& names);
 
   // Operator commands (admin): start, shutdown, resume, rollback, pause, abort.
   ApiResult<json> command(lifecycle::Command cmd, const json& body, const Principal& who);

@@ -87,10 +87,7 @@ ApiResult<json> Controller::release(const std::string& version) {
   std::lock_guard lock(mu_);
   auto r = store_->release(version);
   if (!r) return std::unexpected(api_error(r.error()));
-  if (!*r)
-    return std::unexpected(api_error(
-        404, "not_found",
-        "no release '" + version + "' on the controller (push it with `logctl release push`)"));
+  if (!*r) return std::unexpected(no_release(version));
   json m = json::parse((*r)->manifest, nullptr, false);
   return json{{"version", (*r)->version},
               {"sha256", (*r)->sha256},
@@ -152,10 +149,7 @@ ApiResult<std::string> Controller::artifact_path(const std::string& version, con
   std::lock_guard lock(mu_);
   auto r = store_->release(version);
   if (!r) return std::unexpected(api_error(r.error()));
-  if (!*r)
-    return std::unexpected(api_error(
-        404, "not_found",
-        "no release '" + version + "' on the controller (push it with `logctl release push`)"));
+  if (!*r) return std::unexpected(no_release(version));
   return artifacts_dir() + "/" + (*r)->sha256;
 }
 
@@ -210,9 +204,7 @@ ApiResult<json> Controller::check_config(const std::string& text, const std::str
   if (version.empty()) {
     versions = cluster_versions(*c);
   } else if (auto r = store_->release(version); !r || !*r) {
-    return std::unexpected(api_error(
-        404, "not_found",
-        "no release '" + version + "' on the controller (push it with `logctl release push`)"));
+    return std::unexpected(no_release(version));
   }
   std::vector<std::string> includes;
   for (const auto& v : versions) {
@@ -257,10 +249,7 @@ ApiResult<json> Controller::config(std::int64_t id, const Principal& who) {
   std::lock_guard lock(mu_);
   auto r = store_->config(id);
   if (!r) return std::unexpected(api_error(r.error()));
-  if (!*r)
-    return std::unexpected(api_error(
-        404, "not_found",
-        "no config revision " + std::to_string(id) + " (`logctl config list` lists them)"));
+  if (!*r) return std::unexpected(no_config(id));
   return json{{"revision", (*r)->id},
               {"sha256", (*r)->sha256},
               {"author", (*r)->author},

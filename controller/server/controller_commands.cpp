@@ -17,6 +17,33 @@ using namespace detail;
 using lifecycle::Command;
 using store::ClusterState;
 
+namespace {
+
+// The strategy a target was recorded with (cluster.target_strategy), and the
+// plan token that approved it ("" when none did).
+struct RecordedStrategy {
+  rollout::Strategy strategy;
+  std::string approved_plan;
+};
+
+Result<RecordedStrategy> recorded_strategy(const std::string& text) {
+  json stored = json::parse(text, nullptr, false);
+  if (!stored.is_object()) stored = json::object();
+  std::string approved = stored.value("approved_plan", "");
+  stored.erase("approved_plan");
+  auto s = rollout::parse_strategy(stored.empty() ? json() : stored);
+  if (!s) return std::unexpected(s.error());
+  return RecordedStrategy{*s, approved};
+}
+
+// A stored release's manifest (nullopt when it does not parse).
+std::optional<release::Manifest> manifest_of(const store::Release& r) {
+  auto m = release::manifest_from_json(json::parse(r.manifest, nullptr, false));
+  return m ? std::optional<release::Manifest>(*m) : std::nullopt;
+}
+
+}  // namespace
+
 // ---- upgrade: checks and the plan ---------------------------------------------
 
 ApiResult<json> Controller::plan(const store::Cluster& c, const json& body,
@@ -36,8 +63,7 @@ ApiResult<json> Controller::plan(const store::Cluster& c, const json& body,
     auto r = store_->release(version);
     if (!r) return std::unexpected(api_error(r.error()));
     if (*r) {
-      json mj = json::parse((*r)->manifest, nullptr, false);
-      if (auto m = release::manifest_from_json(mj); m) in.target = *m;
+      in.target = manifest_of(**r);
       auto h = digest::sha256_file(artifacts_dir() + "/" + (*r)->sha256);
       in.artifact_verified = h && *h == (*r)->sha256;
     }
@@ -47,16 +73,11 @@ ApiResult<json> Controller::plan(const store::Cluster& c, const json& body,
   auto t = Clock::now();
   // The manifests of the releases the nodes run (nullopt: not stored here).
   std::map<std::string, std::optional<release::Manifest>> manifests;
-  auto manifest_of = [&](const std::string& v) -> const std::optional<release::Manifest>& {
+  auto stored_manifest = [&](const std::string& v) -> const std::optional<release::Manifest>& {
     auto it = manifests.find(v);
     if (it != manifests.end()) return it->second;
-    std::optional<release::Manifest> m;
-    if (auto r = store_->release(v); r && *r) {
-      if (auto mm = release::manifest_from_json(json::parse((*r)->manifest, nullptr, false))) {
-        m = *mm;
-      }
-    }
-    return manifests[v] = m;
+    auto r = store_->release(v);
+    return manifests[v] = r && *r ? manifest_of(**r) : std::nullopt;
   };
   for (const auto& [name, l] : nodes_.all()) {
     if (l.revoked || !l.ever_heard()) continue;  // out of plans and checks
@@ -70,7 +91,7 @@ ApiResult<json> Controller::plan(const store::Cluster& c, const json& body,
     f.chunk_format_written = l.health.value("chunk_format_written", 0);
     auto hp = l.health.value("handover_protocol", json::object());
     f.handover_protocol = {hp.value("min", 0), hp.value("max", 0)};
-    if (const auto& m = manifest_of(l.row.version)) {
+    if (const auto& m = stored_manifest(l.row.version)) {
       if (f.chunk_format_written != m->chunk_format_write) {
         f.disbelieved = "reported chunk format " + std::to_string(f.chunk_format_written) +
                         "; release " + l.row.version + "'s manifest says " +
@@ -100,9 +121,7 @@ ApiResult<json> Controller::plan(const store::Cluster& c, const json& body,
     auto text = store_->config(cfg);
     if (!text) return std::unexpected(api_error(text.error()));
     if (!*text) {
-      return std::unexpected(api_error(
-          404, "not_found",
-          "no config revision " + std::to_string(cfg) + " (`logctl config list` lists them)"));
+      return std::unexpected(no_config(cfg));
     }
     if (auto v = validate_config_text((*text)->text, in.target_version); !v) {
       in.config_error = v.error().message;
@@ -364,16 +383,14 @@ ApiResult<json> Controller::command(Command cmd, const json& body, const Princip
   std::optional<std::int64_t> started;
   if (next->state == ClusterState::kUpgrading && c->state == ClusterState::kRunning) {
     // resume (online path) or rollback from running: a new rollout.
-    json stored = json::parse(cmd == Command::kResume ? c->target_strategy : "{}", nullptr, false);
-    if (!stored.is_object()) stored = json::object();
-    std::string approved = stored.value("approved_plan", "");
-    stored.erase("approved_plan");
-    auto planned = rollout::parse_strategy(stored.empty() ? json() : stored);
-    if (!planned) return std::unexpected(api_error(planned.error()));
+    auto recorded = recorded_strategy(cmd == Command::kResume ? c->target_strategy : "{}");
+    if (!recorded) return std::unexpected(api_error(recorded.error()));
+    const rollout::Strategy& planned = recorded->strategy;
+    const std::string& approved = recorded->approved_plan;
     if (strategy && !approved.empty()) {
       // What the approved plan showed is what runs: a different strategy is
       // refused, naming each change.
-      json want = rollout::to_json(*strategy), had = rollout::to_json(*planned);
+      json want = rollout::to_json(*strategy), had = rollout::to_json(planned);
       std::string changed;
       for (const auto& [k, v] : want.items()) {
         if (had.value(k, json()) != v) {
@@ -392,7 +409,7 @@ ApiResult<json> Controller::command(Command cmd, const json& body, const Princip
             {{"approved_plan", approved}, {"planned_strategy", had}, {"asked_strategy", want}}));
       }
     }
-    if (!strategy) strategy = *planned;
+    if (!strategy) strategy = planned;
     forced = cmd == Command::kResume && c->target_forced;
     auto id = begin_rollout(*next, *strategy, forced, who);
     if (!id) return std::unexpected(id.error());
@@ -447,11 +464,9 @@ ApiResult<json> Controller::resume_held(store::Cluster c,
   if (asked) {
     s = *asked;
   } else {
-    auto stored = json::parse(c.target_strategy, nullptr, false);
-    if (stored.is_object()) stored.erase("approved_plan");
-    auto parsed = rollout::parse_strategy(stored.is_object() && !stored.empty() ? stored : json());
-    if (!parsed) return std::unexpected(api_error(parsed.error()));
-    s = *parsed;
+    auto recorded = recorded_strategy(c.target_strategy);
+    if (!recorded) return std::unexpected(api_error(recorded.error()));
+    s = recorded->strategy;
   }
   auto id = begin_rollout(c, s, false, who, Sources::kReported);
   if (!id) return std::unexpected(id.error());

@@ -132,9 +132,7 @@ ApiResult<json> Controller::heartbeat(const std::string& node, const json& raw,
   std::int64_t config = body.value("config_revision", std::int64_t{0});
   std::lock_guard lock(mu_);
   LiveNode* found = nodes_.find(node);
-  if (!found)
-    return std::unexpected(api_error(
-        404, "not_found", "no node '" + node + "' is enrolled (`logctl node list` lists them)"));
+  if (!found) return std::unexpected(no_node(node));
   if (config != 0) {
     // Only a revision this controller knows (the nodes table points at it).
     auto known = store_->config(config);
@@ -221,9 +219,7 @@ ApiResult<json> Controller::nodes() {
 ApiResult<json> Controller::node(const std::string& name) {
   std::lock_guard lock(mu_);
   const LiveNode* n = nodes_.find(name);
-  if (!n)
-    return std::unexpected(api_error(
-        404, "not_found", "no node '" + name + "' is enrolled (`logctl node list` lists them)"));
+  if (!n) return std::unexpected(no_node(name));
   auto c = store_->cluster();
   if (!c) return std::unexpected(api_error(c.error()));
   return node_json(*n, *c);
@@ -232,9 +228,7 @@ ApiResult<json> Controller::node(const std::string& name) {
 ApiResult<json> Controller::revoke_node(const std::string& name, const Principal& who) {
   std::lock_guard lock(mu_);
   LiveNode* live = nodes_.find(name);
-  if (!live)
-    return std::unexpected(api_error(
-        404, "not_found", "no node '" + name + "' is enrolled (`logctl node list` lists them)"));
+  if (!live) return std::unexpected(no_node(name));
   auto n = store_->revoke_node_tokens(name);
   if (!n) return std::unexpected(api_error(n.error()));
   live->revoked = true;
@@ -244,9 +238,7 @@ ApiResult<json> Controller::revoke_node(const std::string& name, const Principal
 
 ApiResult<json> Controller::delete_node(const std::string& name, const Principal& who) {
   std::lock_guard lock(mu_);
-  if (!nodes_.find(name))
-    return std::unexpected(api_error(
-        404, "not_found", "no node '" + name + "' is enrolled (`logctl node list` lists them)"));
+  if (!nodes_.find(name)) return std::unexpected(no_node(name));
   auto n = store_->delete_node(name);
   if (!n) return std::unexpected(api_error(n.error()));
   nodes_.erase(name);
