@@ -248,11 +248,15 @@ TEST_CASE(
   // it fails with logctl's exit 6 and says where the rollout is, then (the
   // rollout done) to the good release.
   std::string script = std::string(LOGCTL_TESTS_DIR) + "/../examples/ci-upgrade.sh";
-  Run late;
-  late.rc =
-      sh("env HOME=" + shell_quote(dir / "home") + " LOGCTL=" + bin_dir() + "/logctl bash " +
-         shell_quote(script) + " " + shell_quote(next) + " 1s > " + dir / "late.out" + " 2>&1");
-  late.out = read_file(dir / "late.out");
+  // The script with `args`, as a CI job runs it; its output in DIR/NAME.out.
+  auto ci_upgrade = [&](const std::string& args, const std::string& name) {
+    Run r;
+    r.rc = sh("env HOME=" + shell_quote(dir / "home") + " LOGCTL=" + bin_dir() + "/logctl bash " +
+              shell_quote(script) + " " + args + " > " + dir / (name + ".out") + " 2>&1");
+    r.out = read_file(dir / (name + ".out"));
+    return r;
+  };
+  Run late = ci_upgrade(shell_quote(next) + " 1s", "late");
   INFO(late.out);
   CHECK(late.rc == 6);
   CHECK_THAT(late.out, Catch::Contains("failed: rollout ") && !Catch::Contains("rollout unknown"));
@@ -263,10 +267,7 @@ TEST_CASE(
                st["cluster"]["current_version"] == v;
       },
       120s));
-  Run ci;
-  ci.rc = sh("env HOME=" + shell_quote(dir / "home") + " LOGCTL=" + bin_dir() + "/logctl bash " +
-             shell_quote(script) + " " + shell_quote(next) + " > " + dir / "ci.out" + " 2>&1");
-  ci.out = read_file(dir / "ci.out");
+  Run ci = ci_upgrade(shell_quote(next), "ci");
   INFO(ci.out);
   CHECK(ci.rc == 0);
   CHECK_THAT(ci.out, Catch::Contains("upgraded to " + v));
