@@ -2,6 +2,8 @@
 
 #include <msgpack.hpp>
 
+#include <charconv>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <vector>
@@ -19,10 +21,7 @@ class JsonVisitor : public msgpack::null_visitor {
   bool visit_negative_integer(std::int64_t v) { return raw(std::to_string(v)); }
   bool visit_float32(float v) { return visit_float64(v); }
   bool visit_float64(double v) {
-    char b[32];
-    int n = std::snprintf(b, sizeof b, "%.17g", v);
-    if (std::strpbrk(b, "ni")) return raw("null");  // nan/inf are not JSON
-    out_.append(b, static_cast<std::size_t>(n));
+    append_json_float(out_, v);
     return true;
   }
   bool visit_str(const char* v, std::uint32_t n) {
@@ -122,6 +121,68 @@ bool plain8(const unsigned char* p) {
 }
 
 }  // namespace
+
+void append_ruby_float(std::string& out, double v) {
+  if (std::isnan(v)) {
+    out += "NaN";
+    return;
+  }
+  if (std::isinf(v)) {
+    out += v < 0 ? "-Infinity" : "Infinity";
+    return;
+  }
+  if (v == 0) {
+    out += std::signbit(v) ? "-0.0" : "0.0";
+    return;
+  }
+  // The shortest digits that read back as v, and the decimal exponent.
+  char buf[64];
+  auto r = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::scientific);
+  std::string_view s(buf, static_cast<std::size_t>(r.ptr - buf));
+  if (s.front() == '-') {
+    out.push_back('-');
+    s.remove_prefix(1);
+  }
+  auto e = s.find('e');
+  std::string digits(1, s[0]);
+  if (s[1] == '.') digits.append(s.substr(2, e - 2));
+  int exp = 0;
+  std::from_chars(s.data() + e + 1 + (s[e + 1] == '+'), s.data() + s.size(), exp);
+  int decpt = exp + 1, ndig = static_cast<int>(digits.size());
+  if (decpt > -4 && decpt < 16) {
+    if (decpt <= 0) {
+      out += "0.";
+      out.append(static_cast<std::size_t>(-decpt), '0');
+      out += digits;
+    } else if (decpt >= ndig) {
+      out += digits;
+      out.append(static_cast<std::size_t>(decpt - ndig), '0');
+      out += ".0";
+    } else {
+      out.append(digits, 0, static_cast<std::size_t>(decpt));
+      out.push_back('.');
+      out.append(digits, static_cast<std::size_t>(decpt));
+    }
+    return;
+  }
+  out.push_back(digits[0]);
+  out.push_back('.');
+  out += ndig > 1 ? digits.substr(1) : "0";
+  char tail[16];
+  std::snprintf(tail, sizeof tail, "e%c%02d", exp < 0 ? '-' : '+', exp < 0 ? -exp : exp);
+  out += tail;
+}
+
+void append_json_float(std::string& out, double v) {
+  if (std::isnan(v) || std::isinf(v)) {
+    out += "null";
+  } else if (v == std::trunc(v) && v >= -9223372036854775808.0 && v < 9223372036854775808.0) {
+    out += std::to_string(static_cast<long long>(v));
+    out += ".0";
+  } else {
+    append_ruby_float(out, v);
+  }
+}
 
 void append_json_string(std::string& out, std::string_view s) {
   static const char* kHex = "0123456789abcdef";
@@ -231,13 +292,141 @@ std::optional<std::string_view> text_of(const msgpack::object& o) {
   return std::nullopt;
 }
 
-// A string or binary value as its bytes, any other as JSON text.
+void ruby_text(std::string& out, const msgpack::object& o, bool inspect);
+
+// String#inspect of UTF-8 text: quotes, backslash escapes, \u for other
+// control characters, \x for bytes that are not UTF-8.
+void ruby_inspect_string(std::string& out, std::string_view s) {
+  static const char* kHex = "0123456789ABCDEF";
+  out.push_back('"');
+  auto p = reinterpret_cast<const unsigned char*>(s.data());
+  for (std::size_t i = 0; i < s.size();) {
+    unsigned char c = p[i];
+    if (c >= 0x80) {
+      std::size_t len = utf8_len(p + i, s.size() - i);
+      if (len == 0) {
+        out += "\\x";
+        out.push_back(kHex[c >> 4]);
+        out.push_back(kHex[c & 0xf]);
+        ++i;
+      } else {
+        out.append(s.data() + i, len);
+        i += len;
+      }
+      continue;
+    }
+    const char* esc = nullptr;
+    switch (c) {
+      case '"':
+        esc = "\\\"";
+        break;
+      case '\\':
+        esc = "\\\\";
+        break;
+      case '\n':
+        esc = "\\n";
+        break;
+      case '\r':
+        esc = "\\r";
+        break;
+      case '\t':
+        esc = "\\t";
+        break;
+      case '\f':
+        esc = "\\f";
+        break;
+      case '\v':
+        esc = "\\v";
+        break;
+      case '\b':
+        esc = "\\b";
+        break;
+      case '\a':
+        esc = "\\a";
+        break;
+      case 0x1b:
+        esc = "\\e";
+        break;
+      case '#':
+        if (i + 1 < s.size() && (p[i + 1] == '{' || p[i + 1] == '$' || p[i + 1] == '@'))
+          esc = "\\#";
+        break;
+      default:
+        break;
+    }
+    if (esc) {
+      out += esc;
+    } else if (c < 0x20 || c == 0x7f) {
+      out += "\\u00";
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 0xf]);
+    } else {
+      out.push_back(static_cast<char>(c));
+    }
+    ++i;
+  }
+  out.push_back('"');
+}
+
+// Ruby's to_s (inspect false) or inspect (true) of a value.
+void ruby_text(std::string& out, const msgpack::object& o, bool inspect) {
+  using T = msgpack::type::object_type;
+  switch (o.type) {
+    case T::NIL:
+      if (inspect) out += "nil";
+      return;
+    case T::BOOLEAN:
+      out += o.via.boolean ? "true" : "false";
+      return;
+    case T::POSITIVE_INTEGER:
+      out += std::to_string(o.via.u64);
+      return;
+    case T::NEGATIVE_INTEGER:
+      out += std::to_string(o.via.i64);
+      return;
+    case T::FLOAT32:
+    case T::FLOAT64:
+      append_ruby_float(out, o.via.f64);
+      return;
+    case T::STR:
+    case T::BIN: {
+      auto text = *text_of(o);
+      if (inspect) {
+        ruby_inspect_string(out, text);
+      } else {
+        out += text;
+      }
+      return;
+    }
+    case T::ARRAY:
+      out.push_back('[');
+      for (std::uint32_t i = 0; i < o.via.array.size; ++i) {
+        if (i) out += ", ";
+        ruby_text(out, o.via.array.ptr[i], true);
+      }
+      out.push_back(']');
+      return;
+    case T::MAP:
+      out.push_back('{');
+      for (std::uint32_t i = 0; i < o.via.map.size; ++i) {
+        if (i) out += ", ";
+        ruby_text(out, o.via.map.ptr[i].key, true);
+        out += "=>";
+        ruby_text(out, o.via.map.ptr[i].val, true);
+      }
+      out.push_back('}');
+      return;
+    default:  // ext: an EventTime inside a record has no Ruby text of its own here
+      if (inspect) out += "nil";
+      return;
+  }
+}
+
+// A string or binary value as its bytes, any other as Ruby's to_s.
 std::string render(const msgpack::object& o) {
   if (auto text = text_of(o)) return std::string(*text);
-  msgpack::sbuffer b;
-  msgpack::pack(b, o);
   std::string out;
-  append_json(out, std::string_view(b.data(), b.size()));
+  ruby_text(out, o, false);
   return out;
 }
 
@@ -253,6 +442,16 @@ const msgpack::object* find_key(const msgpack::object& map, std::string_view key
 }
 
 }  // namespace
+
+void append_ruby_text(std::string& out, std::string_view packed) {
+  msgpack::object_handle h;
+  try {
+    h = msgpack::unpack(packed.data(), packed.size());
+  } catch (const std::exception&) {
+    return;
+  }
+  ruby_text(out, h.get(), false);
+}
 
 namespace {
 

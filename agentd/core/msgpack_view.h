@@ -22,16 +22,29 @@ Status for_each_entry(std::string_view unit,
 // binary becomes a string, ext values become null.
 void append_json(std::string& out, std::string_view packed);
 
+// Fluentd's texts of values (Ruby's, through Oj for JSON):
+// append_ruby_float — Float#to_s: the shortest text that reads back the same,
+//   fixed for exponents -4..15 ("1000.0", "0.0001"), else "1.5e+300", "1.0e-05".
+// append_json_float — a Float in Fluentd's JSON (Oj, compat mode): an
+//   integral value within 64-bit integers as "N.0" (so -0.0 is "0.0"), any
+//   other as Float#to_s; NaN and infinities, which JSON has no text for, null.
+// append_ruby_text — Object#to_s: a string as it is, nil as nothing, a hash or
+//   an array as Ruby's inspect ({"k"=>"v", "n"=>nil}, [1, "x"]).
+void append_ruby_float(std::string& out, double v);
+void append_json_float(std::string& out, double v);
+void append_ruby_text(std::string& out, std::string_view packed);
+
 // Appends `s` as a JSON string literal (with quotes).
 void append_json_string(std::string& out, std::string_view s);
 
 // Looks up a field of a packed record map by path ({"a"} or {"a","b"} for
-// $.a.b). Strings come back raw, other values as JSON; nullopt when absent.
+// $.a.b). Strings come back raw, other values as Ruby's to_s, as
+// Fluentd matches and prints them; nullopt when absent or nil.
 std::optional<std::string> lookup_field(std::string_view packed_record,
                                         const std::vector<std::string>& path);
 
 // Calls fn(key, value) for each top-level field, both rendered as text:
-// strings (and binaries) as they are, other values as JSON text. For the
+// strings (and binaries) as they are, other values as Ruby's to_s. For the
 // ltsv and single_value formatters.
 void for_each_rendered_field(std::string_view packed_record,
                              const std::function<void(std::string_view, std::string_view)>& fn);

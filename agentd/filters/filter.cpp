@@ -286,17 +286,10 @@ class RecordTransformer final : public Filter {
     if (const auto* r = s.child("record")) fields_ = r->free_params();
   }
 
-  // A packed value as text: strings raw, the rest as JSON (Ruby's to_s is close).
+  // A packed value as Ruby's to_s (what Fluentd's gsub makes of it).
   static std::string render_value(std::string_view packed) {
-    auto h = msgpack_header(packed);
-    if (h && h->kind == MsgpackKind::kString)
-      return std::string(packed.substr(h->size, h->payload));
-    if (h && h->kind == MsgpackKind::kScalar && packed.size() == 1 &&
-        static_cast<unsigned char>(packed[0]) == 0xc0) {
-      return "";  // nil
-    }
     std::string out;
-    append_json(out, packed);
+    append_ruby_text(out, packed);
     return out;
   }
 
@@ -306,10 +299,29 @@ class RecordTransformer final : public Filter {
     return out;
   }
 
-  // The packed value of one placeholder's inside, or nullopt when unknown.
-  std::optional<std::string> resolve(std::string_view inside, const std::string& tag, EventTime t,
-                                     const std::vector<Pair>& rec) const {
-    auto parts = [&] { return split_dots(tag); };
+  // An index as Fluentd's placeholder table writes it: "0", "2", "-1".
+  static std::optional<long> index_of(std::string_view num) {
+    bool neg = num.starts_with('-');
+    std::string_view digits = neg ? num.substr(1) : num;
+    if (digits.empty() || digits.size() > 9 || (digits.size() > 1 && digits[0] == '0') ||
+        (neg && digits == "0") ||
+        digits.find_first_not_of("0123456789") != std::string_view::npos) {
+      return std::nullopt;
+    }
+    long n = std::stol(std::string(digits));
+    return neg ? -n : n;
+  }
+
+  // The packed value of a placeholder (`${...}` or `__NAME__`), nil when it
+  // is not one of Fluentd's (without enable_ruby): ${tag}, ${hostname},
+  // ${time}, ${tag_parts[N]}, ${tag_prefix[N]}, ${tag_suffix[N]} (N from 0,
+  // or from -1 back), ${record["key"]} for a top-level key — nothing else, so
+  // ${key}, ${record['key']} and ${record["a"]["b"]} are nil, as in Fluentd.
+  std::string resolve(std::string_view ph, const std::string& tag, EventTime t,
+                      const std::vector<Pair>& rec) const {
+    static const std::string nil(1, '\xc0');
+    if (!ph.starts_with("${")) return nil;
+    std::string_view inside = ph.substr(2, ph.size() - 3);
     if (inside == "tag") return packed_str(tag);
     if (inside == "hostname") return packed_str(host_);
     if (inside == "time") {
@@ -320,17 +332,13 @@ class RecordTransformer final : public Filter {
       std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S %z", &tm);
       return packed_str(buf);
     }
-    for (const char* fn : {"tag_parts[", "tag_prefix[", "tag_suffix["}) {
-      std::string_view f = fn;
+    for (std::string_view f : {"tag_parts[", "tag_prefix[", "tag_suffix["}) {
       if (!inside.starts_with(f) || !inside.ends_with("]")) continue;
-      std::string num(inside.substr(f.size(), inside.size() - f.size() - 1));
-      char* end = nullptr;
-      long n = std::strtol(num.c_str(), &end, 10);
-      if (num.empty() || *end != '\0') return std::nullopt;
-      auto p = parts();
+      auto n = index_of(inside.substr(f.size(), inside.size() - f.size() - 1));
+      auto p = split_dots(tag);
       long size = static_cast<long>(p.size());
-      long i = n < 0 ? size + n : n;
-      if (i < 0 || i >= size) return packed_str("");
+      if (!n || *n >= size || *n < -size) return nil;
+      long i = *n < 0 ? size + *n : *n;
       std::string out;
       if (f == "tag_parts[") out = p[static_cast<std::size_t>(i)];
       if (f == "tag_prefix[") {
@@ -341,71 +349,52 @@ class RecordTransformer final : public Filter {
       }
       return packed_str(out);
     }
-    // record["k"] / record['k'], chained for nested maps; or a bare field name.
-    std::vector<std::string> path;
-    if (inside.starts_with("record[")) {
-      std::string_view rest = inside.substr(6);
-      while (!rest.empty()) {
-        if (rest.size() < 4 || rest[0] != '[' || (rest[1] != '"' && rest[1] != '\'')) return {};
-        char q = rest[1];
-        auto close = rest.find(q, 2);
-        if (close == std::string_view::npos || close + 1 >= rest.size() || rest[close + 1] != ']') {
-          return std::nullopt;
-        }
-        path.emplace_back(rest.substr(2, close - 2));
-        rest.remove_prefix(close + 2);
+    if (inside.starts_with("record[\"") && inside.ends_with("\"]") && inside.size() >= 10) {
+      std::string_view key = inside.substr(8, inside.size() - 10);
+      const Pair* found = nullptr;
+      for (const auto& p : rec) {
+        if (p.key == key) found = &p;
       }
-    } else {
-      path.emplace_back(inside);
+      if (found) return std::string(found->value);
     }
-    std::string_view cur;
-    bool first = true;
-    for (const auto& k : path) {
-      std::vector<Pair> level;
-      if (first) {
-        level = rec;
-        first = false;
-      } else if (!pairs_of(cur, level)) {
-        return packed_str("");
-      }
-      bool found = false;
-      for (const auto& p : level) {
-        if (p.key == k) {
-          cur = p.value;
-          found = true;
-        }
-      }
-      if (!found)
-        return path.size() == 1 && !inside.starts_with("record[")
-                   ? std::nullopt  // an unknown bare name stays as written
-                   : std::optional<std::string>(std::string(1, '\xc0'));
-    }
-    return std::string(cur);
+    return nil;
   }
 
-  // The packed value of a template: one placeholder with auto_typecast keeps
-  // its type; otherwise the text with every placeholder replaced.
+  // Where the next placeholder is in `s` from `from`: Fluentd's
+  // /(\$\{[^}]+\}|__[A-Z_]+__)/ (first match, the longest at its start).
+  static std::pair<std::size_t, std::size_t> next_placeholder(std::string_view s,
+                                                              std::size_t from) {
+    for (std::size_t i = from; i + 1 < s.size(); ++i) {
+      if (s[i] == '$' && s[i + 1] == '{') {
+        auto close = s.find('}', i + 2);
+        if (close != std::string_view::npos && close > i + 2) return {i, close + 1 - i};
+      } else if (s[i] == '_' && s[i + 1] == '_') {
+        std::size_t j = i + 2;
+        while (j < s.size() && ((s[j] >= 'A' && s[j] <= 'Z') || s[j] == '_')) ++j;
+        // backtrack so that the run ends in "__" after at least one character
+        for (std::size_t end = j; end >= i + 5; --end) {
+          if (s[end - 1] == '_' && s[end - 2] == '_') return {i, end - i};
+        }
+      }
+    }
+    return {std::string_view::npos, 0};
+  }
+
+  // The packed value of a template: exactly one placeholder with
+  // auto_typecast keeps the value's type (nil when unknown); otherwise the
+  // text with every placeholder replaced by Ruby's to_s of its value.
   std::string expand(const std::string& tmpl, const std::string& tag, EventTime t,
                      const std::vector<Pair>& rec) const {
-    if (typecast_ && tmpl.starts_with("${") && tmpl.find("${", 2) == std::string::npos &&
-        tmpl.find('}') == tmpl.size() - 1) {
-      if (auto v = resolve(std::string_view(tmpl).substr(2, tmpl.size() - 3), tag, t, rec)) {
-        return *v;
-      }
-    }
+    auto [at, len] = next_placeholder(tmpl, 0);
+    if (typecast_ && at == 0 && len == tmpl.size()) return resolve(tmpl, tag, t, rec);
     std::string text;
-    for (std::size_t i = 0; i < tmpl.size();) {
-      auto open = tmpl.find("${", i);
-      auto close = open == std::string::npos ? open : tmpl.find('}', open);
-      if (close == std::string::npos) {
-        text += tmpl.substr(i);
-        break;
-      }
-      text += tmpl.substr(i, open - i);
-      auto v = resolve(std::string_view(tmpl).substr(open + 2, close - open - 2), tag, t, rec);
-      text += v ? render_value(*v) : tmpl.substr(open, close - open + 1);
-      i = close + 1;
+    std::size_t i = 0;
+    for (; at != std::string::npos; std::tie(at, len) = next_placeholder(tmpl, i)) {
+      text.append(tmpl, i, at - i);
+      text += render_value(resolve(std::string_view(tmpl).substr(at, len), tag, t, rec));
+      i = at + len;
     }
+    text.append(tmpl, i);
     return packed_str(text);
   }
 

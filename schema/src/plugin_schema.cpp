@@ -670,7 +670,7 @@ std::vector<PluginSpec> build_filters() {
        "${hostname}, ${time}, ${record[\"k\"]}); removes or keeps fields.",
        {opt("enable_ruby", T::kBool, "false",
             "Ruby expressions are not supported: only false (placeholders work without it)."),
-        opt("auto_typecast", T::kBool, "false",
+        opt("auto_typecast", T::kBool, "true",
             "A value that is one placeholder keeps the field's type (else a string)."),
         opt("renew_record", T::kBool, "false", "Start from an empty record."),
         opt("renew_time_key", T::kString, std::nullopt, "Field whose value becomes the time."),

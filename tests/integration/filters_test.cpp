@@ -95,9 +95,9 @@ TEST_CASE("filters: grep then record_transformer then parser give Fluentd's reco
   REQUIRE(lines.size() == 4);
   std::set<std::string> got(lines.begin(), lines.end());
   CHECK(got.count(
-      R"({"msg":"seq=1 a","user":"alice","service":"web","origin":"app.web.frontend","summary":"info:seq=1 a"})"));
+      R"({"msg":"seq=1 a","user":null,"service":"web","origin":"app.web.frontend","summary":"info:seq=1 a"})"));
   CHECK(got.count(
-      R"({"msg":"seq=4 d","service":"web","origin":"app.web.frontend","summary":"warn:seq=4 d","user":""})"));
+      R"({"msg":"seq=4 d","service":"web","origin":"app.web.frontend","summary":"warn:seq=4 d","user":null})"));
   CHECK(got.count(R"({"seq":"5","host":"web1"})"));
   CHECK(got.count(R"({"message":"not ltsv at all"})"));
   CHECK(agent.metric("agentd_filter_dropped_records_total", "plugin_id=\"levels\",type=\"grep\"") ==

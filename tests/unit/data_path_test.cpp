@@ -1,6 +1,8 @@
 // Unit tests of the pieces on the data path: tag patterns, framing, syslog
 // parsing, record packing and JSON rendering, path templates, retry schedule.
 #include <catch2/catch.hpp>
+#include <limits>
+#include <msgpack.hpp>
 #include <nlohmann/json.hpp>
 
 #include "agentd/buffer/retry.h"
@@ -246,4 +248,57 @@ TEST_CASE("path templates insert each value once and never read it again") {
   CHECK(render("a.${tag[99999999999]}", "_**") ==
         "/out/a.${tag[99999999999]}/a/${tag[99999999999]}//_**/x");
   CHECK(render("..", "../../etc") == "/out/__////.._.._etc/x");
+}
+
+TEST_CASE("values are written as Fluentd writes them: Oj's floats, Ruby's to_s and inspect") {
+  auto json = [](double v) {
+    std::string out;
+    append_json_float(out, v);
+    return out;
+  };
+  auto ruby = [](double v) {
+    std::string out;
+    append_ruby_float(out, v);
+    return out;
+  };
+  // Each pair was printed by Ruby 3.1 / oj 3.14 (Fluentd 1.19's JSON).
+  CHECK(json(1.0) == "1.0");
+  CHECK(json(0.1) == "0.1");
+  CHECK(json(1000.0) == "1000.0");
+  CHECK(json(-0.0) == "0.0");
+  CHECK(json(1.5e300) == "1.5e+300");
+  CHECK(json(1e-7) == "1.0e-07");
+  CHECK(json(1e15) == "1000000000000000.0");
+  CHECK(json(123456789012345678.0) == "123456789012345680.0");
+  CHECK(json(9.3e18) == "9.3e+18");
+  CHECK(json(1.0 / 3) == "0.3333333333333333");
+  CHECK(json(0.1 + 0.2) == "0.30000000000000004");
+  CHECK(json(5e-324) == "5.0e-324");
+  CHECK(json(std::numeric_limits<double>::quiet_NaN()) == "null");  // a deviation: JSON has no NaN
+  CHECK(json(-std::numeric_limits<double>::infinity()) == "null");
+  CHECK(ruby(1e15) == "1.0e+15");
+  CHECK(ruby(999999999999999.9) == "999999999999999.9");
+  CHECK(ruby(0.0001234) == "0.0001234");
+  CHECK(ruby(0.00001234) == "1.234e-05");
+  CHECK(ruby(-1.0e20) == "-1.0e+20");
+  CHECK(ruby(-0.0) == "-0.0");
+  CHECK(ruby(2.5) == "2.5");
+
+  msgpack::sbuffer b;
+  msgpack::packer<msgpack::sbuffer> pk(b);
+  pk.pack_map(5);
+  pk.pack(std::string("s")), pk.pack(std::string("a\"b\\c\n\x01#{x} \xc3\xa9"));
+  pk.pack(std::string("n")), pk.pack_nil();
+  pk.pack(std::string("a")), pk.pack_array(3), pk.pack(1), pk.pack(2.5), pk.pack(true);
+  pk.pack(std::string("h")), pk.pack_map(1), pk.pack(std::string("k")), pk.pack_nil();
+  pk.pack(std::string("i")), pk.pack(-7);
+  std::string rec(b.data(), b.size());
+  std::string text;
+  append_ruby_text(text, rec);
+  CHECK(
+      text ==
+      R"({"s"=>"a\"b\\c\n\u0001\#{x} é", "n"=>nil, "a"=>[1, 2.5, true], "h"=>{"k"=>nil}, "i"=>-7})");
+  CHECK(lookup_field(rec, {"n"}) == std::nullopt);  // nil: as absent (grep matches nothing)
+  CHECK(lookup_field(rec, {"a"}) == "[1, 2.5, true]");
+  CHECK(lookup_field(rec, {"nope"}) == std::nullopt);
 }

@@ -87,9 +87,10 @@ TEST_CASE("kubernetes_metadata: pod, namespace, container and ids from the file'
 TEST_CASE("record_transformer and grep on single records") {
   CHECK(run("@type record_transformer\n auto_typecast true\n <record>\n  copy ${record[\"log\"]}\n"
             "  last ${tag_parts[-1]}\n  pre ${tag_prefix[1]}\n  suf ${tag_suffix[1]}\n"
-            "  keep ${unknown}\n </record>",
+            "  unknown ${unknown}\n  in_text <${log}|__OLD_STYLE__|${record[\"log\"]}>\n </record>",
             "a.b.c", "m") ==
-        R"({"log":"m","copy":"m","last":"c","pre":"a.b","suf":"b.c","keep":"${unknown}"})");
+        R"({"log":"m","copy":"m","last":"c","pre":"a.b","suf":"b.c","unknown":null,)"
+        R"("in_text":"<||m>"})");  // Fluentd's: what is not a placeholder is nil
   CHECK(run("@type record_transformer\n renew_record true\n keep_keys log\n <record>\n"
             "  t ${tag}\n </record>",
             "x", "m") == R"({"log":"m","t":"x"})");
