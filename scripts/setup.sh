@@ -19,6 +19,7 @@ packages=(
   iproute2                                        # fault tests: a node host in a network namespace
   zlib1g-dev                                      # gzip output, chunk checksums
   libpcre2-dev                                    # <parse> @type regexp (named captures)
+  libcctz-dev                                     # time zones by name (Fluentd's timezone parameters)
   rsyslog                                         # benchmark comparison peer
   bsdutils                                        # logger(1): real syslog client in tests
   procps psmisc                                   # ps/pkill in scripts

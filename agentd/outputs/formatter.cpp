@@ -46,6 +46,7 @@ TimeFormatter::TimeFormatter(std::string format, bool utc, std::string zone)
     : format_(std::move(format)), utc_(utc) {
   has_fraction_ = format_.find("%L") != std::string::npos || format_.find("N") != std::string::npos;
   if (!zone.empty()) has_fixed_offset_ = parse_offset(zone, fixed_offset_);
+  if (!zone.empty() && !has_fixed_offset_) zone_ = Zone::named(zone);
 }
 
 void TimeFormatter::append(std::string& out, EventTime t) {
@@ -56,10 +57,11 @@ void TimeFormatter::append(std::string& out, EventTime t) {
   }
   std::time_t tt = sec;
   std::tm tm{};
-  if (has_fixed_offset_) {
-    tt += fixed_offset_;
+  long zone_offset = zone_ ? zone_->offset_at(sec) : fixed_offset_;
+  if (has_fixed_offset_ || zone_) {
+    tt += zone_offset;
     gmtime_r(&tt, &tm);
-    tm.tm_gmtoff = fixed_offset_;
+    tm.tm_gmtoff = zone_offset;
   } else if (utc_) {
     gmtime_r(&tt, &tm);
   } else {
@@ -83,7 +85,7 @@ void TimeFormatter::append(std::string& out, EventTime t) {
   }
   // strftime's %z reads tm_gmtoff, which gmtime_r clears, and it has no
   // %:z (Ruby's "+09:00", what Fluentd writes): both are done here.
-  long off = has_fixed_offset_ ? fixed_offset_ : utc_ ? 0 : tm.tm_gmtoff;
+  long off = has_fixed_offset_ || zone_ ? zone_offset : utc_ ? 0 : tm.tm_gmtoff;
   replace_offset(fmt, "%:z", off, true);
   replace_offset(fmt, "%z", off, false);
   char buf[256];
@@ -204,6 +206,70 @@ class LtsvFormatter final : public Formatter {
   bool newline_;
 };
 
+// Fluentd's csv formatter (Ruby's CSV): the named fields' Ruby text, every
+// column quoted by default; without force_quotes only those holding the
+// separator, a quote or a line break (and empty strings) are, nil is empty.
+class CsvFormatter final : public Formatter {
+ public:
+  explicit CsvFormatter(const config::Section& s)
+      : delimiter_(s.str("delimiter") == "\\t" || s.str("delimiter") == "TAB" ? "\t"
+                                                                              : s.str("delimiter")),
+        force_quotes_(s.flag("force_quotes")),
+        newline_(s.flag("add_newline")) {
+    for (const auto& f : s.array("fields")) {
+      if (f.empty()) continue;
+      std::vector<std::string> path;
+      if (f.starts_with("$.")) {
+        for (std::size_t at = 2; at <= f.size();) {
+          auto dot = std::min(f.find('.', at), f.size());
+          path.push_back(f.substr(at, dot - at));
+          at = dot + 1;
+        }
+      } else {
+        path.push_back(f);
+      }
+      fields_.push_back(std::move(path));
+    }
+  }
+  void format(std::string& out, std::string_view, EventTime, std::string_view record) override {
+    for (std::size_t i = 0; i < fields_.size(); ++i) {
+      if (i) out += delimiter_;
+      auto v = lookup_field(record, fields_[i]);
+      bool quote = force_quotes_ || (v && (v->empty() || v->find(delimiter_) != std::string::npos ||
+                                           v->find_first_of("\"\r\n") != std::string::npos));
+      if (!quote) {
+        out += v.value_or("");
+        continue;
+      }
+      out.push_back('"');
+      for (char c : v.value_or("")) {
+        if (c == '"') out.push_back('"');
+        out.push_back(c);
+      }
+      out.push_back('"');
+    }
+    if (newline_) out.push_back('\n');
+  }
+
+ private:
+  std::string delimiter_;
+  bool force_quotes_, newline_;
+  std::vector<std::vector<std::string>> fields_;
+};
+
+// Fluentd's hash formatter: the record as Ruby's Hash#to_s.
+class HashFormatter final : public Formatter {
+ public:
+  explicit HashFormatter(const config::Section& s) : newline_(s.flag("add_newline")) {}
+  void format(std::string& out, std::string_view, EventTime, std::string_view record) override {
+    append_ruby_text(out, record);
+    if (newline_) out.push_back('\n');
+  }
+
+ private:
+  bool newline_;
+};
+
 class StdoutFormatter final : public Formatter {
  public:
   explicit StdoutFormatter(const config::Section& s)
@@ -244,6 +310,8 @@ std::unique_ptr<Formatter> make_formatter(const config::Section& s) {
   if (t == "json") return std::make_unique<JsonFormatter>(s);
   if (t == "single_value") return std::make_unique<SingleValueFormatter>(s);
   if (t == "ltsv") return std::make_unique<LtsvFormatter>(s);
+  if (t == "csv") return std::make_unique<CsvFormatter>(s);
+  if (t == "hash") return std::make_unique<HashFormatter>(s);
   return std::make_unique<StdoutFormatter>(s);
 }
 

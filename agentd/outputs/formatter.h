@@ -5,11 +5,13 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
 #include "agentd/core/event.h"
 #include "logctl/schema/pipeline_config.h"
+#include "logctl/schema/zone.h"
 
 namespace logctl::agentd {
 
@@ -25,6 +27,7 @@ class TimeFormatter {
   bool utc_;
   long fixed_offset_ = 0;
   bool has_fixed_offset_ = false;
+  std::optional<Zone> zone_;  // a zone by name (Asia/Tokyo): its offset at each time
   bool has_fraction_ = false;
   std::int64_t cached_second_ = INT64_MIN;
   std::string cached_;

@@ -17,6 +17,7 @@
 
 #include "agentd/parsers/syslog_message.h"
 #include "logctl/schema/json_bounded.h"
+#include "logctl/schema/zone.h"
 
 namespace logctl::agentd {
 namespace {
@@ -28,7 +29,13 @@ class TimeParser {
       : format_(s.is_set("time_format") ? s.str("time_format") : std::move(default_format)),
         type_(s.str("time_type")),
         utc_(s.flag("utc") || !s.flag("localtime")),
-        id_(next_id()) {}
+        id_(next_id()) {
+    // Ruby's %:z ("+09:00", and "Z") is glibc's %z, which reads both forms.
+    for (std::size_t p; (p = format_.find("%:z")) != std::string::npos;)
+      format_.replace(p, 3, "%z");
+    // `timezone` (validated with the config) places zoneless times, before utc/localtime.
+    if (s.is_set("timezone")) zone_ = Zone::named(s.str("timezone"));
+  }
 
   std::optional<EventTime> parse(std::string_view v) const {
     if (type_ == "unixtime" || type_ == "float" || (type_ != "string" && format_.empty()) ||
@@ -120,7 +127,9 @@ class TimeParser {
       long off = tm.tm_gmtoff;
       secs = timegm(&tm) - off;
     } else {
-      secs = utc_ ? timegm(&tm) : local_to_epoch(tm);
+      secs = zone_  ? static_cast<std::time_t>(zone_->to_epoch(tm))
+             : utc_ ? timegm(&tm)
+                    : local_to_epoch(tm);
     }
     // Nanoseconds since the epoch fit in 64 bits until 2262 (and from 1677).
     if (std::abs(std::int64_t{secs}) >= kMaxSeconds) return std::nullopt;
@@ -155,6 +164,7 @@ class TimeParser {
   std::string format_;
   std::string type_;
   bool utc_;
+  std::optional<Zone> zone_;
   std::uint64_t id_;
 };
 
@@ -548,29 +558,57 @@ class DelimitedParser final : public FieldsParser {
   std::vector<std::string> scratch_;
 };
 
+// Fluentd's: the text split at `delimiter` (or `delimiter_pattern`, a
+// regexp), each piece holding `label_delimiter` a field, any other skipped.
 class LtsvParser final : public FieldsParser {
  public:
-  explicit LtsvParser(const config::Section& s)
-      : FieldsParser(s), delimiter_(s.str("delimiter")), label_(s.str("label_delimiter")) {}
+  static Result<std::unique_ptr<Parser>> make(const config::Section& s) {
+    pcre2_code* pattern = nullptr;
+    if (s.is_set("delimiter_pattern")) {
+      std::uint32_t flags = 0;
+      std::string re = strip_slashes(s.str("delimiter_pattern"), flags);
+      auto code = RegexpParser::compile(s, re, flags, "delimiter_pattern");
+      if (!code) return std::unexpected(code.error());
+      pattern = *code;
+    }
+    return std::unique_ptr<Parser>(new LtsvParser(s, pattern));
+  }
+  ~LtsvParser() override {
+    if (match_) pcre2_match_data_free(match_);
+    if (pattern_) pcre2_code_free(pattern_);
+  }
 
  private:
+  LtsvParser(const config::Section& s, pcre2_code* pattern)
+      : FieldsParser(s),
+        delimiter_(s.str("delimiter")),
+        label_(s.str("label_delimiter")),
+        pattern_(pattern),
+        match_(pattern ? pcre2_match_data_create_from_pattern(pattern, nullptr) : nullptr) {}
+
   Status split(std::string_view text, Fields& out) override {
     for (std::size_t at = 0; at <= text.size();) {
-      std::size_t end = text.find(delimiter_, at);
-      if (end == std::string_view::npos) end = text.size();
-      std::string_view pair = text.substr(at, end - at);
-      std::size_t colon = pair.find(label_);
-      if (colon != std::string_view::npos) {
-        out.push_back({pair.substr(0, colon), pair.substr(colon + label_.size())});
-      } else if (!pair.empty()) {
-        return no("a field without a label");
+      std::size_t end = text.size(), next = text.size() + 1;
+      if (pattern_) {
+        int rc = pcre2_match(pattern_, reinterpret_cast<PCRE2_SPTR>(text.data()), text.size(), at,
+                             0, match_, nullptr);
+        PCRE2_SIZE* ov = pcre2_get_ovector_pointer(match_);
+        if (rc >= 0 && ov[1] > ov[0]) end = ov[0], next = ov[1];
+      } else if (auto d = text.find(delimiter_, at); d != std::string_view::npos) {
+        end = d, next = d + delimiter_.size();
       }
-      at = end + delimiter_.size();
+      std::string_view pair = text.substr(at, end - at);
+      if (std::size_t colon = pair.find(label_); colon != std::string_view::npos) {
+        out.push_back({pair.substr(0, colon), pair.substr(colon + label_.size())});
+      }
+      at = next;
     }
     return {};
   }
 
   std::string delimiter_, label_;
+  pcre2_code* pattern_;
+  pcre2_match_data* match_;
 };
 
 // Helpers for the access-log parsers: a cursor over the line.
@@ -637,6 +675,15 @@ class AccessLogParser final : public FieldsParser {
       agent = c.quoted();
       if (!agent) return no("no \"agent\"");
     }
+    // nginx (Fluentd's expression): after the agent, whitespace and the
+    // $http_x_forwarded_for field, quoted or not, to the end of the line.
+    std::optional<std::string_view> forwarded;
+    if (!apache_ && agent && !c.done() && std::isspace(static_cast<unsigned char>(c.s[c.at]))) {
+      while (!c.done() && std::isspace(static_cast<unsigned char>(c.s[c.at]))) ++c.at;
+      c.eat('"');
+      forwarded = c.until('"');
+      c.eat('"');
+    }
     if (!c.done()) return no("text after the access log fields");
     Cursor r{*request};
     auto method = r.until(' ');
@@ -672,6 +719,7 @@ class AccessLogParser final : public FieldsParser {
     }
     out.push_back({"referer", dash(referer)});
     out.push_back({"agent", dash(agent)});
+    if (forwarded) out.push_back({"http_x_forwarded_for", forwarded});
     return {};
   }
 
@@ -938,7 +986,7 @@ Result<std::unique_ptr<Parser>> make_parser(const config::Section& s) {
   if (t == "syslog") return std::make_unique<SyslogParser>(s);
   if (t == "csv") return std::make_unique<DelimitedParser>(s, true);
   if (t == "tsv") return std::make_unique<DelimitedParser>(s, false);
-  if (t == "ltsv") return std::make_unique<LtsvParser>(s);
+  if (t == "ltsv") return LtsvParser::make(s);
   if (t == "apache2") return std::make_unique<AccessLogParser>(s, true);
   if (t == "nginx") return std::make_unique<AccessLogParser>(s, false);
   if (t == "apache_error") return std::make_unique<ApacheErrorParser>(s);

@@ -60,11 +60,13 @@ std::size_t structured_data_length(std::string_view s) {
   return i;
 }
 
-Result<SyslogMessage> parse_5424(std::string_view s, SyslogMessage m, EventTime now) {
-  // VERSION SP TIMESTAMP SP HOSTNAME SP APP-NAME SP PROCID SP MSGID SP SD [SP MSG]
-  auto version = token(s);
-  if (version.empty() || version.size() > 3 || version[0] < '1' || version[0] > '9') {
-    return bad("RFC 5424: bad VERSION");
+// `version`: the line has <PRI>VERSION; without a <PRI> (a syslog file,
+// with_priority false) Fluentd's expression starts at the TIMESTAMP.
+Result<SyslogMessage> parse_5424(std::string_view s, SyslogMessage m, EventTime now, bool version) {
+  // [VERSION SP] TIMESTAMP SP HOSTNAME SP APP-NAME SP PROCID SP MSGID SP SD [SP MSG]
+  if (version) {
+    auto v = token(s);
+    if (v.empty() || v.size() > 3 || v[0] < '1' || v[0] > '9') return bad("RFC 5424: bad VERSION");
   }
   auto ts = token(s);
   if (ts.empty()) return bad("RFC 5424: missing TIMESTAMP");
@@ -241,10 +243,13 @@ Result<SyslogMessage> parse_syslog(std::string_view text, EventTime now, const S
     m.pri = pri;
     s.remove_prefix(close + 1);
   }
-  bool is_5424 = o.format == SyslogFormat::kRfc5424 ||
-                 (o.format == SyslogFormat::kAuto && s.size() > 1 && s[0] >= '1' && s[0] <= '9' &&
-                  (s[1] == ' ' || std::isdigit(static_cast<unsigned char>(s[1]))));
-  return is_5424 ? parse_5424(s, m, now) : parse_3164(s, m, now, o.utc);
+  // auto: RFC 5424 when <PRI> is followed by a VERSION (Fluentd's detection
+  // needs the <PRI>: without one a line is RFC 3164).
+  bool is_5424 =
+      o.format == SyslogFormat::kRfc5424 ||
+      (o.format == SyslogFormat::kAuto && o.with_priority && s.size() > 1 && s[0] >= '1' &&
+       s[0] <= '9' && (s[1] == ' ' || std::isdigit(static_cast<unsigned char>(s[1]))));
+  return is_5424 ? parse_5424(s, m, now, o.with_priority) : parse_3164(s, m, now, o.utc);
 }
 
 const char* syslog_facility_name(int f) {

@@ -1,4 +1,5 @@
 #include "logctl/schema/pipeline_config.h"
+#include "logctl/schema/zone.h"
 
 #include <algorithm>
 #include <cassert>
@@ -418,6 +419,12 @@ class Validator {
     };
     switch (spec.type) {
       case ParamType::kString:
+        if ((spec.name == "timezone" || spec.name == "path_timezone") && !Zone::named(v)) {
+          return make_error(ErrorCode::kInvalidArgument,
+                            "'" + v +
+                                "' is no time zone (an offset such as +09:00 or -0500, or a "
+                                "zone such as Asia/Tokyo)");
+        }
         return {};
       case ParamType::kRegexp:
         if (v.empty()) return make_error(ErrorCode::kInvalidArgument, "empty regexp");
