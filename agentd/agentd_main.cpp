@@ -35,6 +35,7 @@ struct Flags {
   std::string config;
   std::string allowed_paths;  // --allowed-paths (the command line only, never <system>)
   bool dry_run = false;
+  bool strict = false;  // --strict: with --dry-run, any warning is an error
   std::string admin;
   std::string root_dir;
   std::string control;
@@ -209,6 +210,11 @@ int run_supervisor(Flags f, const std::string& self, const BuildIdentity& id) {
   }
   if (f.dry_run) {  // a running agent's worker logs them
     for (const auto& w : cfg->warnings) std::cerr << "agentd: warning: " << w << "\n";
+    if (f.strict && !cfg->warnings.empty()) {
+      std::cerr << "agentd: " << f.config << " is not valid with --strict (" << cfg->warnings.size()
+                << " warning(s))\n";
+      return 1;
+    }
     std::cout << "agentd: " << f.config << " is valid\n";
     return 0;
   }
@@ -272,6 +278,9 @@ int logctl::agentd::agentd_main(int argc, char** argv, const BuildIdentity& id) 
   Flags f;
   app.add_option("-c,--config", f.config, "Pipeline configuration file (Fluentd syntax)");
   app.add_flag("--dry-run", f.dry_run, "Validate the configuration and exit (0 valid, 1 not)");
+  app.add_flag("--strict", f.strict,
+               "With --dry-run: any warning (an unknown parameter, a v0.12 spelling) makes the "
+               "configuration invalid");
   app.add_option("--admin", f.admin, "Admin HTTP endpoint host:port (loopback only)");
   app.add_option("--root-dir", f.root_dir,
                  "Data directory: buffers, positions, handover spools, control socket "

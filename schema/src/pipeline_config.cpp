@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cassert>
 #include <cstdlib>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -96,6 +97,20 @@ class Validator {
     for (const auto& l : out.labels) {
       if (auto st = check_relabel(l.matches); !st) return std::unexpected(st.error());
     }
+    // Fluentd refuses two in_tail sources on one pos_file (each would move
+    // the other's positions).
+    std::map<std::string, const Section*> pos_files;
+    for (const auto& src : out.sources) {
+      if (src.type() != "tail" || !src.is_set("pos_file")) continue;
+      auto [it, fresh] = pos_files.emplace(src.str("pos_file"), &src);
+      if (!fresh) {
+        return fail(src.where(), "pos_file " + src.str("pos_file") +
+                                     " is already the pos_file of the tail source at " +
+                                     it->second->where().str() +
+                                     ": each in_tail needs its own (Fluentd refuses this too)");
+      }
+    }
+    out.warnings.insert(out.warnings.end(), unknown_.begin(), unknown_.end());
     // Fluentd runs such configs; so does agentd, saying what they will do.
     if (out.sources.empty()) {
       out.warnings.push_back(root.where.str() + ": no <source> section: nothing will be read");
@@ -394,7 +409,12 @@ class Validator {
         for (const auto& ps : s.spec_->params) names.push_back(ps.name);
         std::string hint = did_you_mean(p.key, names);
         if (hint.empty() && p.key == "type") hint = "; 'type' is the v0.12 spelling of '@type'";
-        return fail(p.where, "unknown parameter '" + p.key + "' in " + label + hint);
+        // Fluentd warns and runs (old configs carry parameters of earlier
+        // versions, e.g. v0.12's flush_method); so does agentd, and
+        // `--dry-run --strict` and the controller's check show it.
+        unknown_.push_back(p.where.str() + ": unknown parameter '" + p.key + "' in " + label +
+                           " is ignored" + hint);
+        continue;
       }
       if (s.values_.count(spec->name)) {
         return fail(p.where, "parameter '" + p.key + "' given twice in " + label);
@@ -458,6 +478,7 @@ class Validator {
 
   int counter_ = 0;
   std::size_t order_ = 0;
+  std::vector<std::string> unknown_;  // unknown parameters, as warnings
   std::set<std::string> ids_;
 };
 

@@ -392,7 +392,7 @@ case('match-patterns', tail(JT, tag='app.x.y') + out(JSON, pattern='app.*', path
 
 # ---------------------------------------------------------------- in_tail specifics
 case('tail-path-key', tail(JSON, extra='path_key file\n') + out(JSON), ['{"m":1}'])
-case('tail-error-label', tail('@type regexp\nexpression /^(?<n>\\d+)$/\n') + section('label', out(JSON, pattern='**', path='error'), '@ERROR') + out(JSON),
+case('tail-error-label', tail('@type regexp\nexpression /^(?<n>\\d+)$/\n') + section('label', out(JSON, pattern='**', path='error-${tag}'), '@ERROR') + out(JSON),
      ['1', 'not a number', '2'], comment='unparsable lines with a <label @ERROR>')
 case('tail-emit-unmatched', tail('@type regexp\nexpression /^(?<n>\\d+)$/\n', extra='emit_unmatched_lines true\n') + out(JSON),
      ['1', 'not a number', '2'])

@@ -53,10 +53,20 @@ bool all_arrived(const TempDir& dir, long first, long last) {
 
 TEST_CASE("agentd --dry-run validates and names file:line") {
   TempDir dir;
-  write_file(dir / "bad.conf", "<source>\n  @type tcp\n  tag x\n  bogus 1\n</source>\n");
+  write_file(dir / "bad.conf",
+             "<source>\n  @type tcp\n  tag x\n  bogus 1\n  <parse>\n    @type none\n  "
+             "</parse>\n</source>\n<match **>\n  @type null\n</match>\n");
+  // An unknown parameter: a warning, as in Fluentd (the config runs); an
+  // error with --strict.
   Process p({agentd_bin(), "-c", dir / "bad.conf", "--dry-run"}, dir / "dry.log");
-  CHECK(p.wait() == 1);
-  CHECK_THAT(p.log(), Catch::Contains("bad.conf:4: unknown parameter 'bogus'"));
+  CHECK(p.wait() == 0);
+  CHECK_THAT(p.log(), Catch::Contains("warning: ") &&
+                          Catch::Contains("bad.conf:4: unknown parameter 'bogus'"));
+  Process strict({agentd_bin(), "-c", dir / "bad.conf", "--dry-run", "--strict"},
+                 dir / "strict.log");
+  CHECK(strict.wait() == 1);
+  CHECK_THAT(strict.log(), Catch::Contains("bad.conf:4: unknown parameter 'bogus'") &&
+                               Catch::Contains("not valid with --strict"));
   write_file(
       dir / "good.conf",
       config("<source>\n @type tcp\n tag x\n <parse>\n @type none\n </parse>\n</source>\n", dir));

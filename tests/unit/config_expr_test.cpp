@@ -207,13 +207,25 @@ TEST_CASE("near-miss names get a did-you-mean naming the line") {
     return cfg.error().message;
   };
   std::string tail = "<source>\n  @type tail\n  path /x\n  tag t\n";
-  CHECK_THAT(err(tail + "  pos_fle /p\n  <parse>\n    @type none\n  </parse>\n</source>\n"),
-             Catch::Contains("dym.conf:5: unknown parameter 'pos_fle'") &&
-                 Catch::Contains("did you mean 'pos_file'?"));
+  {  // a warning (the config runs, as in Fluentd), with its hint
+    auto root = parse_string(
+        tail + "  pos_fle /p\n  <parse>\n    @type none\n  </parse>\n</source>\n", "dym.conf");
+    REQUIRE(root);
+    auto cfg = validate(*root);
+    REQUIRE(cfg);
+    REQUIRE_FALSE(cfg->warnings.empty());
+    CHECK_THAT(cfg->warnings.front(), Catch::Contains("dym.conf:5: unknown parameter 'pos_fle'") &&
+                                          Catch::Contains("did you mean 'pos_file'?"));
+  }
   CHECK_THAT(err(tail + "  <parser>\n    @type none\n  </parser>\n</source>\n"),
              Catch::Contains("dym.conf:5: unexpected section <parser>") &&
                  Catch::Contains("did you mean 'parse'?"));
   CHECK_THAT(err("<sorce>\n</sorce>\n"), Catch::Contains("did you mean 'source'?"));
-  CHECK_THAT(err(tail + "  <parse>\n    @type none\n  </parse>\n  zzzzzz 1\n</source>\n"),
-             !Catch::Contains("did you mean"));
+  auto far = parse_string(tail + "  <parse>\n    @type none\n  </parse>\n  zzzzzz 1\n</source>\n",
+                          "dym.conf");
+  REQUIRE(far);
+  auto far_cfg = validate(*far);
+  REQUIRE(far_cfg);
+  CHECK_THAT(far_cfg->warnings.front(),
+             Catch::Contains("unknown parameter 'zzzzzz'") && !Catch::Contains("did you mean"));
 }

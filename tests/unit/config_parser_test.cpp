@@ -139,9 +139,19 @@ TEST_CASE("validate: unknown plugins, parameters, sections and bad values are er
   std::string base = kMinimal;
   CHECK_THAT(validate_err("<source>\n  @type kafka\n</source>"),
              Catch::Contains("t.conf:2: unknown input plugin 'kafka'"));
-  CHECK_THAT(validate_err("<source>\n @type tcp\n tag a\n prot 1\n <parse>\n @type none\n "
-                          "</parse>\n</source>\n<match **>\n @type null\n</match>"),
-             Catch::Contains("t.conf:4: unknown parameter 'prot' in <source> @type tcp"));
+  {  // an unknown parameter: a warning, as Fluentd's (the config runs)
+    auto root = parse_string(
+        "<source>\n @type tcp\n tag a\n prot 1\n <parse>\n @type none\n "
+        "</parse>\n</source>\n<match **>\n @type null\n</match>",
+        "t.conf");
+    REQUIRE(root);
+    auto cfg = validate(*root);
+    REQUIRE(cfg);
+    REQUIRE(cfg->warnings.size() == 1);
+    CHECK_THAT(cfg->warnings[0],
+               Catch::Contains("t.conf:4: unknown parameter 'prot' in <source> @type tcp") &&
+                   Catch::Contains("is ignored; did you mean 'port'?"));
+  }
   CHECK_THAT(validate_err("<source>\n @type tcp\n <parse>\n @type none\n "
                           "</parse>\n</source>\n<match **>\n @type null\n</match>"),
              Catch::Contains("t.conf:1: <source> @type tcp needs parameter 'tag'"));
