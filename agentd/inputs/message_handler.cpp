@@ -8,8 +8,9 @@ namespace {
 class ExtraFields {
  public:
   ExtraFields(const HandlerOptions& o, const Peer& peer) {
-    if (!o.source_hostname_key.empty()) add(o.source_hostname_key, peer.hostname);
+    // Fluentd's order: the address, then the name.
     if (!o.source_address_key.empty()) add(o.source_address_key, peer.address);
+    if (!o.source_hostname_key.empty()) add(o.source_hostname_key, peer.hostname);
   }
   void add(std::string_view k, std::string_view v) { fields_[n_++] = Extra{k, v}; }
   std::span<const Extra> span() const { return {fields_, n_}; }

@@ -5,12 +5,14 @@
 #include <openssl/ssl.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <unordered_map>
 
 #include <asio.hpp>
 #include <cstring>
 #include <functional>
 #include <future>
 #include <thread>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "agentd/forward/protocol.h"
@@ -117,15 +119,31 @@ std::string errno_text(const asio::error_code& ec) {
   return std::strerror(ec.value());
 }
 
+// The peer's name (a reverse lookup, as Fluentd's resolve_name), or its
+// address when it has none. Names are kept per thread for 60 s (at most 4096
+// addresses), so a UDP sender costs one lookup a minute, not one a datagram.
 std::string hostname_of(const asio::ip::address& a, bool resolve) {
   if (!resolve) return a.to_string();
+  struct Entry {
+    std::string name;
+    std::chrono::steady_clock::time_point at;
+  };
+  thread_local std::unordered_map<std::string, Entry> cache;
+  auto now = std::chrono::steady_clock::now();
+  std::string addr = a.to_string();
+  if (auto it = cache.find(addr);
+      it != cache.end() && now - it->second.at < std::chrono::seconds(60)) {
+    return it->second.name;
+  }
+  if (cache.size() >= 4096) cache.clear();
   asio::ip::tcp::endpoint ep(a, 0);
   char host[NI_MAXHOST];
-  if (getnameinfo(ep.data(), static_cast<socklen_t>(ep.size()), host, sizeof host, nullptr, 0,
-                  NI_NAMEREQD) == 0) {
-    return host;
-  }
-  return a.to_string();
+  std::string name = getnameinfo(ep.data(), static_cast<socklen_t>(ep.size()), host, sizeof host,
+                                 nullptr, 0, NI_NAMEREQD) == 0
+                         ? host
+                         : addr;
+  cache[addr] = Entry{name, now};
+  return name;
 }
 
 class NetworkInput final : public Input {
@@ -877,7 +895,11 @@ Result<std::unique_ptr<Input>> make_network_input(const config::Section& src, In
   s.type = src.type();
   s.bind = src.str("bind");
   s.port = static_cast<int>(src.integer("port"));
-  s.resolve_hostname = src.flag("resolve_hostname");
+  // Fluentd resolves the peer's name for source_hostname_key (unless told not to).
+  s.resolve_hostname =
+      src.explicitly_set("resolve_hostname")
+          ? src.flag("resolve_hostname")
+          : !src.str("source_hostname_key").empty() || src.flag("resolve_hostname");
   s.keepalive = src.flag("send_keepalive_packet");
   s.partial_limit = src.size("partial_limit_size");
   HandlerOptions h;

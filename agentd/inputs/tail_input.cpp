@@ -477,7 +477,16 @@ class TailInput final : public Input {
       if (!replay) emit_line(l, path, now, b);
     };
     if (lines_ != Parser::Lines::kLine) return multiline(text, at, path, now, b, join, replay);
-    if (!cri_join_) return emit(text);
+    if (!cri_join_) {
+      // Fluentd skips a line longer than max_line_size (and warns).
+      if (text.size() > s_.max_line) {
+        if (!replay) ++c_.oversized;
+        oversize_log_.write(log::Level::kWarn, "input " + s_.id + ": line in " + path +
+                                                   " longer than max_line_size skipped");
+        return;
+      }
+      return emit(text);
+    }
     // time SP stream SP logtag SP message
     auto s1 = text.find(' ');
     auto s2 = s1 == std::string_view::npos ? s1 : text.find(' ', s1 + 1);

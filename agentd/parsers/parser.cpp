@@ -15,6 +15,7 @@
 #include <ctime>
 #include <vector>
 
+#include "agentd/core/msgpack_view.h"
 #include "agentd/parsers/syslog_message.h"
 #include "logctl/schema/json_bounded.h"
 #include "logctl/schema/zone.h"
@@ -194,6 +195,18 @@ class NoneParser final : public Parser {
   std::string key_;
 };
 
+// Ruby's String#split(","): the pieces, trailing empty ones dropped ("," is []).
+std::vector<std::string> ruby_split_commas(std::string_view v) {
+  std::vector<std::string> parts;
+  for (std::size_t at = 0; at <= v.size();) {
+    std::size_t comma = std::min(v.find(',', at), v.size());
+    parts.emplace_back(v.substr(at, comma - at));
+    at = comma + 1;
+  }
+  while (!parts.empty() && parts.back().empty()) parts.pop_back();
+  return parts;
+}
+
 class JsonParser final : public Parser {
  public:
   explicit JsonParser(const config::Section& s)
@@ -201,7 +214,9 @@ class JsonParser final : public Parser {
         time_key_(s.str("time_key")),
         keep_time_(s.flag("keep_time_key")),
         estimate_(s.flag("estimate_current_event")),
-        null_empty_(s.flag("null_empty_string")) {}
+        null_empty_(s.flag("null_empty_string")) {
+    for (const auto& [k, v] : s.hash("types")) types_.emplace_back(k, v.substr(0, v.find(':')));
+  }
   Status parse(std::string_view text, EventTime now, std::span<const Extra> extra,
                EventBatch& out) override {
     auto value = parse_json_bounded<nlohmann::ordered_json>(text);
@@ -227,6 +242,9 @@ class JsonParser final : public Parser {
         if (v.is_string() && v.get_ref<const std::string&>().empty()) v = nullptr;
       }
     }
+    for (const auto& [k, type] : types_) {
+      if (auto it = j.find(k); it != j.end() && !it->is_null()) convert(*it, type);
+    }
     for (const auto& e : extra) j[std::string(e.key)] = std::string(e.value);
     std::vector<std::uint8_t> packed;
     try {
@@ -242,9 +260,48 @@ class JsonParser final : public Parser {
   }
 
  private:
+  // Fluentd's `types` on a parsed value: Ruby's to_i, to_f, to_s of it; bool
+  // true for "true", "yes", "1"; array the text split at ",".
+  static void convert(nlohmann::ordered_json& v, const std::string& type) {
+    std::string text = v.is_string() ? v.get<std::string>() : "";
+    if (!v.is_string()) {
+      append_ruby_text(text, [&] {
+        std::vector<std::uint8_t> b;
+        nlohmann::ordered_json::to_msgpack(v, b);
+        return std::string(b.begin(), b.end());
+      }());
+    }
+    if (type == "integer") {
+      if (v.is_number()) {
+        if (v.is_number_float()) v = static_cast<std::int64_t>(v.get<double>());
+        return;
+      }
+      std::int64_t n = 0;
+      std::from_chars(text.data() + (text.starts_with('+') ? 1 : 0), text.data() + text.size(), n);
+      v = n;
+    } else if (type == "float") {
+      double d = 0;
+      if (v.is_number()) {
+        d = v.get<double>();
+      } else {
+        std::from_chars(text.data(), text.data() + text.size(), d);
+      }
+      v = d;
+    } else if (type == "bool") {
+      v = text == "true" || text == "yes" || text == "1";
+    } else if (type == "string") {
+      v = text;
+    } else if (type == "array" && v.is_string()) {
+      auto parts = nlohmann::ordered_json::array();
+      for (auto& p : ruby_split_commas(text)) parts.push_back(p);
+      v = parts;
+    }
+  }
+
   TimeParser time_;
   std::string time_key_;
   bool keep_time_, estimate_, null_empty_;
+  std::vector<std::pair<std::string, std::string>> types_;
 };
 
 // Text fields of one record, written with the parser's `types` (Fluentd's
@@ -254,8 +311,9 @@ class FieldWriter {
  public:
   explicit FieldWriter(const config::Section& s) : null_empty_(s.flag("null_empty_string")) {
     for (const auto& [k, v] : s.hash("types")) {
-      std::string t = v.substr(0, v.find(':'));  // "time:%Y..." keeps its kind
-      types_.emplace_back(k, t);
+      auto colon = v.find(':');  // "time:%Y-%m-%d ..." (the format after the kind)
+      types_.push_back(
+          {k, v.substr(0, colon), colon == std::string::npos ? "" : v.substr(colon + 1)});
     }
   }
   struct Field {
@@ -282,10 +340,16 @@ class FieldWriter {
       return n;
     };
     if (f.integer) return w.field_int(f.key, to_i(v));
-    for (const auto& [k, type] : types_) {
+    for (const auto& [k, type, format] : types_) {
       if (k != f.key) continue;
       std::string packed;
       if (type == "integer") return w.field_int(f.key, to_i(v));
+      if (type == "time") {  // Fluentd's EventTime, which its JSON writes as whole seconds
+        std::tm tm{};
+        std::string text(v);
+        if (!strptime(text.c_str(), format.c_str(), &tm)) return w.field_nil(f.key);
+        return w.field_int(f.key, Zone::local().to_epoch(tm));
+      }
       if (type == "float") {
         double d = 0;
         std::from_chars(v.data(), v.data() + v.size(), d);
@@ -300,13 +364,7 @@ class FieldWriter {
         return w.field_packed(f.key, packed);
       }
       if (type == "array") {
-        std::vector<std::string_view> parts;
-        for (std::size_t at = 0; at <= v.size();) {
-          std::size_t comma = v.find(',', at);
-          if (comma == std::string_view::npos) comma = v.size();
-          parts.push_back(v.substr(at, comma - at));
-          at = comma + 1;
-        }
+        auto parts = ruby_split_commas(v);
         packed.push_back(static_cast<char>(0xdd));  // array 32
         auto n = static_cast<std::uint32_t>(parts.size());
         for (int b = 24; b >= 0; b -= 8) packed.push_back(static_cast<char>(n >> b));
@@ -317,8 +375,11 @@ class FieldWriter {
     w.field(f.key, v);
   }
 
+  struct Type {
+    std::string key, kind, format;
+  };
   bool null_empty_;
-  std::vector<std::pair<std::string, std::string>> types_;
+  std::vector<Type> types_;
 };
 
 // Fluentd writes expressions as /.../flags; PCRE2 takes the inside.
@@ -509,10 +570,12 @@ class DelimitedParser final : public FieldsParser {
  private:
   Status split(std::string_view text, Fields& out) override {
     scratch_.clear();
+    nil_.clear();
     std::size_t at = 0;
     while (at <= text.size()) {
       std::string value;
-      if (quoting_ && at < text.size() && text[at] == '"') {
+      bool quoted = quoting_ && at < text.size() && text[at] == '"';
+      if (quoted) {
         std::size_t i = at + 1;
         for (;;) {
           if (i >= text.size()) return no("unterminated quoted field");
@@ -537,13 +600,18 @@ class DelimitedParser final : public FieldsParser {
         value = std::string(text.substr(at, end - at));
         at = end;
       }
+      // Ruby's CSV: an empty column is nil unless quoted ("" is the empty text)
+      nil_.push_back(quoting_ && !quoted && value.empty());
       scratch_.push_back(std::move(value));
       if (at >= text.size()) break;
       at += delimiter_.size();
-      if (at == text.size()) scratch_.emplace_back();  // a trailing empty column
+      if (at == text.size()) {  // a trailing empty column
+        scratch_.emplace_back();
+        nil_.push_back(quoting_);
+      }
     }
     for (std::size_t i = 0; i < keys_.size(); ++i) {
-      if (i < scratch_.size()) {
+      if (i < scratch_.size() && !nil_[i]) {
         out.push_back({keys_[i], std::string_view(scratch_[i])});
       } else {
         out.push_back({keys_[i], std::nullopt});  // fewer columns than keys: nil, as Ruby's CSV
@@ -556,6 +624,7 @@ class DelimitedParser final : public FieldsParser {
   bool quoting_;
   std::vector<std::string> keys_;
   std::vector<std::string> scratch_;
+  std::vector<bool> nil_;  // per column: empty and unquoted (csv)
 };
 
 // Fluentd's: the text split at `delimiter` (or `delimiter_pattern`, a

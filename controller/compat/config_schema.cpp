@@ -132,27 +132,31 @@ Status config_fits_schema(const config::Element& original, const json& plugin_sc
   config::Element root = original;
   std::vector<std::string> warnings;
   if (auto s = config::apply_v012_spellings(root, warnings); !s) return s;
-  for (const auto& e : root.children) {
-    Status s;
-    if (e.name == "source") {
-      s = check(e, plugin_schema, "input", "");
-    } else if (e.name == "match") {
-      s = check(e, plugin_schema, "output", "");
-    } else if (e.name == "filter") {
-      s = check(e, plugin_schema, "filter", "");
-    } else if (e.name == "label") {
+  auto top = [&](const config::Element& e, auto& self) -> Status {
+    if (e.name == "source") return check(e, plugin_schema, "input", "");
+    if (e.name == "match") return check(e, plugin_schema, "output", "");
+    if (e.name == "filter") return check(e, plugin_schema, "filter", "");
+    if (e.name == "label") {
       for (const auto& c : e.children) {
-        if (!s) break;
-        s = c.name == "filter"  ? check(c, plugin_schema, "filter", "")
-            : c.name == "match" ? check(c, plugin_schema, "output", "")
-                                : fail(c, "this release does not know <" + c.name + "> in <label>");
+        Status s = c.name == "filter" ? check(c, plugin_schema, "filter", "")
+                   : c.name == "match"
+                       ? check(c, plugin_schema, "output", "")
+                       : fail(c, "this release does not know <" + c.name + "> in <label>");
+        if (!s) return s;
       }
-    } else if (e.name == "system") {
-      s = check(e, plugin_schema, "section", "system");
-    } else {
-      s = fail(e, "this release does not know the <" + e.name + "> directive");
+      return {};
     }
-    if (!s) return s;
+    if (e.name == "system") return check(e, plugin_schema, "section", "system");
+    if (e.name == "worker") {  // <worker N>: its sections as top-level ones
+      for (const auto& c : e.children) {
+        if (auto s = self(c, self); !s) return s;
+      }
+      return {};
+    }
+    return fail(e, "this release does not know the <" + e.name + "> directive");
+  };
+  for (const auto& e : root.children) {
+    if (auto s = top(e, top); !s) return s;
   }
   return {};
 }

@@ -231,7 +231,7 @@ class Eval {
       return str(host());
     }
     if (id == "hostname") return str(host());
-    if (id == "worker_id") return str("0");
+    if (id == "worker_id") return str(env_.worker_id);
     if (id == "use_default" || id == "use_nil") return ExprValue{Kind::kUseDefault, ""};
     if (id == "nil") return ExprValue{};
     if (id == "true" || id == "false") return str(id);  // interpolated as their text

@@ -50,7 +50,14 @@ class Parser {
         if (peek(1) == '/') return parse_close(closing);
         Element child;
         if (auto s = parse_open(child); !s) return s;
-        if (auto s = parse_body(child, child.name); !s) return s;
+        // Inside <worker N> (or N-M), #{worker_id} is N, as in that Fluentd worker.
+        std::string outer_worker = worker_;
+        if (child.name == "worker" && closing.empty()) {
+          worker_ = child.arg.substr(0, child.arg.find('-'));
+        }
+        auto body = parse_body(child, child.name);
+        worker_ = outer_worker;
+        if (!body) return body;
         into.children.push_back(std::move(child));
         continue;
       }
@@ -254,7 +261,8 @@ class Parser {
     }
     std::string code = text_.substr(pos_, end);
     pos_ += end + 1;
-    ExprEnv env{getenv_ ? std::function<const char*(const char*)>(getenv_) : nullptr, nullptr};
+    ExprEnv env{getenv_ ? std::function<const char*(const char*)>(getenv_) : nullptr, nullptr,
+                worker_};
     auto v = eval_embedded(code, env);
     if (!v) return fail(start, v.error().message);
     return v;
@@ -329,6 +337,7 @@ class Parser {
   const std::string& text_;
   std::string file_;
   const GetEnv& getenv_;
+  std::string worker_ = "0";  // #{worker_id} here (see parse_body)
   ConfigSources* sources_;
   std::vector<std::string>* not_read_;
   bool use_default_ = false;  // the value being parsed said use_default / use_nil

@@ -5,6 +5,7 @@
 #include <cassert>
 #include <cstdlib>
 #include <map>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -65,12 +66,31 @@ class Validator {
     auto sys = plain(system, "system", root.where);
     if (!sys) return std::unexpected(sys.error());
     out.system = std::move(*sys);
-    if (out.system.integer("workers") != 1) {
-      return fail(out.system.where(), "workers " + out.system.str("workers") +
-                                          " is not supported; agentd runs one worker");
+    // <system> workers N and <worker N> / <worker N-M> (multi-process
+    // Fluentd): agentd runs every section in its one worker, a <worker>'s
+    // sections as if written at the top (their #{worker_id} is N, see the
+    // parser), so each writes the files it writes in Fluentd.
+    std::int64_t workers = out.system.integer("workers");
+    if (workers < 1) return fail(out.system.where(), "workers must be at least 1");
+    if (workers > 1) {
+      out.warnings.push_back(out.system.where().str() + ": workers " + std::to_string(workers) +
+                             ": agentd runs the sections of every worker in one worker process");
     }
     for (const auto& e : root.children) {
-      if (auto s = top_level(e, out); !s) return std::unexpected(s.error());
+      if (e.name != "worker") {
+        if (auto s = top_level(e, out); !s) return std::unexpected(s.error());
+        continue;
+      }
+      if (auto st = worker_range(e, workers); !st) return std::unexpected(st.error());
+      if (!e.params.empty()) {
+        return fail(e.params[0].where, "parameter '" + e.params[0].key + "' inside <worker>");
+      }
+      for (const auto& c : e.children) {
+        if (c.name == "system" || c.name == "worker") {
+          return fail(c.where, "<" + c.name + "> inside <worker " + e.arg + ">");
+        }
+        if (auto s = top_level(c, out); !s) return std::unexpected(s.error());
+      }
     }
     auto known = [&](const std::string& name) {
       return std::any_of(out.labels.begin(), out.labels.end(),
@@ -125,6 +145,28 @@ class Validator {
  private:
   static std::unexpected<Error> fail(const Location& where, const std::string& what) {
     return make_error(ErrorCode::kInvalidArgument, where.str() + ": " + what);
+  }
+
+  // <worker N> or <worker N-M> within 0..workers-1, as Fluentd checks it.
+  static Status worker_range(const Element& e, std::int64_t workers) {
+    auto number = [](const std::string& t) -> std::optional<std::int64_t> {
+      if (t.empty() || t.size() > 6 || t.find_first_not_of("0123456789") != std::string::npos) {
+        return std::nullopt;
+      }
+      return std::stoll(t);
+    };
+    auto dash = e.arg.find('-');
+    auto first = number(e.arg.substr(0, dash));
+    auto last = dash == std::string::npos ? first : number(e.arg.substr(dash + 1));
+    if (!first || !last || *last < *first) {
+      return fail(e.where, "<worker " + e.arg + ">: a worker id N or a range N-M");
+    }
+    if (*last >= workers) {
+      return fail(e.where, "<worker " + e.arg + ">: worker ids go from 0 to " +
+                               std::to_string(workers - 1) + " (<system> workers " +
+                               std::to_string(workers) + ")");
+    }
+    return {};
   }
 
   // Filters and matches, at the top level or inside a <label>.
@@ -380,6 +422,7 @@ class Validator {
 
   Status fill_params(Section& s, const Element& e, const std::string& label,
                      const std::set<std::string>& skip) {
+    std::set<std::string> by_alias;  // parameters given by a deprecated alias
     for (const auto& p : e.params) {
       if (skip.count(p.key)) continue;
       if (p.key == "@id") continue;
@@ -417,11 +460,21 @@ class Validator {
         continue;
       }
       if (s.values_.count(spec->name)) {
-        return fail(p.where, "parameter '" + p.key + "' given twice in " + label);
+        // A parameter and its deprecated alias (in_syslog's severity_key and
+        // priority_key): the parameter's own name wins, as in Fluentd.
+        if (p.key != spec->name) {
+          unknown_.push_back(p.where.str() + ": '" + p.key + "' (an alias of '" + spec->name +
+                             "') is ignored: '" + spec->name + "' is given too");
+          continue;
+        }
+        if (!by_alias.count(spec->name)) {
+          return fail(p.where, "parameter '" + p.key + "' given twice in " + label);
+        }
       }
       if (auto st = check_value(*spec, p.value); !st) {
         return fail(p.where, "parameter '" + p.key + "' in " + label + ": " + st.error().message);
       }
+      if (p.key != spec->name) by_alias.insert(spec->name);
       s.values_[spec->name] = p.value;
     }
     for (const auto& ps : s.spec_->params) {

@@ -596,10 +596,10 @@ TEST_CASE("cli: a local cluster that fails to start leaves nothing running") {
   Logctl l(dir);
   const std::string data = dir / "broken";
   // Nodes whose worker crashes at once never become ready.
-  auto r =
-      l({"cluster", "start", "--local", "--nodes", "2", "--data-dir", data, "--node-ready-timeout",
-         "3s", "--subnet", "127.0." + std::to_string(10 + (::getpid() + 7) % 240), "--agentd",
-         agentd_build("agentd-broken-crash")});
+  auto r = l({"cluster", "start", "--local", "--nodes", "2", "--data-dir", data,
+              "--node-ready-timeout", "3s", "--up-timeout", "15s", "--subnet",
+              "127.0." + std::to_string(10 + (::getpid() + 7) % 240), "--agentd",
+              agentd_build("agentd-broken-crash")});
   INFO(describe(r));
   CHECK(r.rc != 0);
   CHECK_THAT(r.err, Catch::Contains("stopped"));

@@ -4,7 +4,8 @@
 // same config and input (tests/compat/record.sh), or, for the few cases
 // marked hand-written, the documented ones — and the pos file expected.pos
 // where a case has one. @DIR@ in expected text is the case's directory,
-// @INODE@ the input file's inode as 16 hex digits, @HOST@ this machine's name.
+// @INODE@ the input file's inode as 16 hex digits, @HOST@ this machine's name,
+// @YEAR@ the current year (RFC 3164 times have none of their own).
 // A case's files/ tree (e.g. a node's /var/log with its symlinks) is copied
 // into the case's directory as it is, links as links. A case with
 // expect-refused is a config Fluentd refuses to start: agentd must refuse it
@@ -21,6 +22,7 @@
 #include <sstream>
 #include <thread>
 
+#include "logctl/schema/zone.h"
 #include "support/harness.h"
 
 using namespace logctl::test;
@@ -146,9 +148,24 @@ std::vector<std::string> run_case(Prepared& p, const std::string& host) {
     fs::copy(c / "files", dir.path(),
              fs::copy_options::recursive | fs::copy_options::copy_symlinks);
   }
+  // The year an RFC 3164 time without one gets: this year in the case's zone.
+  std::string year = [&] {
+    std::time_t now = std::time(nullptr);
+    std::tm tm{};
+    gmtime_r(&now, &tm);
+    long off = 0;
+    if (auto z = logctl::Zone::named(env["TZ_ENV"] == "UTC" ? "+00:00" : env["TZ_ENV"])) {
+      off = z->offset_at(now);
+    }
+    now += off;
+    gmtime_r(&now, &tm);
+    return std::to_string(tm.tm_year + 1900);
+  }();
   auto expand = [&](const std::string& text) {
-    return replace_all(replace_all(replace_all(text, "@DIR@", dir.path()), "@INODE@", inode),
-                       "@HOST@", host);
+    return replace_all(
+        replace_all(replace_all(replace_all(text, "@DIR@", dir.path()), "@INODE@", inode), "@HOST@",
+                    host),
+        "@YEAR@", year);
   };
   Agent agent(read_file(c / "fluent.conf"), dir, "agentd", {}, wrapper);
   if (!agent.ready()) return {"agentd did not start:\n" + agent.process().log()};

@@ -166,7 +166,44 @@ TEST_CASE("validate: unknown plugins, parameters, sections and bad values are er
              Catch::Contains("'sometimes' is not one of: default, lazy, interval, immediate"));
   CHECK_THAT(validate_err(base + "<filter **>\n @type grepp\n</filter>"),
              Catch::Contains("unknown filter plugin 'grepp'"));
-  CHECK_THAT(validate_err(base + "<system>\n workers 4\n</system>"), Catch::Contains("workers 4"));
+  CHECK_THAT(validate_err(base + "<system>\n workers 0\n</system>"),
+             Catch::Contains("workers must be at least 1"));
+  CHECK_THAT(validate_err(base + "<system>\n workers 2\n</system>\n<worker 2>\n</worker>"),
+             Catch::Contains("t.conf:15: <worker 2>: worker ids go from 0 to 1"));
+  CHECK_THAT(validate_err(base + "<system>\n workers 4\n</system>\n<worker 3-1>\n</worker>"),
+             Catch::Contains("a worker id N or a range N-M"));
+}
+
+TEST_CASE("validate: <system> workers N with <worker N> sections run in one worker") {
+  // Fluentd's multi-process configs: every worker's sections, #{worker_id}
+  // the section's own worker id.
+  auto tree = parse_string(R"(<system>
+  workers 2
+</system>
+<worker 1>
+  <source>
+    @type tcp
+    tag "w#{worker_id}"
+    <parse>
+      @type none
+    </parse>
+  </source>
+</worker>
+<match **>
+  @type file
+  path "/tmp/out-#{worker_id}"
+</match>
+)",
+                           "w.conf");
+  REQUIRE(tree);
+  auto cfg = validate(*tree);
+  REQUIRE(cfg);
+  REQUIRE(cfg->sources.size() == 1);
+  CHECK(cfg->sources[0].str("tag") == "w1");
+  CHECK(cfg->matches[0].output.str("path") == "/tmp/out-0");
+  REQUIRE_FALSE(cfg->warnings.empty());
+  CHECK_THAT(cfg->warnings[0],
+             Catch::Contains("workers 2: agentd runs the sections of every worker"));
 }
 
 TEST_CASE("validate: Fluentd defaults are applied, per plugin and per buffer type") {

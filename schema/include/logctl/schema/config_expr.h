@@ -10,7 +10,7 @@
 //             | ENV.fetch('NAME'[, expr])    the variable, else the default, else an error
 //             | File.join(expr, ...)         joined with '/', as Ruby's
 //             | Socket.gethostname | hostname
-//             | worker_id                    "0" (agentd runs one worker)
+//             | worker_id                    "0"; N inside <worker N>
 //             | use_default | use_nil        the whole value: leave the parameter
 //                                            unset, so its default applies
 //
@@ -29,6 +29,7 @@ namespace logctl::config {
 struct ExprEnv {
   std::function<const char*(const char*)> getenv;  // null: std::getenv
   std::function<std::string()> hostname;           // null: gethostname(2)
+  std::string worker_id = "0";  // inside <worker N>: N (agentd runs them all in one worker)
 };
 
 struct ExprValue {
