@@ -4,6 +4,7 @@
 #include <pcre2.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <ctime>
 #include <mutex>
 #include <vector>
@@ -459,11 +460,21 @@ class ParserFilter final : public Filter {
       }
       fields = {{hash_field_, nested}};
     }
-    for (const auto& f : fields) {
-      std::erase_if(result, [&](const Pair& p) { return p.key == f.key; });
-      result.push_back(f);
-    }
+    merge(result, fields);
     write(time, result, out);
+  }
+
+  // Ruby's Hash#merge: a key the record has keeps its place, new ones follow.
+  static void merge(std::vector<Pair>& record, const std::vector<Pair>& fields) {
+    for (const auto& f : fields) {
+      auto it =
+          std::find_if(record.begin(), record.end(), [&](const Pair& p) { return p.key == f.key; });
+      if (it != record.end()) {
+        it->value = f.value;
+      } else {
+        record.push_back(f);
+      }
+    }
   }
 
  private:
@@ -499,7 +510,12 @@ class ParserFilter final : public Filter {
       if (!to_error) ++c_.dropped;
       return;
     }
-    write(t, in, out);
+    if (hash_field_.empty()) return write(t, in, out);
+    // Fluentd merges the (empty) result under hash_value_field all the same.
+    static const std::string empty_map(1, '\x80');
+    std::vector<Pair> result = in;
+    merge(result, {{hash_field_, empty_map}});
+    write(t, result, out);
   }
 
   std::string key_;

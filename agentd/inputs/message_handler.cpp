@@ -7,8 +7,10 @@ namespace {
 
 class ExtraFields {
  public:
-  ExtraFields(const HandlerOptions& o, const Peer& peer) {
-    // Fluentd's order: the address, then the name.
+  ExtraFields() = default;
+  ExtraFields(const HandlerOptions& o, const Peer& peer) { source(o, peer); }
+  // Fluentd's order: the address, then the name.
+  void source(const HandlerOptions& o, const Peer& peer) {
     if (!o.source_address_key.empty()) add(o.source_address_key, peer.address);
     if (!o.source_hostname_key.empty()) add(o.source_hostname_key, peer.hostname);
   }
@@ -64,9 +66,10 @@ class SyslogHandler final : public MessageHandler {
     if (other_) return handle_other(msg, peer, now, out);
     auto m = parse_syslog(msg, now, opts_);
     if (!m) return unmatched(msg, m.error().message, peer, now, out);
-    ExtraFields extra(o_, peer);
+    ExtraFields extra;  // in_syslog's order: severity, facility, then the source's keys
     if (!o_.severity_key.empty()) extra.add(o_.severity_key, syslog_severity_name(m->pri & 7));
     if (!o_.facility_key.empty()) extra.add(o_.facility_key, syslog_facility_name(m->pri >> 3));
+    extra.source(o_, peer);
     pack_syslog(*m, IncludePri::kNo, extra.span(), out.for_tag(tag_for(m->pri)));
   }
 

@@ -70,6 +70,12 @@ void Injector::apply(const EventBatch& batch, EventBatch& out) {
       value.clear();
       if (time_type_ == "unixtime") {
         RecordWriter::pack_int(value, e.time.seconds());
+      } else if (time_type_ == "unixtime_millis") {
+        RecordWriter::pack_int(value, e.time.seconds() * 1'000 + e.time.nanos() / 1'000'000);
+      } else if (time_type_ == "unixtime_micros") {
+        RecordWriter::pack_int(value, e.time.seconds() * 1'000'000 + e.time.nanos() / 1'000);
+      } else if (time_type_ == "unixtime_nanos") {
+        RecordWriter::pack_int(value, e.time.seconds() * 1'000'000'000 + e.time.nanos());
       } else if (time_type_ == "string") {
         std::string text;
         {
@@ -77,8 +83,9 @@ void Injector::apply(const EventBatch& batch, EventBatch& out) {
           tf_.append(text, e.time);
         }
         RecordWriter::pack_str(value, text);
-      } else {  // float
-        pack_double(value, static_cast<double>(e.time.seconds()) + e.time.nanos() / 1e9);
+      } else {  // float: Fluentd's, to the microsecond (time.to_r.truncate(6).to_f)
+        std::int64_t micros = e.time.seconds() * 1'000'000 + e.time.nanos() / 1'000;
+        pack_double(value, static_cast<double>(micros) / 1e6);
       }
       adds.push_back({&time_key_, value});
     }

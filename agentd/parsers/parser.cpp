@@ -774,7 +774,7 @@ class AccessLogParser final : public FieldsParser {
       out.push_back({"host", second});
       out.push_back({"user", user});
     }
-    out.push_back({time_key_, time});
+    if (!apache_) out.push_back({time_key_, time});  // nginx: where its expression has it
     out.push_back({"method", method});
     out.push_back({"path", path});
     if (apache_) {  // Fluentd's apache2: numbers; a code of 0 and a size of "-" are nil
@@ -789,6 +789,7 @@ class AccessLogParser final : public FieldsParser {
     out.push_back({"referer", dash(referer)});
     out.push_back({"agent", dash(agent)});
     if (forwarded) out.push_back({"http_x_forwarded_for", forwarded});
+    if (apache_) out.push_back({time_key_, time});  // apache2: Fluentd adds it last
     return {};
   }
 
@@ -1006,7 +1007,7 @@ class MultilineParser final : public Parser {
 void pack_syslog(const SyslogMessage& m, IncludePri pri, std::span<const Extra> extra,
                  EventBatch& out) {
   bool with_pri = pri == IncludePri::kYes && m.pri >= 0;
-  std::uint32_t n = with_pri + 3 + m.has_pid + (m.rfc5424 ? 2 : 0);
+  std::uint32_t n = with_pri + 2 + m.has_message + m.has_pid + (m.rfc5424 ? 2 : 0);
   RecordWriter w(out);
   w.begin(m.time, n + static_cast<std::uint32_t>(extra.size()));
   if (with_pri) w.field_int("pri", m.pri);
@@ -1017,7 +1018,7 @@ void pack_syslog(const SyslogMessage& m, IncludePri pri, std::span<const Extra> 
     w.field("msgid", m.msgid);
     w.field("extradata", m.extradata);
   }
-  w.field("message", m.message);
+  if (m.has_message) w.field("message", m.message);
   pack_extra(w, extra);
   w.end();
 }

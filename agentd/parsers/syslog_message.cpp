@@ -95,6 +95,7 @@ Result<SyslogMessage> parse_5424(std::string_view s, SyslogMessage m, EventTime 
   }
   if (s.size() >= 3 && s.substr(0, 3) == "\xEF\xBB\xBF") s.remove_prefix(3);  // BOM
   m.message = s;
+  m.has_message = !s.empty();  // Fluentd's (?: (?<message>.+))?: no key without one
   m.has_pid = true;
   m.rfc5424 = true;
   return m;

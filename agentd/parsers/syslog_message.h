@@ -24,6 +24,7 @@ struct SyslogMessage {
   std::string_view host, ident, pid, msgid, extradata, message;
   bool has_pid = false;
   bool rfc5424 = false;
+  bool has_message = true;  // false: an RFC 5424 line ends at its STRUCTURED-DATA
 };
 
 struct SyslogOptions {

@@ -128,6 +128,7 @@ class Upgrader {
     if (e.name == "match" || e.name == "store") {
       if (auto s = output(e); !s) return s;
     }
+    if (e.name == "filter" && type_of(e) == "grep") grep_flat(e);
     for (auto& c : e.children) {
       if (auto s = element(c, e.name); !s) return s;
     }
@@ -137,6 +138,34 @@ class Upgrader {
  private:
   void warn(const Location& where, const std::string& what) {
     warnings_.push_back(where.str() + ": " + what);
+  }
+
+  // grep's v0.12 `regexpN KEY PATTERN` / `excludeN KEY PATTERN` (N 1..20),
+  // which Fluentd 1.19 still reads: a <regexp> / <exclude> section each.
+  void grep_flat(Element& e) {
+    std::vector<Param> kept;
+    for (auto& p : e.params) {
+      std::string kind = p.key.starts_with("regexp")    ? "regexp"
+                         : p.key.starts_with("exclude") ? "exclude"
+                                                        : "";
+      std::string n = kind.empty() ? "" : p.key.substr(kind.size());
+      bool numbered =
+          !n.empty() && n.size() <= 2 && n.find_first_not_of("0123456789") == std::string::npos;
+      auto space = p.value.find_first_of(" \t");
+      if (!numbered || space == std::string::npos) {
+        kept.push_back(p);
+        continue;
+      }
+      Element section;
+      section.name = kind;
+      section.where = p.where;
+      section.params.push_back({"key", p.value.substr(0, space), p.where});
+      section.params.push_back(
+          {"pattern", p.value.substr(p.value.find_first_not_of(" \t", space)), p.where});
+      e.children.push_back(std::move(section));
+      warn(p.where, "'" + p.key + "' (v0.12) read as a <" + kind + "> section");
+    }
+    e.params = std::move(kept);
   }
 
   void rename(Element& e, const std::string& from, const std::string& to) {

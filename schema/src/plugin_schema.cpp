@@ -877,8 +877,12 @@ std::vector<PluginSpec> build_sections() {
        "Adds the event's time, tag or the host name to each record before the output buffers "
        "it (Fluentd's inject).",
        {opt("time_key", T::kString, std::nullopt, "Field for the event time."),
-        choice("time_type", {"float", "unixtime", "string"}, "float",
-               "float: seconds with fraction; unixtime: integer seconds; string: time_format."),
+        choice(
+            "time_type",
+            {"float", "unixtime", "unixtime_millis", "unixtime_micros", "unixtime_nanos", "string"},
+            "float",
+            "float: seconds to the microsecond; unixtime(_millis, _micros, _nanos): an "
+            "integer; string: time_format."),
         opt("time_format", T::kString, std::nullopt, "strftime format (default ISO 8601)."),
         opt("localtime", T::kBool, "true", "Format in local time."),
         opt("utc", T::kBool, "false", "Format in UTC."),
