@@ -45,7 +45,7 @@ struct Settings {
   bool keepalive = false;
   std::size_t partial_limit = 64 << 20;       // bytes of incomplete frames, all connections
   std::optional<forward::Security> security;  // forward's <security>
-  std::shared_ptr<SSL_CTX> tls;               // forward's <transport tls>
+  std::shared_ptr<SSL_CTX> tls;               // <transport tls> (tcp, syslog, forward)
 };
 
 // accept() failing for want of descriptors or memory is retried after a pause
@@ -856,8 +856,8 @@ class NetworkInput final : public Input {
 
 }  // namespace
 
-// in_forward's <transport tls>: TLS 1.2+ (min_version), the server certificate
-// and key, optionally client certificates verified against ca_path.
+// <transport tls> of in_tcp, in_syslog and in_forward: TLS 1.2+ (min_version), the server
+// certificate and key, optionally client certificates verified against ca_path.
 Result<std::shared_ptr<SSL_CTX>> tls_server_context(const config::Section& t,
                                                     const std::string& id) {
   auto bad = [&](const std::string& what) {
@@ -909,6 +909,12 @@ Result<std::unique_ptr<Input>> make_network_input(const config::Section& src, In
   h.source_hostname_key = src.str("source_hostname_key");
   h.source_address_key = src.str("source_address_key");
   Result<std::unique_ptr<MessageHandler>> handler;
+  // <transport tls> (tcp, syslog and forward): TLS on the TCP listener.
+  if (const auto* t = src.child("transport"); t && t->arg() == "tls") {
+    auto server_tls = tls_server_context(*t, s.id);
+    if (!server_tls) return std::unexpected(server_tls.error());
+    s.tls = std::move(*server_tls);
+  }
   if (s.type == "tcp") {
     s.delimiter = src.str("delimiter");
     s.framing = src.str("frame_type") == "octet_count" ? Framing::kOctetCount : Framing::kDelimiter;
@@ -928,18 +934,13 @@ Result<std::unique_ptr<Input>> make_network_input(const config::Section& src, In
     if (const auto* sec = src.child("security")) {  // user_auth: only false (the schema)
       s.security = forward::Security{sec->str("self_hostname"), sec->str("shared_key")};
     }
-    if (const auto* t = src.child("transport"); t && t->arg() == "tls") {
-      auto server_tls = tls_server_context(*t, s.id);
-      if (!server_tls) return std::unexpected(server_tls.error());
-      s.tls = std::move(*server_tls);
-    }
     handler = make_forward_handler(h, f, ctx.metrics);
   } else {  // syslog
     const auto* transport = src.child("transport");
     std::string proto = src.is_set("protocol_type") ? src.str("protocol_type")
                         : transport                 ? transport->arg()
                                                     : "udp";
-    s.transport = proto == "tcp" ? Transport::kTcp : Transport::kUdp;
+    s.transport = proto == "tcp" || proto == "tls" ? Transport::kTcp : Transport::kUdp;
     s.framing = src.str("frame_type") == "octet_count" ? Framing::kOctetCount : Framing::kDelimiter;
     s.max_message = src.size("message_length_limit");
     h.severity_key = src.str("severity_key");

@@ -320,11 +320,16 @@ class Parser {
     if (files.empty() && !has_glob) {
       return fail(p.where, "@include file '" + target.string() + "' does not exist");
     }
+    if (files.empty() && warnings_) {  // Fluentd's glob semantics: nothing to include
+      warnings_->push_back(p.where.str() + ": @include '" + p.value +
+                           "' matches no file: nothing is included");
+    }
     for (const auto& f : files) {
       auto text = read_whole_file(f);
       if (!text) return fail(p.where, text.error().message);
       if (sources_) sources_->files.push_back(f);
       Parser sub(*text, f, getenv_, depth_ + 1, sources_);
+      sub.warnings_ = warnings_;
       Element holder;
       holder.where = sub.here();
       if (auto s = sub.parse_body(holder, ""); !s) return s;
@@ -338,6 +343,11 @@ class Parser {
   std::string file_;
   const GetEnv& getenv_;
   std::string worker_ = "0";  // #{worker_id} here (see parse_body)
+
+ public:
+  std::vector<std::string>* warnings_ = nullptr;  // the root's (Element::warnings)
+
+ private:
   ConfigSources* sources_;
   std::vector<std::string>* not_read_;
   bool use_default_ = false;  // the value being parsed said use_default / use_nil
@@ -371,6 +381,7 @@ Result<Element> parse_text(const std::string& text, const std::string& file_name
   Element root;
   root.name = "ROOT";
   root.where = Location{file_name, 1};
+  parser.warnings_ = &root.warnings;
   if (auto s = parser.parse_body(root, ""); !s) return std::unexpected(s.error());
   return root;
 }

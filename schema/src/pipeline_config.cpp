@@ -355,14 +355,14 @@ class Validator {
     if (rule.kind == PluginKind::kSection) {
       auto s = plain(c, rule.name, parent.where_);
       if (s && rule.name == "transport" && c) {
-        bool forward = parent.type() == "forward";
-        std::string args = forward ? "tcp or tls" : "udp or tcp";
-        if (c->arg != "tcp" && c->arg != (forward ? "tls" : "udp")) {
+        // forward and tcp: tcp or tls; syslog: udp, tcp or tls (Fluentd's).
+        bool syslog = parent.type() == "syslog";
+        std::string args = syslog ? "udp, tcp or tls" : "tcp or tls";
+        if (c->arg != "tcp" && c->arg != "tls" && !(syslog && c->arg == "udp")) {
           return fail(c->where, "<transport " + c->arg + "> is not supported here (" + args + ")");
         }
         if (c->arg != "tls" && !c->params.empty()) {
-          return fail(c->params[0].where,
-                      "'" + c->params[0].key + "' belongs in <transport tls> (of @type forward)");
+          return fail(c->params[0].where, "'" + c->params[0].key + "' belongs in <transport tls>");
         }
         if (c->arg == "tls" && !s->is_set("cert_path")) {
           return fail(c->where, "<transport tls> needs cert_path (and private_key_path)");
@@ -611,6 +611,7 @@ Result<PipelineConfig> validate(const Element& root) {
   if (auto s = apply_v012_spellings(upgraded, warnings); !s) return std::unexpected(s.error());
   auto out = Validator().run(upgraded);
   if (out) out->warnings.insert(out->warnings.begin(), warnings.begin(), warnings.end());
+  if (out) out->warnings.insert(out->warnings.begin(), root.warnings.begin(), root.warnings.end());
   return out;
 }
 

@@ -131,25 +131,27 @@ SectionRule parse_section(std::string default_type, Need need) {
 
 std::vector<PluginSpec> build_inputs() {
   std::vector<PluginSpec> v;
-  v.push_back({PluginKind::kInput,
-               "tcp",
-               "Lines or octet-counted frames over TCP.",
-               join(listener_params(),
-                    {
-                        opt("port", T::kInteger, "5170", "Port to listen on."),
-                        opt("delimiter", T::kString, "\n", "Frame delimiter."),
-                        opt("message_length_limit", T::kSize, std::nullopt,
-                            "Longest accepted frame (unset: 16m, logctl's safety cap)."),
-                        opt("linger_timeout", T::kInteger, "0", "SO_LINGER on close."),
-                        choice("frame_type", {"traditional", "octet_count"}, "traditional",
-                               "(logctl) Delimited frames or RFC 6587 octet counting."),
-                        opt("emit_unmatched_lines", T::kBool, "false",
-                            "(logctl) Emit unparsable messages as {\"unmatched_line\": raw}; "
-                            "else they go to @ERROR if it exists, else are dropped."),
-                    }),
-               {parse_section("", Need::kRequired)},
-               {},
-               ""});
+  v.push_back(
+      {PluginKind::kInput,
+       "tcp",
+       "Lines or octet-counted frames over TCP.",
+       join(listener_params(),
+            {
+                opt("port", T::kInteger, "5170", "Port to listen on."),
+                opt("delimiter", T::kString, "\n", "Frame delimiter."),
+                opt("message_length_limit", T::kSize, std::nullopt,
+                    "Longest accepted frame (unset: 16m, logctl's safety cap)."),
+                opt("linger_timeout", T::kInteger, "0", "SO_LINGER on close."),
+                choice("frame_type", {"traditional", "octet_count"}, "traditional",
+                       "(logctl) Delimited frames or RFC 6587 octet counting."),
+                opt("emit_unmatched_lines", T::kBool, "false",
+                    "(logctl) Emit unparsable messages as {\"unmatched_line\": raw}; "
+                    "else they go to @ERROR if it exists, else are dropped."),
+            }),
+       {parse_section("", Need::kRequired),
+        SectionRule{"transport", PluginKind::kSection, "", Need::kOptional}},  // absent: tcp
+       {},
+       ""});
   v.push_back({PluginKind::kInput,
                "udp",
                "One event per UDP datagram.",
@@ -805,7 +807,8 @@ std::vector<PluginSpec> build_sections() {
   v.push_back(
       {PluginKind::kSection,
        "transport",
-       "Transport of a listener: <transport udp|tcp> (syslog); <transport tcp|tls> (forward, "
+       "Transport of a listener: <transport udp|tcp|tls> (syslog); <transport tcp|tls> (tcp, "
+       "forward, "
        "with these TLS parameters).",
        {opt("cert_path", T::kString, std::nullopt, "tls: the server certificate (PEM, chain)."),
         opt("private_key_path", T::kString, std::nullopt, "tls: its private key (PEM)."),

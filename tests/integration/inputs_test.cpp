@@ -199,6 +199,47 @@ TEST_CASE("syslog: logger(1) over UDP and TCP, RFC 5424 and RFC 3164") {
   CHECK(agent.metric("agentd_input_parse_errors_total") == 1);
 }
 
+TEST_CASE("tcp and syslog: <transport tls> takes TLS clients and refuses plaintext") {
+  TempDir dir;
+  // A throwaway self-signed certificate for 127.0.0.1; the client pins it.
+  REQUIRE(sh("openssl req -x509 -newkey rsa:2048 -nodes -keyout " + dir / "in.key" + " -out " +
+             dir / "in.pem" + " -days 1 -subj /CN=in -addext subjectAltName=IP:127.0.0.1 " +
+             "2>/dev/null") == 0);
+  int tcp = free_port(), syslog = free_port();
+  std::string tls = " <transport tls>\n  cert_path " + dir / "in.pem" + "\n  private_key_path " +
+                    dir / "in.key" + "\n </transport>\n";
+  std::string sources = tcp_lines_source(tcp, "t", tls) +
+                        "<source>\n @type syslog\n tag sys\n bind 127.0.0.1\n port " +
+                        std::to_string(syslog) + "\n" + tls + "</source>\n";
+  Agent agent(config(sources, dir), dir);
+  REQUIRE(agent.ready());
+  // Python's ssl module: a real TLS client that checks the certificate.
+  auto send_tls = [&](int port, const std::string& file) {
+    return sh(
+        "python3 -c \"import socket,ssl,sys; c=ssl.create_default_context(cafile=sys.argv[1]);"
+        " s=c.wrap_socket(socket.create_connection(('127.0.0.1',int(sys.argv[2]))),"
+        " server_hostname='127.0.0.1'); s.sendall(open(sys.argv[3],'rb').read()); s.close()\" " +
+        dir / "in.pem" + " " + std::to_string(port) + " " + file);
+  };
+  std::string lines, syslog_lines;
+  for (int i = 0; i < 100; ++i) lines += "seq=" + std::to_string(i) + " over tls\n";
+  for (int i = 100; i < 150; ++i) {
+    syslog_lines += "<13>Mar  1 10:00:00 web1 app: seq=" + std::to_string(i) + "\n";
+  }
+  write_file(dir / "lines", lines);
+  write_file(dir / "syslog", syslog_lines);
+  REQUIRE(send_tls(tcp, dir / "lines") == 0);
+  REQUIRE(send_tls(syslog, dir / "syslog") == 0);
+  // Plaintext gets nothing in: the handshake fails, counted.
+  TcpSender plain(tcp);
+  plain.send("seq=900 plaintext\n");
+  plain.close();
+  REQUIRE(wait_until([&] { return all_arrived(dir, 0, 149); }));
+  CHECK(wait_until([&] { return agent.metric("agentd_input_tls_failures_total") >= 1; }));
+  CHECK(count_numbers(files_under(dir / "out")).missing_in(900, 900) == 1);
+  CHECK_THAT(read_file(dir / "out/sys.user.notice.log"), Catch::Contains("\"ident\":\"app\""));
+}
+
 TEST_CASE("tail: lines across rename and copytruncate rotations all arrive") {
   TempDir dir;
   std::string log = dir / "app.log";

@@ -174,6 +174,21 @@ TEST_CASE("validate: unknown plugins, parameters, sections and bad values are er
              Catch::Contains("a worker id N or a range N-M"));
 }
 
+TEST_CASE("an @include glob that matches nothing includes nothing, with a warning") {
+  // Fluentd's glob semantics; a path without a glob that is not there stays an error.
+  auto tree =
+      parse_string(std::string("@include /nonexistent-logctl-dir/*.conf\n") + kMinimal, "g.conf");
+  REQUIRE(tree);
+  auto cfg = validate(*tree);
+  REQUIRE(cfg);
+  REQUIRE_FALSE(cfg->warnings.empty());
+  CHECK_THAT(cfg->warnings[0],
+             Catch::Contains("g.conf:1: @include '/nonexistent-logctl-dir/*.conf' "
+                             "matches no file: nothing is included"));
+  CHECK_THAT(parse_err("@include /nonexistent-logctl-dir/x.conf\n"),
+             Catch::Contains("does not exist"));
+}
+
 TEST_CASE("validate: <system> workers N with <worker N> sections run in one worker") {
   // Fluentd's multi-process configs: every worker's sections, #{worker_id}
   // the section's own worker id.

@@ -47,6 +47,9 @@ struct Element {
   Location where;
   std::vector<Param> params;
   std::vector<Element> children;
+  // The root only: what reading the files noticed, e.g. an @include glob
+  // that matched nothing ("file:line: what"); validate() reports them.
+  std::vector<std::string> warnings;
 
   const Param* find(const std::string& key) const;
   std::vector<const Element*> children_named(const std::string& name) const;
