@@ -19,7 +19,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::string_view text(reinterpret_cast<const char*>(data), size);
   for (auto format : {SyslogFormat::kRfc3164, SyslogFormat::kRfc5424, SyslogFormat::kAuto}) {
     for (bool pri : {true, false}) {
-      auto m = parse_syslog(text, EventTime{1'795'392'000'000'000'000}, {format, pri, true});
+      auto m = parse_syslog(text, EventTime{1'795'392'000'000'000'000}, {format, pri, true, {}});
       if (!m) continue;
       for (auto f : {m->host, m->ident, m->pid, m->msgid, m->extradata, m->message}) {
         check_inside(text, f);

@@ -26,8 +26,10 @@ namespace {
 // Parses the time field of json/regexp records (time_format, time_type).
 class TimeParser {
  public:
-  explicit TimeParser(const config::Section& s, std::string default_format = "")
-      : format_(s.is_set("time_format") ? s.str("time_format") : std::move(default_format)),
+  explicit TimeParser(const config::Section& s, std::string default_format = "",
+                      bool force_format = false)
+      : format_(s.is_set("time_format") && !force_format ? s.str("time_format")
+                                                         : std::move(default_format)),
         type_(s.str("time_type")),
         utc_(s.flag("utc") || !s.flag("localtime")),
         id_(next_id()) {
@@ -500,7 +502,20 @@ class RegexpParser final : public Parser {
 
 class SyslogParser final : public Parser {
  public:
-  explicit SyslogParser(const config::Section& s) : o_(syslog_options(s)) {}
+  explicit SyslogParser(const config::Section& s) : o_(syslog_options(s)) {
+    // Fluentd: a configured rfc5424_time_format (time_format before it) reads
+    // RFC 5424 times, and "%Y-%m-%dT%H:%M:%S%z" those it does not match.
+    if (s.explicitly_set("rfc5424_time_format") || s.explicitly_set("time_format")) {
+      std::string format =
+          s.explicitly_set("time_format") ? s.str("time_format") : s.str("rfc5424_time_format");
+      auto custom = std::make_shared<TimeParser>(s, format, true);
+      auto plain = std::make_shared<TimeParser>(s, "%Y-%m-%dT%H:%M:%S%z", true);
+      o_.time_5424 = [custom, plain](std::string_view ts) -> std::optional<EventTime> {
+        if (auto t = custom->parse(ts)) return t;
+        return plain->parse(ts);
+      };
+    }
+  }
   Status parse(std::string_view text, EventTime now, std::span<const Extra> extra,
                EventBatch& out) override {
     auto m = parse_syslog(text, now, o_);

@@ -62,7 +62,8 @@ std::size_t structured_data_length(std::string_view s) {
 
 // `version`: the line has <PRI>VERSION; without a <PRI> (a syslog file,
 // with_priority false) Fluentd's expression starts at the TIMESTAMP.
-Result<SyslogMessage> parse_5424(std::string_view s, SyslogMessage m, EventTime now, bool version) {
+Result<SyslogMessage> parse_5424(std::string_view s, SyslogMessage m, EventTime now, bool version,
+                                 const SyslogOptions& o) {
   // [VERSION SP] TIMESTAMP SP HOSTNAME SP APP-NAME SP PROCID SP MSGID SP SD [SP MSG]
   if (version) {
     auto v = token(s);
@@ -72,7 +73,7 @@ Result<SyslogMessage> parse_5424(std::string_view s, SyslogMessage m, EventTime 
   if (ts.empty()) return bad("RFC 5424: missing TIMESTAMP");
   if (ts == "-") {
     m.time = now;
-  } else if (auto t = parse_rfc3339(ts)) {
+  } else if (auto t = o.time_5424 ? o.time_5424(ts) : parse_rfc3339(ts)) {
     m.time = *t;
   } else {
     return bad("RFC 5424: bad TIMESTAMP '" + std::string(ts.substr(0, 40)) + "'");
@@ -250,7 +251,7 @@ Result<SyslogMessage> parse_syslog(std::string_view text, EventTime now, const S
       o.format == SyslogFormat::kRfc5424 ||
       (o.format == SyslogFormat::kAuto && o.with_priority && s.size() > 1 && s[0] >= '1' &&
        s[0] <= '9' && (s[1] == ' ' || std::isdigit(static_cast<unsigned char>(s[1]))));
-  return is_5424 ? parse_5424(s, m, now, o.with_priority) : parse_3164(s, m, now, o.utc);
+  return is_5424 ? parse_5424(s, m, now, o.with_priority, o) : parse_3164(s, m, now, o.utc);
 }
 
 const char* syslog_facility_name(int f) {

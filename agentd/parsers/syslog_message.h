@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -31,6 +32,9 @@ struct SyslogOptions {
   SyslogFormat format = SyslogFormat::kRfc3164;
   bool with_priority = true;
   bool utc = false;  // zone of RFC 3164 timestamps, which carry none
+  // RFC 5424 TIMESTAMPs by a configured format (rfc5424_time_format or
+  // time_format, as Fluentd); unset: RFC 3339 as the RFC says.
+  std::function<std::optional<EventTime>(std::string_view)> time_5424;
 };
 
 Result<SyslogMessage> parse_syslog(std::string_view text, EventTime now,

@@ -562,7 +562,8 @@ std::vector<PluginSpec> build_parsers() {
             opt("with_priority", T::kBool, "false",
                 "Messages start with <PRI> (in_syslog always reads it)."),
             opt("rfc5424_time_format", T::kString, "%Y-%m-%dT%H:%M:%S.%L%z",
-                "Accepted; RFC 5424 times are parsed per RFC 3339."),
+                "Given (or time_format): RFC 5424 times by it, else by "
+                "%Y-%m-%dT%H:%M:%S%z; not given: per RFC 3339."),
             choice("parser_type", {"regexp", "string"}, "regexp", "Accepted; one parser is used."),
             opt("support_colonless_ident", T::kBool, "true", "Accept 'ident message' without ':'."),
             opt("time_key", T::kString, "time", "Unused; time is the header's.")}),

@@ -69,7 +69,7 @@ TEST_CASE("syslog: RFC 5424 as sent by logger(1)") {
   EventTime now{1'700'000'000'000'000'000};
   auto m = parse_syslog(
       "<13>1 2026-11-23T10:00:00.123456+02:00 host1 app 42 ID7 [x@1 a=\"b\\\"]\"] hi there", now,
-      {SyslogFormat::kAuto, true, true});
+      {SyslogFormat::kAuto, true, true, {}});
   REQUIRE(m);
   CHECK(m->pri == 13);
   CHECK(m->host == "host1");
@@ -83,7 +83,7 @@ TEST_CASE("syslog: RFC 5424 as sent by logger(1)") {
 
 TEST_CASE("syslog: RFC 3164 with and without pid") {
   EventTime now{1'795'420'800'000'000'000};  // 2026-11-23
-  SyslogOptions o{SyslogFormat::kRfc3164, true, true};
+  SyslogOptions o{SyslogFormat::kRfc3164, true, true, {}};
   auto m = parse_syslog("<34>Nov  3 08:09:10 web sshd[123]: Accepted key", now, o);
   REQUIRE(m);
   CHECK(m->pri == 34);
@@ -99,7 +99,7 @@ TEST_CASE("syslog: RFC 3164 with and without pid") {
 
 TEST_CASE("syslog: malformed messages are errors, never crashes") {
   EventTime now{0};
-  SyslogOptions o{SyslogFormat::kAuto, true, true};
+  SyslogOptions o{SyslogFormat::kAuto, true, true, {}};
   for (const char* bad :
        {"", "<", "<999>x", "no pri", "<13>", "<13>1 bad-time h a p m -",
         "<13>1 2026-11-23T10:00:00Z h a p m [unterminated", "<13>Xyz 99 99:99:99 h m"}) {
