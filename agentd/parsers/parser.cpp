@@ -336,16 +336,24 @@ class FieldWriter {
   void one(RecordWriter& w, const Field& f) const {
     if (!f.value || (null_empty_ && f.value->empty())) return w.field_nil(f.key);
     std::string_view v = *f.value;
-    auto to_i = [](std::string_view t) {  // Ruby's to_i: leading digits, else 0
+    // Ruby's to_i: the leading digits, else 0. Beyond 64 bits Ruby keeps a
+    // bignum, which MessagePack cannot hold: its digits stay, as text (a
+    // deviation, docs/fluentd-compatibility.md), never a wrong number.
+    auto integer = [&](std::string_view t) {
+      std::string_view d = t.substr(t.starts_with('+') ? 1 : 0);
       std::int64_t n = 0;
-      std::from_chars(t.data() + (t.starts_with('+') ? 1 : 0), t.data() + t.size(), n);
-      return n;
+      if (std::from_chars(d.data(), d.data() + d.size(), n).ec == std::errc::result_out_of_range) {
+        std::size_t len = d.starts_with('-') ? 1 : 0;
+        while (len < d.size() && std::isdigit(static_cast<unsigned char>(d[len]))) ++len;
+        return w.field(f.key, d.substr(0, len));
+      }
+      w.field_int(f.key, n);
     };
-    if (f.integer) return w.field_int(f.key, to_i(v));
+    if (f.integer) return integer(v);
     for (const auto& [k, type, format] : types_) {
       if (k != f.key) continue;
       std::string packed;
-      if (type == "integer") return w.field_int(f.key, to_i(v));
+      if (type == "integer") return integer(v);
       if (type == "time") {  // Fluentd's EventTime, which its JSON writes as whole seconds
         std::tm tm{};
         std::string text(v);
