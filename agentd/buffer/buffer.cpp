@@ -34,14 +34,6 @@ Result<ChunkKeys> ChunkKeys::parse(const std::string& arg) {
 
 namespace {
 
-std::vector<std::string> field_path(const std::string& key) {
-  if (key.rfind("$.", 0) != 0) return {key};
-  std::vector<std::string> path;
-  std::istringstream in(key.substr(2));
-  for (std::string part; std::getline(in, part, '.');) path.push_back(part);
-  return path;
-}
-
 Labels labels(const std::string& id) {
   return {{"plugin_id", id}};
 }

@@ -443,6 +443,19 @@ const msgpack::object* find_key(const msgpack::object& map, std::string_view key
 
 }  // namespace
 
+std::vector<std::string> field_path(std::string_view key) {
+  if (!key.starts_with("$.")) return {std::string(key)};
+  std::vector<std::string> path(1);
+  for (char c : key.substr(2)) {
+    if (c == '.') {
+      path.emplace_back();
+    } else {
+      path.back().push_back(c);
+    }
+  }
+  return path;
+}
+
 void append_ruby_text(std::string& out, std::string_view packed) {
   msgpack::object_handle h;
   try {

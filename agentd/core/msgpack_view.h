@@ -43,6 +43,10 @@ void append_json_string(std::string& out, std::string_view s);
 std::optional<std::string> lookup_field(std::string_view packed_record,
                                         const std::vector<std::string>& path);
 
+// A field as configs name it — "name", or "$.a.b" (record_accessor's dot
+// form) — as the path lookup_field takes.
+std::vector<std::string> field_path(std::string_view key);
+
 // Calls fn(key, value) for each top-level field, both rendered as text:
 // strings (and binaries) as they are, other values as Ruby's to_s. For the
 // ltsv and single_value formatters.

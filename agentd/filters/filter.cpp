@@ -59,12 +59,6 @@ std::vector<std::string> split_dots(std::string_view s) {
   return out;
 }
 
-// "name" or "$.a.b" (record_accessor's dot form) as a path.
-std::vector<std::string> path_of(const std::string& key) {
-  if (!key.starts_with("$.")) return {key};
-  return split_dots(std::string_view(key).substr(2));
-}
-
 struct Counters {
   Counters(Metrics& m, const config::Section& s)
       : dropped(m.counter("agentd_filter_dropped_records_total",
@@ -107,7 +101,7 @@ class Pattern {
     }
     auto p = std::make_shared<Pattern>();
     p->code_ = code;
-    p->path_ = path_of(s.str("key"));
+    p->path_ = field_path(s.str("key"));
     return p;
   }
   ~Pattern() { pcre2_code_free(code_); }

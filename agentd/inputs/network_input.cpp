@@ -5,7 +5,6 @@
 #include <openssl/ssl.h>
 #include <poll.h>
 #include <sys/socket.h>
-#include <unordered_map>
 
 #include <asio.hpp>
 #include <cstring>
@@ -896,10 +895,9 @@ Result<std::unique_ptr<Input>> make_network_input(const config::Section& src, In
   s.bind = src.str("bind");
   s.port = static_cast<int>(src.integer("port"));
   // Fluentd resolves the peer's name for source_hostname_key (unless told not to).
-  s.resolve_hostname =
-      src.explicitly_set("resolve_hostname")
-          ? src.flag("resolve_hostname")
-          : !src.str("source_hostname_key").empty() || src.flag("resolve_hostname");
+  s.resolve_hostname = src.explicitly_set("resolve_hostname")
+                           ? src.flag("resolve_hostname")
+                           : !src.str("source_hostname_key").empty();
   s.keepalive = src.flag("send_keepalive_packet");
   s.partial_limit = src.size("partial_limit_size");
   HandlerOptions h;

@@ -9,27 +9,6 @@
 namespace logctl::agentd {
 namespace {
 
-// "+09:00" / "-0530" / "UTC" -> seconds east of UTC.
-bool parse_offset(const std::string& z, long& out) {
-  if (z == "UTC" || z == "Z") {
-    out = 0;
-    return true;
-  }
-  int h = 0, m = 0;
-  char sign = 0;
-  if (std::sscanf(z.c_str(), "%c%2d:%2d", &sign, &h, &m) == 3 ||
-      std::sscanf(z.c_str(), "%c%2d%2d", &sign, &h, &m) == 3) {
-    if (sign != '+' && sign != '-') return false;
-    out = (sign == '-' ? -1 : 1) * (h * 3600L + m * 60L);
-    return true;
-  }
-  return false;
-}
-
-}  // namespace
-
-namespace {
-
 void replace_offset(std::string& fmt, std::string_view token, long off, bool colon) {
   if (fmt.find(token) == std::string::npos) return;
   char z[16];
@@ -45,8 +24,7 @@ void replace_offset(std::string& fmt, std::string_view token, long off, bool col
 TimeFormatter::TimeFormatter(std::string format, bool utc, std::string zone)
     : format_(std::move(format)), utc_(utc) {
   has_fraction_ = format_.find("%L") != std::string::npos || format_.find("N") != std::string::npos;
-  if (!zone.empty()) has_fixed_offset_ = parse_offset(zone, fixed_offset_);
-  if (!zone.empty() && !has_fixed_offset_) zone_ = Zone::named(zone);
+  if (!zone.empty()) zone_ = Zone::named(zone);  // checked with the config
 }
 
 void TimeFormatter::append(std::string& out, EventTime t) {
@@ -57,8 +35,8 @@ void TimeFormatter::append(std::string& out, EventTime t) {
   }
   std::time_t tt = sec;
   std::tm tm{};
-  long zone_offset = zone_ ? zone_->offset_at(sec) : fixed_offset_;
-  if (has_fixed_offset_ || zone_) {
+  long zone_offset = zone_ ? zone_->offset_at(sec) : 0;
+  if (zone_) {
     tt += zone_offset;
     gmtime_r(&tt, &tm);
     tm.tm_gmtoff = zone_offset;
@@ -85,7 +63,7 @@ void TimeFormatter::append(std::string& out, EventTime t) {
   }
   // strftime's %z reads tm_gmtoff, which gmtime_r clears, and it has no
   // %:z (Ruby's "+09:00", what Fluentd writes): both are done here.
-  long off = has_fixed_offset_ || zone_ ? zone_offset : utc_ ? 0 : tm.tm_gmtoff;
+  long off = zone_ ? zone_offset : utc_ ? 0 : tm.tm_gmtoff;
   replace_offset(fmt, "%:z", off, true);
   replace_offset(fmt, "%z", off, false);
   char buf[256];
@@ -217,18 +195,7 @@ class CsvFormatter final : public Formatter {
         force_quotes_(s.flag("force_quotes")),
         newline_(s.flag("add_newline")) {
     for (const auto& f : s.array("fields")) {
-      if (f.empty()) continue;
-      std::vector<std::string> path;
-      if (f.starts_with("$.")) {
-        for (std::size_t at = 2; at <= f.size();) {
-          auto dot = std::min(f.find('.', at), f.size());
-          path.push_back(f.substr(at, dot - at));
-          at = dot + 1;
-        }
-      } else {
-        path.push_back(f);
-      }
-      fields_.push_back(std::move(path));
+      if (!f.empty()) fields_.push_back(field_path(f));
     }
   }
   void format(std::string& out, std::string_view, EventTime, std::string_view record) override {

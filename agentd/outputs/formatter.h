@@ -19,15 +19,13 @@ namespace logctl::agentd {
 // per second.
 class TimeFormatter {
  public:
-  TimeFormatter(std::string format, bool utc, std::string zone_offset);
+  TimeFormatter(std::string format, bool utc, std::string zone);
   void append(std::string& out, EventTime t);
 
  private:
   std::string format_;
   bool utc_;
-  long fixed_offset_ = 0;
-  bool has_fixed_offset_ = false;
-  std::optional<Zone> zone_;  // a zone by name (Asia/Tokyo): its offset at each time
+  std::optional<Zone> zone_;  // `timezone` (+09:00, Asia/Tokyo): its offset at each time
   bool has_fraction_ = false;
   std::int64_t cached_second_ = INT64_MIN;
   std::string cached_;

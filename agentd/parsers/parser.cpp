@@ -13,6 +13,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <set>
+#include <variant>
 #include <vector>
 
 #include "agentd/core/msgpack_view.h"
@@ -197,16 +199,67 @@ class NoneParser final : public Parser {
   std::string key_;
 };
 
-// Ruby's String#split(","): the pieces, trailing empty ones dropped ("," is []).
-std::vector<std::string> ruby_split_commas(std::string_view v) {
-  std::vector<std::string> parts;
-  for (std::size_t at = 0; at <= v.size();) {
-    std::size_t comma = std::min(v.find(',', at), v.size());
-    parts.emplace_back(v.substr(at, comma - at));
-    at = comma + 1;
+// Fluentd's `types` parameter: "name:kind", or "name:time:FORMAT".
+struct TypeSpec {
+  std::string key, kind, format;
+};
+
+std::vector<TypeSpec> types_of(const config::Section& s) {
+  std::vector<TypeSpec> types;
+  for (const auto& [k, v] : s.hash("types")) {
+    auto colon = v.find(':');
+    types.push_back({k, v.substr(0, colon), colon == std::string::npos ? "" : v.substr(colon + 1)});
   }
-  while (!parts.empty() && parts.back().empty()) parts.pop_back();
-  return parts;
+  return types;
+}
+
+// A text as a `types` kind makes it: nil, an integer, a float, a bool, a
+// text or an array of texts.
+using Typed =
+    std::variant<std::monostate, std::int64_t, double, bool, std::string, std::vector<std::string>>;
+
+// integer: Ruby's to_i, the leading digits, else 0 — beyond 64 bits Ruby
+// keeps a bignum, which MessagePack cannot hold: its digits stay, as text (a
+// deviation, docs/fluentd-compatibility.md), never a wrong number; float:
+// to_f; bool: true for "true", "yes", "1"; array: Ruby's split(",")
+// (trailing empty pieces dropped, so "," is []); time: strptime FORMAT in
+// local time, whole seconds (Fluentd's EventTime as its JSON writes it), nil
+// when it does not match; any other kind: the text.
+Typed typed(std::string_view v, const TypeSpec& t) {
+  if (t.kind == "integer") {
+    std::string_view d = v.substr(v.starts_with('+') ? 1 : 0);
+    std::int64_t n = 0;
+    if (std::from_chars(d.data(), d.data() + d.size(), n).ec == std::errc::result_out_of_range) {
+      std::size_t len = d.starts_with('-') ? 1 : 0;
+      while (len < d.size() && std::isdigit(static_cast<unsigned char>(d[len]))) ++len;
+      return std::string(d.substr(0, len));
+    }
+    return n;
+  }
+  if (t.kind == "float") {
+    double d = 0;
+    std::from_chars(v.data(), v.data() + v.size(), d);
+    return d;
+  }
+  if (t.kind == "bool") return v == "true" || v == "yes" || v == "1";
+  if (t.kind == "array") {
+    std::vector<std::string> parts;
+    for (std::size_t at = 0; at <= v.size();) {
+      std::size_t comma = std::min(v.find(',', at), v.size());
+      parts.emplace_back(v.substr(at, comma - at));
+      at = comma + 1;
+    }
+    while (!parts.empty() && parts.back().empty()) parts.pop_back();
+    return parts;
+  }
+  if (t.kind == "time") {
+    static const Zone local = Zone::local();
+    std::tm tm{};
+    std::string text(v);
+    if (!strptime(text.c_str(), t.format.c_str(), &tm)) return std::monostate{};
+    return local.to_epoch(tm);
+  }
+  return std::string(v);
 }
 
 class JsonParser final : public Parser {
@@ -216,9 +269,8 @@ class JsonParser final : public Parser {
         time_key_(s.str("time_key")),
         keep_time_(s.flag("keep_time_key")),
         estimate_(s.flag("estimate_current_event")),
-        null_empty_(s.flag("null_empty_string")) {
-    for (const auto& [k, v] : s.hash("types")) types_.emplace_back(k, v.substr(0, v.find(':')));
-  }
+        null_empty_(s.flag("null_empty_string")),
+        types_(types_of(s)) {}
   Status parse(std::string_view text, EventTime now, std::span<const Extra> extra,
                EventBatch& out) override {
     auto value = parse_json_bounded<nlohmann::ordered_json>(text);
@@ -244,8 +296,8 @@ class JsonParser final : public Parser {
         if (v.is_string() && v.get_ref<const std::string&>().empty()) v = nullptr;
       }
     }
-    for (const auto& [k, type] : types_) {
-      if (auto it = j.find(k); it != j.end() && !it->is_null()) convert(*it, type);
+    for (const auto& type : types_) {
+      if (auto it = j.find(type.key); it != j.end() && !it->is_null()) convert(*it, type);
     }
     for (const auto& e : extra) j[std::string(e.key)] = std::string(e.value);
     std::vector<std::uint8_t> packed;
@@ -262,48 +314,42 @@ class JsonParser final : public Parser {
   }
 
  private:
-  // Fluentd's `types` on a parsed value: Ruby's to_i, to_f, to_s of it; bool
-  // true for "true", "yes", "1"; array the text split at ",".
-  static void convert(nlohmann::ordered_json& v, const std::string& type) {
+  // Fluentd's `types` on a parsed value: a number stays a number for
+  // integer (truncated) and float; anything else is converted from its
+  // Ruby text as `typed` converts a text (an array only from a string).
+  static void convert(nlohmann::ordered_json& v, const TypeSpec& t) {
+    static const std::set<std::string> kinds{"integer", "float", "bool", "string", "array", "time"};
+    if (!kinds.contains(t.kind)) return;
+    if (v.is_number() && t.kind == "integer") {
+      if (v.is_number_float()) v = static_cast<std::int64_t>(v.get<double>());
+      return;
+    }
+    if (v.is_number() && t.kind == "float") {
+      v = v.get<double>();
+      return;
+    }
+    if (t.kind == "array" && !v.is_string()) return;
     std::string text = v.is_string() ? v.get<std::string>() : "";
     if (!v.is_string()) {
-      append_ruby_text(text, [&] {
-        std::vector<std::uint8_t> b;
-        nlohmann::ordered_json::to_msgpack(v, b);
-        return std::string(b.begin(), b.end());
-      }());
+      std::vector<std::uint8_t> b;
+      nlohmann::ordered_json::to_msgpack(v, b);
+      append_ruby_text(text, std::string(b.begin(), b.end()));
     }
-    if (type == "integer") {
-      if (v.is_number()) {
-        if (v.is_number_float()) v = static_cast<std::int64_t>(v.get<double>());
-        return;
-      }
-      std::int64_t n = 0;
-      std::from_chars(text.data() + (text.starts_with('+') ? 1 : 0), text.data() + text.size(), n);
-      v = n;
-    } else if (type == "float") {
-      double d = 0;
-      if (v.is_number()) {
-        d = v.get<double>();
-      } else {
-        std::from_chars(text.data(), text.data() + text.size(), d);
-      }
-      v = d;
-    } else if (type == "bool") {
-      v = text == "true" || text == "yes" || text == "1";
-    } else if (type == "string") {
-      v = text;
-    } else if (type == "array" && v.is_string()) {
-      auto parts = nlohmann::ordered_json::array();
-      for (auto& p : ruby_split_commas(text)) parts.push_back(p);
-      v = parts;
-    }
+    std::visit(
+        [&](auto&& x) {
+          if constexpr (std::is_same_v<std::decay_t<decltype(x)>, std::monostate>) {
+            v = nullptr;
+          } else {
+            v = x;
+          }
+        },
+        typed(text, t));
   }
 
   TimeParser time_;
   std::string time_key_;
   bool keep_time_, estimate_, null_empty_;
-  std::vector<std::pair<std::string, std::string>> types_;
+  std::vector<TypeSpec> types_;
 };
 
 // Text fields of one record, written with the parser's `types` (Fluentd's
@@ -311,13 +357,8 @@ class JsonParser final : public Parser {
 // string) and `null_empty_string`.
 class FieldWriter {
  public:
-  explicit FieldWriter(const config::Section& s) : null_empty_(s.flag("null_empty_string")) {
-    for (const auto& [k, v] : s.hash("types")) {
-      auto colon = v.find(':');  // "time:%Y-%m-%d ..." (the format after the kind)
-      types_.push_back(
-          {k, v.substr(0, colon), colon == std::string::npos ? "" : v.substr(colon + 1)});
-    }
-  }
+  explicit FieldWriter(const config::Section& s)
+      : null_empty_(s.flag("null_empty_string")), types_(types_of(s)) {}
   struct Field {
     std::string_view key;
     std::optional<std::string_view> value;  // nullopt: nil
@@ -335,61 +376,38 @@ class FieldWriter {
  private:
   void one(RecordWriter& w, const Field& f) const {
     if (!f.value || (null_empty_ && f.value->empty())) return w.field_nil(f.key);
-    std::string_view v = *f.value;
-    // Ruby's to_i: the leading digits, else 0. Beyond 64 bits Ruby keeps a
-    // bignum, which MessagePack cannot hold: its digits stay, as text (a
-    // deviation, docs/fluentd-compatibility.md), never a wrong number.
-    auto integer = [&](std::string_view t) {
-      std::string_view d = t.substr(t.starts_with('+') ? 1 : 0);
-      std::int64_t n = 0;
-      if (std::from_chars(d.data(), d.data() + d.size(), n).ec == std::errc::result_out_of_range) {
-        std::size_t len = d.starts_with('-') ? 1 : 0;
-        while (len < d.size() && std::isdigit(static_cast<unsigned char>(d[len]))) ++len;
-        return w.field(f.key, d.substr(0, len));
-      }
-      w.field_int(f.key, n);
-    };
-    if (f.integer) return integer(v);
-    for (const auto& [k, type, format] : types_) {
-      if (k != f.key) continue;
-      std::string packed;
-      if (type == "integer") return integer(v);
-      if (type == "time") {  // Fluentd's EventTime, which its JSON writes as whole seconds
-        std::tm tm{};
-        std::string text(v);
-        if (!strptime(text.c_str(), format.c_str(), &tm)) return w.field_nil(f.key);
-        return w.field_int(f.key, Zone::local().to_epoch(tm));
-      }
-      if (type == "float") {
-        double d = 0;
-        std::from_chars(v.data(), v.data() + v.size(), d);
-        packed.push_back(static_cast<char>(0xcb));
-        std::uint64_t bits;
-        std::memcpy(&bits, &d, sizeof bits);
-        for (int b = 56; b >= 0; b -= 8) packed.push_back(static_cast<char>(bits >> b));
-        return w.field_packed(f.key, packed);
-      }
-      if (type == "bool") {
-        packed.push_back(static_cast<char>(v == "true" || v == "yes" || v == "1" ? 0xc3 : 0xc2));
-        return w.field_packed(f.key, packed);
-      }
-      if (type == "array") {
-        auto parts = ruby_split_commas(v);
-        packed.push_back(static_cast<char>(0xdd));  // array 32
-        auto n = static_cast<std::uint32_t>(parts.size());
-        for (int b = 24; b >= 0; b -= 8) packed.push_back(static_cast<char>(n >> b));
-        for (auto part : parts) RecordWriter::pack_str(packed, part);
-        return w.field_packed(f.key, packed);
-      }
+    static const TypeSpec kInteger{"", "integer", ""};
+    if (f.integer) return put(w, f.key, typed(*f.value, kInteger));
+    for (const auto& t : types_) {
+      if (t.key == f.key) return put(w, f.key, typed(*f.value, t));
     }
-    w.field(f.key, v);
+    w.field(f.key, *f.value);
   }
 
-  struct Type {
-    std::string key, kind, format;
-  };
+  static void put(RecordWriter& w, std::string_view key, const Typed& value) {
+    std::string packed;
+    if (std::holds_alternative<std::monostate>(value)) return w.field_nil(key);
+    if (const auto* n = std::get_if<std::int64_t>(&value)) return w.field_int(key, *n);
+    if (const auto* text = std::get_if<std::string>(&value)) return w.field(key, *text);
+    if (const auto* d = std::get_if<double>(&value)) {
+      packed.push_back(static_cast<char>(0xcb));
+      std::uint64_t bits;
+      std::memcpy(&bits, d, sizeof bits);
+      for (int b = 56; b >= 0; b -= 8) packed.push_back(static_cast<char>(bits >> b));
+    } else if (const auto* yes = std::get_if<bool>(&value)) {
+      packed.push_back(static_cast<char>(*yes ? 0xc3 : 0xc2));
+    } else {
+      const auto& parts = std::get<std::vector<std::string>>(value);
+      packed.push_back(static_cast<char>(0xdd));  // array 32
+      auto n = static_cast<std::uint32_t>(parts.size());
+      for (int b = 24; b >= 0; b -= 8) packed.push_back(static_cast<char>(n >> b));
+      for (const auto& part : parts) RecordWriter::pack_str(packed, part);
+    }
+    w.field_packed(key, packed);
+  }
+
   bool null_empty_;
-  std::vector<Type> types_;
+  std::vector<TypeSpec> types_;
 };
 
 // Fluentd writes expressions as /.../flags; PCRE2 takes the inside.

@@ -60,12 +60,12 @@ std::size_t structured_data_length(std::string_view s) {
   return i;
 }
 
-// `version`: the line has <PRI>VERSION; without a <PRI> (a syslog file,
-// with_priority false) Fluentd's expression starts at the TIMESTAMP.
-Result<SyslogMessage> parse_5424(std::string_view s, SyslogMessage m, EventTime now, bool version,
+// With a <PRI> (with_priority) the line has a VERSION after it; without one
+// (a syslog file) Fluentd's expression starts at the TIMESTAMP.
+Result<SyslogMessage> parse_5424(std::string_view s, SyslogMessage m, EventTime now,
                                  const SyslogOptions& o) {
   // [VERSION SP] TIMESTAMP SP HOSTNAME SP APP-NAME SP PROCID SP MSGID SP SD [SP MSG]
-  if (version) {
+  if (o.with_priority) {
     auto v = token(s);
     if (v.empty() || v.size() > 3 || v[0] < '1' || v[0] > '9') return bad("RFC 5424: bad VERSION");
   }
@@ -251,7 +251,7 @@ Result<SyslogMessage> parse_syslog(std::string_view text, EventTime now, const S
       o.format == SyslogFormat::kRfc5424 ||
       (o.format == SyslogFormat::kAuto && o.with_priority && s.size() > 1 && s[0] >= '1' &&
        s[0] <= '9' && (s[1] == ' ' || std::isdigit(static_cast<unsigned char>(s[1]))));
-  return is_5424 ? parse_5424(s, m, now, o.with_priority, o) : parse_3164(s, m, now, o.utc);
+  return is_5424 ? parse_5424(s, m, now, o) : parse_3164(s, m, now, o.utc);
 }
 
 const char* syslog_facility_name(int f) {

@@ -130,7 +130,7 @@ class Validator {
                                      ": each in_tail needs its own (Fluentd refuses this too)");
       }
     }
-    out.warnings.insert(out.warnings.end(), unknown_.begin(), unknown_.end());
+    out.warnings.insert(out.warnings.end(), param_warnings_.begin(), param_warnings_.end());
     // Fluentd runs such configs; so does agentd, saying what they will do.
     if (out.sources.empty()) {
       out.warnings.push_back(root.where.str() + ": no <source> section: nothing will be read");
@@ -455,16 +455,17 @@ class Validator {
         // Fluentd warns and runs (old configs carry parameters of earlier
         // versions, e.g. v0.12's flush_method); so does agentd, and
         // `--dry-run --strict` and the controller's check show it.
-        unknown_.push_back(p.where.str() + ": unknown parameter '" + p.key + "' in " + label +
-                           " is ignored" + hint);
+        param_warnings_.push_back(p.where.str() + ": unknown parameter '" + p.key + "' in " +
+                                  label + " is ignored" + hint);
         continue;
       }
       if (s.values_.count(spec->name)) {
         // A parameter and its deprecated alias (in_syslog's severity_key and
         // priority_key): the parameter's own name wins, as in Fluentd.
         if (p.key != spec->name) {
-          unknown_.push_back(p.where.str() + ": '" + p.key + "' (an alias of '" + spec->name +
-                             "') is ignored: '" + spec->name + "' is given too");
+          param_warnings_.push_back(p.where.str() + ": '" + p.key + "' (an alias of '" +
+                                    spec->name + "') is ignored: '" + spec->name +
+                                    "' is given too");
           continue;
         }
         if (!by_alias.count(spec->name)) {
@@ -531,7 +532,7 @@ class Validator {
 
   int counter_ = 0;
   std::size_t order_ = 0;
-  std::vector<std::string> unknown_;  // unknown parameters, as warnings
+  std::vector<std::string> param_warnings_;  // unknown parameters, ignored aliases
   std::set<std::string> ids_;
 };
 

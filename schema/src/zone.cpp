@@ -13,8 +13,9 @@ struct Zone::Impl {
 
 namespace {
 
-// "+09:00", "-0530", "+09" -> seconds east of UTC.
+// "+09:00", "-0530", "+09", "Z" -> seconds east of UTC.
 std::optional<long> fixed_offset(std::string_view z) {
+  if (z == "Z") return 0;
   if (z.size() < 3 || (z[0] != '+' && z[0] != '-')) return std::nullopt;
   auto digits = [&](std::size_t at) -> std::optional<int> {
     if (at + 2 > z.size() || !std::isdigit(static_cast<unsigned char>(z[at])) ||

@@ -1,5 +1,5 @@
 // Time zones as Fluentd's `timezone` parameters name them ("+09:00",
-// "-0500", "+09", "UTC", "Asia/Tokyo"), read through CCTZ (Debian's libcctz:
+// "-0500", "+09", "Z", "UTC", "Asia/Tokyo"), read through CCTZ (Debian's libcctz:
 // the system's zoneinfo, no global TZ state, safe on any thread).
 #pragma once
 
