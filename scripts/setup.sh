@@ -20,6 +20,7 @@ packages=(
   zlib1g-dev                                      # gzip output, chunk checksums
   libpcre2-dev                                    # <parse> @type regexp (named captures)
   libcctz-dev                                     # time zones by name (Fluentd's timezone parameters)
+  libhttp-parser-dev                              # in_http: HTTP/1.1 request framing (chunked, pipelining)
   rsyslog                                         # benchmark comparison peer
   bsdutils                                        # logger(1): real syslog client in tests
   procps psmisc                                   # ps/pkill in scripts

@@ -116,10 +116,11 @@ void pack_bool(std::string& out, bool b) {
   out.push_back(static_cast<char>(b ? 0xc3 : 0xc2));
 }
 
-Result<std::string> gunzip(std::string_view in, std::size_t limit) {
+Result<std::string> decompress(std::string_view in, std::size_t limit, Zip kind) {
   std::string out;
   z_stream z{};
-  if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK) {
+  const char* name = kind == Zip::kGzip ? "gzip" : "deflate";
+  if (inflateInit2(&z, kind == Zip::kGzip ? 16 + MAX_WBITS : MAX_WBITS) != Z_OK) {
     return make_error(ErrorCode::kInternal, "zlib inflateInit2 failed");
   }
   z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
@@ -133,8 +134,9 @@ Result<std::string> gunzip(std::string_view in, std::size_t limit) {
     out.append(buf, sizeof buf - z.avail_out);
     if (out.size() > limit) {
       inflateEnd(&z);
-      return make_error(ErrorCode::kInvalidArgument,
-                        "gzip payload inflates beyond " + std::to_string(limit) + " bytes");
+      return make_error(
+          ErrorCode::kInvalidArgument,
+          std::string(name) + " payload inflates beyond " + std::to_string(limit) + " bytes");
     }
     if (rc == Z_STREAM_END) {
       if (z.avail_in == 0) break;
@@ -145,7 +147,8 @@ Result<std::string> gunzip(std::string_view in, std::size_t limit) {
   }
   inflateEnd(&z);
   if (rc != Z_STREAM_END) {
-    return make_error(ErrorCode::kInvalidArgument, "corrupt or truncated gzip payload");
+    return make_error(ErrorCode::kInvalidArgument,
+                      std::string("corrupt or truncated ") + name + " payload");
   }
   return out;
 }

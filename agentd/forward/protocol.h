@@ -47,8 +47,13 @@ std::optional<std::string_view> map_value(std::string_view map, std::string_view
 void pack_bin(std::string& out, std::string_view b);
 void pack_bool(std::string& out, bool b);
 
-// Inflates one or more concatenated gzip members, at most `limit` bytes.
-Result<std::string> gunzip(std::string_view in, std::size_t limit);
+// Inflates one or more concatenated gzip members (kGzip) or zlib streams
+// (kZlib, HTTP's "deflate"), at most `limit` bytes.
+enum class Zip { kGzip, kZlib };
+Result<std::string> decompress(std::string_view in, std::size_t limit, Zip kind);
+inline Result<std::string> gunzip(std::string_view in, std::size_t limit) {
+  return decompress(in, limit, Zip::kGzip);
+}
 // One gzip member.
 std::string gzip(std::string_view in);
 

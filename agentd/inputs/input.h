@@ -128,8 +128,12 @@ class BatchSet {
   // Emits every batch (error batches to `errors`); on failure keeps the
   // failed and later batches.
   Status emit_to(Emitter& e, Emitter* errors = nullptr);
-  // Bytes for the sender once every batch is emitted (forward acks).
+  // Bytes for the sender once every batch is emitted (forward acks, HTTP
+  // responses).
   std::vector<std::string> replies;
+  // The connection closes once the replies are written (an HTTP request
+  // that does not keep it alive); nothing more is read from it.
+  bool close_after_replies = false;
 
  private:
   EventBatch& take(const std::string& tag, bool error);

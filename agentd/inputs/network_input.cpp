@@ -17,6 +17,7 @@
 #include "agentd/forward/protocol.h"
 #include "agentd/inputs/forward_handler.h"
 #include "agentd/inputs/framing.h"
+#include "agentd/inputs/http_handler.h"
 #include "agentd/inputs/message_handler.h"
 #include "agentd/platform/tls.h"
 #include "logctl/schema/handover_protocol.h"
@@ -44,7 +45,10 @@ struct Settings {
   bool keepalive = false;
   std::size_t partial_limit = 64 << 20;       // bytes of incomplete frames, all connections
   std::optional<forward::Security> security;  // forward's <security>
-  std::shared_ptr<SSL_CTX> tls;               // <transport tls> (tcp, syslog, forward)
+  std::shared_ptr<SSL_CTX> tls;               // <transport tls> (tcp, syslog, forward, http)
+  // A connection that sent nothing this long, with nothing owed to it, is
+  // closed (in_http's keepalive_timeout); 0: never.
+  std::chrono::seconds idle_timeout{0};
 };
 
 // accept() failing for want of descriptors or memory is retried after a pause
@@ -95,6 +99,10 @@ struct Counters : InputCounters {
         tls_failures(m.counter("agentd_input_tls_failures_total",
                                "Connections closed for a failed TLS handshake or TLS error.",
                                {{"plugin_id", id}})),
+        idle_closed(m.counter("agentd_input_idle_closed_total",
+                              "Connections closed for sending nothing for the idle timeout "
+                              "(in_http's keepalive_timeout).",
+                              {{"plugin_id", id}})),
         partial_bytes(m.gauge("agentd_input_partial_bytes",
                               "Bytes held in incomplete messages across connections.",
                               {{"plugin_id", id}})) {}
@@ -109,6 +117,7 @@ struct Counters : InputCounters {
   std::atomic<std::uint64_t>& partial_cuts;
   std::atomic<std::uint64_t>& auth_failures;
   std::atomic<std::uint64_t>& tls_failures;
+  std::atomic<std::uint64_t>& idle_closed;
   std::atomic<std::int64_t>& partial_bytes;
 };
 
@@ -220,6 +229,8 @@ class NetworkInput final : public Input {
     std::string nonce;     // forward <security>: sent in HELO
     bool authenticated = true;
     bool auth_failed = false;
+    bool closing = false;  // closes once `out` is written (close_after_replies)
+    std::chrono::steady_clock::time_point last_read = std::chrono::steady_clock::now();
     SSL* ssl = nullptr;  // <transport tls>: the session (never handed over)
   };
 
@@ -311,9 +322,28 @@ class NetworkInput final : public Input {
     reading_ = true;
     if (s_.transport == Transport::kTcp) {
       accept();
+      sweep_idle();
     } else {
       wait_udp();
     }
+  }
+
+  // Once a second: connections idle past idle_timeout, with nothing held for
+  // them, are closed (an HTTP client that went away without closing).
+  void sweep_idle() {
+    if (s_.idle_timeout.count() == 0) return;
+    idle_timer_.expires_after(std::chrono::seconds(1));
+    idle_timer_.async_wait([this](const asio::error_code& ec) {
+      if (ec || stopping_ || !reading_) return;
+      auto now = std::chrono::steady_clock::now();
+      for (const auto& c : std::vector<std::shared_ptr<Conn>>(conns_.begin(), conns_.end())) {
+        if (now - c->last_read > s_.idle_timeout && c->pending.empty() && c->out.empty()) {
+          ++c_.idle_closed;
+          close(c);
+        }
+      }
+      sweep_idle();
+    });
   }
 
   Status open_udp(const asio::ip::address& addr) {
@@ -448,6 +478,7 @@ class NetworkInput final : public Input {
 
   void on_readable(const std::shared_ptr<Conn>& c) {
     EventTime now = ctx_.clock.now();
+    c->last_read = std::chrono::steady_clock::now();
     std::size_t total = 0;
     bool again = true;
     while (total < kMaxReadPerWake) {
@@ -480,11 +511,19 @@ class NetworkInput final : public Input {
                                             " failed the shared-key handshake: " + pong.why);
         }
       });
+      if (auto reply = c->split.take_reply(); !reply.empty()) {
+        c->pending.replies.push_back(std::move(reply));
+      }
       if (!st) {
         ++c_.framing_errors;
-        log::warn("input " + s_.id + ": closing connection from " + c->peer.address + ": " +
-                  st.error().message);
+        log_.write(log::Level::kWarn, "input " + s_.id + ": closing connection from " +
+                                          c->peer.address + ": " + st.error().message);
         c->eof = true;
+        c->pending.close_after_replies = true;
+        again = false;
+        break;
+      }
+      if (c->pending.close_after_replies) {
         again = false;
         break;
       }
@@ -497,7 +536,7 @@ class NetworkInput final : public Input {
     account_partial(*c);
     note_oversized(*c);
     if (c->ssl && !c->out.empty() && !c->writing) flush_out(c);  // e.g. HELO after the handshake
-    if (c->eof && !c->split.pending().empty()) {
+    if (c->eof && !c->split.pending().empty() && c->split.partial_is_message()) {
       handler_->handle(c->split.pending(), c->peer, now, c->pending);  // last unterminated line
     }
     deliver(c, again);
@@ -565,6 +604,12 @@ class NetworkInput final : public Input {
       return;
     }
     c->backoff = std::chrono::milliseconds(10);
+    if (c->pending.close_after_replies) {  // the last replies, then the end
+      c->closing = true;
+      send_replies(c);
+      if (c->out.empty() && conns_.count(c)) close(c);
+      return;
+    }
     if (!c->pending.replies.empty()) send_replies(c);
     if (read_more && (!stopping_ || draining_)) {
       wait_readable(c);
@@ -607,9 +652,13 @@ class NetworkInput final : public Input {
         }
         return;
       }
-      if (ec) return;  // a broken connection: the read side closes it
+      if (ec) {  // a broken connection: the read side closes it
+        if (c->closing) close(c);
+        return;
+      }
       c->out.erase(0, n);
     }
+    if (c->closing) close(c);
   }
 
   void close(const std::shared_ptr<Conn>& c) {
@@ -714,6 +763,7 @@ class NetworkInput final : public Input {
   std::vector<HandedConnection> release() {
     reading_ = false;
     accept_timer_.cancel();
+    idle_timer_.cancel();
     asio::error_code ec;
     acceptor_.close(ec);  // our duplicate; the shared socket stays open
     udp_.close(ec);
@@ -739,7 +789,7 @@ class NetworkInput final : public Input {
       // The peer is gone, or the connection's state is ours alone (a shared-key
       // handshake, a TLS session): it ends here; a sender resends what it has
       // no ack for.
-      if (c->eof || !c->authenticated || c->ssl) {
+      if (c->eof || !c->authenticated || c->ssl || c->pending.close_after_replies) {
         close(c);
         continue;
       }
@@ -787,6 +837,7 @@ class NetworkInput final : public Input {
   void shutdown() {
     stopping_ = true;
     accept_timer_.cancel();
+    idle_timer_.cancel();
     asio::error_code ec;
     if (reading_ && acceptor_.is_open()) {
       draining_ = true;
@@ -815,7 +866,7 @@ class NetworkInput final : public Input {
   }
 
   void finish(const std::shared_ptr<Conn>& c) {
-    if (!c->split.pending().empty()) {
+    if (!c->split.pending().empty() && c->split.partial_is_message()) {
       handler_->handle(c->split.pending(), c->peer, ctx_.clock.now(), c->pending);
     }
     flush_parsed(*c, "shutdown");
@@ -847,6 +898,7 @@ class NetworkInput final : public Input {
   asio::steady_timer drain_limit_{io_};
   bool reading_ = false;
   asio::steady_timer accept_timer_{io_};
+  asio::steady_timer idle_timer_{io_};
   std::chrono::milliseconds accept_backoff_ = kAcceptBackoffMin;
   std::size_t held_total_ = 0;
   std::thread thread_;
@@ -894,18 +946,20 @@ Result<std::unique_ptr<Input>> make_network_input(const config::Section& src, In
   s.type = src.type();
   s.bind = src.str("bind");
   s.port = static_cast<int>(src.integer("port"));
-  // Fluentd resolves the peer's name for source_hostname_key (unless told not to).
-  s.resolve_hostname = src.explicitly_set("resolve_hostname")
-                           ? src.flag("resolve_hostname")
-                           : !src.str("source_hostname_key").empty();
-  s.keepalive = src.flag("send_keepalive_packet");
   s.partial_limit = src.size("partial_limit_size");
   HandlerOptions h;
   h.id = s.id;
   h.type = s.type;
-  h.tag = src.type() == "forward" ? "" : src.str("tag");
-  h.source_hostname_key = src.str("source_hostname_key");
-  h.source_address_key = src.str("source_address_key");
+  if (s.type != "http") {  // in_http has none of these
+    // Fluentd resolves the peer's name for source_hostname_key (unless told not to).
+    s.resolve_hostname = src.explicitly_set("resolve_hostname")
+                             ? src.flag("resolve_hostname")
+                             : !src.str("source_hostname_key").empty();
+    s.keepalive = src.flag("send_keepalive_packet");
+    h.tag = src.type() == "forward" ? "" : src.str("tag");
+    h.source_hostname_key = src.str("source_hostname_key");
+    h.source_address_key = src.str("source_address_key");
+  }
   Result<std::unique_ptr<MessageHandler>> handler;
   // <transport tls> (tcp, syslog and forward): TLS on the TCP listener.
   if (const auto* t = src.child("transport"); t && t->arg() == "tls") {
@@ -924,6 +978,31 @@ Result<std::unique_ptr<Input>> make_network_input(const config::Section& src, In
     if (src.is_set("receive_buffer_size")) s.receive_buffer = src.size("receive_buffer_size");
     h.remove_newline = src.flag("remove_newline");
     handler = make_line_handler(src, h, ctx);
+  } else if (s.type == "http") {
+    s.framing = Framing::kHttp;
+    s.max_message = src.size("body_size_limit");
+    s.idle_timeout = std::chrono::seconds(
+        std::max<std::int64_t>(1, static_cast<std::int64_t>(src.number("keepalive_timeout"))));
+    HttpOptions o;
+    o.add_tag_prefix = src.str("add_tag_prefix");
+    o.add_http_headers = src.flag("add_http_headers");
+    o.add_remote_addr = src.flag("add_remote_addr");
+    o.add_query_params = src.flag("add_query_params");
+    if (src.is_set("cors_allow_origins")) o.cors_allow_origins = src.array("cors_allow_origins");
+    o.cors_allow_credentials = src.flag("cors_allow_credentials");
+    o.respond_with_empty_img = src.flag("respond_with_empty_img");
+    o.use_204_response = src.flag("use_204_response");
+    o.dump_error_log = src.flag("dump_error_log");
+    o.decompression_limit = src.size("decompression_size_limit");
+    if (o.cors_allow_credentials &&
+        (!o.cors_allow_origins ||
+         std::find(o.cors_allow_origins->begin(), o.cors_allow_origins->end(), "*") !=
+             o.cors_allow_origins->end())) {
+      return make_error(
+          ErrorCode::kInvalidArgument,
+          src.where().str() + ": cors_allow_credentials needs cors_allow_origins without '*'");
+    }
+    handler = make_http_handler(src, h, std::move(o), ctx);
   } else if (s.type == "forward") {
     s.framing = Framing::kMsgpack;
     s.max_message = src.is_set("chunk_size_limit") ? src.size("chunk_size_limit") : 32 << 20;

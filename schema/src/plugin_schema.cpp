@@ -223,6 +223,45 @@ std::vector<PluginSpec> build_inputs() {
        ""});
   v.push_back(
       {PluginKind::kInput,
+       "http",
+       "Events POSTed over HTTP/1.1 (Fluentd's in_http): the path is the tag; JSON, NDJSON or "
+       "MessagePack bodies (or form fields), or any <parse> on the body; answered once the "
+       "events are in the buffer.",
+       {
+           opt("port", T::kInteger, "9880", "Port to listen on."),
+           opt("bind", T::kString, "0.0.0.0", "Address to listen on."),
+           opt("body_size_limit", T::kSize, "32m",
+               "Largest request body; a larger one is answered 413 and its connection closed."),
+           opt("decompression_size_limit", T::kSize, "256m",
+               "Largest body after Content-Encoding gzip/deflate is undone (else 400)."),
+           opt("keepalive_timeout", T::kTime, "10",
+               "Close a connection that sent nothing this long (seconds)."),
+           opt("backlog", T::kInteger, std::nullopt,
+               "Accepted; the listener's backlog is the "
+               "system's maximum."),
+           opt("add_http_headers", T::kBool, "false", "Add every header as HTTP_<NAME>."),
+           opt("add_remote_addr", T::kBool, "false",
+               "Add REMOTE_ADDR: the client's address, or X-Forwarded-For's first."),
+           opt("add_query_params", T::kBool, "false", "Add every query parameter as QUERY_<NAME>."),
+           opt("add_tag_prefix", T::kString, std::nullopt, "Prefix for the path's tag."),
+           opt("blocking_timeout", T::kTime, "0.5", "Accepted for compatibility; no effect."),
+           opt("cors_allow_origins", T::kArray, std::nullopt,
+               "Origins allowed by CORS ('*' any; one '*' inside a pattern)."),
+           opt("cors_allow_credentials", T::kBool, "false",
+               "Access-Control-Allow-Credentials for listed origins (not with '*')."),
+           opt("respond_with_empty_img", T::kBool, "false", "Answer with a 1x1 GIF."),
+           opt("use_204_response", T::kBool, "false", "Answer 204 No Content."),
+           opt("dump_error_log", T::kBool, "true", "Log requests that fail (400)."),
+           opt("partial_limit_size", T::kSize, "64m",
+               "(logctl) Bytes of incomplete requests held across all connections; over it the "
+               "longest is cut (413)."),
+       },
+       {parse_section("in_http", Need::kOptional),
+        SectionRule{"transport", PluginKind::kSection, "", Need::kOptional}},  // absent: tcp
+       {},
+       ""});
+  v.push_back(
+      {PluginKind::kInput,
        "tail",
        "Follows files, with a position file and rotation.",
        {
@@ -436,6 +475,16 @@ std::vector<PluginSpec> build_parsers() {
                "none",
                "The whole text as one field.",
                join(parser_common(), {opt("message_key", T::kString, "message", "Field name.")}),
+               {},
+               {},
+               ""});
+  v.push_back({PluginKind::kParser,
+               "in_http",
+               "in_http's own: the body is JSON, NDJSON or MessagePack by its Content-Type "
+               "(or the json/ndjson/msgpack form field); a record's time key is its time in "
+               "seconds.",
+               {opt("time_key", T::kString, "time", "Field holding the event time."),
+                opt("keep_time_key", T::kBool, "false", "Keep the time field in the record.")},
                {},
                {},
                ""});
@@ -809,8 +858,7 @@ std::vector<PluginSpec> build_sections() {
       {PluginKind::kSection,
        "transport",
        "Transport of a listener: <transport udp|tcp|tls> (syslog); <transport tcp|tls> (tcp, "
-       "forward, "
-       "with these TLS parameters).",
+       "forward, http), with these TLS parameters.",
        {opt("cert_path", T::kString, std::nullopt, "tls: the server certificate (PEM, chain)."),
         opt("private_key_path", T::kString, std::nullopt, "tls: its private key (PEM)."),
         opt("private_key_passphrase", T::kString, std::nullopt,

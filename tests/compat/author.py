@@ -430,6 +430,153 @@ case('config-workers', section('system', 'workers 2') + section('worker', tail(J
 case('config-system-workers-1', section('system', 'workers 1') + tail(JSON) + out(JSON), ['{"m":1}'])
 
 
+# ---------------------------------------------------------------- in_http
+# FEED=http: `input` is raw HTTP/1.1 requests sent back to back on one
+# connection (the last one closes it); the responses land in out/responses.
+def hreq(path, body=b'', ctype='application/json', method='POST', headers=(), close=False,
+         http10=False, chunked=False):
+    if isinstance(body, str):
+        body = body.encode()
+    h = [f'{method} {path} HTTP/{"1.0" if http10 else "1.1"}', 'Host: localhost']
+    if ctype:
+        h.append(f'Content-Type: {ctype}')
+    h += list(headers)
+    if chunked:
+        h.append('Transfer-Encoding: chunked')
+        body = b''.join(b'%x\r\n%s\r\n' % (len(body[i:i + 7]), body[i:i + 7])
+                        for i in range(0, len(body), 7)) + b'0\r\n\r\n'
+    elif method not in ('GET', 'OPTIONS') or body:
+        h.append(f'Content-Length: {len(body)}')
+    if close:
+        h.append('Connection: close')
+    return ('\r\n'.join(h) + '\r\n\r\n').encode() + body
+
+
+def http(extra='', parse=''):
+    body = f'@type http\nbind 127.0.0.1\nport "{D.replace("DIR", "PORT")}"\n{extra}'
+    if parse:
+        body += section('parse', parse)
+    return section('source', body)
+
+
+HTTP_OUT = out(pattern='**', extra=section('inject', 'time_key ts\ntime_type string\ntime_format %Y-%m-%dT%H:%M:%S.%N\n'))
+HTTP_JSON_OUT = out(JSON, pattern='**')
+HE = {'FEED': 'http'}
+T0 = 1709287200
+case('http-json', http() + HTTP_OUT, [
+    hreq('/app/web', f'{{"time":{T0}.123456789,"m":"one"}}'),
+    hreq('/app/web', f'[{{"time":{T0 + 1},"m":"two"}},5,{{"time":{T0 + 2}.5,"m":"three"}}]'),
+    hreq('/app/web?time=1709287210.25', '{"m":"query time wins","time":1}'),
+    hreq('/app/web', f'{{"time":{T0 + 3},"nested":{{"a":[1,2.5,null,true]}},"u":"\\u00e9"}}', close=True),
+], env=HE, comment='in_http: JSON bodies, arrays (non-objects skipped), record and query times')
+case('http-form-and-query', http() + HTTP_OUT, [
+    hreq('/app/form?time=1709287200', 'json=%7B%22m%22%3A%22form%22%7D&x=1', ctype='application/x-www-form-urlencoded'),
+    hreq('/app/form', f'msgpack=&json=%7B%22m%22%3A%22plus+sign%22%2C%22time%22%3A{T0}%7D', ctype='application/x-www-form-urlencoded'),
+    hreq('/app/query?json=%7B%22m%22%3A%22in+the+query%22%7D&time=1709287201.5', '', ctype=None),
+    hreq('/app/ndjson?time=1709287202', f'{{"m":"n1"}}\r\n{{"m":"n2"}}\n\n', ctype='application/x-ndjson', close=True),
+], env=HE, comment='in_http: form fields, the query string, ndjson')
+case('http-errors', http() + HTTP_OUT, [
+    hreq('/app/bad', '{"time":"2024-03-01","m":"a string time"}'),
+    hreq('/app/bad', 'no json here', ctype='text/plain'),
+    hreq('/app/bad', '{"time":true,"m":"a bool time"}'),
+    hreq('/app/ok', f'{{"time":{T0},"m":"after the errors"}}', close=True),
+], env=HE, comment='in_http: a request that fails is answered 400 and emits nothing')
+case('http-msgpack', http() + HTTP_OUT, [
+    hreq('/app/mp', 'MSGPACK1', ctype='application/msgpack'),
+    hreq('/app/mp', 'MSGPACK2', ctype='application/msgpack', close=True),
+], env=HE, comment='in_http: MessagePack bodies: a map, an array of maps, two maps back to back')
+case('http-headers-and-params', http('add_http_headers true\nadd_remote_addr true\nadd_query_params true\nadd_tag_prefix pre\n') + HTTP_JSON_OUT, [
+    hreq('/app/h?time=1709287200&q-one=1&q2=x+y', '{"m":"headers"}', headers=['X-Custom-Thing: v1', 'User-Agent: compat']),
+    hreq('/app/h?time=1709287200', '{"m":"forwarded"}', headers=['X-Forwarded-For: 10.1.2.3, 10.0.0.1']),
+    hreq('/a//b/?time=1709287200', '{"m":"empty parts"}', close=True),
+], env=HE, comment='in_http: add_http_headers, add_remote_addr (X-Forwarded-For), add_query_params, add_tag_prefix, a path with empty parts')
+case('http-204', http('use_204_response true\n') + HTTP_JSON_OUT, [
+    hreq('/app/a?time=1709287200', '{"m":1}'),
+    hreq('/app/a?time=1709287200', '{"m":2}', http10=True),
+], env=HE, comment='in_http: use_204_response; HTTP/1.0 closes the connection')
+case('http-empty-img', http('respond_with_empty_img true\n') + HTTP_JSON_OUT, [
+    hreq('/app/a?time=1709287200', '{"m":1}', close=True),
+], env=HE, comment='in_http: respond_with_empty_img')
+case('http-cors', http('cors_allow_origins ["http://a.example", "http://*.b.example"]\ncors_allow_credentials true\n') + HTTP_JSON_OUT, [
+    hreq('/app/c?time=1709287200', '{"m":"listed"}', headers=['Origin: http://a.example']),
+    hreq('/app/c?time=1709287200', '{"m":"pattern"}', headers=['Origin: http://x.b.example']),
+    hreq('/app/c?time=1709287200', '{"m":"no origin"}'),
+    hreq('/app/c?time=1709287200', '{"m":"refused"}', headers=['Origin: http://evil.example']),
+], env=HE, comment='in_http: CORS origins, patterns, credentials; an unlisted origin is refused and closed')
+case('http-cors-preflight', http('cors_allow_origins ["*"]\n') + HTTP_JSON_OUT, [
+    hreq('/app/c?time=1709287200', '{"m":"any"}', headers=['Origin: http://z.example']),
+    hreq('/app/c', method='OPTIONS', ctype=None, headers=['Origin: http://z.example', 'Access-Control-Request-Method: POST', 'Access-Control-Request-Headers: content-type']),
+], env=HE, comment='in_http: the CORS preflight (OPTIONS) with a wildcard origin')
+case('http-gzip-deflate', http() + HTTP_JSON_OUT, [
+    hreq('/app/z?time=1709287200', 'GZIP:{"m":"gzip"}', headers=['Content-Encoding: gzip']),
+    hreq('/app/z?time=1709287200', 'DEFLATE:{"m":"deflate"}', headers=['Content-Encoding: deflate']),
+    hreq('/app/z?time=1709287200', 'not gzip at all', headers=['Content-Encoding: gzip']),
+], env=HE, comment='in_http: Content-Encoding gzip and deflate; a body that does not inflate is 400 and closed')
+case('http-chunked', http() + HTTP_JSON_OUT, [
+    hreq('/app/ch?time=1709287200', '{"m":"a chunked body, in pieces of seven"}', chunked=True),
+    hreq('/app/ch?time=1709287200', '{"m":"after it"}', close=True),
+], env=HE, comment='in_http: Transfer-Encoding chunked')
+case('http-parse-none', http(parse='@type none\n') + HTTP_JSON_OUT, [
+    hreq('/app/t?time=1709287200', 'plain text body', ctype='text/plain'),
+    hreq('/app/t?time=1709287200', '{"m":"json is text here"}', close=True),
+], env=HE, comment='in_http with <parse> @type none: the body is the message')
+case('http-parse-regexp', http(parse='@type regexp\nexpression /^(?<k>\\w+)=(?<v>\\w+)$/\n') + HTTP_JSON_OUT, [
+    hreq('/app/r?time=1709287200', 'key=value', ctype='text/plain'),
+    hreq('/app/r?time=1709287200', 'does not match', ctype='text/plain'),
+    hreq('/app/r?time=1709287200', 'k2=v2', ctype='text/plain', close=True),
+], env=HE, comment='in_http with <parse> @type regexp: a body that does not match is skipped (200)')
+case('http-keep-time-key', http(parse='@type in_http\nkeep_time_key true\n') + HTTP_OUT, [
+    hreq('/app/k', f'{{"time":{T0},"m":"kept"}}', close=True),
+], env=HE, comment='in_http: keep_time_key')
+case('http-body-too-large', http('body_size_limit 64\n') + HTTP_JSON_OUT, [
+    hreq('/app/s?time=1709287200', '{"m":"small"}'),
+    hreq('/app/s?time=1709287200', '{"m":"' + 'x' * 100 + '"}'),
+], env=HE, comment='in_http: a body over body_size_limit is 413 and the connection closes')
+case('http-get', http() + HTTP_JSON_OUT, [
+    hreq('/app/g?time=1709287200', '{"m":"before the get"}'),
+    hreq('/app/g?json=%7B%22m%22%3A1%7D', method='GET', ctype=None),
+], env=HE, comment='in_http: GET is a health check: 200, nothing emitted, connection closed')
+
+
+def packb(v):
+    """MessagePack of the few types the cases use (no dependency to install)."""
+    import struct
+    if isinstance(v, bool):
+        return b'\xc3' if v else b'\xc2'
+    if isinstance(v, int):
+        return bytes([v]) if 0 <= v < 128 else b'\xce' + struct.pack('>I', v)
+    if isinstance(v, float):
+        return b'\xcb' + struct.pack('>d', v)
+    if isinstance(v, bytes):
+        return b'\xc4' + bytes([len(v)]) + v
+    if isinstance(v, str):
+        b = v.encode()
+        return bytes([0xa0 | len(b)]) + b
+    if isinstance(v, list):
+        return bytes([0x90 | len(v)]) + b''.join(packb(x) for x in v)
+    return bytes([0x80 | len(v)]) + b''.join(packb(k) + packb(x) for k, x in v.items())
+
+
+def http_body(request):
+    """Fills the placeholders of binary bodies (MessagePack, gzip, deflate)."""
+    import gzip, zlib
+    mp = {b'MSGPACK1': packb({'time': T0, 'm': 'a map'}),
+          b'MSGPACK2': packb([{'time': T0 + 1, 'm': 'in an array'}, 7]) +
+                       packb({'time': T0 + 2.5, 'm': 'a second object', 'b': b'\x00\x01'})}
+    head, _, body = request.partition(b'\r\n\r\n')
+    if body in mp:
+        body = mp[body]
+    elif body.startswith(b'GZIP:'):
+        body = gzip.compress(body[5:], mtime=0)
+    elif body.startswith(b'DEFLATE:'):
+        body = zlib.compress(body[8:])
+    else:
+        return request
+    head = b'\r\n'.join(l if not l.startswith(b'Content-Length:') else b'Content-Length: %d' % len(body)
+                        for l in head.split(b'\r\n'))
+    return head + b'\r\n\r\n' + body
+
+
 def write():
     names = {f'{n:03d}-{c[0]}' for n, c in enumerate(CASES, start=101)}
     for d in os.listdir(HERE):
@@ -441,13 +588,16 @@ def write():
         text = (f'# {comment}\n' if comment else '') + conf
         open(os.path.join(d, 'fluent.conf'), 'w').write(text)
         feed = env.get('FEED', 'tail')
-        data = ''.join(l + '\n' for l in lines)
+        if feed == 'http':
+            data = b''.join(http_body(l) for l in lines)
+        else:
+            data = ''.join(l + '\n' for l in lines)
         if feed == 'tcp':
             data = data[:-1] if lines and lines[-1] != '' else data[:-1]
         for stale in ('input', 'input.log', 'case.env', 'expect-refused'):
             if os.path.exists(os.path.join(d, stale)):
                 os.remove(os.path.join(d, stale))
-        open(os.path.join(d, 'input.log' if feed == 'tail' else 'input'), 'w').write(data)
+        open(os.path.join(d, 'input.log' if feed == 'tail' else 'input'), 'wb' if feed == 'http' else 'w').write(data)
         envs = {k: v for k, v in env.items() if k != 'POS'}
         if envs:
             open(os.path.join(d, 'case.env'), 'w').write(''.join(f'{k}={v}\n' for k, v in envs.items()))

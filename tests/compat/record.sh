@@ -8,7 +8,8 @@
 # scratch directory, sets COMPAT_DIR (and COMPAT_PORT, a free port, and the
 # case's TZ, UTC unless case.env says otherwise) the way compat_test.cpp does,
 # copies input.log and files/, starts Fluentd, feeds `input` over TCP or UDP
-# when case.env says FEED=tcp|udp, waits until the output directory has been
+# when case.env says FEED=tcp|udp (FEED=http: raw requests on one connection,
+# the responses kept as out/responses), waits until the output directory has been
 # quiet for 2 s, stops Fluentd with SIGTERM and copies every output file
 # (buffer files and Fluentd's own fluent.* log files excepted) into
 # expected/, the scratch path written as @DIR@, the host name as @HOST@ and
@@ -59,6 +60,25 @@ record() {
     return 1
   fi
   case $FEED in
+    http)
+      # The requests back to back on one connection (the last one closes
+      # it); the responses are an output of the case too.
+      mkdir -p "$dir/out"
+      python3 - "$port" "$c/input" "$dir/out/responses" <<'PY'
+import socket, sys, time
+port, data, out = int(sys.argv[1]), open(sys.argv[2], 'rb').read(), sys.argv[3]
+s = socket.create_connection(('127.0.0.1', port)); s.sendall(data)
+s.settimeout(15); got = b''
+try:
+    while True:
+        b = s.recv(65536)
+        if not b: break
+        got += b
+except (socket.timeout, ConnectionResetError):  # Fluentd closes with SO_LINGER 0: a reset
+    pass
+open(out, 'wb').write(got)
+PY
+      ;;
     tcp | udp)
       python3 - "$FEED" "$port" "$c/input" <<'PY'
 import socket, sys, time

@@ -172,6 +172,12 @@ std::vector<std::string> run_case(Prepared& p, const std::string& host) {
   if (env["FEED"] == "tcp") {
     TcpSender sender(port);
     if (!sender.send(read_file(c / "input")) || !sender.finish()) failures.push_back("tcp feed");
+  } else if (env["FEED"] == "http") {  // raw requests; the responses are an output
+    TcpSender sender(port);
+    if (!sender.send(read_file(c / "input"))) failures.push_back("http feed");
+    std::string responses = sender.receive_until_closed();
+    fs::create_directories(dir.path() + "/out");
+    std::ofstream(dir.path() + "/out/responses", std::ios::binary) << responses;
   } else if (env["FEED"] == "udp") {
     std::istringstream in(read_file(c / "input"));
     for (std::string line; std::getline(in, line);) {

@@ -8,6 +8,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pwd.h>
 #include <signal.h>
 #include <sys/file.h>
@@ -340,6 +341,26 @@ bool TcpSender::finish(std::chrono::milliseconds timeout) {
   }
   close();
   return n == 0;  // orderly close by the peer after it read everything
+}
+
+std::string TcpSender::receive_until_closed(std::chrono::milliseconds timeout) {
+  std::string got;
+  if (fd_ < 0) return got;
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  char buf[4096];
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) break;
+    pollfd p{fd_, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) break;
+    ssize_t n = ::read(fd_, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got.append(buf, static_cast<std::size_t>(n));
+  }
+  close();
+  return got;
 }
 
 bool send_udp(int port, const std::string& datagram) {

@@ -113,6 +113,9 @@ class TcpSender {
   // Half-closes and waits until the peer closes too (it read everything);
   // false on a reset or timeout: the client then knows delivery is unsure.
   bool finish(std::chrono::milliseconds timeout = 10s);
+  // Everything the peer sends until it closes (or resets, or the timeout);
+  // then closes this end.
+  std::string receive_until_closed(std::chrono::milliseconds timeout = 20s);
   int fd() const { return fd_; }
 
  private:
