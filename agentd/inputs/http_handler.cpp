@@ -455,6 +455,11 @@ class HttpHandler final : public MessageHandler {
     while (!parts.empty() && parts.back().empty()) parts.pop_back();
     std::string tag;
     for (std::size_t i = 0; i < parts.size(); ++i) tag.append(i ? "." : "").append(parts[i]);
+    // As in_forward's tags: 1 to 1024 bytes (Fluentd takes "POST /" as the
+    // empty tag; here it is a bad request).
+    if (tag.empty() || tag.size() > 1024) {
+      throw BadRequest{"the tag (the path, '/' as '.') must be 1 to 1024 bytes"};
+    }
     if (!h_.add_tag_prefix.empty()) tag = h_.add_tag_prefix + "." + tag;
     std::vector<std::pair<EventTime, Json>> records;
     auto add = [&](std::optional<EventTime> parsed, Json record) {
@@ -585,6 +590,29 @@ class HttpHandler final : public MessageHandler {
 };
 
 }  // namespace
+
+Result<HttpOptions> http_options(const config::Section& src) {
+  HttpOptions o;
+  o.add_tag_prefix = src.str("add_tag_prefix");
+  o.add_http_headers = src.flag("add_http_headers");
+  o.add_remote_addr = src.flag("add_remote_addr");
+  o.add_query_params = src.flag("add_query_params");
+  if (src.is_set("cors_allow_origins")) o.cors_allow_origins = src.array("cors_allow_origins");
+  o.cors_allow_credentials = src.flag("cors_allow_credentials");
+  o.respond_with_empty_img = src.flag("respond_with_empty_img");
+  o.use_204_response = src.flag("use_204_response");
+  o.dump_error_log = src.flag("dump_error_log");
+  o.decompression_limit = src.size("decompression_size_limit");
+  if (o.cors_allow_credentials &&
+      (!o.cors_allow_origins ||
+       std::find(o.cors_allow_origins->begin(), o.cors_allow_origins->end(), "*") !=
+           o.cors_allow_origins->end())) {
+    return make_error(
+        ErrorCode::kInvalidArgument,
+        src.where().str() + ": cors_allow_credentials needs cors_allow_origins without '*'");
+  }
+  return o;
+}
 
 Result<std::unique_ptr<MessageHandler>> make_http_handler(const config::Section& source,
                                                           HandlerOptions o, HttpOptions h,

@@ -45,6 +45,10 @@ struct HttpOptions {
   std::size_t decompression_limit = 256 << 20;
 };
 
+// The options of a <source @type http>; cors_allow_credentials without
+// specific origins is refused, as Fluentd refuses it.
+Result<HttpOptions> http_options(const config::Section& src);
+
 // `source` is the <source @type http>; its <parse> of type in_http (the
 // default) reads JSON/NDJSON/MessagePack, any other type parses the body.
 Result<std::unique_ptr<MessageHandler>> make_http_handler(const config::Section& source,

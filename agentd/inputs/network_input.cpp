@@ -983,26 +983,9 @@ Result<std::unique_ptr<Input>> make_network_input(const config::Section& src, In
     s.max_message = src.size("body_size_limit");
     s.idle_timeout = std::chrono::seconds(
         std::max<std::int64_t>(1, static_cast<std::int64_t>(src.number("keepalive_timeout"))));
-    HttpOptions o;
-    o.add_tag_prefix = src.str("add_tag_prefix");
-    o.add_http_headers = src.flag("add_http_headers");
-    o.add_remote_addr = src.flag("add_remote_addr");
-    o.add_query_params = src.flag("add_query_params");
-    if (src.is_set("cors_allow_origins")) o.cors_allow_origins = src.array("cors_allow_origins");
-    o.cors_allow_credentials = src.flag("cors_allow_credentials");
-    o.respond_with_empty_img = src.flag("respond_with_empty_img");
-    o.use_204_response = src.flag("use_204_response");
-    o.dump_error_log = src.flag("dump_error_log");
-    o.decompression_limit = src.size("decompression_size_limit");
-    if (o.cors_allow_credentials &&
-        (!o.cors_allow_origins ||
-         std::find(o.cors_allow_origins->begin(), o.cors_allow_origins->end(), "*") !=
-             o.cors_allow_origins->end())) {
-      return make_error(
-          ErrorCode::kInvalidArgument,
-          src.where().str() + ": cors_allow_credentials needs cors_allow_origins without '*'");
-    }
-    handler = make_http_handler(src, h, std::move(o), ctx);
+    auto o = http_options(src);
+    if (!o) return std::unexpected(o.error());
+    handler = make_http_handler(src, h, std::move(*o), ctx);
   } else if (s.type == "forward") {
     s.framing = Framing::kMsgpack;
     s.max_message = src.is_set("chunk_size_limit") ? src.size("chunk_size_limit") : 32 << 20;

@@ -10,10 +10,12 @@ form field (json=...). Each record is {"message": "seq=N http"}. A batch is
 done when it is answered 200; a batch that gets no answer (the connection
 reset or closed) is sent again on a new connection — at least once, as a
 real client does — and counted. Prints "resent N" and exits 0 when every
-batch was answered 200 (within 60 s of retries), 1 otherwise.
+batch was answered 200 (within 60 s of retries), 1 otherwise. HTTP_PACE_MS
+(default 0) is a pause between a connection's batches.
 """
 import http.client
 import json
+import os
 import sys
 import threading
 import time
@@ -24,6 +26,7 @@ import msgpack
 host, port, first, count, conns = (sys.argv[1], int(sys.argv[2]), int(sys.argv[3]),
                                    int(sys.argv[4]), int(sys.argv[5]))
 BATCH = 50
+PACE = int(os.environ.get("HTTP_PACE_MS", "0")) / 1000.0
 resent = 0
 failed = 0
 lock = threading.Lock()
@@ -77,6 +80,8 @@ def worker(index):
         if tries > 1:
             with lock:
                 resent += 1
+        if PACE:
+            time.sleep(PACE)
 
 
 threads = [threading.Thread(target=worker, args=(i,)) for i in range(conns)]
