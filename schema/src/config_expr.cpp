@@ -1,9 +1,11 @@
 #include "logctl/schema/config_expr.h"
 
+#include <arpa/inet.h>
 #include <unistd.h>
 
 #include <cctype>
 #include <cstdlib>
+#include <map>
 #include <optional>
 
 namespace logctl::config {
@@ -20,23 +22,42 @@ class Eval {
   Eval(std::string_view code, const ExprEnv& env) : code_(code), env_(env) {}
 
   Result<ExprValue> run() {
-    auto v = expr();
+    auto v = stmts();
     if (!v) return v;
     skip();
     if (pos_ != code_.size())
       return fail("unexpected '" + std::string(code_.substr(pos_, 12)) + "'");
+    if (raised_) return std::unexpected(*raised_);
     return v;
   }
 
  private:
+  // A construct this evaluator does not take (or bad syntax): never rescued.
   std::unexpected<Error> fail(const std::string& what) const {
     return make_error(
         ErrorCode::kInvalidArgument,
         "embedded Ruby '#{" + std::string(code_) + "}': " + what +
             " (supported: string, number, true/false/nil literals, ENV['X'], "
-            "ENV.fetch('X', default), ||, +, File.join, Socket.gethostname, hostname, worker_id, "
+            "ENV.fetch('X', default), ||, +, a ? b : c, x rescue y, name = value; ..., "
+            "File.join, Socket.gethostname, hostname, worker_id, IPAddr.new(x).ipv6?/.ipv4?, "
             "use_default, use_nil, .to_s/.to_i/.strip/.downcase/.upcase)");
   }
+
+  // What Ruby raises while it runs (ENV.fetch of an unset name, nil + "x",
+  // IPAddr.new of a name): `rescue` takes it; else it is the result. From
+  // here on nothing runs (values are nil) until a rescue resumes.
+  ExprValue raise(const std::string& what) {
+    if (live_) {
+      raised_ = fail(what).error();
+      live_ = false;
+    }
+    return ExprValue{};
+  }
+
+  static bool truthy(const ExprValue& v) {
+    return v.kind != Kind::kNil && !(v.kind == Kind::kBool && v.text == "false");
+  }
+  static ExprValue boolean(bool b) { return ExprValue{Kind::kBool, b ? "true" : "false"}; }
 
   void skip() {
     while (pos_ < code_.size() && std::isspace(static_cast<unsigned char>(code_[pos_]))) ++pos_;
@@ -47,23 +68,113 @@ class Eval {
     pos_ += tok.size();
     return true;
   }
+  static bool word_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; }
+  // A keyword: the word and not the start of a longer name.
+  bool eat_word(std::string_view w) {
+    skip();
+    if (code_.substr(pos_, w.size()) != w) return false;
+    if (pos_ + w.size() < code_.size() && word_char(code_[pos_ + w.size()])) return false;
+    pos_ += w.size();
+    return true;
+  }
   std::string ident() {
     skip();
     std::string id;
-    while (pos_ < code_.size() &&
-           (std::isalnum(static_cast<unsigned char>(code_[pos_])) || code_[pos_] == '_')) {
-      id.push_back(code_[pos_++]);
-    }
+    while (pos_ < code_.size() && word_char(code_[pos_])) id.push_back(code_[pos_++]);
     return id;
   }
 
+  // stmts := stmt (';' stmt)*   the last one's value
+  Result<ExprValue> stmts() {
+    if (++depth_ > kMaxDepth) return fail("nested too deep");
+    auto v = stmt();
+    while (v && eat(";")) v = stmt();
+    --depth_;
+    return v;
+  }
+
+  // stmt := NAME '=' stmt | rescue_expr
+  Result<ExprValue> stmt() {
+    skip();
+    std::size_t save = pos_;
+    std::string name = ident();
+    if (!name.empty() && !std::isupper(static_cast<unsigned char>(name[0])) && !keyword(name)) {
+      skip();
+      if (pos_ < code_.size() && code_[pos_] == '=' &&
+          (pos_ + 1 >= code_.size() || code_[pos_ + 1] != '=')) {
+        ++pos_;
+        auto v = stmt();
+        if (!v) return v;
+        auto& slot = vars_[name];  // declared even where it does not run, as Ruby's parser does
+        if (live_) slot = *v;
+        return v;
+      }
+    }
+    pos_ = save;
+    return rescue_expr();
+  }
+
+  static bool keyword(const std::string& w) {
+    return w == "nil" || w == "true" || w == "false" || w == "rescue" || w == "hostname" ||
+           w == "worker_id" || w == "use_default" || w == "use_nil";
+  }
+
+  // rescue_expr := ternary ('rescue' ternary)*
+  Result<ExprValue> rescue_expr() {
+    bool was_live = live_;
+    auto left = ternary();
+    if (!left) return left;
+    while (eat_word("rescue")) {
+      bool caught = was_live && raised_.has_value();
+      if (caught) {
+        raised_.reset();
+        live_ = true;
+      } else {
+        live_ = false;  // nothing to rescue: the fallback is only read
+      }
+      auto right = ternary();
+      if (!right) return right;
+      if (caught) {
+        left = std::move(right);
+      } else {
+        live_ = was_live && !raised_;
+      }
+    }
+    return left;
+  }
+
+  // ternary := or ('?' ternary ':' ternary)?
+  Result<ExprValue> ternary() {
+    auto cond = expr();
+    if (!cond) return cond;
+    if (!eat("?")) return cond;
+    bool was_live = live_, yes = truthy(*cond);
+    live_ = was_live && yes;
+    auto a = ternary();
+    if (!a) return a;
+    if (!eat(":")) return fail("a '?' without its ':'");
+    live_ = was_live && !yes && !raised_;
+    auto b = ternary();
+    if (!b) return b;
+    live_ = was_live && !raised_;
+    return yes ? a : b;
+  }
+
+  // Ruby's ||: the left value unless it is nil or false (the right side
+  // then does not run).
   Result<ExprValue> expr() {
     auto left = term();
     if (!left) return left;
     while (eat("||")) {
+      bool was_live = live_, done = truthy(*left);
+      if (done) live_ = false;
       auto right = term();
       if (!right) return right;
-      if (left->kind == Kind::kNil) left = std::move(right);
+      if (done) {
+        live_ = was_live;
+      } else {
+        left = std::move(right);
+      }
     }
     return left;
   }
@@ -74,8 +185,10 @@ class Eval {
     while (eat("+")) {
       auto right = postfix();
       if (!right) return right;
+      if (!live_) continue;
       if (left->kind != Kind::kString || right->kind != Kind::kString) {
-        return fail("'+' needs two strings (a nil: is the environment variable unset?)");
+        *left = raise("'+' needs two strings (a nil: is the environment variable unset?)");
+        continue;
       }
       left->text += right->text;
     }
@@ -89,7 +202,15 @@ class Eval {
       std::size_t save = pos_;
       if (!eat(".")) break;
       std::string m = ident();
-      if (m == "to_s") {
+      if ((m == "ipv6" || m == "ipv4") && pos_ < code_.size() && code_[pos_] == '?') {
+        ++pos_;
+        if (!live_) continue;
+        if (v->kind != Kind::kIpAddr) {
+          v = raise("'." + m + "?' of something that is not an IPAddr");
+          continue;
+        }
+        v = boolean(v->text.find(':') != std::string::npos ? m == "ipv6" : m == "ipv4");
+      } else if (m == "to_s") {
         v = str(v->str());
       } else if (m == "to_i") {
         std::string s = v->str(), digits;
@@ -100,7 +221,11 @@ class Eval {
           digits.push_back(s[i++]);
         v = str(digits.empty() || digits == "-" || digits == "+" ? "0" : digits);
       } else if (m == "strip" || m == "downcase" || m == "upcase") {
-        if (v->kind != Kind::kString) return fail("'." + m + "' of nil");
+        if (!live_) continue;
+        if (v->kind != Kind::kString) {
+          v = raise("'." + m + "' of nil");
+          continue;
+        }
         std::string s = v->text;
         if (m == "strip") {
           std::size_t b = s.find_first_not_of(" \t\r\n"), e = s.find_last_not_of(" \t\r\n");
@@ -148,12 +273,33 @@ class Eval {
     return s;
   }
 
-  Result<ExprValue> env_var(const std::string& name, bool fetch) {
-    if (name.empty()) return fail("an empty variable name");
+  ExprValue env_var(const std::string& name) const {
     const char* v = env_.getenv ? env_.getenv(name.c_str()) : std::getenv(name.c_str());
-    if (v) return str(v);
-    if (!fetch) return ExprValue{};
-    return fail("ENV.fetch('" + name + "') without a default, and " + name + " is not set");
+    return v ? str(v) : ExprValue{};
+  }
+
+  // IPAddr.new(text): an IPv4 or IPv6 address (in brackets, with a /prefix
+  // or not), else Ruby's IPAddr::InvalidAddressError.
+  ExprValue ip_addr(const ExprValue& v) {
+    if (v.kind != Kind::kString) return raise("IPAddr.new of nil");
+    std::string a = v.text;
+    if (a.size() >= 2 && a.front() == '[' && a.back() == ']') a = a.substr(1, a.size() - 2);
+    if (auto slash = a.find('/'); slash != std::string::npos) {
+      std::string bits = a.substr(slash + 1);
+      if (bits.empty() || bits.size() > 3 ||
+          bits.find_first_not_of("0123456789") != std::string::npos) {
+        return raise("invalid address: " + v.text);
+      }
+      a.resize(slash);
+    }
+    unsigned char buf[16];
+    char text[64];
+    for (int family : {AF_INET, AF_INET6}) {
+      if (inet_pton(family, a.c_str(), buf) == 1 && inet_ntop(family, buf, text, sizeof text)) {
+        return ExprValue{Kind::kIpAddr, text};
+      }
+    }
+    return raise("invalid address: " + v.text);
   }
 
   Result<ExprValue> primary() {
@@ -174,7 +320,7 @@ class Eval {
       return str(n);
     }
     if (eat("(")) {
-      auto v = expr();
+      auto v = stmts();
       if (!v) return v;
       if (!eat(")")) return fail("a '(' is not closed");
       return v;
@@ -185,34 +331,44 @@ class Eval {
         auto name = quoted();
         if (!name) return std::unexpected(name.error());
         if (!eat("]")) return fail("ENV[ is not closed");
-        return env_var(*name, false);
+        if (name->empty()) return fail("an empty variable name");
+        return env_var(*name);
       }
       if (eat(".")) {
         if (ident() != "fetch" || !eat("(")) return fail("ENV only takes [NAME] and .fetch(NAME)");
         auto name = quoted();
         if (!name) return std::unexpected(name.error());
+        if (name->empty()) return fail("an empty variable name");
         std::optional<ExprValue> fallback;
         if (eat(",")) {
-          auto d = expr();
+          auto d = stmt();
           if (!d) return d;
           fallback = std::move(*d);
         }
         if (!eat(")")) return fail("ENV.fetch( is not closed");
-        const char* v = env_.getenv ? env_.getenv(name->c_str()) : std::getenv(name->c_str());
-        if (v) return str(v);
+        ExprValue v = env_var(*name);
+        if (v.kind != Kind::kNil) return v;
         if (fallback) return *fallback;
-        return env_var(*name, true);
+        return raise("ENV.fetch('" + *name + "') without a default, and " + *name + " is not set");
       }
       return fail("ENV only takes [NAME] and .fetch(NAME)");
+    }
+    if (id == "IPAddr") {
+      if (!eat(".") || ident() != "new" || !eat("(")) return fail("IPAddr only takes .new(x)");
+      auto v = stmt();
+      if (!v) return v;
+      if (!eat(")")) return fail("IPAddr.new( is not closed");
+      return live_ ? ip_addr(*v) : ExprValue{};
     }
     if (id == "File") {
       if (!eat(".") || ident() != "join" || !eat("(")) return fail("File only takes .join(...)");
       std::string out;
       bool first = true;
+      bool nil = false;
       do {
-        auto part = expr();
+        auto part = stmt();
         if (!part) return part;
-        if (part->kind != Kind::kString) return fail("File.join of nil");
+        if (part->kind != Kind::kString) nil = true;
         if (!first) {
           while (!out.empty() && out.back() == '/') out.pop_back();
           std::string p = part->text;
@@ -224,6 +380,7 @@ class Eval {
         first = false;
       } while (eat(","));
       if (!eat(")")) return fail("File.join( is not closed");
+      if (nil && live_) return raise("File.join of nil");
       return str(out);
     }
     if (id == "Socket") {
@@ -234,7 +391,8 @@ class Eval {
     if (id == "worker_id") return str(env_.worker_id);
     if (id == "use_default" || id == "use_nil") return ExprValue{Kind::kUseDefault, ""};
     if (id == "nil") return ExprValue{};
-    if (id == "true" || id == "false") return str(id);  // interpolated as their text
+    if (id == "true" || id == "false") return boolean(id == "true");
+    if (auto var = vars_.find(id); var != vars_.end()) return var->second;
     return fail(id.empty() ? "unexpected '" + std::string(1, c) + "'"
                            : "'" + id + "' is not supported");
   }
@@ -246,9 +404,14 @@ class Eval {
     return buf;
   }
 
+  static constexpr int kMaxDepth = 64;
   std::string_view code_;
   const ExprEnv& env_;
   std::size_t pos_ = 0;
+  int depth_ = 0;
+  bool live_ = true;             // false: read without running (a branch not taken)
+  std::optional<Error> raised_;  // what Ruby would have raised, for a rescue
+  std::map<std::string, ExprValue> vars_;
 };
 
 }  // namespace

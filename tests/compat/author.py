@@ -538,6 +538,15 @@ case('http-get', http() + HTTP_JSON_OUT, [
 ], env=HE, comment='in_http: GET is a health check: 200, nothing emitted, connection closed')
 
 
+def dsurl(host):
+    return ("\"#{ENV['NOPE_URL'] || (host = ENV.fetch('NOPE_HOST', '" + host + "'); port = ENV.fetch('NOPE_PORT', '443'); "
+            "host = (IPAddr.new(host).ipv6? ? '[' + host + ']' : host rescue host); 'https://' + host + ':' + port + '/api')}\"")
+
+
+case('config-embedded-ruby-daemonset', rt(f'v4 {dsurl("10.96.0.1")}\nv6 {dsurl("fd00::1")}\nname {dsurl("kubernetes.default.svc")}\n'
+                                          "tern \"#{ENV['NOPE'] ? 'set' : 'unset'}\"\nfetch \"#{ENV.fetch('NOPE') rescue 'rescued'}\"\n"), RT_IN[:1],
+     comment="the official Kubernetes DaemonSet's embedded Ruby: assignments, a ternary, rescue, IPAddr.new(host).ipv6?")
+
 def packb(v):
     """MessagePack of the few types the cases use (no dependency to install)."""
     import struct

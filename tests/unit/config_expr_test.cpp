@@ -17,6 +17,10 @@ const char* fake_env(const char* name) {
   if (n == "FLUENT_PORT") return "24225";
   if (n == "EMPTY") return "";
   if (n == "MIXED") return "  Prod  ";
+  if (n == "KUBERNETES_SERVICE_PORT") return "443";
+  if (n == "V4_HOST") return "10.96.0.1";
+  if (n == "V6_HOST") return "fd00:0::1";
+  if (n == "NAME_HOST") return "kubernetes.default.svc";
   return nullptr;
 }
 
@@ -70,6 +74,38 @@ TEST_CASE("embedded Ruby: the idioms real configs use") {
   CHECK(eval("ENV['NOPE'] || 60") == "60");
 }
 
+// The official Kubernetes DaemonSet's kubernetes_url: the service host in
+// brackets when it is IPv6, a name kept as it is (IPAddr raises, rescued).
+std::string daemonset_url(const std::string& host_var) {
+  return eval("ENV['NOPE'] || (host = ENV.fetch('" + host_var +
+              "'); port = ENV.fetch('KUBERNETES_SERVICE_PORT'); host = "
+              "(IPAddr.new(host).ipv6? ? '[' + host + ']' : host rescue host); 'https://' + host "
+              "+ ':' + port + '/api')");
+}
+
+TEST_CASE("embedded Ruby: the DaemonSet's assignments, ternary, rescue and IPAddr") {
+  CHECK(daemonset_url("V4_HOST") == "https://10.96.0.1:443/api");
+  CHECK(daemonset_url("V6_HOST") == "https://[fd00:0::1]:443/api");
+  CHECK(daemonset_url("NAME_HOST") == "https://kubernetes.default.svc:443/api");
+  // Unset, ENV.fetch raises and nothing rescues it: the error says so.
+  CHECK_THAT(error("ENV['NOPE'] || (host = ENV.fetch('NOPE_HOST'); 'https://' + host)"),
+             Catch::Contains("NOPE_HOST is not set"));
+  // || does not run its right side when the left is set (it would raise).
+  CHECK(eval("ENV['LOG_DIR'] || ENV.fetch('NOPE')") == "/var/log/app");
+  CHECK(eval("ENV['NOPE'] || false || 'x'") == "x");
+  CHECK(eval("true ? 'yes' : ENV.fetch('NOPE')") == "yes");
+  CHECK(eval("ENV['NOPE'] ? ENV.fetch('NOPE') : 'no'") == "no");
+  CHECK(eval("ENV['EMPTY'] ? 'empty is true' : 'no'") == "empty is true");
+  CHECK(eval("ENV.fetch('NOPE') rescue 'fallback'") == "fallback");
+  CHECK(eval("ENV['LOG_DIR'] rescue ENV.fetch('NOPE')") == "/var/log/app");
+  CHECK(eval("ENV['NOPE'] + 'x' rescue 'caught'") == "caught");
+  CHECK(eval("a = 'x'; b = a + 'y'; b + a") == "xyx");
+  CHECK(eval("IPAddr.new('[::1]').ipv6?") == "true");
+  CHECK(eval("IPAddr.new('10.0.0.0/8').ipv4?") == "true");
+  CHECK(eval("IPAddr.new('10.0.0.0/8').to_s") == "10.0.0.0");
+  CHECK(eval("IPAddr.new('fd00:0:0::1').to_s") == "fd00::1");
+}
+
 TEST_CASE("embedded Ruby: anything else is refused naming the expression") {
   CHECK_THAT(error("`rm -rf /`"), Catch::Contains("'#{`rm -rf /`}'"));
   CHECK_THAT(error("system('id')"), Catch::Contains("'system' is not supported"));
@@ -79,7 +115,15 @@ TEST_CASE("embedded Ruby: anything else is refused naming the expression") {
   CHECK_THAT(error("ENV['A'"), Catch::Contains("not closed"));
   CHECK_THAT(error("'abc"), Catch::Contains("unterminated string"));
   CHECK_THAT(error("hostname.send(:exit)"), Catch::Contains("'.send' is not supported"));
-  CHECK_THAT(error("1 + 1; exit"), Catch::Contains("unexpected"));
+  CHECK_THAT(error("1 + 1; exit"), Catch::Contains("'exit' is not supported"));
+  CHECK_THAT(error("x = 1; y"), Catch::Contains("'y' is not supported"));
+  CHECK_THAT(error("ENV['NOPE'] ? 'a'"), Catch::Contains("without its ':'"));
+  CHECK_THAT(error("IPAddr.new('nope').ipv6?"), Catch::Contains("invalid address: nope"));
+  CHECK_THAT(error("'a'.ipv6?"), Catch::Contains("not an IPAddr"));
+  CHECK_THAT(error(std::string(100, '(') + "1" + std::string(100, ')')),
+             Catch::Contains("nested too deep"));
+  // A rescue takes what Ruby raises, never a construct it does not know.
+  CHECK_THAT(error("Kernel.exit rescue 'x'"), Catch::Contains("'Kernel' is not supported"));
   CHECK_THAT(error(""), Catch::Contains("missing"));
   CHECK_THAT(error(std::string(5000, 'a')), Catch::Contains("longer than 4096"));
 }
