@@ -26,6 +26,9 @@ cat > "$work/collector.conf" <<CONF
   bind 127.0.0.1
   port $cp
 </source>
+<match fluent.**>
+  @type null
+</match>
 <match **>
   @type file
   path $work/out/bench
@@ -48,6 +51,9 @@ cat > "$work/agent.conf" <<CONF
   bind 127.0.0.1
   port $ap
 </source>
+<match fluent.**>
+  @type null
+</match>
 <match **>
   @type forward
   require_ack_response true

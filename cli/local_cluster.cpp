@@ -38,6 +38,13 @@ constexpr const char* kDefaultPipeline =
   </parse>
 </source>
 
+# agentd's own log (tags fluent.info, fluent.warn, ...) reaches a top-level
+# <match **> when there is no <label @FLUENT_LOG>, as in Fluentd; the events
+# file keeps only the cluster's traffic.
+<match fluent.**>
+  @type null
+</match>
+
 <match **>
   @type file
   @id out_file

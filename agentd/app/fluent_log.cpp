@@ -1,15 +1,21 @@
 #include "agentd/app/fluent_log.h"
 
+#include <algorithm>
+
 #include "agentd/core/record_writer.h"
+#include "agentd/router/tag_pattern.h"
 
 namespace logctl::agentd {
 
-FluentLog::FluentLog(Emitter& to, const Clock& clock, Metrics& metrics)
+FluentLog::FluentLog(Emitter& to, const Clock& clock, Metrics& metrics,
+                     std::vector<log::Level> levels)
     : to_(to),
       clock_(clock),
+      levels_(std::move(levels)),
       dropped_(metrics.counter("agentd_fluent_log_dropped_total",
                                "Log lines not sent to @FLUENT_LOG (queue full or refused).", {})) {
   log::set_sink([this](log::Level level, const std::string& message) {
+    if (std::find(levels_.begin(), levels_.end(), level) == levels_.end()) return;
     std::lock_guard lock(mu_);
     if (queue_.size() >= kMaxQueued) {
       ++dropped_;
@@ -60,6 +66,29 @@ void FluentLog::emit(std::deque<Line>& lines) {
     }
     if (auto st = to_.emit(batch); !st) dropped_ += batch.entries.size();  // not retried
   }
+}
+
+std::vector<log::Level> top_level_log_levels(const config::PipelineConfig& cfg) {
+  std::vector<log::Level> levels;
+  std::string sections;
+  for (auto level : {log::Level::kTrace, log::Level::kDebug, log::Level::kInfo, log::Level::kWarn,
+                     log::Level::kError, log::Level::kFatal}) {
+    std::string tag = std::string("fluent.") + log::level_name(level);
+    bool taken = false;
+    for (const auto& m : cfg.matches) {
+      for (const auto& p : m.patterns) taken = taken || TagPattern(p).matches(tag);
+    }
+    if (!taken) continue;
+    levels.push_back(level);
+    sections += (sections.empty() ? "<match " : ", <match ") + tag + ">";
+  }
+  if (levels.size() == 6) sections = "<match fluent.**>";
+  if (!levels.empty()) {
+    log::warn("define " + sections +
+              " to capture agentd's own log at the top level is deprecated (as in Fluentd); use "
+              "<label @FLUENT_LOG> instead");
+  }
+  return levels;
 }
 
 }  // namespace logctl::agentd

@@ -268,7 +268,9 @@ Result<std::unique_ptr<Pipeline>> Pipeline::build(const config::PipelineConfig& 
   auto core = p->build_core();
   if (!core) return std::unexpected(core.error());
   p->core_ = std::move(*core);
-  (void)p->label_gate("@FLUENT_LOG");  // its gate exists before any handover maps gates
+  // The gates agentd's own log may use exist before any handover maps gates.
+  (void)p->label_gate("@FLUENT_LOG");
+  (void)p->top_gate();
   for (const auto& src : config.sources) {
     if (src.type() == "tail") continue;
     Emitter* errors = p->label_gate("@ERROR");

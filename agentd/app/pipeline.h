@@ -78,6 +78,8 @@ class Pipeline {
   // The gate of <label NAME> (events cross a handover through it), or null
   // when the config has no such label.
   Emitter* label_gate(const std::string& name);
+  // The gate of the top level (what a <source> without @label emits into).
+  Emitter& top_gate() { return gate_for(""); }
   // Delivers a sealed spool from another (or a crashed) worker.
   Result<std::uint64_t> ingest(const std::string& spool_dir);
 

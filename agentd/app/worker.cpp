@@ -91,6 +91,8 @@ Status Worker::prepare() {
   pipeline_ = std::move(*p);
   if (Emitter* fluent = pipeline_->label_gate("@FLUENT_LOG")) {
     fluent_log_ = std::make_unique<FluentLog>(*fluent, clock_, metrics_);
+  } else if (auto levels = top_level_log_levels(*cfg); !levels.empty()) {
+    fluent_log_ = std::make_unique<FluentLog>(pipeline_->top_gate(), clock_, metrics_, levels);
   }
   return {};
 }

@@ -268,6 +268,52 @@ TEST_CASE("labels: @FLUENT_LOG gets agentd's own log as fluent.LEVEL events, <lo
       Catch::Matches(R"(\{"time":"[0-9T:.-]+Z","level":"info","process":".*","message":".*"\})"));
 }
 
+TEST_CASE("labels: without @FLUENT_LOG, a top-level <match> of fluent tags gets agentd's log") {
+  TempDir dir;
+  int port = free_port();
+  auto file_match = [&](const std::string& pattern, const std::string& sub) {
+    return "<match " + pattern + ">\n @type file\n path " + (dir / (sub + "/${tag}")) +
+           "\n append true\n <format>\n  @type json\n </format>\n"
+           " <buffer tag>\n  flush_mode immediate\n </buffer>\n</match>\n";
+  };
+  // As in Fluentd (deprecated there too): the warnings go to the first
+  // top-level <match> that takes fluent.warn, through the top-level
+  // filters; a <match **> takes every level; app events go on as before.
+  std::string config = "<source>\n @type tcp\n @id in\n tag app\n bind 127.0.0.1\n port " +
+                       std::to_string(port) + "\n <parse>\n  @type json\n </parse>\n</source>\n" +
+                       "<filter fluent.**>\n @type record_transformer\n <record>\n  via top\n"
+                       " </record>\n</filter>\n" +
+                       file_match("fluent.warn", "warn") + file_match("**", "all");
+  Agent agent(config, dir);
+  REQUIRE(agent.ready());
+  CHECK_THAT(agent.process().log(),
+             Catch::Contains("define <match fluent.**> to capture agentd's own log") &&
+                 Catch::Contains("use <label @FLUENT_LOG> instead"));
+  TcpSender s(port);
+  REQUIRE(s.send("not json seq=1\n{\"message\":\"seq=2 data\"}\n"));
+  REQUIRE(wait_until([&] {
+    return read_file(dir / "warn/fluent.warn.log").find("not json seq=1") != std::string::npos;
+  }));
+  CHECK_THAT(read_file(dir / "warn/fluent.warn.log"), Catch::Contains(R"("via":"top")"));
+  CHECK(wait_until([&] {
+    return read_file(dir / "all/app.log") == "{\"message\":\"seq=2 data\"}\n" &&
+           read_file(dir / "all/fluent.info.log").find("ready") != std::string::npos;
+  }));
+  CHECK_FALSE(std::filesystem::exists(dir / "all/fluent.warn.log"));  // the first match took them
+
+  // A top-level <match> that takes no fluent tag: nothing of the log goes there.
+  TempDir dir2;
+  int port2 = free_port();
+  Agent quiet("<source>\n @type tcp\n tag app\n bind 127.0.0.1\n port " + std::to_string(port2) +
+                  "\n <parse>\n  @type none\n </parse>\n</source>\n<match app.**>\n @type file\n"
+                  " path " +
+                  (dir2 / "out/${tag}") +
+                  "\n append true\n <buffer tag>\n  flush_mode immediate\n </buffer>\n</match>\n",
+              dir2);
+  REQUIRE(quiet.ready());
+  CHECK_THAT(quiet.process().log(), !Catch::Contains("to capture agentd's own log"));
+}
+
 TEST_CASE("system: without_source runs the outputs without the sources") {
   TempDir dir;
   int port = free_port();

@@ -24,8 +24,8 @@ namespace {
 
 std::string forward_config(int port, const TempDir& dir, const std::string& extra = "") {
   return "<source>\n  @type forward\n  bind 127.0.0.1\n  port " + std::to_string(port) +
-         "\n  source_address_key src\n" + extra + "</source>\n<match **>\n  @type file\n  path " +
-         dir.path() +
+         "\n  source_address_key src\n" + extra + "</source>\n" + fluent_log_fence() +
+         "<match **>\n  @type file\n  path " + dir.path() +
          "/out/${tag}\n  append true\n  <format>\n    @type json\n  </format>\n  <buffer tag>\n"
          "    @type file\n    path " +
          dir.path() +
@@ -302,8 +302,8 @@ namespace {
 // out_forward (file buffer, acks), `server` and `extra` inside the <match>.
 std::string sender_config(int tcp_port, const TempDir& dir, const std::string& servers,
                           const std::string& extra = "") {
-  return tcp_lines_source(tcp_port, "app") + "<match **>\n  @type forward\n" + extra + servers +
-         "  <buffer tag>\n    @type file\n    path " + dir.path() +
+  return tcp_lines_source(tcp_port, "app") + fluent_log_fence() + "<match **>\n  @type forward\n" +
+         extra + servers + "  <buffer tag>\n    @type file\n    path " + dir.path() +
          "/fwd-buffer\n    flush_mode interval\n    flush_interval 0.2s\n    retry_wait 0.2s\n"
          "    retry_max_interval 1s\n    retry_forever true\n  </buffer>\n</match>\n";
 }

@@ -18,7 +18,7 @@ namespace {
 // A config with one source and a file output flushing every 200 ms.
 std::string config(const std::string& source, const TempDir& dir,
                    const std::string& buffer_extra = "") {
-  return source + R"(
+  return source + fluent_log_fence() + R"(
 <match **>
   @type file
   @id out
@@ -315,12 +315,11 @@ TEST_CASE("tail: globs over several files, read_from_head, restart resumes from 
 TEST_CASE("SIGTERM flushes a memory buffer (flush_at_shutdown) before exiting") {
   TempDir dir;
   int port = free_port();
-  std::string cfg =
-      "<source>\n @type tcp\n tag m\n bind 127.0.0.1\n port " + std::to_string(port) +
-      "\n <parse>\n @type none\n </parse>\n</source>\n<match **>\n @type file\n path " +
-      (dir / "out/events") +
-      "\n append true\n <buffer>\n @type memory\n flush_mode interval\n"
-      " flush_interval 1h\n </buffer>\n</match>\n";
+  std::string cfg = "<source>\n @type tcp\n tag m\n bind 127.0.0.1\n port " + std::to_string(port) +
+                    "\n <parse>\n @type none\n </parse>\n</source>\n" + fluent_log_fence() +
+                    "<match **>\n @type file\n path " + (dir / "out/events") +
+                    "\n append true\n <buffer>\n @type memory\n flush_mode interval\n"
+                    " flush_interval 1h\n </buffer>\n</match>\n";
   Agent agent(cfg, dir);
   REQUIRE(agent.ready());
   {

@@ -59,7 +59,7 @@ TEST_CASE("<secondary> receives chunks once retries pass retry_secondary_thresho
   int port = free_port();
   write_file(dir / "broken", "a file where the output wants a directory");
   Agent agent(
-      tcp_source(port) + "<match **>\n @type file\n path " + (dir / "broken") +
+      tcp_source(port) + fluent_log_fence() + "<match **>\n @type file\n path " + (dir / "broken") +
           "/events\n <buffer>\n  @type memory\n  flush_mode interval\n  flush_interval 0.1s\n"
           "  retry_wait 0.1s\n  retry_timeout 2s\n  retry_randomize false\n </buffer>\n"
           " <secondary>\n  @type secondary_file\n  directory " +
@@ -80,7 +80,8 @@ TEST_CASE("retry limit without <secondary>: the chunk is dropped, logged and cou
   TempDir dir;
   int port = free_port();
   write_file(dir / "broken", "x");
-  Agent agent(tcp_source(port) + "<match **>\n @type file\n path " + (dir / "broken") +
+  Agent agent(tcp_source(port) + fluent_log_fence() + "<match **>\n @type file\n path " +
+                  (dir / "broken") +
                   "/events\n <buffer>\n  @type memory\n  flush_mode immediate\n"
                   "  retry_wait 0.05s\n  retry_max_times 2\n </buffer>\n</match>\n",
               dir);
@@ -94,7 +95,7 @@ TEST_CASE("retry limit without <secondary>: the chunk is dropped, logged and cou
 TEST_CASE("stdout output prints time, tag and JSON") {
   TempDir dir;
   int port = free_port();
-  Agent agent(tcp_source(port) + "<match **>\n @type stdout\n</match>\n", dir);
+  Agent agent(tcp_source(port) + fluent_log_fence() + "<match **>\n @type stdout\n</match>\n", dir);
   REQUIRE(agent.ready());
   TcpSender s(port);
   REQUIRE(s.send("seq=1 \"quoted\"\n"));
@@ -109,8 +110,9 @@ TEST_CASE("file output: the default format is Fluentd's time<TAB>tag<TAB>json, t
   int port = free_port();
   // TZ=UTC (inherited): Fluentd's iso8601 in local time then ends in +00:00.
   ::setenv("TZ", "UTC", 1);
-  Agent agent(tcp_source(port) + "<match **>\n @type file\n path " + (dir / "out/events") +
-                  "\n append true\n <buffer>\n  @type file\n  path " + (dir / "buf") +
+  Agent agent(tcp_source(port) + fluent_log_fence() + "<match **>\n @type file\n path " +
+                  (dir / "out/events") + "\n append true\n <buffer>\n  @type file\n  path " +
+                  (dir / "buf") +
                   "\n  flush_mode interval\n  flush_interval 0.1s\n </buffer>\n</match>\n",
               dir);
   REQUIRE(agent.ready());

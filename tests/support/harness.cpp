@@ -423,8 +423,12 @@ std::string null_match() {
   return "<match **>\n @type null\n</match>\n";
 }
 
+std::string fluent_log_fence() {
+  return "<match fluent.**>\n @type null\n</match>\n";
+}
+
 std::string json_file_match(const TempDir& dir) {
-  return "<match **>\n @type file\n path " + (dir / "out/events") +
+  return fluent_log_fence() + "<match **>\n @type file\n path " + (dir / "out/events") +
          "\n append true\n <format>\n  @type json\n </format>\n <buffer>\n  @type memory\n"
          "  flush_mode interval\n  flush_interval 0.1s\n </buffer>\n</match>\n";
 }

@@ -165,7 +165,12 @@ int sh(const std::string& cmd);
 // from a memory buffer flushed every 0.1 s.
 std::string tcp_lines_source(int port, const std::string& tag = "t", const std::string& extra = "");
 std::string null_match();
+// json_file_match begins with fluent_log_fence(): agentd's own log lines
+// (tag fluent.LEVEL, sent to a top-level <match> that takes them when there
+// is no <label @FLUENT_LOG>, as Fluentd does) are discarded first, so the
+// file holds only the test's events.
 std::string json_file_match(const TempDir& dir);
+std::string fluent_log_fence();
 
 // A second local user for attacker tests ("logctl-attacker", created once);
 // -1 when this machine cannot create one (then the test skips, saying so).
