@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "cli/cli.h"
+#include "cli/terminal.h"
 
 namespace logctl::cli {
 namespace {
@@ -16,7 +17,17 @@ struct ConfigOptions {
   std::string file, version;
   std::int64_t revision = 0;
   bool dry_run = false;
+  bool strict = false;
 };
+
+// The controller's warnings (parameters no plugin takes: ignored, as Fluentd
+// ignores them), on stderr.
+void print_warnings(const nlohmann::json& reply) {
+  if (!reply.contains("warnings") || !reply["warnings"].is_array()) return;
+  for (const auto& w : reply["warnings"]) {
+    if (w.is_string()) std::cerr << "warning: " << printable(w.get<std::string>()) << "\n";
+  }
+}
 
 Result<std::string> read_text(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -41,8 +52,9 @@ int check(Cli& cli, const ConfigOptions& o, bool show_diff) {
       return fail(cli.format(), Exit::kUsage, "usage", "'" + o.version + "' is not a version");
     query = *v;
   }
-  auto r =
-      (*client)->post_text("/v1/configs/check" + (query.empty() ? "" : "?version=" + query), *text);
+  std::string params = (query.empty() ? "" : "version=" + query) +
+                       (o.strict ? std::string(query.empty() ? "" : "&") + "strict=true" : "");
+  auto r = (*client)->post_text("/v1/configs/check" + (params.empty() ? "" : "?" + params), *text);
   if (!r) {
     if (r.error().code == "invalid_config") {
       return fail(cli.format(), Exit::kChecksFailed, "invalid_config",
@@ -54,6 +66,7 @@ int check(Cli& cli, const ConfigOptions& o, bool show_diff) {
     print_json(*r);
     return 0;
   }
+  print_warnings(*r);
   if (show_diff) {
     std::int64_t from = r->value("diff_from", std::int64_t{0});
     std::cout << "--- " << (from ? "revision " + std::to_string(from) : "(no config revision)")
@@ -86,8 +99,14 @@ int apply(Cli& cli, const ConfigOptions& o) {
   if (!text) return fail(cli.format(), text.error());
   auto client = cli.client();
   if (!client) return client.error();
-  auto added = (*client)->post_text("/v1/configs", *text);
-  if (!added) return fail(cli.format(), added.error());
+  auto added = (*client)->post_text(o.strict ? "/v1/configs?strict=true" : "/v1/configs", *text);
+  if (!added) {
+    if (added.error().code == "invalid_config") {
+      return fail(cli.format(), Exit::kChecksFailed, "invalid_config",
+                  o.file + ": " + added.error().message);
+    }
+    return fail(cli.format(), added.error());
+  }
   std::int64_t rev = added->value("revision", std::int64_t{0});
   auto up = (*client)->post("/v1/cluster/upgrade", {{"config", rev}});
   if (!up) return fail(cli.format(), up.error());
@@ -95,6 +114,7 @@ int apply(Cli& cli, const ConfigOptions& o) {
     print_json({{"revision", rev}, {"sha256", (*added)["sha256"]}, {"plan", (*up)["plan"]}});
     return 0;
   }
+  print_warnings(*added);
   std::cout << "config revision " << rev << " (sha256 " << added->value("sha256", "") << ")\n";
   for (auto l : (*up)["plan"]["config_diff"]) std::cout << "  " << l.get<std::string>() << "\n";
   std::cerr << "recorded as the cluster's target; roll it out with `logctl cluster resume "
@@ -136,10 +156,13 @@ void setup_config(CLI::App& app, Cli& cli) {
       "validate", "Check a config against a release's plugin schema (default: the cluster's)");
   validate->add_option("FILE", o->file, "Config file")->required();
   validate->add_option("--version", o->version, "Check against this release");
+  validate->add_flag("--strict", o->strict,
+                     "A parameter no plugin takes is an error (exit 4), not a warning");
   validate->footer("Example:\n  logctl config validate pipeline.conf --version 1.4.0");
   validate->callback([&cli, o] { cli.rc = check(cli, *o, false); });
   auto* diff = config->add_subcommand("diff", "Lines that differ from the cluster's config");
   diff->add_option("FILE", o->file, "Config file")->required();
+  diff->add_flag("--strict", o->strict, "A parameter no plugin takes is an error (exit 4)");
   diff->footer("Example:\n  logctl config diff pipeline.conf");
   diff->callback([&cli, o] { cli.rc = check(cli, *o, true); });
   auto* apply_cmd = config->add_subcommand(
@@ -147,6 +170,8 @@ void setup_config(CLI::App& app, Cli& cli) {
   apply_cmd->add_option("FILE", o->file, "Config file")->required();
   apply_cmd->add_flag("--dry-run", o->dry_run,
                       "Validate and show the diff; store nothing (exit 4 when invalid)");
+  apply_cmd->add_flag("--strict", o->strict,
+                      "A parameter no plugin takes refuses the config (exit 4), not a warning");
   apply_cmd->footer(
       "Example:\n  logctl config apply pipeline.conf && logctl cluster resume --wait");
   apply_cmd->callback([&cli, o] { cli.rc = apply(cli, *o); });

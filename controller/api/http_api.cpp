@@ -465,21 +465,28 @@ void ApiServer::routes() {
         }));
 
   // Config revisions: the body is the config text.
-  s.Post("/v1/configs", admin([&c](const Request& req, Response& res, const Principal& who) {
-           reply(res, c.add_config(req.body, who), 201);
+  // ?strict=true: a parameter no plugin takes refuses the config (else it is
+  // a warning in the reply, as agentd and Fluentd only warn).
+  auto strict = [](const Request& req) {
+    std::string v = req.get_param_value("strict");
+    return v == "true" || v == "1";
+  };
+  s.Post("/v1/configs",
+         admin([&c, strict](const Request& req, Response& res, const Principal& who) {
+           reply(res, c.add_config(req.body, who, strict(req)), 201);
          }));
-  s.Post("/v1/configs/check", admin([&c](const Request& req, Response& res, const Principal&) {
-           std::string version = req.get_param_value("version");
-           bool bad =
-               version.size() > 64 || !std::all_of(version.begin(), version.end(), [](char ch) {
-                 return std::isalnum(static_cast<unsigned char>(ch)) || ch == '.' || ch == '+' ||
-                        ch == '-';
-               });
-           if (bad) {
-             return send_error(res, api_error(400, "bad_request", "bad version"));
-           }
-           reply(res, c.check_config(req.body, version));
-         }));
+  s.Post(
+      "/v1/configs/check", admin([&c, strict](const Request& req, Response& res, const Principal&) {
+        std::string version = req.get_param_value("version");
+        bool bad = version.size() > 64 || !std::all_of(version.begin(), version.end(), [](char ch) {
+                     return std::isalnum(static_cast<unsigned char>(ch)) || ch == '.' ||
+                            ch == '+' || ch == '-';
+                   });
+        if (bad) {
+          return send_error(res, api_error(400, "bad_request", "bad version"));
+        }
+        reply(res, c.check_config(req.body, version, strict(req)));
+      }));
   s.Get("/v1/configs",
         admin([&c](const Request&, Response& res, const Principal&) { reply(res, c.configs()); }));
   s.Get(R"(/v1/configs/(\d{1,18}))",

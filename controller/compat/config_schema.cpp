@@ -70,8 +70,18 @@ Status fail(const config::Element& e, const std::string& what) {
   return make_error(ErrorCode::kInvalidArgument, e.where.str() + ": " + what);
 }
 
+// The names of a plugin's parameters (for "did you mean").
+std::vector<std::string> param_names(const json& plugin) {
+  std::vector<std::string> names;
+  if (!plugin.contains("params") || !plugin["params"].is_array()) return names;
+  for (const auto& p : plugin["params"]) {
+    if (std::string n = str(p, "name"); !n.empty()) names.push_back(n);
+  }
+  return names;
+}
+
 Status check(const config::Element& e, const json& schema, const std::string& kind,
-             std::string type) {
+             std::string type, std::vector<std::string>* warnings) {
   if (kind != "section") {
     if (const auto* t = e.find("@type")) type = t->value;
     if (type.empty()) return fail(e, "<" + e.name + "> has no @type");
@@ -87,7 +97,12 @@ Status check(const config::Element& e, const json& schema, const std::string& ki
     if (e.name == "store" && (p.key == "priority" || p.key == "weight")) continue;  // the group's
     const json* spec = param_spec(*plugin, p.key);
     if (!spec) {
-      return fail(e, "this release's " + kind + " '" + type + "' has no parameter '" + p.key + "'");
+      std::string what = "this release's " + kind + " '" + type + "' has no parameter '" + p.key +
+                         "'" + config::did_you_mean(p.key, param_names(*plugin));
+      // As Fluentd and agentd: an unknown parameter is ignored with a warning.
+      if (!warnings) return fail(e, what);
+      warnings->push_back(p.where.str() + ": " + what + " (ignored)");
+      continue;
     }
     if (p.value.find(kNodeEnvironment) != std::string::npos) continue;
     if (std::string why = type_error(*spec, p.value); !why.empty()) {
@@ -120,33 +135,34 @@ Status check(const config::Element& e, const json& schema, const std::string& ki
     }
     std::string child_kind = str(*rule, "kind");
     std::string child_type = child_kind == "section" ? child.name : str(*rule, "default_type");
-    if (auto s = check(child, schema, child_kind, child_type); !s) return s;
+    if (auto s = check(child, schema, child_kind, child_type, warnings); !s) return s;
   }
   return {};
 }
 
 }  // namespace
 
-Status config_fits_schema(const config::Element& original, const json& plugin_schema) {
+Status config_fits_schema(const config::Element& original, const json& plugin_schema,
+                          std::vector<std::string>* warnings) {
   // v0.12 spellings are read as their v1 form first, as agentd reads them.
   config::Element root = original;
-  std::vector<std::string> warnings;
-  if (auto s = config::apply_v012_spellings(root, warnings); !s) return s;
+  std::vector<std::string> spellings;
+  if (auto s = config::apply_v012_spellings(root, spellings); !s) return s;
   auto top = [&](const config::Element& e, auto& self) -> Status {
-    if (e.name == "source") return check(e, plugin_schema, "input", "");
-    if (e.name == "match") return check(e, plugin_schema, "output", "");
-    if (e.name == "filter") return check(e, plugin_schema, "filter", "");
+    if (e.name == "source") return check(e, plugin_schema, "input", "", warnings);
+    if (e.name == "match") return check(e, plugin_schema, "output", "", warnings);
+    if (e.name == "filter") return check(e, plugin_schema, "filter", "", warnings);
     if (e.name == "label") {
       for (const auto& c : e.children) {
-        Status s = c.name == "filter" ? check(c, plugin_schema, "filter", "")
+        Status s = c.name == "filter" ? check(c, plugin_schema, "filter", "", warnings)
                    : c.name == "match"
-                       ? check(c, plugin_schema, "output", "")
+                       ? check(c, plugin_schema, "output", "", warnings)
                        : fail(c, "this release does not know <" + c.name + "> in <label>");
         if (!s) return s;
       }
       return {};
     }
-    if (e.name == "system") return check(e, plugin_schema, "section", "system");
+    if (e.name == "system") return check(e, plugin_schema, "section", "system", warnings);
     if (e.name == "worker") {  // <worker N>: its sections as top-level ones
       for (const auto& c : e.children) {
         if (auto s = self(c, self); !s) return s;

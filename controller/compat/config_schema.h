@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "logctl/schema/config.h"
 #include "logctl/schema/result.h"
@@ -22,7 +23,11 @@ inline constexpr const char* kNodeEnvironment = "\x1f(from the node's environmen
 
 // Checks plugin, parameter and section names, each parameter's value against
 // its declared type (unless it holds kNodeEnvironment), and required
-// parameters. kInvalidArgument names file:line and what is wrong.
-Status config_fits_schema(const config::Element& root, const nlohmann::json& plugin_schema);
+// parameters. kInvalidArgument names file:line and what is wrong. With
+// `warnings`, a parameter the plugin does not take is not an error but a
+// warning there (file:line, with a "did you mean"): agentd ignores it, as
+// Fluentd does; without, it is refused.
+Status config_fits_schema(const config::Element& root, const nlohmann::json& plugin_schema,
+                          std::vector<std::string>* warnings = nullptr);
 
 }  // namespace logctl::compat

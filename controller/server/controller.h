@@ -110,11 +110,12 @@ class Controller {
   ApiResult<std::string> artifact_path(const std::string& version, const Principal& who);
   std::string artifacts_dir() const;
 
-  ApiResult<json> add_config(const std::string& text, const Principal& who);
+  ApiResult<json> add_config(const std::string& text, const Principal& who, bool strict = false);
   // Validates a config without storing it: against `version`'s plugin schema,
   // or every version the cluster runs or targets; with its diff from the
   // cluster's current config revision.
-  ApiResult<json> check_config(const std::string& text, const std::string& version);
+  ApiResult<json> check_config(const std::string& text, const std::string& version,
+                               bool strict = false);
   ApiResult<json> config(std::int64_t id, const Principal& who);
   ApiResult<json> configs();
 
@@ -168,9 +169,17 @@ class Controller {
   json node_json(const LiveNode& l, const store::Cluster& c);
   // Checks a config against `version`'s plugin schema, opening no file: the
   // @include paths it names (resolved on each node when it applies the
-  // config) are returned unchecked.
-  ApiResult<std::vector<std::string>> validate_config_text(const std::string& text,
-                                                           const std::string& version);
+  // config) are returned unchecked, and the parameters the plugins do not
+  // take (agentd ignores them with a warning, as Fluentd) as warnings.
+  struct ConfigCheck {
+    std::vector<std::string> includes;
+    std::vector<std::string> warnings;
+  };
+  ApiResult<ConfigCheck> validate_config_text(const std::string& text, const std::string& version);
+  ApiResult<std::vector<std::string>> checked_for_versions(const std::string& text,
+                                                           const std::set<std::string>& versions,
+                                                           bool strict,
+                                                           std::vector<std::string>* includes);
   std::set<std::string> cluster_versions(const store::Cluster& c) const;
 
   ControllerOptions o_;

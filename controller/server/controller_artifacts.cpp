@@ -153,12 +153,12 @@ ApiResult<std::string> Controller::artifact_path(const std::string& version, con
   return artifacts_dir() + "/" + (*r)->sha256;
 }
 
-ApiResult<std::vector<std::string>> Controller::validate_config_text(const std::string& text,
-                                                                     const std::string& version) {
-  std::vector<std::string> includes;
+ApiResult<Controller::ConfigCheck> Controller::validate_config_text(const std::string& text,
+                                                                    const std::string& version) {
+  ConfigCheck out;
   auto root = config::parse_string_unresolved(
       text, "config", [](const char*) -> const char* { return compat::kNodeEnvironment; },
-      includes);
+      out.includes);
   if (!root) return std::unexpected(api_error(422, "invalid_config", root.error().message));
   auto r = version.empty() ? Result<std::optional<store::Release>>(std::nullopt)
                            : store_->release(version);
@@ -167,7 +167,8 @@ ApiResult<std::vector<std::string>> Controller::validate_config_text(const std::
     // No release record for this version (e.g. what nodes were installed
     // with): the controller's own schema is the best knowledge there is.
     // Values from each node's environment ("#{ENV['…']}") are checked there.
-    if (auto v = compat::config_fits_schema(*root, config::plugin_schema_json()); !v) {
+    if (auto v = compat::config_fits_schema(*root, config::plugin_schema_json(), &out.warnings);
+        !v) {
       return std::unexpected(
           api_error(422, "invalid_config",
                     v.error().message +
@@ -175,13 +176,35 @@ ApiResult<std::vector<std::string>> Controller::validate_config_text(const std::
                         "record for " +
                         (version.empty() ? std::string("the running version") : version) + ")"));
     }
-    return includes;
+    return out;
   }
-  if (auto s = compat::config_fits_schema(*root, m["plugin_schema"]); !s) {
+  if (auto s = compat::config_fits_schema(*root, m["plugin_schema"], &out.warnings); !s) {
     return std::unexpected(api_error(422, "invalid_config",
                                      "does not fit release " + version + ": " + s.error().message));
   }
-  return includes;
+  return out;
+}
+
+// Every version's warnings once, in order; with `strict` they refuse the
+// config (as `agentd --dry-run --strict` does).
+ApiResult<std::vector<std::string>> Controller::checked_for_versions(
+    const std::string& text, const std::set<std::string>& versions, bool strict,
+    std::vector<std::string>* includes) {
+  std::vector<std::string> warnings;
+  for (const auto& v : versions) {
+    auto ok = validate_config_text(text, v);
+    if (!ok) return std::unexpected(ok.error());
+    for (auto& w : ok->warnings) {
+      if (std::find(warnings.begin(), warnings.end(), w) == warnings.end()) warnings.push_back(w);
+    }
+    if (includes) *includes = std::move(ok->includes);
+  }
+  if (strict && !warnings.empty()) {
+    std::string all;
+    for (const auto& w : warnings) all += (all.empty() ? "" : "; ") + w;
+    return std::unexpected(api_error(422, "invalid_config", "strict: " + all));
+  }
+  return warnings;
 }
 
 std::set<std::string> Controller::cluster_versions(const store::Cluster& c) const {
@@ -196,7 +219,8 @@ std::set<std::string> Controller::cluster_versions(const store::Cluster& c) cons
   return versions;
 }
 
-ApiResult<json> Controller::check_config(const std::string& text, const std::string& version) {
+ApiResult<json> Controller::check_config(const std::string& text, const std::string& version,
+                                         bool strict) {
   std::lock_guard lock(mu_);
   auto c = store_->cluster();
   if (!c) return std::unexpected(api_error(c.error()));
@@ -207,11 +231,8 @@ ApiResult<json> Controller::check_config(const std::string& text, const std::str
     return std::unexpected(no_release(version));
   }
   std::vector<std::string> includes;
-  for (const auto& v : versions) {
-    auto ok = validate_config_text(text, v);
-    if (!ok) return std::unexpected(ok.error());
-    includes = std::move(*ok);
-  }
+  auto warnings = checked_for_versions(text, versions, strict, &includes);
+  if (!warnings) return std::unexpected(warnings.error());
   std::string current;
   if (c->current_config != 0) {
     if (auto r = store_->config(c->current_config); r && *r) current = (*r)->text;
@@ -224,22 +245,22 @@ ApiResult<json> Controller::check_config(const std::string& text, const std::str
               {"diff_from", c->current_config},
               {"diff", config_diff(current, text)},
               // Not read here: each node checks them when it applies the config.
-              {"includes_checked_on_nodes", includes}};
+              {"includes_checked_on_nodes", includes},
+              {"warnings", *warnings}};
 }
 
-ApiResult<json> Controller::add_config(const std::string& text, const Principal& who) {
+ApiResult<json> Controller::add_config(const std::string& text, const Principal& who, bool strict) {
   std::lock_guard lock(mu_);
   // Validated against every version the cluster runs or is moving to.
   auto c = store_->cluster();
   if (!c) return std::unexpected(api_error(c.error()));
-  for (const auto& v : cluster_versions(*c)) {
-    if (auto ok = validate_config_text(text, v); !ok) return std::unexpected(ok.error());
-  }
+  auto warnings = checked_for_versions(text, cluster_versions(*c), strict, nullptr);
+  if (!warnings) return std::unexpected(warnings.error());
   store::ConfigRevision rev{0, text, digest::sha256_hex(text), who.name(), 0};
   auto id = store_->add_config(rev);
   if (!id) return std::unexpected(api_error(id.error()));
   (void)record(who, "config.add", {{"revision", *id}, {"sha256", rev.sha256}}, false, "accepted");
-  return json{{"revision", *id}, {"sha256", rev.sha256}};
+  return json{{"revision", *id}, {"sha256", rev.sha256}, {"warnings", *warnings}};
 }
 
 ApiResult<json> Controller::config(std::int64_t id, const Principal& who) {

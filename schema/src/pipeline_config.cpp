@@ -14,40 +14,7 @@
 
 namespace logctl::config {
 
-namespace {
-
-// Levenshtein distance, for "did you mean" (short names only).
-std::size_t distance(const std::string& a, const std::string& b) {
-  std::vector<std::size_t> prev(b.size() + 1), cur(b.size() + 1);
-  for (std::size_t j = 0; j <= b.size(); ++j) prev[j] = j;
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    cur[0] = i;
-    for (std::size_t j = 1; j <= b.size(); ++j) {
-      cur[j] =
-          std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
-    }
-    std::swap(prev, cur);
-  }
-  return prev[b.size()];
-}
-
-// "; did you mean 'X'?" for the closest candidate within 2 edits (or a
-// third of the name), else "".
-std::string did_you_mean(const std::string& got, const std::vector<std::string>& candidates) {
-  if (got.size() > 64) return "";
-  std::string best;
-  std::size_t best_d = std::max<std::size_t>(2, got.size() / 3) + 1;
-  for (const auto& c : candidates) {
-    std::size_t d = distance(got, c);
-    if (d < best_d) {
-      best_d = d;
-      best = c;
-    }
-  }
-  return best.empty() ? "" : "; did you mean '" + best + "'?";
-}
-
-}  // namespace
+namespace {}  // namespace
 
 class Validator {
  public:

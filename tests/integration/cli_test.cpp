@@ -343,6 +343,20 @@ TEST_CASE("cli: exit codes name each failure and settings go flag then env then 
   auto valid = l({"config", "validate", dir / "good.conf"});
   CHECK(valid.rc == 0);
   CHECK_THAT(valid.out, Catch::Contains("valid for " + version_of(agentd_bin())));
+  // A parameter no plugin takes: a warning naming the line, with a hint (as
+  // agentd and Fluentd only warn); --strict makes it an error (4).
+  std::string typo = read_file(c.data + "/pipeline.conf");
+  typo.replace(typo.find("  tag app\n"), 10, "  tag app\n  delimitr \"|\"\n");
+  write_file(dir / "typo.conf", typo);
+  auto warned = l({"config", "validate", dir / "typo.conf"});
+  CHECK(warned.rc == 0);
+  CHECK_THAT(warned.err, Catch::Contains("warning: config:") &&
+                             Catch::Contains("no parameter 'delimitr'; did you mean 'delimiter'?"));
+  CHECK(l({"config", "validate", dir / "typo.conf", "-o", "json"}).doc()["warnings"].size() == 1);
+  auto strict = l({"config", "validate", dir / "typo.conf", "--strict"});
+  CHECK(strict.rc == 4);
+  CHECK_THAT(strict.err, Catch::Contains("strict") && Catch::Contains("delimitr"));
+  CHECK(l({"config", "apply", dir / "typo.conf", "--strict"}).rc == 4);  // nothing stored
   auto releases = l({"release", "list"});
   CHECK(releases.rc == 0);
   CHECK_THAT(releases.out, Catch::Contains(version_of(agentd_bin())));

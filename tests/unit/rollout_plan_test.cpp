@@ -166,6 +166,19 @@ TEST_CASE("config schema: a config is checked against a release's plugin schema"
   auto unknown_param = check("<match **>\n  @type stdout\n  colour red\n</match>\n");
   REQUIRE_FALSE(unknown_param);
   CHECK_THAT(unknown_param.error().message, Catch::Contains("no parameter 'colour'"));
+  // Asked for warnings (the controller's config check): the config fits,
+  // the parameter is a warning naming the line, with a hint.
+  std::vector<std::string> warnings;
+  auto typo = config::parse_string(
+      "<match **>\n  @type file\n  path /tmp/x\n  <buffer>\n    flush_intervl 1s\n"
+      "  </buffer>\n</match>\n",
+      "c.conf", [](const char*) -> const char* { return ""; });
+  REQUIRE(typo);
+  CHECK(compat::config_fits_schema(*typo, schema, &warnings));
+  REQUIRE(warnings.size() == 1);
+  CHECK_THAT(warnings[0], Catch::Contains("c.conf:5") &&
+                              Catch::Contains("did you mean 'flush_interval'?") &&
+                              Catch::Contains("(ignored)"));
   auto unknown_section = check("<match **>\n  @type null\n  <store>\n  </store>\n</match>\n");
   REQUIRE_FALSE(unknown_section);
   CHECK_THAT(unknown_section.error().message, Catch::Contains("takes no <store> section"));

@@ -30,4 +30,8 @@ Result<std::vector<std::pair<std::string, std::string>>> parse_hash(std::string_
 // "\t" spelled as Fluentd allows for delimiters: TAB, SPACE, COMMA, or literal.
 std::string parse_delimiter(std::string_view text);
 
+// "; did you mean 'X'?" for the candidate closest to `got` within 2 edits
+// (or a third of its length), else "".
+std::string did_you_mean(const std::string& got, const std::vector<std::string>& candidates);
+
 }  // namespace logctl::config
