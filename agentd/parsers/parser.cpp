@@ -271,16 +271,36 @@ class JsonParser final : public Parser {
         estimate_(s.flag("estimate_current_event")),
         null_empty_(s.flag("null_empty_string")),
         types_(types_of(s)) {}
+  // An object is one event; an array, as in Fluentd, one event per object
+  // in it (other elements are skipped; an array without any object does not
+  // parse). A record whose time does not parse fails the whole text.
   Status parse(std::string_view text, EventTime now, std::span<const Extra> extra,
                EventBatch& out) override {
     auto value = parse_json_bounded<nlohmann::ordered_json>(text);
     if (!value && value.error().code == ErrorCode::kResourceExhausted) {  // too deep
       return std::unexpected(value.error());
     }
+    if (value && value->is_array()) {
+      std::size_t data = out.data.size(), entries = out.entries.size();
+      for (auto& j : *value) {
+        if (!j.is_object()) continue;
+        if (auto st = one(j, now, extra, out); !st) {
+          out.data.resize(data);
+          out.entries.resize(entries);
+          return st;
+        }
+      }
+      if (out.entries.size() > entries) return {};
+    }
     if (!value || !value->is_object()) {
       return make_error(ErrorCode::kInvalidArgument, "not a JSON object");
     }
-    auto& j = *value;
+    return one(*value, now, extra, out);
+  }
+
+ private:
+  Status one(nlohmann::ordered_json& j, EventTime now, std::span<const Extra> extra,
+             EventBatch& out) {
     EventTime t = now;
     if (auto it = j.find(time_key_); it != j.end()) {
       std::string v = it->is_string() ? it->get<std::string>() : it->dump();
@@ -313,7 +333,6 @@ class JsonParser final : public Parser {
     return {};
   }
 
- private:
   // Fluentd's `types` on a parsed value: a number stays a number for
   // integer (truncated) and float; anything else is converted from its
   // Ruby text as `typed` converts a text (an array only from a string).

@@ -546,6 +546,15 @@ def dsurl(host):
 case('config-embedded-ruby-daemonset', rt(f'v4 {dsurl("10.96.0.1")}\nv6 {dsurl("fd00::1")}\nname {dsurl("kubernetes.default.svc")}\n'
                                           "tern \"#{ENV['NOPE'] ? 'set' : 'unset'}\"\nfetch \"#{ENV.fetch('NOPE') rescue 'rescued'}\"\n"), RT_IN[:1],
      comment="the official Kubernetes DaemonSet's embedded Ruby: assignments, a ternary, rescue, IPAddr.new(host).ipv6?")
+case('http-json-invalid', http() + HTTP_JSON_OUT, [
+    hreq('/app/j?time=1709287200', '{"m":'),
+    hreq('/app/j?time=1709287200', '{"m":"after it"}', close=True),
+], env=HE, comment='in_http: a JSON body that does not parse')
+case('http-parse-json-array', http(parse='@type json\n') + HTTP_OUT, [
+    hreq('/app/pj', f'[{{"time":{T0},"m":"first"}},"x",{{"time":{T0 + 1},"m":"second"}}]', close=True),
+], env=HE, comment='in_http with <parse> @type json: an array body is one record per object')
+case('json-array-line', tail('@type json\n') + out(), [f'[{{"time":{T0},"m":"a"}},{{"time":{T0 + 1},"m":"b"}}]', f'{{"time":{T0 + 2},"m":"c"}}'],
+     comment='the json parser: a line that is an array gives one record per object')
 
 def packb(v):
     """MessagePack of the few types the cases use (no dependency to install)."""
