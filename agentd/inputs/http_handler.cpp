@@ -222,6 +222,13 @@ class HttpHandler final : public MessageHandler {
         time_key_(!custom_ && src.child("parse") ? src.child("parse")->str("time_key") : "time"),
         keep_time_key_(!custom_ && src.child("parse") &&
                        src.child("parse")->flag("keep_time_key")) {
+    // Fluentd: with time_format or time_type in <parse> @type in_http, the
+    // record's time is read by that parser instead of as seconds.
+    if (const auto* parse = src.child("parse");
+        !custom_ && parse &&
+        (parse->explicitly_set("time_format") || parse->explicitly_set("time_type"))) {
+      time_parse_ = make_time_parse(*parse);
+    }
     if (time_key_.empty()) time_key_ = "time";
     for (const char* code : {"200", "204", "400", "403"}) {
       responses_.emplace_back(code, &ctx.metrics.counter("agentd_input_http_responses_total",
@@ -485,7 +492,16 @@ class HttpHandler final : public MessageHandler {
       } else if (auto it = record.find(time_key_); it != record.end()) {
         Json v = *it;
         if (!keep_time_key_) record.erase(it);
-        if (!v.is_null() && !(v.is_boolean() && !v.get<bool>())) t = time_at(v);
+        if (v.is_null() || (v.is_boolean() && !v.get<bool>())) {
+          // no time: now
+        } else if (time_parse_) {
+          std::string text = v.is_string() ? v.get<std::string>() : v.dump();
+          auto read = time_parse_(text);
+          if (!read) throw BadRequest{"invalid time value: '" + text + "'"};
+          t = *read;
+        } else {
+          t = time_at(v);
+        }
       }
       records.emplace_back(t, std::move(record));
     };
@@ -585,6 +601,7 @@ class HttpHandler final : public MessageHandler {
   InputCounters c_;
   std::string time_key_;
   bool keep_time_key_;
+  TimeParse time_parse_;  // set: time_format/time_type read the record's time
   std::vector<std::pair<std::string, std::atomic<std::uint64_t>*>> responses_;
   log::RateLimited log_;
 };

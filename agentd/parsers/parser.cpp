@@ -1104,6 +1104,11 @@ void pack_unmatched(std::string_view text, std::string_view why, EventTime now,
   w.end();
 }
 
+TimeParse make_time_parse(const config::Section& parse) {
+  auto p = std::make_shared<TimeParser>(parse);
+  return [p](std::string_view text) { return p->parse(text); };
+}
+
 Result<std::unique_ptr<Parser>> make_parser(const config::Section& s) {
   const auto& t = s.type();
   if (t == "none") return std::make_unique<NoneParser>(s);

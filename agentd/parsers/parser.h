@@ -6,7 +6,9 @@
 // time caches are per instance).
 #pragma once
 
+#include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -44,6 +46,12 @@ class Parser {
 };
 
 Result<std::unique_ptr<Parser>> make_parser(const config::Section& parse);
+
+// The time field reader of a <parse> section (time_format, time_type,
+// timezone, utc/localtime), as the json and regexp parsers read a record's
+// time: nullopt when the text is no such time. Used by one thread.
+using TimeParse = std::function<std::optional<EventTime>(std::string_view)>;
+TimeParse make_time_parse(const config::Section& parse);
 
 // The syslog record in Fluentd's shape: [pri,] host, ident, [pid,]
 // [msgid, extradata,] message, then `extra`. in_syslog leaves "pri" out (it is

@@ -484,7 +484,16 @@ std::vector<PluginSpec> build_parsers() {
                "(or the json/ndjson/msgpack form field); a record's time key is its time in "
                "seconds.",
                {opt("time_key", T::kString, "time", "Field holding the event time."),
-                opt("keep_time_key", T::kBool, "false", "Keep the time field in the record.")},
+                opt("keep_time_key", T::kBool, "false", "Keep the time field in the record."),
+                opt("time_format", T::kString, std::nullopt,
+                    "strptime format of the time field (set: it is read by this, not as "
+                    "seconds)."),
+                choice("time_type", {"float", "unixtime", "string", "mixed"}, "string",
+                       "How the time field is encoded (set: read by this, not as seconds)."),
+                opt("localtime", T::kBool, "true", "Parse times without a zone as local time."),
+                opt("utc", T::kBool, "false", "Parse times without a zone as UTC."),
+                opt("timezone", T::kString, std::nullopt,
+                    "Zone offset or name for parsed times without a zone.")},
                {},
                {},
                ""});

@@ -555,6 +555,13 @@ case('http-parse-json-array', http(parse='@type json\n') + HTTP_OUT, [
 ], env=HE, comment='in_http with <parse> @type json: an array body is one record per object')
 case('json-array-line', tail('@type json\n') + out(), [f'[{{"time":{T0},"m":"a"}},{{"time":{T0 + 1},"m":"b"}}]', f'{{"time":{T0 + 2},"m":"c"}}'],
      comment='the json parser: a line that is an array gives one record per object')
+case('http-time-format', http(parse='@type in_http\ntime_format %Y-%m-%dT%H:%M:%S%z\n') + HTTP_OUT, [
+    hreq('/app/tf', '{"time":"2024-03-01T19:00:00+0900","m":"a zoned text time"}'),
+    hreq('/app/tf', '[{"time":"2024-03-01T10:00:01+0000","m":"in an array"}]', close=True),
+], env=HE, comment='in_http: <parse> @type in_http with time_format reads the record time with it')
+case('http-time-type-unixtime', http(parse='@type in_http\ntime_type unixtime\n') + HTTP_OUT, [
+    hreq('/app/tu', '{"time":"1709287200","m":"a text unixtime"}', close=True),
+], env=HE, comment='in_http: <parse> @type in_http with time_type unixtime')
 
 def packb(v):
     """MessagePack of the few types the cases use (no dependency to install)."""
