@@ -128,6 +128,51 @@ std::optional<std::vector<std::pair<std::string, std::string>>> decode_form(std:
   return out;
 }
 
+// multipart/form-data (RFC 7578), as WEBrick reads it for Fluentd: each
+// part's name (Content-Disposition) and bytes; nullopt when the body is not
+// such a form.
+std::optional<std::vector<std::pair<std::string, std::string>>> decode_multipart(
+    std::string_view body, std::string boundary) {
+  if (boundary.size() >= 2 && boundary.front() == '"' && boundary.back() == '"') {
+    boundary = boundary.substr(1, boundary.size() - 2);
+  }
+  if (boundary.empty() || boundary.size() > 200) return std::nullopt;
+  const std::string delim = "--" + boundary;
+  std::vector<std::pair<std::string, std::string>> out;
+  auto at = body.find(delim);
+  if (at == std::string_view::npos) return std::nullopt;
+  for (;;) {
+    at += delim.size();
+    if (body.substr(at, 2) == "--") return out;  // the closing delimiter
+    if (body.substr(at, 2) != "\r\n") return std::nullopt;
+    at += 2;
+    auto head_end = body.find("\r\n\r\n", at);
+    if (head_end == std::string_view::npos) return std::nullopt;
+    std::string_view head = body.substr(at, head_end - at);
+    auto next = body.find("\r\n" + delim, head_end + 4);
+    if (next == std::string_view::npos) return std::nullopt;
+    std::string name;
+    bool named = false;
+    for (std::size_t line = 0; line <= head.size();) {
+      auto eol = head.find("\r\n", line);
+      std::string_view h = head.substr(line, eol == std::string_view::npos ? eol : eol - line);
+      if (h.size() > 20 && iequals(h.substr(0, 20), "Content-Disposition:")) {
+        if (auto n = h.find("name=\""); n != std::string_view::npos) {
+          auto close = h.find('"', n + 6);
+          if (close != std::string_view::npos) {
+            name = std::string(h.substr(n + 6, close - n - 6));
+            named = true;
+          }
+        }
+      }
+      if (eol == std::string_view::npos) break;
+      line = eol + 2;
+    }
+    if (named) out.emplace_back(name, std::string(body.substr(head_end + 4, next - head_end - 4)));
+    at = next + 2;
+  }
+}
+
 // Ruby's String#to_f: the longest leading decimal number ("1.5x" is 1.5,
 // "x" is 0.0; underscores between digits are ignored; no hex, no "inf").
 double ruby_to_f(std::string_view s) {
@@ -405,6 +450,10 @@ class HttpHandler final : public MessageHandler {
     } else if (type.starts_with("application/x-www-form-urlencoded")) {
       auto f = decode_form(r.body);
       if (!f) throw BadRequest{"the form must be ASCII only"};
+      for (auto& [k, v] : *f) set(params, k, v);
+    } else if (type.starts_with("multipart/form-data; boundary=")) {
+      auto f = decode_multipart(r.body, type.substr(30));
+      if (!f) throw BadRequest{"a multipart/form-data body that does not parse"};
       for (auto& [k, v] : *f) set(params, k, v);
     } else if (type.starts_with("application/json") || type.starts_with("application/csp-report")) {
       set(params, "json", r.body);

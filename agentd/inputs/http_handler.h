@@ -4,8 +4,9 @@
 //   POST /a/b?time=T  tag "a.b" (add_tag_prefix before it); the records come
 //     from the body by Content-Type — application/json (an object or an array
 //     of them), application/x-ndjson, application/msgpack (a map, an array of
-//     maps, or several), application/x-www-form-urlencoded or the query
-//     string (json=, ndjson=, msgpack=) — or, with a <parse> of another type,
+//     maps, or several), application/x-www-form-urlencoded,
+//     multipart/form-data or the query string (json=, ndjson=, msgpack=)
+//     — or, with a <parse> of another type,
 //     the body is that parser's text. Content-Encoding gzip or deflate is
 //     inflated (at most decompression_size_limit).
 //   time: the query's or form's `time` (seconds; 0 or not a number: now),

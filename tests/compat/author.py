@@ -562,6 +562,11 @@ case('http-time-format', http(parse='@type in_http\ntime_format %Y-%m-%dT%H:%M:%
 case('http-time-type-unixtime', http(parse='@type in_http\ntime_type unixtime\n') + HTTP_OUT, [
     hreq('/app/tu', '{"time":"1709287200","m":"a text unixtime"}', close=True),
 ], env=HE, comment='in_http: <parse> @type in_http with time_type unixtime')
+MP = ('--XyZ\r\nContent-Disposition: form-data; name="json"\r\n\r\n{"m":"from a multipart form"}\r\n'
+      '--XyZ\r\nContent-Disposition: form-data; name="time"\r\n\r\n1709287200\r\n--XyZ--\r\n')
+case('http-multipart', http() + HTTP_OUT, [
+    hreq('/app/mp', MP, ctype='multipart/form-data; boundary=XyZ', close=True),
+], env=HE, comment='in_http: a multipart/form-data body with json and time fields')
 
 def packb(v):
     """MessagePack of the few types the cases use (no dependency to install)."""
