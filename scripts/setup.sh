@@ -21,6 +21,8 @@ packages=(
   libpcre2-dev                                    # <parse> @type regexp (named captures)
   libcctz-dev                                     # time zones by name (Fluentd's timezone parameters)
   libhttp-parser-dev                              # in_http: HTTP/1.1 request framing (chunked, pipelining)
+  libpq-dev                                       # the controller's PostgreSQL store (libpq)
+  postgresql                                      # the store tests start a real PostgreSQL server
   rsyslog                                         # benchmark comparison peer
   bsdutils                                        # logger(1): real syslog client in tests
   procps psmisc                                   # ps/pkill in scripts

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "controller/store/sqlite_migrate.h"
+#include "controller/store/columns.h"
 #include "controller/store/store.h"
 
 namespace logctl::store {
@@ -77,19 +78,6 @@ Rollout rollout_row(const Stmt& s) {
   return Rollout{s.integer(0), s.text(1),    s.text(2),    s.text(3),
                  s.integer(4), s.integer(5), s.text(6),    s.integer(7) != 0,
                  s.text(8),    s.integer(9), s.integer(10)};
-}
-
-constexpr const char* kNodeColumns =
-    "name, labels, version, config_revision, generation, health, last_heartbeat, enrolled_at";
-constexpr const char* kRolloutColumns =
-    "id, state, from_version, to_version, from_config, to_config, strategy, forced, reason, "
-    "created_at, updated_at";
-
-std::optional<TokenKind> parse_token_kind(std::string_view s) {
-  for (auto k : {TokenKind::kAdmin, TokenKind::kEnrollment, TokenKind::kNode}) {
-    if (s == token_kind_name(k)) return k;
-  }
-  return std::nullopt;
 }
 
 Release release_row(const Stmt& s) {
@@ -652,6 +640,13 @@ const char* token_kind_name(TokenKind k) {
       return "node";
   }
   return "node";
+}
+
+std::optional<TokenKind> parse_token_kind(std::string_view s) {
+  for (auto k : {TokenKind::kAdmin, TokenKind::kEnrollment, TokenKind::kNode}) {
+    if (s == token_kind_name(k)) return k;
+  }
+  return std::nullopt;
 }
 
 std::optional<ClusterState> parse_cluster_state(std::string_view s) {

@@ -1,6 +1,6 @@
 // The controller's state behind one narrow interface (docs/architecture.md):
-// SQLite is its first engine; a later one (PostgreSQL, several controllers)
-// implements the same interface and passes the same tests. Every query is a
+// SQLite is its first engine, PostgreSQL (several controllers on one
+// database) its second; both pass the same store tests. Every query is a
 // prepared statement inside the engine; nothing outside builds SQL.
 //
 // Thread safety: a Store is used from one thread at a time (the controller
@@ -84,6 +84,7 @@ struct Node {
 
 enum class TokenKind { kAdmin, kEnrollment, kNode };
 const char* token_kind_name(TokenKind k);
+std::optional<TokenKind> parse_token_kind(std::string_view s);
 
 struct Token {
   std::int64_t id = 0;
@@ -196,5 +197,12 @@ class Store {
 // busy_timeout 5 s; applies the embedded migrations it lacks in one
 // transaction. A database from a newer controller is refused, untouched.
 Result<std::unique_ptr<Store>> open_sqlite_store(const std::string& path);
+
+// Connects to PostgreSQL (`conninfo`: a postgresql:// URL or key=value pairs,
+// libpq's; the password from it, PGPASSWORD or ~/.pgpass, never logged) and
+// applies the PostgreSQL twins of the migrations it lacks, in one
+// transaction under an advisory lock (several controllers may start at
+// once). A database from a newer controller is refused, untouched.
+Result<std::unique_ptr<Store>> open_postgres_store(const std::string& conninfo);
 
 }  // namespace logctl::store

@@ -1,7 +1,8 @@
-// The controller's store on real SQLite files: migrations all-or-nothing,
-// an older schema migrated, a newer one refused untouched, hostile values
-// stored as values, the history append-only, cluster writes that lose a race
-// refused.
+// The controller's store on both engines — real SQLite files and a real
+// PostgreSQL server (support/pg_server.h) — through the same tests: hostile
+// values stored as values, the history append-only, cluster writes that lose
+// a race refused, every record round-tripping; and per engine: migrations
+// all-or-nothing, an older schema migrated, a newer one refused untouched.
 #include <sqlite3.h>
 
 #include <catch2/catch.hpp>
@@ -10,6 +11,7 @@
 #include "controller/store/sqlite_migrate.h"
 #include "controller/store/store.h"
 #include "support/harness.h"
+#include "support/pg_server.h"
 
 using namespace logctl;
 using namespace logctl::store;
@@ -40,7 +42,73 @@ std::string run_sql(const std::string& path, const std::string& sql) {
   return out;
 }
 
+// A fresh store on `engine` ("sqlite": a file in dir; "postgres": a new
+// database on the test process's PostgreSQL server), and raw SQL on it
+// outside the store (the engine's error text, "" if none).
+struct Engine {
+  explicit Engine(std::string name) : engine(std::move(name)) {
+    if (engine == "sqlite") {
+      store = open_sqlite_store(dir / "c.db").value();
+      return;
+    }
+    auto& pg = test::PgServer::shared();
+    INFO(pg.error());
+    REQUIRE(pg.ready());
+    conninfo = pg.fresh_database();
+    auto s = open_postgres_store(conninfo);
+    INFO((s ? std::string() : s.error().message) + pg.error());
+    REQUIRE(s);
+    store = std::move(*s);
+  }
+  std::string sql(const std::string& text) {
+    if (engine == "sqlite") return run_sql(dir / "c.db", text);
+    std::string db = conninfo.substr(conninfo.find("dbname=") + 7);
+    return test::PgServer::shared().run_sql(db.substr(0, db.find(' ')), text);
+  }
+  std::string engine;
+  test::TempDir dir;
+  std::string conninfo;
+  std::unique_ptr<Store> store;
+};
+
 }  // namespace
+
+TEST_CASE("store: both engines start at the last migration and enforce foreign keys") {
+  Engine e(GENERATE(as<std::string>{}, "sqlite", "postgres"));
+  INFO(e.engine);
+  CHECK(e.store->schema_version().value() == migrations().back().version);
+  CHECK(postgres_migrations().back().version == migrations().back().version);
+  auto c = e.store->cluster().value();
+  CHECK(c.state == ClusterState::kStopped);
+  CHECK(c.adopting);  // 0006 on a fresh database
+  auto next = c;
+  next.current_config = 42;  // no such config revision
+  CHECK_FALSE(e.store->put_cluster(next));
+  CHECK(e.store->cluster().value().revision == c.revision);
+}
+
+TEST_CASE("store: PostgreSQL: a newer schema is refused untouched, an open is idempotent") {
+  Engine e("postgres");
+  REQUIRE(e.sql("UPDATE logctl_schema SET version = 99").empty());
+  auto newer = open_postgres_store(e.conninfo);
+  REQUIRE_FALSE(newer);
+  CHECK_THAT(newer.error().message, Catch::Contains("schema version 99") &&
+                                        Catch::Contains("newer than this controller knows"));
+  REQUIRE(e.sql("UPDATE logctl_schema SET version = " + std::to_string(migrations().back().version))
+              .empty());
+  // Opened again (another controller): nothing to apply, the data kept.
+  REQUIRE(e.store->append_history({0, 0, "admin", "start", "{}", false, "committed"}));
+  auto again = open_postgres_store(e.conninfo);
+  REQUIRE(again);
+  CHECK((*again)->history(5).value().size() == 1);
+  // No password or server is ever in what the store says of a bad target.
+  auto bad = open_postgres_store(
+      "host=127.0.0.1 port=1 user=x password=s3cret dbname=y "
+      "connect_timeout=2");
+  REQUIRE_FALSE(bad);
+  CHECK_THAT(bad.error().message, Catch::Contains("cannot connect to PostgreSQL"));
+  CHECK(bad.error().message.find("s3cret") == std::string::npos);
+}
 
 TEST_CASE("store: a new database gets every migration, WAL and foreign keys") {
   test::TempDir dir;
@@ -103,8 +171,9 @@ TEST_CASE("store: a failing migration leaves the database as it was (never half-
 }
 
 TEST_CASE("store: hostile values are stored as values, releases are content-addressed") {
-  test::TempDir dir;
-  auto s = open_sqlite_store(dir / "c.db").value();
+  Engine e(GENERATE(as<std::string>{}, "sqlite", "postgres"));
+  INFO(e.engine);
+  auto& s = e.store;
   std::string evil = "1.0.0'); DROP TABLE releases; --";
   REQUIRE(s->add_release({evil, std::string(64, 'a'), 10, "{}", 0}));
   REQUIRE(s->add_release({"1.4.0", std::string(64, 'b'), 20, "{\"v\":1}", 0}));
@@ -120,24 +189,27 @@ TEST_CASE("store: hostile values are stored as values, releases are content-addr
 }
 
 TEST_CASE("store: the history is append-only") {
-  test::TempDir dir;
-  std::string path = dir / "c.db";
-  {
-    auto s = open_sqlite_store(path).value();
-    REQUIRE(s->append_history({0, 0, "admin", "upgrade", "{\"to\":\"1.4.0\"}", true, "planned"}));
-    REQUIRE(s->append_history({0, 0, "admin", "resume", "{}", false, "committed"}));
-    auto h = s->history(10).value();
-    REQUIRE(h.size() == 2);
-    CHECK(h[0].action == "resume");
-    CHECK(h[1].forced);
+  Engine e(GENERATE(as<std::string>{}, "sqlite", "postgres"));
+  INFO(e.engine);
+  auto& s = e.store;
+  REQUIRE(s->append_history({0, 0, "admin", "upgrade", "{\"to\":\"1.4.0\"}", true, "planned"}));
+  REQUIRE(s->append_history({0, 0, "admin", "resume", "{}", false, "committed"}));
+  auto h = s->history(10).value();
+  REQUIRE(h.size() == 2);
+  CHECK(h[0].action == "resume");
+  CHECK(h[1].forced);
+  CHECK_THAT(e.sql("UPDATE history SET outcome = 'x'"), Catch::Contains("append-only"));
+  CHECK_THAT(e.sql("DELETE FROM history"), Catch::Contains("append-only"));
+  if (e.engine == "postgres") {
+    CHECK_THAT(e.sql("TRUNCATE history"), Catch::Contains("append-only"));
   }
-  CHECK_THAT(run_sql(path, "UPDATE history SET outcome = 'x'"), Catch::Contains("append-only"));
-  CHECK_THAT(run_sql(path, "DELETE FROM history"), Catch::Contains("append-only"));
+  CHECK(s->history(10).value().size() == 2);
 }
 
 TEST_CASE("store: a cluster write based on an old revision is refused") {
-  test::TempDir dir;
-  auto s = open_sqlite_store(dir / "c.db").value();
+  Engine e(GENERATE(as<std::string>{}, "sqlite", "postgres"));
+  INFO(e.engine);
+  auto& s = e.store;
   auto seen = s->cluster().value();
   auto mine = seen;
   mine.state = ClusterState::kRunning;
@@ -157,8 +229,9 @@ TEST_CASE("store: a cluster write based on an old revision is refused") {
 }
 
 TEST_CASE("store: nodes, tokens, config revisions and rollouts round-trip") {
-  test::TempDir dir;
-  auto s = open_sqlite_store(dir / "c.db").value();
+  Engine e(GENERATE(as<std::string>{}, "sqlite", "postgres"));
+  INFO(e.engine);
+  auto& s = e.store;
   // Config revisions: the same text twice is one revision.
   auto r1 = s->add_config({0, "<source>\n</source>\n", std::string(64, '1'), "admin#1", 0});
   REQUIRE(r1);
@@ -229,8 +302,9 @@ TEST_CASE("store: nodes, tokens, config revisions and rollouts round-trip") {
 
 TEST_CASE(
     "store: a deleted node leaves every list, its tokens are revoked, and its name enrols again") {
-  test::TempDir dir;
-  auto s = open_sqlite_store(dir / "c.db").value();
+  Engine e(GENERATE(as<std::string>{}, "sqlite", "postgres"));
+  INFO(e.engine);
+  auto& s = e.store;
   REQUIRE(s->add_node({"web-1", R"({"zone":"a"})", "", 0, 0, "{}", 0, 0}));
   REQUIRE(s->add_node({"web-2", "{}", "", 0, 0, "{}", 0, 0}));
   REQUIRE(s->add_token(Token::of(TokenKind::kNode, std::string(64, 'a'), "web-1")));
