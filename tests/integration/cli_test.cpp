@@ -46,6 +46,9 @@ TEST_CASE("cli: a local cluster in one command runs the lifecycle verbs and is d
     @type none
   </parse>
 </source>
+<match fluent.**>
+  @type null
+</match>
 <match **>
   @type file
   path "#{ENV['LOGCTL_NODE_DIR']}/out/events"

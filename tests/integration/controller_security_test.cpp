@@ -603,15 +603,16 @@ TEST_CASE("controller security: a node's --allowed-paths bounds what a controlle
                  R"({"strategy":{"min_healthy_time_ms":500,"healthy_deadline_ms":20000}})")
               .first == 200);
   };
-  const std::string inside = tcp_lines_source(port) + "<match **>\n  @type file\n  path " +
-                             allowed + "/out/events\n</match>\n";
+  const std::string inside = tcp_lines_source(port) + fluent_log_fence() +
+                             "<match **>\n  @type file\n  path " + allowed +
+                             "/out/events\n</match>\n";
   // Tailing /etc/shadow, and an @include of it: refused by the node, named.
   for (const std::string& bad :
        {inside + "<source>\n  @type tail\n  path /var/log/x.log,/etc/shadow\n  pos_file " +
             allowed + "/pos\n  tag s\n  <parse>\n    @type none\n  </parse>\n</source>\n",
         "@include /etc/shadow\n" + inside,
-        tcp_lines_source(port) + "<match **>\n  @type file\n  path " + allowed +
-            "/../escape/events\n</match>\n"}) {
+        tcp_lines_source(port) + fluent_log_fence() + "<match **>\n  @type file\n  path " +
+            allowed + "/../escape/events\n</match>\n"}) {
     std::int64_t rev = store(bad);
     roll(rev);
     CHECK(wait_until(

@@ -40,7 +40,8 @@ std::string config(const Ports& p, const TempDir& dir, char variant) {
          "<source>\n @type tail\n @id in_tail\n tag tail\n path " + (dir / "app.log") +
          "\n pos_file " + (dir / "app.pos") +
          "\n read_from_head true\n rotate_wait 1s\n <parse>\n @type none\n </parse>\n</source>\n" +
-         "<match **>\n @type file\n @id out\n path " + (dir / "out/events") + "." + v +
+         fluent_log_fence() + "<match **>\n @type file\n @id out\n path " + (dir / "out/events") +
+         "." + v +
          "\n append true\n <format>\n @type json\n </format>\n <buffer>\n @type file\n path " +
          (dir / "buf") + "\n flush_mode interval\n flush_interval " +
          (variant == 'A' ? "0.2" : "0.3") + "\n chunk_limit_size " +
@@ -615,8 +616,9 @@ TEST_CASE("handover: memory-buffer chunks travel through the spool to the same o
   // A memory buffer that would hold its chunks for a minute: at the handover
   // they are in memory only, and must reach the new worker's output "out".
   std::string cfg = "<source>\n @type tcp\n tag mem\n bind 127.0.0.1\n port " +
-                    std::to_string(port) +
-                    "\n <parse>\n @type none\n </parse>\n</source>\n<match **>\n @type file\n @id "
+                    std::to_string(port) + "\n <parse>\n @type none\n </parse>\n</source>\n" +
+                    fluent_log_fence() +
+                    "<match **>\n @type file\n @id "
                     "out\n path " +
                     (dir / "out/events") +
                     "\n append true\n <buffer>\n @type memory\n flush_mode interval\n "

@@ -22,7 +22,7 @@ namespace {
 
 std::string http_config(int port, const TempDir& dir, const std::string& extra = "") {
   return "<source>\n  @type http\n  bind 127.0.0.1\n  port " + std::to_string(port) + "\n" + extra +
-         "</source>\n<match **>\n  @type file\n  path " + dir.path() +
+         "</source>\n" + fluent_log_fence() + "<match **>\n  @type file\n  path " + dir.path() +
          "/out/${tag}\n  append true\n  <format>\n    @type json\n  </format>\n  <buffer tag>\n"
          "    @type file\n    path " +
          dir.path() +

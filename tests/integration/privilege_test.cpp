@@ -53,8 +53,9 @@ TEST_CASE("a buffer or root dir that others own or can write is refused with the
     ::chmod((dir / "buf").c_str(), 0777);
   }
   int port = free_port();
-  Agent agent(tcp_lines_source(port) + "<match **>\n @type file\n path " + (dir / "out/x") +
-                  "\n <buffer>\n  @type file\n  path " + (dir / "buf") + "\n </buffer>\n</match>\n",
+  Agent agent(tcp_lines_source(port) + fluent_log_fence() + "<match **>\n @type file\n path " +
+                  (dir / "out/x") + "\n <buffer>\n  @type file\n  path " + (dir / "buf") +
+                  "\n </buffer>\n</match>\n",
               dir);
   CHECK(agent.process().wait() != 0);
   CHECK_THAT(agent.process().log(), Catch::Contains("directory " + (dir / "buf")));
@@ -206,7 +207,8 @@ TEST_CASE("a link planted as a directory of a shared output tree is not followed
   plant_link(dir / "victim", dir / "shared/evil", uid);  // where tag "evil" would go
   int port = free_port();
   std::string cfg = tcp_lines_source(port, "good") + tcp_lines_source(free_port(), "evil") +
-                    "<match **>\n @type file\n @id files\n path " + (dir / "shared") +
+                    fluent_log_fence() + "<match **>\n @type file\n @id files\n path " +
+                    (dir / "shared") +
                     "/${tag}/app\n append true\n <buffer tag>\n  @type memory\n"
                     "  flush_mode interval\n  flush_interval 0.1s\n </buffer>\n</match>\n";
   Agent agent(cfg, dir);

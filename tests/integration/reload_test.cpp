@@ -115,11 +115,11 @@ TEST_CASE("admin endpoint: slow-header clients cannot starve health or metrics")
 TEST_CASE("config.d: an added, changed or removed included file reloads by handover under load") {
   TempDir dir;
   int port = free_port();
-  std::string out = "<match **>\n @type file\n @id out\n path " + (dir / "out/events") +
-                    "\n append true\n <format>\n  @type json\n </format>\n <buffer>\n  @type file\n"
-                    "  path " +
-                    (dir / "buf") + "\n  flush_mode interval\n  flush_interval 0.2s\n </buffer>\n" +
-                    "</match>\n";
+  std::string out =
+      fluent_log_fence() + "<match **>\n @type file\n @id out\n path " + (dir / "out/events") +
+      "\n append true\n <format>\n  @type json\n </format>\n <buffer>\n  @type file\n"
+      "  path " +
+      (dir / "buf") + "\n  flush_mode interval\n  flush_interval 0.2s\n </buffer>\n" + "</match>\n";
   std::filesystem::create_directories(dir / "conf.d");
   write_file(dir / "conf.d/50-out.conf", out);
   Agent agent(tcp_lines_source(port, "app") +

@@ -26,7 +26,7 @@ std::string tcp_source(int port, const std::string& extra = "") {
 }
 
 std::string file_match(const std::string& out_path, const std::string& buffer) {
-  return "<match **>\n @type file\n @id out\n path " + out_path +
+  return fluent_log_fence() + "<match **>\n @type file\n @id out\n path " + out_path +
          "\n append true\n <format>\n @type json\n </format>\n <buffer>\n @type file\n" + buffer +
          " </buffer>\n</match>\n";
 }

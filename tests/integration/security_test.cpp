@@ -34,7 +34,8 @@ TEST_CASE("chunk-key values cannot escape the output directory or block the queu
   ::chmod((dir / "secret").c_str(), 0600);
   // A neighbour plants a link where events of host "evil" will be appended.
   REQUIRE(::symlink((dir / "secret").c_str(), (dir / "out/evil/app.log").c_str()) == 0);
-  Agent agent(json_source(port) + "<match **>\n @type file\n @id files\n path " + (dir / "out") +
+  Agent agent(json_source(port) + fluent_log_fence() +
+                  "<match **>\n @type file\n @id files\n path " + (dir / "out") +
                   "/${host}/app\n append true\n <format>\n  @type json\n </format>\n"
                   " <buffer host>\n  @type memory\n  flush_mode interval\n  flush_interval 0.1s\n"
                   "  retry_wait 0.1s\n </buffer>\n</match>\n",

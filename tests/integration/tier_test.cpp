@@ -20,7 +20,8 @@ struct Collector {
   explicit Collector(const std::string& name) : port(free_port()) {
     agent = std::make_unique<Agent>(
         "<source>\n  @type forward\n  bind 127.0.0.1\n  port " + std::to_string(port) +
-            "\n</source>\n<match **>\n  @type file\n  path " + dir.path() +
+            "\n</source>\n" + fluent_log_fence() + "<match **>\n  @type file\n  path " +
+            dir.path() +
             "/out/${tag}\n  <format>\n    @type json\n  </format>\n  <buffer tag>\n"
             "    @type file\n    path " +
             dir.path() +
@@ -51,7 +52,7 @@ std::string store(const Collector& c, const TempDir& dir, const std::string& nam
 }
 
 std::string agent_config(int tcp_port, const std::string& group, const std::string& stores) {
-  return tcp_lines_source(tcp_port, "app") + "<match **>\n  @type " + group +
+  return tcp_lines_source(tcp_port, "app") + fluent_log_fence() + "<match **>\n  @type " + group +
          "\n  @id tier\n  max_penalty 2s\n" + stores + "</match>\n";
 }
 

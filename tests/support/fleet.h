@@ -141,7 +141,7 @@ class Controller {
 
 // A TCP source of numbered lines into JSON files under DIR/out-NAME/.
 inline std::string node_config(const TempDir& dir, const std::string& name, int port) {
-  return tcp_lines_source(port) + R"(
+  return tcp_lines_source(port) + fluent_log_fence() + R"(
 <match **>
   @type file
   path )" +
@@ -324,6 +324,9 @@ inline const std::string kFleetConfig = R"(<source>
     @type none
   </parse>
 </source>
+<match fluent.**>
+  @type null
+</match>
 <match **>
   @type file
   path "#{ENV['LOGCTL_TEST_OUT']}/events"
