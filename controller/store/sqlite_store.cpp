@@ -4,8 +4,8 @@
 #include <string>
 #include <utility>
 
-#include "controller/store/sqlite_migrate.h"
 #include "controller/store/columns.h"
+#include "controller/store/sqlite_migrate.h"
 #include "controller/store/store.h"
 
 namespace logctl::store {
