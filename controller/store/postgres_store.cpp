@@ -114,7 +114,11 @@ class PostgresStore final : public Store {
   // One statement with its parameters. A connection found broken is reset
   // once first (the server restarted); the statement is not retried.
   Res run(const std::string& sql, const std::vector<Param>& params = {}) {
-    if (PQstatus(c_) != CONNECTION_OK) PQreset(c_);
+    if (PQstatus(c_) != CONNECTION_OK) {
+      PQreset(c_);
+      // The fence is the session's: a new session gets it again first.
+      if (fence_ != 0 && PQstatus(c_) == CONNECTION_OK) (void)apply_fence();
+    }
     std::vector<const char*> values;
     values.reserve(params.size());
     for (const auto& v : params) values.push_back(v ? v->c_str() : nullptr);
@@ -123,7 +127,9 @@ class PostgresStore final : public Store {
   }
 
   Error fail(const Res& r, const std::string& what) const {
-    return Error{ErrorCode::kIo, what + ": " + r.message()};
+    // LF001: raised by logctl_fence() (migration 0008), a superseded term.
+    return Error{r.sqlstate() == "LF001" ? ErrorCode::kFenced : ErrorCode::kIo,
+                 what + ": " + r.message()};
   }
 
   Result<int> schema_version() override {
@@ -490,6 +496,34 @@ class PostgresStore final : public Store {
     return collect<Rollout>(r, rollout_row, "list rollouts");
   }
 
+  Result<Lease> acquire_lease(const std::string& holder, std::int64_t ttl_ms) override {
+    // The database's clock decides, not the controllers' (they may differ).
+    Res r =
+        run("WITH now AS (SELECT (extract(epoch FROM clock_timestamp()) * 1000)::BIGINT AS ms) "
+            "UPDATE leader SET term = CASE WHEN holder = $1 AND expires_at > now.ms THEN term "
+            "ELSE term + 1 END, holder = $1, expires_at = now.ms + $2 FROM now "
+            "WHERE id = 1 AND ((holder = $1 AND expires_at > now.ms) OR expires_at <= now.ms) "
+            "RETURNING holder, term, expires_at",
+            {p(holder), p(ttl_ms)});
+    if (!r.ok()) return std::unexpected(fail(r, "acquire lease"));
+    if (r.rows() == 1) return Lease{r.text(0, 0), r.integer(0, 1), r.integer(0, 2)};
+    Res cur = run("SELECT holder, term, expires_at FROM leader WHERE id = 1");
+    if (!cur.ok() || cur.rows() != 1) return std::unexpected(fail(cur, "read lease"));
+    return Lease{cur.text(0, 0), cur.integer(0, 1), cur.integer(0, 2)};
+  }
+
+  Status release_lease(const std::string& holder, std::int64_t term) override {
+    Res r = run("UPDATE leader SET expires_at = 0 WHERE id = 1 AND holder = $1 AND term = $2",
+                {p(holder), p(term)});
+    if (!r.ok()) return std::unexpected(fail(r, "release lease"));
+    return {};
+  }
+
+  Status set_fence(std::int64_t term) override {
+    fence_ = term;
+    return apply_fence();
+  }
+
   Result<std::vector<RolloutStep>> steps(std::int64_t rollout_id) override {
     Res r =
         run("SELECT rollout_id, node, batch, state, report, updated_at FROM rollout_steps "
@@ -505,6 +539,16 @@ class PostgresStore final : public Store {
   }
 
  private:
+  // The session's logctl.fence_term, which logctl_fence() reads.
+  Status apply_fence() {
+    std::string term = std::to_string(fence_);
+    const char* value = term.c_str();
+    Res r(PQexecParams(c_, "SELECT set_config('logctl.fence_term', $1, false)", 1, nullptr, &value,
+                       nullptr, nullptr, 0));
+    if (!r.ok()) return std::unexpected(fail(r, "set fence"));
+    return {};
+  }
+
   template <typename T, typename Row>
   Result<std::vector<T>> collect(const Res& r, Row row, const char* what) {
     if (!r.ok()) return std::unexpected(fail(r, what));
@@ -532,6 +576,7 @@ class PostgresStore final : public Store {
   }
 
   PGconn* c_;
+  std::int64_t fence_ = 0;
 };
 
 // Every migration newer than the database's version, in one transaction,

@@ -12,8 +12,16 @@ namespace logctl::store {
 namespace {
 
 Error sql_error(sqlite3* db, const std::string& what) {
-  return Error{ErrorCode::kIo, what + ": " + sqlite3_errmsg(db)};
+  std::string msg = sqlite3_errmsg(db);
+  // Raised by this connection's fence triggers (set_fence): a superseded term.
+  return Error{msg.starts_with("fenced: ") ? ErrorCode::kFenced : ErrorCode::kIo,
+               what + ": " + msg};
 }
+
+// The tables a fenced leader may no longer write once its term is superseded.
+constexpr const char* kFencedTables[] = {"cluster",  "releases",     "config_revisions",
+                                         "history",  "nodes",        "tokens",
+                                         "rollouts", "rollout_steps"};
 
 // A prepared statement: bind by position, step, read columns; finalized on
 // destruction. Values never become SQL text.
@@ -310,7 +318,7 @@ class SqliteStore final : public Store {
         .bind(7, n.last_heartbeat)
         .bind(8, n.enrolled_at ? n.enrolled_at : now_ms());
     int rc = s.step();
-    if (rc == SQLITE_CONSTRAINT) {
+    if (rc == SQLITE_CONSTRAINT && sqlite3_extended_errcode(db_) != SQLITE_CONSTRAINT_TRIGGER) {
       return make_error(ErrorCode::kAlreadyExists, "node '" + n.name + "' is already enrolled");
     }
     if (rc != SQLITE_DONE) return std::unexpected(sql_error(db_, "add node"));
@@ -542,6 +550,49 @@ class SqliteStore final : public Store {
     return collect<Rollout>(s, rollout_row, "list rollouts");
   }
 
+  Result<Lease> acquire_lease(const std::string& holder, std::int64_t ttl_ms) override {
+    std::int64_t now = now_ms();
+    Stmt s(db_,
+           "UPDATE leader SET term = CASE WHEN holder = ?1 AND expires_at > ?3 THEN term "
+           "ELSE term + 1 END, holder = ?1, expires_at = ?3 + ?2 "
+           "WHERE id = 1 AND ((holder = ?1 AND expires_at > ?3) OR expires_at <= ?3)");
+    if (!s.ok()) return std::unexpected(sql_error(db_, "acquire lease"));
+    s.bind(1, holder).bind(2, ttl_ms).bind(3, now);
+    if (s.step() != SQLITE_DONE) return std::unexpected(sql_error(db_, "acquire lease"));
+    Stmt cur(db_, "SELECT holder, term, expires_at FROM leader WHERE id = 1");
+    if (!cur.ok() || cur.step() != SQLITE_ROW) return std::unexpected(sql_error(db_, "read lease"));
+    return Lease{cur.text(0), cur.integer(1), cur.integer(2)};
+  }
+
+  Status release_lease(const std::string& holder, std::int64_t term) override {
+    Stmt s(db_, "UPDATE leader SET expires_at = 0 WHERE id = 1 AND holder = ?1 AND term = ?2");
+    if (!s.ok()) return std::unexpected(sql_error(db_, "release lease"));
+    s.bind(1, holder).bind(2, term);
+    if (s.step() != SQLITE_DONE) return std::unexpected(sql_error(db_, "release lease"));
+    return {};
+  }
+
+  // This connection's fence: a TEMP table holding the term and TEMP
+  // triggers on every fleet table that abort a write once the lease's term
+  // differs (BEGIN IMMEDIATE and SQLite's one writer order it against a
+  // successor's acquire).
+  Status set_fence(std::int64_t term) override {
+    std::string sql =
+        "CREATE TEMP TABLE IF NOT EXISTS fence (term INTEGER NOT NULL); DELETE FROM temp.fence; "
+        "INSERT INTO temp.fence (term) VALUES (" +
+        std::to_string(term) + ");";
+    for (const char* table : kFencedTables) {
+      for (const char* event : {"INSERT", "UPDATE", "DELETE"}) {
+        sql += std::string("CREATE TEMP TRIGGER IF NOT EXISTS fence_") + table + "_" + event +
+               " BEFORE " + event + " ON main." + table +
+               " WHEN (SELECT term FROM temp.fence) <> 0 AND (SELECT term FROM main.leader WHERE "
+               "id = 1) <> (SELECT term FROM temp.fence) BEGIN SELECT RAISE(ABORT, 'fenced: "
+               "this controller''s term was superseded'); END;";
+      }
+    }
+    return exec_sql(sql, "set fence");
+  }
+
   Result<std::vector<RolloutStep>> steps(std::int64_t rollout_id) override {
     Stmt s(db_,
            "SELECT rollout_id, node, batch, state, report, updated_at FROM rollout_steps "
@@ -599,6 +650,14 @@ class SqliteStore final : public Store {
       return std::unexpected(e);
     }
     return {};
+  }
+
+  Status exec_sql(const std::string& sql, const char* what) {
+    char* err = nullptr;
+    if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err) == SQLITE_OK) return {};
+    std::string msg = err ? err : sqlite3_errmsg(db_);
+    sqlite3_free(err);
+    return make_error(ErrorCode::kIo, std::string(what) + ": " + msg);
   }
 
   sqlite3* db_;

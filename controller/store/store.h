@@ -129,6 +129,13 @@ struct RolloutStep {
   std::int64_t updated_at = 0;
 };
 
+// Leadership among the controllers that share a database (migration 0008).
+struct Lease {
+  std::string holder;           // "" = never held
+  std::int64_t term = 0;        // grows by one with every new holder
+  std::int64_t expires_at = 0;  // Unix ms (PostgreSQL: the database's clock)
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -191,6 +198,20 @@ class Store {
   // The newest `limit` rollouts, newest first.
   virtual Result<std::vector<Rollout>> rollouts(std::size_t limit) = 0;
   virtual Result<std::vector<RolloutStep>> steps(std::int64_t rollout_id) = 0;
+
+  // Renews `holder`'s running lease for `ttl_ms` (the same term), or takes
+  // one that has ended (or was never held) with the next term; otherwise
+  // changes nothing. Returns the lease as it stands: holder == the caller
+  // means it leads until expires_at.
+  virtual Result<Lease> acquire_lease(const std::string& holder, std::int64_t ttl_ms) = 0;
+  // Ends the lease now if `holder` holds it in `term` (a clean stop), so a
+  // successor need not wait for it to run out.
+  virtual Status release_lease(const std::string& holder, std::int64_t term) = 0;
+  // Fencing, done by the database: while `term` is set (non-zero), every
+  // write this store makes to the fleet's tables is refused (kFenced) once
+  // the lease's term is no longer `term`; a write either commits while the
+  // term is still its own or not at all. 0 lifts it (a single controller).
+  virtual Status set_fence(std::int64_t term) = 0;
 };
 
 // Opens (creating) the SQLite database at `path`: WAL, foreign keys on,

@@ -65,6 +65,12 @@ struct Engine {
     std::string db = conninfo.substr(conninfo.find("dbname=") + 7);
     return test::PgServer::shared().run_sql(db.substr(0, db.find(' ')), text);
   }
+  // Another connection to the same database (a second controller).
+  std::unique_ptr<Store> second() {
+    auto s = engine == "sqlite" ? open_sqlite_store(dir / "c.db") : open_postgres_store(conninfo);
+    REQUIRE(s);
+    return std::move(*s);
+  }
   std::string engine;
   test::TempDir dir;
   std::string conninfo;
@@ -329,4 +335,58 @@ TEST_CASE(
   CHECK(back.last_heartbeat == 0);
   CHECK(back.health == "{}");
   CHECK_FALSE(s->add_node({"web-1", "{}", "", 0, 0, "{}", 0, 0}));  // taken again
+}
+
+TEST_CASE("store: one leader per term, and a superseded leader's writes are refused") {
+  Engine e(GENERATE(as<std::string>{}, "sqlite", "postgres"));
+  INFO(e.engine);
+  auto& a = e.store;
+  auto b = e.second();
+  // a takes the lease (term 1); b finds it held; a renews in the same term.
+  auto la = a->acquire_lease("ctl-a", 400).value();
+  CHECK(la.holder == "ctl-a");
+  CHECK(la.term == 1);
+  CHECK(b->acquire_lease("ctl-b", 400).value().holder == "ctl-a");
+  CHECK(a->acquire_lease("ctl-a", 400).value().term == 1);
+  REQUIRE(a->set_fence(1));
+  REQUIRE(a->append_history({0, 0, "ctl-a", "start", "{}", false, "committed"}));
+  // a stops renewing (stopped, partitioned): b takes term 2 once it ends.
+  REQUIRE(test::wait_until(
+      [&] {
+        auto l = b->acquire_lease("ctl-b", 60000);
+        return l && l->holder == "ctl-b";
+      },
+      std::chrono::seconds(5)));
+  CHECK(b->acquire_lease("ctl-b", 60000).value().term == 2);
+  REQUIRE(b->set_fence(2));
+  // a wakes: the database refuses each of its writes; it still reads.
+  auto h = a->append_history({0, 0, "ctl-a", "resume", "{}", false, "committed"});
+  REQUIRE_FALSE(h);
+  CHECK(h.error().code == ErrorCode::kFenced);
+  auto c = a->cluster().value();
+  c.state = ClusterState::kRunning;
+  auto w = a->put_cluster(c);
+  REQUIRE_FALSE(w);
+  CHECK(w.error().code == ErrorCode::kFenced);
+  auto n = a->add_node({"web-1", "{}", "", 0, 0, "{}", 0, 0});
+  REQUIRE_FALSE(n);
+  CHECK(n.error().code == ErrorCode::kFenced);
+  CHECK(a->acquire_lease("ctl-a", 400).value().holder == "ctl-b");  // no renewal either
+  // b leads and writes; the history holds one leader per term.
+  REQUIRE(b->append_history({0, 0, "ctl-b", "resume", "{}", false, "committed"}));
+  auto all = b->history(10).value();
+  REQUIRE(all.size() == 2);
+  CHECK(all[0].actor == "ctl-b");
+  CHECK(all[1].actor == "ctl-a");
+  CHECK(b->cluster().value().state == ClusterState::kStopped);
+  // A clean stop hands over at once: the next holder gets term 3.
+  REQUIRE(b->release_lease("ctl-b", 2));
+  auto l3 = a->acquire_lease("ctl-a", 400).value();
+  CHECK(l3.holder == "ctl-a");
+  CHECK(l3.term == 3);
+  REQUIRE(a->set_fence(3));
+  CHECK(a->append_history({0, 0, "ctl-a", "start", "{}", false, "committed"}));
+  // Without a fence (one controller), writes never look at the lease.
+  REQUIRE(b->set_fence(0));
+  CHECK(b->append_history({0, 0, "single", "start", "{}", false, "committed"}));
 }

@@ -20,6 +20,7 @@ enum class ErrorCode {
   kUnavailable,        // a peer or resource is not there right now; retry may help
   kResourceExhausted,  // a buffer, disk or limit is full
   kAlreadyExists,      // a lock or a unique name is taken
+  kFenced,             // a write from a leader whose term a successor has superseded
   kInternal,           // a bug: never expected
 };
 
@@ -54,6 +55,8 @@ inline const char* error_code_name(ErrorCode code) {
       return "resource_exhausted";
     case ErrorCode::kAlreadyExists:
       return "already_exists";
+    case ErrorCode::kFenced:
+      return "fenced";
     case ErrorCode::kInternal:
       return "internal";
   }
