@@ -606,8 +606,7 @@ class NetworkInput final : public Input {
     c->backoff = std::chrono::milliseconds(10);
     if (c->pending.close_after_replies) {  // the last replies, then the end
       c->closing = true;
-      send_replies(c);
-      if (c->out.empty() && conns_.count(c)) close(c);
+      send_replies(c);  // flush_out closes the connection once `out` is written
       return;
     }
     if (!c->pending.replies.empty()) send_replies(c);
