@@ -109,21 +109,28 @@ constexpr const char* kMigrationLock = "SELECT pg_advisory_xact_lock(10811110309
 class PostgresStore final : public Store {
  public:
   explicit PostgresStore(PGconn* c) : c_(c) {}
+  Status setup() { return session_setup(); }
   ~PostgresStore() override { PQfinish(c_); }
 
   // One statement with its parameters. A connection found broken is reset
   // once first (the server restarted); the statement is not retried.
   Res run(const std::string& sql, const std::vector<Param>& params = {}) {
-    if (PQstatus(c_) != CONNECTION_OK) {
-      PQreset(c_);
-      // The fence is the session's: a new session gets it again first.
-      if (fence_ != 0 && PQstatus(c_) == CONNECTION_OK) (void)apply_fence();
-    }
     std::vector<const char*> values;
     values.reserve(params.size());
     for (const auto& v : params) values.push_back(v ? v->c_str() : nullptr);
-    return Res(PQexecParams(c_, sql.c_str(), static_cast<int>(values.size()), nullptr,
-                            values.data(), nullptr, nullptr, 0));
+    return exec_params(sql.c_str(), static_cast<int>(values.size()), values.data(), nullptr,
+                       nullptr, 0);
+  }
+
+  // PQexecParams on a connection that is reset once first if found broken.
+  Res exec_params(const char* sql, int n, const char* const* values, const int* lengths,
+                  const int* formats, int result_format) {
+    if (PQstatus(c_) != CONNECTION_OK) {
+      PQreset(c_);
+      // The session's settings and fence go with it: a new session gets them again first.
+      if (PQstatus(c_) == CONNECTION_OK) (void)session_setup();
+    }
+    return Res(PQexecParams(c_, sql, n, nullptr, values, lengths, formats, result_format));
   }
 
   Error fail(const Res& r, const std::string& what) const {
@@ -524,6 +531,66 @@ class PostgresStore final : public Store {
     return apply_fence();
   }
 
+  Result<Lease> lease() override {
+    Res cur = run("SELECT holder, term, expires_at FROM leader WHERE id = 1");
+    if (!cur.ok() || cur.rows() != 1) return std::unexpected(fail(cur, "read lease"));
+    return Lease{cur.text(0, 0), cur.integer(0, 1), cur.integer(0, 2)};
+  }
+
+  Status put_controller(const ControllerInfo& c) override {
+    Res r =
+        run("INSERT INTO controllers (holder, url, version, started_at, seen_at) "
+            "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (holder) DO UPDATE SET url = $2, "
+            "version = $3, seen_at = $5",
+            {p(c.holder), p(c.url), p(c.version), p(c.started_at), p(now_ms())});
+    if (!r.ok()) return std::unexpected(fail(r, "record controller"));
+    return {};
+  }
+
+  Result<std::vector<ControllerInfo>> controllers(std::int64_t since) override {
+    Res r =
+        run("SELECT holder, url, version, started_at, seen_at FROM controllers "
+            "WHERE seen_at >= $1 ORDER BY url COLLATE \"C\", holder COLLATE \"C\"",
+            {p(since)});
+    return collect<ControllerInfo>(
+        r,
+        [](const Res& x, int i) {
+          return ControllerInfo{x.text(i, 0), x.text(i, 1), x.text(i, 2), x.integer(i, 3),
+                                x.integer(i, 4)};
+        },
+        "list controllers");
+  }
+
+  Status put_artifact_chunk(const std::string& sha256, int seq, std::string_view data) override {
+    // The bytes go as a binary parameter (no escaping, no text form).
+    std::string seq_text = std::to_string(seq);
+    const char* values[] = {sha256.c_str(), seq_text.c_str(), data.data()};
+    const int lengths[] = {0, 0, static_cast<int>(data.size())};
+    const int formats[] = {0, 0, 1};
+    Res r = exec_params(
+        "INSERT INTO artifact_chunks (sha256, seq, data) VALUES ($1, $2, $3) "
+        "ON CONFLICT (sha256, seq) DO UPDATE SET data = EXCLUDED.data",
+        3, values, lengths, formats, 0);
+    if (!r.ok()) return std::unexpected(fail(r, "store artifact"));
+    return {};
+  }
+
+  Result<std::optional<std::string>> artifact_chunk(const std::string& sha256, int seq) override {
+    std::string seq_text = std::to_string(seq);
+    const char* values[] = {sha256.c_str(), seq_text.c_str()};
+    Res r = exec_params("SELECT data FROM artifact_chunks WHERE sha256 = $1 AND seq = $2", 2,
+                        values, nullptr, nullptr, 1);
+    if (!r.ok()) return std::unexpected(fail(r, "read artifact"));
+    if (r.rows() == 0) return std::optional<std::string>();
+    return std::optional<std::string>(r.text(0, 0));  // binary result: the bytes as they are
+  }
+
+  Status delete_artifact(const std::string& sha256) override {
+    Res r = run("DELETE FROM artifact_chunks WHERE sha256 = $1", {p(sha256)});
+    if (!r.ok()) return std::unexpected(fail(r, "delete artifact"));
+    return {};
+  }
+
   Result<std::vector<RolloutStep>> steps(std::int64_t rollout_id) override {
     Res r =
         run("SELECT rollout_id, node, batch, state, report, updated_at FROM rollout_steps "
@@ -539,6 +606,16 @@ class PostgresStore final : public Store {
   }
 
  private:
+  // What every session of ours runs with: bounded statements and lock waits
+  // (a controller never hangs on a stuck database: it fails the call and
+  // tries again on its next pass), and the fence.
+  Status session_setup() {
+    Res r(PQexec(c_, "SET statement_timeout = '10s'; SET lock_timeout = '5s'; "
+                     "SET idle_in_transaction_session_timeout = '30s'"));
+    if (!r.ok()) return std::unexpected(fail(r, "session settings"));
+    return apply_fence();
+  }
+
   // The session's logctl.fence_term, which logctl_fence() reads.
   Status apply_fence() {
     std::string term = std::to_string(fence_);
@@ -626,7 +703,25 @@ Status migrate(PGconn* c, std::span<const Migration> all) {
 }  // namespace
 
 Result<std::unique_ptr<Store>> open_postgres_store(const std::string& conninfo) {
-  PGconn* c = PQconnectdb(conninfo.c_str());
+  // The operator's conninfo first (expand_dbname); what it leaves unset gets
+  // bounds of ours: a connect never waits more than 5 s, and a database host
+  // that vanished is noticed within seconds (TCP keepalives and
+  // tcp_user_timeout) instead of the kernel's retransmission minutes.
+  const char* keys[] = {"dbname",        "connect_timeout",   "keepalives_idle",
+                        "keepalives_interval", "keepalives_count", "tcp_user_timeout",
+                        "application_name",    nullptr};
+  const char* defaults[] = {"5", "5", "2", "3", "10000", "logctl-controller"};
+  std::vector<const char*> k, v;
+  k.push_back(keys[0]);
+  v.push_back(conninfo.c_str());
+  for (int i = 1; keys[i]; ++i) {
+    if (conninfo.find(keys[i]) != std::string::npos) continue;  // the operator's own
+    k.push_back(keys[i]);
+    v.push_back(defaults[i - 1]);
+  }
+  k.push_back(nullptr);
+  v.push_back(nullptr);
+  PGconn* c = PQconnectdbParams(k.data(), v.data(), 1);
   if (!c) return make_error(ErrorCode::kIo, "PostgreSQL: out of memory");
   if (PQstatus(c) != CONNECTION_OK) {
     std::string msg = PQerrorMessage(c);
@@ -641,7 +736,9 @@ Result<std::unique_ptr<Store>> open_postgres_store(const std::string& conninfo) 
     PQfinish(c);
     return std::unexpected(s.error());
   }
-  return std::unique_ptr<Store>(new PostgresStore(c));
+  auto store = std::make_unique<PostgresStore>(c);
+  if (auto s = store->setup(); !s) return std::unexpected(s.error());
+  return std::unique_ptr<Store>(std::move(store));
 }
 
 }  // namespace logctl::store

@@ -19,9 +19,9 @@ Error sql_error(sqlite3* db, const std::string& what) {
 }
 
 // The tables a fenced leader may no longer write once its term is superseded.
-constexpr const char* kFencedTables[] = {"cluster",  "releases",     "config_revisions",
-                                         "history",  "nodes",        "tokens",
-                                         "rollouts", "rollout_steps"};
+constexpr const char* kFencedTables[] = {
+    "cluster", "releases", "config_revisions", "history",        "nodes",
+    "tokens",  "rollouts", "rollout_steps",    "artifact_chunks"};
 
 // A prepared statement: bind by position, step, read columns; finalized on
 // destruction. Values never become SQL text.
@@ -591,6 +591,67 @@ class SqliteStore final : public Store {
       }
     }
     return exec_sql(sql, "set fence");
+  }
+
+  Result<Lease> lease() override {
+    Stmt cur(db_, "SELECT holder, term, expires_at FROM leader WHERE id = 1");
+    if (!cur.ok() || cur.step() != SQLITE_ROW) return std::unexpected(sql_error(db_, "read lease"));
+    return Lease{cur.text(0), cur.integer(1), cur.integer(2)};
+  }
+
+  Status put_controller(const ControllerInfo& c) override {
+    Stmt s(db_,
+           "INSERT INTO controllers (holder, url, version, started_at, seen_at) "
+           "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (holder) DO UPDATE SET url = ?2, "
+           "version = ?3, seen_at = ?5");
+    if (!s.ok()) return std::unexpected(sql_error(db_, "record controller"));
+    s.bind(1, c.holder).bind(2, c.url).bind(3, c.version).bind(4, c.started_at).bind(5, now_ms());
+    if (s.step() != SQLITE_DONE) return std::unexpected(sql_error(db_, "record controller"));
+    return {};
+  }
+
+  Result<std::vector<ControllerInfo>> controllers(std::int64_t since) override {
+    Stmt s(db_,
+           "SELECT holder, url, version, started_at, seen_at FROM controllers "
+           "WHERE seen_at >= ?1 ORDER BY url, holder");
+    if (!s.ok()) return std::unexpected(sql_error(db_, "list controllers"));
+    s.bind(1, since);
+    std::vector<ControllerInfo> out;
+    int rc;
+    while ((rc = s.step()) == SQLITE_ROW) {
+      out.push_back({s.text(0), s.text(1), s.text(2), s.integer(3), s.integer(4)});
+    }
+    if (rc != SQLITE_DONE) return std::unexpected(sql_error(db_, "list controllers"));
+    return out;
+  }
+
+  Status put_artifact_chunk(const std::string& sha256, int seq, std::string_view data) override {
+    Stmt s(db_, "INSERT OR REPLACE INTO artifact_chunks (sha256, seq, data) VALUES (?1, ?2, ?3)");
+    if (!s.ok()) return std::unexpected(sql_error(db_, "store artifact"));
+    s.bind(1, sha256).bind(2, std::int64_t{seq});
+    sqlite3_bind_blob64(s.raw(), 3, data.data(), data.size(), SQLITE_TRANSIENT);
+    if (s.step() != SQLITE_DONE) return std::unexpected(sql_error(db_, "store artifact"));
+    return {};
+  }
+
+  Result<std::optional<std::string>> artifact_chunk(const std::string& sha256, int seq) override {
+    Stmt s(db_, "SELECT data FROM artifact_chunks WHERE sha256 = ?1 AND seq = ?2");
+    if (!s.ok()) return std::unexpected(sql_error(db_, "read artifact"));
+    s.bind(1, sha256).bind(2, std::int64_t{seq});
+    int rc = s.step();
+    if (rc == SQLITE_DONE) return std::optional<std::string>();
+    if (rc != SQLITE_ROW) return std::unexpected(sql_error(db_, "read artifact"));
+    const void* p = sqlite3_column_blob(s.raw(), 0);
+    auto n = static_cast<std::size_t>(sqlite3_column_bytes(s.raw(), 0));
+    return std::optional<std::string>(p ? std::string(static_cast<const char*>(p), n) : "");
+  }
+
+  Status delete_artifact(const std::string& sha256) override {
+    Stmt s(db_, "DELETE FROM artifact_chunks WHERE sha256 = ?1");
+    if (!s.ok()) return std::unexpected(sql_error(db_, "delete artifact"));
+    s.bind(1, sha256);
+    if (s.step() != SQLITE_DONE) return std::unexpected(sql_error(db_, "delete artifact"));
+    return {};
   }
 
   Result<std::vector<RolloutStep>> steps(std::int64_t rollout_id) override {

@@ -11,6 +11,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "logctl/schema/result.h"
@@ -136,6 +137,14 @@ struct Lease {
   std::int64_t expires_at = 0;  // Unix ms (PostgreSQL: the database's clock)
 };
 
+// A controller process sharing the database (migration 0009).
+struct ControllerInfo {
+  std::string holder;  // its lease name: unique per process
+  std::string url;     // how nodes and operators reach it ("" = not said)
+  std::string version;
+  std::int64_t started_at = 0, seen_at = 0;  // Unix ms
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -212,6 +221,22 @@ class Store {
   // the lease's term is no longer `term`; a write either commits while the
   // term is still its own or not at all. 0 lifts it (a single controller).
   virtual Status set_fence(std::int64_t term) = 0;
+  // The lease as it stands, changing nothing.
+  virtual Result<Lease> lease() = 0;
+
+  // Records a controller process (or refreshes it: seen_at becomes now).
+  virtual Status put_controller(const ControllerInfo& c) = 0;
+  // The controllers seen at or after `since` (Unix ms), by URL then holder.
+  virtual Result<std::vector<ControllerInfo>> controllers(std::int64_t since) = 0;
+
+  // Release artifacts by SHA-256 in numbered chunks, so that any controller
+  // on a shared database serves a release another one received. Writing a
+  // chunk again replaces it (a retried upload).
+  virtual Status put_artifact_chunk(const std::string& sha256, int seq, std::string_view data) = 0;
+  // The chunk, or nullopt past the last one (or for an unknown SHA-256).
+  virtual Result<std::optional<std::string>> artifact_chunk(const std::string& sha256,
+                                                            int seq) = 0;
+  virtual Status delete_artifact(const std::string& sha256) = 0;
 };
 
 // Opens (creating) the SQLite database at `path`: WAL, foreign keys on,

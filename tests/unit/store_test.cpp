@@ -390,3 +390,35 @@ TEST_CASE("store: one leader per term, and a superseded leader's writes are refu
   REQUIRE(b->set_fence(0));
   CHECK(b->append_history({0, 0, "single", "start", "{}", false, "committed"}));
 }
+
+TEST_CASE("store: the controllers sharing a database, and artifacts any of them can serve") {
+  Engine e(GENERATE(as<std::string>{}, "sqlite", "postgres"));
+  INFO(e.engine);
+  auto& s = e.store;
+  REQUIRE(s->put_controller({"ctl-a#1", "https://a:7443", "1.0.0", 1000, 0}));
+  REQUIRE(s->put_controller({"ctl-b#2", "https://b:7443", "1.0.0", 2000, 0}));
+  REQUIRE(s->put_controller({"ctl-a#1", "https://a:7443", "1.0.1", 1000, 0}));  // refreshed
+  auto all = s->controllers(0).value();
+  REQUIRE(all.size() == 2);
+  CHECK(all[0].holder == "ctl-a#1");
+  CHECK(all[0].version == "1.0.1");
+  CHECK(all[0].started_at == 1000);
+  CHECK(all[0].seen_at > 0);
+  CHECK(all[1].url == "https://b:7443");
+  CHECK(s->controllers(all[0].seen_at + 3'600'000).value().empty());  // none seen since
+  CHECK(s->lease().value().term == 0);
+
+  // Bytes as they are: NULs, every byte value, a large chunk, replaced on a retry.
+  std::string bin;
+  for (int i = 0; i < 256 * 4096; ++i) bin.push_back(static_cast<char>(i * 7));
+  std::string sha(64, 'f');
+  REQUIRE(s->put_artifact_chunk(sha, 0, bin));
+  REQUIRE(s->put_artifact_chunk(sha, 1, "partial"));
+  REQUIRE(s->put_artifact_chunk(sha, 1, std::string("tail\0end", 8)));
+  CHECK(s->artifact_chunk(sha, 0).value() == bin);
+  CHECK(s->artifact_chunk(sha, 1).value() == std::string("tail\0end", 8));
+  CHECK_FALSE(s->artifact_chunk(sha, 2).value().has_value());
+  CHECK_FALSE(s->artifact_chunk(std::string(64, 'e'), 0).value().has_value());
+  REQUIRE(s->delete_artifact(sha));
+  CHECK_FALSE(s->artifact_chunk(sha, 0).value().has_value());
+}
