@@ -48,7 +48,66 @@ Status write_secret(const std::string& path, const std::string& secret) {
   return {};
 }
 
-int init(const std::string& dir, const std::vector<std::string>& sans) {
+// Where the fleet's state is: --store, else what `init --store` kept in
+// DIR/store, else DIR/controller.db (SQLite). The PostgreSQL password comes
+// from --store-password-file (this user's, mode 0600, not a link), else
+// libpq's PGPASSWORD / PGPASSFILE; never from the URL, never logged.
+struct StoreFlags {
+  std::string store, password_file;
+};
+
+Result<std::string> read_private_file(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return make_error(ErrorCode::kIo, "open " + path + ": " + std::strerror(errno));
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != ::geteuid() ||
+      (st.st_mode & 0077) != 0) {
+    ::close(fd);
+    return make_error(ErrorCode::kInvalidArgument,
+                      path + " must be a regular file of this user's with mode 0600");
+  }
+  std::string text;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::read(fd, buf, sizeof buf)) > 0 && text.size() < 65536) text.append(buf, n);
+  ::close(fd);
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+  return text;
+}
+
+Result<ControllerOptions> store_options(const std::string& dir, const StoreFlags& f) {
+  ControllerOptions o;
+  o.data_dir = dir;
+  o.store = f.store;
+  if (o.store.empty() && ::access((dir + "/store").c_str(), F_OK) == 0) {
+    auto kept = read_private_file(dir + "/store");
+    if (!kept) return std::unexpected(kept.error());
+    o.store = *kept;
+  }
+  if (o.store.starts_with("sqlite:")) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "--store: the SQLite database is always DATA_DIR/controller.db (leave "
+                      "--store out); --store names a PostgreSQL database");
+  }
+  if (!o.store.empty()) {
+    auto d = store::describe_postgres(o.store);
+    if (!d) return std::unexpected(d.error());
+  }
+  if (!f.password_file.empty()) {
+    auto pw = read_private_file(f.password_file);
+    if (!pw) return std::unexpected(pw.error());
+    o.store_password = *pw;
+  }
+  return o;
+}
+
+std::string store_description(const ControllerOptions& o) {
+  if (o.store.empty()) return o.data_dir + "/controller.db";
+  auto d = store::describe_postgres(o.store);
+  return d ? *d : std::string("PostgreSQL");
+}
+
+int init(const std::string& dir, const std::vector<std::string>& sans, const StoreFlags& sf) {
   if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
     std::cerr << "logctl-controller init: mkdir " << dir << ": " << std::strerror(errno) << "\n";
     return 1;
@@ -60,12 +119,18 @@ int init(const std::string& dir, const std::vector<std::string>& sans) {
               << " must be a directory of this user, not a link, mode 0700\n";
     return 1;
   }
-  if (::access((dir + "/controller.db").c_str(), F_OK) == 0) {
+  if (::access((dir + "/controller.db").c_str(), F_OK) == 0 ||
+      ::access((dir + "/store").c_str(), F_OK) == 0) {
     std::cerr << "logctl-controller init: " << dir
-              << "/controller.db exists: this data directory is initialised already\n";
+              << " is initialised already (controller.db or store exists)\n";
     return 1;
   }
-  auto c = Controller::open(ControllerOptions{dir});
+  auto opts = store_options(dir, sf);
+  if (!opts) {
+    std::cerr << "logctl-controller init: " << opts.error().message << "\n";
+    return 2;
+  }
+  auto c = Controller::open(*opts);
   if (!c) {
     std::cerr << "logctl-controller init: " << c.error().message << "\n";
     return 1;
@@ -88,9 +153,20 @@ int init(const std::string& dir, const std::vector<std::string>& sans) {
       return 1;
     }
   }
+  if (!opts->store.empty()) {
+    // The conninfo (no password: refused above) for the other subcommands.
+    int fd = ::open((dir + "/store").c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0600);
+    std::string line = opts->store + "\n";
+    bool ok = fd >= 0 && ::write(fd, line.data(), line.size()) == ssize_t(line.size());
+    if (fd >= 0) ::close(fd);
+    if (!ok) {
+      std::cerr << "logctl-controller init: cannot write " << dir << "/store\n";
+      return 1;
+    }
+  }
   auto f = tls_files(dir);
   std::cout << "initialised " << dir << "\n"
-            << "  database      " << dir << "/controller.db\n"
+            << "  database      " << store_description(*opts) << "\n"
             << "  CA            " << f.ca_cert << "  (clients pin this)\n"
             << "  admin token   " << dir << "/admin.token  (0600)\n"
             << "  enrol token   " << dir << "/enroll.token (0600)\n";
@@ -100,7 +176,7 @@ int init(const std::string& dir, const std::vector<std::string>& sans) {
 // A new admin or enrolment token: its hash stored and every other token of
 // that kind revoked (while `serve` runs too: SQLite serialises), then the
 // secret renamed over DIR/admin.token or DIR/enroll.token.
-int rotate_token(const std::string& dir, const std::string& kind_name) {
+int rotate_token(const std::string& dir, const std::string& kind_name, const StoreFlags& sf) {
   auto kind = kind_name == "admin"        ? store::TokenKind::kAdmin
               : kind_name == "enrollment" ? store::TokenKind::kEnrollment
                                           : store::TokenKind::kNode;
@@ -111,7 +187,12 @@ int rotate_token(const std::string& dir, const std::string& kind_name) {
   }
   std::string file = dir + (kind == store::TokenKind::kAdmin ? "/admin.token" : "/enroll.token");
   std::string tmp = file + ".new";
-  auto c = Controller::open(ControllerOptions{dir});
+  auto opts = store_options(dir, sf);
+  if (!opts) {
+    std::cerr << "logctl-controller rotate-token: " << opts.error().message << "\n";
+    return 2;
+  }
+  auto c = Controller::open(*opts);
   if (!c) {
     std::cerr << "logctl-controller rotate-token: " << c.error().message << "\n";
     return 1;
@@ -162,7 +243,7 @@ struct EnrollTokenFlags {
   std::vector<std::string> names;
 };
 
-int enroll_token_create(const std::string& dir, const EnrollTokenFlags& f) {
+int enroll_token_create(const std::string& dir, const EnrollTokenFlags& f, const StoreFlags& sf) {
   auto t = store::Token::of(store::TokenKind::kEnrollment, "");
   if (f.uses > 0) t.uses_left = f.uses;
   if (!f.ttl.empty()) {
@@ -178,7 +259,12 @@ int enroll_token_create(const std::string& dir, const EnrollTokenFlags& f) {
                        .count() +
                    ms;
   }
-  auto c = Controller::open(ControllerOptions{dir});
+  auto opts = store_options(dir, sf);
+  if (!opts) {
+    std::cerr << "logctl-controller enroll-token create: " << opts.error().message << "\n";
+    return 2;
+  }
+  auto c = Controller::open(*opts);
   if (!c) {
     std::cerr << "logctl-controller enroll-token create: " << c.error().message << "\n";
     return 1;
@@ -220,9 +306,11 @@ struct ServeFlags {
   bool insecure = false;
   int heartbeat_ms = 1000, node_timeout_ms = 0, max_pending_per_source = 64;
   std::size_t max_nodes = 10000;
+  std::string advertise_url;
+  int lease_ttl_ms = 6000;
 };
 
-int serve(const std::string& dir, const ServeFlags& flags) {
+int serve(const std::string& dir, const ServeFlags& flags, const StoreFlags& sf) {
   const std::string& listen = flags.listen;
   const std::string& port_file = flags.port_file;
   const bool insecure = flags.insecure;
@@ -245,10 +333,16 @@ int serve(const std::string& dir, const ServeFlags& flags) {
     std::cerr << "logctl-controller: bad port in --listen '" << listen << "'\n";
     return 2;
   }
-  if (::access((dir + "/controller.db").c_str(), F_OK) != 0) {
+  auto opts = store_options(dir, sf);
+  if (!opts) {
+    std::cerr << "logctl-controller: " << opts.error().message << "\n";
+    return 2;
+  }
+  if (opts->store.empty() ? ::access((dir + "/controller.db").c_str(), F_OK) != 0
+                          : ::access(tls_files(dir).ca_cert.c_str(), F_OK) != 0) {
     std::cerr << "logctl-controller: " << dir
-              << "/controller.db does not exist: run `logctl-controller init --data-dir " << dir
-              << "` first\n";
+              << " is not initialised: run `logctl-controller init --data-dir " << dir
+              << "` first (with several controllers: once, then copy the directory to each)\n";
     return 1;
   }
   // The directory holds the CA key, the tokens and the database: ours alone,
@@ -263,7 +357,9 @@ int serve(const std::string& dir, const ServeFlags& flags) {
               << "): it holds the CA key and the tokens; `chmod 0700 " << dir << "`\n";
     return 1;
   }
-  ControllerOptions co{dir};
+  ControllerOptions co = *opts;
+  co.lease_ttl = std::chrono::milliseconds(flags.lease_ttl_ms);
+  co.advertise_url = flags.advertise_url;
   co.heartbeat_interval = std::chrono::milliseconds(heartbeat_ms);
   co.max_nodes = flags.max_nodes;
   co.node_timeout = node_timeout_ms > 0
@@ -273,6 +369,8 @@ int serve(const std::string& dir, const ServeFlags& flags) {
     std::cerr << "logctl-controller: --node-timeout-ms must be at least 3 heartbeat intervals\n";
     return 2;
   }
+  // The URL others reach this controller by: said, or what it listens on.
+  // Known once bound (port 0): the Controller reads it only from its loop.
   auto c = Controller::open(co);
   if (!c) {
     std::cerr << "logctl-controller: " << c.error().message << "\n";
@@ -302,9 +400,11 @@ int serve(const std::string& dir, const ServeFlags& flags) {
       std::rename(tmp.c_str(), port_file.c_str());
     }
   }
-  std::cerr << "logctl-controller " << LOGCTL_VERSION << ": serving "
-            << (insecure ? "http" : "https") << "://" << listen.substr(0, colon) << ":" << *bound
-            << " (data " << dir << ")\n";
+  std::string url =
+      (insecure ? "http://" : "https://") + listen.substr(0, colon) + ":" + std::to_string(*bound);
+  if (flags.advertise_url.empty()) (*c)->set_advertise_url(url);
+  std::cerr << "logctl-controller " << LOGCTL_VERSION << ": serving " << url << " (data " << dir
+            << ", store " << store_description(co) << ")\n";
   // SIGTERM / SIGINT stop the server; a thread waits for them.
   sigset_t set;
   sigemptyset(&set);
@@ -345,7 +445,20 @@ int main(int argc, char** argv) {
   init_cmd->add_option("--data-dir", dir, "Data directory (created 0700)")->required();
   init_cmd->add_option("--san", sans, "Extra DNS name or IP address for the server certificate");
   ServeFlags sf;
-  auto& [listen, port_file, insecure, heartbeat_ms, node_timeout_ms, max_pending, max_nodes] = sf;
+  auto& [listen, port_file, insecure, heartbeat_ms, node_timeout_ms, max_pending, max_nodes,
+         advertise_url, lease_ttl_ms] = sf;
+  StoreFlags stf;
+  // Every subcommand that opens the database takes these.
+  auto store_flags = [&stf](CLI::App* cmd) {
+    cmd->add_option("--store", stf.store,
+                    "A PostgreSQL database shared by several controllers (postgresql://USER@HOST/DB"
+                    "?sslmode=verify-full, or key=value pairs; no password in it). Default: what "
+                    "init --store kept in DATA_DIR/store, else DATA_DIR/controller.db (SQLite)");
+    cmd->add_option("--store-password-file", stf.password_file,
+                    "The PostgreSQL password, in a file of this user's (0600); else PGPASSWORD "
+                    "or PGPASSFILE");
+  };
+  store_flags(init_cmd);
   auto* serve_cmd = app.add_subcommand("serve", "Serve the API and drive the fleet");
   serve_cmd->add_option("--data-dir", dir, "Data directory made by init")->required();
   serve_cmd->add_option("--listen", listen, "HOST:PORT (port 0: any free port)");
@@ -365,6 +478,15 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 100000));
   serve_cmd->add_option("--max-nodes", max_nodes, "Enrolled nodes at most (default 10000)")
       ->check(CLI::Range(std::size_t{1}, std::size_t{10000000}));
+  serve_cmd->add_option("--advertise-url", advertise_url,
+                        "This controller's URL as nodes and operators reach it (shared store: "
+                        "followers name the leader's; default: what it listens on)");
+  serve_cmd
+      ->add_option("--lease-ttl-ms", lease_ttl_ms,
+                   "Shared store: the leader's lease (renewed every third of it; a dead leader "
+                   "is replaced within about this)")
+      ->check(CLI::Range(1000, 60000));
+  store_flags(serve_cmd);
   std::string kind;
   auto* rotate_token_cmd =
       app.add_subcommand("rotate-token", "Replace the admin or enrolment token (old ones revoked)");
@@ -372,6 +494,7 @@ int main(int argc, char** argv) {
   rotate_token_cmd->add_option("--kind", kind, "admin or enrolment (also spelt enrollment)")
       ->required()
       ->check(CLI::IsMember({"admin", "enrollment", "enrolment"}));
+  store_flags(rotate_token_cmd);
   EnrollTokenFlags etf;
   auto* enroll_token_cmd =
       app.add_subcommand("enroll-token", "Bounded enrolment tokens (beside the one init made)");
@@ -385,6 +508,7 @@ int main(int argc, char** argv) {
   et_create->add_option("--ttl", etf.ttl,
                         "How long it is valid: 90s, 30m, 1h, 7d (default: no expiry)");
   et_create->add_option("--name", etf.names, "A node name it may enrol (repeat; default: any)");
+  store_flags(et_create);
   auto* rotate_cert_cmd = app.add_subcommand(
       "rotate-cert", "Re-issue the server certificate from the same CA (restart serve after)");
   rotate_cert_cmd->add_option("--data-dir", dir, "Data directory made by init")->required();
@@ -395,9 +519,9 @@ int main(int argc, char** argv) {
     std::cout << LOGCTL_VERSION << "\n";
     return 0;
   }
-  if (*init_cmd) return init(dir, sans);
-  if (*rotate_token_cmd) return rotate_token(dir, kind == "enrolment" ? "enrollment" : kind);
-  if (*et_create) return enroll_token_create(dir, etf);
+  if (*init_cmd) return init(dir, sans, stf);
+  if (*rotate_token_cmd) return rotate_token(dir, kind == "enrolment" ? "enrollment" : kind, stf);
+  if (*et_create) return enroll_token_create(dir, etf, stf);
   if (*rotate_cert_cmd) return rotate_cert(dir, sans);
-  return serve(dir, sf);
+  return serve(dir, sf, stf);
 }

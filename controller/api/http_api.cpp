@@ -128,7 +128,11 @@ ApiServer::ApiServer(Controller& c, ApiOptions o) : c_(c), o_(std::move(o)) {
       },
       [&c, max_body = o_.max_body, max_upload = o_.max_artifact + (1 << 20)](
           const std::string& method, const std::string& target, const std::string& authorization) {
-        // Every route needs a token: a request without a valid one is
+        // Readiness probes carry no token (GET /readyz: no secret in it).
+        if (method == "GET" && target.substr(0, target.find('?')) == "/readyz") {
+          return Admission{true, max_body, {}};
+        }
+        // Every other route needs a token: a request without a valid one is
         // refused here, from its head, before its body is read.
         auto who = c.authenticate(authorization);
         if (!who) {
@@ -216,7 +220,7 @@ void ApiServer::routes() {
 
   // Before any body is read: its size against the route's limit.
   s.set_pre_routing_handler([o](const Request& req, Response& res) {
-    if (!req.path.starts_with("/v1/")) {
+    if (!req.path.starts_with("/v1/") && req.path != "/readyz") {
       send_error(res, api_error(404, "not_found", "no such endpoint (the API is under /v1/)"));
       return httplib::Server::HandlerResponse::Handled;
     }
@@ -314,6 +318,17 @@ void ApiServer::routes() {
               k.timeouts);
           res.set_content(out, "text/plain; version=0.0.4");
         }));
+  // Readiness, without a token (load balancers, service managers): 200
+  // with this controller's role (leader or follower) while it reaches its
+  // database; 503 when it does not, or with ?role=leader when it follows
+  // (a balancer that sends writes to the leader only).
+  s.Get("/readyz", [&c](const Request& req, Response& res) {
+    json j = c.leadership();
+    bool ready = j.value("database", "reachable") == "reachable";
+    if (req.get_param_value("role") == "leader" && j.value("role", "") != "leader") ready = false;
+    j["ready"] = ready;
+    send_json(res, ready ? 200 : 503, j);
+  });
   s.Get("/v1/version", anyone([](const Request&, Response& res, const Principal&) {
           send_json(res, 200, {{"controller", LOGCTL_VERSION}, {"api", 1}});
         }));

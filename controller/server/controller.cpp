@@ -162,9 +162,23 @@ std::string Principal::name() const {
 }
 
 Result<std::unique_ptr<Controller>> Controller::open(ControllerOptions o) {
-  auto s = store::open_sqlite_store(o.data_dir + "/controller.db");
+  const bool shared = !o.store.empty();
+  auto s = shared ? store::open_postgres_store(o.store, o.store_password)
+                  : store::open_sqlite_store(o.data_dir + "/controller.db");
   if (!s) return std::unexpected(s.error());
   std::unique_ptr<Controller> c(new Controller(std::move(o), std::move(*s)));
+  c->shared_ = shared;
+  c->leading_ = !shared;  // one controller on its own database always leads
+  c->started_ms_ = now_ms();
+  if (shared) {
+    auto a = store::open_postgres_store(c->o_.store, c->o_.store_password);
+    if (!a) return std::unexpected(a.error());
+    c->artifact_store_ = std::move(*a);
+    char host[256] = {};
+    ::gethostname(host, sizeof host - 1);
+    // Unique per process: a restarted controller is a new holder (and term).
+    c->holder_ = std::string(host) + ":" + std::to_string(::getpid()) + "#" + digest::random_hex(4);
+  }
   if (auto st = c->load(); !st) return std::unexpected(st.error());
   return c;
 }
@@ -182,7 +196,10 @@ Now Controller::now() const {
 Controller::~Controller() {
   stop();
   std::lock_guard lock(mu_);
+  if (!leads(Clock::now())) return;
   flush_nodes();
+  // A clean stop hands the lease over at once: a follower need not wait it out.
+  if (shared_) (void)store_->release_lease(holder_, term_);
 }
 
 Status Controller::load() {
@@ -207,6 +224,7 @@ void Controller::start() {
       cv_.wait_for(lock, o_.tick, [this] { return stop_; });
       if (stop_) break;
       lock.unlock();
+      if (shared_) lead_pass();
       reconcile();
       lock.lock();
     }
@@ -365,6 +383,7 @@ json Controller::desired_json(const Desired& d, std::int64_t cluster_revision) {
 
 ApiResult<json> Controller::status() {
   std::lock_guard lock(mu_);
+  refresh_follower_view();
   auto c = store_->cluster();
   if (!c) return std::unexpected(api_error(c.error()));
   json j = {{"cluster", cluster_json(*c)}};
@@ -385,6 +404,7 @@ ApiResult<json> Controller::status() {
   j["nodes"] = {{"total", total},     {"connected", connected}, {"unreachable", unreachable},
                 {"revoked", revoked}, {"healthy", healthy_n},   {"running", versions}};
   if (runner_.exists()) j["rollout"] = runner_.to_json();
+  j["controllers"] = leadership_json(true);
   return j;
 }
 
@@ -434,6 +454,7 @@ ApiResult<json> Controller::rollout(std::int64_t id) {
 void Controller::reconcile() {
   std::lock_guard lock(mu_);
   Now t = now();
+  if (!leads(t.steady)) return;      // a follower reads; only the leader drives
   nodes_.note_pass(t.steady, t.ms);  // before any gate: was this process stopped?
   flush_nodes();
   if (!runner_.active()) return;

@@ -67,6 +67,18 @@ struct ControllerOptions {
   std::chrono::milliseconds node_timeout{10000};
   // Enrolled nodes at most (deleted ones do not count): enrolment beyond is 409.
   std::size_t max_nodes = 10000;
+  // Where the fleet's state lives: "" is DATA_DIR/controller.db (SQLite: one
+  // controller, which always leads); a PostgreSQL conninfo (postgresql://…
+  // or key=value) is shared by several controllers, one of which leads at a
+  // time (docs/architecture.md, "Several controllers").
+  std::string store;
+  std::string store_password;  // from a file; never logged
+  // This controller's URL as nodes and operators reach it: followers name
+  // the leader's in their refusals; `cluster status` lists every one.
+  std::string advertise_url;
+  // The leader's lease: renewed every third of it; a follower takes over
+  // once it has run out (a dead leader is replaced within about this).
+  std::chrono::milliseconds lease_ttl{6000};
 };
 
 class Controller {
@@ -131,6 +143,15 @@ class Controller {
   // One pass of the reconcile loop (tests drive it directly too).
   void reconcile();
 
+  // Leadership among controllers on a shared database (controller_lead.cpp).
+  // This controller's role, term and the leader's URL; `controllers`: every
+  // controller seen lately (GET /v1/cluster, /readyz).
+  json leadership(bool controllers = false);
+  // Whether it leads now (a single controller always does).
+  bool leading();
+  // The URL when only known once bound (serve --listen HOST:0).
+  void set_advertise_url(const std::string& url);
+
  private:
   struct Desired {
     bool running = false;
@@ -182,8 +203,37 @@ class Controller {
                                                            std::vector<std::string>* includes);
   std::set<std::string> cluster_versions(const store::Cluster& c) const;
 
+  // Leadership (controller_lead.cpp): one pass of taking or renewing the
+  // lease; a follower's view of the nodes and the rollout read again.
+  void lead_pass();
+  json leadership_json(bool controllers);  // under mu_
+  bool leads(Clock::time_point now) const { return !shared_ || (leading_ && now < lease_until_); }
+  // A write asked of a follower: 503 not_leader naming the leader (nullopt: it leads).
+  std::optional<ApiError> refuse_if_following();
+  Status take_over(const store::Lease& l);
+  void step_down(const std::string& why);
+  Status reload();  // nodes and rollout from the store, listening afresh
+  void refresh_follower_view();
+  // Shared database: a release's bytes into it, and out of it into the
+  // local artifact cache (verified against the release's SHA-256 and size).
+  Status share_artifact(const std::string& path, const std::string& sha256);
+  Status fetch_artifact(const store::Release& r, const std::string& path);
+
   ControllerOptions o_;
   std::unique_ptr<store::Store> store_;
+  // Shared database: its own connection for artifact bytes, so that a large
+  // transfer never holds mu_ (heartbeats, the reconcile loop).
+  std::unique_ptr<store::Store> artifact_store_;
+  std::mutex artifact_mu_;
+  bool shared_ = false;
+  std::string holder_;  // this process's lease name (host, pid, random)
+  std::int64_t started_ms_ = 0;
+  bool leading_ = false;
+  std::int64_t term_ = 0;
+  store::Lease lease_;      // as last read
+  std::string leader_url_;  // of lease_.holder, from the controllers table
+  Clock::time_point lease_until_{}, renewed_at_{}, refreshed_at_{};
+  bool db_ok_ = true;  // the last lease pass reached the database
   std::mutex mu_;
   NodeRegistry nodes_;
   RolloutRunner runner_;

@@ -48,7 +48,21 @@ ApiResult<json> Controller::add_release(const std::string& manifest_text,
     drop();
     return std::unexpected(api_error(400, "bad_request", "the artifact is empty"));
   }
+  if (shared_) {
+    // Several controllers: the bytes go into the database first, so that
+    // whichever leads later serves them (content-addressed: a retry rewrites).
+    if (leading()) {
+      if (auto s = share_artifact(artifact_tmp, sha256); !s) {
+        drop();
+        return std::unexpected(api_error(s.error()));
+      }
+    }
+  }
   std::lock_guard lock(mu_);
+  if (auto e = refuse_if_following()) {
+    drop();
+    return std::unexpected(*e);
+  }
   store::Release r{m->version, sha256, size, release::to_json(*m).dump(), 0};
   if (auto s = store_->add_release(r); !s) {
     drop();
@@ -100,6 +114,7 @@ ApiResult<json> Controller::delete_release(const std::string& version, const Pri
   std::string artifact;
   {
     std::lock_guard lock(mu_);
+    if (auto e = refuse_if_following()) return std::unexpected(*e);
     auto r = store_->release(version);
     if (!r) return std::unexpected(api_error(r.error()));
     if (!*r) {
@@ -131,7 +146,10 @@ ApiResult<json> Controller::delete_release(const std::string& version, const Pri
     }
     auto left = store_->delete_release(version);
     if (!left) return std::unexpected(api_error(left.error()));
-    if (*left == 0) artifact = artifacts_dir() + "/" + (*r)->sha256;
+    if (*left == 0) {
+      artifact = artifacts_dir() + "/" + (*r)->sha256;
+      if (shared_) (void)store_->delete_artifact((*r)->sha256);
+    }
     (void)record(who, "release.delete", {{"version", version}, {"sha256", (*r)->sha256}}, false,
                  "accepted");
   }
@@ -146,11 +164,24 @@ ApiResult<std::string> Controller::artifact_path(const std::string& version, con
     return std::unexpected(
         api_error(403, "forbidden", "an enrolment token cannot download releases"));
   }
-  std::lock_guard lock(mu_);
-  auto r = store_->release(version);
-  if (!r) return std::unexpected(api_error(r.error()));
-  if (!*r) return std::unexpected(no_release(version));
-  return artifacts_dir() + "/" + (*r)->sha256;
+  std::optional<store::Release> rel;
+  {
+    std::lock_guard lock(mu_);
+    auto r = store_->release(version);
+    if (!r) return std::unexpected(api_error(r.error()));
+    if (!*r) return std::unexpected(no_release(version));
+    rel = **r;
+  }
+  std::string path = artifacts_dir() + "/" + rel->sha256;
+  // Several controllers: a release another one received is fetched from the
+  // database into this one's cache once (its own connection: mu_ is free).
+  if (shared_ && ::access(path.c_str(), F_OK) != 0) {
+    if (auto s = fetch_artifact(*rel, path); !s) {
+      return std::unexpected(
+          api_error(503, "unavailable", "release " + version + ": " + s.error().message));
+    }
+  }
+  return path;
 }
 
 ApiResult<Controller::ConfigCheck> Controller::validate_config_text(const std::string& text,
@@ -251,6 +282,7 @@ ApiResult<json> Controller::check_config(const std::string& text, const std::str
 
 ApiResult<json> Controller::add_config(const std::string& text, const Principal& who, bool strict) {
   std::lock_guard lock(mu_);
+  if (auto e = refuse_if_following()) return std::unexpected(*e);
   // Validated against every version the cluster runs or is moving to.
   auto c = store_->cluster();
   if (!c) return std::unexpected(api_error(c.error()));

@@ -224,6 +224,11 @@ ApiResult<json> Controller::upgrade(const json& body, const Principal& who) {
   bool force = body.value("force", false);
   bool dry = body.value("dry_run", false);
   std::lock_guard lock(mu_);
+  if (dry) {
+    refresh_follower_view();  // a plan is a read: any controller makes it
+  } else if (auto e = refuse_if_following()) {
+    return std::unexpected(*e);
+  }
   auto c = store_->cluster();
   if (!c) return std::unexpected(api_error(c.error()));
   if (c->current_version.empty()) {
@@ -350,6 +355,7 @@ ApiResult<json> Controller::command(Command cmd, const json& body, const Princip
     strategy = *s;
   }
   std::lock_guard lock(mu_);
+  if (auto e = refuse_if_following()) return std::unexpected(*e);
   auto c = store_->cluster();
   if (!c) return std::unexpected(api_error(c.error()));
   const char* name = lifecycle::command_name(cmd);

@@ -58,6 +58,7 @@ ApiResult<json> Controller::enroll(const json& body, const Principal& who) {
     }
   }
   std::lock_guard lock(mu_);
+  if (auto e = refuse_if_following()) return std::unexpected(*e);
   // Names are one per node whatever their case (no WEB-1 beside web-1).
   auto same = store_->node_name_nocase(name);
   if (!same) return std::unexpected(api_error(same.error()));
@@ -131,6 +132,7 @@ ApiResult<json> Controller::heartbeat(const std::string& node, const json& raw,
   std::string version = body.value("version", std::string());
   std::int64_t config = body.value("config_revision", std::int64_t{0});
   std::lock_guard lock(mu_);
+  if (auto e = refuse_if_following()) return std::unexpected(*e);
   LiveNode* found = nodes_.find(node);
   if (!found) return std::unexpected(no_node(node));
   if (config != 0) {
@@ -209,6 +211,7 @@ json Controller::node_json(const LiveNode& l, const store::Cluster& c) {
 
 ApiResult<json> Controller::nodes() {
   std::lock_guard lock(mu_);
+  refresh_follower_view();
   auto c = store_->cluster();
   if (!c) return std::unexpected(api_error(c.error()));
   json out = json::array();
@@ -218,6 +221,7 @@ ApiResult<json> Controller::nodes() {
 
 ApiResult<json> Controller::node(const std::string& name) {
   std::lock_guard lock(mu_);
+  refresh_follower_view();
   const LiveNode* n = nodes_.find(name);
   if (!n) return std::unexpected(no_node(name));
   auto c = store_->cluster();
@@ -227,6 +231,7 @@ ApiResult<json> Controller::node(const std::string& name) {
 
 ApiResult<json> Controller::revoke_node(const std::string& name, const Principal& who) {
   std::lock_guard lock(mu_);
+  if (auto e = refuse_if_following()) return std::unexpected(*e);
   LiveNode* live = nodes_.find(name);
   if (!live) return std::unexpected(no_node(name));
   auto n = store_->revoke_node_tokens(name);
@@ -238,6 +243,7 @@ ApiResult<json> Controller::revoke_node(const std::string& name, const Principal
 
 ApiResult<json> Controller::delete_node(const std::string& name, const Principal& who) {
   std::lock_guard lock(mu_);
+  if (auto e = refuse_if_following()) return std::unexpected(*e);
   if (!nodes_.find(name)) return std::unexpected(no_node(name));
   auto n = store_->delete_node(name);
   if (!n) return std::unexpected(api_error(n.error()));

@@ -113,6 +113,11 @@ json step_json(const store::RolloutStep& s) {
 Status RolloutRunner::load() {
   auto rs = store_.rollouts(1);
   if (!rs) return std::unexpected(rs.error());
+  // Read again (a controller that takes over, a follower's view): nothing
+  // of what was in memory stays.
+  rollout_.reset();
+  state_ = RolloutState::kSucceeded;
+  steps_.clear();
   if (rs->empty()) return {};
   rollout_ = rs->front();
   auto state = parse_rollout_state(rollout_->state);

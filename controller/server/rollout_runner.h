@@ -92,7 +92,7 @@ class RolloutRunner {
  public:
   RolloutRunner(store::Store& store, NodeRegistry& nodes) : store_(store), nodes_(nodes) {}
 
-  // The newest rollout from the store (at open).
+  // The newest rollout from the store (at open, and again at a take-over).
   Status load();
   bool exists() const { return rollout_.has_value(); }
   const store::Rollout& rollout() const { return *rollout_; }

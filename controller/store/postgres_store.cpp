@@ -610,8 +610,9 @@ class PostgresStore final : public Store {
   // (a controller never hangs on a stuck database: it fails the call and
   // tries again on its next pass), and the fence.
   Status session_setup() {
-    Res r(PQexec(c_, "SET statement_timeout = '10s'; SET lock_timeout = '5s'; "
-                     "SET idle_in_transaction_session_timeout = '30s'"));
+    Res r(PQexec(c_,
+                 "SET statement_timeout = '10s'; SET lock_timeout = '5s'; "
+                 "SET idle_in_transaction_session_timeout = '30s'"));
     if (!r.ok()) return std::unexpected(fail(r, "session settings"));
     return apply_fence();
   }
@@ -702,14 +703,49 @@ Status migrate(PGconn* c, std::span<const Migration> all) {
 
 }  // namespace
 
-Result<std::unique_ptr<Store>> open_postgres_store(const std::string& conninfo) {
+Result<std::string> describe_postgres(const std::string& conninfo) {
+  char* err = nullptr;
+  PQconninfoOption* opts = PQconninfoParse(conninfo.c_str(), &err);
+  if (!opts) {
+    std::string msg = err ? err : "out of memory";
+    PQfreemem(err);
+    while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
+    return make_error(ErrorCode::kInvalidArgument, "--store: not a PostgreSQL conninfo: " + msg);
+  }
+  std::string db, host, port, user, sslmode;
+  bool password = false;
+  for (auto* o = opts; o->keyword; ++o) {
+    if (!o->val) continue;
+    std::string k = o->keyword;
+    if (k == "password") password = true;
+    if (k == "dbname") db = o->val;
+    if (k == "host" || (k == "hostaddr" && host.empty())) host = o->val;
+    if (k == "port") port = o->val;
+    if (k == "user") user = o->val;
+    if (k == "sslmode") sslmode = o->val;
+  }
+  PQconninfoFree(opts);
+  if (password) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "--store holds a password: anyone who can run `ps` or read the logs would "
+                      "see it; put it in a file (--store-password-file, mode 0600), PGPASSWORD or "
+                      "PGPASSFILE");
+  }
+  return "PostgreSQL database " + (db.empty() ? std::string("(default)") : db) + " on " +
+         (host.empty() ? std::string("(default host)") : host) + (port.empty() ? "" : ":" + port) +
+         (user.empty() ? "" : " as " + user) + ", sslmode " +
+         (sslmode.empty() ? std::string("prefer (libpq's default)") : sslmode);
+}
+
+Result<std::unique_ptr<Store>> open_postgres_store(const std::string& conninfo,
+                                                   const std::string& password) {
   // The operator's conninfo first (expand_dbname); what it leaves unset gets
   // bounds of ours: a connect never waits more than 5 s, and a database host
   // that vanished is noticed within seconds (TCP keepalives and
   // tcp_user_timeout) instead of the kernel's retransmission minutes.
-  const char* keys[] = {"dbname",        "connect_timeout",   "keepalives_idle",
-                        "keepalives_interval", "keepalives_count", "tcp_user_timeout",
-                        "application_name",    nullptr};
+  const char* keys[] = {
+      "dbname",           "connect_timeout",  "keepalives_idle",  "keepalives_interval",
+      "keepalives_count", "tcp_user_timeout", "application_name", nullptr};
   const char* defaults[] = {"5", "5", "2", "3", "10000", "logctl-controller"};
   std::vector<const char*> k, v;
   k.push_back(keys[0]);
@@ -718,6 +754,10 @@ Result<std::unique_ptr<Store>> open_postgres_store(const std::string& conninfo) 
     if (conninfo.find(keys[i]) != std::string::npos) continue;  // the operator's own
     k.push_back(keys[i]);
     v.push_back(defaults[i - 1]);
+  }
+  if (!password.empty()) {
+    k.push_back("password");
+    v.push_back(password.c_str());
   }
   k.push_back(nullptr);
   v.push_back(nullptr);

@@ -234,8 +234,7 @@ class Store {
   // chunk again replaces it (a retried upload).
   virtual Status put_artifact_chunk(const std::string& sha256, int seq, std::string_view data) = 0;
   // The chunk, or nullopt past the last one (or for an unknown SHA-256).
-  virtual Result<std::optional<std::string>> artifact_chunk(const std::string& sha256,
-                                                            int seq) = 0;
+  virtual Result<std::optional<std::string>> artifact_chunk(const std::string& sha256, int seq) = 0;
   virtual Status delete_artifact(const std::string& sha256) = 0;
 };
 
@@ -249,6 +248,14 @@ Result<std::unique_ptr<Store>> open_sqlite_store(const std::string& path);
 // applies the PostgreSQL twins of the migrations it lacks, in one
 // transaction under an advisory lock (several controllers may start at
 // once). A database from a newer controller is refused, untouched.
-Result<std::unique_ptr<Store>> open_postgres_store(const std::string& conninfo);
+// `password`, when not empty, is used over anything else (a file's content:
+// serve --store-password-file).
+Result<std::unique_ptr<Store>> open_postgres_store(const std::string& conninfo,
+                                                   const std::string& password = "");
+// Checks a conninfo before use: it must parse, and must not hold a password
+// (a URL's password shows in `ps` and in logs: a password file, PGPASSWORD
+// or PGPASSFILE instead). Returns what may be logged of it
+// ("PostgreSQL database D on H:P as U, sslmode M").
+Result<std::string> describe_postgres(const std::string& conninfo);
 
 }  // namespace logctl::store
