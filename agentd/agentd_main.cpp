@@ -181,8 +181,8 @@ int run_supervisor(Flags f, const std::string& self, const BuildIdentity& id) {
       return 2;
     }
     o.link.allowed_paths = *allowed;
-    if (!lf.controller.starts_with("https://") && !lf.controller.starts_with("http://")) {
-      std::cerr << "agentd: --controller wants https://HOST:PORT\n";
+    if (auto urls = parse_controller_urls(lf.controller); !urls) {
+      std::cerr << "agentd: " << urls.error().message << "\n";
       return 2;
     }
   }
@@ -297,7 +297,8 @@ int logctl::agentd::agentd_main(int argc, char** argv, const BuildIdentity& id) 
       ->capture_default_str();
   app.add_option("--inherit-state", f.inherit_state)->group("");  // self-upgrade (internal)
   app.add_option("--controller", f.controller,
-                 "logctl-controller to enrol with and heartbeat (https://HOST:PORT)");
+                 "logctl-controller to enrol with and heartbeat (https://HOST:PORT; several "
+                 "controllers on one database: URL1,URL2,URL3)");
   app.add_option("--controller-ca", f.controller_ca, "The controller's CA certificate (pinned)");
   app.add_option("--enroll-token-file", f.enroll_token_file,
                  "Enrolment token (read once; the node token is kept in ROOT_DIR/node.token)");

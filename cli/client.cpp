@@ -21,6 +21,20 @@
 namespace logctl::cli {
 namespace {
 
+// "URL1,URL2": several controllers sharing one database.
+std::vector<std::string> split_servers(const std::string& text) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start < text.size()) {
+    auto comma = text.find(',', start);
+    if (comma == std::string::npos) comma = text.size();
+    std::string u = text.substr(start, comma - start);
+    if (!u.empty() && std::find(out.begin(), out.end(), u) == out.end()) out.push_back(u);
+    start = comma + 1;
+  }
+  return out;
+}
+
 // Connecting (TCP and TLS) may take at most this long, and never longer
 // than the whole request may.
 int connect_timeout_s(int timeout_s) {
@@ -164,9 +178,12 @@ Result<Settings> resolve_settings(const GlobalFlags& f) {
                       "no controller: pass --server, set LOGCTL_SERVER, or start a local "
                       "cluster with `logctl cluster start --local`");
   }
-  if (s.server.rfind("https://", 0) != 0 && s.server.rfind("http://", 0) != 0) {
-    return make_error(ErrorCode::kInvalidArgument,
-                      "server '" + s.server + "' (" + s.where + ") is not an http(s):// URL");
+  for (const auto& u : split_servers(s.server)) {
+    if (u.rfind("https://", 0) != 0 && u.rfind("http://", 0) != 0) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        "server '" + u + "' (" + s.where +
+                            ") is not an http(s):// URL (several controllers: URL1,URL2)");
+    }
   }
   if (s.token.empty()) {
     return make_error(ErrorCode::kInvalidArgument,
@@ -175,12 +192,21 @@ Result<Settings> resolve_settings(const GlobalFlags& f) {
   return s;
 }
 
-Client::Client(Settings s, int timeout_s) : s_(std::move(s)), timeout_s_(timeout_s) {
-  http_ = std::make_unique<httplib::Client>(s_.server);
+Client::Client(Settings s, int timeout_s)
+    : s_(std::move(s)), servers_(split_servers(s_.server)), timeout_s_(timeout_s) {
+  if (servers_.empty()) servers_.push_back(s_.server);
+  connect(0);
+}
+
+void Client::connect(std::size_t i) {
+  current_ = i % servers_.size();
+  const std::string& url = servers_[current_];
+  http_ = std::make_unique<httplib::Client>(url);
   if (!s_.ca.empty()) http_->set_ca_cert_path(s_.ca.c_str());
   http_->enable_server_certificate_verification(true);
   // The certificate must name the host asked for, on every handshake.
-  (void)tls::demand_identity(http_->ssl_context(), tls::url_host(s_.server));
+  (void)tls::demand_identity(http_->ssl_context(), tls::url_host(url));
+  const int timeout_s = timeout_s_;
   http_->set_connection_timeout(connect_timeout_s(timeout_s), 0);
   http_->set_read_timeout(timeout_s, 0);
   http_->set_write_timeout(timeout_s, 0);
@@ -195,8 +221,9 @@ Client::~Client() = default;
 namespace {
 
 // What went wrong, and what to do, for a request that got no answer.
-std::string transport_failure(httplib::Error e, long verify, const Settings& s, int timeout_s,
-                              bool timed_out) {
+std::string transport_failure(httplib::Error e, long verify, Settings s, const std::string& url,
+                              int timeout_s, bool timed_out) {
+  s.server = url;
   using E = httplib::Error;
   if (timed_out) {
     return "no answer within " + std::to_string(timeout_s) +
@@ -240,6 +267,33 @@ std::string transport_failure(httplib::Error e, long verify, const Settings& s, 
 
 template <typename F>
 ApiReply Client::call(const char* what, const std::string& path, F&& send) {
+  // Each controller once per round, from the one that answered last. With
+  // several, rounds go on while none leads (a failover: the dead leader's
+  // lease runs out within seconds), for at most 15 s and the request timeout.
+  ApiReply last;
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(std::min(15, timeout_s_));
+  for (std::size_t tries = 0;; ++tries) {
+    if (tries > 0 && tries % servers_.size() == 0) {
+      if (std::chrono::steady_clock::now() >= deadline) return last;
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));  // between rounds
+    }
+    bool try_next = false;
+    const std::size_t at = current_;
+    last = call_one(what, path, send, try_next);
+    if (!try_next || servers_.size() < 2) return last;
+    // The leader a follower named, when it is one of ours; else the next.
+    std::string leader = last ? "" : last.error().details.value("leader", "");
+    auto it = std::find(servers_.begin(), servers_.end(), leader);
+    std::size_t next = it != servers_.end() && static_cast<std::size_t>(it - servers_.begin()) != at
+                           ? static_cast<std::size_t>(it - servers_.begin())
+                           : at + 1;
+    connect(next);
+  }
+}
+
+template <typename F>
+ApiReply Client::call_one(const char* what, const std::string& path, F& send, bool& try_next) {
   httplib::Headers h = {{"Authorization", "Bearer " + s_.token}};
   // --request-timeout bounds the whole request: connect, TLS, send, answer.
   std::mutex m;
@@ -260,12 +314,19 @@ ApiReply Client::call(const char* what, const std::string& path, F&& send) {
   }
   cv.notify_one();
   watchdog.join();
+  const std::string& url = servers_[current_];
   if (!r) {
-    std::string why =
-        transport_failure(r.error(), http_->get_openssl_verify_result(), s_, timeout_s_, timed_out);
-    return std::unexpected(ApiFailure{
-        0, timed_out ? "timeout" : "unreachable",
-        std::string("cannot ") + what + " " + s_.server + path + ": " + why, json::object()});
+    std::string why = transport_failure(r.error(), http_->get_openssl_verify_result(), s_, url,
+                                        timeout_s_, timed_out);
+    // Not connected: nothing was asked, another controller may answer. A
+    // broken answer: only a read is asked again.
+    using E = httplib::Error;
+    bool unsent = r.error() == E::Connection || r.error() == E::ConnectionTimeout ||
+                  r.error() == E::SSLConnection;
+    try_next = unsent || std::string_view(what) == "GET";
+    return std::unexpected(ApiFailure{0, timed_out ? "timeout" : "unreachable",
+                                      std::string("cannot ") + what + " " + url + path + ": " + why,
+                                      json::object()});
   }
   auto body = json::parse(r->body, nullptr, false);
   if (r->status >= 200 && r->status < 300) {
@@ -282,8 +343,9 @@ ApiReply Client::call(const char* what, const std::string& path, F&& send) {
     const auto& e = body["error"];
     f.code = e.value("code", f.code);
     f.message = e.value("message", f.message);
-    if (e.contains("details")) f.details = e["details"];
+    if (e.contains("details") && e["details"].is_object()) f.details = e["details"];
   }
+  try_next = f.code == "not_leader";
   return std::unexpected(f);
 }
 

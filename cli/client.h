@@ -8,7 +8,12 @@
 // else LOGCTL_CONTEXT, else the file's current_context.
 //
 // Client speaks the controller's JSON API over HTTPS with the CA pinned (a
-// plain http:// URL only for --insecure-http controllers on loopback). Every
+// plain http:// URL only for --insecure-http controllers on loopback). The
+// server may be several controllers sharing one database, "URL1,URL2,URL3":
+// a request that cannot connect, or that a follower refuses (503
+// not_leader), goes to the leader it names when that is listed, else to the
+// next one; a GET is also retried after a broken answer (a POST is not:
+// it may have been done). Every
 // call is bounded by connect and read timeouts; an error is an ApiFailure
 // carrying the HTTP status (0: no answer), the API's stable code and message.
 //
@@ -19,6 +24,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "cli/exit_codes.h"
 #include "logctl/schema/result.h"
@@ -76,7 +82,12 @@ class Client {
  private:
   template <typename F>
   ApiReply call(const char* what, const std::string& path, F&& send);
+  template <typename F>
+  ApiReply call_one(const char* what, const std::string& path, F& send, bool& try_next);
+  void connect(std::size_t i);
   Settings s_;
+  std::vector<std::string> servers_;  // from s_.server
+  std::size_t current_ = 0;
   int timeout_s_;  // the whole request, connect to last byte (a watchdog stops it)
   std::unique_ptr<httplib::Client> http_;
 };

@@ -114,6 +114,18 @@ void print_cluster(json doc) {
   std::string legal;
   for (auto l : c["legal_commands"]) legal += (legal.empty() ? "" : ", ") + cell(l);
   t.row({"legal now", legal});
+  // Several controllers on one database: who leads, in which term, and each one.
+  json ctl = doc.value("controllers", json::object());
+  if (ctl.value("mode", "") == "shared") {
+    json leader = ctl.value("leader", json::object());
+    t.row({"leader", cell(leader["url"]) + "  term " + cell(leader["term"]) + "  (answered by " +
+                         ctl.value("url", "?") + ", " + ctl.value("role", "?") + ")"});
+    for (const auto& k : ctl.value("controllers", json::array())) {
+      t.row({"controller", cell(k["url"]) + "  " + cell(k["version"]) +
+                               (k.value("leader", false) ? "  leader" : "  follower") + "  seen " +
+                               when(k.value("seen_at", std::int64_t{0}))});
+    }
+  }
   t.print(std::cout);
 }
 

@@ -34,12 +34,12 @@ bool valid_version_dir(std::string_view v) {
          });
 }
 
-std::unique_ptr<httplib::Client> client(const LinkOptions& o) {
-  auto c = std::make_unique<httplib::Client>(o.url);
+std::unique_ptr<httplib::Client> client(const LinkOptions& o, const std::string& url) {
+  auto c = std::make_unique<httplib::Client>(url);
   if (!o.ca_file.empty()) c->set_ca_cert_path(o.ca_file.c_str());
   c->enable_server_certificate_verification(true);
   // The certificate must name the host we asked for, on every handshake.
-  (void)tls::demand_identity(c->ssl_context(), tls::url_host(o.url));
+  (void)tls::demand_identity(c->ssl_context(), tls::url_host(url));
   c->set_keep_alive(true);
   c->set_tcp_nodelay(true);
   c->set_connection_timeout(3, 0);
@@ -77,7 +77,62 @@ Result<std::string> read_secret(const std::string& path) {
   return *text;
 }
 
+// The leader a follower named in its 503 not_leader ("" if none).
+std::string named_leader(const httplib::Result& r) {
+  if (!r || r->status != 503) return "";
+  json j = json::parse(r->body, nullptr, false);
+  if (!j.is_object() || !j.contains("error") || !j["error"].is_object()) return "";
+  const json& e = j["error"];
+  if (e.value("code", "") != "not_leader" || !e.contains("details") || !e["details"].is_object())
+    return "";
+  return e["details"].value("leader", "");
+}
+
+// Worth another controller: unreachable, or a server-side refusal.
+bool try_another(const httplib::Result& r) {
+  return !r || r->status >= 500;
+}
+
 }  // namespace
+
+Result<std::vector<std::string>> parse_controller_urls(const std::string& text) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start <= text.size()) {
+    auto comma = text.find(',', start);
+    if (comma == std::string::npos) comma = text.size();
+    std::string u = text.substr(start, comma - start);
+    if (!(u.starts_with("https://") || u.starts_with("http://")) ||
+        u.find_first_of(" \t") != std::string::npos) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        "--controller: '" + u + "' is not https://HOST:PORT (several: URL1,URL2)");
+    }
+    if (std::find(out.begin(), out.end(), u) == out.end()) out.push_back(u);
+    start = comma + 1;
+  }
+  if (out.size() > 16) {
+    return make_error(ErrorCode::kInvalidArgument, "--controller: at most 16 controllers");
+  }
+  return out;
+}
+
+std::string ControllerLink::url() {
+  std::lock_guard lock(mu_);
+  return urls_.empty() ? o_.url : urls_[current_ % urls_.size()];
+}
+
+void ControllerLink::fail_over(const std::string& failed, const std::string& leader) {
+  std::string next;
+  {
+    std::lock_guard lock(mu_);
+    if (urls_.size() < 2 || urls_[current_ % urls_.size()] != failed) return;  // moved already
+    auto it = std::find(urls_.begin(), urls_.end(), leader);
+    current_ = it != urls_.end() && *it != failed ? static_cast<std::size_t>(it - urls_.begin())
+                                                  : (current_ + 1) % urls_.size();
+    next = urls_[current_];
+  }
+  log::info("controller: " + failed + " does not answer as leader; trying " + next);
+}
 
 Result<std::map<std::string, std::string>> parse_labels(const std::string& text) {
   std::map<std::string, std::string> out;
@@ -96,7 +151,9 @@ Result<std::map<std::string, std::string>> parse_labels(const std::string& text)
   return out;
 }
 
-ControllerLink::ControllerLink(LinkOptions o, Hooks h) : o_(std::move(o)), h_(std::move(h)) {}
+ControllerLink::ControllerLink(LinkOptions o, Hooks h) : o_(std::move(o)), h_(std::move(h)) {
+  if (auto u = parse_controller_urls(o_.url)) urls_ = std::move(*u);
+}
 
 ControllerLink::~ControllerLink() {
   stop();
@@ -168,14 +225,22 @@ Result<std::string> ControllerLink::token() {
   // Enrol with the enrolment token.
   auto enroll = read_secret(o_.enroll_token_file);
   if (!enroll) return std::unexpected(enroll.error());
-  auto c = client(o_);
   json body = {{"name", o_.node_name}, {"labels", o_.labels}};
-  auto r = c->Post("/v1/nodes/enroll", {{"Authorization", "Bearer " + *enroll}}, body.dump(),
-                   "application/json");
-  if (!r || r->status != 201) {
-    return make_error(ErrorCode::kUnavailable, "enrol: " + describe(r, *c));
+  std::string at;
+  std::optional<httplib::Result> r;
+  std::string why;
+  for (std::size_t tries = 0; tries < std::max<std::size_t>(1, urls_.size()); ++tries) {
+    at = url();
+    auto c = client(o_, at);
+    r.emplace(c->Post("/v1/nodes/enroll", {{"Authorization", "Bearer " + *enroll}}, body.dump(),
+                      "application/json"));
+    if (!*r || (*r)->status != 201) why = describe(*r, *c);
+    if (!try_another(*r)) break;
+    fail_over(at, named_leader(*r));
   }
-  json j = json::parse(r->body, nullptr, false);
+  if (!*r || (*r)->status != 201) return make_error(ErrorCode::kUnavailable, "enrol: " + why);
+  const auto& res = *r;
+  json j = json::parse(res->body, nullptr, false);
   if (!j.is_object() || !j.contains("token") || !j["token"].is_string()) {
     return make_error(ErrorCode::kUnavailable, "enrol: the answer has no token");
   }
@@ -183,7 +248,7 @@ Result<std::string> ControllerLink::token() {
   if (auto s = fs::write_file_atomic(path, t + "\n", fs::Sync::kYes, 0600); !s) {
     return std::unexpected(s.error());
   }
-  log::info("enrolled with " + o_.url + " as node '" + o_.node_name + "'");
+  log::info("enrolled with " + at + " as node '" + o_.node_name + "'");
   {
     // A new enrolment may be with another controller (another database):
     // the revisions the last one told us say nothing about it.
@@ -207,25 +272,49 @@ Result<json> ControllerLink::heartbeat(const std::string& tok) {
   // The kept-alive connection may have been closed by the controller while
   // idle: a failure on it is retried once on a new connection.
   std::string why;  // of the last failure, read before its client goes
+  std::string at;
   auto post = [&] {
-    if (!heartbeat_client_) heartbeat_client_ = client(o_);
+    if (!heartbeat_client_) {
+      heartbeat_client_ = client(o_, at);
+      heartbeat_url_ = at;
+      if (urls_.size() > 1) {
+        // A controller answers a heartbeat in milliseconds: one that takes
+        // seconds is stopped or cut off, and another one may lead. Moving
+        // on well inside the node timeout keeps the node heard.
+        heartbeat_client_->set_connection_timeout(2, 0);
+        heartbeat_client_->set_read_timeout(2, 0);
+        heartbeat_client_->set_write_timeout(2, 0);
+      }
+    }
     auto res = heartbeat_client_->Post(path, auth, text, "application/json");
-    if (!res || res->status != 200) why = describe(res, *heartbeat_client_);
+    if (!res || res->status != 200) why = at + ": " + describe(res, *heartbeat_client_);
     return res;
   };
-  bool reused = heartbeat_client_ != nullptr;
-  auto r = post();
-  if (!r) {
+  // Several controllers: each is tried at most once per heartbeat, from the
+  // one that answered last.
+  std::optional<httplib::Result> r;
+  for (std::size_t tries = 0; tries < std::max<std::size_t>(1, urls_.size()); ++tries) {
+    at = url();
+    if (heartbeat_client_ && heartbeat_url_ != at) heartbeat_client_.reset();
+    bool reused = heartbeat_client_ != nullptr;
+    r.emplace(post());
+    if (!*r) {
+      heartbeat_client_.reset();
+      if (reused) r.emplace(post());
+      if (!*r) heartbeat_client_.reset();
+    }
+    if (*r && (*r)->get_header_value("Connection") == "close") heartbeat_client_.reset();
+    if (!try_another(*r)) break;
     heartbeat_client_.reset();
-    if (reused) r = post();
-    if (!r) heartbeat_client_.reset();
+    fail_over(at, named_leader(*r));
   }
-  if (r && r->get_header_value("Connection") == "close") heartbeat_client_.reset();
-  if (!r || r->status != 200) {
-    return make_error(r && r->status == 401 ? ErrorCode::kInvalidArgument : ErrorCode::kUnavailable,
-                      "heartbeat: " + why);
+  auto& res = *r;
+  if (!res || res->status != 200) {
+    return make_error(
+        res && res->status == 401 ? ErrorCode::kInvalidArgument : ErrorCode::kUnavailable,
+        "heartbeat: " + why);
   }
-  json j = json::parse(r->body, nullptr, false);
+  json j = json::parse(res->body, nullptr, false);
   if (!j.is_object() || !j.contains("desired") || !j["desired"].is_object()) {
     return make_error(ErrorCode::kUnavailable, "heartbeat: the answer has no desired state");
   }
@@ -259,7 +348,7 @@ Result<std::string> ControllerLink::install_version(const std::string& tok, cons
   digest::Sha256 h;
   std::int64_t size = 0, limit = a.value("size", std::int64_t{0});
   bool write_ok = true;
-  auto c = client(o_);
+  auto c = client(o_, url());
   c->set_read_timeout(60, 0);
   auto r = c->Get(a.value("url", ""), {{"Authorization", "Bearer " + tok}},
                   [&](const char* data, size_t len) {
@@ -302,7 +391,7 @@ Result<std::string> ControllerLink::install_config(const std::string& tok, const
     auto text = fs::read_all(f->fd(), target);
     if (text && digest::sha256_hex(*text) == sha) return target;
   }
-  auto c = client(o_);
+  auto c = client(o_, url());
   auto r = c->Get("/v1/configs/" + std::to_string(rev), {{"Authorization", "Bearer " + tok}});
   if (!r || r->status != 200) {
     return make_error(!r || r->status >= 500 ? ErrorCode::kUnavailable : ErrorCode::kNotFound,
@@ -493,6 +582,9 @@ void ControllerLink::loop() {
   keep_running_binary();
   std::mt19937 rng(std::random_device{}());
   milliseconds backoff{0};
+  // Several controllers: a failure is most likely a failover (a new leader
+  // within seconds), so the link retries sooner than with one.
+  const milliseconds cap = urls_.size() > 1 ? milliseconds(2000) : milliseconds(10000);
   std::string tok;
   for (;;) {
     milliseconds wait = o_.interval;
@@ -517,11 +609,11 @@ void ControllerLink::loop() {
         log::warn("controller: " + r.error().message + " (the node keeps serving)");
       }
       if (!r) {
-        backoff = std::min(milliseconds(10000), std::max(o_.interval, backoff * 2));
+        backoff = std::min(cap, std::max(o_.interval, backoff * 2));
         wait = backoff;
       }
     } else {
-      backoff = std::min(milliseconds(10000), std::max(o_.interval, backoff * 2));
+      backoff = std::min(cap, std::max(o_.interval, backoff * 2));
       wait = backoff;
     }
     // +-10 % jitter: a fleet restarted together does not heartbeat in step.

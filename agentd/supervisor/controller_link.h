@@ -23,7 +23,8 @@
 // use their own.
 // A controller that is down or unreachable changes nothing on the node: the
 // current generation keeps serving; the link retries with backoff (capped,
-// with jitter, at most 10 s). A desired state that failed is not retried until it changes
+// with jitter, at most 10 s; 2 s with several controllers, where a failure
+// is most likely a failover). A desired state that failed is not retried until it changes
 // or a minute has passed.
 // Thread safety: two threads, heartbeats and converging (so a node keeps
 // heartbeating through a long download or handover); they share converge_,
@@ -54,7 +55,11 @@ class Client;
 namespace logctl::agentd {
 
 struct LinkOptions {
-  std::string url;  // https://HOST:PORT ("" = no controller)
+  // https://HOST:PORT ("" = no controller); several controllers sharing one
+  // database as URL1,URL2,URL3: the link stays with the one that answers and
+  // moves on when it cannot be reached or says it does not lead (503), to
+  // the leader it names when that is one of these, else to the next.
+  std::string url;
   std::string ca_file;
   std::string enroll_token_file;
   std::string node_name;
@@ -66,6 +71,10 @@ struct LinkOptions {
   // empty: anywhere.
   std::vector<std::string> allowed_paths;
 };
+
+// Parses "URL[,URL...]" (each http:// or https://HOST:PORT); kInvalidArgument
+// names the bad one.
+Result<std::vector<std::string>> parse_controller_urls(const std::string& text);
 
 // Parses "k=v,k2=v2"; kInvalidArgument names the bad pair.
 Result<std::map<std::string, std::string>> parse_labels(const std::string& text);
@@ -107,9 +116,16 @@ class ControllerLink {
   void note_revision(std::int64_t revision);
   void load_revision();
   void prune_versions(const std::string& keep_a, const std::string& keep_b);
+  // The controller the link talks to now, and moving on from one that
+  // failed (to `leader` when it is one of ours, else the next).
+  std::string url();
+  void fail_over(const std::string& failed, const std::string& leader);
 
   LinkOptions o_;
   Hooks h_;
+  std::vector<std::string> urls_;                      // from o_.url
+  std::size_t current_ = 0;                            // under mu_
+  std::string heartbeat_url_;                          // heartbeat_client_'s
   std::unique_ptr<httplib::Client> heartbeat_client_;  // the link thread's kept-alive connection
   std::thread thread_;                                 // heartbeats
   std::thread converge_thread_;                        // downloads and handovers, one at a time

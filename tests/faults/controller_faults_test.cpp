@@ -25,23 +25,6 @@ using nlohmann::json;
 
 namespace {
 
-// Every step of the rollout in `state`.
-bool all_steps(const Controller& c, const std::string& state) {
-  auto r = c.cluster()["rollout"];
-  if (!r.is_object() || r["steps"].empty()) return false;
-  for (const auto& s : r["steps"]) {
-    if (s["state"] != state) return false;
-  }
-  return true;
-}
-
-std::string step_of(const json& rollout, const std::string& node) {
-  for (const auto& s : rollout["steps"]) {
-    if (s["node"] == node) return s["state"];
-  }
-  return "?";
-}
-
 // The rollout ended (any final state) within `limit`; its document.
 json rollout_end(const Controller& c, std::chrono::seconds limit) {
   json last;

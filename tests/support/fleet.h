@@ -48,6 +48,19 @@ class Controller {
     port_ = free_port();
     start();
   }
+  // Another controller on `from`'s (shared) database: its data directory is
+  // a copy of `from`'s, as an operator copies it to each controller host.
+  Controller(const TempDir& dir, const std::string& name, const Controller& from,
+             std::vector<std::string> serve_args)
+      : dir_(dir / name),
+        log_(dir / (name + ".log")),
+        host_(from.host_),
+        serve_args_(std::move(serve_args)) {
+    REQUIRE(sh("cp -a " + from.dir_ + " " + dir_) == 0);
+    port_ = free_port();
+    start();
+  }
+  bool running() const { return proc_ && proc_->running(); }
   ~Controller() { stop(); }
   void start() {
     // Nodes heartbeat every 250 ms: rollout steps wait on heartbeats.
@@ -167,7 +180,8 @@ struct Node {
 // output directory (LOGCTL_TEST_PORT, LOGCTL_TEST_OUT) for fleet-wide configs.
 // `settle_ms`: how long each handover's new worker must stay up before it
 // takes over (a longer one keeps a step moving or reverting longer).
-inline std::vector<Node> start_nodes(const TempDir& dir, const Controller& c, int n,
+template <typename C = Controller>
+inline std::vector<Node> start_nodes(const TempDir& dir, const C& c, int n,
                                      bool env_wrapper = false, int settle_ms = 200) {
   std::vector<Node> nodes;
   for (int i = 1; i <= n; ++i) {
@@ -192,8 +206,9 @@ inline std::vector<Node> start_nodes(const TempDir& dir, const Controller& c, in
   }
   // Enrolled, and converged: a stopped cluster stops its nodes' workers.
   REQUIRE(wait_until([&] {
-    auto [st, j] = c.get("/v1/nodes");
-    if (st != 200 || j["nodes"].size() != static_cast<std::size_t>(n)) return false;
+    std::pair<int, json> got = c.get("/v1/nodes");
+    const json& j = got.second;
+    if (got.first != 200 || j["nodes"].size() != static_cast<std::size_t>(n)) return false;
     // A stopped cluster stops its nodes' workers; a new one (adopting) leaves
     // them running.
     json cl = c.cluster()["cluster"];
@@ -270,7 +285,8 @@ inline void expect_all_delivered(const TempDir& dir, const std::vector<Node>& no
 }
 
 // `start`, then every node's worker up again (a stopped cluster had stopped them).
-inline void start_cluster(const Controller& c, int n) {
+template <typename C = Controller>
+inline void start_cluster(const C& c, int n) {
   auto [st, j] = c.post("/v1/cluster/start", "");
   INFO(j.dump());
   REQUIRE(st == 200);
@@ -278,7 +294,8 @@ inline void start_cluster(const Controller& c, int n) {
 }
 
 // Pushes a test build as a release; its version.
-inline std::string push(const Controller& c, const std::string& build) {
+template <typename C = Controller>
+inline std::string push(const C& c, const std::string& build) {
   auto [st, j] = c.push(agentd_build(build));
   INFO(j.dump());
   REQUIRE(st == 201);
@@ -286,8 +303,8 @@ inline std::string push(const Controller& c, const std::string& build) {
 }
 
 // The cluster runs `version`, its rollout finished (bounded wait).
-inline bool cluster_on(const Controller& c, const std::string& version,
-                       std::chrono::seconds limit = 120s) {
+template <typename C = Controller>
+inline bool cluster_on(const C& c, const std::string& version, std::chrono::seconds limit = 120s) {
   return wait_until(
       [&] {
         auto j = c.cluster();
@@ -296,20 +313,41 @@ inline bool cluster_on(const Controller& c, const std::string& version,
       limit);
 }
 
-inline std::string node_version(const Controller& c, const std::string& node) {
+template <typename C = Controller>
+inline std::string node_version(const C& c, const std::string& node) {
   auto [st, j] = c.get("/v1/nodes/" + node);
   return st == 200 ? j.value("version", "") : "";
 }
 
 // The last heartbeat (Unix ms) of the node heard from least recently: once
 // it moves past a time, every node has reported since.
-inline std::int64_t oldest_heartbeat(const Controller& c) {
+template <typename C = Controller>
+inline std::int64_t oldest_heartbeat(const C& c) {
   std::int64_t least = INT64_MAX;
   json all = c.get("/v1/nodes").second;
   for (const auto& n : all["nodes"]) {
     least = std::min(least, n["last_heartbeat"].get<std::int64_t>());
   }
   return least;
+}
+
+// A node's step state in a rollout document ("?" when it has none).
+inline std::string step_of(const json& rollout, const std::string& node) {
+  for (const auto& s : rollout["steps"]) {
+    if (s["node"] == node) return s["state"];
+  }
+  return "?";
+}
+
+// Every step of the rollout in flight is in `state`.
+template <typename C = Controller>
+bool all_steps(const C& c, const std::string& state) {
+  json r = c.cluster()["rollout"];
+  if (!r.is_object() || r["steps"].empty()) return false;
+  for (const auto& s : r["steps"]) {
+    if (s["state"] != state) return false;
+  }
+  return true;
 }
 
 // One config for every node of start_nodes(..., env_wrapper = true): its

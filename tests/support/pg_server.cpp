@@ -69,12 +69,7 @@ PgServer::PgServer() {
     error_ = "initdb failed: " + slurp(log);
     return;
   }
-  std::string opts = "-p " + std::to_string(port_) + " -k " + dir_ +
-                     " -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off"
-                     " -c full_page_writes=off";
-  if (sh(as_owner(bin_ + "/pg_ctl -D " + dir_ + "/data -l " + dir_ + "/server.log -w -t 60 -o '" +
-                  opts + "' start") +
-         " >> " + log + " 2>&1") != 0) {
+  if (!start()) {
     error_ = "pg_ctl start failed: " + slurp(log) + slurp(dir_ + "/server.log");
     return;
   }
@@ -85,6 +80,23 @@ PgServer::PgServer() {
   sh("(while kill -0 " + std::to_string(::getpid()) + " 2>/dev/null; do sleep 1; done; " +
      as_owner(bin_ + "/pg_ctl -D " + dir_ + "/data -m immediate stop") + "; rm -rf " + dir_ +
      ") > /dev/null 2>&1 < /dev/null &");
+}
+
+bool PgServer::start() {
+  // fsync off (the tests need no power-loss safety), but every commit in the
+  // WAL before it returns: a crash (stop() is immediate) loses nothing that
+  // was committed, as on a production server.
+  std::string opts = "-p " + std::to_string(port_) + " -k " + dir_ +
+                     " -c listen_addresses=127.0.0.1 -c fsync=off"
+                     " -c full_page_writes=off";
+  return sh(as_owner(bin_ + "/pg_ctl -D " + dir_ + "/data -l " + dir_ +
+                     "/server.log -w -t 60 -o '" + opts + "' start") +
+            " >> " + dir_ + "/setup.log 2>&1") == 0;
+}
+
+bool PgServer::stop() {
+  return sh(as_owner(bin_ + "/pg_ctl -D " + dir_ + "/data -m immediate -w stop") + " >> " + dir_ +
+            "/setup.log 2>&1") == 0;
 }
 
 PgServer::~PgServer() {

@@ -28,6 +28,10 @@ class PgServer {
   std::string conninfo(const std::string& db) const;
   // Runs SQL in `db` with psql; its error text ("" when it succeeded).
   std::string run_sql(const std::string& db, const std::string& sql) const;
+  // Stops the server as a crash would (immediate: every connection cut,
+  // recovery at the next start), and starts it again on the same port.
+  bool stop();
+  bool start();
   // The one server of this test process (started on first use).
   static PgServer& shared();
 
