@@ -4,10 +4,13 @@
 //   logctl-controller serve --data-dir D [--listen H:P] [--insecure-http]
 //   logctl-controller rotate-token --data-dir D --kind admin|enrollment
 //   logctl-controller rotate-cert  --data-dir D [--san NAME]...
+//   logctl-controller migrate --from sqlite:D --to postgresql://…
 //
 // Exit codes: 0 ok, 1 runtime failure, 2 usage error.
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <fcntl.h>
@@ -289,6 +292,81 @@ int enroll_token_create(const std::string& dir, const EnrollTokenFlags& f, const
   return 0;
 }
 
+// migrate --from sqlite:PATH --to CONNINFO: a single-host install moved to a
+// shared PostgreSQL database. PATH is its controller.db (or its data
+// directory); the artifacts beside it go too. `serve` must be stopped (its
+// API socket answering is refused): what it wrote after the copy would be
+// lost. The data directory then names the new store (DIR/store), so the
+// same `serve --data-dir DIR` runs on PostgreSQL; controller.db stays as it
+// was, a backup no one writes.
+int migrate(const std::string& from, const std::string& to, const std::string& password_file) {
+  if (!from.starts_with("sqlite:")) {
+    std::cerr << "logctl-controller migrate: --from is sqlite:PATH (the controller.db of a "
+                 "single-host install, or its data directory)\n";
+    return 2;
+  }
+  std::string path = from.substr(7);
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) path += "/controller.db";
+  std::string dir = path.substr(0, path.rfind('/') == std::string::npos ? 0 : path.rfind('/'));
+  if (dir.empty()) dir = ".";
+  if (::access(path.c_str(), R_OK) != 0) {
+    std::cerr << "logctl-controller migrate: " << path << ": " << std::strerror(errno) << "\n";
+    return 1;
+  }
+  StoreFlags sf{to, password_file};
+  auto opts = store_options(dir, sf);
+  if (!opts || to.empty()) {
+    std::cerr << "logctl-controller migrate: "
+              << (opts ? std::string("--to names the PostgreSQL database") : opts.error().message)
+              << "\n";
+    return 2;
+  }
+  if (::access((dir + "/store").c_str(), F_OK) == 0) {
+    std::cerr << "logctl-controller migrate: " << dir
+              << "/store exists: this install runs on a shared database already\n";
+    return 1;
+  }
+  // A serve still running would go on writing the SQLite file.
+  sockaddr_un sa{};
+  std::string sock = dir + "/api.sock";
+  if (sock.size() < sizeof sa.sun_path) {
+    sa.sun_family = AF_UNIX;
+    std::memcpy(sa.sun_path, sock.c_str(), sock.size() + 1);
+    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    bool live = fd >= 0 && ::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0;
+    if (fd >= 0) ::close(fd);
+    if (live) {
+      std::cerr << "logctl-controller migrate: `serve` is running on " << dir
+                << " (its API socket answers): stop it first (the nodes keep serving), then "
+                   "migrate, then start the controllers on the new store\n";
+      return 1;
+    }
+  }
+  auto copied =
+      store::copy_sqlite_to_postgres(path, dir + "/artifacts", opts->store, opts->store_password);
+  if (!copied) {
+    std::cerr << "logctl-controller migrate: " << copied.error().message
+              << " (nothing was written to PostgreSQL)\n";
+    return 1;
+  }
+  int fd = ::open((dir + "/store").c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0600);
+  std::string line = opts->store + "\n";
+  bool ok = fd >= 0 && ::write(fd, line.data(), line.size()) == ssize_t(line.size());
+  if (fd >= 0) ::close(fd);
+  std::cout << "copied " << path << " into " << store_description(*opts) << ":\n";
+  for (const auto& [table, n] : *copied) std::cout << "  " << table << "  " << n << "\n";
+  if (!ok) {
+    std::cerr << "logctl-controller migrate: cannot write " << dir
+              << "/store: pass --store to serve\n";
+    return 1;
+  }
+  std::cout << dir << "/store now names it: `logctl-controller serve --data-dir " << dir
+            << "` runs on PostgreSQL (" << path << " is kept, unused: a backup). Copy " << dir
+            << " to each other controller host and start serve there too.\n";
+  return 0;
+}
+
 int rotate_cert(const std::string& dir, const std::vector<std::string>& sans) {
   if (auto s = reissue_server_cert(dir, sans); !s) {
     std::cerr << "logctl-controller rotate-cert: " << s.error().message << "\n";
@@ -513,6 +591,16 @@ int main(int argc, char** argv) {
       "rotate-cert", "Re-issue the server certificate from the same CA (restart serve after)");
   rotate_cert_cmd->add_option("--data-dir", dir, "Data directory made by init")->required();
   rotate_cert_cmd->add_option("--san", sans, "Extra DNS name or IP address for the certificate");
+  std::string migrate_from, migrate_to;
+  auto* migrate_cmd = app.add_subcommand(
+      "migrate", "Move a single-host install (SQLite) into an empty PostgreSQL database");
+  migrate_cmd
+      ->add_option("--from", migrate_from, "sqlite:PATH (controller.db or its data directory)")
+      ->required();
+  migrate_cmd->add_option("--to", migrate_to, "The PostgreSQL database (as serve --store)")
+      ->required();
+  migrate_cmd->add_option("--store-password-file", stf.password_file,
+                          "The PostgreSQL password, in a file of this user's (0600)");
   auto* version_cmd = app.add_subcommand("version", "Print the version");
   CLI11_PARSE(app, argc, argv);
   if (*version_cmd) {
@@ -523,5 +611,6 @@ int main(int argc, char** argv) {
   if (*rotate_token_cmd) return rotate_token(dir, kind == "enrolment" ? "enrollment" : kind, stf);
   if (*et_create) return enroll_token_create(dir, etf, stf);
   if (*rotate_cert_cmd) return rotate_cert(dir, sans);
+  if (*migrate_cmd) return migrate(migrate_from, migrate_to, stf.password_file);
   return serve(dir, sf, stf);
 }

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "controller/store/columns.h"
+#include "controller/store/pg_conn.h"
 #include "controller/store/store.h"
 #include "logctl/schema/migrations.h"
 
@@ -42,46 +43,6 @@ std::int64_t now_ms() {
              std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
-
-// A statement's result; cleared on destruction.
-class Res {
- public:
-  explicit Res(PGresult* r) : r_(r) {}
-  ~Res() { PQclear(r_); }
-  Res(const Res&) = delete;
-  Res& operator=(const Res&) = delete;
-  Res(Res&& o) noexcept : r_(std::exchange(o.r_, nullptr)) {}
-  bool ok() const {
-    auto s = PQresultStatus(r_);
-    return s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK;
-  }
-  int rows() const { return PQntuples(r_); }
-  std::string text(int row, int c) const {
-    return std::string(PQgetvalue(r_, row, c), static_cast<std::size_t>(PQgetlength(r_, row, c)));
-  }
-  std::int64_t integer(int row, int c) const {
-    return PQgetisnull(r_, row, c) ? 0 : std::stoll(PQgetvalue(r_, row, c));
-  }
-  bool is_null(int row, int c) const { return PQgetisnull(r_, row, c) != 0; }
-  // Rows an UPDATE or DELETE changed.
-  int changed() const {
-    const char* n = PQcmdTuples(r_);
-    return n && *n ? std::atoi(n) : 0;
-  }
-  std::string sqlstate() const {
-    const char* s = PQresultErrorField(r_, PG_DIAG_SQLSTATE);
-    return s ? s : "";
-  }
-  std::string message() const {
-    const char* m = PQresultErrorMessage(r_);
-    std::string s = m ? m : "";
-    while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
-    return s;
-  }
-
- private:
-  PGresult* r_;
-};
 
 ConfigRevision config_row(const Res& r, int i) {
   return ConfigRevision{r.integer(i, 0), r.text(i, 1), r.text(i, 2), r.text(i, 3), r.integer(i, 4)};
@@ -739,39 +700,9 @@ Result<std::string> describe_postgres(const std::string& conninfo) {
 
 Result<std::unique_ptr<Store>> open_postgres_store(const std::string& conninfo,
                                                    const std::string& password) {
-  // The operator's conninfo first (expand_dbname); what it leaves unset gets
-  // bounds of ours: a connect never waits more than 5 s, and a database host
-  // that vanished is noticed within seconds (TCP keepalives and
-  // tcp_user_timeout) instead of the kernel's retransmission minutes.
-  const char* keys[] = {
-      "dbname",           "connect_timeout",  "keepalives_idle",  "keepalives_interval",
-      "keepalives_count", "tcp_user_timeout", "application_name", nullptr};
-  const char* defaults[] = {"5", "5", "2", "3", "10000", "logctl-controller"};
-  std::vector<const char*> k, v;
-  k.push_back(keys[0]);
-  v.push_back(conninfo.c_str());
-  for (int i = 1; keys[i]; ++i) {
-    if (conninfo.find(keys[i]) != std::string::npos) continue;  // the operator's own
-    k.push_back(keys[i]);
-    v.push_back(defaults[i - 1]);
-  }
-  if (!password.empty()) {
-    k.push_back("password");
-    v.push_back(password.c_str());
-  }
-  k.push_back(nullptr);
-  v.push_back(nullptr);
-  PGconn* c = PQconnectdbParams(k.data(), v.data(), 1);
-  if (!c) return make_error(ErrorCode::kIo, "PostgreSQL: out of memory");
-  if (PQstatus(c) != CONNECTION_OK) {
-    std::string msg = PQerrorMessage(c);
-    while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
-    PQfinish(c);
-    return make_error(ErrorCode::kUnavailable, "cannot connect to PostgreSQL: " + msg);
-  }
-  // Quiet NOTICEs (CREATE TABLE IF NOT EXISTS): not the controller's log.
-  PQsetNoticeProcessor(
-      c, [](void*, const char*) {}, nullptr);
+  auto conn = pg_connect(conninfo, password);
+  if (!conn) return std::unexpected(conn.error());
+  PGconn* c = *conn;
   if (auto s = migrate(c, postgres_migrations()); !s) {
     PQfinish(c);
     return std::unexpected(s.error());

@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "logctl/schema/result.h"
@@ -252,6 +253,15 @@ Result<std::unique_ptr<Store>> open_sqlite_store(const std::string& path);
 // serve --store-password-file).
 Result<std::unique_ptr<Store>> open_postgres_store(const std::string& conninfo,
                                                    const std::string& password = "");
+// `logctl-controller migrate`: copies every record of the SQLite database at
+// `sqlite_path`, and the release artifacts in `artifacts_dir` (files named by
+// SHA-256, each verified), into the PostgreSQL database `conninfo`, which
+// must hold no fleet yet; both are first brought to this controller's schema
+// version. Ids and revisions are kept; one PostgreSQL transaction (all or
+// nothing) over one SQLite read snapshot. Returns what it copied, per table.
+Result<std::vector<std::pair<std::string, std::int64_t>>> copy_sqlite_to_postgres(
+    const std::string& sqlite_path, const std::string& artifacts_dir, const std::string& conninfo,
+    const std::string& password = "");
 // Checks a conninfo before use: it must parse, and must not hold a password
 // (a URL's password shows in `ps` and in logs: a password file, PGPASSWORD
 // or PGPASSFILE instead). Returns what may be logged of it

@@ -362,3 +362,76 @@ TEST_CASE(
   CHECK(traffic.ok());
   expect_all_delivered(dir, nodes, sent);
 }
+
+TEST_CASE(
+    "migrate: a single-host install with history, releases and a rollout in flight moves to "
+    "PostgreSQL, and the rollout finishes there, served by any controller") {
+  TempDir dir;
+  auto& pg = PgServer::shared();
+  INFO(pg.error());
+  REQUIRE(pg.ready());
+  std::vector<std::string> serve = {"--node-timeout-ms", std::to_string(kNodeTimeoutMs),
+                                    "--lease-ttl-ms", std::to_string(kLeaseMs)};
+  Controller c(dir, "127.0.0.1", "", serve);  // SQLite, as a single-host install is
+  auto nodes = start_nodes(dir, c, 3, /*env_wrapper=*/true, /*settle_ms=*/2000);
+  start_cluster(c, 3);
+  NodeTraffic traffic(nodes);
+  std::string next = push(c, "agentd-next");
+  auto [ust, uj] = c.post("/v1/cluster/upgrade", json{{"version", next}}.dump());
+  REQUIRE(ust == 200);
+  json strategy = {
+      {"batch_size", 1}, {"min_healthy_time_ms", 3000}, {"healthy_deadline_ms", 60000}};
+  REQUIRE(c.post("/v1/cluster/resume", json{{"strategy", strategy}}.dump()).first == 200);
+  // In flight: the first node done, the rest not.
+  REQUIRE(wait_until([&] { return step_of(c.cluster()["rollout"], "node-1") == "done"; }, 60s));
+  json before = c.cluster();
+  REQUIRE(before["rollout"]["state"] == "running");
+  std::int64_t id = before["rollout"]["id"];
+  std::size_t history_before = c.get("/v1/cluster/history?limit=10000").second["history"].size();
+
+  // The operator stops the controller (the nodes keep serving) and migrates.
+  std::string conninfo = pg.fresh_database();
+  std::string data = dir / "ctl";
+  std::string migrate = controller_bin() + " migrate --from sqlite:" + data + " --to " +
+                        shell_quote(conninfo) + " > " + dir / "migrate.log" + " 2>&1";
+  CHECK(sh(migrate) != 0);  // refused while serve runs
+  CHECK_THAT(read_file(dir / "migrate.log"), Catch::Contains("stop it first"));
+  c.stop();
+  REQUIRE(sh(migrate) == 0);
+  std::string out = read_file(dir / "migrate.log");
+  INFO(out);
+  CHECK_THAT(out, Catch::Contains("history") && Catch::Contains("artifacts  1"));
+  CHECK(sh(migrate) != 0);  // once: the data directory names its store now
+
+  // The same serve, now on PostgreSQL; a second controller beside it.
+  c.start();
+  CHECK(c.cluster()["controllers"]["mode"] == "shared");
+  Controller second(dir, "ctl-2", c, serve);
+  // It has none of the artifact files: it serves the release from the database.
+  REQUIRE(sh("rm -f " + dir / "ctl-2/artifacts/*") == 0);
+  auto art = second.client()->Get("/v1/releases/" + next + "/artifact",
+                                  {{"Authorization", "Bearer " + c.admin_token()}});
+  REQUIRE(art);
+  CHECK(art->status == 200);
+  CHECK(art->body == read_file(agentd_build("agentd-next")));
+
+  json end;
+  wait_until(
+      [&] {
+        end = c.cluster();
+        return end["rollout"].value("id", std::int64_t{0}) == id &&
+               end["rollout"].value("state", "") == "succeeded";
+      },
+      kRolloutBound);
+  INFO(end.dump(2));
+  CHECK(end["rollout"]["state"] == "succeeded");
+  CHECK(end["cluster"]["current_version"] == next);
+  CHECK(end["cluster"]["revision"].get<std::int64_t>() >
+        before["cluster"]["revision"].get<std::int64_t>());
+  CHECK_FALSE(end["cluster"].contains("held"));  // the revision came along: no "restored" hold
+  json history = c.get("/v1/cluster/history?limit=10000").second["history"];
+  CHECK(history.size() > history_before);
+  long sent = traffic.stop();
+  CHECK(traffic.ok());
+  expect_all_delivered(dir, nodes, sent);
+}
