@@ -112,7 +112,9 @@ int main(int argc, char** argv) {
   Cli cli;
   auto& f = cli.flags;
   auto* g = app.add_option_group("controller", "Where the controller is (flag > env > file)");
-  g->add_option("--server", f.server, "Controller URL (env LOGCTL_SERVER)");
+  g->add_option("--server", f.server,
+                "Controller URL; several sharing one database: URL1,URL2,URL3 (env "
+                "LOGCTL_SERVER)");
   g->add_option("--token", f.token, "Admin token (env LOGCTL_TOKEN; prefer --token-file)");
   g->add_option("--token-file", f.token_file, "File holding the admin token");
   g->add_option("--ca", f.ca, "The controller's CA certificate, pinned (env LOGCTL_CA)");
