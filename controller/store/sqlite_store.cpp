@@ -19,9 +19,9 @@ Error sql_error(sqlite3* db, const std::string& what) {
 }
 
 // The tables a fenced leader may no longer write once its term is superseded.
-constexpr const char* kFencedTables[] = {
-    "cluster", "releases", "config_revisions", "history",        "nodes",
-    "tokens",  "rollouts", "rollout_steps",    "artifact_chunks"};
+constexpr const char* kFencedTables[] = {"cluster",  "releases",      "config_revisions",
+                                         "history",  "nodes",         "tokens",
+                                         "rollouts", "rollout_steps", "artifact_chunks"};
 
 // A prepared statement: bind by position, step, read columns; finalized on
 // destruction. Values never become SQL text.
