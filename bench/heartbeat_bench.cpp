@@ -29,6 +29,7 @@
 #include <iostream>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 #include <thread>
 #include <vector>
@@ -41,10 +42,14 @@ namespace {
 
 struct Options {
   std::string url, ca, admin_token_file, rollout_to;
+  // --url URL1,URL2,URL3 (several controllers on one database): enrolment
+  // and the admin calls go to the first; node i starts at URL i mod 3 and
+  // follows a follower's 503 not_leader to the leader, as agentd does.
+  std::vector<std::string> urls;
   int nodes = 1000, seconds = 30, threads = 8, batch_size = 100, min_healthy_ms = 1000;
   bool keep_alive = false;
   bool per_node = false;
-  int controller_pid = 0;  // for its CPU time over the heartbeat phase
+  std::vector<int> controller_pids;  // for their CPU time over the heartbeat phase
 };
 
 // utime + stime of a process, in seconds (0 if unknown).
@@ -70,12 +75,13 @@ struct SimNode {
   std::int64_t events = 0;
   std::chrono::milliseconds interval{1000};  // as the controller says
   Clock::time_point next{};
+  std::size_t at = 0;                     // which of --url it talks to
   std::unique_ptr<httplib::Client> conn;  // --connection-per-node
   bool warm = false;                      // its first heartbeat is done
 };
 
-std::unique_ptr<httplib::Client> client(const Options& o) {
-  auto c = std::make_unique<httplib::Client>(o.url);
+std::unique_ptr<httplib::Client> client(const Options& o, const std::string& url = "") {
+  auto c = std::make_unique<httplib::Client>(url.empty() ? o.url : url);
   c->set_ca_cert_path(o.ca.c_str());
   c->enable_server_certificate_verification(true);
   c->set_keep_alive(o.keep_alive);
@@ -117,15 +123,31 @@ int main(int argc, char** argv) {
   app.add_option("--rollout-to", o.rollout_to, "Release to roll the simulated nodes to");
   app.add_option("--batch-size", o.batch_size);
   app.add_option("--min-healthy-ms", o.min_healthy_ms);
-  app.add_option("--controller-pid", o.controller_pid, "Report this process's CPU use");
+  app.add_option("--controller-pid", o.controller_pids,
+                 "Report these processes' CPU use (repeat, or A,B,C)")
+      ->delimiter(',');
   CLI11_PARSE(app, argc, argv);
+  for (std::size_t s = 0; s <= o.url.size();) {
+    auto comma = std::min(o.url.find(',', s), o.url.size());
+    if (comma > s) o.urls.push_back(o.url.substr(s, comma - s));
+    s = comma + 1;
+  }
+  if (o.urls.empty()) o.urls.push_back(o.url);
+  o.url = o.urls[0];
+  auto cpu_all = [&o] {
+    double sum = 0;
+    for (int pid : o.controller_pids) sum += cpu_seconds(pid);
+    return sum;
+  };
   const std::string admin = read_token(o.admin_token_file);
   auto hard_deadline = Clock::now() + 300s;
 
   // Enrol.
   std::vector<SimNode> nodes(static_cast<std::size_t>(o.nodes));
   {
-    auto c = client(Options{o.url, o.ca, "", "", 0, 0, 0, 0, 0, true, false, 0});
+    Options enrol_opts = o;
+    enrol_opts.keep_alive = true;
+    auto c = client(enrol_opts);
     for (int i = 0; i < o.nodes; ++i) {
       char name[32];
       std::snprintf(name, sizeof name, "bench-%05d", i + 1);
@@ -144,13 +166,14 @@ int main(int argc, char** argv) {
 
   std::mutex mu;
   std::vector<double> latencies;
-  std::atomic<long> errors{0};
+  std::atomic<long> errors{0}, redirects{0};
   std::atomic<bool> stop{false};
   auto start = Clock::now();
-  double cpu0 = cpu_seconds(o.controller_pid);
+  double cpu0 = cpu_all();
   const auto interval = 1000ms;
   for (std::size_t i = 0; i < nodes.size(); ++i) {
     nodes[i].next = start + interval * static_cast<long>(i) / static_cast<long>(nodes.size());
+    nodes[i].at = i % o.urls.size();
   }
   std::vector<std::thread> workers;
   for (int t = 0; t < o.threads; ++t) {
@@ -184,19 +207,34 @@ int main(int argc, char** argv) {
                      {"parse_errors", 0},
                      {"buffer_queue_bytes", 0}}},
                    {"handover", {{"result", "committed"}}}};
-        httplib::Client* c = shared.get();
-        if (o.per_node) {
-          if (!due->conn) {
-            Options one = o;
-            one.keep_alive = true;
-            due->conn = client(one);
-          }
-          c = due->conn.get();
-        }
         auto t0 = Clock::now();
-        auto r =
-            c->Post("/v1/nodes/" + due->name + "/heartbeat",
-                    {{"Authorization", "Bearer " + due->token}}, hb.dump(), "application/json");
+        std::optional<httplib::Result> res;
+        for (std::size_t tries = 0; tries < o.urls.size(); ++tries) {
+          httplib::Client* c = shared.get();
+          if (o.per_node) {
+            if (!due->conn) {
+              Options one = o;
+              one.keep_alive = true;
+              due->conn = client(one, o.urls[due->at]);
+            }
+            c = due->conn.get();
+          }
+          res.emplace(c->Post("/v1/nodes/" + due->name + "/heartbeat",
+                              {{"Authorization", "Bearer " + due->token}}, hb.dump(),
+                              "application/json"));
+          if (!*res || (*res)->status != 503 || o.urls.size() < 2) break;
+          // A follower: to the leader it names (else the next), as agentd.
+          ++redirects;
+          auto e = json::parse((*res)->body, nullptr, false);
+          std::string leader =
+              e.is_object() ? e["error"]["details"].value("leader", std::string()) : "";
+          auto it = std::find(o.urls.begin(), o.urls.end(), leader);
+          due->at = it != o.urls.end() ? static_cast<std::size_t>(it - o.urls.begin())
+                                       : (due->at + 1) % o.urls.size();
+          due->conn.reset();
+          due->warm = false;  // a new connection's handshake is not a heartbeat's cost
+        }
+        auto& r = *res;
         double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
         if (!r || r->status != 200) {
           ++errors;
@@ -219,7 +257,9 @@ int main(int argc, char** argv) {
   }
 
   double rollout_s = -1;
-  auto admin_client = client(Options{o.url, o.ca, "", "", 0, 0, 0, 0, 0, true, false, 0});
+  Options admin_opts = o;
+  admin_opts.keep_alive = true;
+  auto admin_client = client(admin_opts);
   auto api = [&](const std::string& path, const std::string& body) {
     auto r =
         admin_client->Post(path, {{"Authorization", "Bearer " + admin}}, body, "application/json");
@@ -272,7 +312,7 @@ int main(int argc, char** argv) {
   for (auto& w : workers) w.join();
   for (auto& n : nodes) n.conn.reset();
   double secs = std::chrono::duration<double>(Clock::now() - start).count();
-  double cpu = cpu_seconds(o.controller_pid) - cpu0;
+  double cpu = cpu_all() - cpu0;
   std::printf(
       "nodes=%d keep_alive=%d connection_per_node=%d threads=%d seconds=%.1f requests=%zu "
       "errors=%ld rate=%.0f/s "
@@ -284,7 +324,9 @@ int main(int argc, char** argv) {
     std::printf(" rollout_to=%s batch_size=%d min_healthy_ms=%d rollout_seconds=%.1f",
                 o.rollout_to.c_str(), o.batch_size, o.min_healthy_ms, rollout_s);
   }
-  if (o.controller_pid > 0) std::printf(" controller_cpu=%.2fcores", cpu / secs);
+  if (o.urls.size() > 1)
+    std::printf(" controllers=%zu redirects=%ld", o.urls.size(), redirects.load());
+  if (!o.controller_pids.empty()) std::printf(" controller_cpu=%.2fcores", cpu / secs);
   std::printf("\n");
   return errors.load() == 0 && (o.rollout_to.empty() || rollout_s > 0) ? 0 : 1;
 }

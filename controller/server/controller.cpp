@@ -14,6 +14,7 @@
 #include "controller/compat/checks.h"
 #include "controller/compat/config_schema.h"
 #include "controller/compat/semver.h"
+#include "controller/store/read_cache.h"
 #include "logctl/schema/config.h"
 #include "logctl/schema/digest.h"
 #include "logctl/schema/pipeline_config.h"
@@ -166,7 +167,15 @@ Result<std::unique_ptr<Controller>> Controller::open(ControllerOptions o) {
   auto s = shared ? store::open_postgres_store(o.store, o.store_password)
                   : store::open_sqlite_store(o.data_dir + "/controller.db");
   if (!s) return std::unexpected(s.error());
+  store::ReadCache* cache = nullptr;
+  if (shared) {
+    // The leader's per-heartbeat reads from memory (read_cache.h).
+    auto wrapped = std::make_unique<store::ReadCache>(std::move(*s));
+    cache = wrapped.get();
+    *s = std::move(wrapped);
+  }
   std::unique_ptr<Controller> c(new Controller(std::move(o), std::move(*s)));
+  c->cache_ = cache;
   c->shared_ = shared;
   c->leading_ = !shared;  // one controller on its own database always leads
   c->started_ms_ = now_ms();

@@ -28,6 +28,10 @@
 #include "controller/server/rollout_runner.h"
 #include "controller/store/store.h"
 
+namespace logctl::store {
+class ReadCache;
+}
+
 namespace logctl::controller {
 
 using nlohmann::json;
@@ -221,6 +225,7 @@ class Controller {
 
   ControllerOptions o_;
   std::unique_ptr<store::Store> store_;
+  store::ReadCache* cache_ = nullptr;  // store_ itself on a shared database; on while leading
   // Shared database: its own connection for artifact bytes, so that a large
   // transfer never holds mu_ (heartbeats, the reconcile loop).
   std::unique_ptr<store::Store> artifact_store_;

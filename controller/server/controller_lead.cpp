@@ -20,6 +20,7 @@
 
 #include "controller/server/controller.h"
 #include "controller/server/controller_internal.h"
+#include "controller/store/read_cache.h"
 #include "logctl/schema/digest.h"
 
 namespace logctl::controller {
@@ -98,6 +99,7 @@ Status Controller::take_over(const store::Lease& l) {
   // A failover is a restart on another host: the nodes' liveness is judged
   // afresh (unknown for a node timeout), the rollout read from the store.
   if (auto s = reload(); !s) return s;
+  cache_->enable(true);  // from here this process is the only writer of what it caches
   leading_ = true;
   refreshed_at_ = {};
   std::cerr << "logctl-controller: leading in term " << term_ << " (" << holder_ << ")\n";
@@ -108,6 +110,7 @@ Status Controller::take_over(const store::Lease& l) {
 
 void Controller::step_down(const std::string& why) {
   leading_ = false;
+  cache_->enable(false);
   lease_until_ = {};
   refreshed_at_ = {};  // the next read takes the nodes and rollout from the store
   std::cerr << "logctl-controller: following: " << why << "\n";

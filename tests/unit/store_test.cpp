@@ -8,6 +8,7 @@
 #include <catch2/catch.hpp>
 #include <filesystem>
 
+#include "controller/store/read_cache.h"
 #include "controller/store/sqlite_migrate.h"
 #include "controller/store/store.h"
 #include "support/harness.h"
@@ -421,4 +422,34 @@ TEST_CASE("store: the controllers sharing a database, and artifacts any of them 
   CHECK_FALSE(s->artifact_chunk(std::string(64, 'e'), 0).value().has_value());
   REQUIRE(s->delete_artifact(sha));
   CHECK_FALSE(s->artifact_chunk(sha, 0).value().has_value());
+}
+
+TEST_CASE("store: the leader's read cache answers from memory only while enabled and never stale") {
+  Engine e(GENERATE(as<std::string>{}, "sqlite", "postgres"));
+  INFO(e.engine);
+  auto other = e.second();  // another process writing the same database
+  ReadCache cache(std::move(e.store));
+  REQUIRE(cache.add_node({"web-1", "{}", "", 0, 0, "{}", 0, 0}));
+  auto id = cache.add_token(Token::of(TokenKind::kNode, std::string(64, 'a'), "web-1")).value();
+  cache.enable(true);
+  auto c = cache.cluster().value();
+  CHECK(cache.token_by_hash(std::string(64, 'a')).value().has_value());
+  // Enabled: what another writer changes is not seen (the leader is the one writer)...
+  auto theirs = other->cluster().value();
+  theirs.state = ClusterState::kRunning;
+  REQUIRE(other->put_cluster(theirs));
+  CHECK(cache.cluster().value().state == ClusterState::kStopped);
+  // ...and its own writes are: a write through it drops what it held.
+  auto again = cache.put_cluster(c);
+  CHECK_FALSE(again);  // the revision moved under it: refused, as without a cache
+  CHECK(cache.cluster().value().state == ClusterState::kRunning);
+  // A revocation through it is seen at once.
+  REQUIRE(cache.revoke_token(id));
+  CHECK(cache.token_by_hash(std::string(64, 'a')).value()->revoked_at != 0);
+  // Disabled (a follower): every read goes to the database.
+  cache.enable(false);
+  theirs = other->cluster().value();
+  theirs.state = ClusterState::kStopped;
+  REQUIRE(other->put_cluster(theirs));
+  CHECK(cache.cluster().value().state == ClusterState::kStopped);
 }
