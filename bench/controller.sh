@@ -123,6 +123,15 @@ run_ha() {  # run_ha NODES [heartbeat_bench args...]
     --admin-token-file "$dir/c1/admin.token" --nodes "$nodes" --seconds "$seconds" \
     --controller-pid "$(IFS=,; echo "${pids[*]}")" "$@" 2> >(grep -v '^enrolled' >&2) || true
   local cpu1 t1; cpu1=$(pg_cpu); t1=$(date +%s.%N)
+  # What the other design would pay on every reconcile pass: every node's
+  # row read back from the database (a follower's view of /v1/cluster reads
+  # them all; the second request, a second later, times a fresh read).
+  local follower=${list#*,}; follower=${follower%%,*}
+  curl -s -o /dev/null --cacert "$dir/c1/tls/ca.pem" -H "Authorization: Bearer $(cat "$dir/c1/admin.token")" "$follower/v1/cluster"
+  sleep 1.1
+  echo "  a follower's GET /v1/cluster, reading all $nodes node rows: $(curl -s -o /dev/null \
+    -w '%{time_total}' --cacert "$dir/c1/tls/ca.pem" -H "Authorization: Bearer $(cat "$dir/c1/admin.token")" \
+    "$follower/v1/cluster") s"
   local rss=""
   for i in 0 1 2; do rss+=" $(( $(awk '/VmHWM/ {print $2}' /proc/${pids[$i]}/status) / 1024 ))"; done
   echo "  controllers' peak RSS (MiB):$rss; PostgreSQL: $(awk -v c="$(( cpu1 - cpu0 ))" \
