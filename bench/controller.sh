@@ -75,6 +75,9 @@ pg_cpu() {  # CPU ticks of the server's processes
   done
   echo "$total"
 }
+machine_idle() {  # idle + iowait ticks of all CPUs
+  awk '/^cpu / {print $5 + $6}' /proc/stat
+}
 pg_pss_mib() {
   local total=0 pid kb
   for pid in $(pg_pids); do
@@ -118,11 +121,11 @@ run_ha() {  # run_ha NODES [heartbeat_bench args...]
     curl -sf --cacert "$dir/c1/tls/ca.pem" -H "Authorization: Bearer $(cat "$dir/c1/admin.token")" \
       -F manifest=@"$dir/manifest.json" -F artifact=@"$build/bin/agentd-next" "$leader/v1/releases" >/dev/null
   fi
-  local cpu0 t0; cpu0=$(pg_cpu); t0=$(date +%s.%N)
+  local cpu0 t0 idle0; cpu0=$(pg_cpu); t0=$(date +%s.%N); idle0=$(machine_idle)
   "$build/bin/heartbeat_bench" --url "$list" --ca "$dir/c1/tls/ca.pem" \
     --admin-token-file "$dir/c1/admin.token" --nodes "$nodes" --seconds "$seconds" \
     --controller-pid "$(IFS=,; echo "${pids[*]}")" "$@" 2> >(grep -v '^enrolled' >&2) || true
-  local cpu1 t1; cpu1=$(pg_cpu); t1=$(date +%s.%N)
+  local cpu1 t1 idle1; cpu1=$(pg_cpu); t1=$(date +%s.%N); idle1=$(machine_idle)
   # What the other design would pay on every reconcile pass: every node's
   # row read back from the database (a follower's view of /v1/cluster reads
   # them all; the second request, a second later, times a fresh read).
@@ -136,7 +139,8 @@ run_ha() {  # run_ha NODES [heartbeat_bench args...]
   for i in 0 1 2; do rss+=" $(( $(awk '/VmHWM/ {print $2}' /proc/${pids[$i]}/status) / 1024 ))"; done
   echo "  controllers' peak RSS (MiB):$rss; PostgreSQL: $(awk -v c="$(( cpu1 - cpu0 ))" \
     -v hz="$(getconf CLK_TCK)" -v a="$t0" -v b="$t1" 'BEGIN {printf "%.2f", c / hz / (b - a)}') cores" \
-    "(enrolment included), $(pg_pss_mib) MiB PSS"
+    "(enrolment included), $(pg_pss_mib) MiB PSS; the machine idle $(awk -v i="$(( idle1 - idle0 ))" \
+    -v hz="$(getconf CLK_TCK)" -v a="$t0" -v b="$t1" 'BEGIN {printf "%.2f", i / hz / (b - a)}') of $(nproc) cores"
   kill "${pids[@]}"; wait "${pids[@]}" 2>/dev/null || true
   rm -rf "$dir"
 }

@@ -183,6 +183,9 @@ Result<std::unique_ptr<Controller>> Controller::open(ControllerOptions o) {
     auto a = store::open_postgres_store(c->o_.store, c->o_.store_password);
     if (!a) return std::unexpected(a.error());
     c->artifact_store_ = std::move(*a);
+    auto st = store::open_postgres_store(c->o_.store, c->o_.store_password);
+    if (!st) return std::unexpected(st.error());
+    c->state_store_ = std::move(*st);
     char host[256] = {};
     ::gethostname(host, sizeof host - 1);
     // Unique per process: a restarted controller is a new holder (and term).
@@ -461,17 +464,31 @@ ApiResult<json> Controller::rollout(std::int64_t id) {
 // ---- the reconcile loop ---------------------------------------------------------
 
 void Controller::reconcile() {
-  std::lock_guard lock(mu_);
-  Now t = now();
-  if (!leads(t.steady)) return;      // a follower reads; only the leader drives
-  nodes_.note_pass(t.steady, t.ms);  // before any gate: was this process stopped?
-  flush_nodes();
-  if (!runner_.active()) return;
-  auto event = runner_.advance(t);
-  if (!event) return;
-  auto c = store_->cluster();
-  if (!c) return;
-  if (auto next = lifecycle::apply(*c, *event)) (void)store_->put_cluster(*next);
+  std::vector<store::Node> dirty;
+  {
+    std::lock_guard lock(mu_);
+    Now t = now();
+    if (!leads(t.steady)) return;      // a follower reads; only the leader drives
+    nodes_.note_pass(t.steady, t.ms);  // before any gate: was this process stopped?
+    if (state_store_) {
+      dirty = nodes_.take_dirty();  // written below, on its own connection
+    } else {
+      flush_nodes();
+    }
+    if (runner_.active()) {
+      if (auto event = runner_.advance(t)) {
+        if (auto c = store_->cluster()) {
+          if (auto next = lifecycle::apply(*c, *event)) (void)store_->put_cluster(*next);
+        }
+      }
+    }
+  }
+  // A shared database: the pass's node figures in one statement, without
+  // holding mu_ (heartbeats go on meanwhile). Fenced as every leader write.
+  if (!dirty.empty()) {
+    std::lock_guard lock(state_mu_);
+    (void)state_store_->put_node_states(dirty);
+  }
 }
 
 }  // namespace logctl::controller

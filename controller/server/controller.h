@@ -230,6 +230,10 @@ class Controller {
   // transfer never holds mu_ (heartbeats, the reconcile loop).
   std::unique_ptr<store::Store> artifact_store_;
   std::mutex artifact_mu_;
+  // Shared database: the nodes' figures are written back on this connection
+  // (fenced with the leader's term), outside mu_.
+  std::unique_ptr<store::Store> state_store_;
+  std::mutex state_mu_;
   bool shared_ = false;
   std::string holder_;  // this process's lease name (host, pid, random)
   std::int64_t started_ms_ = 0;

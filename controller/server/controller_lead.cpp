@@ -95,6 +95,10 @@ Status Controller::take_over(const store::Lease& l) {
   // Fenced first: from here every write of this connection commits under
   // this term or not at all.
   if (auto s = store_->set_fence(l.term); !s) return s;
+  {
+    std::lock_guard lock(state_mu_);
+    if (auto s = state_store_->set_fence(l.term); !s) return s;
+  }
   term_ = l.term;
   // A failover is a restart on another host: the nodes' liveness is judged
   // afresh (unknown for a node timeout), the rollout read from the store.

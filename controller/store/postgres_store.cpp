@@ -5,6 +5,8 @@
 // parameter ($1..); nothing becomes SQL text.
 #include <libpq-fe.h>
 
+#include <nlohmann/json.hpp>
+
 #include <chrono>
 #include <optional>
 #include <string>
@@ -299,17 +301,27 @@ class PostgresStore final : public Store {
 
   Status put_node_states(const std::vector<Node>& nodes) override {
     if (nodes.empty()) return {};
-    return transaction("write node states", [&]() -> Status {
-      for (const auto& n : nodes) {
-        Res r =
-            run("UPDATE nodes SET version = $2, config_revision = $3, generation = $4, "
-                "health = $5, last_heartbeat = $6 WHERE name = $1",
-                {p(n.name), p_or_null(n.version), p_or_null(n.config_revision), p(n.generation),
-                 p(n.health), p(n.last_heartbeat)});
-        if (!r.ok()) return std::unexpected(fail(r, "write node state"));
-      }
-      return {};
-    });
+    // One statement for the whole pass (a fleet's worth of rows), not a
+    // round trip per node: the rows as one JSON parameter.
+    nlohmann::json rows = nlohmann::json::array();
+    for (const auto& n : nodes) {
+      rows.push_back(
+          {{"name", n.name},
+           {"version", n.version.empty() ? nlohmann::json() : nlohmann::json(n.version)},
+           {"config_revision",
+            n.config_revision == 0 ? nlohmann::json() : nlohmann::json(n.config_revision)},
+           {"generation", n.generation},
+           {"health", n.health},
+           {"last_heartbeat", n.last_heartbeat}});
+    }
+    Res r = run(
+        "UPDATE nodes AS n SET version = v.version, config_revision = v.config_revision, "
+        "generation = v.generation, health = v.health, last_heartbeat = v.last_heartbeat "
+        "FROM json_to_recordset($1::json) AS v(name TEXT, version TEXT, config_revision BIGINT, "
+        "generation BIGINT, health TEXT, last_heartbeat BIGINT) WHERE n.name = v.name",
+        {p(rows.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace))});
+    if (!r.ok()) return std::unexpected(fail(r, "write node states"));
+    return {};
   }
 
   Result<std::int64_t> add_token(const Token& t) override {
