@@ -157,13 +157,10 @@ int init(const std::string& dir, const std::vector<std::string>& sans, const Sto
     }
   }
   if (!opts->store.empty()) {
-    // The conninfo (no password: refused above) for the other subcommands.
-    int fd = ::open((dir + "/store").c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0600);
-    std::string line = opts->store + "\n";
-    bool ok = fd >= 0 && ::write(fd, line.data(), line.size()) == ssize_t(line.size());
-    if (fd >= 0) ::close(fd);
-    if (!ok) {
-      std::cerr << "logctl-controller init: cannot write " << dir << "/store\n";
+    // The conninfo (no password: refused above) for the other subcommands,
+    // written as the token files are (a new 0600 file, never a link).
+    if (auto s = write_secret(dir + "/store", opts->store); !s) {
+      std::cerr << "logctl-controller init: " << s.error().message << "\n";
       return 1;
     }
   }
@@ -350,15 +347,12 @@ int migrate(const std::string& from, const std::string& to, const std::string& p
               << " (nothing was written to PostgreSQL)\n";
     return 1;
   }
-  int fd = ::open((dir + "/store").c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0600);
-  std::string line = opts->store + "\n";
-  bool ok = fd >= 0 && ::write(fd, line.data(), line.size()) == ssize_t(line.size());
-  if (fd >= 0) ::close(fd);
+  auto kept = write_secret(dir + "/store", opts->store);
   std::cout << "copied " << path << " into " << store_description(*opts) << ":\n";
   for (const auto& [table, n] : *copied) std::cout << "  " << table << "  " << n << "\n";
-  if (!ok) {
-    std::cerr << "logctl-controller migrate: cannot write " << dir
-              << "/store: pass --store to serve\n";
+  if (!kept) {
+    std::cerr << "logctl-controller migrate: " << kept.error().message
+              << ": pass --store to serve\n";
     return 1;
   }
   std::cout << dir << "/store now names it: `logctl-controller serve --data-dir " << dir

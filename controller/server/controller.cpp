@@ -215,14 +215,7 @@ Controller::~Controller() {
 }
 
 Status Controller::load() {
-  auto nodes = store_->nodes();
-  if (!nodes) return std::unexpected(nodes.error());
-  for (auto& n : *nodes) {
-    auto valid = store_->valid_node_tokens(n.name);
-    if (!valid) return std::unexpected(valid.error());
-    nodes_.add(std::move(n)).revoked = *valid == 0;
-  }
-  if (auto st = runner_.load(); !st) return st;
+  if (auto st = reload(); !st) return st;
   std::error_code ec;
   std::filesystem::create_directories(artifacts_dir(), ec);
   ::chmod(artifacts_dir().c_str(), 0750);

@@ -216,7 +216,7 @@ class Controller {
   std::optional<ApiError> refuse_if_following();
   Status take_over(const store::Lease& l);
   void step_down(const std::string& why);
-  Status reload();  // nodes and rollout from the store, listening afresh
+  Status reload();  // nodes and rollout from the store, listening afresh (open, take-over)
   void refresh_follower_view();
   // Shared database: a release's bytes into it, and out of it into the
   // local artifact cache (verified against the release's SHA-256 and size).

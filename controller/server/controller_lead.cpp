@@ -84,7 +84,7 @@ void Controller::lead_pass() {
               " leads in term " + std::to_string(l->term));
   }
   leader_url_.clear();
-  if (auto cs = store_->controllers(0)) {
+  if (auto cs = store_->controllers(now_ms() - kControllerSeenMs)) {
     for (const auto& c : *cs) {
       if (c.holder == l->holder) leader_url_ = c.url;
     }

@@ -487,9 +487,7 @@ class PostgresStore final : public Store {
             {p(holder), p(ttl_ms)});
     if (!r.ok()) return std::unexpected(fail(r, "acquire lease"));
     if (r.rows() == 1) return Lease{r.text(0, 0), r.integer(0, 1), r.integer(0, 2)};
-    Res cur = run("SELECT holder, term, expires_at FROM leader WHERE id = 1");
-    if (!cur.ok() || cur.rows() != 1) return std::unexpected(fail(cur, "read lease"));
-    return Lease{cur.text(0, 0), cur.integer(0, 1), cur.integer(0, 2)};
+    return lease();
   }
 
   Status release_lease(const std::string& holder, std::int64_t term) override {

@@ -559,9 +559,7 @@ class SqliteStore final : public Store {
     if (!s.ok()) return std::unexpected(sql_error(db_, "acquire lease"));
     s.bind(1, holder).bind(2, ttl_ms).bind(3, now);
     if (s.step() != SQLITE_DONE) return std::unexpected(sql_error(db_, "acquire lease"));
-    Stmt cur(db_, "SELECT holder, term, expires_at FROM leader WHERE id = 1");
-    if (!cur.ok() || cur.step() != SQLITE_ROW) return std::unexpected(sql_error(db_, "read lease"));
-    return Lease{cur.text(0), cur.integer(1), cur.integer(2)};
+    return lease();
   }
 
   Status release_lease(const std::string& holder, std::int64_t term) override {
