@@ -1,0 +1,291 @@
+#!/usr/bin/env bash
+# agentd beside its peers on the same workloads, in one run, each system run
+# several times in alternation (agentd, Fluent Bit memory, Fluent Bit
+# filesystem, rsyslog, agentd, ...), so that the machine's drift over the run
+# falls on every system alike. Per run: events/s, CPU µs per event and peak
+# RSS of the whole process tree (bench/lib.sh), and every output line checked
+# (bench/line_check: each numbered line once, nothing else). Then per shape
+# and system the median, min and max, and the ratios of the medians.
+#
+# Shapes (--shapes, comma-separated; default tcp1,tcp16,tail):
+#   tcp1   one TCP connection of LINES 200-byte lines -> buffer -> file
+#   tcp16  the same lines over 16 connections at once
+#   tail   one file of LINES lines, written before the clock starts, tailed
+#          from its head -> buffer -> file
+# agentd: <parse> none, @type file buffer (flush_interval 0.2s,
+# chunk_limit_size 16m), out_file single_value. Fluent Bit: the same plugins
+# (tcp with format none, or tail; out_file with Template {log}), Flush 0.2,
+# its memory buffer ("fb-mem") and its filesystem buffer ("fb-fs"). rsyslog:
+# imtcp -> omfile, its memory queue (tcp shapes only).
+#
+# Usage: bench/peers.sh [--runs R] [--lines N] [--shapes LIST]
+#                       [--fluent-bit PATH] [--no-fb-fs] [--rsyslog]
+# (build first: cmake --build build; Fluent Bit: ../shared/peers/fluent-bit/setup.sh
+# or any fluent-bit binary; without one, agentd alone)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=5
+N=5000000
+SHAPES=tcp1,tcp16,tail
+FB=${FLUENT_BIT:-/tmp/peers/fluent-bit-build/bin/fluent-bit}
+FB_FS=true
+RSYSLOG=false
+while (($#)); do
+  case $1 in
+    --runs) RUNS=$2; shift 2 ;;
+    --lines) N=$2; shift 2 ;;
+    --shapes) SHAPES=$2; shift 2 ;;
+    --fluent-bit) FB=$2; shift 2 ;;
+    --no-fb-fs) FB_FS=false; shift ;;
+    --rsyslog) RSYSLOG=true; shift ;;
+    *) echo "unknown argument $1 (see the header of $0)" >&2; exit 2 ;;
+  esac
+done
+BYTES=200
+BIN=build/bin
+work=$(mktemp -d /var/tmp/logctl-peers.XXXXXX)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+. bench/lib.sh
+
+systems=(agentd)
+if [ -x "$FB" ]; then
+  systems+=(fb-mem)
+  $FB_FS && systems+=(fb-fs)
+else
+  echo "no Fluent Bit at $FB: agentd alone (--fluent-bit PATH)"
+fi
+if $RSYSLOG; then systems+=(rsyslog); fi
+results=$work/results.tsv
+: >"$results"
+
+cpu_model=$(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo)
+echo "peers: $N lines of $BYTES bytes; shapes $SHAPES; ${systems[*]}; $RUNS runs each"
+echo "machine: $(nproc) cores, ${cpu_model:-unknown CPU}, $(uname -r)"
+[ -x "$FB" ] && echo "fluent-bit: $("$FB" --version 2>/dev/null | head -n 1)"
+echo "agentd: commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo ' with local changes')"
+
+# Quiet before each measurement: dirty pages of the last run written back and
+# the load average under 1 (for at most SETTLE_SECONDS, default a minute).
+settle() {
+  sync
+  local deadline=$((SECONDS + ${SETTLE_SECONDS:-60}))
+  while awk '{exit !($1 >= 1.0)}' /proc/loadavg && [ $SECONDS -lt $deadline ]; do sleep 1; done
+}
+
+wait_port() {
+  for _ in $(seq 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done
+  echo "nothing listens on port $1" >&2
+  return 1
+}
+
+# The input section of each system for a shape: $1 shape, $2 port or file.
+agentd_source() {
+  if [ "$1" = tail ]; then
+    cat <<CONF
+<source>
+  @type tail
+  tag bench
+  path $2
+  pos_file $work/run/agentd.pos
+  read_from_head true
+  <parse>
+    @type none
+  </parse>
+</source>
+CONF
+  else
+    cat <<CONF
+<source>
+  @type tcp
+  tag bench
+  bind 127.0.0.1
+  port $2
+  <parse>
+    @type none
+  </parse>
+</source>
+CONF
+  fi
+}
+
+start_agentd() {  # shape, port or file; sets pid
+  agentd_source "$1" "$2" >"$work/run/agentd.conf"
+  cat >>"$work/run/agentd.conf" <<CONF
+<match bench>
+  @type file
+  path $work/run/out/bench
+  append true
+  <format>
+    @type single_value
+  </format>
+  <buffer>
+    @type file
+    path $work/run/buffer
+    flush_mode interval
+    flush_interval 0.2s
+    chunk_limit_size 16m
+  </buffer>
+</match>
+CONF
+  "$BIN/agentd" -c "$work/run/agentd.conf" --root-dir "$work/run/root" --log-level warn 2>>"$work/run/log" &
+  pid=$!
+}
+
+start_fluent_bit() {  # shape, port or file, memory|filesystem; sets pid
+  {
+    echo "[SERVICE]"
+    echo "    Flush 0.2"
+    echo "    Log_Level warn"
+    echo "    storage.path $work/run/fb-storage"
+    if [ "$1" = tail ]; then
+      echo "[INPUT]"
+      echo "    Name tail"
+      echo "    Path $2"
+      echo "    Read_from_Head On"
+      echo "    DB $work/run/fb-tail.db"
+    else
+      echo "[INPUT]"
+      echo "    Name tcp"
+      echo "    Listen 127.0.0.1"
+      echo "    Port $2"
+      echo "    Format none"
+    fi
+    echo "    Tag bench"
+    echo "    storage.type $3"
+    echo "[OUTPUT]"
+    echo "    Name file"
+    echo "    Match bench"
+    echo "    Path $work/run/out"
+    echo "    File bench.log"
+    echo "    Format template"
+    echo "    Template {log}"
+  } >"$work/run/fluent-bit.conf"
+  "$FB" -c "$work/run/fluent-bit.conf" >>"$work/run/log" 2>&1 &
+  pid=$!
+}
+
+start_rsyslog() {  # port; sets pid
+  cat >"$work/run/rsyslog.conf" <<CONF
+global(workDirectory="$work/run")
+module(load="imtcp")
+template(name="raw" type="string" string="%rawmsg%\n")
+input(type="imtcp" address="127.0.0.1" port="$1")
+action(type="omfile" file="$work/run/out/bench.log" template="raw" asyncWriting="on" ioBufferSize="1m" flushOnTXEnd="off")
+CONF
+  rsyslogd -n -f "$work/run/rsyslog.conf" -i "$work/run/rsyslog.pid" 2>>"$work/run/log" &
+  pid=$!
+}
+
+# One measured run of a system on a shape; appends a line to $results.
+run_one() {
+  local sys=$1 shape=$2 run=$3 p="" conns=1 t0 c0=0
+  rm -rf "$work/run" && mkdir -p "$work/run/out"
+  settle
+  [ "$shape" = tcp16 ] && conns=16
+  if [ "$shape" = tail ]; then
+    # The clock starts before the process: reading the file is the work.
+    t0=$(date +%s.%N)
+    case $sys in
+      agentd) start_agentd tail "$work/input.log" ;;
+      fb-mem) start_fluent_bit tail "$work/input.log" memory ;;
+      fb-fs) start_fluent_bit tail "$work/input.log" filesystem ;;
+      *) return 0 ;;
+    esac
+  else
+    p=$(port)
+    case $sys in
+      agentd) start_agentd tcp "$p" ;;
+      fb-mem) start_fluent_bit tcp "$p" memory ;;
+      fb-fs) start_fluent_bit tcp "$p" filesystem ;;
+      rsyslog) start_rsyslog "$p" ;;
+    esac
+    wait_port "$p"
+    c0=$(cpu_ticks "$pid")
+    t0=$(date +%s.%N)
+    "$BIN/tcp_loadgen" "$p" "$N" "$BYTES" 0 127.0.0.1 "$conns" >/dev/null
+  fi
+  local deadline=$((SECONDS + 600))
+  while [ "$(lines_in "$work"/run/out/*)" -lt "$N" ]; do
+    if [ $SECONDS -ge $deadline ] || ! kill -0 "$pid" 2>/dev/null; then
+      echo "$sys $shape run $run: stopped short at $(lines_in "$work"/run/out/*) lines; its log:"
+      tail -n 20 "$work/run/log"
+      kill "$pid" 2>/dev/null || true
+      wait "$pid" 2>/dev/null || true
+      return 1
+    fi
+    sleep 0.02
+  done
+  local t1 c1 rss check
+  t1=$(date +%s.%N)
+  c1=$(cpu_ticks "$pid")
+  rss=$(peak_rss_kib "$pid")
+  kill "$pid"
+  wait "$pid" 2>/dev/null || true
+  check=$("$BIN/line_check" "$N" "$BYTES" "$work"/run/out/*) || {
+    echo "$sys $shape run $run: output check failed: $check"
+    return 1
+  }
+  python3 - "$sys" "$shape" "$run" "$N" "$t0" "$t1" "$c0" "$c1" "$clk" "$rss" 2>&1 >>"$results" <<'PY'
+import sys
+s, shape, run, n, t0, t1, c0, c1, clk, rss = sys.argv[1:]
+secs = float(t1) - float(t0)
+rate, cpu, mib = int(n) / secs, (int(c1) - int(c0)) / int(clk) * 1e6 / int(n), int(rss) / 1024
+print(f"{s}\t{shape}\t{run}\t{rate:.0f}\t{cpu:.3f}\t{mib:.1f}\t{secs:.3f}")
+print(f"{s:8s} {shape:6s} run {run} {rate:12,.0f} events/s {cpu:6.3f} CPU us/event "
+      f"peak RSS {mib:6.1f} MiB ({secs:.2f} s)", file=sys.stderr)
+PY
+}
+
+IFS=, read -r -a shape_list <<<"$SHAPES"
+for shape in "${shape_list[@]}"; do
+  case $shape in tcp1 | tcp16 | tail) ;; *) echo "unknown shape $shape" >&2; exit 2 ;; esac
+  if [ "$shape" = tail ] && [ ! -f "$work/input.log" ]; then
+    python3 - "$N" "$BYTES" "$work/input.log" <<'PY'
+import sys
+n, b, path = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+with open(path, "w") as f:
+    for start in range(0, n, 10000):
+        f.write("".join(f"seq={i} ".ljust(b - 1, "x") + "\n" for i in range(start, min(n, start + 10000))))
+PY
+  fi
+  for run in $(seq 1 "$RUNS"); do
+    for sys in "${systems[@]}"; do
+      [ "$sys" = rsyslog ] && [ "$shape" = tail ] && continue
+      run_one "$sys" "$shape" "$run"
+    done
+  done
+done
+
+echo
+python3 - "$results" <<'PY'
+import statistics, sys, collections
+rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
+by = collections.defaultdict(list)
+for s, shape, run, rate, cpu, rss, secs in rows:
+    by[(shape, s)].append((float(rate), float(cpu), float(rss)))
+shapes = list(dict.fromkeys(r[1] for r in rows))
+systems = list(dict.fromkeys(r[0] for r in rows))
+print(f"{'shape':6s} {'system':8s} {'runs':>4s} {'events/s median (min - max)':>34s} "
+      f"{'CPU us/event median (min - max)':>33s} {'max/min':>7s} {'peak RSS max':>12s}")
+med = {}
+for shape in shapes:
+    for s in systems:
+        v = by.get((shape, s))
+        if not v:
+            continue
+        rates = [x[0] for x in v]; cpus = [x[1] for x in v]; rss = [x[2] for x in v]
+        med[(shape, s)] = (statistics.median(rates), statistics.median(cpus))
+        print(f"{shape:6s} {s:8s} {len(v):4d} {statistics.median(rates):12,.0f} "
+              f"({min(rates):9,.0f} - {max(rates):9,.0f}) {statistics.median(cpus):12.3f} "
+              f"({min(cpus):6.3f} - {max(cpus):6.3f}) {max(cpus) / min(cpus):7.2f} "
+              f"{max(rss):8.1f} MiB")
+print()
+for shape in shapes:
+    a = med.get((shape, "agentd"))
+    for s in systems:
+        if s == "agentd" or (shape, s) not in med or not a:
+            continue
+        o = med[(shape, s)]
+        print(f"{shape:6s} agentd / {s}: {a[0] / o[0]:.2f}x events/s (medians), "
+              f"{a[1] / o[1]:.2f}x CPU per event")
+PY
