@@ -18,7 +18,11 @@
 # its memory buffer ("fb-mem") and its filesystem buffer ("fb-fs"). rsyslog:
 # imtcp -> omfile, its memory queue (tcp shapes only).
 #
-# Usage: bench/peers.sh [--runs R] [--lines N] [--shapes LIST]
+# --baseline PATH adds another agentd binary ("base", e.g. a build of the
+# commit before a change) run the same way: a change's before and after,
+# alternated in one run.
+#
+# Usage: bench/peers.sh [--runs R] [--lines N] [--shapes LIST] [--baseline AGENTD]
 #                       [--fluent-bit PATH] [--no-fb-fs] [--rsyslog]
 # (build first: cmake --build build; Fluent Bit: ../shared/peers/fluent-bit/setup.sh
 # or any fluent-bit binary; without one, agentd alone)
@@ -30,6 +34,7 @@ SHAPES=tcp1,tcp16,tail
 FB=${FLUENT_BIT:-/tmp/peers/fluent-bit-build/bin/fluent-bit}
 FB_FS=true
 RSYSLOG=false
+BASELINE=
 while (($#)); do
   case $1 in
     --runs) RUNS=$2; shift 2 ;;
@@ -38,6 +43,7 @@ while (($#)); do
     --fluent-bit) FB=$2; shift 2 ;;
     --no-fb-fs) FB_FS=false; shift ;;
     --rsyslog) RSYSLOG=true; shift ;;
+    --baseline) BASELINE=$2; shift 2 ;;
     *) echo "unknown argument $1 (see the header of $0)" >&2; exit 2 ;;
   esac
 done
@@ -48,6 +54,10 @@ trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 . bench/lib.sh
 
 systems=(agentd)
+if [ -n "$BASELINE" ]; then
+  [ -x "$BASELINE" ] || { echo "no agentd at $BASELINE" >&2; exit 2; }
+  systems+=(base)
+fi
 if [ -x "$FB" ]; then
   systems+=(fb-mem)
   $FB_FS && systems+=(fb-fs)
@@ -108,7 +118,8 @@ CONF
   fi
 }
 
-start_agentd() {  # shape, port or file; sets pid
+start_agentd() {  # binary, shape, port or file; sets pid
+  local bin=$1; shift
   agentd_source "$1" "$2" >"$work/run/agentd.conf"
   cat >>"$work/run/agentd.conf" <<CONF
 <match bench>
@@ -127,7 +138,7 @@ start_agentd() {  # shape, port or file; sets pid
   </buffer>
 </match>
 CONF
-  "$BIN/agentd" -c "$work/run/agentd.conf" --root-dir "$work/run/root" --log-level warn 2>>"$work/run/log" &
+  "$bin" -c "$work/run/agentd.conf" --root-dir "$work/run/root" --log-level warn 2>>"$work/run/log" &
   pid=$!
 }
 
@@ -186,7 +197,8 @@ run_one() {
     # The clock starts before the process: reading the file is the work.
     t0=$(date +%s.%N)
     case $sys in
-      agentd) start_agentd tail "$work/input.log" ;;
+      agentd) start_agentd "$BIN/agentd" tail "$work/input.log" ;;
+      base) start_agentd "$BASELINE" tail "$work/input.log" ;;
       fb-mem) start_fluent_bit tail "$work/input.log" memory ;;
       fb-fs) start_fluent_bit tail "$work/input.log" filesystem ;;
       *) return 0 ;;
@@ -194,7 +206,8 @@ run_one() {
   else
     p=$(port)
     case $sys in
-      agentd) start_agentd tcp "$p" ;;
+      agentd) start_agentd "$BIN/agentd" tcp "$p" ;;
+      base) start_agentd "$BASELINE" tcp "$p" ;;
       fb-mem) start_fluent_bit tcp "$p" memory ;;
       fb-fs) start_fluent_bit tcp "$p" filesystem ;;
       rsyslog) start_rsyslog "$p" ;;
