@@ -14,7 +14,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -243,6 +245,16 @@ TEST_CASE("compat corpus: Fluentd configs run unchanged and write Fluentd's byte
   }
   std::sort(cases.begin(), cases.end());
   if (!only) REQUIRE(cases.size() >= 150);
+  // COMPAT_EVERY=N: every Nth case in name order (the sanitizer build runs a
+  // third of the corpus: each agentd start costs ~0.6 s of CPU there).
+  const char* every_text = std::getenv("COMPAT_EVERY");
+  const auto every = static_cast<std::size_t>(every_text ? std::max(1, std::atoi(every_text)) : 1);
+  const bool sample = only || every > 1;
+  if (every > 1) {
+    std::vector<fs::path> kept;
+    for (std::size_t i = 0; i < cases.size(); i += every) kept.push_back(cases[i]);
+    cases = std::move(kept);
+  }
   char host[256] = {};
   REQUIRE(::gethostname(host, sizeof host - 1) == 0);
 
@@ -285,7 +297,7 @@ TEST_CASE("compat corpus: Fluentd configs run unchanged and write Fluentd's byte
   }
   for (const auto& [name, why] : known) {
     INFO("known-differences names " << name);
-    CHECK((only || results.contains(name)));
+    CHECK((sample || results.contains(name)));
   }
   std::size_t deviations = 0, by_hand = 0;
   for (const auto& p : prepared) {
