@@ -6,6 +6,7 @@ find_package(ZLIB REQUIRED)
 find_package(OpenSSL 3 REQUIRED)
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)
+pkg_check_modules(LIBDEFLATE REQUIRED IMPORTED_TARGET libdeflate)
 
 # Asio (standalone) and msgpack-cxx are header-only; msgpack's CMake target drags
 # in Boost, which we do not need, so we use its headers directly.

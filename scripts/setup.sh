@@ -17,7 +17,8 @@ packages=(
   libsqlite3-dev                                  # controller store
   sqlite3                                         # the documented online backup (tests restore one)
   iproute2                                        # fault tests: a node host in a network namespace
-  zlib1g-dev                                      # gzip output, chunk checksums
+  zlib1g-dev                                      # gzip output
+  libdeflate-dev                                  # chunk checksums (CRC-32 with PCLMULQDQ)
   libpcre2-dev                                    # <parse> @type regexp (named captures)
   libcctz-dev                                     # time zones by name (Fluentd's timezone parameters)
   libhttp-parser-dev                              # in_http: HTTP/1.1 request framing (chunked, pipelining)

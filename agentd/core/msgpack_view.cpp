@@ -545,6 +545,17 @@ std::optional<std::string> lookup_field(std::string_view packed_record,
   return render(*cur);
 }
 
+void append_field(std::string& out, std::string_view packed_record,
+                  const std::vector<std::string>& path) {
+  if (path.size() == 1) {
+    if (auto fast = fast_string_field(packed_record, path[0])) {
+      if (*fast) out += **fast;
+      return;
+    }
+  }
+  if (auto v = lookup_field(packed_record, path)) out += *v;
+}
+
 void for_each_rendered_field(std::string_view packed_record,
                              const std::function<void(std::string_view, std::string_view)>& fn) {
   msgpack::object_handle h;

@@ -42,6 +42,11 @@ void append_json_string(std::string& out, std::string_view s);
 // Fluentd matches and prints them; nullopt when absent or nil.
 std::optional<std::string> lookup_field(std::string_view packed_record,
                                         const std::vector<std::string>& path);
+// The same text appended to `out` (nothing when absent or nil), without a
+// string of its own for the common case of a top-level string field: the
+// formatters' per-event path.
+void append_field(std::string& out, std::string_view packed_record,
+                  const std::vector<std::string>& path);
 
 // A field as configs name it — "name", or "$.a.b" (record_accessor's dot
 // form) — as the path lookup_field takes.

@@ -64,15 +64,25 @@ EventBatch& BatchSet::for_error(const std::string& tag) {
   return take(tag, true);
 }
 
+namespace {
+
+// The thread's emptied batches (see BatchSet). A few, and none larger than a
+// read's worth: what a burst grew beyond that is given back.
+constexpr std::size_t kMaxSpareBatches = 4;
+constexpr std::size_t kMaxSpareBytes = 8 << 20;
+thread_local std::vector<EventBatch> t_spare;
+
+}  // namespace
+
 EventBatch& BatchSet::take(const std::string& tag, bool error) {
   for (std::size_t i = 0; i < batches_.size(); ++i) {
     if (error_[i] == error && batches_[i].tag == tag) return batches_[i];
   }
-  if (spare_.empty()) {
+  if (t_spare.empty()) {
     batches_.emplace_back();
   } else {
-    batches_.push_back(std::move(spare_.back()));
-    spare_.pop_back();
+    batches_.push_back(std::move(t_spare.back()));
+    t_spare.pop_back();
   }
   error_.push_back(error);
   EventBatch& b = batches_.back();
@@ -83,7 +93,9 @@ EventBatch& BatchSet::take(const std::string& tag, bool error) {
 void BatchSet::retire(std::size_t n) {
   for (std::size_t i = 0; i < n; ++i) {
     batches_[i].clear();
-    if (spare_.size() < 8) spare_.push_back(std::move(batches_[i]));
+    if (t_spare.size() < kMaxSpareBatches && batches_[i].data.capacity() <= kMaxSpareBytes) {
+      t_spare.push_back(std::move(batches_[i]));
+    }
   }
   batches_.erase(batches_.begin(), batches_.begin() + static_cast<std::ptrdiff_t>(n));
   error_.erase(error_.begin(), error_.begin() + static_cast<std::ptrdiff_t>(n));

@@ -138,17 +138,23 @@ class TailInput final : public Input {
   }
 
  private:
-  void schedule() {
-    tick_->expires_after(kTick);
+  // Every tick, or at once while a file has more than one poll reads
+  // (kReadPerTick per file) and the buffer takes what is read: a tick-paced
+  // reader could never go past 80 MiB/s however fast the rest is.
+  void schedule(steady_clock::duration delay = kTick) {
+    tick_->expires_after(delay);
     tick_->async_wait([this](const asio::error_code& ec) {
       if (ec || stopping_) return;
-      poll();
-      schedule();
+      bool behind = poll();
+      schedule(behind ? steady_clock::duration::zero() : kTick);
     });
   }
 
-  void poll() {
+  // Reads every file; true when one has more to read right away.
+  bool poll() {
     auto now = steady_clock::now();
+    bool behind = false;
+    refused_ = false;
     if (now - last_refresh_ >= std::chrono::duration<double>(s_.refresh_interval)) refresh(false);
     for (auto& [path, w] : active_) check_rotation(w);
     for (auto it = active_.begin(); it != active_.end();) {
@@ -158,6 +164,7 @@ class TailInput final : public Input {
       bool last =
           w.gone_since && now - *w.gone_since >= std::chrono::duration<double>(s_.rotate_wait);
       bool at_end = read(w, last);
+      behind = behind || !at_end;
       if (last && at_end) {
         log::info("input " + s_.id + ": " + w.path + " no longer exists; released");
         positions_.erase(w.path);
@@ -170,6 +177,7 @@ class TailInput final : public Input {
     for (auto it = rotated_.begin(); it != rotated_.end();) {
       bool last = now - it->rotated_at >= std::chrono::duration<double>(s_.rotate_wait);
       bool at_end = read(*it, last);
+      behind = behind || !at_end;
       if (at_end && last) {
         it = rotated_.erase(it);
       } else {
@@ -177,7 +185,12 @@ class TailInput final : public Input {
       }
     }
     g_files_ = static_cast<std::int64_t>(active_.size() + rotated_.size());
-    save_positions();
+    // Positions at most once a tick, also while catching up.
+    if (steady_clock::now() - saved_at_ >= kTick) {
+      save_positions();
+      saved_at_ = steady_clock::now();
+    }
+    return behind && !refused_;
   }
 
   std::vector<std::string> expand() const {
@@ -425,6 +438,7 @@ class TailInput final : public Input {
       pause_log_.write(log::Level::kWarn, "input " + s_.id + ": " + st.error().message +
                                               "; will re-read " + w.path + " from offset " +
                                               std::to_string(w.offset));
+      refused_ = true;
       return false;  // position unchanged: the same lines are read again next tick
     }
     c_.records += events;
@@ -652,6 +666,8 @@ class TailInput final : public Input {
   std::thread thread_;
   bool stopping_ = false;
   bool dirty_ = true;
+  bool refused_ = false;  // the buffer refused a batch in this poll: wait a tick
+  steady_clock::time_point saved_at_;
   steady_clock::time_point last_refresh_;
   std::map<std::string, Watched> active_;
   std::vector<Watched> rotated_;

@@ -56,9 +56,13 @@ class Sink {
   z_stream z_{};
 };
 
-// Formats every event of the chunk into the sink.
+// Formats every event of the chunk into the sink, through a buffer of the
+// flush thread's that keeps its capacity from chunk to chunk (a fresh one per
+// chunk page-faulted its megabyte in every time: 5 % of the worker's time).
 Status write_chunk(const Chunk& chunk, Formatter& fmt, Sink& sink) {
-  std::string buf;
+  thread_local std::string buf;
+  buf.clear();
+  if (buf.capacity() > 4 * kFlushBytes) buf = std::string();  // a huge event grew it
   buf.reserve(kFlushBytes + 65536);
   auto s = chunk.read([&](std::string_view tag, std::string_view unit) -> Status {
     auto r = for_each_entry(

@@ -144,7 +144,7 @@ class SingleValueFormatter final : public Formatter {
   explicit SingleValueFormatter(const config::Section& s)
       : key_{s.str("message_key")}, newline_(s.flag("add_newline")) {}
   void format(std::string& out, std::string_view, EventTime, std::string_view record) override {
-    out += lookup_field(record, key_).value_or("");
+    append_field(out, record, key_);
     if (newline_) out.push_back('\n');
   }
 

@@ -133,6 +133,23 @@ TEST_CASE("records pack as [EventTime, map] and render as JSON") {
   CHECK(seen == 1);
 }
 
+TEST_CASE("append_field appends what lookup_field returns, for every kind of value") {
+  // {"message": "line", "n": 42, "z": nil, "bin": bin"b1", "m": {"k": "v"}}
+  std::string rec = std::string("\x85\xa7message\xa4line\xa1n\x2a\xa1z\xc0\xa3") + "bin\xc4\x02" +
+                    "b1\xa1m\x81\xa1k\xa1v";
+  for (std::vector<std::string> path : std::vector<std::vector<std::string>>{
+           {"message"}, {"n"}, {"z"}, {"bin"}, {"m"}, {"m", "k"}, {"missing"}, {"m", "nope"}}) {
+    INFO("path " << path[0] << (path.size() > 1 ? "." + path[1] : ""));
+    std::string out = "before:";
+    append_field(out, rec, path);
+    CHECK(out == "before:" + lookup_field(rec, path).value_or(""));
+  }
+  std::string out;
+  append_field(out, rec, {"message"});
+  append_field(out, rec, {"m", "k"});
+  CHECK(out == "linev");
+}
+
 TEST_CASE(
     "JSON keys are strings even when the MessagePack keys are not and binaries read as strings") {
   // {7:1, -2:{true:[]}, [1,2]:"a", 1.5:nil, bin"b":{}} from a forward client.
