@@ -7,11 +7,13 @@
 # (bench/line_check: each numbered line once, nothing else). Then per shape
 # and system the median, min and max, and the ratios of the medians.
 #
-# Shapes (--shapes, comma-separated; default tcp1,tcp16,tail):
+# Shapes (--shapes, comma-separated; default tcp1,tcp16,tail,tail200):
 #   tcp1   one TCP connection of LINES 200-byte lines -> buffer -> file
 #   tcp16  the same lines over 16 connections at once
 #   tail   one file of LINES lines, written before the clock starts, tailed
 #          from its head -> buffer -> file
+#   tail200 the same lines spread over 200 files (a node's containers), one
+#          glob
 # agentd: <parse> none, @type file buffer (flush_interval 0.2s,
 # chunk_limit_size 16m), out_file single_value. Fluent Bit: the same plugins
 # (tcp with format none, or tail; out_file with Template {log}), Flush 0.2,
@@ -30,7 +32,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=5
 N=5000000
-SHAPES=tcp1,tcp16,tail
+SHAPES=tcp1,tcp16,tail,tail200
 FB=${FLUENT_BIT:-/tmp/peers/fluent-bit-build/bin/fluent-bit}
 FB_FS=true
 RSYSLOG=false
@@ -193,14 +195,16 @@ run_one() {
   rm -rf "$work/run" && mkdir -p "$work/run/out"
   settle
   [ "$shape" = tcp16 ] && conns=16
-  if [ "$shape" = tail ]; then
-    # The clock starts before the process: reading the file is the work.
+  if [[ $shape == tail* ]]; then
+    local input=$work/input.log
+    [ "$shape" = tail200 ] && input="$work/input200/*.log"
+    # The clock starts before the process: reading the files is the work.
     t0=$(date +%s.%N)
     case $sys in
-      agentd) start_agentd "$BIN/agentd" tail "$work/input.log" ;;
-      base) start_agentd "$BASELINE" tail "$work/input.log" ;;
-      fb-mem) start_fluent_bit tail "$work/input.log" memory ;;
-      fb-fs) start_fluent_bit tail "$work/input.log" filesystem ;;
+      agentd) start_agentd "$BIN/agentd" tail "$input" ;;
+      base) start_agentd "$BASELINE" tail "$input" ;;
+      fb-mem) start_fluent_bit tail "$input" memory ;;
+      fb-fs) start_fluent_bit tail "$input" filesystem ;;
       *) return 0 ;;
     esac
   else
@@ -244,14 +248,14 @@ s, shape, run, n, t0, t1, c0, c1, clk, rss = sys.argv[1:]
 secs = float(t1) - float(t0)
 rate, cpu, mib = int(n) / secs, (int(c1) - int(c0)) / int(clk) * 1e6 / int(n), int(rss) / 1024
 print(f"{s}\t{shape}\t{run}\t{rate:.0f}\t{cpu:.3f}\t{mib:.1f}\t{secs:.3f}")
-print(f"{s:8s} {shape:6s} run {run} {rate:12,.0f} events/s {cpu:6.3f} CPU us/event "
+print(f"{s:8s} {shape:7s} run {run} {rate:12,.0f} events/s {cpu:6.3f} CPU us/event "
       f"peak RSS {mib:6.1f} MiB ({secs:.2f} s)", file=sys.stderr)
 PY
 }
 
 IFS=, read -r -a shape_list <<<"$SHAPES"
 for shape in "${shape_list[@]}"; do
-  case $shape in tcp1 | tcp16 | tail) ;; *) echo "unknown shape $shape" >&2; exit 2 ;; esac
+  case $shape in tcp1 | tcp16 | tail | tail200) ;; *) echo "unknown shape $shape" >&2; exit 2 ;; esac
   if [ "$shape" = tail ] && [ ! -f "$work/input.log" ]; then
     python3 - "$N" "$BYTES" "$work/input.log" <<'PY'
 import sys
@@ -261,9 +265,20 @@ with open(path, "w") as f:
         f.write("".join(f"seq={i} ".ljust(b - 1, "x") + "\n" for i in range(start, min(n, start + 10000))))
 PY
   fi
+  if [ "$shape" = tail200 ] && [ ! -d "$work/input200" ]; then
+    mkdir -p "$work/input200"
+    python3 - "$N" "$BYTES" "$work/input200" <<'PY'
+import sys
+n, b, d = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+files = [open(f"{d}/app-{k:03d}.log", "w") for k in range(200)]
+for k, f in enumerate(files):  # line i goes to file i % 200
+    f.write("".join(f"seq={i} ".ljust(b - 1, "x") + "\n" for i in range(k, n, 200)))
+    f.close()
+PY
+  fi
   for run in $(seq 1 "$RUNS"); do
     for sys in "${systems[@]}"; do
-      [ "$sys" = rsyslog ] && [ "$shape" = tail ] && continue
+      [ "$sys" = rsyslog ] && [[ $shape == tail* ]] && continue
       run_one "$sys" "$shape" "$run"
     done
   done
@@ -278,7 +293,7 @@ for s, shape, run, rate, cpu, rss, secs in rows:
     by[(shape, s)].append((float(rate), float(cpu), float(rss)))
 shapes = list(dict.fromkeys(r[1] for r in rows))
 systems = list(dict.fromkeys(r[0] for r in rows))
-print(f"{'shape':6s} {'system':8s} {'runs':>4s} {'events/s median (min - max)':>34s} "
+print(f"{'shape':7s} {'system':8s} {'runs':>4s} {'events/s median (min - max)':>34s} "
       f"{'CPU us/event median (min - max)':>33s} {'max/min':>7s} {'peak RSS max':>12s}")
 med = {}
 for shape in shapes:
@@ -288,7 +303,7 @@ for shape in shapes:
             continue
         rates = [x[0] for x in v]; cpus = [x[1] for x in v]; rss = [x[2] for x in v]
         med[(shape, s)] = (statistics.median(rates), statistics.median(cpus))
-        print(f"{shape:6s} {s:8s} {len(v):4d} {statistics.median(rates):12,.0f} "
+        print(f"{shape:7s} {s:8s} {len(v):4d} {statistics.median(rates):12,.0f} "
               f"({min(rates):9,.0f} - {max(rates):9,.0f}) {statistics.median(cpus):12.3f} "
               f"({min(cpus):6.3f} - {max(cpus):6.3f}) {max(cpus) / min(cpus):7.2f} "
               f"{max(rss):8.1f} MiB")
@@ -299,6 +314,6 @@ for shape in shapes:
         if s == "agentd" or (shape, s) not in med or not a:
             continue
         o = med[(shape, s)]
-        print(f"{shape:6s} agentd / {s}: {a[0] / o[0]:.2f}x events/s (medians), "
+        print(f"{shape:7s} agentd / {s}: {a[0] / o[0]:.2f}x events/s (medians), "
               f"{a[1] / o[1]:.2f}x CPU per event")
 PY
