@@ -77,11 +77,20 @@ echo "machine: $(nproc) cores, ${cpu_model:-unknown CPU}, $(uname -r)"
 echo "agentd: commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo ' with local changes')"
 
 # Quiet before each measurement: dirty pages of the last run written back and
-# the load average under 1 (for at most SETTLE_SECONDS, default a minute).
+# the machine idle — at least 90 % of the CPU time idle over one second (the
+# 1-minute load average would hold every run for a minute after the last) —
+# for at most SETTLE_SECONDS (default 60).
+cpu_idle_pct() {
+  local a b
+  a=$(awk '/^cpu /{print $2+$3+$4+$5+$6+$7+$8, $5+$6}' /proc/stat)
+  sleep 1
+  b=$(awk '/^cpu /{print $2+$3+$4+$5+$6+$7+$8, $5+$6}' /proc/stat)
+  echo "$a $b" | awk '{t = $3 - $1; print (t > 0 ? int(100 * ($4 - $2) / t) : 100)}'
+}
 settle() {
   sync
   local deadline=$((SECONDS + ${SETTLE_SECONDS:-60}))
-  while awk '{exit !($1 >= 1.0)}' /proc/loadavg && [ $SECONDS -lt $deadline ]; do sleep 1; done
+  while [ "$(cpu_idle_pct)" -lt 90 ] && [ $SECONDS -lt $deadline ]; do :; done
 }
 
 wait_port() {
