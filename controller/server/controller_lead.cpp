@@ -20,6 +20,7 @@
 
 #include "controller/server/controller.h"
 #include "controller/server/controller_internal.h"
+#include "controller/store/artifact_file.h"
 #include "controller/store/read_cache.h"
 #include "logctl/schema/digest.h"
 
@@ -28,8 +29,6 @@ namespace logctl::controller {
 using namespace detail;
 
 namespace {
-// Artifact bytes go in and out of the database in chunks of this size.
-constexpr std::size_t kChunk = 1 << 20;
 // A controller not seen for this long is no longer listed.
 constexpr std::int64_t kControllerSeenMs = 60'000;
 }  // namespace
@@ -208,29 +207,10 @@ json Controller::leadership_json(bool controllers) {
 // ---- artifacts on a shared database -------------------------------------------
 
 Status Controller::share_artifact(const std::string& path, const std::string& sha256) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0) return make_error(ErrorCode::kIo, "open " + path + ": " + std::strerror(errno));
-  std::string buf(kChunk, '\0');
   std::lock_guard lock(artifact_mu_);
-  Status st;
-  for (int seq = 0;; ++seq) {
-    std::size_t have = 0;
-    while (have < kChunk) {
-      ssize_t n = ::read(fd, buf.data() + have, kChunk - have);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) {
-        st = make_error(ErrorCode::kIo, "read " + path + ": " + std::strerror(errno));
-        break;
-      }
-      if (n == 0) break;
-      have += static_cast<std::size_t>(n);
-    }
-    if (!st || have == 0) break;
-    st = artifact_store_->put_artifact_chunk(sha256, seq, std::string_view(buf.data(), have));
-    if (!st || have < kChunk) break;
-  }
-  ::close(fd);
-  return st;
+  return store::for_each_artifact_chunk(path, [&](int seq, std::string_view bytes) {
+    return artifact_store_->put_artifact_chunk(sha256, seq, bytes);
+  });
 }
 
 Status Controller::fetch_artifact(const store::Release& r, const std::string& path) {

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <memory>
 
+#include "controller/store/artifact_file.h"
 #include "controller/store/pg_conn.h"
 #include "controller/store/store.h"
 #include "logctl/schema/digest.h"
@@ -23,7 +24,6 @@ namespace {
 constexpr const char* kTables[] = {"config_revisions", "releases",      "nodes",  "tokens",
                                    "rollouts",         "rollout_steps", "history"};
 constexpr const char* kIdentityTables[] = {"config_revisions", "history", "tokens", "rollouts"};
-constexpr std::size_t kChunk = 1 << 20;
 
 struct SqliteCloser {
   void operator()(sqlite3* db) const { sqlite3_close(db); }
@@ -118,37 +118,24 @@ class Copier {
  private:
   Status copy_artifact(const std::string& path, const std::string& sha,
                        const std::string& version) {
-    int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0) {
-      return make_error(ErrorCode::kNotFound, "release " + version + ": its artifact " + path +
-                                                  ": " + std::strerror(errno) +
-                                                  " (delete the release, or restore the file)");
-    }
     digest::Sha256 h;
-    std::string buf(kChunk, '\0');
-    Status out;
-    for (int seq = 0; out; ++seq) {
-      std::size_t have = 0;
-      ssize_t n = 0;
-      while (have < kChunk && (n = ::read(fd, buf.data() + have, kChunk - have)) > 0) {
-        have += static_cast<std::size_t>(n);
-      }
-      if (n < 0) {
-        out = make_error(ErrorCode::kIo, "read " + path + ": " + std::strerror(errno));
-        break;
-      }
-      if (have == 0) break;
-      h.update(std::string_view(buf.data(), have));
+    Status out = for_each_artifact_chunk(path, [&](int seq, std::string_view bytes) -> Status {
+      h.update(bytes);
       std::string seq_text = std::to_string(seq);
-      const char* values[] = {sha.c_str(), seq_text.c_str(), buf.data()};
-      const int lengths[] = {0, 0, static_cast<int>(have)};
+      const char* values[] = {sha.c_str(), seq_text.c_str(), bytes.data()};
+      const int lengths[] = {0, 0, static_cast<int>(bytes.size())};
       const int formats[] = {0, 0, 1};
       Res r(PQexecParams(pg_, "INSERT INTO artifact_chunks (sha256, seq, data) VALUES ($1, $2, $3)",
                          3, nullptr, values, lengths, formats, 0));
-      if (!r.ok()) out = make_error(ErrorCode::kIo, "copy " + path + ": " + r.message());
-      if (have < kChunk) break;
+      if (!r.ok()) return make_error(ErrorCode::kIo, "copy " + path + ": " + r.message());
+      return {};
+    });
+    if (!out) {
+      bool missing = out.error().code == ErrorCode::kNotFound;
+      return make_error(out.error().code,
+                        "release " + version + ": its artifact: " + out.error().message +
+                            (missing ? " (delete the release, or restore the file)" : ""));
     }
-    ::close(fd);
     if (out && h.hex() != sha) {
       out = make_error(ErrorCode::kCorrupt,
                        "release " + version + ": " + path + " does not match its SHA-256");
