@@ -1,6 +1,7 @@
 // Fuzzes the chunk file reader (header decoding and frame scan with
 // resynchronisation): frames and damaged runs must tile the file after the
-// header exactly, in order, every frame's tag and payload inside the input.
+// header up to its end (the end marker, or the input's end) exactly, in
+// order, every frame's tag and payload inside the input.
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
@@ -38,6 +39,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       off += scan.damage[d++].size;
     }
   }
-  check(off == file.size());
+  check(off == scan.end);
+  check(scan.end == file.size() ||
+        (h->version > 1 &&
+         file.substr(scan.end, chunk_format::kEndMarker.size()) == chunk_format::kEndMarker));
   return 0;
 }

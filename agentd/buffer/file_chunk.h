@@ -28,6 +28,9 @@ struct FileStoreOptions {
   mode_t file_mode = 0640;
   mode_t dir_mode = 0750;
   fs::Sync sync = fs::Sync::kNo;  // fsync each append (power-loss safety)
+  // Written chunk files kept for reuse (overwritten in place: no fresh page
+  // cache pages, see docs/chunk-format.md "Reused files"); 0 deletes each.
+  std::size_t reuse_files = 2;
 };
 
 std::unique_ptr<ChunkStore> make_file_store(FileStoreOptions options);
@@ -42,6 +45,10 @@ inline constexpr std::size_t kFrameHeaderSizeV1 = 16;       // magic, len, count
 inline constexpr std::uint32_t kFrameMagic = 0x4C474632;    // "LGF2" (format 2)
 inline constexpr std::size_t kFrameHeaderSize = 24;         // see docs/chunk-format.md
 inline constexpr std::uint32_t kMaxTagSize = 64 << 10;      // longer tags are refused
+// Written after the last frame of every append ("LGFE" and the CRC-32 of
+// those four bytes) and overwritten by the next: where a chunk's data ends
+// in a reused file, whose older bytes follow.
+inline constexpr std::string_view kEndMarker{"LGFE\x25\xc6\xfe\x40", 8};
 
 struct Header {
   std::uint16_t version = 0;
@@ -70,6 +77,10 @@ struct Damage {
 struct Scan {
   std::vector<Frame> frames;
   std::vector<Damage> damage;
+  // Where the data ends: the end marker's offset, or the file's size. Frames
+  // and damage tile [header size, end) exactly; what follows the marker is
+  // an earlier use's bytes, never read.
+  std::uint64_t end = 0;
 };
 
 std::string encode_header(const std::string& id, const ChunkMetadata& m, std::int64_t created_ns);
@@ -78,8 +89,9 @@ std::string encode_frame_header(std::string_view tag, std::string_view payload,
                                 std::uint32_t count);
 // Decodes a chunk file's header; kCorrupt names what is wrong.
 Result<Header> decode_header(std::string_view file);
-// Every valid frame after the header; after a damaged frame it resynchronises
-// on the next frame whose checksums verify.
+// Every valid frame after the header up to the end marker (or the file's
+// end); after a damaged frame it resynchronises on the next frame whose
+// checksums verify, or on the end marker.
 Scan scan_frames(std::string_view file, const Header& header);
 }  // namespace chunk_format
 

@@ -61,19 +61,32 @@ Status File::write_all(std::string_view data) {
   return {};
 }
 
-Status File::writev_all(std::string_view a, std::string_view b) {
-  while (!a.empty() || !b.empty()) {
-    iovec iov[2] = {{const_cast<char*>(a.data()), a.size()},
-                    {const_cast<char*>(b.data()), b.size()}};
-    ssize_t n = ::writev(fd_, iov, 2);
-    if (n < 0) {
+Status File::pwritev_all(std::initializer_list<std::string_view> parts, std::uint64_t offset) {
+  constexpr std::size_t kMax = 4;
+  iovec iov[kMax];
+  std::size_t n = 0;
+  for (auto p : parts) {
+    if (n == kMax) return make_error(ErrorCode::kInternal, "pwritev_all: more than 4 parts");
+    if (!p.empty()) iov[n++] = {const_cast<char*>(p.data()), p.size()};
+  }
+  iovec* at = iov;
+  while (n > 0) {
+    ssize_t w = ::pwritev(fd_, at, static_cast<int>(n), static_cast<off_t>(offset));
+    if (w < 0) {
       if (errno == EINTR) continue;
       return std::unexpected(errno_error("write", path_, errno));
     }
-    auto done = static_cast<std::size_t>(n);
-    std::size_t from_a = std::min(done, a.size());
-    a.remove_prefix(from_a);
-    b.remove_prefix(done - from_a);
+    auto done = static_cast<std::size_t>(w);
+    offset += done;
+    while (n > 0 && done >= at->iov_len) {
+      done -= at->iov_len;
+      ++at;
+      --n;
+    }
+    if (n > 0) {
+      at->iov_base = static_cast<char*>(at->iov_base) + done;
+      at->iov_len -= done;
+    }
   }
   return {};
 }

@@ -8,6 +8,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <initializer_list>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -43,7 +44,9 @@ class File {
   const std::string& path() const { return path_; }
 
   Status write_all(std::string_view data);
-  Status writev_all(std::string_view a, std::string_view b);
+  // The parts (at most 4), one after another from `offset`, with pwritev:
+  // the file must not be O_APPEND.
+  Status pwritev_all(std::initializer_list<std::string_view> parts, std::uint64_t offset);
   // Reads up to n bytes at offset; returns bytes read (short only at EOF).
   Result<std::size_t> pread(char* buf, std::size_t n, std::uint64_t offset) const;
   Status sync();

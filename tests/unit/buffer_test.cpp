@@ -203,8 +203,9 @@ TEST_CASE_METHOD(Fixture, "file buffer: a torn tail is cut and counted at recove
     if (f.find("buffer.b") != std::string::npos) path = f;
   }
   REQUIRE(!path.empty());
-  // Tear the last frame: drop its final 7 bytes, as a crash mid-write would.
-  auto size = std::filesystem::file_size(path);
+  // Tear the last frame as a crash mid-write would: its final 7 bytes and
+  // the end marker that follows it never written.
+  auto size = std::filesystem::file_size(path) - chunk_format::kEndMarker.size();
   REQUIRE(::truncate(path.c_str(), static_cast<off_t>(size - 7)) == 0);
   auto b = file_buffer(o);
   REQUIRE(b->start());

@@ -80,6 +80,80 @@ TEST_CASE_METHOD(Fixture, "chunk format 2 (golden): every frame carries its own 
   CHECK(drain(*b) == std::vector<std::string>{"app.web:seq=0", "app.web:seq=1", "app.db:seq=2"});
 }
 
+TEST_CASE_METHOD(Fixture,
+                 "chunk format 2 in a reused file (golden): the data ends at the end marker") {
+  // Written by the independent encoder (tests/golden/README.md): chunk-v2's
+  // bytes, the end marker, then an earlier use's two retired frames, its end
+  // marker and junk.
+  install_golden("chunk-v2-reused.log", dir / "buf");
+  auto b = buffer();
+  REQUIRE(b->start());
+  CHECK(drain(*b) == std::vector<std::string>{"app.web:seq=0", "app.web:seq=1", "app.db:seq=2"});
+  CHECK(metric("agentd_buffer_torn_records_total") == 0);
+  CHECK(metric("agentd_buffer_torn_bytes_total") == 0);
+}
+
+TEST_CASE_METHOD(Fixture,
+                 "file buffer: a reused chunk file yields only its own events, after a crash too") {
+  auto kept_files = [&] {
+    int n = 0;
+    for (const auto& f : test::files_under(dir / "buf")) {
+      if (f.find("/buffer.f") != std::string::npos) ++n;
+    }
+    return n;
+  };
+  std::string path;
+  std::uintmax_t first_size = 0;
+  {
+    auto b = buffer();
+    REQUIRE(b->start());
+    // A first chunk of 20 frames, written out: its file is kept.
+    for (int f = 0; f < 20; ++f) {
+      auto bt = batch("old", f * 50, 50);
+      REQUIRE(b->write(bt));
+    }
+    CHECK(drain(*b).size() == 1000);
+    CHECK(kept_files() == 1);
+    // The next chunk, smaller, takes that file: what follows its data is
+    // the first chunk's bytes.
+    for (int f = 0; f < 3; ++f) {
+      auto bt = batch("new", f, 1);
+      REQUIRE(b->write(bt));
+    }
+    CHECK(kept_files() == 0);
+    for (const auto& f : test::files_under(dir / "buf")) {
+      if (f.find("/buffer.b") != std::string::npos) path = f;
+    }
+    REQUIRE(!path.empty());
+    first_size = std::filesystem::file_size(path);
+    CHECK(first_size > 20 * 50 * 20);  // still the first chunk's length
+    // The process dies here (no flush): the buffer is only closed.
+  }
+  // An older agentd knows no end marker: it resynchronises past it, and
+  // finds no frame there either — every earlier frame was retired.
+  std::string bytes = test::read_file(path);
+  auto h = chunk_format::decode_header(bytes).value();
+  auto scan = chunk_format::scan_frames(bytes, h);
+  REQUIRE(scan.frames.size() == 3);
+  CHECK(scan.damage.empty());
+  auto at = bytes.find(chunk_format::kEndMarker, h.size);
+  REQUIRE(at == scan.end);
+  std::string older = bytes;
+  for (auto m = older.find("LGFE"); m != std::string::npos; m = older.find("LGFE", m + 1)) {
+    older.replace(m, 4, "LGFX");  // what a reader without the marker sees: not a frame
+  }
+  auto old_scan = chunk_format::scan_frames(older, h);
+  CHECK(old_scan.frames.size() == 3);
+  for (const auto& fr : old_scan.frames) CHECK(fr.tag == "new");
+
+  auto b = buffer();
+  REQUIRE(b->start());  // recovered from disk
+  CHECK(drain(*b) == std::vector<std::string>{"new:seq=0", "new:seq=1", "new:seq=2"});
+  CHECK(metric("agentd_buffer_torn_records_total") == 0);
+  CHECK(metric("agentd_buffer_torn_bytes_total") == 0);
+  CHECK(metric("agentd_buffer_corrupt_chunks_total") == 0);
+}
+
 TEST_CASE_METHOD(Fixture, "file buffer: events keep their tag when tag is not a chunk key") {
   {
     auto b = buffer();
