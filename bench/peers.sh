@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # agentd beside its peers on the same workloads, in one run, each system run
 # several times in alternation (agentd, Fluent Bit memory, Fluent Bit
-# filesystem, rsyslog, agentd, ...), so that the machine's drift over the run
-# falls on every system alike. Per run: events/s, CPU µs per event and peak
+# filesystem, rsyslog; each round starting with the next of them), so that
+# the machine's drift over the run falls on every system alike. Per run: events/s, CPU µs per event and peak
 # RSS of the whole process tree (bench/lib.sh), and every output line checked
 # (bench/line_check: each numbered line once, nothing else). Then per shape
 # and system the median, min and max, and the ratios of the medians.
+#
+# Before each run: the machine idle, and on a VM that hands freed memory
+# back to its host, that done (settle() below).
 #
 # Shapes (--shapes, comma-separated; default tcp1,tcp16,tail,tail200):
 #   tcp1   one TCP connection of LINES 200-byte lines -> buffer -> file
@@ -73,6 +76,7 @@ results=$work/results.tsv
 cpu_model=$(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo)
 echo "peers: $N lines of $BYTES bytes; shapes $SHAPES; ${systems[*]}; $RUNS runs each"
 echo "machine: $(nproc) cores, ${cpu_model:-unknown CPU}, $(uname -r)"
+[ -r /sys/module/page_reporting/parameters/reported_kib ] && echo "free page reporting to the host: on (each run waits until it is quiet)"
 [ -x "$FB" ] && echo "fluent-bit: $("$FB" --version 2>/dev/null | head -n 1)"
 echo "agentd: commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo ' with local changes')"
 
@@ -87,10 +91,27 @@ cpu_idle_pct() {
   b=$(awk '/^cpu /{print $2+$3+$4+$5+$6+$7+$8, $5+$6}' /proc/stat)
   echo "$a $b" | awk '{t = $3 - $1; print (t > 0 ? int(100 * ($4 - $2) / t) : 100)}'
 }
+# On a VM whose kernel reports freed pages to the host (page_reporting:
+# Firecracker's, ~128 MiB every 2 s here), memory the last run freed (its
+# deleted output: 1 GB) is handed back over the next seconds, and a page the
+# host took back costs a fault on the host when the guest writes it again:
+# a run began with some hot and some cold memory, which alone swung a run's
+# CPU per event by a third and favoured whichever system ran second. So each
+# run also waits until no page was reported for 4.5 s (two passes): every run
+# starts with the free memory handed back.
+REPORTED=/sys/module/page_reporting/parameters/reported_kib
 settle() {
   sync
   local deadline=$((SECONDS + ${SETTLE_SECONDS:-60}))
   while [ "$(cpu_idle_pct)" -lt 90 ] && [ $SECONDS -lt $deadline ]; do :; done
+  [ -r "$REPORTED" ] || return 0
+  local last now quiet=0
+  last=$(cat "$REPORTED")
+  while [ $quiet -lt 9 ] && [ $SECONDS -lt $deadline ]; do
+    sleep 0.5
+    now=$(cat "$REPORTED")
+    if [ "$now" = "$last" ]; then quiet=$((quiet + 1)); else quiet=0; last=$now; fi
+  done
 }
 
 wait_port() {
@@ -286,7 +307,9 @@ for k, f in enumerate(files):  # line i goes to file i % 200
 PY
   fi
   for run in $(seq 1 "$RUNS"); do
-    for sys in "${systems[@]}"; do
+    # Each round starts with the next system: none always runs first.
+    for k in $(seq 0 $((${#systems[@]} - 1))); do
+      sys=${systems[$(((run - 1 + k) % ${#systems[@]}))]}
       [ "$sys" = rsyslog ] && [[ $shape == tail* ]] && continue
       run_one "$sys" "$shape" "$run"
     done
