@@ -118,6 +118,7 @@ class Supervisor {
   // One handover attempt: the new worker, the old one's spool, connections moved.
   struct Attempt {
     Worker fresh;
+    Worker old;  // after switch_over: the previous generation, reaped after ingest
     std::string spool;
     std::int64_t handed = 0;
     std::int64_t ingested = 0;  // events the new generation took from the spool
@@ -131,6 +132,7 @@ class Supervisor {
   std::string step_activate(Attempt& a);
   void step_switch_over(Attempt& a);
   void step_ingest(Attempt& a);
+  void step_reap_old(Attempt& a);
   HandoverReport roll_back(Worker& fresh, HandoverReport report, const std::string& why);
   Status start_first();
   void on_worker_exit();
