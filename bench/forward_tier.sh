@@ -29,21 +29,7 @@ cat > "$work/collector.conf" <<CONF
 <match fluent.**>
   @type null
 </match>
-<match **>
-  @type file
-  path $work/out/bench
-  append true
-  <format>
-    @type single_value
-  </format>
-  <buffer>
-    @type file
-    path $work/collector-buffer
-    flush_mode interval
-    flush_interval 0.2s
-    chunk_limit_size 16m
-  </buffer>
-</match>
+$(bench_file_match '**' "$work/out/bench" "$work/collector-buffer")
 CONF
 cat > "$work/agent.conf" <<CONF
 <source>

@@ -47,22 +47,7 @@ cat > "$work/agentd.conf" <<CONF
 <filter kubernetes.**>
   @type kubernetes_metadata
 </filter>
-<match kubernetes.**>
-  @type file
-  @id out
-  path $work/out/containers
-  append true
-  <format>
-    @type json
-  </format>
-  <buffer>
-    @type file
-    path $work/buffer
-    flush_mode interval
-    flush_interval 0.2s
-    chunk_limit_size 16m
-  </buffer>
-</match>
+$(bench_file_match 'kubernetes.**' "$work/out/containers" "$work/buffer" json '@id out')
 CONF
 "$BIN/agentd" -c "$work/agentd.conf" --root-dir "$work/root" --admin "127.0.0.1:$admin" \
   --log-level warn &

@@ -61,3 +61,27 @@ with open(f"/tmp/bench-{name}.rate", "w") as f: f.write(str(n/secs))
 PY
 }
 
+
+# The buffer -> file output every bench writes: bench_file_match PATTERN OUT
+# BUFFER_DIR [FORMAT=single_value] [EXTRA_LINE] — out_file appending to OUT,
+# file buffer in BUFFER_DIR (flush_interval 0.2s, chunk_limit_size 16m).
+bench_file_match() {
+  cat <<CONF
+<match $1>
+  @type file${5:+
+  $5}
+  path $2
+  append true
+  <format>
+    @type ${4:-single_value}
+  </format>
+  <buffer>
+    @type file
+    path $3
+    flush_mode interval
+    flush_interval 0.2s
+    chunk_limit_size 16m
+  </buffer>
+</match>
+CONF
+}

@@ -28,7 +28,7 @@
 # alternated in one run.
 #
 # Usage: bench/peers.sh [--runs R] [--lines N] [--shapes LIST] [--baseline AGENTD]
-#                       [--fluent-bit PATH] [--no-fb-fs] [--rsyslog]
+#                       [--fluent-bit PATH | --no-fluent-bit] [--no-fb-fs] [--rsyslog]
 # (build first: cmake --build build; Fluent Bit: ../shared/peers/fluent-bit/setup.sh
 # or any fluent-bit binary; without one, agentd alone)
 set -euo pipefail
@@ -46,6 +46,7 @@ while (($#)); do
     --lines) N=$2; shift 2 ;;
     --shapes) SHAPES=$2; shift 2 ;;
     --fluent-bit) FB=$2; shift 2 ;;
+    --no-fluent-bit) FB=; shift ;;
     --no-fb-fs) FB_FS=false; shift ;;
     --rsyslog) RSYSLOG=true; shift ;;
     --baseline) BASELINE=$2; shift 2 ;;
@@ -63,11 +64,11 @@ if [ -n "$BASELINE" ]; then
   [ -x "$BASELINE" ] || { echo "no agentd at $BASELINE" >&2; exit 2; }
   systems+=(base)
 fi
-if [ -x "$FB" ]; then
+if [ -n "$FB" ] && [ -x "$FB" ]; then
   systems+=(fb-mem)
   $FB_FS && systems+=(fb-fs)
-else
-  echo "no Fluent Bit at $FB: agentd alone (--fluent-bit PATH)"
+elif [ -n "$FB" ]; then
+  echo "no Fluent Bit at $FB: without it (--fluent-bit PATH)"
 fi
 if $RSYSLOG; then systems+=(rsyslog); fi
 results=$work/results.tsv
@@ -77,7 +78,7 @@ cpu_model=$(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo)
 echo "peers: $N lines of $BYTES bytes; shapes $SHAPES; ${systems[*]}; $RUNS runs each"
 echo "machine: $(nproc) cores, ${cpu_model:-unknown CPU}, $(uname -r)"
 [ -r /sys/module/page_reporting/parameters/reported_kib ] && echo "free page reporting to the host: on (each run waits until it is quiet)"
-[ -x "$FB" ] && echo "fluent-bit: $("$FB" --version 2>/dev/null | head -n 1)"
+[ -n "$FB" ] && [ -x "$FB" ] && echo "fluent-bit: $("$FB" --version 2>/dev/null | head -n 1)"
 echo "agentd: commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo ' with local changes')"
 
 # Quiet before each measurement: dirty pages of the last run written back and
@@ -153,23 +154,7 @@ CONF
 start_agentd() {  # binary, shape, port or file; sets pid
   local bin=$1; shift
   agentd_source "$1" "$2" >"$work/run/agentd.conf"
-  cat >>"$work/run/agentd.conf" <<CONF
-<match bench>
-  @type file
-  path $work/run/out/bench
-  append true
-  <format>
-    @type single_value
-  </format>
-  <buffer>
-    @type file
-    path $work/run/buffer
-    flush_mode interval
-    flush_interval 0.2s
-    chunk_limit_size 16m
-  </buffer>
-</match>
-CONF
+  bench_file_match bench "$work/run/out/bench" "$work/run/buffer" >>"$work/run/agentd.conf"
   "$bin" -c "$work/run/agentd.conf" --root-dir "$work/run/root" --log-level warn 2>>"$work/run/log" &
   pid=$!
 }
