@@ -253,10 +253,6 @@ class ReusePool {
   ReusePool(std::string dir, std::string suffix, std::size_t capacity)
       : dir_(std::move(dir)), suffix_(std::move(suffix)), capacity_(capacity) {}
 
-  static bool is_kept(const std::string& name, const std::string& suffix) {
-    return name.size() == 7 + 1 + 32 + suffix.size() && name.rfind("buffer.f", 0) == 0 &&
-           name.ends_with(suffix);
-  }
   bool has_room() {
     std::lock_guard lock(mu_);
     return !closed_ && paths_.size() < capacity_;
@@ -462,7 +458,7 @@ class FileStore final : public ChunkStore {
     auto names = fs::list_dir(o_.dir);
     if (!names) return std::unexpected(names.error());
     for (const auto& name : *names) {
-      if (ReusePool::is_kept(name, o_.path_suffix)) (void)fs::remove(o_.dir + "/" + name);
+      if (state_of(name) == 'f') (void)fs::remove(o_.dir + "/" + name);
     }
     if (o_.reuse_files > 0) {
       pool_ = std::make_shared<ReusePool>(o_.dir, o_.path_suffix, o_.reuse_files);
@@ -501,6 +497,13 @@ class FileStore final : public ChunkStore {
  private:
   std::string path_for(char state, const std::string& id) const {
     return o_.dir + "/buffer." + state + id + o_.path_suffix;
+  }
+  // The state letter of a name path_for makes (b, q, or f: kept for reuse),
+  // or 0 for any other name.
+  char state_of(const std::string& name) const {
+    bool ours = name.size() == 7 + 1 + 32 + o_.path_suffix.size() &&
+                name.rfind("buffer.", 0) == 0 && name.ends_with(o_.path_suffix);
+    return ours ? name[7] : 0;
   }
   // A kept file made the chunk at `staged`: the new header and the end
   // marker written at its start while it still has its kept name (a crash
@@ -615,10 +618,7 @@ Result<ChunkStore::Recovered> FileStore::recover() {
   auto names = fs::list_dir(o_.dir);
   if (!names) return std::unexpected(names.error());
   for (const auto& name : *names) {
-    bool is_chunk = name.size() == 7 + 1 + 32 + o_.path_suffix.size() &&
-                    name.rfind("buffer.", 0) == 0 && (name[7] == 'b' || name[7] == 'q') &&
-                    name.ends_with(o_.path_suffix);
-    if (is_chunk) recover_one(name, out);
+    if (char st = state_of(name); st == 'b' || st == 'q') recover_one(name, out);
   }
   std::sort(out.chunks.begin(), out.chunks.end(),
             [](const auto& a, const auto& b) { return a->created_ns() < b->created_ns(); });

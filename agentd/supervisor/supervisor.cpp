@@ -353,10 +353,8 @@ void Supervisor::step_switch_over(Attempt& a) {
 }
 
 void Supervisor::step_reap_old(Attempt& a) {
-  if (reap(a.old, steady_clock::now() + o_.step_timeout) < 0) kill_worker(a.old);
-  if (a.old.fd >= 0) ::close(a.old.fd);
-  a.old.fd = -1;
-  a.old.channel.reset();
+  reap(a.old, steady_clock::now() + o_.step_timeout);
+  kill_worker(a.old);  // kills it only if it has not exited; closes its channel
 }
 
 void Supervisor::step_ingest(Attempt& a) {
