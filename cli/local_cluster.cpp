@@ -8,11 +8,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <iostream>
 #include <optional>
 #include <sstream>
+#include <string_view>
 #include <thread>
 
 namespace logctl::cli {
@@ -121,6 +123,21 @@ Result<pid_t> spawn(const std::vector<std::string>& argv, const std::string& log
   int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (out < 0)
     return make_error(ErrorCode::kIo, "cannot open " + log + ": " + std::strerror(errno));
+  // Arguments and environment are built before the fork: the child makes
+  // async-signal-safe calls only (no malloc, no putenv) until its exec.
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  std::vector<char*> envp;
+  auto overridden = [&](std::string_view entry) {  // NAME= given again in extra_env
+    auto name = entry.substr(0, entry.find('=') + 1);
+    return std::ranges::any_of(extra_env, [&](const auto& e) { return e.starts_with(name); });
+  };
+  for (char** e = environ; *e; ++e) {
+    if (!overridden(*e)) envp.push_back(*e);
+  }
+  for (const auto& e : extra_env) envp.push_back(const_cast<char*>(e.c_str()));
+  envp.push_back(nullptr);
   pid_t pid = ::fork();
   if (pid < 0) {
     ::close(out);
@@ -133,11 +150,7 @@ Result<pid_t> spawn(const std::vector<std::string>& argv, const std::string& log
     ::dup2(out, STDOUT_FILENO);
     ::dup2(out, STDERR_FILENO);
     ::syscall(SYS_close_range, 3U, ~0U, 0U);  // nothing of this CLI leaks into it
-    for (const auto& e : extra_env) ::putenv(const_cast<char*>(e.c_str()));
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    ::execv(args[0], args.data());
+    ::execve(args[0], args.data(), envp.data());
     ::_exit(127);
   }
   ::close(out);

@@ -70,17 +70,23 @@ std::string read_file(const std::string& path) {
 
 Process::Process(std::vector<std::string> argv, std::string log_path)
     : log_path_(std::move(log_path)) {
+  // Everything the child needs is allocated before the fork: tests fork from
+  // several threads, and a child of a multithreaded process that calls malloc
+  // can hang for good on a lock another thread held at the fork (under ASan
+  // that is its allocator's lock: a compat case's agentd once "ran" 20 s
+  // without a line of log, stuck here before its exec).
+  std::vector<char*> args;
+  for (auto& a : argv) args.push_back(a.data());
+  args.push_back(nullptr);
   pid_ = ::fork();
   if (pid_ == 0) {
+    // Async-signal-safe calls only until exec.
     int fd = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
     ::dup2(fd, 1);
     ::dup2(fd, 2);
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
-    std::vector<char*> args;
-    for (auto& a : argv) args.push_back(a.data());
-    args.push_back(nullptr);
     ::execv(args[0], args.data());
     _exit(127);
   }
