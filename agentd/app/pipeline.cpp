@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <iterator>
 
 #include "agentd/buffer/file_chunk.h"
@@ -108,11 +109,14 @@ Result<std::unique_ptr<OutputRunner>> Pipeline::build_output(const config::Secti
   } else {
     store = make_memory_store();
   }
+  // Where appends of this worker and of the other generation in a handover
+  // take turns (file_output.h).
+  const std::string locks = options_.root_dir.empty() ? "" : options_.root_dir + "/locks";
   Result<std::unique_ptr<Output>> primary;
   if (out.type() == "file") {
-    primary = make_file_output(out, bo->keys, bo->timekey, bo->timekey_use_utc);
+    primary = make_file_output(out, bo->keys, bo->timekey, bo->timekey_use_utc, locks);
   } else if (out.type() == "stdout") {
-    primary = make_stdout_output(out);
+    primary = make_stdout_output(out, locks);
   } else if (out.type() == "null") {
     primary = make_null_output();
   } else if (out.type() == "http") {
@@ -127,11 +131,11 @@ Result<std::unique_ptr<OutputRunner>> Pipeline::build_output(const config::Secti
   if (const auto* sec = out.child("secondary")) {
     Result<std::unique_ptr<Output>> s;
     if (sec->type() == "secondary_file") {
-      s = make_secondary_file_output(*sec);
+      s = make_secondary_file_output(*sec, locks);
     } else if (sec->type() == "file") {
-      s = make_file_output(*sec, bo->keys, bo->timekey, bo->timekey_use_utc);
+      s = make_file_output(*sec, bo->keys, bo->timekey, bo->timekey_use_utc, locks);
     } else if (sec->type() == "stdout") {
-      s = make_stdout_output(*sec);
+      s = make_stdout_output(*sec, locks);
     } else {
       s = make_null_output();
     }
@@ -245,20 +249,26 @@ Result<std::unique_ptr<Pipeline::Core>> Pipeline::build_core() {
       if (i < error_from || i >= error_to) core->outputs[i]->set_errors(e->second.get());
     }
   }
+  if (auto st = build_tails(*core); !st) return std::unexpected(st.error());
+  return core;
+}
+
+Status Pipeline::build_tails(Core& core) {
+  core.tails.clear();
   for (const auto& src : config_.sources) {
     if (src.type() != "tail") continue;
-    auto errors = core->labels.find("@ERROR");
-    auto in = make_input(
-        src, InputContext{*core->router_for(src.label()),
-                          clock_,
-                          metrics_,
-                          options_.root_dir,
-                          {},
-                          errors == core->labels.end() ? nullptr : errors->second.get()});
+    auto errors = core.labels.find("@ERROR");
+    auto in =
+        make_input(src, InputContext{*core.router_for(src.label()),
+                                     clock_,
+                                     metrics_,
+                                     options_.root_dir,
+                                     {},
+                                     errors == core.labels.end() ? nullptr : errors->second.get()});
     if (!in) return std::unexpected(in.error());
-    core->tails.push_back(std::move(*in));
+    core.tails.push_back(std::move(*in));
   }
-  return core;
+  return {};
 }
 
 Result<std::unique_ptr<Pipeline>> Pipeline::build(const config::PipelineConfig& config,
@@ -351,9 +361,19 @@ Result<std::uint64_t> Pipeline::enter_source_only(const std::string& spool_dir) 
   auto spool = Spool::open(spool_dir);
   if (!spool) return std::unexpected(spool.error());
   spool_ = std::move(*spool);
+  spooled_at_switch_ = 0;
   // Tails read to where they are and save their positions while the router
-  // still takes their events; then network inputs switch to the spool.
+  // still takes their events.
   core_->stop_tails();
+  // Memory buffers only: nothing of the core is exclusive to one worker, so
+  // the outputs go on delivering what the network inputs bring until
+  // switch-over (seal_spool), instead of every event from here to the new
+  // generation's ingest waiting in the spool. Their chunks cross at switch-over.
+  outputs_kept_ =
+      std::ranges::none_of(core_->outputs, [](const auto& o) { return o->buffer().persistent(); });
+  if (outputs_kept_) return 0;
+  // Otherwise the network inputs switch to the spool and the outputs stop
+  // (file buffers closed and unlocked for the new generation).
   for (auto& [label, gate] : gates_) {
     auto& to = spool_gates_[label];
     if (!to) to = std::make_unique<LabelledSpool>();
@@ -361,6 +381,10 @@ Result<std::uint64_t> Pipeline::enter_source_only(const std::string& spool_dir) 
     to->label = label;
     gate->set(to.get());
   }
+  return spool_outputs();
+}
+
+Result<std::uint64_t> Pipeline::spool_outputs() {
   std::uint64_t kept = 0;
   Status first_error;
   for (std::size_t i = 0; i < core_->started_outputs; ++i) {
@@ -378,6 +402,20 @@ Result<std::uint64_t> Pipeline::enter_source_only(const std::string& spool_dir) 
 }
 
 Status Pipeline::resume() {
+  if (outputs_kept_) {
+    // The outputs never stopped and the inputs never left them: only the
+    // tails start again, built afresh from their saved positions (including
+    // files rotated meanwhile), as a rebuilt core's would; the spool is empty.
+    outputs_kept_ = false;
+    if (auto st = build_tails(*core_); !st) return st;
+    if (spool_) {
+      std::string dir = spool_->dir();
+      spool_->seal();
+      spool_.reset();
+      if (auto n = ingest(dir); !n) return std::unexpected(n.error());
+    }
+    return core_->start_tails();
+  }
   // The old core's plugins are stopped; build fresh ones (they recover file
   // buffers and tail positions — including what a failed successor wrote).
   auto core = build_core();
@@ -408,6 +446,20 @@ std::string Pipeline::seal_spool() {
   for (std::size_t i = started_network_; i-- > 0;) network_[i]->stop();
   started_network_ = 0;
   if (!spool_) return "";
+  if (outputs_kept_) {
+    // Nothing reaches them any more: what their memory buffers still hold
+    // crosses in the spool, to the new generation's outputs of the same @id.
+    // The new generation serves already, so a chunk that cannot be spooled
+    // (a full disk) is lost, and said so; the others are spooled.
+    outputs_kept_ = false;
+    auto n = spool_outputs();
+    if (n) {
+      spooled_at_switch_ = *n;
+    } else {
+      log::error("switch-over: a memory-buffer chunk could not be spooled, its events are lost: " +
+                 n.error().message);
+    }
+  }
   spool_->seal();
   return spool_->dir();
 }

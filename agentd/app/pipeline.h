@@ -8,7 +8,8 @@
 // that can run in two workers at once — network inputs on shared listeners —
 // and the "core" that cannot: outputs with their buffers, and tail inputs.
 // Network inputs emit through a gate that points at the router (normal) or at
-// the handover spool (source-only).
+// the handover spool (source-only; with memory buffers only the core's
+// outputs are kept and the gates stay on the routers until switch-over).
 //
 //            start(kHeld) --activate--> normal --enter_source_only--> source_only
 //   start(kNow) ------------------------^  ^------------resume-------------|
@@ -62,18 +63,24 @@ class Pipeline {
   Status activate();
   void stop(Drain drain = Drain::kAsConfigured);
 
-  // Phase 1 of a handover: stops tails (positions saved), stops outputs
-  // without flushing (memory-buffer chunks go to a spool in `spool_dir`,
-  // file buffers are closed and unlocked); network inputs go on, into the
-  // spool. Returns the memory-buffer events spooled.
+  // Phase 1 of a handover: stops tails (positions saved) and opens a spool in
+  // `spool_dir`. When any output has a file buffer, stops the outputs without
+  // flushing (memory-buffer chunks go to the spool, file buffers are closed
+  // and unlocked) and the network inputs go on, into the spool. With memory
+  // buffers only, the outputs are kept (outputs_kept()): inputs go on into
+  // them until seal_spool. Returns the memory-buffer events spooled.
   Result<std::uint64_t> enter_source_only(const std::string& spool_dir);
-  // Rollback: rebuilds and starts the core, points inputs back at it and
-  // ingests this worker's own spool.
+  bool outputs_kept() const { return outputs_kept_; }
+  // Rollback: points inputs back at the core (rebuilt and started unless it
+  // was kept), starts the tails and ingests this worker's own spool.
   Status resume();
   // Switch-over: stops reading listeners and gives up established connections.
   std::vector<HandedConnection> release_connections();
-  // Stops the network inputs (what they parsed goes to the spool) and seals it.
+  // Stops the network inputs (what they parsed goes to the spool or to kept
+  // outputs), spools kept outputs' memory chunks (spooled_at_switch()) and
+  // seals the spool; returns its directory ("" without one).
   std::string seal_spool();
+  std::uint64_t spooled_at_switch() const { return spooled_at_switch_; }
   Status adopt(HandedConnection c);
   // The gate of <label NAME> (events cross a handover through it), or null
   // when the config has no such label.
@@ -104,12 +111,15 @@ class Pipeline {
     void stop_tails();
   };
   Result<std::unique_ptr<Core>> build_core();
+  Status build_tails(Core& core);  // replaces core.tails (stopped) with fresh ones
   void stop_core(Core& core, Drain drain = Drain::kAsConfigured);
   Result<std::unique_ptr<OutputRunner>> build_output(const config::Section& out);
   // What a <match> emits into: its output, or a group over its <store>s
   // (whose runners join core.outputs).
   Result<Emitter*> build_target(Core& core, const config::Section& out);
   OutputRunner* output_by_id(const std::string& id) const;
+  // Stops the started outputs for a handover, their memory chunks into the spool.
+  Result<std::uint64_t> spool_outputs();
 
   config::PipelineConfig config_;
   const Clock& clock_;
@@ -131,6 +141,8 @@ class Pipeline {
   std::vector<std::unique_ptr<Input>> network_;
   std::size_t started_network_ = 0;
   std::unique_ptr<Spool> spool_;
+  bool outputs_kept_ = false;  // source-only with the outputs still delivering
+  std::uint64_t spooled_at_switch_ = 0;
 };
 
 }  // namespace logctl::agentd

@@ -188,6 +188,12 @@ bool Worker::handle(const Message& m, std::vector<int>& fds) {
       auto kept = pipeline_->enter_source_only(m.spool);
       if (!kept) {
         fail("source-only failed: " + kept.error().message);
+      } else if (pipeline_->outputs_kept()) {
+        log::info(
+            "source-only: tails stopped; the outputs (memory buffers only) deliver until "
+            "switch-over, spool " +
+            m.spool);
+        (void)reply(MessageType::kSourceOnlyDone, 0);
       } else {
         log::info("source-only: outputs and tails stopped, " + std::to_string(*kept) +
                   " memory-buffer event(s) spooled to " + m.spool);
@@ -254,14 +260,17 @@ bool Worker::switch_over() {
     if (channel_.send(m, fds)) ++handed;
     for (int fd : fds) ::close(fd);
   }
-  std::string spool = pipeline_->seal_spool();
   Message done(MessageType::kSwitched);
-  done.spool = spool;
+  done.spool = pipeline_->seal_spool();
   done.count = handed;
   done.at_ns = stopped_at;
   (void)channel_.send(done);
-  log::info("switched over: " + std::to_string(handed) + " connection(s) handed on, spool " +
-            spool + " sealed; exiting");
+  std::string spooled;
+  if (auto n = pipeline_->spooled_at_switch(); n > 0) {
+    spooled = ", " + std::to_string(n) + " memory-buffer event(s) spooled";
+  }
+  log::info("switched over: " + std::to_string(handed) + " connection(s) handed on" + spooled +
+            ", spool " + done.spool + " sealed; exiting");
   pipeline_->stop();
   admin_.stop();
   return false;

@@ -1,14 +1,22 @@
 #include "agentd/outputs/file_output.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
+#include <atomic>
+#include <cerrno>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <mutex>
+#include <optional>
+#include <string_view>
 
+#include "agentd/core/log.h"
 #include "agentd/core/msgpack_view.h"
 #include "agentd/outputs/formatter.h"
 #include "agentd/outputs/path_template.h"
@@ -79,6 +87,49 @@ Status write_chunk(const Chunk& chunk, Formatter& fmt, Sink& sink) {
   return sink.finish();
 }
 
+// Two processes append to one file during a handover: memory-buffered
+// outputs of the old generation deliver until switch-over, the new one's from
+// activate. Each append (and each chunk to stdout) holds an exclusive flock on
+// one of 64 lock files in `dir` — agentd's data directory, where no other
+// user can take one — picked by the target's name, so two appends to a file
+// never interleave (the writes of one chunk are several, and gzip members
+// must stay whole) and a failed append truncates only its own bytes. Opened
+// afresh each time: threads of one process exclude each other too. Without a
+// data directory (no handover), or when the lock file cannot be had, appends
+// go on unlocked, as within one process they always could.
+class AppendLock {
+ public:
+  AppendLock(const std::string& dir, std::string_view target) {
+    if (dir.empty()) return;
+    std::uint64_t h = 14695981039346656037ull;  // FNV-1a: the same in every agentd build
+    for (unsigned char c : target) h = (h ^ c) * 1099511628211ull;
+    std::string path = dir + "/append-" + std::to_string(h % 64);
+    constexpr int kFlags = O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC;
+    fd_ = ::open(path.c_str(), kFlags, 0600);
+    if (fd_ < 0 && errno == ENOENT && ::mkdir(dir.c_str(), 0700) == 0) {
+      fd_ = ::open(path.c_str(), kFlags, 0600);
+    }
+    int err = errno;
+    if (fd_ >= 0 && ::flock(fd_, LOCK_EX) != 0) {
+      err = errno;
+      ::close(fd_);
+      fd_ = -1;
+    }
+    if (fd_ < 0 && !warned_.exchange(true)) {
+      log::warn("appends go unlocked: " + fs::errno_error("lock", path, err).message);
+    }
+  }
+  ~AppendLock() {
+    if (fd_ >= 0) ::close(fd_);  // releases the flock
+  }
+  AppendLock(const AppendLock&) = delete;
+  AppendLock& operator=(const AppendLock&) = delete;
+
+ private:
+  int fd_ = -1;
+  static inline std::atomic<bool> warned_{false};
+};
+
 struct Modes {
   mode_t file = 0640;  // file_permission
   mode_t dir = 0750;   // dir_permission
@@ -99,8 +150,14 @@ mode_t octal_or(const std::string& text, mode_t fallback) {
 
 class FileOutput final : public Output {
  public:
-  FileOutput(PathTemplate t, const config::Section& format, bool append, bool gzip, Modes modes)
-      : template_(std::move(t)), format_(format), append_(append), gzip_(gzip), modes_(modes) {}
+  FileOutput(PathTemplate t, const config::Section& format, bool append, bool gzip, Modes modes,
+             std::string lock_dir)
+      : template_(std::move(t)),
+        format_(format),
+        append_(append),
+        gzip_(gzip),
+        modes_(modes),
+        lock_dir_(std::move(lock_dir)) {}
 
   Status write(const Chunk& chunk) override {
     auto fmt = make_formatter(format_);
@@ -129,6 +186,7 @@ class FileOutput final : public Output {
   Status write_append(const Chunk& chunk, Formatter& fmt) {
     std::lock_guard lock(append_mu_);
     std::string path = template_.render(chunk, 0);
+    AppendLock across(lock_dir_, path);
     auto f = open_output(path, O_WRONLY | O_CREAT | O_APPEND, modes_);
     if (!f) return std::unexpected(f.error());
     auto before = f->size();
@@ -145,13 +203,17 @@ class FileOutput final : public Output {
   const config::Section& format_;
   bool append_, gzip_;
   Modes modes_;
+  std::string lock_dir_;
   std::mutex append_mu_;
 };
 
 class SecondaryFileOutput final : public Output {
  public:
-  explicit SecondaryFileOutput(const config::Section& s)
-      : dir_(s.str("directory")), basename_(s.str("basename")), append_(s.flag("append")) {}
+  SecondaryFileOutput(const config::Section& s, std::string lock_dir)
+      : dir_(s.str("directory")),
+        basename_(s.str("basename")),
+        append_(s.flag("append")),
+        lock_dir_(std::move(lock_dir)) {}
   Status write(const Chunk& chunk) override {
     if (auto s = fs::mkdir_p(dir_, 0750); !s) return s;
     std::string base = basename_;
@@ -159,6 +221,8 @@ class SecondaryFileOutput final : public Output {
     std::lock_guard lock(mu_);
     for (int i = 0;; ++i) {
       std::string path = dir_ + "/" + base + (append_ ? "" : "." + std::to_string(i));
+      std::optional<AppendLock> across;
+      if (append_) across.emplace(lock_dir_, path);
       int flags = O_WRONLY | O_CREAT | (append_ ? O_APPEND : O_EXCL);
       auto f = fs::File::open(path, flags, 0640);
       if (!f && f.error().code == ErrorCode::kAlreadyExists) continue;
@@ -172,22 +236,26 @@ class SecondaryFileOutput final : public Output {
  private:
   std::string dir_, basename_;
   bool append_;
+  std::string lock_dir_;
   std::mutex mu_;
 };
 
 class StdoutOutput final : public Output {
  public:
-  explicit StdoutOutput(const config::Section& format) : format_(format) {}
+  StdoutOutput(const config::Section& format, std::string lock_dir)
+      : format_(format), lock_dir_(std::move(lock_dir)) {}
   Status write(const Chunk& chunk) override {
     auto fmt = make_formatter(format_);
     fs::File out(::dup(STDOUT_FILENO), "stdout");
     std::lock_guard lock(mu_);
+    AppendLock across(lock_dir_, "<stdout>");
     Sink sink(out, false);
     return write_chunk(chunk, *fmt, sink);
   }
 
  private:
   const config::Section& format_;
+  std::string lock_dir_;
   std::mutex mu_;
 };
 
@@ -199,7 +267,8 @@ class NullOutput final : public Output {
 }  // namespace
 
 Result<std::unique_ptr<Output>> make_file_output(const config::Section& s, const ChunkKeys& keys,
-                                                 std::int64_t timekey, bool timekey_utc) {
+                                                 std::int64_t timekey, bool timekey_utc,
+                                                 const std::string& lock_dir) {
   if (s.is_set("symlink_path")) {
     return make_error(ErrorCode::kInvalidArgument,
                       s.where().str() + ": symlink_path is not supported");
@@ -216,15 +285,17 @@ Result<std::unique_ptr<Output>> make_file_output(const config::Section& s, const
   if (!t)
     return make_error(ErrorCode::kInvalidArgument, s.where().str() + ": " + t.error().message);
   Modes modes{octal_or(s.str("file_permission"), 0640), octal_or(s.str("dir_permission"), 0750)};
-  return std::make_unique<FileOutput>(std::move(*t), *s.child("format"), o.append, o.gzip, modes);
+  return std::make_unique<FileOutput>(std::move(*t), *s.child("format"), o.append, o.gzip, modes,
+                                      lock_dir);
 }
 
-Result<std::unique_ptr<Output>> make_secondary_file_output(const config::Section& s) {
-  return std::make_unique<SecondaryFileOutput>(s);
+Result<std::unique_ptr<Output>> make_secondary_file_output(const config::Section& s,
+                                                           const std::string& lock_dir) {
+  return std::make_unique<SecondaryFileOutput>(s, lock_dir);
 }
 
-std::unique_ptr<Output> make_stdout_output(const config::Section& s) {
-  return std::make_unique<StdoutOutput>(*s.child("format"));
+std::unique_ptr<Output> make_stdout_output(const config::Section& s, const std::string& lock_dir) {
+  return std::make_unique<StdoutOutput>(*s.child("format"), lock_dir);
 }
 
 std::unique_ptr<Output> make_null_output() {

@@ -25,9 +25,17 @@ struct Ports {
 };
 
 // Config A and B differ (flush cadence, chunk size, an extra field) but keep
-// the same inputs; both write every event to one file output with a file buffer.
+// the same inputs; both write every event to one file output with a file
+// buffer. M is A with a memory buffer flushed at once (memory buffers only:
+// the old generation's outputs deliver until switch-over).
 std::string config(const Ports& p, const TempDir& dir, char variant) {
   std::string v(1, variant);
+  std::string buffer =
+      variant == 'M'
+          ? std::string(" <buffer>\n @type memory\n flush_mode immediate\n </buffer>\n")
+          : " <buffer>\n @type file\n path " + (dir / "buf") +
+                "\n flush_mode interval\n flush_interval " + (variant == 'A' ? "0.2" : "0.3") +
+                "\n chunk_limit_size " + (variant == 'A' ? "1m" : "2m") + "\n </buffer>\n";
   return "<source>\n @type tcp\n @id in_tcp\n tag tcp\n bind 127.0.0.1\n port " +
          std::to_string(p.tcp) + "\n <parse>\n @type none\n </parse>\n</source>\n" +
          "<source>\n @type udp\n @id in_udp\n tag udp\n bind 127.0.0.1\n port " +
@@ -41,11 +49,7 @@ std::string config(const Ports& p, const TempDir& dir, char variant) {
          "\n pos_file " + (dir / "app.pos") +
          "\n read_from_head true\n rotate_wait 1s\n <parse>\n @type none\n </parse>\n</source>\n" +
          fluent_log_fence() + "<match **>\n @type file\n @id out\n path " + (dir / "out/events") +
-         "." + v +
-         "\n append true\n <format>\n @type json\n </format>\n <buffer>\n @type file\n path " +
-         (dir / "buf") + "\n flush_mode interval\n flush_interval " +
-         (variant == 'A' ? "0.2" : "0.3") + "\n chunk_limit_size " +
-         (variant == 'A' ? "1m" : "2m") + "\n </buffer>\n</match>\n";
+         "." + v + "\n append true\n <format>\n @type json\n </format>\n" + buffer + "</match>\n";
 }
 
 // One numbered stream of events; numbers are base + i.
@@ -650,4 +654,64 @@ TEST_CASE("handover: memory-buffer chunks travel through the spool to the same o
   auto c = count_numbers(files_under(dir / "out"));
   CHECK(c.missing_in(0, kN - 1) == 0);
   CHECK(c.duplicates() == 0);
+}
+
+TEST_CASE(
+    "handover: with memory buffers only, the old generation delivers until switch-over, and a "
+    "rollback finds its outputs still running") {
+  TempDir dir;
+  Ports p;
+  write_file(dir / "app.log", "");
+  // A settle window long enough to see what the old generation does in it.
+  Agent agent(config(p, dir, 'M'), dir, "agentd",
+              {"--settle-ms", "3000", "--ready-timeout-ms", kReadyMs});
+  REQUIRE(agent.ready());
+  Load load(p, dir / "app.log", 40'000);
+  REQUIRE(wait_until([&] { return load.total_sent() > 2000; }));
+  long old_worker = agent.worker_pid();
+  auto source_only = [&] {
+    return agent.process().log().find("source-only: ") != std::string::npos;
+  };
+  SECTION("committed: what arrives after source-only is written before the switch-over") {
+    std::atomic<bool> answered{false};
+    json r;
+    std::thread trigger([&] {
+      r = request(agent, "reload");
+      answered = true;
+    });
+    REQUIRE(wait_until(source_only));
+    CHECK_THAT(agent.process().log(),
+               Catch::Contains("the outputs (memory buffers only) deliver until switch-over"));
+    // Numbers of their own, sent now: with the outputs stopped they would
+    // wait in the spool until the new generation ingests it.
+    constexpr long kBase = 900'000'000, kN = 1000;
+    {
+      TcpSender extra(p.tcp);
+      std::string batch;
+      for (long i = 0; i < kN; ++i) batch += seq(kBase + i) + "\n";
+      REQUIRE(extra.send(batch));
+    }
+    CHECK(wait_until([&] {
+      return count_numbers(files_under(dir / "out")).missing_in(kBase, kBase + kN - 1) == 0;
+    }));
+    CHECK(!answered);  // still in the handover's settle window
+    trigger.join();
+    CHECK(r["result"] == "committed");
+    CHECK(agent.worker_pid() != old_worker);
+    auto c = count_numbers(files_under(dir / "out"));
+    CHECK(c.missing_in(kBase, kBase + kN - 1) == 0);
+  }
+  SECTION("rolled back: the new build crashes, the old one never stopped its outputs") {
+    auto r = request(agent, "upgrade", agentd_build("agentd-broken-crash"));
+    INFO(r.dump());
+    CHECK(r["result"] == "rolled_back");
+    CHECK(agent.worker_pid() == old_worker);
+    CHECK_THAT(agent.process().log(), Catch::Contains("resumed normal mode"));
+  }
+  REQUIRE(wait_until([&] { return load.total_sent() > 12000; }));
+  auto m = settle_and_count(load, agent, dir);
+  INFO(m.detail << " duplicates " << m.duplicates);
+  CHECK(m.missing == 0);
+  CHECK(m.duplicates == 0);
+  CHECK(failures(load) == 0);
 }

@@ -2,19 +2,27 @@
 // parsing, record packing and JSON rendering, path templates, retry schedule.
 #include <catch2/catch.hpp>
 #include <limits>
+#include <map>
 #include <msgpack.hpp>
 #include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+#include <thread>
 
 #include "agentd/buffer/retry.h"
 #include "agentd/core/log.h"
 #include "agentd/core/msgpack_view.h"
 #include "agentd/core/record_writer.h"
 #include "agentd/inputs/framing.h"
+#include "agentd/outputs/file_output.h"
 #include "agentd/outputs/path_template.h"
 #include "agentd/parsers/syslog_message.h"
 #include "agentd/router/tag_pattern.h"
+#include "logctl/schema/pipeline_config.h"
+#include "support/harness.h"
 
 using namespace logctl::agentd;
+using logctl::test::TempDir;
 
 TEST_CASE("tag patterns follow Fluentd's rules") {
   CHECK(TagPattern("a.*").matches("a.b"));
@@ -318,4 +326,69 @@ TEST_CASE("values are written as Fluentd writes them: Oj's floats, Ruby's to_s a
   CHECK(lookup_field(rec, {"n"}) == std::nullopt);  // nil: as absent (grep matches nothing)
   CHECK(lookup_field(rec, {"a"}) == "[1, 2.5, true]");
   CHECK(lookup_field(rec, {"nope"}) == std::nullopt);
+}
+
+TEST_CASE("appends of two outputs to one file take turns: no chunk's lines interleave") {
+  // Two out_file outputs on one path, as the two generations of a handover
+  // hold them (each with its own in-process lock): their chunks are several
+  // writes each (over 1 MiB formatted), and only the lock file in the data
+  // directory keeps one chunk's writes from landing between another's.
+  TempDir dir;
+  auto tree = logctl::config::parse_string(
+      "<match **>\n @type file\n path " + (dir / "out/events") +
+          "\n append true\n <format>\n @type single_value\n </format>\n</match>\n",
+      "a.conf");
+  REQUIRE(tree);
+  auto cfg = logctl::config::validate(*tree);
+  REQUIRE(cfg);
+  ChunkKeys keys;
+  constexpr int kChunks = 4, kLines = 60'000;  // ~3 MiB per chunk: 3 writes
+  auto store = make_memory_store();
+  std::vector<std::unique_ptr<Chunk>> chunks[2];
+  for (int w = 0; w < 2; ++w) {
+    for (int c = 0; c < kChunks; ++c) {
+      auto chunk = store->create(ChunkMetadata{}, 0);
+      REQUIRE(chunk);
+      for (int unit = 0; unit < kLines / 1000; ++unit) {  // as emits append them
+        EventBatch b;
+        RecordWriter rw(b);
+        for (int i = 0; i < 1000; ++i) {
+          rw.begin(EventTime{1}, 1);
+          rw.field("message", std::to_string(w) + "." + std::to_string(c) + " line " +
+                                  std::to_string(i) + " of a chunk, padded to fifty bytes");
+          rw.end();
+        }
+        REQUIRE((*chunk)->append("t", b.data, 1000));
+      }
+      chunks[w].push_back(std::move(*chunk));
+    }
+  }
+  std::vector<std::thread> writers;
+  for (int w = 0; w < 2; ++w) {
+    writers.emplace_back([&, w] {
+      auto out = make_file_output(cfg->matches[0].output, keys, 0, false, dir / "locks");
+      REQUIRE(out);
+      for (const auto& c : chunks[w]) CHECK((*out)->write(*c));
+    });
+  }
+  for (auto& t : writers) t.join();
+  auto files = logctl::test::files_under(dir / "out");
+  REQUIRE(files.size() == 1);
+  std::istringstream in(logctl::test::read_file(files[0]));
+  std::map<std::string, int> lines;  // per chunk "w.c"
+  std::string current, line;
+  std::set<std::string> finished;
+  while (std::getline(in, line)) {
+    std::string id = line.substr(0, line.find(' '));
+    if (id != current) {
+      INFO("chunk " << id << " resumes after " << current << " wrote between");
+      CHECK(!finished.contains(id));
+      if (!current.empty()) finished.insert(current);
+      current = id;
+    }
+    ++lines[id];
+  }
+  CHECK(lines.size() == 2 * kChunks);
+  for (const auto& [id, n] : lines) CHECK(n == kLines);
+  CHECK(logctl::test::files_under(dir / "locks").size() == 1);
 }
