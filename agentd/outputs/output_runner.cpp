@@ -264,21 +264,24 @@ Result<std::uint64_t> OutputRunner::stop_for_handover(
   return kept;
 }
 
+void OutputRunner::deliver_queued(steady_clock::time_point deadline) {
+  // While writes succeed: a failing output keeps its chunks.
+  while (clock_.steady() < deadline) {
+    {
+      std::lock_guard lock(retry_mu_);
+      if (retry_) break;
+    }
+    if (buffer_->wait_drained(
+            std::min(deadline, clock_.steady() + std::chrono::milliseconds(200)))) {
+      break;
+    }
+  }
+}
+
 void OutputRunner::stop(steady_clock::time_point deadline, Drain drain) {
   if (buffer_->options().flush_at_shutdown || drain == Drain::kEverything) {
     buffer_->enqueue_all();
-    // Flush while writes succeed; a failing output keeps its chunks (a file
-    // buffer resumes them at the next start).
-    while (clock_.steady() < deadline) {
-      {
-        std::lock_guard lock(retry_mu_);
-        if (retry_) break;
-      }
-      if (buffer_->wait_drained(
-              std::min(deadline, clock_.steady() + std::chrono::milliseconds(200)))) {
-        break;
-      }
-    }
+    deliver_queued(deadline);  // what is left: a file buffer resumes it at the next start
   }
   join_flush_threads();
   auto st = buffer_->stats();

@@ -60,6 +60,9 @@ class OutputRunner final : public Emitter {
   // Delivers what `drain` asks within `deadline` (a failing output keeps its
   // chunks), then closes the buffer.
   void stop(std::chrono::steady_clock::time_point deadline, Drain drain = Drain::kAsConfigured);
+  // Writes what is queued (due already; staged chunks stay) while writes
+  // succeed, until `deadline`.
+  void deliver_queued(std::chrono::steady_clock::time_point deadline);
   // Handover: stops at once without flushing (a write in progress finishes),
   // gives a memory buffer's chunks to `keep`, closes the buffer (a file
   // buffer's chunks stay on disk for the next worker). Returns the events kept.
