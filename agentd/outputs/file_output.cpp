@@ -106,8 +106,8 @@ class AppendLock {
     std::string path = dir + "/append-" + std::to_string(h % 64);
     constexpr int kFlags = O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC;
     fd_ = ::open(path.c_str(), kFlags, 0600);
-    if (fd_ < 0 && errno == ENOENT && ::mkdir(dir.c_str(), 0700) == 0) {
-      fd_ = ::open(path.c_str(), kFlags, 0600);
+    if (fd_ < 0 && errno == ENOENT && (::mkdir(dir.c_str(), 0700) == 0 || errno == EEXIST)) {
+      fd_ = ::open(path.c_str(), kFlags, 0600);  // (another thread may have made the dir)
     }
     int err = errno;
     if (fd_ >= 0 && ::flock(fd_, LOCK_EX) != 0) {
