@@ -110,10 +110,11 @@ int main(int argc, char** argv) {
   // events from calloc (pages touched as events arrive: growing one vector
   // copied and faulted in tens of MiB at once, a stall of the reader that
   // showed up as 50-150 ms of event latency).
+  constexpr int kBlockBits = 20;
   struct Block {
-    std::uint8_t* seen = static_cast<std::uint8_t*>(std::calloc(1 << 20, 1));
-    std::int64_t* sent_at = static_cast<std::int64_t*>(std::calloc(1 << 20, 8));
-    float* latency_ms = static_cast<float*>(std::calloc(1 << 20, 4));
+    std::uint8_t* seen = static_cast<std::uint8_t*>(std::calloc(1 << kBlockBits, 1));
+    std::int64_t* sent_at = static_cast<std::int64_t*>(std::calloc(1 << kBlockBits, 8));
+    float* latency_ms = static_cast<float*>(std::calloc(1 << kBlockBits, 4));
     ~Block() {
       std::free(seen);
       std::free(sent_at);
@@ -121,8 +122,10 @@ int main(int argc, char** argv) {
     }
   };
   std::vector<std::unique_ptr<Block>> blocks;
+  auto block_index = [](long seq) { return static_cast<std::size_t>(seq >> kBlockBits); };
+  auto slot = [](long seq) { return static_cast<std::size_t>(seq & ((1L << kBlockBits) - 1)); };
   auto block_of = [&](long seq) -> Block* {
-    auto b = static_cast<std::size_t>(seq >> 20);
+    auto b = block_index(seq);
     return b < blocks.size() ? blocks[b].get() : nullptr;
   };
   std::atomic<long> arrived{0};
@@ -173,11 +176,9 @@ int main(int argc, char** argv) {
         long seq = std::atol(line.data() + 4);
         std::int64_t t = std::atoll(line.data() + tp + 3);
         if (seq < 0 || seq >= max_events) continue;
-        while (static_cast<std::size_t>(seq >> 20) >= blocks.size()) {
-          blocks.push_back(std::make_unique<Block>());
-        }
-        Block& b = *blocks[static_cast<std::size_t>(seq >> 20)];
-        auto k = static_cast<std::size_t>(seq & ((1 << 20) - 1));
+        while (block_index(seq) >= blocks.size()) blocks.push_back(std::make_unique<Block>());
+        Block& b = *blocks[block_index(seq)];
+        auto k = slot(seq);
         if (b.seen[k] < 255) ++b.seen[k];
         b.sent_at[k] = t;
         b.latency_ms[k] = static_cast<float>((at - t) / 1e6);
@@ -229,7 +230,7 @@ int main(int argc, char** argv) {
   long lost = 0, dup = 0;
   for (long i = 0; i < total; ++i) {
     Block* b = block_of(i);
-    int c = b ? b->seen[i & ((1 << 20) - 1)] : 0;
+    int c = b ? b->seen[slot(i)] : 0;
     lost += c == 0;
     dup += c > 1 ? c - 1 : 0;
   }
@@ -242,7 +243,7 @@ int main(int argc, char** argv) {
     std::vector<double> worst;
     for (long i = 0; i < total; ++i) {
       Block* b = block_of(i);
-      auto k = i & ((1 << 20) - 1);
+      auto k = slot(i);
       if (!b || !b->seen[k]) continue;
       if (!first) first = b->sent_at[k];
       auto w = static_cast<std::size_t>((b->sent_at[k] - first) / bucket_ns);
@@ -262,13 +263,13 @@ int main(int argc, char** argv) {
   std::vector<double> base, during;
   std::int64_t warm = 0;
   for (long i = 0; i < total && !warm; ++i) {
-    if (Block* b = block_of(i); b && b->seen[i & ((1 << 20) - 1)]) {
-      warm = b->sent_at[i & ((1 << 20) - 1)] + 500'000'000;
+    if (Block* b = block_of(i); b && b->seen[slot(i)]) {
+      warm = b->sent_at[slot(i)] + 500'000'000;
     }
   }
   for (long i = 0; i < total; ++i) {
     Block* b = block_of(i);
-    auto k = i & ((1 << 20) - 1);
+    auto k = slot(i);
     if (!b || !b->seen[k] || b->sent_at[k] < warm) continue;
     std::int64_t t = b->sent_at[k];
     // windows are in time order: the last one starting at or before t

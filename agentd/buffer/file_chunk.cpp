@@ -242,6 +242,13 @@ struct FrameBuffer {
   }
 };
 
+// The one place a chunk file's name is made: buffer.<state><id><suffix>,
+// state b (staged), q (queued) or f (kept for reuse).
+std::string chunk_path(const std::string& dir, char state, const std::string& id,
+                       const std::string& suffix) {
+  return dir + "/buffer." + state + id + suffix;
+}
+
 // Written chunk files kept for the next chunks (FileStoreOptions::reuse_files):
 // a chunk overwrites a file's pages in the page cache instead of taking fresh
 // ones (this VM's kernel spent 1.64 CPU s per GiB on fresh page cache pages,
@@ -261,7 +268,7 @@ class ReusePool {
   bool keep(const std::string& path) {
     std::lock_guard lock(mu_);
     if (closed_ || paths_.size() >= capacity_) return false;
-    std::string kept = dir_ + "/buffer.f" + new_chunk_id() + suffix_;
+    std::string kept = chunk_path(dir_, 'f', new_chunk_id(), suffix_);
     if (!fs::rename(path, kept)) return false;
     paths_.push_back(std::move(kept));
     return true;
@@ -496,7 +503,7 @@ class FileStore final : public ChunkStore {
 
  private:
   std::string path_for(char state, const std::string& id) const {
-    return o_.dir + "/buffer." + state + id + o_.path_suffix;
+    return chunk_path(o_.dir, state, id, o_.path_suffix);
   }
   // The state letter of a name path_for makes (b, q, or f: kept for reuse),
   // or 0 for any other name.
