@@ -471,7 +471,7 @@ TEST_CASE("handover: kill -9 of the new worker mid-handover and of the old after
     return agent.process().log().find("ready (network inputs held)") != std::string::npos;
   };
   SECTION("the new worker, killed during settle: rolled back") {
-    std::thread trigger([&] {
+    std::jthread trigger([&] {
       auto r = request(agent, "reload");
       CHECK(r["result"] == "rolled_back");
     });
@@ -487,7 +487,7 @@ TEST_CASE("handover: kill -9 of the new worker mid-handover and of the old after
     CHECK(agent.worker_pid() == old_worker);
   }
   SECTION("the old worker, killed after the new one is ready: the new one takes over") {
-    std::thread trigger([&] {
+    std::jthread trigger([&] {
       auto r = request(agent, "reload");
       CHECK(r["result"] == "committed");
     });
@@ -581,7 +581,7 @@ TEST_CASE(
   REQUIRE(wait_until([&] { return load.total_sent() > 2000; }));
   long old_worker = agent.worker_pid();
   std::atomic<bool> answered{false};
-  std::thread trigger([&] {
+  std::jthread trigger([&] {
     request(agent, "reload");  // its answer never comes
     answered = true;
   });
@@ -675,7 +675,7 @@ TEST_CASE(
   SECTION("committed: what arrives after source-only is written before the switch-over") {
     std::atomic<bool> answered{false};
     json r;
-    std::thread trigger([&] {
+    std::jthread trigger([&] {
       r = request(agent, "reload");
       answered = true;
     });
