@@ -361,7 +361,6 @@ Result<std::uint64_t> Pipeline::enter_source_only(const std::string& spool_dir) 
   auto spool = Spool::open(spool_dir);
   if (!spool) return std::unexpected(spool.error());
   spool_ = std::move(*spool);
-  spooled_at_switch_ = 0;
   // Tails read to where they are and save their positions while the router
   // still takes their events.
   core_->stop_tails();
@@ -404,25 +403,19 @@ Result<std::uint64_t> Pipeline::spool_outputs() {
 Status Pipeline::resume() {
   if (outputs_kept_) {
     // The outputs never stopped and the inputs never left them: only the
-    // tails start again, built afresh from their saved positions (including
-    // files rotated meanwhile), as a rebuilt core's would; the spool is empty.
+    // tails are built afresh from their saved positions (including files
+    // rotated meanwhile), as a rebuilt core's would be.
     outputs_kept_ = false;
     if (auto st = build_tails(*core_); !st) return st;
-    if (spool_) {
-      std::string dir = spool_->dir();
-      spool_->seal();
-      spool_.reset();
-      if (auto n = ingest(dir); !n) return std::unexpected(n.error());
-    }
-    return core_->start_tails();
+  } else {
+    // The old core's plugins are stopped; build fresh ones (they recover file
+    // buffers and tail positions — including what a failed successor wrote).
+    auto core = build_core();
+    if (!core) return std::unexpected(core.error());
+    core_ = std::move(*core);
+    if (auto s = core_->start_outputs(); !s) return s;
+    gates_to_routers();
   }
-  // The old core's plugins are stopped; build fresh ones (they recover file
-  // buffers and tail positions — including what a failed successor wrote).
-  auto core = build_core();
-  if (!core) return std::unexpected(core.error());
-  core_ = std::move(*core);
-  if (auto s = core_->start_outputs(); !s) return s;
-  gates_to_routers();
   if (spool_) {
     std::string dir = spool_->dir();
     spool_->seal();
@@ -462,11 +455,12 @@ std::string Pipeline::seal_spool() {
       core_->outputs[i]->deliver_queued(deadline);
     }
     auto n = spool_outputs();
-    if (n) {
-      spooled_at_switch_ = *n;
-    } else {
+    if (!n) {
       log::error("switch-over: a memory-buffer chunk could not be spooled, its events are lost: " +
                  n.error().message);
+    } else if (*n > 0) {
+      log::info("switch-over: " + std::to_string(*n) + " memory-buffer event(s) spooled to " +
+                spool_->dir());
     }
   }
   spool_->seal();

@@ -77,10 +77,9 @@ class Pipeline {
   // Switch-over: stops reading listeners and gives up established connections.
   std::vector<HandedConnection> release_connections();
   // Stops the network inputs (what they parsed goes to the spool or to kept
-  // outputs), spools kept outputs' memory chunks (spooled_at_switch()) and
-  // seals the spool; returns its directory ("" without one).
+  // outputs), spools kept outputs' memory chunks that are not yet written
+  // (logged) and seals the spool; returns its directory ("" without one).
   std::string seal_spool();
-  std::uint64_t spooled_at_switch() const { return spooled_at_switch_; }
   Status adopt(HandedConnection c);
   // The gate of <label NAME> (events cross a handover through it), or null
   // when the config has no such label.
@@ -142,7 +141,6 @@ class Pipeline {
   std::size_t started_network_ = 0;
   std::unique_ptr<Spool> spool_;
   bool outputs_kept_ = false;  // source-only with the outputs still delivering
-  std::uint64_t spooled_at_switch_ = 0;
 };
 
 }  // namespace logctl::agentd

@@ -188,15 +188,13 @@ bool Worker::handle(const Message& m, std::vector<int>& fds) {
       auto kept = pipeline_->enter_source_only(m.spool);
       if (!kept) {
         fail("source-only failed: " + kept.error().message);
-      } else if (pipeline_->outputs_kept()) {
-        log::info(
-            "source-only: tails stopped; the outputs (memory buffers only) deliver until "
-            "switch-over, spool " +
-            m.spool);
-        (void)reply(MessageType::kSourceOnlyDone, 0);
       } else {
-        log::info("source-only: outputs and tails stopped, " + std::to_string(*kept) +
-                  " memory-buffer event(s) spooled to " + m.spool);
+        log::info(pipeline_->outputs_kept()
+                      ? "source-only: tails stopped; the outputs (memory buffers only) deliver "
+                        "until switch-over, spool " +
+                            m.spool
+                      : "source-only: outputs and tails stopped, " + std::to_string(*kept) +
+                            " memory-buffer event(s) spooled to " + m.spool);
         (void)reply(MessageType::kSourceOnlyDone, static_cast<std::int64_t>(*kept));
       }
       return true;
@@ -265,12 +263,8 @@ bool Worker::switch_over() {
   done.count = handed;
   done.at_ns = stopped_at;
   (void)channel_.send(done);
-  std::string spooled;
-  if (auto n = pipeline_->spooled_at_switch(); n > 0) {
-    spooled = ", " + std::to_string(n) + " memory-buffer event(s) spooled";
-  }
-  log::info("switched over: " + std::to_string(handed) + " connection(s) handed on" + spooled +
-            ", spool " + done.spool + " sealed; exiting");
+  log::info("switched over: " + std::to_string(handed) + " connection(s) handed on, spool " +
+            done.spool + " sealed; exiting");
   pipeline_->stop();
   admin_.stop();
   return false;
