@@ -25,10 +25,12 @@
 #
 # --baseline PATH adds another agentd binary ("base", e.g. a build of the
 # commit before a change) run the same way: a change's before and after,
-# alternated in one run.
+# alternated in one run. --dir DIR puts the runs' buffers, inputs and outputs
+# on another file system (default /var/tmp), e.g. a slow disk.
 #
 # Usage: bench/peers.sh [--runs R] [--lines N] [--shapes LIST] [--baseline AGENTD]
 #                       [--fluent-bit PATH | --no-fluent-bit] [--no-fb-fs] [--rsyslog]
+#                       [--dir DIR]
 # (build first: cmake --build build; Fluent Bit: ../shared/peers/fluent-bit/setup.sh
 # or any fluent-bit binary; without one, agentd alone)
 set -euo pipefail
@@ -40,6 +42,7 @@ FB=${FLUENT_BIT:-/tmp/peers/fluent-bit-build/bin/fluent-bit}
 FB_FS=true
 RSYSLOG=false
 BASELINE=
+DIR=/var/tmp
 while (($#)); do
   case $1 in
     --runs) RUNS=$2; shift 2 ;;
@@ -50,12 +53,13 @@ while (($#)); do
     --no-fb-fs) FB_FS=false; shift ;;
     --rsyslog) RSYSLOG=true; shift ;;
     --baseline) BASELINE=$2; shift 2 ;;
+    --dir) DIR=$2; shift 2 ;;
     *) echo "unknown argument $1 (see the header of $0)" >&2; exit 2 ;;
   esac
 done
 BYTES=200
 BIN=build/bin
-work=$(mktemp -d /var/tmp/logctl-peers.XXXXXX)
+work=$(mktemp -d "$DIR/logctl-peers.XXXXXX")
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 . bench/lib.sh
 

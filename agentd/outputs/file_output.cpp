@@ -20,6 +20,7 @@
 #include "agentd/core/msgpack_view.h"
 #include "agentd/outputs/formatter.h"
 #include "agentd/outputs/path_template.h"
+#include "agentd/outputs/write_behind.h"
 #include "agentd/platform/fs.h"
 
 namespace logctl::agentd {
@@ -151,13 +152,14 @@ mode_t octal_or(const std::string& text, mode_t fallback) {
 class FileOutput final : public Output {
  public:
   FileOutput(PathTemplate t, const config::Section& format, bool append, bool gzip, Modes modes,
-             std::string lock_dir)
+             std::string lock_dir, std::uint64_t write_behind)
       : template_(std::move(t)),
         format_(format),
         append_(append),
         gzip_(gzip),
         modes_(modes),
-        lock_dir_(std::move(lock_dir)) {}
+        lock_dir_(std::move(lock_dir)),
+        behind_(write_behind) {}
 
   Status write(const Chunk& chunk) override {
     auto fmt = make_formatter(format_);
@@ -177,6 +179,7 @@ class FileOutput final : public Output {
         (void)fs::remove(path);
         return s;
       }
+      if (auto size = f->size(); size) behind_.written(*f, 0, *size);
       return {};
     }
     return make_error(ErrorCode::kResourceExhausted,
@@ -196,6 +199,9 @@ class FileOutput final : public Output {
       (void)f->truncate(*before);  // no half chunk stays behind for the retry to duplicate
       return s;
     }
+    if (auto after = f->size(); after && *after > *before) {
+      behind_.written(*f, *before, *after - *before);
+    }
     return {};
   }
 
@@ -205,6 +211,7 @@ class FileOutput final : public Output {
   Modes modes_;
   std::string lock_dir_;
   std::mutex append_mu_;
+  WriteBehind behind_;
 };
 
 class SecondaryFileOutput final : public Output {
@@ -286,7 +293,7 @@ Result<std::unique_ptr<Output>> make_file_output(const config::Section& s, const
     return make_error(ErrorCode::kInvalidArgument, s.where().str() + ": " + t.error().message);
   Modes modes{octal_or(s.str("file_permission"), 0640), octal_or(s.str("dir_permission"), 0750)};
   return std::make_unique<FileOutput>(std::move(*t), *s.child("format"), o.append, o.gzip, modes,
-                                      lock_dir);
+                                      lock_dir, s.size("write_behind"));
 }
 
 Result<std::unique_ptr<Output>> make_secondary_file_output(const config::Section& s,

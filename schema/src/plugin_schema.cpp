@@ -326,6 +326,9 @@ std::vector<PluginSpec> build_outputs() {
                    opt("file_permission", T::kString, "0640", "Octal mode of new output files."),
                    opt("dir_permission", T::kString, "0750",
                        "Octal mode of directories the output creates."),
+                   opt("write_behind", T::kSize, "16m",
+                       "agentd: start writeback of each chunk written and drop its pages from "
+                       "the page cache once this far behind the end; 0: off."),
                },
                {SectionRule{"buffer", PluginKind::kBuffer, "file", Need::kOptional}, format_file,
                 secondary, inject},

@@ -1,6 +1,15 @@
 // Unit tests of the pieces on the data path: tag patterns, framing, syslog
 // parsing, record packing and JSON rendering, path templates, retry schedule.
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <catch2/catch.hpp>
+#include <filesystem>
 #include <limits>
 #include <map>
 #include <msgpack.hpp>
@@ -328,20 +337,38 @@ TEST_CASE("values are written as Fluentd writes them: Oj's floats, Ruby's to_s a
   CHECK(lookup_field(rec, {"nope"}) == std::nullopt);
 }
 
+namespace {
+
+// An out_file output made from the lines of its <match> (`params`), with the
+// validated configuration it keeps referring to.
+struct TestFileOutput {
+  std::unique_ptr<logctl::config::PipelineConfig> cfg;
+  std::unique_ptr<Output> out;
+};
+TestFileOutput file_output(const std::string& params, const std::string& lock_dir = "") {
+  auto tree = logctl::config::parse_string("<match **>\n @type file\n" + params +
+                                               " <format>\n @type single_value\n"
+                                               " </format>\n</match>\n",
+                                           "out.conf");
+  REQUIRE(tree);
+  auto cfg = logctl::config::validate(*tree);
+  REQUIRE(cfg);
+  TestFileOutput t{std::make_unique<logctl::config::PipelineConfig>(std::move(*cfg)), nullptr};
+  static const ChunkKeys keys;
+  auto made = make_file_output(t.cfg->matches[0].output, keys, 0, false, lock_dir);
+  REQUIRE(made);
+  t.out = std::move(*made);
+  return t;
+}
+
+}  // namespace
+
 TEST_CASE("appends of two outputs to one file take turns: no chunk's lines interleave") {
   // Two out_file outputs on one path, as the two generations of a handover
   // hold them (each with its own in-process lock): their chunks are several
   // writes each (over 1 MiB formatted), and only the lock file in the data
   // directory keeps one chunk's writes from landing between another's.
   TempDir dir;
-  auto tree = logctl::config::parse_string(
-      "<match **>\n @type file\n path " + (dir / "out/events") +
-          "\n append true\n <format>\n @type single_value\n </format>\n</match>\n",
-      "a.conf");
-  REQUIRE(tree);
-  auto cfg = logctl::config::validate(*tree);
-  REQUIRE(cfg);
-  ChunkKeys keys;
   constexpr int kChunks = 4, kLines = 60'000;  // ~3 MiB per chunk: 3 writes
   auto store = make_memory_store();
   std::vector<std::unique_ptr<Chunk>> chunks[2];
@@ -365,17 +392,15 @@ TEST_CASE("appends of two outputs to one file take turns: no chunk's lines inter
   }
   // Catch's assertions are not thread-safe: the writers only record how
   // many of their chunks were written, checked after they are joined.
-  std::unique_ptr<Output> outputs[2];
+  TestFileOutput outputs[2];
   for (auto& out : outputs) {
-    auto made = make_file_output(cfg->matches[0].output, keys, 0, false, dir / "locks");
-    REQUIRE(made);
-    out = std::move(*made);
+    out = file_output(" path " + (dir / "out/events") + "\n append true\n", dir / "locks");
   }
   int written[2] = {0, 0};
   std::vector<std::thread> writers;
   for (int w = 0; w < 2; ++w) {
     writers.emplace_back([&, w] {
-      for (const auto& c : chunks[w]) written[w] += outputs[w]->write(*c) ? 1 : 0;
+      for (const auto& c : chunks[w]) written[w] += outputs[w].out->write(*c) ? 1 : 0;
     });
   }
   for (auto& t : writers) t.join();
@@ -400,4 +425,136 @@ TEST_CASE("appends of two outputs to one file take turns: no chunk's lines inter
   CHECK(lines.size() == 2 * kChunks);
   for (const auto& [id, n] : lines) CHECK(n == kLines);
   CHECK(logctl::test::files_under(dir / "locks").size() == 1);
+}
+
+namespace {
+
+// A chunk of `lines` events whose message is "<prefix> line <i>" padded to
+// about 100 bytes.
+std::unique_ptr<Chunk> lines_chunk(ChunkStore& store, const std::string& prefix, int lines) {
+  auto chunk = store.create(ChunkMetadata{}, 0);
+  REQUIRE(chunk);
+  for (int done = 0; done < lines; done += 1000) {
+    EventBatch b;
+    RecordWriter rw(b);
+    int n = std::min(1000, lines - done);
+    for (int i = 0; i < n; ++i) {
+      rw.begin(EventTime{1}, 1);
+      rw.field("message", prefix + " line " + std::to_string(done + i) + std::string(80, '.'));
+      rw.end();
+    }
+    REQUIRE((*chunk)->append("t", b.data, static_cast<std::uint32_t>(n)));
+  }
+  return std::move(*chunk);
+}
+
+struct Residency {
+  std::size_t whole = 0;     // pages wholly inside the range
+  std::size_t resident = 0;  // of which in the page cache
+};
+
+// Which of the whole pages in [from, to) of the file are in the page cache.
+Residency residency(const std::string& path, std::uint64_t from, std::uint64_t to) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  REQUIRE(fd >= 0);
+  struct stat st {};
+  REQUIRE(::fstat(fd, &st) == 0);
+  auto size = static_cast<std::size_t>(st.st_size);
+  void* map = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);  // maps, faults nothing in
+  ::close(fd);
+  REQUIRE(map != MAP_FAILED);
+  const auto page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+  std::vector<unsigned char> in((size + page - 1) / page);
+  REQUIRE(::mincore(map, size, in.data()) == 0);
+  ::munmap(map, size);
+  Residency r;
+  for (std::uint64_t p = (from + page - 1) / page; (p + 1) * page <= to; ++p) {
+    ++r.whole;
+    r.resident += in[p] & 1;
+  }
+  return r;
+}
+
+bool on_tmpfs(const std::string& path) {
+  struct statfs fs {};
+  return ::statfs(path.c_str(), &fs) == 0 && fs.f_type == TMPFS_MAGIC;
+}
+
+}  // namespace
+
+TEST_CASE("out_file write_behind: a range a window behind the end leaves the page cache") {
+  // What mincore reads is the page cache itself. A range is dropped once the
+  // disk has it (write-behind never waits for the disk): the test makes the
+  // first chunk's pages clean with fdatasync, as the disk would in time.
+  TempDir tmp;
+  std::string base = tmp.path();
+  if (on_tmpfs(base)) base = "/var/tmp";  // tmpfs has no disk to write back to
+  if (on_tmpfs(base)) {
+    WARN("no disk file system for the test's files: skipped");
+    return;
+  }
+  std::string dir = base + "/wb" + std::to_string(::getpid());
+  std::filesystem::remove_all(dir);
+  auto store = make_memory_store();
+  auto first = lines_chunk(*store, "first", 40'000);  // ~4 MiB formatted
+  auto second = lines_chunk(*store, "second", 20'000);
+  for (std::string window : {"1m", "0"}) {
+    INFO("write_behind " << window);
+    std::string path = dir + "/out" + window;
+    auto out = file_output(" path " + path + "\n append true\n write_behind " + window + "\n");
+    REQUIRE(out.out->write(*first));
+    std::string file = path + ".log";
+    std::uint64_t first_end = std::filesystem::file_size(file);
+    {
+      int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+      REQUIRE(fd >= 0);
+      CHECK(::fdatasync(fd) == 0);
+      ::close(fd);
+    }
+    auto before = residency(file, 0, first_end);
+    REQUIRE(before.whole > 500);
+    REQUIRE(before.resident == before.whole);  // written pages stay cached until dropped
+    REQUIRE(out.out->write(*second));          // 2 MiB: the first chunk is now a window behind
+    std::uint64_t end = std::filesystem::file_size(file);
+    // Write-behind's thread drops it soon; without write-behind nothing does.
+    auto first_pages = residency(file, 0, first_end);
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (window != "0" && first_pages.resident > 0 &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      first_pages = residency(file, 0, first_end);
+    }
+    CHECK(first_pages.resident == (window == "0" ? first_pages.whole : 0));
+    auto newest = residency(file, first_end, end);
+    CHECK(newest.resident == newest.whole);  // the newest window is read from memory
+    std::string text = logctl::test::read_file(file);
+    CHECK(std::count(text.begin(), text.end(), '\n') == 60'000);
+    CHECK(text.starts_with("first line 0."));
+    CHECK(text.find("second line 19999.") != std::string::npos);
+  }
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("out_file write_behind keeps every byte: a file renamed between chunks, tmpfs") {
+  TempDir dir;
+  auto store = make_memory_store();
+  std::vector<std::string> dirs = {dir.path()};
+  if (on_tmpfs("/dev/shm")) dirs.push_back("/dev/shm");  // no writeback there: nothing to drop
+  for (const std::string& d : dirs) {
+    INFO(d);
+    std::string path = d + "/wbkeep" + std::to_string(::getpid());
+    auto out = file_output(" path " + path + "\n append true\n write_behind 64k\n");
+    for (int c = 0; c < 6; ++c) {
+      REQUIRE(out.out->write(*lines_chunk(*store, "c" + std::to_string(c), 3000)));
+      if (c == 2) std::filesystem::rename(path + ".log", path + ".1");  // as logrotate does
+    }
+    for (const std::string& name : {path + ".1", path + ".log"}) {
+      std::string text = logctl::test::read_file(name);
+      CHECK(std::count(text.begin(), text.end(), '\n') == 9000);
+      for (int c = name.ends_with(".1") ? 0 : 3, last = c + 3; c < last; ++c) {
+        CHECK(text.find("c" + std::to_string(c) + " line 2999.") != std::string::npos);
+      }
+      std::filesystem::remove(name);
+    }
+  }
 }
