@@ -5,7 +5,11 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
+#include <condition_variable>
 #include <cstring>
+#include <deque>
+#include <mutex>
 
 #include "agentd/core/log.h"
 
@@ -20,77 +24,116 @@ constexpr std::uint64_t kJoinBelow = 1 << 20;
 // most 32 descriptors (2 or 3 when appending chunks of a MiB or more).
 constexpr std::size_t kMaxQueued = 16;
 constexpr std::size_t kMaxStarted = 16;
+// How long the destructor waits for the thread; one stuck on a dead disk
+// (a hung NFS server) is left behind with what it holds.
+constexpr auto kStopWait = std::chrono::seconds(2);
 
 }  // namespace
 
+struct WriteBehind::Shared {
+  explicit Shared(std::uint64_t w) : window(w) {}
+  const std::uint64_t window;
+  std::mutex mu;
+  std::condition_variable wake, stopped;
+  std::deque<Range> queued;  // written, writeback not started yet
+  bool stop = false, done = false;
+  // The thread's own: writeback started, pages not dropped yet.
+  std::deque<Range> started;
+  std::uint64_t started_bytes = 0;
+  bool warned = false;
+
+  void run();
+  void start(Range r);
+  void drop_front();
+};
+
+WriteBehind::WriteBehind(std::uint64_t window) : shared_(std::make_shared<Shared>(window)) {}
+
 WriteBehind::~WriteBehind() {
-  if (thread_.joinable()) {
-    thread_.request_stop();
+  if (!thread_.joinable()) return;
+  std::unique_lock lock(shared_->mu);
+  shared_->stop = true;
+  shared_->wake.notify_one();
+  if (shared_->stopped.wait_for(lock, kStopWait, [&] { return shared_->done; })) {
+    lock.unlock();
     thread_.join();
+  } else {
+    log::warn("write-behind: its thread still waits for the disk after 2 s; left to finish");
+    thread_.detach();  // it owns a reference to what it uses
   }
-  for (const Range& r : queued_) ::close(r.fd);
-  for (const Range& r : started_) ::close(r.fd);
 }
 
 void WriteBehind::written(const fs::File& f, std::uint64_t offset, std::uint64_t len) {
-  if (window_ == 0 || len == 0) return;
+  if (shared_->window == 0 || len == 0) return;
   struct stat st {};
   if (::fstat(f.fd(), &st) != 0) return;
-  std::lock_guard lock(mu_);
-  if (queued_.size() >= kMaxQueued) return;  // the disk is behind: left to the kernel
+  std::lock_guard lock(shared_->mu);
+  if (shared_->queued.size() >= kMaxQueued) return;  // the disk is behind: left to the kernel
   int fd = ::fcntl(f.fd(), F_DUPFD_CLOEXEC, 0);
   if (fd < 0) return;  // out of descriptors: likewise
-  queued_.push_back({fd, st.st_dev, st.st_ino, offset, len});
-  if (!thread_.joinable()) thread_ = std::jthread([this](std::stop_token s) { run(s); });
-  wake_.notify_one();
+  shared_->queued.push_back({fd, st.st_dev, st.st_ino, offset, len});
+  if (!thread_.joinable()) thread_ = std::thread([s = shared_] { s->run(); });
+  shared_->wake.notify_one();
 }
 
-void WriteBehind::run(const std::stop_token& stop) {
-  std::unique_lock lock(mu_);
-  while (wake_.wait(lock, stop, [&] { return !queued_.empty(); })) {
-    Range r = queued_.front();
-    queued_.pop_front();
+void WriteBehind::Shared::run() {
+  std::unique_lock lock(mu);
+  for (;;) {
+    wake.wait(lock, [&] { return stop || !queued.empty(); });
+    if (stop) break;
+    Range r = queued.front();
+    queued.pop_front();
     lock.unlock();
     start(r);
     lock.lock();
   }
+  for (const Range& r : queued) ::close(r.fd);
+  for (const Range& r : started) ::close(r.fd);
+  queued.clear();
+  started.clear();
+  done = true;
+  stopped.notify_all();
 }
 
-void WriteBehind::start(Range r) {
+void WriteBehind::Shared::start(Range r) {
   if (::sync_file_range(r.fd, static_cast<off64_t>(r.offset), static_cast<off64_t>(r.len),
                         SYNC_FILE_RANGE_WRITE) != 0) {
     int err = errno;  // e.g. a file system without writeback of its own
     ::close(r.fd);
-    if (!warned_) {
-      warned_ = true;
+    if (!warned) {
+      warned = true;
       log::warn("write-behind: starting writeback failed (" + std::string(std::strerror(err)) +
                 "); such output pages are left to the kernel");
     }
     return;
   }
-  Range* last = started_.empty() ? nullptr : &started_.back();
+  Range* last = started.empty() ? nullptr : &started.back();
   if (last && last->dev == r.dev && last->ino == r.ino && last->offset + last->len == r.offset &&
       last->len < kJoinBelow) {
     last->len += r.len;
     ::close(r.fd);
   } else {
-    started_.push_back(r);
+    started.push_back(r);
   }
-  started_bytes_ += r.len;
-  while (!started_.empty() &&
-         (started_bytes_ - started_.front().len >= window_ || started_.size() > kMaxStarted)) {
+  started_bytes += r.len;
+  while (!started.empty() &&
+         (started_bytes - started.front().len >= window || started.size() > kMaxStarted)) {
     drop_front();
   }
 }
 
-void WriteBehind::drop_front() {
-  const Range& r = started_.front();
-  // Only clean pages go: what the disk has not taken yet stays.
+void WriteBehind::Shared::drop_front() {
+  const Range& r = started.front();
+  // Waits until the disk has the range (its writeback began a window ago),
+  // so that every page of it goes: only clean pages can be dropped.
+  (void)::sync_file_range(
+      r.fd, static_cast<off64_t>(r.offset), static_cast<off64_t>(r.len),
+      SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
   (void)::posix_fadvise(r.fd, static_cast<off_t>(r.offset), static_cast<off_t>(r.len),
                         POSIX_FADV_DONTNEED);
   ::close(r.fd);
-  started_bytes_ -= r.len;
-  started_.pop_front();
+  started_bytes -= r.len;
+  started.pop_front();
 }
 
 }  // namespace logctl::agentd

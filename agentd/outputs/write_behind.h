@@ -7,25 +7,25 @@
 //
 // WriteBehind starts the writeback of each range written
 // (`sync_file_range(SYNC_FILE_RANGE_WRITE)`, as RocksDB's bytes_per_sync) and,
-// once a range lies more than `window` bytes behind the newest, asks the
-// kernel to drop its pages (`POSIX_FADV_DONTNEED`: pages still dirty or under
-// writeback stay, as they would have). Both run on a thread of its own: on a
-// slow disk starting writeback blocks (the block layer throttles whoever
-// submits it), and the writer must not wait for the disk. While that thread
-// is 16 ranges behind, new ones are left to the kernel. Nothing
-// here is about durability: what reached the page cache is as safe as before.
+// once a range lies more than `window` bytes behind the newest, waits until
+// the disk has it and asks the kernel to drop its pages
+// (`POSIX_FADV_DONTNEED`). Both run on a thread of its own, never on the
+// writer's: on a slow disk starting writeback blocks (the block layer
+// throttles whoever submits it) and so does the wait. While that thread is
+// 16 ranges behind, new ones are left to the kernel, as without write-behind.
+// Nothing here is about durability: what reached the page cache is as safe
+// as before.
 //
 // Thread contract: written() may be called from any thread; the object is
-// destroyed by its owner once no written() runs.
+// destroyed by its owner once no written() runs. The destructor waits up to
+// 2 s for the thread (a dead disk can hold it longer: it is then left behind,
+// owning what it uses).
 #pragma once
 
 #include <sys/types.h>
 
-#include <condition_variable>
 #include <cstdint>
-#include <deque>
-#include <mutex>
-#include <stop_token>
+#include <memory>
 #include <thread>
 
 #include "agentd/platform/fs.h"
@@ -34,7 +34,7 @@ namespace logctl::agentd {
 
 class WriteBehind {
  public:
-  explicit WriteBehind(std::uint64_t window) : window_(window) {}
+  explicit WriteBehind(std::uint64_t window);
   WriteBehind(const WriteBehind&) = delete;
   WriteBehind& operator=(const WriteBehind&) = delete;
   ~WriteBehind();
@@ -49,19 +49,9 @@ class WriteBehind {
     ino_t ino;
     std::uint64_t offset, len;
   };
-  void run(const std::stop_token& stop);
-  void start(Range r);
-  void drop_front();
-
-  const std::uint64_t window_;
-  std::mutex mu_;
-  std::condition_variable_any wake_;
-  std::deque<Range> queued_;  // written, writeback not started yet
-  // The thread's own: writeback started, pages not dropped yet.
-  std::deque<Range> started_;
-  std::uint64_t started_bytes_ = 0;
-  bool warned_ = false;
-  std::jthread thread_;  // started by the first range; last, so it stops first
+  struct Shared;  // what the thread uses, shared with it
+  std::shared_ptr<Shared> shared_;
+  std::thread thread_;  // started by the first range
 };
 
 }  // namespace logctl::agentd
