@@ -14,11 +14,17 @@
 //   lost and duplicated events (must be 0),
 //   each phase of the handover report: p50/p99/max.
 // Usage: handover_bench [HANDOVERS=50] [EVENTS_PER_SECOND=100000] [SETTLE_MS=500]
-//                       [CONNECTIONS=1] [GAP_MS=0]
+//                       [CONNECTIONS=1] [GAP_MS=0] [WRITE_BEHIND=16m]
 // GAP_MS: a pause after each handover (0: back to back, the old generation
 // then often still holds the last ingest's backlog in its memory buffer).
+// WRITE_BEHIND: out_file's write_behind. The reader punches out what it has
+// read, so with 0 the output hardly reaches the disk (the kernel writes back
+// dirty pages after 30 s); with write-behind all of it does, as it would in a
+// long run of any agent.
 #include <fcntl.h>
 #include <linux/falloc.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -51,6 +57,22 @@ double pct(std::vector<double> v, double p) {
   return v[std::min(v.size() - 1, static_cast<std::size_t>(p / 100.0 * v.size()))];
 }
 
+// Bytes written to the block device that holds `path` so far (its stat
+// file's sectors written), or -1.
+long long disk_written(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return -1;
+  std::string sys = "/sys/dev/block/" + std::to_string(major(st.st_dev)) + ":" +
+                    std::to_string(minor(st.st_dev)) + "/stat";
+  long long f[7] = {};
+  FILE* in = std::fopen(sys.c_str(), "r");
+  if (!in) return -1;
+  int n = std::fscanf(in, "%lld %lld %lld %lld %lld %lld %lld", &f[0], &f[1], &f[2], &f[3], &f[4],
+                      &f[5], &f[6]);
+  std::fclose(in);
+  return n == 7 ? f[6] * 512 : -1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -59,14 +81,15 @@ int main(int argc, char** argv) {
   std::string settle = argc > 3 ? argv[3] : "500";
   int connections = argc > 4 ? std::max(1, std::atoi(argv[4])) : 1;
   int gap_ms = argc > 5 ? std::max(0, std::atoi(argv[5])) : 0;
+  std::string write_behind = argc > 6 ? argv[6] : "16m";
   TempDir dir;
   int port = free_port();
   std::string cfg = "<source>\n @type tcp\n tag bench\n bind 127.0.0.1\n port " +
                     std::to_string(port) +
                     "\n <parse>\n @type none\n </parse>\n</source>\n<match bench>\n @type file\n "
                     "path " +
-                    dir / "out/events" +
-                    "\n append true\n <format>\n @type single_value\n </format>\n <buffer>\n "
+                    dir / "out/events" + "\n append true\n write_behind " + write_behind +
+                    "\n <format>\n @type single_value\n </format>\n <buffer>\n "
                     "@type memory\n flush_mode immediate\n </buffer>\n</match>\n";
   Agent agent(cfg, dir, "agentd", {"--settle-ms", settle});
   if (!agent.ready()) {
@@ -188,6 +211,7 @@ int main(int argc, char** argv) {
     }
     if (fd >= 0) ::close(fd);
   });
+  long long disk_before = disk_written(dir.path());
   wait_until([&] { return sent > rate; }, std::chrono::seconds(30));  // 1 s of load first
   std::vector<double> durations, overlaps, spooled;
   std::vector<std::pair<std::string, std::vector<double>>> phases;  // in report order
@@ -297,6 +321,10 @@ int main(int argc, char** argv) {
               malformed);
   std::printf("events through the spool per handover: p50 %.0f  max %.0f\n", pct(spooled, 50),
               pct(spooled, 100));
+  if (long long after = disk_written(dir.path()); after >= 0 && disk_before >= 0) {
+    std::printf("written to the output's disk during the run (any process): %.2f GiB\n",
+                static_cast<double>(after - disk_before) / (1 << 30));
+  }
   std::printf("phases ms (p50 / p99 / max):");
   for (const auto& [name, v] : phases) {
     std::printf(" %s %.2f / %.2f / %.2f;", name.c_str(), pct(v, 50), pct(v, 99), pct(v, 100));

@@ -17,7 +17,8 @@ namespace logctl::agentd {
 namespace {
 
 // Appends to one file join the range before them until it holds a MiB, so a
-// file appended in small chunks keeps a few ranges, not one per chunk.
+// file appended in small chunks (flush_mode immediate: hundreds a second)
+// costs a descriptor and a wake-up of the thread per MiB, not per chunk.
 constexpr std::uint64_t kJoinBelow = 1 << 20;
 // Each range keeps its file open: at most this many waiting, and this many
 // started (a new file per chunk is a range per chunk), so an output holds at
@@ -42,6 +43,15 @@ struct WriteBehind::Shared {
   std::uint64_t started_bytes = 0;
   bool warned = false;
 
+  // `next` continues `last`, which is still small enough to take it.
+  static bool joins(const Range& last, const Range& next) {
+    return last.dev == next.dev && last.ino == next.ino && last.offset + last.len == next.offset &&
+           last.len < kJoinBelow;
+  }
+  // The thread is woken for a MiB at least, or for a range of another file.
+  bool ready() const {
+    return queued.size() > 1 || (!queued.empty() && queued.front().len >= kJoinBelow);
+  }
   void run();
   void start(Range r);
   void drop_front();
@@ -68,18 +78,24 @@ void WriteBehind::written(const fs::File& f, std::uint64_t offset, std::uint64_t
   struct stat st {};
   if (::fstat(f.fd(), &st) != 0) return;
   std::lock_guard lock(shared_->mu);
-  if (shared_->queued.size() >= kMaxQueued) return;  // the disk is behind: left to the kernel
-  int fd = ::fcntl(f.fd(), F_DUPFD_CLOEXEC, 0);
-  if (fd < 0) return;  // out of descriptors: likewise
-  shared_->queued.push_back({fd, st.st_dev, st.st_ino, offset, len});
+  auto& queued = shared_->queued;
+  Range next{-1, st.st_dev, st.st_ino, offset, len};
+  if (!queued.empty() && Shared::joins(queued.back(), next)) {
+    queued.back().len += len;
+  } else {
+    if (queued.size() >= kMaxQueued) return;  // the disk is behind: left to the kernel
+    next.fd = ::fcntl(f.fd(), F_DUPFD_CLOEXEC, 0);
+    if (next.fd < 0) return;  // out of descriptors: likewise
+    queued.push_back(next);
+  }
   if (!thread_.joinable()) thread_ = std::thread([s = shared_] { s->run(); });
-  shared_->wake.notify_one();
+  if (shared_->ready()) shared_->wake.notify_one();
 }
 
 void WriteBehind::Shared::run() {
   std::unique_lock lock(mu);
   for (;;) {
-    wake.wait(lock, [&] { return stop || !queued.empty(); });
+    wake.wait(lock, [&] { return stop || ready(); });
     if (stop) break;
     Range r = queued.front();
     queued.pop_front();
@@ -107,10 +123,8 @@ void WriteBehind::Shared::start(Range r) {
     }
     return;
   }
-  Range* last = started.empty() ? nullptr : &started.back();
-  if (last && last->dev == r.dev && last->ino == r.ino && last->offset + last->len == r.offset &&
-      last->len < kJoinBelow) {
-    last->len += r.len;
+  if (!started.empty() && joins(started.back(), r)) {
+    started.back().len += r.len;
     ::close(r.fd);
   } else {
     started.push_back(r);
