@@ -10,6 +10,7 @@
 #include <cstring>
 #include <deque>
 #include <mutex>
+#include <system_error>
 
 #include "agentd/core/log.h"
 
@@ -41,7 +42,7 @@ struct WriteBehind::Shared {
   // The thread's own: writeback started, pages not dropped yet.
   std::deque<Range> started;
   std::uint64_t started_bytes = 0;
-  bool warned = false;
+  bool warned = false;  // the thread's, or written()'s while there is no thread
 
   // `next` continues `last`, which is still small enough to take it.
   static bool joins(const Range& last, const Range& next) {
@@ -88,7 +89,17 @@ void WriteBehind::written(const fs::File& f, std::uint64_t offset, std::uint64_t
     if (next.fd < 0) return;  // out of descriptors: likewise
     queued.push_back(next);
   }
-  if (!thread_.joinable()) thread_ = std::thread([s = shared_] { s->run(); });
+  if (!thread_.joinable()) {
+    try {
+      thread_ = std::thread([s = shared_] { s->run(); });
+    } catch (const std::system_error& e) {  // out of threads: left to the kernel
+      for (const Range& r : queued) ::close(r.fd);
+      queued.clear();
+      if (!shared_->warned) log::warn(std::string("write-behind: no thread: ") + e.what());
+      shared_->warned = true;
+      return;
+    }
+  }
   if (shared_->ready()) shared_->wake.notify_one();
 }
 
