@@ -179,7 +179,7 @@ class FileOutput final : public Output {
         (void)fs::remove(path);
         return s;
       }
-      if (auto size = f->size(); size) behind_.written(*f, 0, *size);
+      behind_.written(*f, 0);
       return {};
     }
     return make_error(ErrorCode::kResourceExhausted,
@@ -199,9 +199,7 @@ class FileOutput final : public Output {
       (void)f->truncate(*before);  // no half chunk stays behind for the retry to duplicate
       return s;
     }
-    if (auto after = f->size(); after && *after > *before) {
-      behind_.written(*f, *before, *after - *before);
-    }
+    behind_.written(*f, *before);  // (still under the append lock: the end is ours)
     return {};
   }
 

@@ -74,10 +74,11 @@ WriteBehind::~WriteBehind() {
   }
 }
 
-void WriteBehind::written(const fs::File& f, std::uint64_t offset, std::uint64_t len) {
-  if (shared_->window == 0 || len == 0) return;
+void WriteBehind::written(const fs::File& f, std::uint64_t offset) {
+  if (shared_->window == 0) return;
   struct stat st {};
-  if (::fstat(f.fd(), &st) != 0) return;
+  if (::fstat(f.fd(), &st) != 0 || static_cast<std::uint64_t>(st.st_size) <= offset) return;
+  std::uint64_t len = static_cast<std::uint64_t>(st.st_size) - offset;
   std::lock_guard lock(shared_->mu);
   auto& queued = shared_->queued;
   Range next{-1, st.st_dev, st.st_ino, offset, len};

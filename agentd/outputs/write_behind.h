@@ -39,8 +39,8 @@ class WriteBehind {
   WriteBehind& operator=(const WriteBehind&) = delete;
   ~WriteBehind();
 
-  // Bytes [offset, offset + len) of `f` were just written.
-  void written(const fs::File& f, std::uint64_t offset, std::uint64_t len);
+  // The bytes of `f` from `offset` to its end were just written.
+  void written(const fs::File& f, std::uint64_t offset);
 
  private:
   struct Range {

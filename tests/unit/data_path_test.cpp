@@ -339,6 +339,25 @@ TEST_CASE("values are written as Fluentd writes them: Oj's floats, Ruby's to_s a
 
 namespace {
 
+// A chunk of `lines` events whose message is "<prefix> line <i>" padded to
+// about 100 bytes.
+std::unique_ptr<Chunk> lines_chunk(ChunkStore& store, const std::string& prefix, int lines) {
+  auto chunk = store.create(ChunkMetadata{}, 0);
+  REQUIRE(chunk);
+  for (int done = 0; done < lines; done += 1000) {
+    EventBatch b;
+    RecordWriter rw(b);
+    int n = std::min(1000, lines - done);
+    for (int i = 0; i < n; ++i) {
+      rw.begin(EventTime{1}, 1);
+      rw.field("message", prefix + " line " + std::to_string(done + i) + std::string(80, '.'));
+      rw.end();
+    }
+    REQUIRE((*chunk)->append("t", b.data, static_cast<std::uint32_t>(n)));
+  }
+  return std::move(*chunk);
+}
+
 // An out_file output made from the lines of its <match> (`params`), with the
 // validated configuration it keeps referring to.
 struct TestFileOutput {
@@ -369,25 +388,12 @@ TEST_CASE("appends of two outputs to one file take turns: no chunk's lines inter
   // writes each (over 1 MiB formatted), and only the lock file in the data
   // directory keeps one chunk's writes from landing between another's.
   TempDir dir;
-  constexpr int kChunks = 4, kLines = 60'000;  // ~3 MiB per chunk: 3 writes
+  constexpr int kChunks = 4, kLines = 30'000;  // ~3 MiB per chunk: 3 writes
   auto store = make_memory_store();
   std::vector<std::unique_ptr<Chunk>> chunks[2];
   for (int w = 0; w < 2; ++w) {
     for (int c = 0; c < kChunks; ++c) {
-      auto chunk = store->create(ChunkMetadata{}, 0);
-      REQUIRE(chunk);
-      for (int unit = 0; unit < kLines / 1000; ++unit) {  // as emits append them
-        EventBatch b;
-        RecordWriter rw(b);
-        for (int i = 0; i < 1000; ++i) {
-          rw.begin(EventTime{1}, 1);
-          rw.field("message", std::to_string(w) + "." + std::to_string(c) + " line " +
-                                  std::to_string(i) + " of a chunk, padded to fifty bytes");
-          rw.end();
-        }
-        REQUIRE((*chunk)->append("t", b.data, 1000));
-      }
-      chunks[w].push_back(std::move(*chunk));
+      chunks[w].push_back(lines_chunk(*store, std::to_string(w) + "." + std::to_string(c), kLines));
     }
   }
   // Catch's assertions are not thread-safe: the writers only record how
@@ -428,25 +434,6 @@ TEST_CASE("appends of two outputs to one file take turns: no chunk's lines inter
 }
 
 namespace {
-
-// A chunk of `lines` events whose message is "<prefix> line <i>" padded to
-// about 100 bytes.
-std::unique_ptr<Chunk> lines_chunk(ChunkStore& store, const std::string& prefix, int lines) {
-  auto chunk = store.create(ChunkMetadata{}, 0);
-  REQUIRE(chunk);
-  for (int done = 0; done < lines; done += 1000) {
-    EventBatch b;
-    RecordWriter rw(b);
-    int n = std::min(1000, lines - done);
-    for (int i = 0; i < n; ++i) {
-      rw.begin(EventTime{1}, 1);
-      rw.field("message", prefix + " line " + std::to_string(done + i) + std::string(80, '.'));
-      rw.end();
-    }
-    REQUIRE((*chunk)->append("t", b.data, static_cast<std::uint32_t>(n)));
-  }
-  return std::move(*chunk);
-}
 
 struct Residency {
   std::size_t whole = 0;     // pages wholly inside the range
@@ -518,11 +505,11 @@ TEST_CASE("out_file write_behind: a range a window behind the end leaves the pag
     std::uint64_t end = std::filesystem::file_size(file);
     // Write-behind's thread drops it soon; without write-behind nothing does.
     auto first_pages = residency(file, 0, first_end);
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (window != "0" && first_pages.resident > 0 &&
-           std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-      first_pages = residency(file, 0, first_end);
+    if (window != "0") {
+      logctl::test::wait_until([&] {
+        first_pages = residency(file, 0, first_end);
+        return first_pages.resident == 0;
+      });
     }
     CHECK(first_pages.resident == (window == "0" ? first_pages.whole : 0));
     auto newest = residency(file, first_end, end);
